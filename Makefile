@@ -1,0 +1,56 @@
+# The two commands a new developer needs: `make run` and `make test`.
+# Both set up what is missing (Debian packages, a .venv, the package) and are fast when nothing changed.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# System packages: reference peers and tools the tests and the appliance use.
+APT_PACKAGES := python3 python3-venv python3-dev gcc make \
+	sip-tester baresip baresip-core \
+	snmp snmpd snmptrapd smitools \
+	libpri-dev libspandsp-dev \
+	espeak-ng sox lame tshark \
+	chromium \
+	openssh-server openssh-client \
+	qemu-system-x86 debootstrap squashfs-tools rauc
+
+.PHONY: setup run test test-fast lint typecheck bench clean
+setup: .stamp-apt $(VENV)/.stamp-pip
+
+.stamp-apt: Makefile
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+$(VENV)/.stamp-pip: pyproject.toml .stamp-apt
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+run: setup
+	$(VENV)/bin/appliance run
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+# The fast set while working: everything not marked slow.
+test-fast: setup
+	$(VENV)/bin/pytest -q -m "not slow" -x
+
+clean:
+	rm -rf $(VENV) .stamp-apt .mypy_cache .ruff_cache .pytest_cache
