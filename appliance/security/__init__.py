@@ -1,0 +1,1 @@
+"""Secrets handling: password hashing, digest HA1s, tokens."""

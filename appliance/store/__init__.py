@@ -1,0 +1,1 @@
+"""Durable storage: the configuration store (TinyDB, atomic writes) and its migrations."""
