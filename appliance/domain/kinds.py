@@ -97,3 +97,8 @@ CORE_KINDS: tuple[EntityKind, ...] = (
     EntityKind("users", m.User, "name", "user", "用户", (ref("staff", "staff"),), frozenset({"password_hash"}),
                filters=("role",)),
 )
+
+
+def all_kinds() -> tuple[EntityKind, ...]:
+    """Every kind the store holds."""
+    return CORE_KINDS

@@ -15,7 +15,7 @@ import builtins
 import json
 import logging
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,10 +93,30 @@ class ConfigStore:
         kinds: Sequence[EntityKind],
         bus: EventBus | None = None,
         clock: Clock | None = None,
+        *,
+        read_only: bool = False,
     ) -> ConfigStore:
+        """Open (creating, migrating and checking) the store; `read_only` reads it without touching the disk."""
         store = cls(Path(data_dir), kinds, bus or EventBus(), clock or SystemClock())
-        store._open()
+        if read_only:
+            store._open_read_only()
+        else:
+            store._open()
         return store
+
+    def _open_read_only(self) -> None:
+        self._by_name = {k.name: k for k in self.kinds}
+        last_good = self.last_good_path if self.last_good_path.exists() else None
+        try:
+            doc = _load_document(self.path)
+        except ValueError as exc:
+            raise StoreCorrupt(self.path, str(exc), last_good) from None
+        if schema_version(doc) > SCHEMA_VERSION:
+            raise SchemaTooNew(self.path, schema_version(doc), SCHEMA_VERSION)
+        try:
+            self._snapshot, self._settings = self._decode(migrate(doc)[0])
+        except ValidationFailed as exc:
+            raise StoreCorrupt(self.path, exc.message, last_good) from None
 
     def _open(self) -> None:
         self._by_name = {k.name: k for k in self.kinds}
@@ -244,7 +264,7 @@ class ConfigStore:
             await asyncio.to_thread(write)
             self._settings = merged
 
-    async def replace_all(self, entities: dict[str, Iterable[Any]], settings: dict[str, Any] | None = None) -> int:
+    async def replace_all(self, entities: Mapping[str, Iterable[Any]], settings: dict[str, Any] | None = None) -> int:
         """Replace every entity (import, first-start seeding) in one atomic write.
 
         References are checked against the new whole, so the order of the input does not matter.

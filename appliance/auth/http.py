@@ -1,0 +1,68 @@
+"""Routes for setup, login and logout."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+
+from appliance.auth.models import ANY_ROLE
+from appliance.auth.service import SESSION_TTL, AuthService
+from appliance.http_api import SESSION_COOKIE, Api, bearer_token, body_of, ok, session_of, source_of
+
+
+def make_blueprint(api: Api, auth: AuthService) -> Blueprint:
+    bp = Blueprint("auth", url_prefix="")
+
+    async def setup_status(request: Request) -> HTTPResponse:
+        return ok({"setup_required": auth.setup_required})
+
+    async def setup(request: Request) -> HTTPResponse:
+        body = body_of(request)
+        body = body if isinstance(body, dict) else {}
+        await auth.complete_setup(str(body.get("token", "")), body.get("password"), source_of(request))
+        return ok({"setup_required": False})
+
+    async def login(request: Request) -> HTTPResponse:
+        body = body_of(request)
+        body = body if isinstance(body, dict) else {}
+        token, session = await auth.login(str(body.get("name", "")), str(body.get("password", "")),
+                                          source_of(request))
+        response = ok({"token": token, "user": session.user, "role": session.role.value,
+                       "expires": session.expires})
+        response.add_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", max_age=int(SESSION_TTL),
+                            secure=request.scheme == "https")
+        return response
+
+    async def logout(request: Request) -> HTTPResponse:
+        token = bearer_token(request)
+        if token:
+            auth.logout(token)
+        response = HTTPResponse(status=204)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    async def me(request: Request) -> HTTPResponse:
+        s = session_of(request)
+        return ok({"user": s.user, "role": s.role.value, "staff": s.staff, "expires": s.expires})
+
+    cred = {"type": "object", "required": ["name", "password"],
+            "properties": {"name": {"type": "string"}, "password": {"type": "string"}}}
+    status = {"type": "object", "properties": {"setup_required": {"type": "boolean"}}}
+    session = {"type": "object", "properties": {"token": {"type": "string"}, "user": {"type": "string"},
+                                                "role": {"type": "string"}, "expires": {"type": "number"}}}
+    api.route(bp, "GET", "/api/v1/setup", setup_status, summary="Whether the admin password still has to be set",
+              tag="auth", operation_id="setup_status", roles=None, response=status)
+    api.route(bp, "POST", "/api/v1/setup", setup,
+              summary="Set the admin password with the one-time setup token printed at first start",
+              tag="auth", operation_id="complete_setup", roles=None,
+              request={"type": "object", "required": ["token", "password"],
+                       "properties": {"token": {"type": "string"}, "password": {"type": "string", "minLength": 8}}},
+              response=status, errors=(400, 401, 403, 422, 429))
+    api.route(bp, "POST", "/api/v1/login", login, summary="Log in; returns a bearer token and sets a cookie",
+              tag="auth", operation_id="login", roles=None, request=cred, response=session,
+              errors=(400, 401, 403, 429))
+    api.route(bp, "POST", "/api/v1/logout", logout, summary="Log out", tag="auth", operation_id="logout",
+              roles=None, response_status=204)
+    api.route(bp, "GET", "/api/v1/me", me, summary="Who is logged in", tag="auth", operation_id="me",
+              roles=ANY_ROLE, response={"type": "object"}, errors=(401, 403))
+    return bp

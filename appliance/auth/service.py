@@ -1,0 +1,130 @@
+"""Authentication: setup token, password login, bearer/cookie sessions, lockout.
+
+The admin account exists from the first start but has no password. The running appliance prints a
+one-time setup token; until it is used to set the password, the API refuses everything else. Sessions are
+random tokens kept (as SHA-256 digests) in memory: a restart logs everyone out, which is acceptable for an
+admin UI and keeps no session secret on disk. Failed logins are counted per user and per source address;
+past the limit both are locked for a while (no user enumeration: an unknown user fails the same way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.auth.errors import LoginLocked, SetupRequired, Unauthorized
+from appliance.auth.models import Session
+from appliance.clock import Clock
+from appliance.configuration.service import Actor, ConfigService, check_password
+from appliance.domain import models as m
+from appliance.errors import Forbidden
+from appliance.security.passwords import generate_token, token_digest, verify_password
+
+SESSION_TTL = 8 * 3600.0
+MAX_FAILURES = 5
+LOCK_SECONDS = 300.0
+# A real scrypt hash of a random password: checking against it costs what a real check costs.
+_DUMMY_HASH = "scrypt$16384$8$1$tS11xWMYDZMo6npfAKfV+w==$ZUfZlsDep5hqWprJ19wEcRHKFmr5zFrpQWqsCXhyOcU="
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    locked_until: float = 0.0
+
+
+@dataclass
+class AuthService:
+    config: ConfigService
+    clock: Clock
+    _setup_digest: str | None = None
+    _sessions: dict[str, Session] = field(default_factory=dict)
+    _failures: dict[str, _Failures] = field(default_factory=dict)
+
+    ADMIN = "admin"
+
+    async def ensure_admin(self) -> None:
+        if self.config.store.find("users", self.ADMIN) is None:
+            await self.config.store.create("users", m.User(name=self.ADMIN, role=m.Role.ADMIN))
+
+    @property
+    def setup_required(self) -> bool:
+        admin = self.config.store.find("users", self.ADMIN)
+        return admin is None or not admin.password_hash
+
+    def issue_setup_token(self) -> str | None:
+        """A new one-time token when the admin password is unset (else None). Printed by `appliance run`."""
+        if not self.setup_required:
+            self._setup_digest = None
+            return None
+        token = generate_token(18)
+        self._setup_digest = token_digest(token)
+        return token
+
+    async def complete_setup(self, token: str, password: Any, source: str) -> None:
+        if not self.setup_required:
+            raise Forbidden("setup is already complete", "已完成初始设置", error_id="setup_done")
+        self._check_lock(f"src:{source}")
+        if self._setup_digest is None or token_digest(str(token)) != self._setup_digest:
+            self._fail(f"src:{source}")
+            raise Unauthorized("the setup token is not valid", "设置令牌无效")
+        check_password(password)
+        await self.config.set_secret("users", self.ADMIN, password, Actor(self.ADMIN, source))
+        self._setup_digest = None
+
+    async def login(self, name: str, password: str, source: str) -> tuple[str, Session]:
+        if self.setup_required:
+            raise SetupRequired()
+        for key in (f"user:{name}", f"src:{source}"):
+            self._check_lock(key)
+        user = self.config.store.find("users", name)
+        stored = user.password_hash if user is not None and not user.disabled else ""
+        ok = verify_password(password, stored or _DUMMY_HASH) and bool(stored)
+        if not ok:
+            self._fail(f"user:{name}")
+            self._fail(f"src:{source}")
+            raise Unauthorized("wrong user name or password", "用户名或密码错误")
+        self._failures.pop(f"user:{name}", None)
+        token = generate_token()
+        assert user is not None
+        session = Session(user.name, user.role, self.clock.wall() + SESSION_TTL, user.staff)
+        self._sessions[token_digest(token)] = session
+        self._expire()
+        return token, session
+
+    def authenticate(self, token: str | None) -> Session:
+        if self.setup_required:
+            raise SetupRequired()
+        if not token:
+            raise Unauthorized()
+        session = self._sessions.get(token_digest(token))
+        if session is None or session.expires < self.clock.wall():
+            raise Unauthorized("the session has expired or is unknown; log in again", "会话已过期或无效,请重新登录")
+        return session
+
+    def logout(self, token: str) -> None:
+        self._sessions.pop(token_digest(token), None)
+
+    def drop_sessions_of(self, user: str) -> None:
+        for digest, session in list(self._sessions.items()):
+            if session.user == user:
+                del self._sessions[digest]
+
+    def _check_lock(self, key: str) -> None:
+        failures = self._failures.get(key)
+        now = self.clock.wall()
+        if failures is not None and failures.locked_until > now:
+            raise LoginLocked(int(failures.locked_until - now) + 1)
+
+    def _fail(self, key: str) -> None:
+        failures = self._failures.setdefault(key, _Failures())
+        failures.count += 1
+        if failures.count >= MAX_FAILURES:
+            failures.locked_until = self.clock.wall() + LOCK_SECONDS
+            failures.count = 0
+
+    def _expire(self) -> None:
+        now = self.clock.wall()
+        for digest, session in list(self._sessions.items()):
+            if session.expires < now:
+                del self._sessions[digest]

@@ -1,0 +1,232 @@
+"""What the REST API and the CLI call to change configuration.
+
+Adds to the store what only an edge knows: who is acting (for the audit log), write-only secrets (an
+extension's SIP password becomes digest HA1s, a user's password and an agent's phone PIN become scrypt
+hashes — none is ever returned), and the staff rules (never deleted: they leave and can be reinstated,
+with every employment period kept).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from appliance.clock import Clock
+from appliance.domain import models as m
+from appliance.domain.kinds import EntityKind
+from appliance.domain.validation import dump, parse
+from appliance.errors import Conflict, FieldError, ValidationFailed
+from appliance.records.models import AuditEntry, Page
+from appliance.records.sqlite_store import RecordStore
+from appliance.security.passwords import hash_password, sip_ha1
+from appliance.store.config_store import ConfigStore
+from appliance.store.migrations import DEFAULT_REALM
+
+MIN_PASSWORD = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    name: str
+    source: str = ""
+
+
+def _need(ok: bool, field: str, rule: str, en: str, zh: str) -> None:
+    if not ok:
+        raise ValidationFailed([FieldError(field, rule, f"{field}: {en}", f"{field}: {zh}")])
+
+
+def check_password(password: Any, field: str = "password") -> str:
+    _need(isinstance(password, str), field, "type", "must be text", "应为文本")
+    assert isinstance(password, str)
+    _need(len(password) >= MIN_PASSWORD, field, "min_length", f"at least {MIN_PASSWORD} characters",
+          f"至少 {MIN_PASSWORD} 个字符")
+    _need(len(password) <= 128, field, "max_length", "at most 128 characters", "最多 128 个字符")
+    return password
+
+
+def check_pin(pin: Any, field: str = "pin") -> str:
+    _need(isinstance(pin, str) and pin.isdigit() and 4 <= len(pin) <= 8, field, "pattern",
+          "4 to 8 digits", "应为 4 到 8 位数字")
+    assert isinstance(pin, str)
+    return pin
+
+
+@dataclass
+class ConfigService:
+    store: ConfigStore
+    records: RecordStore
+    clock: Clock
+
+    @property
+    def realm(self) -> str:
+        return str(self.store.settings.get("sip_realm", DEFAULT_REALM))
+
+    # ---- views ----------------------------------------------------------------------------------------
+
+    def public(self, kind: EntityKind, entity: Any) -> dict[str, Any]:
+        data = dump(kind.model, entity)
+        for name in kind.secret_fields:
+            data.pop(name, None)
+        if kind.name == "extensions":
+            data["has_password"] = bool(entity.ha1_md5)
+        elif kind.name == "users":
+            data["has_password"] = bool(entity.password_hash)
+        elif kind.name == "staff":
+            data["has_pin"] = bool(entity.pin_hash)
+        return data
+
+    def list(
+        self, kind_name: str, *, offset: int = 0, limit: int = 50, filters: dict[str, str] | None = None,
+        q: str | None = None,
+    ) -> Page:
+        kind = self.store.kind(kind_name)
+        items = [self.public(kind, e) for e in self.store.list(kind.name)]
+        for name, value in (filters or {}).items():
+            items = [i for i in items if str(i.get(name)) == value]
+        if q:
+            needle = q.lower()
+            items = [i for i in items if any(needle in str(v).lower() for v in i.values())]
+        return Page(items=tuple(items[offset: offset + limit]), total=len(items), offset=offset, limit=limit)
+
+    def get(self, kind_name: str, key: str) -> dict[str, Any]:
+        kind = self.store.kind(kind_name)
+        return self.public(kind, self.store.get(kind.name, key))
+
+    # ---- changes --------------------------------------------------------------------------------------
+
+    async def create(self, kind_name: str, data: Any, actor: Actor) -> dict[str, Any]:
+        kind = self.store.kind(kind_name)
+        entity = self._from_input(kind, data, before=None)
+        await self.store.create(kind.name, entity)
+        after = self.public(kind, entity)
+        self._audit(actor, "create", kind.name, kind.key_of(entity), None, after)
+        return after
+
+    async def update(self, kind_name: str, key: str, data: Any, actor: Actor, *, merge: bool) -> dict[str, Any]:
+        kind = self.store.kind(kind_name)
+        before_entity = self.store.get(kind.name, key)
+        before = self.public(kind, before_entity)
+        if not isinstance(data, dict):
+            parse(kind.model, data)  # raises the standard "body must be an object" error
+        body = {**before, **data} if merge else dict(data)
+        body.setdefault(kind.key, key)
+        _need(str(body.get(kind.key)) == key, kind.key, "immutable", "the key cannot be changed", "主键不能修改")
+        for ro in ("has_password", "has_pin"):
+            body.pop(ro, None)
+        if kind.name == "staff":
+            # status and employment history change only through leave/reinstate
+            for protected in ("status", "employment"):
+                if protected in data and data[protected] != before.get(protected):
+                    _need(False, protected, "read_only", "changes only through leave/reinstate",
+                          "只能通过离职/复职修改")
+                body[protected] = before[protected]
+        entity = self._from_input(kind, body, before=before_entity)
+        await self.store.update(kind.name, entity)
+        after = self.public(kind, entity)
+        self._audit(actor, "update", kind.name, key, before, after)
+        return after
+
+    async def delete(self, kind_name: str, key: str, actor: Actor) -> None:
+        kind = self.store.kind(kind_name)
+        if kind.name == "users" and key == "admin":
+            raise Conflict("the admin account cannot be deleted", "管理员账号不能删除")
+        before = await self.store.delete(kind.name, key)
+        self._audit(actor, "delete", kind.name, key, self.public(kind, before), None)
+
+    async def leave(self, employee_no: str, reason: str, actor: Actor) -> dict[str, Any]:
+        kind = self.store.kind("staff")
+        staff: m.Staff = self.store.get("staff", employee_no)
+        if staff.status == m.StaffStatus.LEFT:
+            raise Conflict(f"staff member {employee_no} has already left", f"员工 {employee_no} 已离职")
+        now = self.clock.wall()
+        periods = list(staff.employment) or [m.EmploymentPeriod(joined=now)]
+        periods[-1] = replace(periods[-1], left=now, reason=reason[:500])
+        updated = replace(staff, status=m.StaffStatus.LEFT, employment=tuple(periods))
+        return await self._replace_staff(kind, staff, updated, "leave", actor)
+
+    async def reinstate(self, employee_no: str, actor: Actor) -> dict[str, Any]:
+        kind = self.store.kind("staff")
+        staff: m.Staff = self.store.get("staff", employee_no)
+        if staff.status == m.StaffStatus.ACTIVE:
+            raise Conflict(f"staff member {employee_no} is active", f"员工 {employee_no} 在职")
+        periods = (*staff.employment, m.EmploymentPeriod(joined=self.clock.wall()))
+        updated = replace(staff, status=m.StaffStatus.ACTIVE, employment=periods)
+        return await self._replace_staff(kind, staff, updated, "reinstate", actor)
+
+    async def set_secret(self, kind_name: str, key: str, secret: Any, actor: Actor) -> None:
+        """Set an extension's SIP password, a user's login password or a staff member's phone PIN."""
+        kind = self.store.kind(kind_name)
+        entity = self.store.get(kind.name, key)
+        if kind.name == "extensions":
+            password = check_password(secret)
+            entity = replace(entity, ha1_md5=sip_ha1(key, self.realm, password, "MD5"),
+                             ha1_sha256=sip_ha1(key, self.realm, password, "SHA-256"))
+        elif kind.name == "users":
+            entity = replace(entity, password_hash=hash_password(check_password(secret)))
+        elif kind.name == "staff":
+            entity = replace(entity, pin_hash=hash_password(check_pin(secret)))
+        else:
+            raise Conflict(f"a {kind.title} has no secret", f"{kind.title_zh}没有密码")
+        await self.store.update(kind.name, entity)
+        self._audit(actor, "set_secret", kind.name, key, None, None)
+
+    async def import_config(self, data: Any, actor: Actor) -> int:
+        """Replace the whole configuration from an export; validated in full first, nothing changes on error."""
+        entities, settings = self.store.parse_export(data)
+        count = await self.store.replace_all(entities, settings)
+        self._audit(actor, "import", "config", "*", None, {"entities": count})
+        return count
+
+    # ---- internals ------------------------------------------------------------------------------------
+
+    async def _replace_staff(
+        self, kind: EntityKind, before: m.Staff, after: m.Staff, action: str, actor: Actor
+    ) -> dict[str, Any]:
+        await self.store.update(kind.name, after)
+        view = self.public(kind, after)
+        self._audit(actor, action, kind.name, after.employee_no, self.public(kind, before), view)
+        return view
+
+    def _from_input(self, kind: EntityKind, data: Any, before: Any | None) -> Any:
+        """Validate API input; write-only secrets become hashes; stored secrets are kept on update."""
+        if not isinstance(data, dict):
+            return parse(kind.model, data, kind.title)
+        body = dict(data)
+        problems = [
+            FieldError(name, "read_only", f"{name}: cannot be set directly", f"{name}: 不能直接设置")
+            for name in kind.secret_fields if name in body
+        ]
+        if problems:
+            raise ValidationFailed(problems, kind.title)
+        handlers: dict[str, tuple[str, Callable[[Any], dict[str, str]]]] = {
+            "extensions": ("password", lambda p: {
+                "ha1_md5": sip_ha1(str(body.get("number", "")), self.realm, check_password(p), "MD5"),
+                "ha1_sha256": sip_ha1(str(body.get("number", "")), self.realm, p, "SHA-256"),
+            }),
+            "users": ("password", lambda p: {"password_hash": hash_password(check_password(p))}),
+            "staff": ("pin", lambda p: {"pin_hash": hash_password(check_pin(p))}),
+        }
+        if before is not None:
+            for name in kind.secret_fields:
+                body[name] = getattr(before, name)
+        if kind.name in handlers:
+            field_name, convert = handlers[kind.name]
+            if field_name in body:
+                body.update(convert(body.pop(field_name)))
+        if kind.name == "staff" and before is None:
+            body.pop("status", None)
+            body.pop("employment", None)
+            entity = parse(kind.model, body, kind.title)
+            return replace(entity, employment=(m.EmploymentPeriod(joined=self.clock.wall()),))
+        return parse(kind.model, body, kind.title)
+
+    def _audit(
+        self, actor: Actor, action: str, kind: str, key: str,
+        before: dict[str, Any] | None, after: dict[str, Any] | None,
+    ) -> None:
+        self.records.append_audit(
+            AuditEntry(at=self.clock.wall(), actor=actor.name, action=action, kind=kind, key=key,
+                       before=before, after=after, source=actor.source)
+        )

@@ -1,0 +1,184 @@
+"""Shared pieces of the REST API: an operation registry that becomes the OpenAPI document, JSON helpers,
+and the authentication wrapper every route goes through.
+
+Each bounded context's `http.py` declares its routes with `Api.route(...)`, which registers the Sanic
+handler and the OpenAPI operation together — so the document cannot drift from what is served.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic.response import json as json_response
+
+from appliance.auth.models import Session
+from appliance.auth.service import AuthService
+from appliance.domain.models import Role
+from appliance.domain.validation import json_schema
+from appliance.errors import ApplianceError, FieldError, Forbidden, ValidationFailed
+
+Handler = Callable[..., Awaitable[HTTPResponse]]
+SESSION_COOKIE = "appliance_session"
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error_id", "message", "details"],
+    "properties": {
+        "error_id": {"type": "string"},
+        "message": {"type": "string"},
+        "message_zh": {"type": "string"},
+        "details": {"type": "object"},
+    },
+}
+
+
+def page_schema(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["items", "total", "offset", "limit"],
+        "properties": {
+            "items": {"type": "array", "items": item},
+            "total": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "limit": {"type": "integer"},
+        },
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    where: str = "query"  # query | path
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    method: str
+    path: str  # OpenAPI form: /api/v1/staff/{key}
+    summary: str
+    tag: str
+    operation_id: str
+    roles: frozenset[Role] | None  # None: no authentication
+    request: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    response_status: int = 200
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()
+    content_type: str = "application/json"
+
+
+@dataclass
+class Api:
+    """The operation registry plus the component schemas the operations refer to."""
+
+    auth: AuthService
+    operations: list[Operation] = field(default_factory=list)
+    components: dict[str, Any] = field(default_factory=dict)
+
+    def schema_ref(self, model: type[Any], name: str | None = None, drop: Iterable[str] = ()) -> dict[str, Any]:
+        """Register `model`'s JSON Schema (and its nested definitions) and return a `$ref` to it."""
+        schema = json_schema(model)
+        for def_name, definition in schema.pop("$defs", {}).items():
+            self.components.setdefault(def_name, definition)
+        props = schema.get("properties", {})
+        for name_ in drop:
+            props.pop(name_, None)
+        if "required" in schema:
+            schema["required"] = [r for r in schema["required"] if r in props]
+        key = name or model.__name__
+        self.components[key] = schema
+        return {"$ref": f"#/components/schemas/{key}"}
+
+    def route(
+        self,
+        bp: Blueprint,
+        method: str,
+        path: str,
+        handler: Handler,
+        *,
+        summary: str,
+        tag: str,
+        operation_id: str,
+        roles: frozenset[Role] | None,
+        request: dict[str, Any] | None = None,
+        response: dict[str, Any] | None = None,
+        response_status: int = 200,
+        params: tuple[Param, ...] = (),
+        errors: tuple[int, ...] = (),
+        content_type: str = "application/json",
+    ) -> None:
+        path_params = tuple(Param(n, "path", required=True) for n in re.findall(r"{(\w+)}", path))
+        self.operations.append(
+            Operation(method.lower(), path, summary, tag, operation_id, roles, request, response, response_status,
+                      path_params + params, errors, content_type)
+        )
+        sanic_path = re.sub(r"{(\w+)}", r"<\1>", path)
+
+        async def wrapped(request_: Request, **kwargs: Any) -> HTTPResponse:
+            if roles is not None:
+                session = self.auth.authenticate(bearer_token(request_))
+                if session.role not in roles:
+                    raise Forbidden(
+                        f"the {session.role.value} role may not do this", f"角色 {session.role.value} 无此权限"
+                    )
+                request_.ctx.session = session
+            return await handler(request_, **kwargs)
+
+        bp.add_route(wrapped, sanic_path, methods=[method.upper()], name=operation_id)
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return str(cookie) if cookie else None
+
+
+def session_of(request: Request) -> Session:
+    session: Session = request.ctx.session
+    return session
+
+
+def source_of(request: Request) -> str:
+    return str(request.remote_addr or request.ip or "")
+
+
+def body_of(request: Request) -> Any:
+    """The decoded JSON body, or a 400 that says the body is not JSON."""
+    if not request.body:
+        return {}
+    try:
+        return json.loads(request.body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApplianceError(
+            f"the request body is not valid JSON: {exc}", f"请求体不是有效的 JSON: {exc}",
+            error_id="bad_json", http_status=400,
+        ) from None
+
+
+def int_arg(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = lo - 1
+    if not lo <= value <= hi:
+        raise ValidationFailed([FieldError(name, "range", f"{name}: an integer from {lo} to {hi}",
+                                           f"{name}: 应为 {lo} 到 {hi} 之间的整数")])
+    return value
+
+
+def ok(data: Any, status: int = 200) -> HTTPResponse:
+    return json_response(data, status=status, ensure_ascii=False)

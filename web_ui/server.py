@@ -1,0 +1,102 @@
+"""The Sanic application: every bounded context's routes, JSON errors, health and the OpenAPI document.
+
+Built by the composition root (`appliance.app`) with the services passed in; it holds no state of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sanic import Blueprint, Request, Sanic
+from sanic.exceptions import MethodNotAllowed, NotFound, SanicException
+from sanic.response import BaseHTTPResponse, HTTPResponse
+
+from appliance import __version__
+from appliance.errors import ApplianceError
+from appliance.http_api import Api, ok
+from web_ui.openapi import build_document
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceHealth:
+    name: str
+    status: str  # ok | degraded | down | starting
+    detail: str = ""
+
+
+HealthProbe = Callable[[], Iterable[ServiceHealth]]
+
+
+def build_http_app(api: Api, blueprints: Iterable[Blueprint], health: HealthProbe, started_at: Callable[[], float],
+                   now: Callable[[], float]) -> Sanic[Any, Any]:
+    # Sanic keeps a registry of apps by name; a unique name lets tests build several side by side.
+    app = Sanic(f"appliance_{secrets.token_hex(4)}", configure_logging=False)
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.REQUEST_MAX_SIZE = 64 * 1024 * 1024  # prompt and backup uploads
+    app.config.KEEP_ALIVE_TIMEOUT = 30
+    for bp in blueprints:
+        app.blueprint(bp)
+
+    async def health_route(request: Request) -> HTTPResponse:
+        services = list(health())
+        overall = "ok" if all(s.status == "ok" for s in services) else "degraded"
+        return ok({
+            "status": overall,
+            "version": __version__,
+            "uptime_s": round(now() - started_at(), 3),
+            "services": {s.name: {"status": s.status, "detail": s.detail} for s in services},
+        })
+
+    async def openapi_route(request: Request) -> HTTPResponse:
+        return ok(build_document(api))
+
+    meta = Blueprint("meta", url_prefix="")
+    api.route(meta, "GET", "/api/v1/health", health_route, summary="Health: version, uptime, per-service status",
+              tag="meta", operation_id="health", roles=None,
+              response={"type": "object", "required": ["status", "version", "uptime_s", "services"],
+                        "properties": {"status": {"type": "string"}, "version": {"type": "string"},
+                                       "uptime_s": {"type": "number"}, "services": {"type": "object"}}})
+    api.route(meta, "GET", "/api/v1/openapi.json", openapi_route, summary="This API's OpenAPI document",
+              tag="meta", operation_id="openapi", roles=None, response={"type": "object"})
+    app.blueprint(meta)
+
+    @app.exception(ApplianceError)
+    async def appliance_error(request: Request, exc: ApplianceError) -> HTTPResponse:
+        return ok(exc.to_dict(), status=exc.http_status)
+
+    @app.exception(NotFound, MethodNotAllowed)
+    async def routing_error(request: Request, exc: SanicException) -> HTTPResponse:
+        status = int(getattr(exc, "status_code", 404))
+        error_id = "not_found" if status == 404 else "method_not_allowed"
+        return ok({"error_id": error_id, "message": str(exc), "message_zh": "未找到" if status == 404 else "方法不允许",
+                   "details": {"path": request.path}}, status=status)
+
+    @app.exception(SanicException)
+    async def sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
+        status = int(getattr(exc, "status_code", 400))
+        return ok({"error_id": "bad_request", "message": str(exc), "message_zh": "请求无效", "details": {}},
+                  status=status)
+
+    @app.exception(Exception)
+    async def internal_error(request: Request, exc: Exception) -> HTTPResponse:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return ok({"error_id": "internal", "message": "internal error; see the appliance log",
+                   "message_zh": "内部错误,请查看日志", "details": {}}, status=500)
+
+    async def security_headers(request: Request, response: BaseHTTPResponse) -> HTTPResponse | None:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return None
+
+    app.register_middleware(security_headers, "response")
+
+    return app
+
+
