@@ -1,0 +1,73 @@
+"""RTP media engine: relay, mixing, prompts, tones, DTMF, recording and call-quality figures.
+
+Modules: `rtp` (RFC 3550 packets, RTCP, statistics), `g711` (codec tables), `jitter` (adaptive jitter buffer),
+`dtmf` (RFC 4733 events), `inband` (Goertzel DTMF detector, ITU-T Q.24), `tones` (call-progress tones),
+`player`, `recorder`, `mixer` (masks, batched), `quality` (E-model MOS), `service` (the asyncio shell).
+
+Engine API for call control
+---------------------------
+All values are structured; SDP text stays in the SIP layer.
+
+    engine = MediaEngine(MediaConfig(bind_address=..., port_low=20000, port_high=29998), bus)
+    await engine.start()
+
+    # incoming call: the caller's offer -> our answer (address, port, codec, telephone-event PT, ptime)
+    local: LocalMedia = await engine.allocate(RemoteMedia(address, port, payload_types=(8, 0, 101),
+                                              telephone_event_pt=101, ptime_ms=20,
+                                              direction=Direction.SENDRECV))
+    # outgoing call: allocate first (we offer local.codec and local.telephone_event_pt), then the answer:
+    local_b = await engine.allocate()
+    engine.set_remote(local_b.endpoint_id, RemoteMedia(...))   # also for re-INVITEs (hold = direction)
+    # legs from FXO ports that cannot send RFC 4733: allocate(..., inband_dtmf=True)
+    # per-leg DTMF callback: allocate(..., on_dtmf=lambda endpoint_id, digit: ...)
+
+    bridge_id = engine.bridge(local.endpoint_id, local_b.endpoint_id)      # relays when it can
+    engine.add_party(bridge_id, supervisor_id, PartyMask.listen())          # hears both, heard by none
+    engine.set_mask(bridge_id, supervisor_id, PartyMask.whisper(agent_id))  # heard by the agent only
+    engine.set_mask(bridge_id, supervisor_id, PartyMask.barge())            # everybody
+    engine.remove_party(bridge_id, supervisor_id); engine.unbridge(bridge_id)
+
+    engine.play(endpoint_id, prompt=Path("welcome.wav"), barge_in=True)    # 8 kHz 16-bit WAV
+    engine.play(endpoint_id, prompt=Path("hold.wav"), loop=True)           # hold music
+    engine.play(endpoint_id, tone="ringback")    # dial, ringback, busy, congestion, call_waiting
+    engine.stop_playing(endpoint_id)
+    engine.send_dtmf(endpoint_id, "123#")        # RFC 4733 to the peer
+
+    rec_id = engine.start_recording(caller_id, agent_id, Path("call.wav"), mp3=False)  # stereo L=caller R=agent
+    engine.stop_recording(rec_id)
+
+    quality: LegQuality | None = engine.release(endpoint_id)   # sockets, port, files freed; CDR figures
+    await engine.stop()                                        # releases everything still allocated
+
+Events on the EventBus (topics "media.*"): `DtmfReceived` (media.dtmf), `RtpTimeout` (media.rtp_timeout: no
+packets for `MediaConfig.rtp_timeout` seconds — end the dead call), `PlaybackFinished`, `RecordingStopped`
+(with `error` when the disk filled: the call stays up), `PeerLatched`, `LegQuality` (R-factor and MOS for the
+CDR, published by `release`). Errors: `NoPortAvailable`, `NoCommonCodec` (answer 488), `BadPrompt`, and
+`appliance.errors.NotFound` for an unknown endpoint or bridge.
+
+A repair command for recordings cut off by a crash: `python -m appliance.media.recorder repair FILE...`.
+"""
+
+from appliance.media.models import (
+    PCMA,
+    PCMU,
+    Codec,
+    Direction,
+    LocalMedia,
+    MediaConfig,
+    PartyMask,
+    RemoteMedia,
+)
+from appliance.media.service import MediaEngine
+
+__all__ = [
+    "PCMA",
+    "PCMU",
+    "Codec",
+    "Direction",
+    "LocalMedia",
+    "MediaConfig",
+    "MediaEngine",
+    "PartyMask",
+    "RemoteMedia",
+]

@@ -100,7 +100,7 @@ class EventSender:
     """Turns one digit into the packets of §2.5.1: (marker, timestamp, payload) per 20 ms tick."""
 
     digit: str
-    timestamp: int
+    timestamp: int | None = None  # taken from the stream when the first packet goes out
     duration_ms: int = 100
     volume: int = 10
     ptime_samples: int = 160
@@ -120,10 +120,13 @@ class EventSender:
     def total_samples(self) -> int:
         return max(self.ptime_samples, self.duration_ms * 8)
 
-    def next_packet(self) -> tuple[bool, int, bytes] | None:
-        """(marker, RTP timestamp, payload) for this tick, or None when finished."""
+    def next_packet(self, stream_timestamp: int) -> tuple[bool, int, bytes] | None:
+        """(marker, RTP timestamp, payload) for this tick, or None when finished. All packets of one event
+        carry the timestamp of its start (§2.5.1.2), whatever the stream's clock says by then."""
         if self.done:
             return None
+        if self.timestamp is None:
+            self.timestamp = stream_timestamp
         code = EVENT_CODES.index(self.digit)
         elapsed = (self._sent_updates + 1) * self.ptime_samples
         if elapsed < self.total_samples:

@@ -23,8 +23,7 @@ class Conference:
     conference_id: str
     parties: dict[str, PartyMask] = field(default_factory=dict)  # party id -> mask, in joining order
 
-    def matrix(self) -> npt.NDArray[np.float32]:
-        ids = list(self.parties)
+    def matrix(self, ids: list[str]) -> npt.NDArray[np.float32]:
         n = len(ids)
         m = np.zeros((n, n), dtype=np.float32)
         for i, listener in enumerate(ids):
@@ -77,12 +76,13 @@ class Mixer:
     def _plan(self, row_of: dict[str, int]) -> None:
         by_size: dict[int, tuple[list[list[int]], list[npt.NDArray[np.float32]]]] = {}
         for conf in self.conferences.values():
-            n = len(conf.parties)
+            ids = [p for p in conf.parties if p in row_of]  # a relaying bridge has no rows
+            n = len(ids)
             if n < 2:
                 continue
             rows, mats = by_size.setdefault(n, ([], []))
-            rows.append([row_of[p] for p in conf.parties])
-            mats.append(conf.matrix())
+            rows.append([row_of[p] for p in ids])
+            mats.append(conf.matrix(ids))
         self._groups = [_SizeGroup(np.array(rows, dtype=np.intp), np.stack(mats))
                         for rows, mats in by_size.values()]
         self._dirty = False

@@ -1,0 +1,910 @@
+"""The media engine's asyncio shell: UDP sockets, the 20 ms clock, bridges, players, recorders, detectors.
+
+It owns every socket, task and file of the media path and drives the sans-IO pieces (rtp, jitter, dtmf,
+inband, mixer, recorder) from two places:
+
+- `_RtpProtocol.datagram_received` — per packet. In a two-party bridge whose legs share a codec and that
+  nobody listens to, records or plays into, a packet is relayed at once: a new 12-byte header (our SSRC, the
+  sequence number and timestamp shifted by per-leg offsets) plus the original payload, no decoding and no numpy.
+  Otherwise the payload goes to the leg's jitter buffer.
+- `_tick` — every 20 ms against absolute deadlines (`next += 0.02`; a late tick does not push the next one
+  later, so the clock does not drift; after a long stall missed ticks are skipped rather than bunched).
+  One tick pulls a frame from every mixed leg's jitter buffer, decodes them all with one table look-up per
+  law, runs in-band DTMF detection for the legs that need it as one batch, writes recordings, mixes every
+  conference (batched by size), adds prompts/tones, encodes everything with one look-up per law and sends.
+
+Switching a bridge between relay and mixing keeps each outgoing stream continuous: the SSRC never changes, the
+sequence number goes on by one, the timestamp by the time that passed, and the new jitter buffer is seeded with
+the last relayed frame so concealment covers the first tick.
+
+Symmetric RTP (RFC 4961): we send to where the peer's packets come from, not only to the SDP address; a new
+source is taken when its SSRC is new too (a re-INVITE or transfer), so a stray packet cannot hijack a leg.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import itertools
+import logging
+import secrets
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from appliance.clock import Clock, SystemClock
+from appliance.events import EventBus
+from appliance.media import g711
+from appliance.media import rtp as rtpmod
+from appliance.media.dtmf import EventReceiver, EventSender
+from appliance.media.errors import (
+    NoCommonCodec,
+    NoPortAvailable,
+    endpoint_busy,
+    unknown_bridge,
+    unknown_endpoint,
+)
+from appliance.media.events import (
+    DtmfReceived,
+    LegQuality,
+    PeerLatched,
+    PlaybackFinished,
+    RecordingStopped,
+    RtpTimeout,
+)
+from appliance.media.inband import InbandDetector, analyse
+from appliance.media.jitter import JitterBuffer
+from appliance.media.mixer import Mixer
+from appliance.media.models import (
+    PCMA,
+    PCMU,
+    Codec,
+    Direction,
+    LocalMedia,
+    MediaConfig,
+    PartyMask,
+    RemoteMedia,
+)
+from appliance.media.player import Player, load_wav
+from appliance.media.quality import estimate
+from appliance.media.recorder import Recorder, mp3_command
+from appliance.media.tones import PLANS, ToneGenerator
+
+log = logging.getLogger(__name__)
+
+TICK = 0.02
+FRAME = 160
+_HDR = struct.Struct("!BBHII")
+_SEQ_TS_SSRC = struct.Struct("!HII")
+_CODECS = {"PCMA": PCMA, "PCMU": PCMU}
+_LAW: dict[int, g711.Law] = {PCMA.payload_type: "alaw", PCMU.payload_type: "ulaw"}
+
+DtmfCallback = Callable[[str, str], None]  # (endpoint_id, digit)
+
+
+def _local_direction(remote: Direction) -> Direction:
+    return {
+        Direction.SENDRECV: Direction.SENDRECV,
+        Direction.SENDONLY: Direction.RECVONLY,
+        Direction.RECVONLY: Direction.SENDONLY,
+        Direction.INACTIVE: Direction.INACTIVE,
+    }[remote]
+
+
+@dataclass(eq=False)
+class _Endpoint:
+    endpoint_id: str
+    port: int
+    codec: Codec
+    law: g711.Law
+    te_pt: int | None
+    direction: Direction
+    ssrc: int
+    transport: asyncio.DatagramTransport | None = None
+    rtcp_transport: asyncio.DatagramTransport | None = None
+    remote: tuple[str, int] | None = None  # from SDP
+    peer: tuple[str, int] | None = None  # where we send: latched source, else the SDP address
+    peer_rtcp: tuple[str, int] | None = None
+    latched: bool = False
+    peer_ssrc: int | None = None
+    stats: rtpmod.ReceiverStats = field(default_factory=rtpmod.ReceiverStats)
+    last_rx: float = 0.0
+    timed_out: bool = False
+    # outgoing stream: continuous across relay and mixing
+    out_seq: int = 0
+    out_ts: int = 0
+    out_time: float = 0.0
+    tx_packets: int = 0
+    tx_octets: int = 0
+    # relay (fast path): packets from this endpoint go to relay_to
+    relay_to: _Endpoint | None = None
+    resync: bool = True
+    seq_off: int = 0
+    ts_off: int = 0
+    last_in_ts: int = 0
+    last_in_payload: bytes = b""
+    # mixing
+    bridge_id: str | None = None
+    jitter: JitterBuffer | None = None
+    player: Player | ToneGenerator | None = None
+    player_what: str = ""
+    player_barge_in: bool = False
+    dtmf_rx: EventReceiver = field(default_factory=EventReceiver)
+    dtmf_tx: list[EventSender] = field(default_factory=list)
+    inband: InbandDetector | None = None
+    on_dtmf: DtmfCallback | None = None
+    rtt: float | None = None
+    recordings: set[str] = field(default_factory=set)
+
+    def next_out(self, now: float) -> tuple[int, int]:
+        """Sequence number and timestamp of the next packet we generate (not relay)."""
+        if self.out_time == 0.0:
+            ts = self.out_ts
+        else:
+            ticks = max(1, round((now - self.out_time) / TICK))
+            ts = self.out_ts + ticks * FRAME
+        return (self.out_seq + 1) & 0xFFFF, ts & 0xFFFFFFFF
+
+
+@dataclass(eq=False)
+class _Bridge:
+    bridge_id: str
+    parties: dict[str, PartyMask] = field(default_factory=dict)
+    relaying: bool = False
+
+
+@dataclass(eq=False)
+class _Recording:
+    recording_id: str
+    caller: str
+    agent: str
+    recorder: Recorder
+    mp3: bool
+    started: float
+
+
+class _RtpProtocol(asyncio.DatagramProtocol):
+    __slots__ = ("engine", "ep")
+
+    def __init__(self, engine: MediaEngine, ep: _Endpoint) -> None:
+        self.engine = engine
+        self.ep = ep
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        # The hot path: keep it to struct calls and attribute access.
+        if len(data) < 12 or (data[0] & 0xC0) != 0x80:
+            return
+        ep = self.ep
+        b1 = data[1]
+        pt = b1 & 0x7F
+        seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+        if (addr != ep.peer or not ep.latched) and not self.engine._latch(ep, addr, ssrc):
+            return
+        now = time.monotonic()
+        ep.last_rx = now
+        ep.stats.update(seq, ts, int(now * 8000.0))
+        if data[0] == 0x80:
+            payload = data[12:]
+        else:
+            try:
+                payload = rtpmod.parse_rtp(data).payload
+            except rtpmod.RtpParseError:
+                return
+        audio = pt == ep.codec.payload_type
+        if audio:
+            out_pt = pt
+        elif pt == ep.te_pt:
+            self.engine._dtmf_packet(ep, ts, payload, now)
+            out_pt = -1
+        else:
+            return  # a payload type we did not negotiate (comfort noise, video...): not ours to play
+        target = ep.relay_to
+        if target is not None:
+            if out_pt < 0:
+                if target.te_pt is None:
+                    return
+                out_pt = target.te_pt
+            peer = target.peer
+            tr = target.transport
+            if peer is None or tr is None or not target.direction.we_send:
+                return
+            if ep.resync:
+                nseq, nts = target.next_out(now)
+                ep.seq_off = nseq - seq
+                ep.ts_off = nts - ts
+                ep.resync = False
+            oseq = (seq + ep.seq_off) & 0xFFFF
+            ots = (ts + ep.ts_off) & 0xFFFFFFFF
+            tr.sendto(_HDR.pack(0x80, (b1 & 0x80) | out_pt, oseq, ots, target.ssrc) + payload, peer)
+            target.out_seq = oseq
+            target.out_ts = ots
+            target.out_time = now
+            target.tx_packets += 1
+            target.tx_octets += len(payload)
+            if audio:
+                ep.last_in_ts = ts
+                ep.last_in_payload = payload
+        elif audio and ep.jitter is not None:
+            ep.jitter.put(ts, payload, now)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a phone that went away: the RTP time-out ends the call, not this
+        pass
+
+
+class _RtcpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, engine: MediaEngine, ep: _Endpoint) -> None:
+        self.engine = engine
+        self.ep = ep
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.engine._rtcp_packet(self.ep, data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        pass
+
+
+class MediaEngine:
+    """See the package docstring for how call control uses it."""
+
+    def __init__(self, config: MediaConfig, bus: EventBus, clock: Clock | None = None) -> None:
+        self.config = config
+        self.bus = bus
+        self.clock: Clock = clock or SystemClock()
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._bridges: dict[str, _Bridge] = {}
+        self._recordings: dict[str, _Recording] = {}
+        self._ports_in_use: set[int] = set()
+        self._port_cursor = config.port_low + (config.port_low % 2)
+        self._mixer = Mixer()
+        self._mixed: list[_Endpoint] = []  # endpoints that take part in the tick, in row order
+        self._row_of: dict[str, int] = {}
+        self._plan_dirty = True
+        self._tick_task: asyncio.Task[None] | None = None
+        self._side_tasks: set[asyncio.Task[Any]] = set()
+        self._ids = itertools.count(1)
+        self._tick_count = 0
+        self.ticks_late = 0
+        self.ticks_skipped = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        if self._tick_task is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._tick_task = asyncio.create_task(self._clock(), name="media-clock")
+
+    async def stop(self) -> None:
+        for endpoint_id in list(self._endpoints):
+            self.release(endpoint_id)
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick_task
+            self._tick_task = None
+        for task in list(self._side_tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._side_tasks.clear()
+
+    # ---------------------------------------------------------------- endpoints
+
+    async def allocate(self, remote: RemoteMedia | None = None, *, inband_dtmf: bool = False,
+                       on_dtmf: DtmfCallback | None = None) -> LocalMedia:
+        """A new endpoint. With `remote` (the peer's offer) the codec is chosen from it (the peer's order, as
+        RFC 3264 §6.1 asks of an answerer); without, we are the offerer and `set_remote` follows the answer."""
+        codec = self._choose_codec(remote)
+        te_pt: int | None = self.config.telephone_event_pt
+        if remote is not None:
+            te_pt = remote.telephone_event_pt
+        direction = _local_direction(remote.direction) if remote is not None else Direction.SENDRECV
+        endpoint_id = f"ep{next(self._ids)}"
+        ep = _Endpoint(endpoint_id, 0, codec, _LAW[codec.payload_type], te_pt, direction,
+                       secrets.randbits(32), out_seq=secrets.randbits(16), out_ts=secrets.randbits(32))
+        ep.stats.clock_rate = codec.clock_rate
+        ep.on_dtmf = on_dtmf
+        if inband_dtmf:
+            ep.inband = InbandDetector()
+        await self._open_sockets(ep)
+        ep.last_rx = time.monotonic()
+        if remote is not None:
+            self._apply_remote(ep, remote)
+        self._endpoints[endpoint_id] = ep
+        return self._local(ep)
+
+    def set_remote(self, endpoint_id: str, remote: RemoteMedia) -> LocalMedia:
+        """The answer to our offer, or a new offer in a re-INVITE (hold is a direction change)."""
+        ep = self._endpoint(endpoint_id)
+        codec = self._choose_codec(remote)
+        if codec != ep.codec:
+            ep.codec = codec
+            ep.law = _LAW[codec.payload_type]
+            if ep.jitter is not None:
+                ep.jitter = self._new_jitter(ep)
+        ep.te_pt = remote.telephone_event_pt
+        ep.direction = _local_direction(remote.direction)
+        self._apply_remote(ep, remote)
+        self._reconcile(ep.bridge_id)
+        return self._local(ep)
+
+    def release(self, endpoint_id: str) -> LegQuality | None:
+        """Tear down one endpoint: sockets closed, port freed, out of its bridge, recordings closed."""
+        ep = self._endpoints.pop(endpoint_id, None)
+        if ep is None:
+            return None
+        for rec_id in list(ep.recordings):
+            self.stop_recording(rec_id)
+        if ep.player is not None:
+            self._finish_player(ep, interrupted=True)
+        if ep.bridge_id is not None:
+            self._leave_bridge(ep)
+        for tr in (ep.transport, ep.rtcp_transport):
+            if tr is not None:
+                tr.close()
+        ep.transport = ep.rtcp_transport = None
+        self._ports_in_use.discard(ep.port)
+        self._plan_dirty = True
+        q = self.quality(ep)
+        event = LegQuality(at=self.clock.wall(), endpoint_id=endpoint_id, packets_received=ep.stats.received,
+                           packets_lost=ep.stats.cumulative_lost, jitter_ms=round(ep.stats.jitter_ms, 2),
+                           round_trip_ms=None if ep.rtt is None else round(ep.rtt * 1000, 1),
+                           r_factor=q[0], mos=q[1])
+        self.bus.publish(event)
+        return event
+
+    def quality(self, ep: _Endpoint) -> tuple[float, float]:
+        one_way_ms = 0.0 if ep.rtt is None else ep.rtt * 500.0
+        q = estimate(ep.stats.loss_fraction_total, ep.stats.jitter_ms, one_way_ms)
+        return q.r_factor, q.mos
+
+    def leg_stats(self, endpoint_id: str) -> dict[str, Any]:
+        ep = self._endpoint(endpoint_id)
+        r, mos = self.quality(ep)
+        return {"received": ep.stats.received, "lost": ep.stats.cumulative_lost,
+                "jitter_ms": ep.stats.jitter_ms, "sent": ep.tx_packets, "r_factor": r, "mos": mos,
+                "peer": ep.peer, "relaying": ep.relay_to is not None, "mixing": ep.jitter is not None}
+
+    @property
+    def endpoint_count(self) -> int:
+        return len(self._endpoints)
+
+    @property
+    def ports_in_use(self) -> int:
+        return len(self._ports_in_use)
+
+    # ---------------------------------------------------------------- bridges and conferences
+
+    def bridge(self, *endpoint_ids: str, masks: dict[str, PartyMask] | None = None) -> str:
+        """Join endpoints into a new bridge (two for a call, more for a conference); returns its id."""
+        bridge_id = f"br{next(self._ids)}"
+        self._bridges[bridge_id] = _Bridge(bridge_id)
+        for endpoint_id in endpoint_ids:
+            self.add_party(bridge_id, endpoint_id, (masks or {}).get(endpoint_id, PartyMask()))
+        return bridge_id
+
+    def add_party(self, bridge_id: str, endpoint_id: str, mask: PartyMask | None = None) -> None:
+        br = self._bridge(bridge_id)
+        ep = self._endpoint(endpoint_id)
+        if ep.bridge_id is not None and ep.bridge_id != bridge_id:
+            raise endpoint_busy(endpoint_id, ep.bridge_id)
+        ep.bridge_id = bridge_id
+        br.parties[endpoint_id] = mask or PartyMask()
+        self._mixer.set_party(bridge_id, endpoint_id, br.parties[endpoint_id])
+        self._reconcile(bridge_id)
+
+    def set_mask(self, bridge_id: str, endpoint_id: str, mask: PartyMask) -> None:
+        """Change who a party hears / is heard by (listen -> whisper -> barge) without leaving the bridge."""
+        br = self._bridge(bridge_id)
+        if endpoint_id not in br.parties:
+            raise unknown_endpoint(endpoint_id)
+        br.parties[endpoint_id] = mask
+        self._mixer.set_party(bridge_id, endpoint_id, mask)
+        self._reconcile(bridge_id)
+
+    def remove_party(self, bridge_id: str, endpoint_id: str) -> None:
+        self._bridge(bridge_id)
+        ep = self._endpoint(endpoint_id)
+        if ep.bridge_id == bridge_id:
+            self._leave_bridge(ep)
+
+    def unbridge(self, bridge_id: str) -> None:
+        br = self._bridges.get(bridge_id)
+        if br is None:
+            return
+        for endpoint_id in list(br.parties):
+            ep = self._endpoints.get(endpoint_id)
+            if ep is not None:
+                self._leave_bridge(ep)
+        self._bridges.pop(bridge_id, None)
+        self._mixer.remove_conference(bridge_id)
+
+    def bridge_mode(self, bridge_id: str) -> str:
+        return "relay" if self._bridge(bridge_id).relaying else "mix"
+
+    def _leave_bridge(self, ep: _Endpoint) -> None:
+        bridge_id = ep.bridge_id
+        ep.bridge_id = None
+        if bridge_id is None:
+            return
+        br = self._bridges.get(bridge_id)
+        self._mixer.remove_party(bridge_id, ep.endpoint_id)
+        if br is not None:
+            br.parties.pop(ep.endpoint_id, None)
+            if not br.parties:
+                del self._bridges[bridge_id]
+        self._set_relay(ep, None)
+        self._reconcile(bridge_id)
+        self._reconcile_endpoint(ep)
+
+    def _relay_possible(self, br: _Bridge) -> bool:
+        if len(br.parties) != 2:
+            return False
+        a, b = (self._endpoints.get(i) for i in br.parties)
+        if a is None or b is None:
+            return False
+        if any(m != PartyMask() for m in br.parties.values()):
+            return False
+        return all(
+            ep.codec == other.codec and ep.player is None and not ep.recordings and ep.inband is None
+            and not ep.dtmf_tx
+            for ep, other in ((a, b), (b, a))
+        )
+
+    def _reconcile(self, bridge_id: str | None) -> None:
+        """Choose relay or mixing for a bridge and move its legs over without a gap."""
+        if bridge_id is None:
+            return
+        br = self._bridges.get(bridge_id)
+        if br is None:
+            return
+        relay = self._relay_possible(br)
+        parties = [self._endpoints[i] for i in br.parties if i in self._endpoints]
+        if relay:
+            a, b = parties
+            self._set_relay(a, b)
+            self._set_relay(b, a)
+        else:
+            for ep in parties:
+                self._set_relay(ep, None)
+        br.relaying = relay
+        for ep in parties:
+            self._reconcile_endpoint(ep)
+
+    def _set_relay(self, ep: _Endpoint, target: _Endpoint | None) -> None:
+        if ep.relay_to is target:
+            return
+        ep.relay_to = target
+        ep.resync = True
+
+    def _needs_tick(self, ep: _Endpoint) -> bool:
+        if ep.relay_to is not None:
+            return False
+        return (ep.bridge_id is not None or ep.player is not None or bool(ep.recordings)
+                or ep.inband is not None or bool(ep.dtmf_tx))
+
+    def _reconcile_endpoint(self, ep: _Endpoint) -> None:
+        mixed = self._needs_tick(ep)
+        if mixed and ep.jitter is None:
+            ep.jitter = self._new_jitter(ep)
+            if ep.last_in_payload:
+                ep.jitter.seed(ep.last_in_ts, ep.last_in_payload)
+            self._plan_dirty = True
+        elif not mixed and ep.jitter is not None:
+            ep.jitter = None
+            self._plan_dirty = True
+        self._mixer.invalidate()
+
+    def _new_jitter(self, ep: _Endpoint) -> JitterBuffer:
+        return JitterBuffer(ep.law, self.config.jitter_min_delay, self.config.jitter_max_delay)
+
+    # ---------------------------------------------------------------- prompts and tones
+
+    def play(self, endpoint_id: str, *, prompt: Path | None = None, tone: str | None = None,
+             loop: bool = False, barge_in: bool = False) -> None:
+        """Play a WAV prompt (or hold music with loop=True) or a tone of the configured plan to one leg.
+        Replaces whatever was playing. A prompt that is not looping ends with media.playback_finished."""
+        ep = self._endpoint(endpoint_id)
+        source: Player | ToneGenerator
+        if prompt is not None:
+            source = Player(load_wav(prompt), loop=loop, barge_in=barge_in)
+            what = str(prompt)
+        elif tone is not None:
+            plan = PLANS[self.config.tone_plan]
+            if tone not in plan:
+                raise KeyError(f"no tone {tone!r} in plan {self.config.tone_plan!r}")
+            source = ToneGenerator(plan[tone])
+            what = f"tone:{tone}"
+        else:
+            raise ValueError("play needs a prompt or a tone")
+        if ep.player is not None:
+            self._finish_player(ep, interrupted=True)
+        ep.player = source
+        ep.player_what = what
+        ep.player_barge_in = barge_in
+        self._reconcile(ep.bridge_id)
+        self._reconcile_endpoint(ep)
+
+    def stop_playing(self, endpoint_id: str) -> None:
+        ep = self._endpoint(endpoint_id)
+        if ep.player is not None:
+            self._finish_player(ep, interrupted=True)
+
+    def _finish_player(self, ep: _Endpoint, interrupted: bool) -> None:
+        what = ep.player_what
+        ep.player = None
+        ep.player_what = ""
+        self.bus.publish(PlaybackFinished(at=self.clock.wall(), endpoint_id=ep.endpoint_id, what=what,
+                                          interrupted=interrupted))
+        if ep.endpoint_id in self._endpoints:
+            self._reconcile(ep.bridge_id)
+            self._reconcile_endpoint(ep)
+
+    # ---------------------------------------------------------------- DTMF
+
+    def send_dtmf(self, endpoint_id: str, digits: str, duration_ms: int = 100) -> None:
+        """RFC 4733 events to the peer, one digit after another."""
+        ep = self._endpoint(endpoint_id)
+        if ep.te_pt is None:
+            raise ValueError(f"endpoint {endpoint_id} has no telephone-event payload type")
+        for d in digits:
+            ep.dtmf_tx.append(EventSender(d, duration_ms=duration_ms))
+        self._reconcile(ep.bridge_id)
+        self._reconcile_endpoint(ep)
+
+    def _dtmf_packet(self, ep: _Endpoint, ts: int, payload: bytes, now: float) -> None:
+        detected = ep.dtmf_rx.receive(ts, payload, now)
+        if detected is not None:
+            self._digit(ep, detected.digit, "rfc4733")
+
+    def _digit(self, ep: _Endpoint, digit: str, source: str) -> None:
+        if ep.player is not None and ep.player_barge_in:
+            self._finish_player(ep, interrupted=True)
+        self.bus.publish(DtmfReceived(at=self.clock.wall(), endpoint_id=ep.endpoint_id, digit=digit, source=source))
+        if ep.on_dtmf is not None:
+            try:
+                ep.on_dtmf(ep.endpoint_id, digit)
+            except Exception:
+                log.exception("DTMF callback failed")
+
+    # ---------------------------------------------------------------- recording
+
+    def start_recording(self, caller_id: str, agent_id: str, path: Path, *, mp3: bool = False) -> str:
+        """Stereo WAV: what the caller sends on the left, what the agent sends on the right."""
+        caller, agent = self._endpoint(caller_id), self._endpoint(agent_id)
+        recording_id = f"rec{next(self._ids)}"
+        rec = Recorder(path, flush_interval=self.config.recording_flush_interval)
+        rec.open(time.monotonic())
+        self._recordings[recording_id] = _Recording(recording_id, caller_id, agent_id, rec, mp3, time.monotonic())
+        for ep in (caller, agent):
+            ep.recordings.add(recording_id)
+            self._reconcile(ep.bridge_id)
+            self._reconcile_endpoint(ep)
+        return recording_id
+
+    def stop_recording(self, recording_id: str) -> None:
+        rec = self._recordings.pop(recording_id, None)
+        if rec is None:
+            return
+        rec.recorder.close(time.monotonic())
+        self._recording_ended(rec)
+
+    def _recording_ended(self, rec: _Recording) -> None:
+        for endpoint_id in (rec.caller, rec.agent):
+            ep = self._endpoints.get(endpoint_id)
+            if ep is not None:
+                ep.recordings.discard(rec.recording_id)
+                self._reconcile(ep.bridge_id)
+                self._reconcile_endpoint(ep)
+        seconds = rec.recorder.data_bytes / (8000 * 4)
+        self.bus.publish(RecordingStopped(at=self.clock.wall(), recording_id=rec.recording_id,
+                                          path=str(rec.recorder.path), seconds=round(seconds, 2),
+                                          error=rec.recorder.failure))
+        if rec.mp3 and rec.recorder.failure is None:
+            cmd = mp3_command(rec.recorder.path, rec.recorder.path.with_suffix(".mp3"))
+            if cmd is not None:
+                task = asyncio.get_running_loop().create_task(self._run(cmd))
+                self._side_tasks.add(task)
+                task.add_done_callback(self._side_tasks.discard)
+
+    async def _run(self, cmd: list[str]) -> None:
+        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.DEVNULL)
+        await proc.wait()
+
+    # ---------------------------------------------------------------- sockets and ports
+
+    async def _open_sockets(self, ep: _Endpoint) -> None:
+        loop = asyncio.get_running_loop()
+        low, high = self.config.port_low, self.config.port_high
+        span = (high - low) // 2 + 1
+        for _ in range(span):
+            port = self._port_cursor
+            self._port_cursor += 2
+            if self._port_cursor > high:
+                self._port_cursor = low + (low % 2)
+            if port in self._ports_in_use:
+                continue
+            rtp_sock = rtcp_sock = None
+            try:
+                rtp_sock = self._bind(port)
+                rtcp_sock = self._bind(port + 1)
+            except OSError as exc:
+                for s in (rtp_sock, rtcp_sock):
+                    if s is not None:
+                        s.close()
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    continue
+                raise
+            ep.port = port
+            self._ports_in_use.add(port)
+            try:
+                ep.transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _RtpProtocol(self, ep), sock=rtp_sock)
+                ep.rtcp_transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _RtcpProtocol(self, ep), sock=rtcp_sock)
+            except BaseException:
+                for tr in (ep.transport, ep.rtcp_transport):
+                    if tr is not None:
+                        tr.close()
+                for s in (rtp_sock, rtcp_sock):
+                    s.close()
+                self._ports_in_use.discard(port)
+                raise
+            return
+        raise NoPortAvailable(low, high)
+
+    def _bind(self, port: int) -> socket.socket:
+        s = socket.socket(socket.AF_INET6 if ":" in self.config.bind_address else socket.AF_INET,
+                          socket.SOCK_DGRAM)
+        try:
+            s.setblocking(False)
+            with contextlib.suppress(OSError):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 18)
+            s.bind((self.config.bind_address, port))
+        except OSError:
+            s.close()
+            raise
+        return s
+
+    # ---------------------------------------------------------------- helpers
+
+    def _choose_codec(self, remote: RemoteMedia | None) -> Codec:
+        ours = [_CODECS[n] for n in self.config.codec_preference if n in _CODECS]
+        if remote is None:
+            return ours[0]
+        for pt in remote.payload_types:
+            for c in ours:
+                if c.payload_type == pt:
+                    return c
+        raise NoCommonCodec(list(remote.payload_types))
+
+    def _apply_remote(self, ep: _Endpoint, remote: RemoteMedia) -> None:
+        ep.remote = (remote.address, remote.port)
+        if not ep.latched:
+            ep.peer = ep.remote
+            ep.peer_rtcp = (remote.address, remote.port + 1)
+
+    def _latch(self, ep: _Endpoint, addr: tuple[str, int], ssrc: int) -> bool:
+        """Decide whether a packet from `addr` is the peer's, and latch to it when it is: the first stream,
+        a new stream (new SSRC: re-INVITE, transfer), or the same stream from a new address once the old one
+        has been silent for a second (a NAT binding that changed)."""
+        if ep.latched and ssrc == ep.peer_ssrc and time.monotonic() - ep.last_rx < 1.0:
+            return False
+        ep.latched = True
+        ep.peer = addr
+        ep.peer_rtcp = (addr[0], addr[1] + 1)
+        if ep.peer_ssrc is not None and ssrc != ep.peer_ssrc:
+            ep.stats = rtpmod.ReceiverStats(clock_rate=ep.codec.clock_rate)
+            ep.dtmf_rx = EventReceiver()
+            ep.resync = True
+            if ep.jitter is not None:
+                ep.jitter = self._new_jitter(ep)
+        ep.peer_ssrc = ssrc
+        ep.stats.ssrc = ssrc
+        self.bus.publish(PeerLatched(at=self.clock.wall(), endpoint_id=ep.endpoint_id, address=addr[0],
+                                     port=addr[1]))
+        return True
+
+    def _local(self, ep: _Endpoint) -> LocalMedia:
+        return LocalMedia(ep.endpoint_id, self.config.advertise_address or self.config.bind_address, ep.port,
+                          ep.codec, ep.te_pt, 20, ep.direction)
+
+    def _endpoint(self, endpoint_id: str) -> _Endpoint:
+        ep = self._endpoints.get(endpoint_id)
+        if ep is None:
+            raise unknown_endpoint(endpoint_id)
+        return ep
+
+    def _bridge(self, bridge_id: str) -> _Bridge:
+        br = self._bridges.get(bridge_id)
+        if br is None:
+            raise unknown_bridge(bridge_id)
+        return br
+
+    # ---------------------------------------------------------------- RTCP
+
+    def _rtcp_packet(self, ep: _Endpoint, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            compound = rtpmod.parse_rtcp(data)
+        except rtpmod.RtpParseError:
+            return
+        now_wall = self.clock.wall()
+        for report in compound.reports:
+            if report.sender is not None:
+                ep.stats.last_sr_middle = ((report.sender.ntp_sec & 0xFFFF) << 16) | (report.sender.ntp_frac >> 16)
+                ep.stats.last_sr_arrival = now_wall
+            for block in report.blocks:
+                if block.ssrc == ep.ssrc:
+                    rtt = block.round_trip(rtpmod.ntp_middle32(now_wall))
+                    if rtt is not None:
+                        ep.rtt = rtt
+
+    def _send_rtcp(self, ep: _Endpoint) -> None:
+        if ep.rtcp_transport is None or ep.peer_rtcp is None:
+            return
+        wall = self.clock.wall()
+        blocks = [ep.stats.report_block(wall)] if ep.peer_ssrc is not None else []
+        if ep.tx_packets:
+            sec, frac = rtpmod.ntp_timestamp(wall)
+            info = rtpmod.SenderInfo(sec, frac, ep.out_ts, ep.tx_packets, ep.tx_octets)
+            packet = rtpmod.build_sr(ep.ssrc, info, blocks, self.config.cname)
+        else:
+            packet = rtpmod.build_rr(ep.ssrc, blocks, self.config.cname)
+        ep.rtcp_transport.sendto(packet, ep.peer_rtcp)
+
+    # ---------------------------------------------------------------- the 20 ms clock
+
+    async def _clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            deadline += TICK
+            delay = deadline - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                self.ticks_late += 1
+                if delay < -10 * TICK:  # stalled (overload, suspend): skip, do not burst to catch up
+                    missed = int(-delay / TICK)
+                    deadline += missed * TICK
+                    self.ticks_skipped += missed
+                await asyncio.sleep(0)
+            try:
+                self._tick(time.monotonic())
+            except Exception:
+                log.exception("media tick failed")
+
+    def _plan(self) -> None:
+        self._mixed = [ep for ep in self._endpoints.values() if ep.jitter is not None]
+        self._row_of = {ep.endpoint_id: i for i, ep in enumerate(self._mixed)}
+        self._mixer.invalidate()
+        self._plan_dirty = False
+
+    def _tick(self, now: float) -> None:
+        self._tick_count += 1
+        if self._plan_dirty:
+            self._plan()
+        mixed = self._mixed
+        if mixed:
+            self._tick_mixed(mixed, now)
+        if self._tick_count % 50 == 0:
+            self._housekeeping(now)
+
+    def _tick_mixed(self, mixed: list[_Endpoint], now: float) -> None:
+        n = len(mixed)
+        coded = [ep.jitter.pop() if ep.jitter is not None else b"\xd5" * FRAME for ep in mixed]
+        laws = [ep.law for ep in mixed]
+        raw = np.frombuffer(b"".join(coded), dtype=np.uint8).reshape(n, FRAME)
+        if all(law == "alaw" for law in laws):
+            pcm = g711.DECODE["alaw"][raw]
+        elif all(law == "ulaw" for law in laws):
+            pcm = g711.DECODE["ulaw"][raw]
+        else:
+            is_a = np.array([law == "alaw" for law in laws])
+            pcm = np.where(is_a[:, None], g711.DECODE["alaw"][raw], g711.DECODE["ulaw"][raw])
+        # in-band DTMF, batched over the legs that need it
+        det_rows = [i for i, ep in enumerate(mixed) if ep.inband is not None]
+        if det_rows:
+            hist = np.stack([mixed[i].inband.history for i in det_rows])  # type: ignore[union-attr]
+            bins, ms, new_hist = analyse(pcm[det_rows], hist)
+            for k, i in enumerate(det_rows):
+                det = mixed[i].inband
+                assert det is not None
+                det.history = new_hist[k]
+                for digit in det.consume(bins[k], ms[k]):
+                    self._digit(mixed[i], digit, "inband")
+        if self._recordings:
+            self._write_recordings(pcm, now)
+        out = np.zeros((n, FRAME), dtype=np.float32)
+        self._mixer.mix(pcm.astype(np.float32), self._row_of, out)
+        for i, ep in enumerate(mixed):
+            if ep.player is not None:
+                out[i] += ep.player.frame()
+                if isinstance(ep.player, Player) and ep.player.finished:
+                    self._finish_player(ep, interrupted=False)
+        np.clip(out, -32768, 32767, out=out)
+        pcm_out = out.astype(np.int16)
+        if all(law == "alaw" for law in laws):
+            enc = g711.ENCODE["alaw"][pcm_out.view(np.uint16)]
+        elif all(law == "ulaw" for law in laws):
+            enc = g711.ENCODE["ulaw"][pcm_out.view(np.uint16)]
+        else:
+            is_a = np.array([law == "alaw" for law in laws])
+            enc = np.where(is_a[:, None], g711.ENCODE["alaw"][pcm_out.view(np.uint16)],
+                           g711.ENCODE["ulaw"][pcm_out.view(np.uint16)])
+        payloads = enc.tobytes()
+        for i, ep in enumerate(mixed):
+            self._send_generated(ep, payloads[i * FRAME:(i + 1) * FRAME], now)
+
+    def _send_generated(self, ep: _Endpoint, payload: bytes, now: float) -> None:
+        tr, peer = ep.transport, ep.peer
+        if tr is None or peer is None or not ep.direction.we_send:
+            return
+        seq, ts = ep.next_out(now)
+        if ep.dtmf_tx and ep.te_pt is not None:
+            sender = ep.dtmf_tx[0]
+            packet = sender.next_packet(ts)
+            if packet is not None:
+                marker, ev_ts, body = packet
+                tr.sendto(_HDR.pack(0x80, (0x80 if marker else 0) | ep.te_pt, seq, ev_ts, ep.ssrc) + body, peer)
+                ep.out_seq, ep.out_ts, ep.out_time = seq, ts, now
+                ep.tx_packets += 1
+                ep.tx_octets += len(body)
+            if sender.done:
+                ep.dtmf_tx.pop(0)
+                if not ep.dtmf_tx:
+                    self._reconcile(ep.bridge_id)
+                    self._reconcile_endpoint(ep)
+            return
+        tr.sendto(_HDR.pack(0x80, ep.codec.payload_type, seq, ts, ep.ssrc) + payload, peer)
+        ep.out_seq, ep.out_ts, ep.out_time = seq, ts, now
+        ep.tx_packets += 1
+        ep.tx_octets += len(payload)
+
+    def _write_recordings(self, pcm: npt.NDArray[np.int16], now: float) -> None:
+        recs = [r for r in self._recordings.values() if r.caller in self._row_of and r.agent in self._row_of]
+        if not recs:
+            return
+        left = pcm[[self._row_of[r.caller] for r in recs]]
+        right = pcm[[self._row_of[r.agent] for r in recs]]
+        stereo = np.stack([left, right], axis=2).astype("<i2")  # (R, 160, 2) interleaved per sample
+        failed = []
+        for k, r in enumerate(recs):
+            r.recorder.write(stereo[k].tobytes(), now)
+            if r.recorder.failure is not None:
+                failed.append(r)
+        for r in failed:
+            self._recordings.pop(r.recording_id, None)
+            log.warning("recording %s stopped: %s", r.recorder.path, r.recorder.failure)
+            self._recording_ended(r)
+
+    def _housekeeping(self, now: float) -> None:
+        timeout = self.config.rtp_timeout
+        rtcp_every = max(1, int(self.config.rtcp_interval))
+        for ep in list(self._endpoints.values()):
+            ep.dtmf_rx.handle_timeout(now)
+            expects_media = ep.direction in (Direction.SENDRECV, Direction.RECVONLY) and ep.remote is not None
+            silent = now - ep.last_rx
+            if expects_media and silent > timeout and not ep.timed_out:
+                ep.timed_out = True
+                self.bus.publish(RtpTimeout(at=self.clock.wall(), endpoint_id=ep.endpoint_id,
+                                            silent_for=round(silent, 1)))
+            elif ep.timed_out and silent < timeout:
+                ep.timed_out = False
+            if (self._tick_count // 50) % rtcp_every == 0:
+                self._send_rtcp(ep)
+        for r in list(self._recordings.values()):
+            r.recorder.flush(now)
+            if r.recorder.failure is not None:
+                self._recordings.pop(r.recording_id, None)
+                self._recording_ended(r)
