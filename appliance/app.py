@@ -127,7 +127,8 @@ class Appliance:
         sockets = self._http_server.server.sockets
         return int(sockets[0].getsockname()[1]) if sockets else self.run.http_port
 
-    async def start(self) -> None:
+    async def prepare(self) -> None:
+        """First-start work before anything listens: the admin account, the demo tenant, the setup token."""
         self.started_at = self.core.clock.monotonic()
         await self.core.auth.ensure_admin()
         if self.run.seed_demo:
@@ -135,6 +136,9 @@ class Appliance:
 
             await seed_if_empty(self.core)
         self.setup_token = self.core.auth.issue_setup_token()
+
+    async def start(self) -> None:
+        await self.prepare()
         started: list[Service] = []
         try:
             for service in self.services:

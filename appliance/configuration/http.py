@@ -111,10 +111,11 @@ def _kind_routes(api: Api, bp: Blueprint, service: ConfigService, kind: EntityKi
     api.route(bp, "PATCH", f"{base}/{{key}}", patch, summary=f"Change some fields of a {t}", tag=name,
               operation_id=f"update_{name}", roles=WRITE_CONFIG, request=patch_ref, response=item_ref,
               errors=(400, 401, 403, 404, 422))
-    if kind.deletable:
-        api.route(bp, "DELETE", f"{base}/{{key}}", delete, summary=f"Delete a {t} (refused while in use)",
-                  tag=name, operation_id=f"delete_{name}", roles=WRITE_CONFIG, response_status=204,
-                  errors=(401, 403, 404, 409))
+    api.route(bp, "DELETE", f"{base}/{{key}}", delete,
+              summary=f"Delete a {t} (refused while in use)" if kind.deletable
+              else f"Refused: a {t} is never deleted (use leave / reinstate)",
+              tag=name, operation_id=f"delete_{name}", roles=WRITE_CONFIG, response_status=204,
+              errors=(401, 403, 404, 409))
     if name in WRITE_ONLY:
         field, schema = WRITE_ONLY[name]
 

@@ -354,6 +354,8 @@ class ConfigStore:
         if problems:
             raise ValidationFailed(problems, kind.title)
         record = dump(kind.model, entity)
+        # Never write what could not be read back: an entity built in code skipped the edge validation.
+        parse(kind.model, record, kind.title)
         db = self.db
         await asyncio.to_thread(db.table(kind.name).upsert, record, where(kind.key) == key)
         self._snapshot = snapshot
