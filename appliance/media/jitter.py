@@ -46,6 +46,7 @@ class JitterBuffer:
     _newest_end: int = -1
     _last_frame: bytes = b""
     _lost_run: int = 0
+    _held: int = 0
     _jitter: float = 0.0  # samples
     _transit: float | None = None
     _target: int = FRAME * 2
@@ -55,7 +56,7 @@ class JitterBuffer:
     def __post_init__(self) -> None:
         self._conceal = (attenuation_table(self.law, 0.708), attenuation_table(self.law, 0.355))
         self._silence = bytes([SILENCE_BYTE[self.law]]) * FRAME
-        self._target = max(FRAME, int(self.min_delay * self.clock_rate))
+        self._target = max(FRAME, -(-int(self.min_delay * self.clock_rate) // FRAME) * FRAME)
 
     @property
     def target_delay(self) -> float:
@@ -102,8 +103,14 @@ class JitterBuffer:
         if self._playout < 0:
             self._playout = ext - self._target
         if ext + len(payload) <= self._playout:
-            self.stats.late_dropped += 1
-            return
+            if self._playout - ext > self._target + 4 * FRAME:
+                # far behind: the sender paused (silence suppression, hold) and resumed; start over from it
+                self._chunks.clear()
+                self._playout = ext - self._target
+                self._newest_end = ext
+            else:
+                self.stats.late_dropped += 1
+                return
         self._chunks[ext] = payload
         end = ext + len(payload)
         if end > self._newest_end:
@@ -112,10 +119,11 @@ class JitterBuffer:
     def _adapt(self) -> None:
         wanted = int(FRAME + 3 * self._jitter)
         wanted = max(int(self.min_delay * self.clock_rate), min(wanted, int(self.max_delay * self.clock_rate)))
+        wanted = -(-wanted // FRAME) * FRAME  # whole frames keep the playout point on the packet grid
         if wanted > self._target:
             self._target = wanted
-        elif wanted < self._target - FRAME and self.depth > self._target:
-            self._target -= FRAME // 2
+        elif wanted < self._target and self.depth > self._target:
+            self._target -= FRAME
 
     def pop(self) -> bytes:
         """One 160-sample frame for this tick."""
@@ -136,14 +144,17 @@ class JitterBuffer:
                 self._chunks[start] = frame
             frame = self._assemble(start)
             if frame is None:
-                if depth <= 0:
-                    # underrun: the sender is behind (slow clock or a pause); hold the playout point
+                if depth <= 0 and self._held < 2:
+                    # nothing newer has arrived: a sender behind us (slow clock) or a loss we cannot see
+                    # yet; hold the playout point for up to two ticks, then treat it as a loss
+                    self._held += 1
                     self.stats.underruns += 1
                     return self._concealed()
                 self._playout = start + FRAME
                 return self._concealed()
             self._playout = start + FRAME
         self._lost_run = 0
+        self._held = 0
         self._last_frame = frame
         self.stats.played += 1
         return frame

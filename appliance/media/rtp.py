@@ -122,6 +122,8 @@ class ReceiverStats:
             self.transit = arrival_units - timestamp
             return
         delta = (seq - self.max_seq) & 0xFFFF
+        if delta == 0:
+            self.duplicates_or_late += 1  # still counted as received, as A.1 does: loss may go negative
         if delta < 3000:  # in order, maybe with a gap (MAX_DROPOUT of A.1)
             if seq < self.max_seq:
                 self.cycles += 1 << 16
