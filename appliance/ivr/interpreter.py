@@ -518,6 +518,9 @@ class IvrSession:
         node = self._node
         assert isinstance(node, MenuNode | CollectNode | LanguageNode | SurveyNode | CallbackNode)
         barge_in = getattr(node, "barge_in", True)
+        if self._typeahead and barge_in:
+            # The caller already answered while the previous prompt played: do not make them hear this one.
+            return self._begin_collect()
         items = before + self._audio(node.prompt, node.tts)
         return self._play(items, barge_in, self._begin_collect)
 
