@@ -31,7 +31,7 @@ def h(algorithm: str, text: str) -> str:
     data = text.encode("utf-8", "surrogateescape")
     if algorithm.upper().startswith("SHA-256"):
         return hashlib.sha256(data).hexdigest()
-    return hashlib.md5(data).hexdigest()  # noqa: S324 -- required by RFC 3261 digest, not used for secrecy
+    return hashlib.md5(data).hexdigest()
 
 
 def ha1(algorithm: str, user: str, realm: str, password: str) -> str:

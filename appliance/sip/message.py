@@ -468,7 +468,7 @@ class SipMessage:
         if name == "via":
             self._via_cache = None
 
-    def set(self, name: str, value: str) -> None:
+    def replace_header(self, name: str, value: str) -> None:
         self.remove(name)
         self.headers.append((name, value))
 
@@ -636,7 +636,7 @@ def _validate(msg: SipMessage) -> None:
         vias = msg.vias
         if not vias:
             raise SipParseError("empty Via")
-        num, method = msg.cseq
+        _num, method = msg.cseq
         if msg.method is not None:
             if method != msg.method:
                 raise SipParseError("CSeq method does not match the request method")

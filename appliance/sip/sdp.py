@@ -9,6 +9,7 @@ recvonly / inactive used for hold (RFC 3264 §8.4, with the c=0.0.0.0 form of RF
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, replace
 
 from appliance.sip.errors import RemoteProtocolError
@@ -129,10 +130,8 @@ def parse_sdp(body: bytes) -> SessionDescription:
                 parts = enc.split("/")
                 rtpmap = cur["rtpmap"]
                 assert isinstance(rtpmap, dict)
-                try:
+                with contextlib.suppress(ValueError):
                     rtpmap[int(pt)] = (parts[0].upper(), int(parts[1]) if len(parts) > 1 else 8000)
-                except ValueError:
-                    pass
             elif cur is not None and name_ == "fmtp":
                 pt, _, params = val.partition(" ")
                 fmtp = cur["fmtp"]
@@ -154,12 +153,12 @@ def parse_sdp(body: bytes) -> SessionDescription:
         for f in fmts:
             if not f.isdigit():
                 continue
-            pt = int(f)
-            if pt in rtpmap:
-                nm, rate = rtpmap[pt]
-                codecs.append(Codec(pt, nm, rate, fmtp.get(pt, "")))
-            elif pt in STATIC:
-                codecs.append(Codec(pt, STATIC[pt]))
+            num = int(f)
+            if num in rtpmap:
+                nm, rate = rtpmap[num]
+                codecs.append(Codec(num, nm, rate, fmtp.get(num, "")))
+            elif num in STATIC:
+                codecs.append(Codec(num, STATIC[num]))
         lines.append(MediaLine(
             str(m["kind"]), int(str(m["port"])), str(m["proto"]), fmts, tuple(codecs),
             str(m["dir"] or session_dir), m["ptime"] if isinstance(m["ptime"], int) else None,

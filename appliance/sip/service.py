@@ -1,0 +1,363 @@
+"""The asyncio shell around the sans-IO `SipCore`: sockets, the clock, timers and persistence.
+
+`start()` binds UDP, TCP and TLS (ports from the config; 0 lets the OS choose, `None` disables one),
+restores registrar bindings from the data directory and starts the core; `stop()` closes every socket and
+connection, cancels every timer and task and writes the bindings a last time. Bindings are written at most
+once a second when they changed, atomically (temp file, fsync, rename). Every event the core produces is
+stamped with the wall clock, published on the `EventBus` and handed to `on_event` (call control).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from appliance.clock import Clock, SystemClock
+from appliance.events import Event, EventBus
+from appliance.sip.core import SipCore
+from appliance.sip.digest import CredentialSource
+from appliance.sip.errors import SipConfigError
+from appliance.sip.models import SipConfig
+from appliance.sip.registrar import Registrar
+from appliance.sip.transaction import Address
+from appliance.sip.transport import (
+    StreamTransport,
+    UdpProtocol,
+    client_context,
+    ensure_certificate,
+    server_context,
+)
+
+if TYPE_CHECKING:
+    from appliance.sip.leg import CallLeg
+
+log = logging.getLogger(__name__)
+
+BINDINGS_FILE = "sip_bindings.json"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)  # the rename itself must survive a power cut
+    finally:
+        os.close(dfd)
+
+
+class SipService:
+    """Owns the SIP sockets and drives `SipCore`. See the package docstring for the call-control API."""
+
+    def __init__(
+        self,
+        config: SipConfig,
+        credentials: CredentialSource,
+        data_dir: Path,
+        bus: EventBus,
+        clock: Clock | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.data_dir = Path(data_dir)
+        self.bus = bus
+        self.clock = clock or SystemClock()
+        self.on_event = on_event
+        self.core = SipCore(config, credentials, Registrar(config.min_expires, config.max_expires,
+                                                           config.max_expires))
+        self.ports: dict[str, int] = {}
+        self._udp: asyncio.DatagramTransport | None = None
+        self._streams: dict[str, StreamTransport] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._persist: asyncio.TimerHandle | None = None
+        self._flushing = False
+        self._running = False
+
+    # -- lifecycle
+    async def start(self) -> None:
+        if self._running:
+            return
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        host = cfg.listen_host
+        adv = cfg.advertised_host or (host if host not in ("0.0.0.0", "::") else "127.0.0.1")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._restore()
+        try:
+            if cfg.udp_port is not None:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: UdpProtocol(self._deliver), local_addr=(host, cfg.udp_port))
+                self._udp = transport
+                self.ports["UDP"] = int(transport.get_extra_info("sockname")[1])
+            if cfg.tcp_port is not None:
+                tcp = StreamTransport("TCP", self._deliver, self._failed)
+                self._streams["TCP"] = tcp
+                self.ports["TCP"] = await tcp.listen(host, cfg.tcp_port)
+            if cfg.tls_port is not None:
+                cert = Path(cfg.tls_cert) if cfg.tls_cert else self.data_dir / "sip_tls.crt"
+                key = Path(cfg.tls_key) if cfg.tls_key else self.data_dir / "sip_tls.key"
+                if not cfg.tls_cert:
+                    ensure_certificate(cert, key, adv)
+                try:
+                    sctx = server_context(cert, key)
+                except (OSError, ValueError) as e:
+                    raise SipConfigError(f"TLS certificate unusable: {e}", f"TLS 证书不可用: {e}") from e
+                tls = StreamTransport("TLS", self._deliver, self._failed, sctx, client_context())
+                self._streams["TLS"] = tls
+                self.ports["TLS"] = await tls.listen(host, cfg.tls_port)
+        except BaseException:
+            await self._close_sockets()
+            raise
+        for name, port in self.ports.items():
+            self.core.set_local_address(name, adv, port)
+        self._running = True
+        self.core.start(self.clock.monotonic())
+        self._flush()
+        log.info("SIP listening on %s", ", ".join(f"{k}/{v}" for k, v in self.ports.items()))
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._persist is not None:
+            self._persist.cancel()
+            self._persist = None
+        if self._running:
+            self._save()
+        self._running = False
+        await self._close_sockets()
+
+    async def _close_sockets(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        for s in self._streams.values():
+            await s.close()
+        self._streams.clear()
+        self.ports.clear()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def open_handles(self) -> int:
+        """Sockets, connections and timers this service holds (zero after stop(): tested)."""
+        n = (1 if self._udp is not None else 0) + (1 if self._timer is not None else 0)
+        n += 1 if self._persist is not None else 0
+        for s in self._streams.values():
+            n += (1 if s.server is not None else 0) + len(s.connections) + len(s._tasks)
+        return n
+
+    # -- persistence
+    def _path(self) -> Path:
+        return self.data_dir / BINDINGS_FILE
+
+    def _restore(self) -> None:
+        p = self._path()
+        if not p.exists():
+            return
+        try:
+            data = json.loads(p.read_text())
+            elapsed = max(0.0, self.clock.wall() - float(data["saved_wall"]))
+            n = self.core.registrar.restore(json.dumps(data["bindings"]), self.clock.monotonic(), elapsed)
+            log.info("SIP registrar: %d bindings restored", n)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("SIP registrar: bindings file unreadable (%s); starting empty", e)
+
+    def _save(self) -> None:
+        reg = self.core.registrar
+        snap = json.loads(reg.snapshot(self.clock.monotonic()))
+        atomic_write(self._path(), json.dumps({"saved_wall": self.clock.wall(), "bindings": snap}).encode())
+        reg.dirty = False
+
+    def _persist_due(self) -> None:
+        self._persist = None
+        if self._running and self.core.registrar.dirty:
+            try:
+                self._save()
+            except OSError as e:
+                log.error("SIP registrar: cannot write bindings: %s", e)
+
+    # -- input/output
+    def _deliver(self, data: bytes, source: Address) -> None:
+        if not self._running:
+            return
+        self.core.receive(data, source, self.clock.monotonic())
+        self._flush()
+
+    def _failed(self, dest: Address) -> None:
+        if self._running:
+            self.core.transport_error(dest, self.clock.monotonic())
+            self._flush()
+
+    def _send(self, data: bytes, dest: Address) -> None:
+        if dest.transport == "UDP":
+            if self._udp is not None:
+                self._udp.sendto(data, (dest.host, dest.port))
+            return
+        stream = self._streams.get(dest.transport)
+        if stream is None:
+            self.core.transport_error(dest, self.clock.monotonic())
+            return
+        stream.send(data, dest)
+
+    def _flush(self) -> None:
+        """Send what the core produced and hand out its events until both are empty (handlers may issue
+        commands, which produce more). Re-entrant calls are folded into the outer loop."""
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            while True:
+                packets, events = self.core.drain()
+                if not packets and not events:
+                    break
+                for data, dest in packets:
+                    try:
+                        self._send(data, dest)
+                    except OSError as err:
+                        log.info("send to %s failed: %s", dest, err)
+                wall = self.clock.wall()
+                for e in events:
+                    stamped = dataclasses.replace(e, at=wall)
+                    self.bus.publish(stamped)
+                    if self.on_event is not None:
+                        try:
+                            self.on_event(stamped)
+                        except Exception:
+                            log.exception("SIP event handler failed for %s", e.topic)
+        finally:
+            self._flushing = False
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._running:
+            return
+        loop = asyncio.get_running_loop()
+        dl = self.core.next_deadline()
+        if dl is not None and (self._timer_at is None or dl < self._timer_at - 0.0005 or self._timer is None):
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = dl
+            self._timer = loop.call_later(max(0.0, dl - self.clock.monotonic()), self._on_timer)
+        if self.core.registrar.dirty and self._persist is None:
+            self._persist = loop.call_later(1.0, self._persist_due)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if not self._running:
+            return
+        self.core.handle_timeout(self.clock.monotonic())
+        self._flush()
+
+    def _run(self, fn: Callable[[float], None]) -> None:
+        fn(self.clock.monotonic())
+        self._flush()
+
+    # -- the B2BUA API (each call sends at once)
+    def leg(self, leg_id: str) -> SipLeg:
+        self.core.leg_info(leg_id)  # raises UnknownLeg
+        return SipLeg(self, leg_id)
+
+    def create_leg(self, *, callee: str, sdp_offer: bytes, caller: str, caller_name: str | None = None,
+                   extension: str | None = None, trunk: str | None = None, uri: str | None = None,
+                   replaces: str | None = None) -> SipLeg:
+        leg_id = self.core.create_leg(self.clock.monotonic(), callee=callee, sdp_offer=sdp_offer, caller=caller,
+                                      caller_name=caller_name, extension=extension, trunk=trunk, uri=uri,
+                                      replaces=replaces)
+        self._flush()
+        return SipLeg(self, leg_id)
+
+    def answer(self, leg_id: str, sdp: bytes) -> None:
+        self._run(lambda now: self.core.answer(leg_id, sdp, now))
+
+    def progress(self, leg_id: str, sdp: bytes | None = None) -> None:
+        self._run(lambda now: self.core.progress(leg_id, sdp, now, 183 if sdp else 180))
+
+    def reject(self, leg_id: str, status: int) -> None:
+        self._run(lambda now: self.core.reject(leg_id, status, now))
+
+    def hangup(self, leg_id: str) -> None:
+        self._run(lambda now: self.core.hangup(leg_id, now))
+
+    def hold(self, leg_id: str) -> None:
+        self._run(lambda now: self.core.hold(leg_id, now))
+
+    def unhold(self, leg_id: str) -> None:
+        self._run(lambda now: self.core.unhold(leg_id, now))
+
+    def send_dtmf(self, leg_id: str, digit: str, duration_ms: int = 160) -> None:
+        self._run(lambda now: self.core.send_dtmf(leg_id, digit, now, duration_ms))
+
+    def refer(self, leg_id: str, target_uri: str, replaces_leg: str | None = None) -> None:
+        self._run(lambda now: self.core.refer(leg_id, target_uri, now, replaces_leg))
+
+    def transfer_progress(self, leg_id: str, status: int) -> None:
+        self._run(lambda now: self.core.transfer_progress(leg_id, status, now))
+
+
+@dataclasses.dataclass(frozen=True)
+class SipLeg:
+    """A SIP leg as call control holds it (implements `appliance.sip.leg.CallLeg`)."""
+
+    service: SipService
+    leg_id: str
+    kind: str = "sip"
+
+    def progress(self, sdp: bytes | None = None) -> None:
+        self.service.progress(self.leg_id, sdp)
+
+    def answer(self, sdp: bytes) -> None:
+        self.service.answer(self.leg_id, sdp)
+
+    def reject(self, status: int) -> None:
+        self.service.reject(self.leg_id, status)
+
+    def hangup(self) -> None:
+        self.service.hangup(self.leg_id)
+
+    def hold(self) -> None:
+        self.service.hold(self.leg_id)
+
+    def unhold(self) -> None:
+        self.service.unhold(self.leg_id)
+
+    def send_dtmf(self, digit: str, duration_ms: int = 160) -> None:
+        self.service.send_dtmf(self.leg_id, digit, duration_ms)
+
+    def transfer(self, target: str, replaces_leg: str | None = None) -> None:
+        self.service.refer(self.leg_id, target, replaces_leg)
+
+    def transfer_progress(self, status: int) -> None:
+        self.service.transfer_progress(self.leg_id, status)
+
+
+def run_event_loop(main: Callable[[], object]) -> None:
+    """Run a coroutine function on uvloop when it is installed, else on asyncio's own loop."""
+    coro = main()
+    assert asyncio.iscoroutine(coro)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a Linux-only dependency
+        asyncio.run(coro)
+        return
+    uvloop.run(coro)
+
+
+if TYPE_CHECKING:
+    def _fits(leg: SipLeg) -> CallLeg:  # static proof that SipLeg implements the call-control interface
+        return leg
