@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -255,8 +255,10 @@ class _RtcpProtocol(asyncio.DatagramProtocol):
 class MediaEngine:
     """See the package docstring for how call control uses it."""
 
-    def __init__(self, config: MediaConfig, bus: EventBus, clock: Clock | None = None) -> None:
+    def __init__(self, config: MediaConfig, bus: EventBus, clock: Clock | None = None,
+                 open_recording: Callable[[Path], BinaryIO] | None = None) -> None:
         self.config = config
+        self._open_recording = open_recording  # how recordings are opened (storage other than a plain file)
         self.bus = bus
         self.clock: Clock = clock or SystemClock()
         self._endpoints: dict[str, _Endpoint] = {}
@@ -320,6 +322,7 @@ class MediaEngine:
         if remote is not None:
             self._apply_remote(ep, remote)
         self._endpoints[endpoint_id] = ep
+        self._reconcile_endpoint(ep)
         return self._local(ep)
 
     def set_remote(self, endpoint_id: str, remote: RemoteMedia) -> LocalMedia:
@@ -583,6 +586,8 @@ class MediaEngine:
         caller, agent = self._endpoint(caller_id), self._endpoint(agent_id)
         recording_id = f"rec{next(self._ids)}"
         rec = Recorder(path, flush_interval=self.config.recording_flush_interval)
+        if self._open_recording is not None:
+            rec.open_file = self._open_recording
         rec.open(time.monotonic())
         self._recordings[recording_id] = _Recording(recording_id, caller_id, agent_id, rec, mp3, time.monotonic())
         for ep in (caller, agent):

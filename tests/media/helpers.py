@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 import time
 import wave
@@ -87,17 +88,14 @@ class Received:
 
 
 class _PeerProtocol(asyncio.DatagramProtocol):
-    def __init__(self, peer: RtpPeer) -> None:
-        self.peer = peer
+    peer: RtpPeer
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
         if rtp.is_rtcp(data):
             self.peer.rtcp.append(data)
             return
-        try:
+        with contextlib.suppress(rtp.RtpParseError):
             self.peer.received.append(Received(time.monotonic(), rtp.parse_rtp(data), addr))
-        except rtp.RtpParseError:
-            pass
 
 
 @dataclass
@@ -116,11 +114,10 @@ class RtpPeer:
     @classmethod
     async def open(cls, ssrc: int = 0x1234, payload_type: int = 8) -> RtpPeer:
         loop = asyncio.get_running_loop()
-        holder: list[RtpPeer] = []
-        transport, _ = await loop.create_datagram_endpoint(lambda: _PeerProtocol(holder[0]),
-                                                           local_addr=("127.0.0.1", 0))
+        protocol = _PeerProtocol()
+        transport, _ = await loop.create_datagram_endpoint(lambda: protocol, local_addr=("127.0.0.1", 0))
         peer = cls(transport, transport.get_extra_info("sockname")[1], ssrc=ssrc, payload_type=payload_type)
-        holder.append(peer)
+        protocol.peer = peer
         return peer
 
     def send(self, dest: tuple[str, int], payload: bytes, *, pt: int | None = None, ts: int | None = None,

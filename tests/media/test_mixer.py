@@ -12,7 +12,7 @@ def setup(masks: dict[str, PartyMask]) -> tuple[Mixer, dict[str, int], np.ndarra
         m.set_party("c1", p, mask)
     rows = {p: i for i, p in enumerate(masks)}
     inputs = np.zeros((len(masks), 160), dtype=np.float32)
-    for p, i in rows.items():
+    for i in rows.values():
         inputs[i] = 10 ** i  # party i speaks a distinct constant: 1, 10, 100, ...
     return m, rows, inputs
 

@@ -1,0 +1,301 @@
+"""The engine on loopback: real UDP packets between test peers and the engine's endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import io
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pytest
+
+from appliance.errors import NotFound
+from appliance.media import Direction, MediaEngine, PartyMask, RemoteMedia, g711
+from appliance.media.dtmf import EventReceiver
+from appliance.media.errors import NoCommonCodec
+from appliance.media.events import DtmfReceived, PlaybackFinished, RecordingStopped, RtpTimeout
+from tests.media.conftest import Recorded
+from tests.media.helpers import FIXTURES, RtpPeer, read_pcap_udp, read_wav, sine, tone_level, write_wav
+
+ALAW = 8
+
+
+async def leg(engine: MediaEngine, ssrc: int, **kw: object) -> tuple[RtpPeer, str, tuple[str, int]]:
+    peer = await RtpPeer.open(ssrc=ssrc)
+    local = await engine.allocate(RemoteMedia("127.0.0.1", peer.port, (ALAW, 0, 101)), **kw)  # type: ignore[arg-type]
+    assert local.codec.name == "PCMA" and local.telephone_event_pt == 101
+    return peer, local.endpoint_id, (local.address, local.port)
+
+
+def coded_tone(freq: float, seconds: float) -> bytes:
+    return g711.encode(sine(freq, seconds), "alaw")
+
+
+async def test_relay_rewrites_ssrc_sequence_and_timestamp_and_keeps_payload(engine: MediaEngine) -> None:
+    a, ea, addr_a = await leg(engine, 0xA)
+    b, eb, addr_b = await leg(engine, 0xB)
+    bridge = engine.bridge(ea, eb)
+    assert engine.bridge_mode(bridge) == "relay"
+    audio = coded_tone(700, 0.6)
+    await asyncio.gather(a.stream(addr_a, audio), b.stream(addr_b, coded_tone(900, 0.6)))
+    await asyncio.sleep(0.1)
+    got = [r.packet for r in b.received]
+    assert len(got) == 30
+    assert len({p.ssrc for p in got}) == 1 and got[0].ssrc != 0xA
+    assert all((q.sequence - p.sequence) & 0xFFFF == 1 for p, q in zip(got, got[1:], strict=False))
+    assert all((q.timestamp - p.timestamp) & 0xFFFFFFFF == 160 for p, q in zip(got, got[1:], strict=False))
+    assert b"".join(p.payload for p in got) == audio  # not decoded, not touched
+    assert tone_level(a.audio(), 900) > 3000
+    stats = engine.leg_stats(ea)
+    assert stats["received"] == 30 and stats["lost"] == 0 and stats["relaying"]
+    a.close()
+    b.close()
+
+
+async def test_symmetric_rtp_answers_where_the_packets_come_from(engine: MediaEngine, events: Recorded) -> None:
+    peer = await RtpPeer.open()
+    other = await RtpPeer.open(ssrc=7)
+    # the SDP says port 9, but the phone really sends from peer.port (NAT)
+    local = await engine.allocate(RemoteMedia("127.0.0.1", 9, (ALAW,)))
+    local_o = await engine.allocate(RemoteMedia("127.0.0.1", other.port, (ALAW,)))
+    engine.bridge(local.endpoint_id, local_o.endpoint_id)
+    await asyncio.gather(peer.stream(("127.0.0.1", local.port), coded_tone(500, 0.2)),
+                         other.stream(("127.0.0.1", local_o.port), coded_tone(800, 0.2)))
+    await asyncio.sleep(0.05)
+    assert len(peer.received) >= 9
+    assert events.of("media.peer_latched")[0].port == peer.port  # type: ignore[attr-defined]
+    peer.close()
+    other.close()
+
+
+async def test_switch_relay_to_mix_and_back_without_a_gap(engine: MediaEngine, tmp_path: Path) -> None:
+    a, ea, addr_a = await leg(engine, 0xA)
+    b, eb, addr_b = await leg(engine, 0xB)
+    bridge = engine.bridge(ea, eb)
+
+    async def switch() -> None:
+        await asyncio.sleep(0.5)
+        rec = engine.start_recording(ea, eb, tmp_path / "r.wav")
+        assert engine.bridge_mode(bridge) == "mix"
+        await asyncio.sleep(0.5)
+        engine.stop_recording(rec)
+        assert engine.bridge_mode(bridge) == "relay"
+
+    await asyncio.gather(a.stream(addr_a, coded_tone(600, 1.6)), b.stream(addr_b, coded_tone(600, 1.6)), switch())
+    await asyncio.sleep(0.15)
+    got = [r.packet for r in b.received]
+    assert len({p.ssrc for p in got}) == 1
+    seq_steps = {(q.sequence - p.sequence) & 0xFFFF for p, q in zip(got, got[1:], strict=False)}
+    ts_steps = {(q.timestamp - p.timestamp) & 0xFFFFFFFF for p, q in zip(got, got[1:], strict=False)}
+    assert seq_steps == {1}
+    assert ts_steps <= {160, 320}  # at most one frame skipped at a switch, never a jump
+    arrivals = [r.arrival for r in b.received]
+    assert max(np.diff(arrivals)) < 0.06
+    pcm = b.audio()
+    frames = pcm[: len(pcm) // 160 * 160].reshape(-1, 160)
+    quiet = [i for i, f in enumerate(frames[2:-2]) if np.abs(f).max() < 2000]
+    assert quiet == []  # no silent frame where the switch happened (concealment repeats the last one)
+    a.close()
+    b.close()
+
+
+async def test_listen_whisper_and_barge_masks(engine: MediaEngine) -> None:
+    caller, ec, addr_c = await leg(engine, 1)
+    agent, ea, addr_a = await leg(engine, 2)
+    sup, es, addr_s = await leg(engine, 3)
+    tones = {"caller": 500.0, "agent": 1100.0, "sup": 1700.0}
+    peers = {"caller": caller, "agent": agent, "sup": sup}
+    bridge = engine.bridge(ec, ea)
+    engine.add_party(bridge, es, PartyMask.listen())
+    results: dict[str, dict[str, dict[str, float]]] = {}
+
+    async def phases() -> None:
+        for name, mask in (("listen", PartyMask.listen()), ("whisper", PartyMask.whisper(ea)),
+                           ("barge", PartyMask.barge())):
+            engine.set_mask(bridge, es, mask)
+            await asyncio.sleep(0.3)
+            marks = {p: len(peer.received) for p, peer in peers.items()}
+            await asyncio.sleep(0.6)
+            results[name] = {}
+            for p, peer in peers.items():
+                pkts = peer.received[marks[p]:len(peer.received)]
+                pcm = g711.decode(b"".join(r.packet.payload for r in pkts), "alaw")
+                results[name][p] = {src: tone_level(pcm, f) for src, f in tones.items()}
+
+    await asyncio.gather(caller.stream(addr_c, coded_tone(tones["caller"], 3.0)),
+                         agent.stream(addr_a, coded_tone(tones["agent"], 3.0)),
+                         sup.stream(addr_s, coded_tone(tones["sup"], 3.0)), phases())
+
+    def hears(phase: str, who: str) -> set[str]:
+        return {src for src, level in results[phase][who].items() if level > 1000}
+
+    assert hears("listen", "sup") == {"caller", "agent"}
+    assert hears("listen", "caller") == {"agent"} and hears("listen", "agent") == {"caller"}
+    assert hears("whisper", "agent") == {"caller", "sup"}
+    assert hears("whisper", "caller") == {"agent"}
+    assert hears("whisper", "sup") == {"caller", "agent"}
+    assert hears("barge", "caller") == {"agent", "sup"} and hears("barge", "agent") == {"caller", "sup"}
+    for p in peers.values():
+        p.close()
+
+
+@pytest.mark.parametrize("name", ["dtmf_2833_0.pcap", "dtmf_2833_5.pcap", "dtmf_2833_star.pcap",
+                                  "dtmf_2833_pound.pcap"])
+async def test_rfc4733_capture_through_the_engine_is_one_event(engine: MediaEngine, events: Recorded,
+                                                               name: str) -> None:
+    peer, ep, addr = await leg(engine, 0x77)
+    digits: list[str] = []
+    engine._endpoints[ep].on_dtmf = lambda _e, d: digits.append(d)
+    expected = {"star": "*", "pound": "#"}.get(name[10:-5], name[10:-5])
+    for d in read_pcap_udp(FIXTURES / name):
+        peer.transport.sendto(d.payload, addr)
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.05)
+    got = [e for e in events.of("media.dtmf") if isinstance(e, DtmfReceived)]
+    assert [(e.digit, e.source, e.endpoint_id) for e in got] == [(expected, "rfc4733", ep)]
+    assert digits == [expected]
+    peer.close()
+
+
+async def test_inband_dtmf_through_the_engine(engine: MediaEngine, events: Recorded) -> None:
+    peer, ep, addr = await leg(engine, 0x78, inband_dtmf=True)
+    samples, _ = read_wav(FIXTURES / "inband" / "all_keys.wav")
+    await peer.stream(addr, g711.encode(samples, "alaw"))
+    await asyncio.sleep(0.2)
+    got = [e.digit for e in events.of("media.dtmf") if isinstance(e, DtmfReceived) and e.source == "inband"]
+    assert "".join(got) == "123A456B789C*0#D"
+    peer.close()
+
+
+async def test_send_dtmf_reaches_the_peer_as_rfc4733(engine: MediaEngine) -> None:
+    peer, ep, _ = await leg(engine, 0x79)
+    engine.send_dtmf(ep, "42#", duration_ms=80)
+    await asyncio.sleep(0.8)
+    rx = EventReceiver()
+    got = [rx.receive(r.packet.timestamp, r.packet.payload, 0.0) for r in peer.received
+           if r.packet.payload_type == 101]
+    assert [g.digit for g in got if g is not None] == ["4", "2", "#"]
+    peer.close()
+
+
+async def test_rtp_timeout_event(engine: MediaEngine, events: Recorded) -> None:
+    peer, ep, addr = await leg(engine, 0x80)
+    await peer.stream(addr, coded_tone(400, 0.1))
+    await asyncio.sleep(1.6)  # timeout 0.5 s, checked once a second
+    got = [e for e in events.of("media.rtp_timeout") if isinstance(e, RtpTimeout)]
+    assert [e.endpoint_id for e in got] == [ep]
+    peer.close()
+
+
+async def test_prompt_with_barge_in_and_tones(engine: MediaEngine, events: Recorded, tmp_path: Path) -> None:
+    peer, ep, addr = await leg(engine, 0x81)
+    prompt = write_wav(tmp_path / "p.wav", sine(700, 3.0))
+    engine.play(ep, prompt=prompt, barge_in=True)
+    await asyncio.sleep(0.5)
+    assert tone_level(peer.audio(), 700) > 3000
+    for d in read_pcap_udp(FIXTURES / "dtmf_2833_1.pcap"):
+        peer.transport.sendto(d.payload, addr)
+    await asyncio.sleep(0.1)
+    finished = [e for e in events.of("media.playback_finished") if isinstance(e, PlaybackFinished)]
+    assert len(finished) == 1 and finished[0].interrupted
+    mark = len(peer.received)
+    engine.play(ep, tone="busy")
+    await asyncio.sleep(0.7)
+    pcm = g711.decode(b"".join(r.packet.payload for r in peer.received[mark:]), "alaw")
+    assert tone_level(pcm, 450) > 1000 and tone_level(pcm, 700) < 100
+    engine.stop_playing(ep)
+    peer.close()
+
+
+async def test_short_prompt_ends_with_an_event(engine: MediaEngine, events: Recorded, tmp_path: Path) -> None:
+    peer, ep, _ = await leg(engine, 0x82)
+    engine.play(ep, prompt=write_wav(tmp_path / "s.wav", sine(700, 0.2)))
+    await asyncio.sleep(0.5)
+    finished = [e for e in events.of("media.playback_finished") if isinstance(e, PlaybackFinished)]
+    assert len(finished) == 1 and not finished[0].interrupted
+    peer.close()
+
+
+async def test_recording_has_caller_left_and_agent_right(engine: MediaEngine, tmp_path: Path) -> None:
+    a, ea, addr_a = await leg(engine, 0xA)
+    b, eb, addr_b = await leg(engine, 0xB)
+    engine.bridge(ea, eb)
+    path = tmp_path / "call.wav"
+    rec = engine.start_recording(ea, eb, path)
+    await asyncio.gather(a.stream(addr_a, coded_tone(600, 1.0)), b.stream(addr_b, coded_tone(1300, 1.0)))
+    await asyncio.sleep(0.1)
+    engine.stop_recording(rec)
+    data, channels = read_wav(path)
+    assert channels == 2
+    left, right = data[0::2], data[1::2]
+    assert 0.9 < len(left) / 8000 < 1.3
+    assert tone_level(left, 600) > 3000 and tone_level(left, 1300) < 100
+    assert tone_level(right, 1300) > 3000 and tone_level(right, 600) < 100
+    a.close()
+    b.close()
+
+
+class _TinyDisk(io.FileIO):
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        if self.tell() + len(data) > 44 + 32000:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(data)
+
+
+async def test_full_disk_stops_recording_and_the_call_goes_on(bus: object, events: Recorded,
+                                                              tmp_path: Path) -> None:
+    from appliance.media import MediaConfig
+    from tests.media.conftest import free_port_range
+    low, high = free_port_range()
+
+    def opener(p: Path) -> BinaryIO:
+        return _TinyDisk(p, "w+")  # type: ignore[return-value]
+
+    engine = MediaEngine(MediaConfig(port_low=low, port_high=high, recording_flush_interval=0.2),
+                         bus, open_recording=opener)  # type: ignore[arg-type]
+    await engine.start()
+    a, ea, addr_a = await leg(engine, 0xA)
+    b, eb, addr_b = await leg(engine, 0xB)
+    bridge = engine.bridge(ea, eb)
+    engine.start_recording(ea, eb, tmp_path / "full.wav")
+    await asyncio.gather(a.stream(addr_a, coded_tone(600, 2.0)), b.stream(addr_b, coded_tone(900, 2.0)))
+    stopped = [e for e in events.of("media.recording_stopped") if isinstance(e, RecordingStopped)]
+    assert len(stopped) == 1 and stopped[0].error == "No space left on device"
+    assert engine.bridge_mode(bridge) == "relay"  # back to the fast path, the call is up
+    assert len(b.received) > 90 and tone_level(b.audio()[-4000:], 600) > 3000
+    data, _ = read_wav(tmp_path / "full.wav")
+    assert len(data) > 0
+    a.close()
+    b.close()
+    await engine.stop()
+
+
+async def test_offer_answer_values_and_errors(engine: MediaEngine) -> None:
+    with pytest.raises(NoCommonCodec):
+        await engine.allocate(RemoteMedia("127.0.0.1", 4000, (18, 9)))
+    local = await engine.allocate(RemoteMedia("127.0.0.1", 4000, (0, 8), telephone_event_pt=96,
+                                              direction=Direction.SENDONLY))
+    assert (local.codec.name, local.telephone_event_pt, local.direction) == ("PCMU", 96, Direction.RECVONLY)
+    offer = await engine.allocate()
+    assert offer.codec.name == "PCMA" and offer.port % 2 == 0
+    answered = engine.set_remote(offer.endpoint_id, RemoteMedia("127.0.0.1", 4002, (0,)))
+    assert answered.codec.name == "PCMU"
+    with pytest.raises(NotFound):
+        engine.play("nope", tone="dial")
+
+
+async def test_release_frees_port_and_sockets(engine: MediaEngine, events: Recorded) -> None:
+    peer, ep, addr = await leg(engine, 0x90)
+    await peer.stream(addr, coded_tone(400, 0.2))
+    assert engine.ports_in_use == 1
+    quality = engine.release(ep)
+    assert quality is not None and quality.packets_received == 10 and quality.mos > 4.0
+    assert engine.ports_in_use == 0 and engine.endpoint_count == 0
+    assert events.of("media.leg_quality")
+    await asyncio.sleep(0)  # the transport closes its socket on the next loop pass
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(addr)  # the port is really free again
+    peer.close()
