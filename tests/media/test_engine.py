@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import io
+import itertools
 from pathlib import Path
 from typing import BinaryIO
 
@@ -44,8 +45,8 @@ async def test_relay_rewrites_ssrc_sequence_and_timestamp_and_keeps_payload(engi
     got = [r.packet for r in b.received]
     assert len(got) == 30
     assert len({p.ssrc for p in got}) == 1 and got[0].ssrc != 0xA
-    assert all((q.sequence - p.sequence) & 0xFFFF == 1 for p, q in zip(got, got[1:], strict=False))
-    assert all((q.timestamp - p.timestamp) & 0xFFFFFFFF == 160 for p, q in zip(got, got[1:], strict=False))
+    assert all((q.sequence - p.sequence) & 0xFFFF == 1 for p, q in itertools.pairwise(got))
+    assert all((q.timestamp - p.timestamp) & 0xFFFFFFFF == 160 for p, q in itertools.pairwise(got))
     assert b"".join(p.payload for p in got) == audio  # not decoded, not touched
     assert tone_level(a.audio(), 900) > 3000
     stats = engine.leg_stats(ea)
@@ -87,8 +88,8 @@ async def test_switch_relay_to_mix_and_back_without_a_gap(engine: MediaEngine, t
     await asyncio.sleep(0.15)
     got = [r.packet for r in b.received]
     assert len({p.ssrc for p in got}) == 1
-    seq_steps = {(q.sequence - p.sequence) & 0xFFFF for p, q in zip(got, got[1:], strict=False)}
-    ts_steps = {(q.timestamp - p.timestamp) & 0xFFFFFFFF for p, q in zip(got, got[1:], strict=False)}
+    seq_steps = {(q.sequence - p.sequence) & 0xFFFF for p, q in itertools.pairwise(got)}
+    ts_steps = {(q.timestamp - p.timestamp) & 0xFFFFFFFF for p, q in itertools.pairwise(got)}
     assert seq_steps == {1}
     assert ts_steps <= {160, 320}  # at most one frame skipped at a switch, never a jump
     arrivals = [r.arrival for r in b.received]
@@ -160,7 +161,7 @@ async def test_rfc4733_capture_through_the_engine_is_one_event(engine: MediaEngi
 
 
 async def test_inband_dtmf_through_the_engine(engine: MediaEngine, events: Recorded) -> None:
-    peer, ep, addr = await leg(engine, 0x78, inband_dtmf=True)
+    peer, _ep, addr = await leg(engine, 0x78, inband_dtmf=True)
     samples, _ = read_wav(FIXTURES / "inband" / "all_keys.wav")
     await peer.stream(addr, g711.encode(samples, "alaw"))
     await asyncio.sleep(0.2)
