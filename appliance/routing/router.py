@@ -59,6 +59,11 @@ def normalise_number(number: str) -> str:
     return ("+" if plus else "") + digits
 
 
+def national_number(number: str) -> str:
+    """The form DIDs and blacklist entries are compared in: normalised, +86 / 0086 dropped."""
+    return _national(normalise_number(number))
+
+
 def _national(number: str) -> str:
     """The national form used for blacklist matching: +86 / 0086 country codes dropped."""
     for prefix in ("+86", "0086"):
@@ -71,7 +76,8 @@ class Router:
     def __init__(self, config: RoutingConfig) -> None:
         self.config = config
         self._schedules = {s.name: CompiledSchedule.of(s) for s in config.schedules}
-        self._dids = {normalise_number(a.number): a for a in config.access_numbers}
+        # Trunks present the same DID with or without the country code; match on the national form.
+        self._dids = {_national(normalise_number(a.number)): a for a in config.access_numbers}
         self._exact = {_national(normalise_number(e.number)) for e in config.blacklist if e.match == "exact"}
         self._prefixes = tuple(
             _national(normalise_number(e.number)) for e in config.blacklist if e.match == "prefix"
@@ -88,7 +94,7 @@ class Router:
         return number in self._exact or any(number.startswith(p) for p in self._prefixes if p)
 
     def access_number(self, did: str) -> AccessNumber | None:
-        return self._dids.get(normalise_number(did))
+        return self._dids.get(_national(normalise_number(did)))
 
     def route(self, *, did: str, caller: str, wall: float) -> RouteDecision:
         access = self.access_number(did)

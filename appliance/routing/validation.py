@@ -13,7 +13,7 @@ from pydantic import ValidationError as PydanticError
 
 from appliance.errors import FieldError, ValidationFailed
 from appliance.routing.models import Destination, RoutingConfig, Schedule
-from appliance.routing.router import normalise_number
+from appliance.routing.router import national_number
 from appliance.routing.schedule import MAX_HOLIDAY_SPAN_DAYS, parse_minutes
 
 
@@ -116,7 +116,7 @@ def validate_routing(
     numbers: set[str] = set()
     for i, access in enumerate(config.access_numbers):
         en, zh = f"access number '{access.number}'", f"接入号 '{access.number}'"
-        number = normalise_number(access.number)
+        number = national_number(access.number)
         if not number.lstrip("+"):
             out.append(FieldError(f"access_numbers.{i}.number", "required", f"{en}: not a number", f"{zh}: 不是号码"))
         if number in numbers:
