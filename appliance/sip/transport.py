@@ -16,6 +16,7 @@ import os
 import ssl
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from appliance.sip.errors import SipParseError
 from appliance.sip.message import StreamFramer
@@ -33,8 +34,8 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # uvloop's UDP transport is not an asyncio.DatagramTransport subclass, so no isinstance check
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
         self.deliver(data, Address("UDP", str(addr[0]), int(addr[1])))
@@ -53,13 +54,12 @@ class StreamConnection(asyncio.Protocol):
         self.pending: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
+        self.transport = cast(asyncio.Transport, transport)
+        peer = self.transport.get_extra_info("peername")
         self.peer = Address(self.owner.name, str(peer[0]), int(peer[1]))
         self.owner.connections[self.peer] = self
         for data in self.pending:
-            transport.write(data)
+            self.transport.write(data)
         self.pending.clear()
 
     def data_received(self, data: bytes) -> None:
