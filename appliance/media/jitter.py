@@ -47,6 +47,7 @@ class JitterBuffer:
     _last_frame: bytes = b""
     _lost_run: int = 0
     _held: int = 0
+    _max_packet: int = FRAME
     _jitter: float = 0.0  # samples
     _transit: float | None = None
     _target: int = FRAME * 2
@@ -93,6 +94,8 @@ class JitterBuffer:
 
     def put(self, timestamp: int, payload: bytes, arrival: float) -> None:
         ext = self._unwrap(timestamp)
+        if len(payload) > self._max_packet:
+            self._max_packet = min(len(payload), int(self.max_delay * self.clock_rate))
         transit = arrival * self.clock_rate - ext
         if self._transit is not None:
             d = abs(transit - self._transit)
@@ -117,7 +120,8 @@ class JitterBuffer:
             self._newest_end = end
 
     def _adapt(self) -> None:
-        wanted = int(FRAME + 3 * self._jitter)
+        # a frame can be cut only once the packet holding its end is in: longer packets need more delay
+        wanted = int(self._max_packet + 3 * self._jitter)
         wanted = max(int(self.min_delay * self.clock_rate), min(wanted, int(self.max_delay * self.clock_rate)))
         wanted = -(-wanted // FRAME) * FRAME  # whole frames keep the playout point on the packet grid
         if wanted > self._target:
@@ -144,7 +148,7 @@ class JitterBuffer:
                 self._chunks[start] = frame
             frame = self._assemble(start)
             if frame is None:
-                if depth <= 0 and self._held < 2:
+                if depth < FRAME and self._held < 2:
                     # nothing newer has arrived: a sender behind us (slow clock) or a loss we cannot see
                     # yet; hold the playout point for up to two ticks, then treat it as a loss
                     self._held += 1
@@ -171,6 +175,8 @@ class JitterBuffer:
     def _assemble(self, start: int) -> bytes | None:
         """Cut [start, start+160) out of chunks of other sizes; None when nothing of it arrived."""
         end = start + FRAME
+        if self._newest_end < end:
+            return None  # the end of this frame is not in yet: wait rather than play half of it
         out = bytearray(self._silence)
         found = False
         for ts in sorted(self._chunks):

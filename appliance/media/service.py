@@ -165,7 +165,7 @@ class _Bridge:
 class _Recording:
     recording_id: str
     caller: str
-    agent: str
+    agent: str | None
     recorder: Recorder
     mp3: bool
     started: float
@@ -581,16 +581,18 @@ class MediaEngine:
 
     # ---------------------------------------------------------------- recording
 
-    def start_recording(self, caller_id: str, agent_id: str, path: Path, *, mp3: bool = False) -> str:
-        """Stereo WAV: what the caller sends on the left, what the agent sends on the right."""
-        caller, agent = self._endpoint(caller_id), self._endpoint(agent_id)
+    def start_recording(self, caller_id: str, agent_id: str | None, path: Path, *, mp3: bool = False) -> str:
+        """Stereo WAV: what the caller sends on the left, what the agent sends on the right (silent when
+        there is no agent yet: IVR, queue)."""
+        caller = self._endpoint(caller_id)
+        legs = [caller] if agent_id is None else [caller, self._endpoint(agent_id)]
         recording_id = f"rec{next(self._ids)}"
         rec = Recorder(path, flush_interval=self.config.recording_flush_interval)
         if self._open_recording is not None:
             rec.open_file = self._open_recording
         rec.open(time.monotonic())
         self._recordings[recording_id] = _Recording(recording_id, caller_id, agent_id, rec, mp3, time.monotonic())
-        for ep in (caller, agent):
+        for ep in legs:
             ep.recordings.add(recording_id)
             self._reconcile(ep.bridge_id)
             self._reconcile_endpoint(ep)
@@ -605,7 +607,7 @@ class MediaEngine:
 
     def _recording_ended(self, rec: _Recording) -> None:
         for endpoint_id in (rec.caller, rec.agent):
-            ep = self._endpoints.get(endpoint_id)
+            ep = self._endpoints.get(endpoint_id or "")
             if ep is not None:
                 ep.recordings.discard(rec.recording_id)
                 self._reconcile(ep.bridge_id)
@@ -877,11 +879,15 @@ class MediaEngine:
         ep.tx_octets += len(payload)
 
     def _write_recordings(self, pcm: npt.NDArray[np.int16], now: float) -> None:
-        recs = [r for r in self._recordings.values() if r.caller in self._row_of and r.agent in self._row_of]
+        row_of = self._row_of
+        recs = [r for r in self._recordings.values()
+                if r.caller in row_of and (r.agent is None or r.agent in row_of)]
         if not recs:
             return
-        left = pcm[[self._row_of[r.caller] for r in recs]]
-        right = pcm[[self._row_of[r.agent] for r in recs]]
+        silent = np.zeros((1, FRAME), dtype=np.int16)
+        padded = np.concatenate([pcm, silent])  # the last row stands for "no agent"
+        left = padded[[row_of[r.caller] for r in recs]]
+        right = padded[[row_of[r.agent] if r.agent is not None else len(pcm) for r in recs]]
         stereo = np.stack([left, right], axis=2).astype("<i2")  # (R, 160, 2) interleaved per sample
         failed = []
         for k, r in enumerate(recs):
