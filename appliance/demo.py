@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appliance.domain import models as m
+from appliance.ivr.demo import demo_flows, demo_routing
 from appliance.security.passwords import generate_password, hash_password, sip_ha1
 from appliance.store.atomic import atomic_write_text
 from appliance.store.migrations import DEFAULT_REALM
@@ -62,6 +63,7 @@ def demo_entities(realm: str, secrets: dict[str, dict[str, str]]) -> dict[str, l
             employment=(m.EmploymentPeriod(joined=0.0),),
             pin_hash=hash_password(pin),
         ))
+    routing = demo_routing()
     queue_defaults: dict[str, Any] = {"strategy": m.Strategy.LONGEST_IDLE, "ring_timeout_s": 15, "wrap_up_s": 10}
     return {
         "departments": [m.Department(id="service", name="客服部")],
@@ -90,6 +92,9 @@ def demo_entities(realm: str, secrets: dict[str, dict[str, str]]) -> dict[str, l
                     on_full=m.Overflow(kind=m.OverflowKind.VOICEMAIL, target="support"), **queue_defaults),
         ],
         "pause_reasons": [m.PauseReason(code=c, name=en, name_zh=zh) for c, en, zh in PAUSE_REASONS],
+        "schedules": list(routing.schedules),
+        "dids": list(routing.access_numbers),
+        "ivr_flows": list(demo_flows()),
     }
 
 
@@ -102,7 +107,7 @@ async def seed_if_empty(core: Core) -> bool:
     secrets: dict[str, dict[str, str]] = {"extensions": {}, "pins": {}}
     entities = demo_entities(realm, secrets)
     entities["users"] = store.list("users")  # keep the admin account
-    settings = {**store.settings, "seeded": True, "sip_realm": realm, "time_zone": TIME_ZONE, "tone_plan": "cn",
+    settings = {**store.settings, "seeded": True, "blacklist_treatment": {"action": "prompt", "prompt": "blacklisted"}, "sip_realm": realm, "time_zone": TIME_ZONE, "tone_plan": "cn",
                 "language": "zh-CN"}
     atomic_write_text(core.data_dir / CREDENTIALS_FILE, json.dumps(secrets, indent=1), mode=0o600)
     await store.replace_all(entities, settings)

@@ -123,8 +123,8 @@ class ConfigService:
                           "只能通过离职/复职修改")
                 body[protected] = before[protected]
         entity = self._from_input(kind, body, before=before_entity)
-        await self.store.update(kind.name, entity)
-        after = self.public(kind, entity)
+        _, stored = await self.store.update(kind.name, entity)
+        after = self.public(kind, stored)
         self._audit(actor, "update", kind.name, key, before, after)
         return after
 

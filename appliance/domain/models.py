@@ -215,13 +215,6 @@ class VipEntry:
 
 @with_config(STRICT)
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BlacklistEntry:
-    number: PhoneNumber
-    note: Text = ""
-
-
-@with_config(STRICT)
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Extension:
     """A SIP extension (IP phone, ATA port or softphone). The password is stored only as digest HA1s."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import json
 import logging
 import shutil
@@ -221,6 +222,9 @@ class ConfigStore:
             before = self._snapshot[kind.name].get(key)
             if before is None:
                 raise NotFound(kind.title, key)
+            if kind.versioned:
+                # Calls in progress keep the version they started with; new calls get this one.
+                entity = dataclasses.replace(entity, version=before.version + 1)
             await self._write(kind, key, entity)
         self._publish(kind, key, "update")
         return before, entity
@@ -277,7 +281,13 @@ class ConfigStore:
         problems: builtins.list[FieldError] = []
         for kind in self.kinds:
             for key, entity in snapshot[kind.name].items():
-                problems += self._reference_problems(kind, entity, snapshot, prefix=f"{kind.name}.{key}.")
+                prefix = f"{kind.name}.{key}."
+                problems += self._reference_problems(kind, entity, snapshot, prefix=prefix)
+                if kind.check is not None:
+                    problems += [
+                        FieldError(prefix + e.field, e.rule, prefix + e.message, prefix + e.message_zh)
+                        for e in kind.check(entity, snapshot)
+                    ]
         if problems:
             raise ValidationFailed(problems, "configuration")
         doc: Document = {}
@@ -351,6 +361,8 @@ class ConfigStore:
     async def _write(self, kind: EntityKind, key: str, entity: Any) -> None:
         snapshot = {**self._snapshot, kind.name: {**self._snapshot[kind.name], key: entity}}
         problems = self._reference_problems(kind, entity, snapshot)
+        if kind.check is not None:
+            problems += kind.check(entity, snapshot)
         if problems:
             raise ValidationFailed(problems, kind.title)
         record = dump(kind.model, entity)
@@ -365,6 +377,8 @@ class ConfigStore:
     ) -> builtins.list[FieldError]:
         problems: builtins.list[FieldError] = []
         for ref in kind.references:
+            if not ref.report:
+                continue
             target = self._by_name[ref.target]
             for key in ref.keys(entity):
                 if key not in snapshot.get(ref.target, {}):

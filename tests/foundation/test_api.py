@@ -81,6 +81,10 @@ VALID: dict[str, dict[str, Any]] = {
     "customers": {"id": "acme", "name": "ACME", "phones": ["01088886666"]},
     "pause_reasons": {"code": "9", "name": "Coaching", "name_zh": "辅导"},
     "users": {"name": "sup", "role": "supervisor", "password": "a-good-password"},
+    "schedules": {"name": "night", "work_days": [1, 2, 3, 4, 5, 6, 7],
+                  "work_hours": [{"start": "20:00", "end": "24:00"}]},
+    "ivr_flows": {"name": "simple", "start": "bye", "nodes": [{"id": "bye", "kind": "hangup", "prompt": "goodbye"}]},
+    "dids": {"number": "8001", "schedule": "business_hours", "default": {"kind": "flow", "target": "main"}},
 }
 
 # For each kind: a body with one broken field, and the field that must be named.
@@ -107,6 +111,20 @@ BAD: dict[str, list[tuple[dict[str, Any], str]]] = {
     "customers": [({"id": "c", "name": "C", "account_manager": "9999"}, "account_manager")],
     "pause_reasons": [({"code": "123", "name": "x", "name_zh": "x"}, "code")],
     "users": [({"name": "bad name", "role": "agent"}, "name"), ({"name": "u", "surprise": 1}, "surprise")],
+    "schedules": [({"name": "x", "work_days": [8]}, "work_days.0"),
+                  ({"name": "x", "timezone": "Mars/Base"}, "timezone"),
+                  ({"name": "x", "work_hours": [{"start": "25:00", "end": "18:00"}]}, "work_hours.0")],
+    "ivr_flows": [
+        ({"name": "f", "start": "a", "nodes": [{"id": "a", "kind": "play", "prompt": "welcome", "next": "zz"}]},
+         "nodes.0.next"),
+        ({"name": "f", "start": "a", "nodes": [{"id": "a", "kind": "queue", "queue": "nope"}]}, "nodes.0.queue"),
+        ({"name": "f", "start": "a", "nodes": [{"id": "a", "kind": "teleport"}]}, "nodes.0"),
+        ({"name": "f", "start": "a", "nodes": [{"id": "a", "kind": "menu", "prompt": "p",
+                                                 "options": [{"digit": "1", "next": "a"}]}]}, "nodes.0.invalid"),
+    ],
+    "dids": [({"number": "8001", "schedule": "nope", "default": {"kind": "hangup"}}, "schedule"),
+             ({"number": "8001", "schedule": "business_hours", "default": {"kind": "queue", "target": "nope"}},
+              "default.target")],
 }
 
 
@@ -183,6 +201,27 @@ async def test_update_replace_and_patch_with_audit_before_after(admin: Client) -
 async def test_delete_refused_while_in_use(admin: Client) -> None:
     status, data = await admin.call("DELETE", "/api/v1/skills/sales")
     assert status == 409 and "queues/sales" in data["details"]["used_by"]
+    status, data = await admin.call("DELETE", "/api/v1/queues/sales")
+    assert status == 409 and "ivr_flows/main" in data["details"]["used_by"]
+    status, data = await admin.call("DELETE", "/api/v1/ivr_flows/off_hours")
+    assert status == 409 and "dids/8000" in data["details"]["used_by"]
+
+
+async def test_editing_a_flow_makes_a_new_version(admin: Client) -> None:
+    _, flow = await admin.call("GET", "/api/v1/ivr_flows/main")
+    status, data = await admin.call("PATCH", "/api/v1/ivr_flows/main", {"title": "New title"})
+    assert status == 200 and data["version"] == flow["version"] + 1 and data["title"] == "New title"
+
+
+async def test_demo_tenant_routes_8000_to_main_in_work_hours_and_off_hours_to_voicemail(admin: Client) -> None:
+    _, did = await admin.call("GET", "/api/v1/dids/8000")
+    routes = {r["period"]: r["destination"] for r in did["routes"]}
+    assert routes["work_hours"] == {"kind": "flow", "target": "main", "skill": "", "priority": 0}
+    _, off = await admin.call("GET", f"/api/v1/ivr_flows/{routes['off_hours']['target']}")
+    assert any(n["kind"] == "voicemail" for n in off["nodes"])
+    _, main = await admin.call("GET", "/api/v1/ivr_flows/main")
+    menu = next(n for n in main["nodes"] if n["kind"] == "menu")
+    assert {o["digit"] for o in menu["options"]} == {"1", "2", "0"}
 
 
 async def test_paging_filter_and_search(admin: Client) -> None:
