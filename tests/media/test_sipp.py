@@ -107,7 +107,7 @@ async def run_sipp_call(engine: MediaEngine, tmp_path: Path, media: str,
         "sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(free_udp_port()),
         "-mp", str(free_udp_port() & ~1), f"127.0.0.1:{port}", "-m", "1", "-nostdin", "-timeout", "60",
         "-trace_err", cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 90)
+    _out, _ = await asyncio.wait_for(proc.communicate(), 90)
     await asyncio.wait_for(answerer.bye.wait(), 5)
     transport.close()
     return answerer, proc.returncode or 0
