@@ -156,6 +156,37 @@ class RecordStore:
             )
         return len(prepared)
 
+    def rows(
+        self, table: str, *, where: dict[str, str] | None = None, since: float | None = None,
+        until: float | None = None, offset: int = 0, limit: int = 100,
+    ) -> Page:
+        """Rows of a log table as dicts, oldest first, filtered on exact column values and a time range."""
+        columns = _TABLES[table]
+        clauses, args = [], []
+        for column, value in (where or {}).items():
+            if column not in columns:
+                raise KeyError(column)
+            clauses.append(f"{column} = ?")
+            args.append(value)
+        if since is not None:
+            clauses.append("at >= ?")
+            args.append(since)
+        if until is not None:
+            clauses.append("at < ?")
+            args.append(until)
+        clause = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        total = self.conn.execute(f"SELECT count(*) FROM {table} {clause}", args).fetchone()[0]
+        cur = self.conn.execute(
+            f"SELECT id, {','.join(columns)} FROM {table} {clause} ORDER BY at, id LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        )
+        items = []
+        for row in cur.fetchall():
+            item = dict(zip(("id", *columns), row, strict=True))
+            item["data"] = json.loads(item["data"]) if item.get("data") else {}
+            items.append(item)
+        return Page(items=tuple(items), total=int(total), offset=offset, limit=limit)
+
     def count(self, table: str) -> int:
         if table not in (*_TABLES, "cdr", "audit_log"):
             raise KeyError(table)
