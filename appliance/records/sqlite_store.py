@@ -162,7 +162,8 @@ class RecordStore:
     ) -> Page:
         """Rows of a log table as dicts, oldest first, filtered on exact column values and a time range."""
         columns = _TABLES[table]
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[Any] = []
         for column, value in (where or {}).items():
             if column not in columns:
                 raise KeyError(column)
