@@ -73,6 +73,10 @@ class IvrRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
 
+    @property
+    def timer_armed(self) -> bool:
+        return self._timer is not None
+
     async def start(self, arrived: CallArrived) -> None:
         self._dispatch(self.session.start(arrived))
 

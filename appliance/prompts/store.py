@@ -83,11 +83,15 @@ class PromptStore:
 
     def list(self) -> list[PromptInfo]:
         out: list[PromptInfo] = []
-        for source, base in (("upload", self.root), ("default", self.defaults)):
+        sources: tuple[tuple[Literal["upload", "default"], Path], ...] = (
+            ("upload", self.root),
+            ("default", self.defaults),
+        )
+        for source, base in sources:
             for lang in LANGUAGES:
                 for path in sorted((base / lang).glob("*.wav")):
                     data = path.read_bytes()
-                    out.append(PromptInfo(path.stem, lang, source, wav_duration(data), len(data)))  # type: ignore[arg-type]
+                    out.append(PromptInfo(path.stem, lang, source, wav_duration(data), len(data)))
         return out
 
     def resolve(self, key: str, language: Language) -> Path:
