@@ -333,9 +333,9 @@ class SipCore(TransactionUser):
         mf = req.get("max-forwards")
         if mf is not None and int(mf) == 0 and method != "OPTIONS":
             return 483, None
-        required = req.option_tags("require") - SUPPORTED
+        required = [t.strip() for t in req.get_all("require") if t.strip() and t.strip().lower() not in SUPPORTED]
         if required and method not in ("CANCEL", "ACK"):
-            return 420, [("unsupported", ", ".join(sorted(required)))]
+            return 420, [("unsupported", ", ".join(required))]
         if req.body and method not in ("CANCEL", "ACK", "BYE"):
             ctype = req.content_type
             ok = {"application/sdp", "multipart/mixed", "multipart/alternative", "message/sipfrag",
