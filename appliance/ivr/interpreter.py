@@ -99,7 +99,8 @@ AudioItem = tuple[str, str]
 
 
 class State(Enum):
-    NEW = "new"
+    NEW = "new"  # not started
+    IDLE = "idle"  # between nodes (only for the length of one step)
     SYNTHESIZING = "synthesizing"
     PLAYING = "playing"
     COLLECTING = "collecting"
@@ -202,6 +203,8 @@ class IvrSession:
         return self._enter(entry, entry.start)
 
     def handle(self, event: Input) -> list[Action]:
+        if self.state is State.NEW:
+            raise RuntimeError("session not started")
         if self.state is State.ENDED:
             return []
         if isinstance(event, DigitPressed):
@@ -454,7 +457,7 @@ class IvrSession:
     def _playback_done(self) -> list[Action]:
         then, self._after_play = self._after_play, None
         self._play_id = None
-        self.state = State.NEW
+        self.state = State.IDLE
         return then() if then else []
 
     def _on_tts(self, request_id: int, prompt: str | None, error: str | None) -> list[Action]:
@@ -535,12 +538,13 @@ class IvrSession:
             )
         ]
         node_before = self._node
-        typeahead, self._typeahead = self._typeahead, ""
-        for digit in typeahead:
+        while self._typeahead and self.state is State.COLLECTING and self._node is node_before:
+            # Keys typed ahead answer this question one by one; once it is decided, the rest stays queued
+            # for the next question (whose own collection consumes it).
+            digit, self._typeahead = self._typeahead[0], self._typeahead[1:]
             out += self._accept_digit(digit)
-            if self._node is not node_before or self.state is not State.COLLECTING:
-                # The type-ahead decided this node; what is left belongs to the next question.
-                return out
+        if self._node is not node_before:
+            return out
         if self.state is State.COLLECTING and self._deadline is None:
             out.append(self._set_timer(inter if self._buffer else first))
         return out
@@ -695,7 +699,7 @@ class IvrSession:
         assert isinstance(node, HttpNode)
         self._cancel_timer()
         self._http_id = None
-        self.state = State.NEW
+        self.state = State.IDLE
         self._record(StepKind.HTTP_FAILED, reason)
         self.variables["http_error"] = reason
         if not node.fallback:
@@ -721,7 +725,7 @@ class IvrSession:
             found[mapping.variable] = _as_text(value)
         self._cancel_timer()
         self._http_id = None
-        self.state = State.NEW
+        self.state = State.IDLE
         self.variables.update(found)
         self.variables["http_status"] = str(result.status)
         self._record(StepKind.HTTP_OK, ",".join(f"{k}={v}" for k, v in found.items()))

@@ -6,6 +6,8 @@ import dataclasses
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from appliance.clock import ManualClock
 from appliance.ivr.actions import (
     CaptureCallback,
@@ -748,3 +750,56 @@ def test_dangling_reference_at_run_time_fails_cleanly() -> None:
     s.start("d")
     s.finish_prompt()
     assert s.one(Hangup).reason == "flow_error"
+
+
+def test_type_ahead_answers_several_questions_in_a_row() -> None:
+    flow = Flow(
+        name="fast",
+        start="hello",
+        nodes=(
+            PlayNode(id="hello", prompt="welcome", next="m"),
+            MenuNode(id="m", prompt="main_menu", options=(MenuOption(digit="3", next="acct"),), invalid="m",
+                     timeout="m"),
+            CollectNode(id="acct", prompt="enter_account", variable="account", min_digits=2, max_digits=6,
+                        next="done"),
+            ExtensionNode(id="done", extension="1901"),
+        ),
+    )
+    s = Script([flow])
+    s.start("fast")
+    s.press("3")  # interrupts the welcome; the menu is answered without its prompt
+    s.press("42#")  # arrives while the account prompt plays: barges in and is collected
+    assert s.one(TransferToExtension).extension == "1901"
+    assert s.session.variables["account"] == "42"
+    played = [a.prompts for a in s.actions if isinstance(a, Play)]
+    assert played == [("welcome",), ("enter_account",)]
+
+
+
+def test_keys_pressed_while_a_business_system_answers_are_typed_ahead() -> None:
+    flow = Flow(
+        name="busy",
+        start="ask",
+        nodes=(
+            HttpNode(id="ask", url="http://crm.example/x", next="m", fallback="m"),
+            MenuNode(id="m", prompt="main_menu", options=(MenuOption(digit="3", next="acct"),), invalid="m",
+                     timeout="m"),
+            CollectNode(id="acct", prompt="enter_account", variable="account", min_digits=2, max_digits=6,
+                        next="done"),
+            ExtensionNode(id="done", extension="1901"),
+        ),
+    )
+    s = Script([flow])
+    s.start("busy")
+    request = s.one(HttpRequest)
+    assert s.press("342#") == []
+    s.send(HttpResult(request_id=request.request_id, status=200, body="{}"))
+    assert s.one(TransferToExtension).extension == "1901"
+    assert s.session.variables["account"] == "42"
+    assert not [a for a in s.actions if isinstance(a, Play)]  # both questions answered before they were asked
+
+
+def test_session_must_be_started_first() -> None:
+    s = Script(demo_flows())
+    with pytest.raises(RuntimeError):
+        s.send(CallerHungUp())
