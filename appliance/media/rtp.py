@@ -115,19 +115,34 @@ class ReceiverStats:
     last_sr_arrival: float = 0.0
 
     def update(self, seq: int, timestamp: int, arrival_units: int) -> None:
+        max_seq = self.max_seq
+        delta = (seq - max_seq) & 0xFFFF
+        if 0 < delta < 3000 and self.base_seq >= 0:
+            # the common case, kept short: it runs for every relayed packet
+            if seq < max_seq:
+                self.cycles += 1 << 16
+            self.max_seq = seq
+            self.received += 1
+            transit = arrival_units - timestamp
+            d = transit - self.transit
+            self.transit = transit
+            if d < 0:
+                d = -d
+            self.jitter += (d - self.jitter) * 0.0625
+            return
+        self._update_rare(seq, timestamp, arrival_units, delta)
+
+    def _update_rare(self, seq: int, timestamp: int, arrival_units: int, delta: int) -> None:
         if self.base_seq < 0:
             self.base_seq = seq
             self.max_seq = seq
             self.received = 1
             self.transit = arrival_units - timestamp
             return
-        delta = (seq - self.max_seq) & 0xFFFF
         if delta == 0:
             self.duplicates_or_late += 1  # still counted as received, as A.1 does: loss may go negative
-        if delta < 3000:  # in order, maybe with a gap (MAX_DROPOUT of A.1)
-            if seq < self.max_seq:
-                self.cycles += 1 << 16
-            self.max_seq = seq
+        elif delta < 3000:
+            pass  # not reached: handled by update()
         elif delta > 0xFFFF - 100:  # duplicate or reordered within MAX_MISORDER
             self.duplicates_or_late += 1
         else:  # a big jump: the source restarted; take it after two in a row (A.1)
@@ -143,10 +158,8 @@ class ReceiverStats:
                 return
         self.received += 1
         transit = arrival_units - timestamp
-        d = transit - self.transit
+        d = abs(transit - self.transit)
         self.transit = transit
-        if d < 0:
-            d = -d
         self.jitter += (d - self.jitter) / 16.0
 
     @property

@@ -142,6 +142,7 @@ class _Endpoint:
     inband: InbandDetector | None = None
     on_dtmf: DtmfCallback | None = None
     rtt: float | None = None
+    last_rtcp: float = 0.0
     recordings: set[str] = field(default_factory=set)
 
     def next_out(self, now: float) -> tuple[int, int]:
@@ -274,6 +275,8 @@ class MediaEngine:
         self._side_tasks: set[asyncio.Task[Any]] = set()
         self._ids = itertools.count(1)
         self._tick_count = 0
+        self._sweep: list[_Endpoint] = []
+        self._sweep_per_tick = 1
         self.ticks_late = 0
         self.ticks_skipped = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -319,6 +322,7 @@ class MediaEngine:
             ep.inband = InbandDetector()
         await self._open_sockets(ep)
         ep.last_rx = time.monotonic()
+        ep.last_rtcp = ep.last_rx - secrets.randbelow(1000) / 1000 * self.config.rtcp_interval  # spread
         if remote is not None:
             self._apply_remote(ep, remote)
         self._endpoints[endpoint_id] = ep
@@ -804,8 +808,7 @@ class MediaEngine:
         mixed = self._mixed
         if mixed:
             self._tick_mixed(mixed, now)
-        if self._tick_count % 50 == 0:
-            self._housekeeping(now)
+        self._housekeeping(now)
 
     def _tick_mixed(self, mixed: list[_Endpoint], now: float) -> None:
         n = len(mixed)
@@ -900,9 +903,17 @@ class MediaEngine:
             self._recording_ended(r)
 
     def _housekeeping(self, now: float) -> None:
+        """Time-outs and RTCP, spread over the ticks of a second: each endpoint is visited once a second, and
+        a thousand legs never cost one long tick (which would show as jitter on the relayed packets)."""
+        if not self._sweep:
+            self._sweep = list(self._endpoints.values())
+            self._sweep_per_tick = max(1, -(-len(self._sweep) // 50))
+        batch = self._sweep[-self._sweep_per_tick:]
+        del self._sweep[-self._sweep_per_tick:]
         timeout = self.config.rtp_timeout
-        rtcp_every = max(1, int(self.config.rtcp_interval))
-        for ep in list(self._endpoints.values()):
+        for ep in batch:
+            if ep.transport is None:
+                continue  # released since the sweep began
             ep.dtmf_rx.handle_timeout(now)
             expects_media = ep.direction in (Direction.SENDRECV, Direction.RECVONLY) and ep.remote is not None
             silent = now - ep.last_rx
@@ -912,10 +923,12 @@ class MediaEngine:
                                             silent_for=round(silent, 1)))
             elif ep.timed_out and silent < timeout:
                 ep.timed_out = False
-            if (self._tick_count // 50) % rtcp_every == 0:
+            if now - ep.last_rtcp >= self.config.rtcp_interval:
+                ep.last_rtcp = now
                 self._send_rtcp(ep)
-        for r in list(self._recordings.values()):
-            r.recorder.flush(now)
-            if r.recorder.failure is not None:
-                self._recordings.pop(r.recording_id, None)
-                self._recording_ended(r)
+        if self._tick_count % 50 == 0:
+            for r in list(self._recordings.values()):
+                r.recorder.flush(now)
+                if r.recorder.failure is not None:
+                    self._recordings.pop(r.recording_id, None)
+                    self._recording_ended(r)

@@ -1,0 +1,335 @@
+"""Relay benchmark: how many two-party G.711 calls one engine process holds on one core.
+
+The media engine runs in its own process (uvloop when available) and bridges 2 x N endpoints in pairs. This
+process is the load generator: it sends real RTP for every leg (50 packets/s, 160-byte A-law payloads, paced
+over each 20 ms period), receives what the engine relays, and measures per step:
+
+- loss: packets sent minus packets received, over packets sent (the last 200 ms in flight excluded);
+- added jitter: per packet, (arrival - send time) minus the smallest such transit of its stream; p99 in ms;
+- engine CPU: the engine process's user+system CPU time over the step's wall time, per call.
+
+Steps grow until a step breaks the limits (loss > 0.1 % or p99 added jitter > 5 ms) or the engine's core
+is saturated. The result is the largest step that held.
+
+    .venv/bin/python bench/media_relay.py [--steps 100,250,500,...] [--seconds 5]
+
+The last line printed is one JSON object: calls, loss_pct, jitter_p99_ms, cpu_per_call_pct.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import resource
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import psutil
+
+MARK = struct.Struct("!IIId")  # stream, sequence, step, send time (time.time, the kernel's clock)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TS = struct.Struct("@qq")
+RTP = struct.Struct("!BBHII")
+
+
+def raise_fd_limit() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# ------------------------------------------------------------------------------------------ engine side
+
+def engine_main(conn: Connection, mode: str) -> None:
+    """Child process: runs the engine; commands over a pipe."""
+    raise_fd_limit()
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    if os.environ.get("MEDIA_BENCH_PIN") and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})  # one core for the engine; the generator is pinned to the other
+    asyncio.run(_engine(conn, mode))
+
+
+async def _engine(conn: Connection, mode: str) -> None:
+    from appliance.events import EventBus
+    from appliance.media import MediaConfig, MediaEngine, PartyMask, RemoteMedia
+
+    engine = MediaEngine(MediaConfig(port_low=20000, port_high=39998, rtp_timeout=3600.0), EventBus())
+    await engine.start()
+    loop = asyncio.get_running_loop()
+    legs: list[str] = []
+    recordings: list[str] = []
+    rec_dir = Path(os.environ.get("MEDIA_BENCH_DIR", "/tmp"))
+    while True:
+        cmd: dict[str, Any] = await loop.run_in_executor(None, conn.recv)
+        if cmd["op"] == "setup":
+            for ep in legs:
+                engine.release(ep)
+            for r in recordings:
+                engine.stop_recording(r)
+            legs.clear()
+            recordings.clear()
+            await asyncio.sleep(0.05)
+            ports = []
+            gen = (cmd["host"], cmd["port"])
+            group = cmd["group"]
+            for _ in range(cmd["groups"]):
+                members = []
+                for _ in range(group):
+                    local = await engine.allocate(RemoteMedia(gen[0], gen[1], (8,)))
+                    members.append(local.endpoint_id)
+                    ports.append(local.port)
+                legs.extend(members)
+                bridge = engine.bridge(*members, masks={m: PartyMask() for m in members})
+                if cmd.get("record"):
+                    recordings.append(engine.start_recording(members[0], members[1],
+                                                              rec_dir / f"bench-{len(recordings)}.wav"))
+                assert mode != "relay" or engine.bridge_mode(bridge) == "relay"
+            conn.send({"ports": ports})
+        elif cmd["op"] == "stats":
+            conn.send({"ticks_late": engine.ticks_late, "ticks_skipped": engine.ticks_skipped})
+        elif cmd["op"] == "stop":
+            for r in recordings:
+                engine.stop_recording(r)
+            for r in range(len(recordings)):
+                (rec_dir / f"bench-{r}.wav").unlink(missing_ok=True)
+            await engine.stop()
+            conn.send({"stopped": True})
+            return
+
+
+# ------------------------------------------------------------------------------------------ generator
+
+@dataclass
+class StepResult:
+    calls: int
+    legs: int
+    seconds: float
+    sent: int
+    received: int
+    expected: int
+    loss_pct: float
+    jitter_p99_ms: float
+    engine_cpu_pct: float
+    ticks_late: int
+
+    @property
+    def cpu_per_call_pct(self) -> float:
+        return self.engine_cpu_pct / max(1, self.calls)
+
+
+def generate(ports: list[int], sock: socket.socket, seconds: float, step: int, relay: bool
+             ) -> tuple[int, int, list[float], dict[int, int], float]:
+    """Send 50 packets/s to every port for `seconds`; return sent, received, added-jitter samples (ms),
+    per-leg received counts and the measured wall time."""
+    n = len(ports)
+    payload_pad = b"\xd5" * (160 - MARK.size)
+    ssrc = 0x5EED0000
+    seqs = [0] * n
+    received = 0
+    per_leg: dict[int, int] = {}
+    transit_min: dict[int, float] = {}
+    transits: list[tuple[int, float]] = []
+    sent = 0
+    slots = 20  # spread each 20 ms period over 1 ms slots
+    per_slot = [list(range(k, n, slots)) for k in range(slots)]
+    start = time.perf_counter()
+    end = start + seconds
+    tick = 0
+    dests = [("127.0.0.1", p) for p in ports]
+    recvmsg = sock.recvmsg_into
+    buf = bytearray(2048)
+    bufs = [buf]
+    wall_now = time.time
+    while True:
+        slot_time = start + tick * 0.001
+        if slot_time >= end:
+            break
+        for i in per_slot[tick % slots]:
+            s = seqs[i]
+            seqs[i] = s + 1
+            now = wall_now()
+            pkt = RTP.pack(0x80, 8, s & 0xFFFF, (s * 160) & 0xFFFFFFFF, ssrc + i) + MARK.pack(i, s, step, now) \
+                + payload_pad
+            try:
+                sock.sendto(pkt, dests[i])
+                sent += 1
+            except BlockingIOError:
+                pass
+        tick += 1
+        # drain until the next slot is due
+        next_slot = start + tick * 0.001
+        while True:
+            try:
+                size, anc, _flags, _addr = recvmsg(bufs, 64)
+            except BlockingIOError:
+                remaining = next_slot - time.perf_counter()
+                if remaining > 0.0002:
+                    time.sleep(remaining - 0.0001)
+                    continue
+                break
+            # the kernel's arrival time, so the generator's own scheduling delays do not count as jitter
+            if anc:
+                sec, nsec = _TS.unpack(anc[0][2][:16])
+                arrival = sec + nsec * 1e-9
+            else:
+                arrival = wall_now()
+            if size < 12 + MARK.size:
+                continue
+            if relay:
+                stream, _seq, pstep, sent_at = MARK.unpack_from(buf, 12)
+                if pstep != step:
+                    continue
+                received += 1
+                t = arrival - sent_at
+                m = transit_min.get(stream)
+                if m is None or t < m:
+                    transit_min[stream] = t
+                transits.append((stream, t))
+            else:
+                (ssrc_in,) = struct.unpack_from("!I", buf, 8)
+                received += 1
+                per_leg[ssrc_in] = per_leg.get(ssrc_in, 0) + 1
+                transits.append((ssrc_in, arrival))
+    wall = time.perf_counter() - start
+    # collect stragglers
+    deadline = time.perf_counter() + 0.2
+    while time.perf_counter() < deadline:
+        try:
+            size, _anc, _flags, _addr = recvmsg(bufs, 64)
+        except BlockingIOError:
+            time.sleep(0.001)
+            continue
+        if relay and size >= 12 + MARK.size:
+            _s, _q, pstep, _t = MARK.unpack_from(buf, 12)
+            if pstep == step:
+                received += 1
+    if relay:
+        added = [(t - transit_min[s]) * 1000.0 for s, t in transits]
+        if os.environ.get("MEDIA_BENCH_DEBUG"):
+            a = np.asarray(added)
+            print("added ms p50/p90/p99/max", np.percentile(a, [50, 90, 99, 100]).round(2),
+                  "per 10% of the run p99:", [round(float(np.percentile(c, 99)), 1) for c in np.array_split(a, 10)])
+    else:
+        # mixed output is generated by the engine's clock: jitter is the spread of arrival intervals
+        by_leg: dict[int, list[float]] = {}
+        for s, t in transits:
+            by_leg.setdefault(s, []).append(t)
+        added = []
+        for times in by_leg.values():
+            if len(times) > 2:
+                arr = np.asarray(times)
+                ideal = arr[0] + 0.02 * np.arange(len(arr))
+                dev = (arr - ideal) * 1000.0
+                added.extend((dev - dev.min()).tolist())
+    return sent, received, added, per_leg, wall
+
+
+def run_step(conn: Connection, engine_pid: int, calls: int, seconds: float, step: int, group: int = 2,
+             record: bool = False, relay: bool = True) -> StepResult:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    conn.send({"op": "setup", "groups": calls, "group": group, "host": "127.0.0.1",
+               "port": sock.getsockname()[1], "record": record})
+    ports = conn.recv()["ports"]
+    # warm-up: latch every leg and let jitter buffers settle, not measured
+    generate(ports, sock, 0.5, step * 1000 + 999, relay)
+    proc = psutil.Process(engine_pid)
+    me = psutil.Process()
+    gen0 = me.cpu_times()
+    cpu0 = proc.cpu_times()
+    conn.send({"op": "stats"})
+    late0 = conn.recv()["ticks_late"]
+    t0 = time.perf_counter()
+    sent, received, added, _per_leg, wall = generate(ports, sock, seconds, step, relay)
+    cpu1 = proc.cpu_times()
+    gen1 = me.cpu_times()
+    elapsed = time.perf_counter() - t0
+    if os.environ.get("MEDIA_BENCH_DEBUG"):
+        print(f"generator cpu {100 * ((gen1.user - gen0.user) + (gen1.system - gen0.system)) / elapsed:.1f}%")
+    conn.send({"op": "stats"})
+    late1 = conn.recv()["ticks_late"]
+    sock.close()
+    cpu_pct = 100.0 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / elapsed
+    legs = calls * group
+    expected = sent if relay else int(legs * wall / 0.02)
+    loss = max(0.0, 1.0 - received / expected) * 100.0 if expected else 100.0
+    p99 = float(np.percentile(added, 99)) if added else float("inf")
+    return StepResult(calls, legs, round(wall, 2), sent, received, expected, round(loss, 4), round(p99, 2),
+                      round(cpu_pct, 1), late1 - late0)
+
+
+def start_engine(mode: str) -> tuple[mp.process.BaseProcess, Connection]:
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=engine_main, args=(child, mode), daemon=True)
+    proc.start()
+    return proc, parent
+
+
+def stop_engine(proc: mp.process.BaseProcess, conn: Connection) -> None:
+    conn.send({"op": "stop"})
+    conn.recv()
+    proc.join(10)
+
+
+def pin_generator() -> None:
+    if os.environ.get("MEDIA_BENCH_PIN") and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", default="100,250,500,750,1000,1250,1500")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--max-loss-pct", type=float, default=0.1)
+    parser.add_argument("--max-jitter-ms", type=float, default=5.0)
+    args = parser.parse_args()
+    raise_fd_limit()
+    pin_generator()
+    proc, conn = start_engine("relay")
+    best: StepResult | None = None
+    try:
+        for k, calls in enumerate(int(s) for s in args.steps.split(",")):
+            r = run_step(conn, proc.pid or 0, calls, args.seconds, k + 1)
+            ok = r.loss_pct <= args.max_loss_pct and r.jitter_p99_ms <= args.max_jitter_ms
+            print(f"calls={r.calls:5d} sent={r.sent:7d} received={r.received:7d} loss={r.loss_pct:.3f}% "
+                  f"jitter_p99={r.jitter_p99_ms:.2f} ms engine_cpu={r.engine_cpu_pct:.1f}% "
+                  f"per_call={r.cpu_per_call_pct:.3f}% {'ok' if ok else 'FAILED'}", flush=True)
+            if ok:
+                best = r
+            if not ok or r.engine_cpu_pct > 97.0:
+                break
+    finally:
+        stop_engine(proc, conn)
+    result = {
+        "calls": best.calls if best else 0,
+        "loss_pct": best.loss_pct if best else None,
+        "jitter_p99_ms": best.jitter_p99_ms if best else None,
+        "cpu_per_call_pct": round(best.cpu_per_call_pct, 4) if best else None,
+        "engine_cpu_pct": best.engine_cpu_pct if best else None,
+        "projected_calls_per_core": int(100.0 / best.cpu_per_call_pct) if best and best.cpu_per_call_pct else 0,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
