@@ -74,6 +74,7 @@ class HttpRequest(Action):
     url: str
     body: str
     timeout: float
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -178,6 +178,7 @@ class IvrSession:
         return self._node
 
     def start(self, arrived: CallArrived) -> list[Action]:
+        """Enter `arrived.flow` (raises `NotFound` when the snapshot has no such flow)."""
         if self.state is not State.NEW:
             raise RuntimeError("session already started")
         self.call_id, self.caller, self.did, self.vip = arrived.call_id, arrived.caller, arrived.did, arrived.vip
@@ -689,8 +690,17 @@ class IvrSession:
         body = render(node.body, self.variables, escape="json") if node.method == "POST" else ""
         self._http_id = next(self._ids)
         self.state = State.WAITING_HTTP
+        # Header values are single-line by construction: a caller's input cannot add a header.
+        headers = tuple(
+            (h.name, render(h.value, self.variables).replace("\r", " ").replace("\n", " ")) for h in node.headers
+        )
         request = HttpRequest(
-            request_id=self._http_id, method=node.method, url=url, body=body, timeout=node.timeout_seconds
+            request_id=self._http_id,
+            method=node.method,
+            url=url,
+            body=body,
+            timeout=node.timeout_seconds,
+            headers=headers,
         )
         return [request, self._set_timer(node.timeout_seconds + HTTP_GRACE_SECONDS)]
 

@@ -191,6 +191,14 @@ class ResultMapping:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HttpHeader:
+    """A request header; `value` is a template (an API token, or `${caller}` for a CRM look-up)."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpNode:
     """Ask a business system (自助语音服务): on success map the JSON answer to variables, optionally speak
     them, go to `next`; on any error (status, timeout, unreadable JSON, missing field) go to `fallback`."""
@@ -200,6 +208,7 @@ class HttpNode:
     method: Literal["GET", "POST"] = "GET"
     url: str
     body: str = ""  # POST body template (sent as JSON text)
+    headers: tuple[HttpHeader, ...] = ()
     timeout_seconds: float = 3.0
     results: tuple[ResultMapping, ...] = ()
     say_tts: str = ""

@@ -27,7 +27,7 @@ Speak = Callable[[str, Language], Awaitable[str]]
 
 async def perform_http(client: httpx.AsyncClient, request: HttpRequest) -> HttpResult | HttpFailed:
     """Run one `HttpRequest`; every failure becomes `HttpFailed` so the flow takes its fallback branch."""
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": "application/json", **dict(request.headers)}
     if request.body:
         headers["Content-Type"] = "application/json"
 

@@ -35,6 +35,7 @@ from appliance.ivr.models import (
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 _PERIODS = {"work_hours", "off_hours", "weekend", "holiday", "special_workday"}
 
 
@@ -220,6 +221,10 @@ def _check_node(
         if not node.fallback:
             err.add(f"{base}.fallback", "required", nid, "the request has no fallback path for errors",
                     "接口请求缺少出错时的去向")
+        for h, header in enumerate(node.headers):
+            if not _HEADER.match(header.name):
+                err.add(f"{base}.headers.{h}.name", "invalid_header", nid,
+                        f"'{header.name}' is not a header name", f"'{header.name}' 不是有效的请求头名称")
         for m, mapping in enumerate(node.results):
             if not _VARIABLE.match(mapping.variable):
                 err.add(f"{base}.results.{m}.variable", "invalid_variable", nid,

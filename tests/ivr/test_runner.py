@@ -26,6 +26,7 @@ from appliance.ivr.models import (
     ExtensionNode,
     Flow,
     HangupNode,
+    HttpHeader,
     HttpNode,
     MenuNode,
     MenuOption,
@@ -51,7 +52,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
-        if url.path == "/balance":
+        if url.path == "/whoami":
+            if self.headers.get("Authorization") != "Bearer s3cret":
+                self._send(401, b'{"error": "unauthorised"}')
+                return
+            self._send(200, json.dumps({"caller": self.headers.get("X-Caller")}).encode())
+        elif url.path == "/balance":
             account = parse_qs(url.query)["account"][0]
             doc = {"data": {"account": account, "balance": 88.5, "owner": "张三"}}
             self._send(200, json.dumps(doc, ensure_ascii=False).encode("utf-8"))
@@ -195,6 +201,29 @@ async def test_post_body_template(server: str) -> None:
     )
     _delivered, session, _ = await _run(flow, account='a"b')
     assert session.variables["ticket"] == 'T-a"b'
+
+
+async def test_headers_are_sent_and_401_takes_fallback(server: str) -> None:
+    def flow(token: str) -> Flow:
+        return Flow(
+            name="auth",
+            start="ask",
+            nodes=(
+                HttpNode(id="ask", url=server + "/whoami",
+                         headers=(HttpHeader(name="Authorization", value=token),
+                                  HttpHeader(name="X-Caller", value="${caller}\r\nX-Evil: 1")),
+                         results=(ResultMapping(path="caller", variable="seen"),), next="ok", fallback="no"),
+                ExtensionNode(id="ok", extension="ok"),
+                ExtensionNode(id="no", extension="no"),
+            ),
+        )
+
+    delivered, session, _ = await _run(flow("Bearer ${token}"), token="s3cret")
+    assert delivered[-1] == TransferToExtension(extension="ok")
+    assert session.variables["seen"] == "13800138000  X-Evil: 1"  # folded into one value, not a new header
+    delivered, session, _ = await _run(flow("Bearer wrong"))
+    assert delivered[-1] == TransferToExtension(extension="no")
+    assert session.variables["http_error"] == "status 401"
 
 
 async def test_perform_http_reports_status(server: str) -> None:
