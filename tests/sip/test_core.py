@@ -256,7 +256,7 @@ def test_hold_unhold_by_us_and_by_the_far_end() -> None:
     assert reinvite.method == "INVITE" and dest == CARRIER
     sd = parse_sdp(reinvite.body)
     assert sd.direction == "sendonly" and sd.version > 7
-    assert reinvite.get("to", "").endswith(f"tag=cc") and reinvite.uri == "sip:gw@203.0.113.10"
+    assert reinvite.get("to", "").endswith("tag=cc") and reinvite.uri == "sip:gw@203.0.113.10"
     resp = (f"SIP/2.0 200 OK\r\nVia: {reinvite.get_all('via')[0]}\r\nFrom: {reinvite['from']}\r\n"
             f"To: {reinvite['to']}\r\nCall-ID: {call_id}\r\nCSeq: {reinvite['cseq']}\r\nContent-Length: 0\r\n\r\n")
     core.receive(resp.encode(), CARRIER, 1.1)
@@ -303,7 +303,7 @@ def test_refer_with_notify_sipfrag() -> None:
 
 def test_attended_refer_names_our_other_leg() -> None:
     core = make_core()
-    leg_a, call_a, tag_a = connected_inbound(core)
+    _leg_a, call_a, tag_a = connected_inbound(core)
     leg_b, call_b, tag_b = connected_inbound(core)
     replaces = f"{call_b}%3Bto-tag%3D{tag_b}%3Bfrom-tag%3Dcc"
     core.receive(in_dialog("REFER", call_a, tag_a, 4,

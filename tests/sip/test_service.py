@@ -1,0 +1,155 @@
+"""The asyncio shell: symmetric start/stop, TCP and TLS transports, self-signed certificate, persistence."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from pathlib import Path
+
+from appliance.sip import events as ev
+from appliance.sip.digest import DigestClient
+from appliance.sip.message import StreamFramer, parse
+
+from .conftest import REALM, Running, make_config, options, start_service, udp_peer
+
+
+def _free(kind: int, port: int) -> bool:
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+async def test_start_stop_releases_everything(tmp_path: Path) -> None:
+    before = {t for t in asyncio.all_tasks() if not t.done()}
+    run = await start_service(tmp_path, make_config(tls_port=0))
+    ports = dict(run.service.ports)
+    assert set(ports) == {"UDP", "TCP", "TLS"}
+    # make it hold a TCP connection and a timer, then stop
+    reader, writer = await asyncio.open_connection("127.0.0.1", ports["TCP"])
+    writer.write(options(1).replace(b"UDP", b"TCP"))
+    await writer.drain()
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+    assert run.service.open_handles() > 0
+    await run.service.stop()
+    await asyncio.sleep(0.05)
+    assert run.service.open_handles() == 0
+    assert not run.service.running
+    assert _free(socket.SOCK_DGRAM, ports["UDP"])
+    assert _free(socket.SOCK_STREAM, ports["TCP"]) and _free(socket.SOCK_STREAM, ports["TLS"])
+    assert await asyncio.wait_for(reader.read(), 2) == b""  # the server closed our connection
+    writer.close()
+    after = {t for t in asyncio.all_tasks() if not t.done()}
+    assert after <= before | {asyncio.current_task()}
+    # and it starts again on the same data directory
+    await run.service.start()
+    assert run.service.open_handles() > 0
+    await run.service.stop()
+    assert run.service.open_handles() == 0
+
+
+async def _stream_options(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, transport: str) -> int:
+    writer.write(options(5555).replace(b"SIP/2.0/UDP", f"SIP/2.0/{transport}".encode()))
+    await writer.drain()
+    framer = StreamFramer()
+    while True:
+        chunk = await asyncio.wait_for(reader.read(4096), 2)
+        assert chunk
+        msgs = list(framer.feed(chunk))
+        if msgs:
+            return parse(msgs[0], stream=True).status
+
+
+async def test_tcp_and_tls(tmp_path: Path) -> None:
+    run = await start_service(tmp_path, make_config(tls_port=0))
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", run.service.ports["TCP"])
+        assert await _stream_options(reader, writer, "TCP") == 200
+        # a message split across segments and a keep-alive are fine too
+        writer.write(b"\r\n\r\n")
+        assert await _stream_options(reader, writer, "TCP") == 200
+        writer.close()
+        assert (tmp_path / "sip_tls.crt").exists() and (tmp_path / "sip_tls.key").stat().st_mode & 0o077 == 0
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        reader, writer = await asyncio.open_connection("127.0.0.1", run.service.ports["TLS"], ssl=ctx)
+        assert await _stream_options(reader, writer, "TLS") == 200
+        writer.close()
+    finally:
+        await run.service.stop()
+    cert = (tmp_path / "sip_tls.crt").read_bytes()
+    run2 = await start_service(tmp_path, make_config(tls_port=0))
+    await run2.service.stop()
+    assert (tmp_path / "sip_tls.crt").read_bytes() == cert  # generated once, on first boot
+
+
+async def test_broken_stream_is_closed_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    run = await start_service(tmp_path, make_config())
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", run.service.ports["TCP"])
+        writer.write(b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP h\r\n\r\n")  # no Content-Length on a stream
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+        writer.close()
+        peer = await udp_peer()
+        peer.send(options(peer.port), run.udp)
+        assert (await peer.final()).status == 200
+        peer.close()
+    finally:
+        await run.service.stop()
+
+
+async def _register(run: Running, user: str, password: str) -> int:
+    peer = await udp_peer()
+    try:
+        def msg(cseq: int, auth: str | None) -> bytes:
+            lines = [f"REGISTER sip:{REALM} SIP/2.0",
+                     f"Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bKr{cseq};rport",
+                     f"From: <sip:{user}@{REALM}>;tag=r", f"To: <sip:{user}@{REALM}>", "Call-ID: persist-1",
+                     f"CSeq: {cseq} REGISTER", f"Contact: <sip:{user}@127.0.0.1:{peer.port}>", "Expires: 600",
+                     "Max-Forwards: 70"]
+            if auth:
+                lines.append(f"Authorization: {auth}")
+            return ("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode()
+
+        peer.send(msg(1, None), run.udp)
+        ch = await peer.final()
+        auth = DigestClient(user, password).authorization(ch.get_all("www-authenticate")[0], "REGISTER",
+                                                          f"sip:{REALM}")
+        peer.send(msg(2, auth), run.udp)
+        return (await peer.final()).status
+    finally:
+        peer.close()
+
+
+async def test_bindings_survive_a_restart(tmp_path: Path) -> None:
+    run = await start_service(tmp_path, make_config())
+    assert await _register(run, "1001", "secret1001") == 200
+    assert any(isinstance(e, ev.RegistrationChanged) for e in run.events)
+    await run.service.stop()
+    saved = (tmp_path / "sip_bindings.json").read_text()
+    assert "1001" in saved and not list(tmp_path.glob("*.tmp"))
+    run2 = await start_service(tmp_path, make_config())
+    try:
+        (b,) = run2.service.core.registrar.lookup("1001", run2.service.clock.monotonic())
+        assert b.contact.startswith("sip:1001@127.0.0.1:")
+        assert 590 < b.expires_at - run2.service.clock.monotonic() <= 600
+    finally:
+        await run2.service.stop()
+
+
+async def test_bindings_are_written_while_running(tmp_path: Path) -> None:
+    run = await start_service(tmp_path, make_config())
+    try:
+        assert await _register(run, "1002", "secret1002") == 200
+        await asyncio.sleep(1.3)  # the writer runs at most once a second
+        assert "1002" in (tmp_path / "sip_bindings.json").read_text()
+    finally:
+        await run.service.stop()
