@@ -31,6 +31,8 @@ from appliance.http_api import Api
 from appliance.records.sqlite_store import RecordStore
 from appliance.service_base import Service
 from appliance.store.config_store import ConfigStore
+from appliance.voicemail.http import make_blueprint as voicemail_blueprint
+from appliance.voicemail.service import VoicemailService
 from web_ui.server import ServiceHealth, build_http_app
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ class Core:
     records: RecordStore
     config: ConfigService
     auth: AuthService
+    voicemail: VoicemailService
 
     @classmethod
     def open(cls, data_dir: Path, clock: Clock | None = None, bus: EventBus | None = None) -> Core:
@@ -101,7 +104,8 @@ class Core:
             raise
         records = RecordStore.open(data_dir / RECORDS_FILE)
         config = ConfigService(store, records, clock)
-        return cls(data_dir, clock, bus, lock, store, records, config, AuthService(config, clock))
+        voicemail = VoicemailService(data_dir, records, bus, clock)
+        return cls(data_dir, clock, bus, lock, store, records, config, AuthService(config, clock), voicemail)
 
     def close(self) -> None:
         self.records.close()
@@ -192,7 +196,11 @@ def create_appliance(run: RunConfig, clock: Clock | None = None) -> Appliance:
     """Build everything (opening the stores) but start nothing."""
     core = Core.open(run.data_dir, clock)
     api = Api(core.auth)
-    blueprints = [auth_blueprint(api, core.auth), configuration_blueprint(api, core.config)]
+    blueprints = [
+        auth_blueprint(api, core.auth),
+        configuration_blueprint(api, core.config),
+        voicemail_blueprint(api, core.voicemail),
+    ]
     holder: list[Appliance] = []
 
     def health() -> Iterable[ServiceHealth]:

@@ -8,13 +8,16 @@ handler and the OpenAPI operation together — so the document cannot drift from
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse
+from sanic.handlers import ContentRangeHandler
+from sanic.response import HTTPResponse, file
 from sanic.response import json as json_response
 
 from appliance.auth.models import Session
@@ -133,7 +136,7 @@ class Api:
                 request_.ctx.session = session
             return await handler(request_, **kwargs)
 
-        bp.add_route(wrapped, sanic_path, methods=[method.upper()], name=operation_id)
+        bp.add_route(wrapped, sanic_path, methods=[method.upper()], name=operation_id, error_format="json")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -178,6 +181,15 @@ def int_arg(request: Request, name: str, default: int, lo: int, hi: int) -> int:
         raise ValidationFailed([FieldError(name, "range", f"{name}: an integer from {lo} to {hi}",
                                            f"{name}: 应为 {lo} 到 {hi} 之间的整数")])
     return value
+
+
+async def send_file(request: Request, path: Path, mime_type: str, filename: str) -> HTTPResponse:
+    """A download that honours `Range` (players seek in recordings; browsers resume downloads)."""
+    headers = {"Accept-Ranges": "bytes"}
+    if "range" not in request.headers:
+        return await file(path, mime_type=mime_type, filename=filename, headers=headers)
+    handler = ContentRangeHandler(request, os.stat(path))
+    return await file(path, mime_type=mime_type, filename=filename, headers=headers, _range=handler)
 
 
 def ok(data: Any, status: int = 200) -> HTTPResponse:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
+
+from appliance.app import create_appliance
+from appliance.config import RunConfig
+from tests.api_client import Client
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -17,3 +22,36 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 @pytest.fixture
 def tcp_port() -> Iterator[int]:
     yield free_port()
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory after first start (admin without password, demo tenant), built once per run."""
+    import asyncio
+
+    data = tmp_path_factory.mktemp("template") / "data"
+    appliance = create_appliance(RunConfig(data_dir=data, http_port=0, seed_demo=True))
+    asyncio.run(appliance.prepare())
+    appliance.core.close()
+    return data
+
+
+@pytest.fixture
+async def fresh(tmp_path: Path, seeded_template: Path) -> AsyncIterator[Client]:
+    """A first-started appliance on its own copy of the seeded data directory."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(seeded_template, data)
+    appliance = create_appliance(RunConfig(data_dir=data, http_port=0, seed_demo=True))
+    await appliance.prepare()
+    try:
+        yield Client(appliance)
+    finally:
+        appliance.core.close()
+
+
+@pytest.fixture
+async def admin(fresh: Client) -> Client:
+    await fresh.setup_and_login()
+    return fresh

@@ -10,7 +10,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from appliance.domain.kinds import all_kinds
-from tests.foundation.conftest import ADMIN_PASSWORD, Client
+from tests.api_client import ADMIN_PASSWORD, Client
 
 
 async def test_health_needs_no_login_and_reports_services(fresh: Client) -> None:

@@ -1,17 +1,12 @@
-"""An appliance built on a temporary data directory, driven in-process through Sanic's ASGI test client."""
+"""An appliance driven in-process through Sanic's ASGI test client."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from appliance.app import Appliance, create_appliance
-from appliance.config import RunConfig
+from appliance.app import Appliance
 
 ADMIN_PASSWORD = "correct horse battery"
 
@@ -52,17 +47,10 @@ class Client:
         self.token = data["token"]
 
 
-@pytest.fixture
-async def fresh(tmp_path: Path) -> AsyncIterator[Client]:
-    appliance = create_appliance(RunConfig(data_dir=tmp_path / "data", http_port=0, seed_demo=True))
-    await appliance.prepare()
-    try:
-        yield Client(appliance)
-    finally:
-        appliance.core.close()
 
-
-@pytest.fixture
-async def admin(fresh: Client) -> Client:
-    await fresh.setup_and_login()
-    return fresh
+    async def fetch(self, path: str, headers: dict[str, str] | None = None) -> Any:
+        """GET returning the whole response (status, headers, raw body) — for downloads."""
+        all_headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        all_headers.update(headers or {})
+        _, response = await self.appliance.http_app.asgi_client.get(path, headers=all_headers)
+        return response
