@@ -48,6 +48,7 @@ class JitterBuffer:
     _lost_run: int = 0
     _held: int = 0
     _max_packet: int = FRAME
+    _puts: int = 0
     _jitter: float = 0.0  # samples
     _transit: float | None = None
     _target: int = FRAME * 2
@@ -102,7 +103,9 @@ class JitterBuffer:
             if d < self.clock_rate:  # a jump of a second is a new talk spurt or a clock step, not jitter
                 self._jitter += (d - self._jitter) / 16.0
         self._transit = transit
-        self._adapt()
+        self._puts += 1
+        if self._playout < 0 or not self._puts & 7:  # the estimate moves slowly: adapt every 8th packet
+            self._adapt()
         if self._playout < 0:
             self._playout = ext - self._target
         if ext + len(payload) <= self._playout:

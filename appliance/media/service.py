@@ -108,6 +108,7 @@ class _Endpoint:
     te_pt: int | None
     direction: Direction
     ssrc: int
+    sends: bool = True  # direction.we_send, kept as a plain attribute for the per-packet paths
     transport: asyncio.DatagramTransport | None = None
     rtcp_transport: asyncio.DatagramTransport | None = None
     remote: tuple[str, int] | None = None  # from SDP
@@ -122,6 +123,7 @@ class _Endpoint:
     out_seq: int = 0
     out_ts: int = 0
     out_time: float = 0.0
+    out_tick: int = -1  # engine tick of the last packet we generated; -1 after a relayed one
     tx_packets: int = 0
     tx_octets: int = 0
     # relay (fast path): packets from this endpoint go to relay_to
@@ -145,10 +147,14 @@ class _Endpoint:
     last_rtcp: float = 0.0
     recordings: set[str] = field(default_factory=set)
 
-    def next_out(self, now: float) -> tuple[int, int]:
-        """Sequence number and timestamp of the next packet we generate (not relay)."""
+    def next_out(self, now: float, tick: int = -1) -> tuple[int, int]:
+        """Sequence number and timestamp of the next packet we generate. While we generate, the timestamp
+        moves by one frame per tick of the engine's clock (a late tick must not stretch the timeline); after
+        relayed packets (or a pause) it moves by the time that really passed."""
         if self.out_time == 0.0:
             ts = self.out_ts
+        elif tick >= 0 and self.out_tick >= 0:
+            ts = self.out_ts + max(1, tick - self.out_tick) * FRAME
         else:
             ticks = max(1, round((now - self.out_time) / TICK))
             ts = self.out_ts + ticks * FRAME
@@ -215,7 +221,7 @@ class _RtpProtocol(asyncio.DatagramProtocol):
                 out_pt = target.te_pt
             peer = target.peer
             tr = target.transport
-            if peer is None or tr is None or not target.direction.we_send:
+            if peer is None or tr is None or not target.sends:
                 return
             if ep.resync:
                 nseq, nts = target.next_out(now)
@@ -228,6 +234,7 @@ class _RtpProtocol(asyncio.DatagramProtocol):
             target.out_seq = oseq
             target.out_ts = ots
             target.out_time = now
+            target.out_tick = -1
             target.tx_packets += 1
             target.tx_octets += len(payload)
             if audio:
@@ -275,9 +282,12 @@ class MediaEngine:
         self._side_tasks: set[asyncio.Task[Any]] = set()
         self._ids = itertools.count(1)
         self._tick_count = 0
+        self._tick_index = 0  # ticks of the 20 ms grid since start, skipped ones included
         self._sweep: list[_Endpoint] = []
         self._sweep_per_tick = 1
         self.ticks_late = 0
+        self.tick_busy = 0.0  # seconds spent inside ticks, and the longest tick: load figures
+        self.tick_max = 0.0
         self.ticks_skipped = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -317,6 +327,7 @@ class MediaEngine:
         ep = _Endpoint(endpoint_id, 0, codec, _LAW[codec.payload_type], te_pt, direction,
                        secrets.randbits(32), out_seq=secrets.randbits(16), out_ts=secrets.randbits(32))
         ep.stats.clock_rate = codec.clock_rate
+        ep.sends = direction.we_send
         ep.on_dtmf = on_dtmf
         if inband_dtmf:
             ep.inband = InbandDetector()
@@ -340,6 +351,7 @@ class MediaEngine:
                 ep.jitter = self._new_jitter(ep)
         ep.te_pt = remote.telephone_event_pt
         ep.direction = _local_direction(remote.direction)
+        ep.sends = ep.direction.we_send
         self._apply_remote(ep, remote)
         self._reconcile(ep.bridge_id)
         return self._local(ep)
@@ -789,11 +801,17 @@ class MediaEngine:
                     missed = int(-delay / TICK)
                     deadline += missed * TICK
                     self.ticks_skipped += missed
+                    self._tick_index += missed  # generated timestamps jump with real time
                 await asyncio.sleep(0)
+            started = time.monotonic()
             try:
-                self._tick(time.monotonic())
+                self._tick(started)
             except Exception:
                 log.exception("media tick failed")
+            spent = time.monotonic() - started
+            self.tick_busy += spent
+            if spent > self.tick_max:
+                self.tick_max = spent
 
     def _plan(self) -> None:
         self._mixed = [ep for ep in self._endpoints.values() if ep.jitter is not None]
@@ -803,6 +821,7 @@ class MediaEngine:
 
     def _tick(self, now: float) -> None:
         self._tick_count += 1
+        self._tick_index += 1
         if self._plan_dirty:
             self._plan()
         mixed = self._mixed
@@ -853,21 +872,37 @@ class MediaEngine:
             enc = np.where(is_a[:, None], g711.ENCODE["alaw"][pcm_out.view(np.uint16)],
                            g711.ENCODE["ulaw"][pcm_out.view(np.uint16)])
         payloads = enc.tobytes()
+        pack = _HDR.pack
+        tick = self._tick_index
         for i, ep in enumerate(mixed):
-            self._send_generated(ep, payloads[i * FRAME:(i + 1) * FRAME], now)
+            if ep.dtmf_tx or ep.out_tick < 0:
+                self._send_generated(ep, payloads[i * FRAME:(i + 1) * FRAME], now)
+                continue
+            # the common case inlined: one packet on the tick grid (see _Endpoint.next_out)
+            tr, peer = ep.transport, ep.peer
+            if tr is None or peer is None or not ep.sends:
+                continue
+            seq = (ep.out_seq + 1) & 0xFFFF
+            ts = (ep.out_ts + max(1, tick - ep.out_tick) * FRAME) & 0xFFFFFFFF
+            tr.sendto(pack(0x80, ep.codec.payload_type, seq, ts, ep.ssrc) + payloads[i * FRAME:(i + 1) * FRAME],
+                      peer)
+            ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = seq, ts, now, tick
+            ep.tx_packets += 1
+            ep.tx_octets += FRAME
 
     def _send_generated(self, ep: _Endpoint, payload: bytes, now: float) -> None:
         tr, peer = ep.transport, ep.peer
-        if tr is None or peer is None or not ep.direction.we_send:
+        if tr is None or peer is None or not ep.sends:
             return
-        seq, ts = ep.next_out(now)
+        tick = self._tick_index
+        seq, ts = ep.next_out(now, tick)
         if ep.dtmf_tx and ep.te_pt is not None:
             sender = ep.dtmf_tx[0]
             packet = sender.next_packet(ts)
             if packet is not None:
                 marker, ev_ts, body = packet
                 tr.sendto(_HDR.pack(0x80, (0x80 if marker else 0) | ep.te_pt, seq, ev_ts, ep.ssrc) + body, peer)
-                ep.out_seq, ep.out_ts, ep.out_time = seq, ts, now
+                ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = seq, ts, now, tick
                 ep.tx_packets += 1
                 ep.tx_octets += len(body)
             if sender.done:
@@ -877,7 +912,7 @@ class MediaEngine:
                     self._reconcile_endpoint(ep)
             return
         tr.sendto(_HDR.pack(0x80, ep.codec.payload_type, seq, ts, ep.ssrc) + payload, peer)
-        ep.out_seq, ep.out_ts, ep.out_time = seq, ts, now
+        ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = seq, ts, now, tick
         ep.tx_packets += 1
         ep.tx_octets += len(payload)
 
