@@ -12,13 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, with_config
 
 Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
 DIGITS = "0123456789*#"
 
 
+# Unknown fields in uploaded JSON are an error, not silently dropped.
+FORBID_EXTRA = ConfigDict(extra="forbid")
+
+
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlayNode:
     """Play a stored prompt, TTS text, or a digit string; then go to `next`."""
@@ -32,12 +37,14 @@ class PlayNode:
     next: str = ""
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MenuOption:
     digit: str
     next: str
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MenuNode:
     """Play a menu, wait for one key. Invalid key / no key retry the menu; after `max_retries` retries the
@@ -57,6 +64,7 @@ class MenuNode:
     barge_in: bool = True
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CollectNode:
     """Collect a digit string into `variable` (account numbers, PINs)."""
@@ -81,6 +89,7 @@ class CollectNode:
     barge_in: bool = True
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueueNode:
     """Hand the call to an ACD queue; the IVR ends here."""
@@ -92,6 +101,7 @@ class QueueNode:
     priority: int = 0
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExtensionNode:
     id: str
@@ -99,6 +109,7 @@ class ExtensionNode:
     extension: str
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VoicemailNode:
     id: str
@@ -106,6 +117,7 @@ class VoicemailNode:
     box: str
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExternalNode:
     id: str
@@ -113,6 +125,7 @@ class ExternalNode:
     number: str  # a template, so a business system can choose it
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GotoFlowNode:
     """Continue in another flow (a sub-menu kept as its own flow); back-to-parent can return from it."""
@@ -122,6 +135,7 @@ class GotoFlowNode:
     flow: str
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BackToParentNode:
     """Return to the menu the caller came from (返回上级); at the top, replay the top menu."""
@@ -130,6 +144,7 @@ class BackToParentNode:
     kind: Literal["back_to_parent"] = "back_to_parent"
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BackToTopNode:
     """Return to the start of the flow the call entered the IVR with (返回顶级)."""
@@ -138,6 +153,7 @@ class BackToTopNode:
     kind: Literal["back_to_top"] = "back_to_top"
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HangupNode:
     id: str
@@ -148,6 +164,7 @@ class HangupNode:
     outcome: Literal["self_served", "failed"] = "self_served"
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SetVariableNode:
     id: str
@@ -161,6 +178,7 @@ ConditionSubject = Literal["variable", "caller", "did", "time_period"]
 ConditionOp = Literal["eq", "ne", "prefix", "in", "regex", "exists", "lt", "gt"]
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConditionRule:
     """`subject` `op` `value` → `next`. For `variable`, `name` is the variable; for `time_period`, `name` is
@@ -173,6 +191,7 @@ class ConditionRule:
     next: str
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConditionNode:
     id: str
@@ -181,6 +200,7 @@ class ConditionNode:
     otherwise: str = ""
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResultMapping:
     """Copy the JSON value at dotted `path` ("data.balance", "items.0.id") into `variable`."""
@@ -190,6 +210,7 @@ class ResultMapping:
     required: bool = True
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpHeader:
     """A request header; `value` is a template (an API token, or `${caller}` for a CRM look-up)."""
@@ -198,6 +219,7 @@ class HttpHeader:
     value: str
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpNode:
     """Ask a business system (自助语音服务): on success map the JSON answer to variables, optionally speak
@@ -217,12 +239,14 @@ class HttpNode:
     fallback: str = ""
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LanguageOption:
     digit: str
     language: Language
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LanguageNode:
     """Let the caller choose zh-CN or en; without a valid choice the call keeps its current language."""
@@ -240,6 +264,7 @@ class LanguageNode:
     next: str = ""
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SurveyNode:
     """Satisfaction survey (满意度调查): press 1-5; the score goes to the CDR."""
@@ -254,6 +279,7 @@ class SurveyNode:
     next: str = ""
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallbackNode:
     """Leave a callback number (留言回拨). With `allow_caller_id`, pressing only the terminator keeps the
@@ -303,6 +329,7 @@ INPUT_KINDS = frozenset({"menu", "collect", "language", "survey", "callback"})
 TERMINAL_KINDS = frozenset({"queue", "extension", "voicemail", "external", "hangup"})
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Flow:
     """One version of one flow. `version` is set by `FlowRepository.publish`; calls pin the version they

@@ -10,18 +10,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import ConfigDict, with_config
+
 from appliance.ivr.models import Language
 
 PeriodName = Literal["work_hours", "off_hours", "weekend", "holiday", "special_workday"]
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
+# Unknown fields in uploaded JSON are an error, not silently dropped.
+FORBID_EXTRA = ConfigDict(extra="forbid")
+
+
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TimeRange:
     start: str  # "09:00"
     end: str  # "18:00"
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Holiday:
     """A public holiday (特殊节假日): one day, or `date`..`end_date` inclusive (e.g. the Spring Festival)."""
@@ -31,6 +39,7 @@ class Holiday:
     name: str = ""
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpecialWorkday:
     """A weekend day that is a working day (特殊非节假日 / 调休上班), as Chinese calendars need."""
@@ -39,6 +48,7 @@ class SpecialWorkday:
     name: str = ""
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Schedule:
     name: str
@@ -54,6 +64,7 @@ class Schedule:
 DestinationKind = Literal["flow", "queue", "extension", "voicemail", "external", "prompt", "hangup"]
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Destination:
     """Where a call goes. `target` is the flow, queue, extension, voicemail box, external number or prompt
@@ -65,6 +76,7 @@ class Destination:
     priority: int = 0  # queue only
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeriodRoute:
     period: PeriodName
@@ -74,6 +86,7 @@ class PeriodRoute:
 BlacklistAction = Literal["reject", "hangup", "prompt", "flow"]
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BlacklistTreatment:
     """`reject`: refuse before answering (SIP `sip_status`); `hangup`: answer and hang up at once;
@@ -85,6 +98,7 @@ class BlacklistTreatment:
     flow: str = ""
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BlacklistEntry:
     number: str
@@ -92,6 +106,7 @@ class BlacklistEntry:
     note: str = ""
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccessNumber:
     """One DID (接入号). `routes` say where calls go in each period; a period without a route falls back
@@ -107,6 +122,7 @@ class AccessNumber:
     blacklist_treatment: BlacklistTreatment | None = None  # None: the global treatment
 
 
+@with_config(FORBID_EXTRA)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoutingConfig:
     schedules: tuple[Schedule, ...] = (Schedule(name="default"),)

@@ -124,7 +124,9 @@ BAD: dict[str, list[tuple[dict[str, Any], str]]] = {
     ],
     "dids": [({"number": "8001", "schedule": "nope", "default": {"kind": "hangup"}}, "schedule"),
              ({"number": "8001", "schedule": "business_hours", "default": {"kind": "queue", "target": "nope"}},
-              "default.target")],
+              "default.target"),
+             ({"number": "8001", "schedule": "business_hours", "default": {"kind": "hangup"}, "surprise": 1},
+              "surprise")],
 }
 
 
