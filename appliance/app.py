@@ -28,6 +28,9 @@ from appliance.domain.kinds import all_kinds
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
 from appliance.http_api import Api
+from appliance.prompts.http import make_blueprint as prompts_blueprint
+from appliance.prompts.store import PromptStore
+from appliance.prompts.tts import EspeakTts
 from appliance.records.sqlite_store import RecordStore
 from appliance.service_base import Service
 from appliance.store.config_store import ConfigStore
@@ -89,6 +92,7 @@ class Core:
     config: ConfigService
     auth: AuthService
     voicemail: VoicemailService
+    prompts: PromptStore
 
     @classmethod
     def open(cls, data_dir: Path, clock: Clock | None = None, bus: EventBus | None = None) -> Core:
@@ -105,7 +109,9 @@ class Core:
         records = RecordStore.open(data_dir / RECORDS_FILE)
         config = ConfigService(store, records, clock)
         voicemail = VoicemailService(data_dir, records, bus, clock)
-        return cls(data_dir, clock, bus, lock, store, records, config, AuthService(config, clock), voicemail)
+        prompts = PromptStore(data_dir / "prompts", tts=EspeakTts())
+        return cls(data_dir, clock, bus, lock, store, records, config, AuthService(config, clock), voicemail,
+                   prompts)
 
     def close(self) -> None:
         self.records.close()
@@ -200,6 +206,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None) -> Appliance:
         auth_blueprint(api, core.auth),
         configuration_blueprint(api, core.config),
         voicemail_blueprint(api, core.voicemail),
+        prompts_blueprint(api, core.prompts),
     ]
     holder: list[Appliance] = []
 

@@ -34,7 +34,8 @@ def build_document(api: Api) -> dict[str, Any]:
                 for p in op.params
             ]
         if op.request is not None:
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.request}}}
+            media = "application/octet-stream" if op.request.get("format") == "binary" else "application/json"
+            operation["requestBody"] = {"required": True, "content": {media: {"schema": op.request}}}
         success: dict[str, Any] = {"description": "OK"}
         if op.response is not None:
             success["content"] = {op.content_type: {"schema": op.response}}

@@ -10,9 +10,7 @@ temporary name and renamed, so a call never plays half a file.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -20,6 +18,7 @@ from typing import Literal, Protocol
 from appliance.errors import FieldError, NotFound, ValidationFailed
 from appliance.ivr.models import LANGUAGES, Language
 from appliance.prompts.audio import convert_upload, wav_duration
+from appliance.store.atomic import atomic_write_bytes
 
 DEFAULT_DIR = Path(__file__).parent / "default"
 TTS_PREFIX = "tts/"
@@ -41,16 +40,7 @@ class PromptInfo:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".wav")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data, mode=0o644)
 
 
 class PromptStore:
