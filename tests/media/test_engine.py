@@ -300,3 +300,74 @@ async def test_release_frees_port_and_sockets(engine: MediaEngine, events: Recor
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(addr)  # the port is really free again
     peer.close()
+
+
+async def test_rtcp_reports_loss_and_jitter_and_learns_round_trip(bus: object, tmp_path: Path) -> None:
+    import socket as socketmod
+
+    from appliance.media import MediaConfig, rtp
+    from tests.media.conftest import free_port_range
+
+    # a phone with RTP on an even port and RTCP on the next one (RFC 3550 §11)
+    while True:
+        rtp_sock = socketmod.socket(socketmod.AF_INET, socketmod.SOCK_DGRAM)
+        rtp_sock.bind(("127.0.0.1", 0))
+        port = rtp_sock.getsockname()[1]
+        rtcp_sock = socketmod.socket(socketmod.AF_INET, socketmod.SOCK_DGRAM)
+        try:
+            rtcp_sock.bind(("127.0.0.1", port + 1))
+            break
+        except OSError:
+            rtp_sock.close()
+            rtcp_sock.close()
+    rtcp_sock.setblocking(False)
+    low, high = free_port_range()
+    engine = MediaEngine(MediaConfig(port_low=low, port_high=high, rtcp_interval=1.0), bus)  # type: ignore[arg-type]
+    await engine.start()
+    local = await engine.allocate(RemoteMedia("127.0.0.1", port, (ALAW,)))
+    frame = coded_tone(500, 0.02)
+    for i in range(60):
+        if i % 10 != 3:  # lose one packet in ten
+            rtp_sock.sendto(rtp.build_rtp(8, 100 + i, i * 160, 0xCAFE, frame), (local.address, local.port))
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(1.2)
+    reports = []
+    while True:
+        try:
+            reports.append(rtp.parse_rtcp(rtcp_sock.recv(2048)))
+        except BlockingIOError:
+            break
+    assert reports
+    blocks = [b for c in reports for r in c.reports for b in r.blocks if b.ssrc == 0xCAFE]
+    assert blocks and blocks[-1].cumulative_lost == 6 and blocks[-1].highest_seq == 159
+    assert all(c.cnames for c in reports)
+    # the phone's report quotes a sender report of ours that left 50 ms ago (LSR) and was answered at
+    # once (DLSR 0): the engine takes the round trip from it (RFC 3550 §6.4.1)
+    engine_ssrc = engine._endpoints[local.endpoint_id].ssrc
+    block = rtp.ReportBlock(engine_ssrc, 0, 0, 0, 0, lsr=rtp.ntp_middle32(engine.clock.wall() - 0.05), dlsr=0)
+    rtcp_sock.sendto(rtp.build_rr(0xCAFE, [block], "phone"), (local.address, local.port + 1))
+    await asyncio.sleep(0.05)
+    rtt = engine._endpoints[local.endpoint_id].rtt
+    assert rtt is not None and 0.05 <= rtt < 0.2
+    quality = engine.release(local.endpoint_id)
+    assert quality is not None and quality.packets_lost == 6 and quality.mos < 4.3
+    rtp_sock.close()
+    rtcp_sock.close()
+    await engine.stop()
+
+
+@pytest.mark.skipif(__import__("shutil").which("lame") is None, reason="lame is not installed")
+async def test_recording_is_also_written_as_mp3(engine: MediaEngine, tmp_path: Path) -> None:
+    a, ea, addr_a = await leg(engine, 0xA)
+    b, eb, addr_b = await leg(engine, 0xB)
+    engine.bridge(ea, eb)
+    rec = engine.start_recording(ea, eb, tmp_path / "m.wav", mp3=True)
+    await asyncio.gather(a.stream(addr_a, coded_tone(600, 0.5)), b.stream(addr_b, coded_tone(900, 0.5)))
+    engine.stop_recording(rec)
+    for _ in range(100):
+        if (tmp_path / "m.mp3").exists() and not engine._side_tasks:
+            break
+        await asyncio.sleep(0.05)
+    assert (tmp_path / "m.mp3").stat().st_size > 1000
+    a.close()
+    b.close()
