@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from appliance.sip.digest import ALGORITHMS, IPNetwork
+from appliance.sip.digest import IPNetwork
 from appliance.sip.sdp import MediaCapabilities
 from appliance.sip.security import SecurityPolicy
 
@@ -73,7 +73,9 @@ class SipConfig:
     tls_key: str | None = None
     trunks: tuple[TrunkConfig, ...] = ()
     security: SecurityPolicy = field(default_factory=SecurityPolicy)
-    auth_algorithms: tuple[str, ...] = ALGORITHMS
+    # Digest algorithms offered, most preferred first (RFC 8760). MD5 only by default: SIPp 3.6 and baresip 1.0
+    # (and many deployed phones) fail outright when any challenge names SHA-256 instead of skipping it.
+    auth_algorithms: tuple[str, ...] = ("MD5",)
     nonce_ttl: float = 300.0
     min_expires: int = 60
     max_expires: int = 3600

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hangup-after", type=float, default=1.0)
     p.add_argument("--forward", default=None)
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--algorithms", default="SHA-256,MD5")
+    p.add_argument("--algorithms", default="MD5", help="digest algorithms offered, e.g. SHA-256,MD5")
     p.add_argument("--rate", type=float, default=200.0, help="requests per second per source")
     p.add_argument("--trusted-source", action="append", default=[], help="source never rate limited")
     p.add_argument("--qualify", type=float, default=60.0)
