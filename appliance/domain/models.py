@@ -13,6 +13,9 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, with_config
 
+# The ACD's own vocabulary is the one stored and shown: one set of names from the engine to the API.
+from appliance.acd.models import Modifier, OverflowKind, QueueOrder, Strategy
+
 Slug = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 Digits = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
 PhoneNumber = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9*#]+$")]
@@ -43,35 +46,6 @@ class LoginMode(StrEnum):
     EXTENSION = "extension"  # a phone bound permanently or by feature-code login
     UNBOUND = "unbound"  # no phone: monitoring only
     SOFTPHONE = "softphone"  # the agent desk's built-in phone
-
-
-class Strategy(StrEnum):
-    LOGIN_ORDER = "login_order"
-    FEWEST_ANSWERED = "fewest_answered"
-    LONGEST_IDLE = "longest_idle"
-    RANDOM = "random"
-    RING_ALL = "ring_all"
-    ROUND_ROBIN = "round_robin"
-
-
-class Modifier(StrEnum):
-    LOCALITY_FIRST = "locality_first"
-    HIGHER_LEVEL_FIRST = "higher_level_first"
-    LAST_SERVED_FIRST = "last_served_first"
-    ACCOUNT_MANAGER_FIRST = "account_manager_first"
-
-
-class QueueOrder(StrEnum):
-    FIFO = "fifo"
-    LIFO = "lifo"
-
-
-class OverflowKind(StrEnum):
-    VOICEMAIL = "voicemail"
-    IVR = "ivr"
-    QUEUE = "queue"
-    HANGUP = "hangup"
-    EXTERNAL = "external"
 
 
 class RecordingPolicy(StrEnum):
@@ -185,13 +159,17 @@ class Queue:
     min_skill_level: Level = 0
     order: QueueOrder = QueueOrder.FIFO
     vip_numbers: tuple[PhoneNumber, ...] = ()
-    max_wait_s: Seconds = 300
+    max_wait_s: Seconds = 300  # 0: no limit
     on_max_wait: Overflow = field(default_factory=lambda: Overflow(kind=OverflowKind.VOICEMAIL))
-    max_wait_no_agent_s: Seconds = 30
+    max_wait_no_agent_s: Seconds = 30  # 0: no limit
     on_no_agent: Overflow = field(default_factory=lambda: Overflow(kind=OverflowKind.VOICEMAIL))
     max_length: Annotated[int, Field(ge=1, le=10_000)] = 100
     on_full: Overflow = field(default_factory=lambda: Overflow(kind=OverflowKind.VOICEMAIL))
-    announce_every_s: Seconds = 30
+    announce_every_s: Seconds = 30  # 播报队列位置 every N seconds; 0: never
+    announce_on_entry: bool = True
+    voicemail_key: Annotated[str, Field(max_length=1, pattern=r"^[0-9*#]?$")] = ""  # offered while waiting
+    callback_key: Annotated[str, Field(max_length=1, pattern=r"^[0-9*#]?$")] = ""
+    vip_priority: Annotated[int, Field(ge=0, le=100)] = 10
     ring_timeout_s: Annotated[int, Field(ge=5, le=300)] = 15
     misses_before_busy: Annotated[int, Field(ge=0, le=20)] = 3
     wrap_up_s: Seconds = 10
@@ -284,7 +262,6 @@ class PauseReason:
     code: Annotated[str, Field(min_length=1, max_length=2, pattern=r"^[0-9]+$")]
     name: Name
     name_zh: Name
-    min_duration_s: Seconds = 0
 
 
 @with_config(STRICT)
