@@ -14,7 +14,10 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, with_config
 
 # The ACD's own vocabulary is the one stored and shown: one set of names from the engine to the API.
-from appliance.acd.models import Modifier, OverflowKind, QueueOrder, Strategy
+from appliance.acd.models import Modifier as Modifier
+from appliance.acd.models import OverflowKind as OverflowKind
+from appliance.acd.models import QueueOrder as QueueOrder
+from appliance.acd.models import Strategy as Strategy
 
 Slug = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 Digits = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
