@@ -137,22 +137,26 @@ class DigestServer:
         self.algorithms = algorithms
         self._nc: OrderedDict[str, int] = OrderedDict()
         self._max_tracked = max_tracked
+        self._serial = 0
         # A fixed HA1 for unknown users, so their check costs the same and fails the same way.
         self._decoy = {a: h(a, "decoy:" + realm + ":" + secret.hex()) for a in ALGORITHMS}
 
     def make_nonce(self, now: float) -> str:
-        ts = f"{now:.3f}"
-        mac = hmac.new(self._secret, ts.encode(), hashlib.sha256).digest()[:12]
-        return base64.urlsafe_b64encode(ts.encode() + b":" + mac).decode().rstrip("=")
+        # time + a serial number: unique even for many challenges in one millisecond (each nonce gets its
+        # own nonce-count space), and the HMAC lets us check it later without remembering it
+        self._serial += 1
+        stamp = f"{now:.3f}/{self._serial:x}".encode()
+        mac = hmac.new(self._secret, stamp, hashlib.sha256).digest()[:12]
+        return base64.urlsafe_b64encode(stamp + b":" + mac).decode().rstrip("=")
 
     def _nonce_age(self, nonce: str, now: float) -> float | None:
         try:
             raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
-            ts, _, mac = raw.partition(b":")
-            good = hmac.new(self._secret, ts, hashlib.sha256).digest()[:12]
+            stamp, _, mac = raw.partition(b":")
+            good = hmac.new(self._secret, stamp, hashlib.sha256).digest()[:12]
             if not hmac.compare_digest(mac, good):
                 return None
-            return now - float(ts)
+            return now - float(stamp.split(b"/")[0])
         except (ValueError, TypeError):
             return None
 

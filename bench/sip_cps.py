@@ -1,0 +1,148 @@
+"""SIP engine throughput: calls per second through the built-in test target, and authenticated REGISTERs.
+
+Starts `python -m appliance.sip.testserver` (one process, one event loop: one core; pinned to CPU 0 with
+`taskset` when available, SIPp on the other CPU), then drives it with SIPp:
+
+- calls: `uac_remote_bye.xml` at rising rates; the test target answers at once and hangs up after
+  `--hold` seconds (BYE from the appliance). A step passes when at most 0.1 % of its calls failed and SIPp
+  managed to place them at the offered rate. `cps` is the highest passing rate.
+- REGISTER: `reg_uac.xml` (REGISTER, 401 challenge, REGISTER with digest, 200) over 1,000 extensions at
+  rising rates; `register_per_s` is the highest rate of authenticated REGISTERs that passed the same way.
+
+    python bench/sip_cps.py                       # default steps, ~2 minutes
+    python bench/sip_cps.py --rates 100,200 --reg-rates 500 --duration 5
+
+The last line is one JSON object: {"cps": ..., "failed_pct": ..., "register_per_s": ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "tests" / "sip" / "fixtures" / "sipp"
+USERS = (10000, 10999)
+
+
+def free_udp_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
+
+
+def pin(cpu: int) -> list[str]:
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        return ["taskset", "-c", str(cpu)]
+    return []
+
+
+def start_server(hold: float, workdir: Path) -> tuple[subprocess.Popen[str], int]:
+    port = free_udp_port()
+    cmd = [*pin(0), sys.executable, "-m", "appliance.sip.testserver", "--port", str(port),
+           "--trust", "127.0.0.1/32", "--trusted-source", "127.0.0.1", "--hangup-after", str(hold),
+           "--users-range", f"{USERS[0]}-{USERS[1]}", "--qualify", "0", "--data-dir", str(workdir / "data")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("READY"):
+        proc.kill()
+        raise RuntimeError(f"test server did not start: {line!r}")
+    return proc, port
+
+
+def stop_server(proc: subprocess.Popen[str]) -> dict[str, int]:
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    last = out.strip().splitlines()[-1] if out.strip() else "{}"
+    try:
+        return dict(json.loads(last))
+    except ValueError:
+        return {}
+
+
+def run_sipp(args: list[str], workdir: Path, timeout: float) -> tuple[int, int, float]:
+    """(successful, failed, seconds SIPp took to create its calls)."""
+    cmd = [*pin(1), "sipp", *args, "-nostdin", "-timeout", str(int(timeout)), "-timeout_error"]
+    t0 = time.monotonic()
+    res = subprocess.run(cmd, cwd=str(workdir), capture_output=True, text=True, timeout=timeout + 20)
+    elapsed = time.monotonic() - t0
+    ok = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", res.stdout)
+    bad = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", res.stdout)
+    return (int(ok[-1]) if ok else 0), (int(bad[-1]) if bad else 0), elapsed
+
+
+def step(kind: str, rate: int, duration: float, port: int, hold: float, workdir: Path) -> dict[str, float]:
+    total = int(rate * duration)
+    sipp_port = free_udp_port()
+    common = ["-i", "127.0.0.1", "-p", str(sipp_port), f"127.0.0.1:{port}", "-m", str(total), "-r", str(rate),
+              "-l", str(max(100, rate * 10))]
+    if kind == "calls":
+        args = ["-sf", str(SCENARIOS / "uac_remote_bye.xml"), "-s", "9999", *common]
+        tail = hold + 0.5
+    else:
+        args = ["-sf", str(SCENARIOS / "reg_uac.xml"), "-inf", str(workdir / "users.csv"), *common]
+        tail = 0.0
+    ok, failed, elapsed = run_sipp(args, workdir, duration * 3 + 30)
+    placed = max(ok + failed, 1)
+    # the rate actually sustained: calls over the time SIPp needed to place them (its run minus the last
+    # call's own length and about half a second of start-up)
+    achieved = placed / max(elapsed - tail - 0.5, duration)
+    failed_pct = 100.0 * (failed + (total - placed)) / total
+    passed = failed_pct <= 0.1 and achieved >= 0.9 * rate
+    return {"rate": rate, "ok": ok, "failed": failed, "failed_pct": round(failed_pct, 3),
+            "achieved": round(achieved, 1), "passed": passed}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="SIP calls per second and REGISTER per second")
+    p.add_argument("--rates", default="100,200,300,400,500,600")
+    p.add_argument("--reg-rates", default="500,1000,1500,2000,2500,3000")
+    p.add_argument("--duration", type=float, default=8.0, help="seconds per step")
+    p.add_argument("--hold", type=float, default=1.0, help="seconds the test target keeps a call up")
+    args = p.parse_args(argv)
+    if shutil.which("sipp") is None:
+        sys.exit("sipp is not installed")
+    with tempfile.TemporaryDirectory(prefix="sip-bench-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "users.csv").write_text("SEQUENTIAL\n" + "".join(
+            f"{n};[authentication username={n} password=secret{n}]\n" for n in range(USERS[0], USERS[1] + 1)))
+        best_cps, best_failed, best_reg = 0, 0.0, 0
+        for kind, rates in (("calls", args.rates), ("register", args.reg_rates)):
+            for rate in (int(r) for r in rates.split(",") if r):
+                proc, port = start_server(args.hold, workdir)  # a fresh server per step: no carry-over
+                try:
+                    time.sleep(0.3)
+                    r = step(kind, rate, args.duration, port, args.hold, workdir)
+                finally:
+                    stats = stop_server(proc)
+                print(f"{kind:8s} offered {rate:5d}/s  achieved {r['achieved']:7.1f}/s  ok {int(r['ok']):6d}  "
+                      f"failed {int(r['failed']):4d} ({r['failed_pct']:.3f} %)  "
+                      f"{'PASS' if r['passed'] else 'FAIL'}  server {stats}", flush=True)
+                if not r["passed"]:
+                    break
+                if kind == "calls":
+                    best_cps, best_failed = rate, float(r["failed_pct"])
+                else:
+                    best_reg = rate
+    print(json.dumps({"cps": best_cps, "failed_pct": best_failed, "register_per_s": best_reg}))
+
+
+if __name__ == "__main__":
+    main()
