@@ -240,6 +240,8 @@ class _RtpProtocol(asyncio.DatagramProtocol):
             if audio:
                 ep.last_in_ts = ts
                 ep.last_in_payload = payload
+                if ep.jitter is not None:  # tapped for a recording or in-band detection
+                    ep.jitter.put(ts, payload, now)
         elif audio and ep.jitter is not None:
             ep.jitter.put(ts, payload, now)
 
@@ -277,6 +279,7 @@ class MediaEngine:
         self._mixer = Mixer()
         self._mixed: list[_Endpoint] = []  # endpoints that take part in the tick, in row order
         self._row_of: dict[str, int] = {}
+        self._mix_rows: dict[str, int] = {}
         self._plan_dirty = True
         self._tick_task: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[Any]] = set()
@@ -473,11 +476,8 @@ class MediaEngine:
             return False
         if any(m != PartyMask() for m in br.parties.values()):
             return False
-        return all(
-            ep.codec == other.codec and ep.player is None and not ep.recordings and ep.inband is None
-            and not ep.dtmf_tx
-            for ep, other in ((a, b), (b, a))
-        )
+        # recording and in-band detection do not stop the relay: they tap a copy of the packets
+        return all(ep.codec == other.codec and ep.player is None and not ep.dtmf_tx for ep, other in ((a, b), (b, a)))
 
     def _reconcile(self, bridge_id: str | None) -> None:
         """Choose relay or mixing for a bridge and move its legs over without a gap."""
@@ -504,12 +504,14 @@ class MediaEngine:
             return
         ep.relay_to = target
         ep.resync = True
+        self._plan_dirty = True  # which rows are mixed and sent depends on it
 
     def _needs_tick(self, ep: _Endpoint) -> bool:
+        if bool(ep.recordings) or ep.inband is not None:
+            return True  # decoded every tick, relayed or not
         if ep.relay_to is not None:
             return False
-        return (ep.bridge_id is not None or ep.player is not None or bool(ep.recordings)
-                or ep.inband is not None or bool(ep.dtmf_tx))
+        return ep.bridge_id is not None or ep.player is not None or bool(ep.dtmf_tx)
 
     def _reconcile_endpoint(self, ep: _Endpoint) -> None:
         mixed = self._needs_tick(ep)
@@ -606,7 +608,7 @@ class MediaEngine:
         rec = Recorder(path, flush_interval=self.config.recording_flush_interval)
         if self._open_recording is not None:
             rec.open_file = self._open_recording
-        rec.open(time.monotonic())
+        rec.open(time.monotonic(), phase=secrets.randbelow(1000) / 1000)
         self._recordings[recording_id] = _Recording(recording_id, caller_id, agent_id, rec, mp3, time.monotonic())
         for ep in legs:
             ep.recordings.add(recording_id)
@@ -816,6 +818,8 @@ class MediaEngine:
     def _plan(self) -> None:
         self._mixed = [ep for ep in self._endpoints.values() if ep.jitter is not None]
         self._row_of = {ep.endpoint_id: i for i, ep in enumerate(self._mixed)}
+        # relayed legs are decoded (for recordings and detectors) but neither mixed nor sent
+        self._mix_rows = {ep.endpoint_id: i for i, ep in enumerate(self._mixed) if ep.relay_to is None}
         self._mixer.invalidate()
         self._plan_dirty = False
 
@@ -854,8 +858,10 @@ class MediaEngine:
                     self._digit(mixed[i], digit, "inband")
         if self._recordings:
             self._write_recordings(pcm, now)
+        if not self._mix_rows:
+            return  # every leg here is relayed: decoded for recordings and detectors only
         out = np.zeros((n, FRAME), dtype=np.float32)
-        self._mixer.mix(pcm.astype(np.float32), self._row_of, out)
+        self._mixer.mix(pcm.astype(np.float32), self._mix_rows, out)
         for i, ep in enumerate(mixed):
             if ep.player is not None:
                 out[i] += ep.player.frame()
@@ -875,6 +881,8 @@ class MediaEngine:
         pack = _HDR.pack
         tick = self._tick_index
         for i, ep in enumerate(mixed):
+            if ep.relay_to is not None:
+                continue
             if ep.dtmf_tx or ep.out_tick < 0:
                 self._send_generated(ep, payloads[i * FRAME:(i + 1) * FRAME], now)
                 continue
@@ -961,9 +969,10 @@ class MediaEngine:
             if now - ep.last_rtcp >= self.config.rtcp_interval:
                 ep.last_rtcp = now
                 self._send_rtcp(ep)
-        if self._tick_count % 50 == 0:
+        if self._tick_count % 10 == 0:
+            # recordings whose legs stopped sending frames still reach the disk within the interval
             for r in list(self._recordings.values()):
-                r.recorder.flush(now)
+                r.recorder.flush_if_due(now)
                 if r.recorder.failure is not None:
                     self._recordings.pop(r.recording_id, None)
                     self._recording_ended(r)

@@ -74,14 +74,15 @@ async def test_symmetric_rtp_answers_where_the_packets_come_from(engine: MediaEn
 async def test_switch_relay_to_mix_and_back_without_a_gap(engine: MediaEngine, tmp_path: Path) -> None:
     a, ea, addr_a = await leg(engine, 0xA)
     b, eb, addr_b = await leg(engine, 0xB)
+    sup, es, _ = await leg(engine, 0xC)  # a supervisor who listens for a while and says nothing
     bridge = engine.bridge(ea, eb)
 
     async def switch() -> None:
         await asyncio.sleep(0.5)
-        rec = engine.start_recording(ea, eb, tmp_path / "r.wav")
+        engine.add_party(bridge, es, PartyMask.listen())
         assert engine.bridge_mode(bridge) == "mix"
         await asyncio.sleep(0.5)
-        engine.stop_recording(rec)
+        engine.remove_party(bridge, es)
         assert engine.bridge_mode(bridge) == "relay"
 
     await asyncio.gather(a.stream(addr_a, coded_tone(600, 1.6)), b.stream(addr_b, coded_tone(600, 1.6)), switch())
@@ -98,8 +99,10 @@ async def test_switch_relay_to_mix_and_back_without_a_gap(engine: MediaEngine, t
     frames = pcm[: len(pcm) // 160 * 160].reshape(-1, 160)
     quiet = [i for i, f in enumerate(frames[2:-2]) if np.abs(f).max() < 2000]
     assert quiet == []  # no silent frame where the switch happened (concealment repeats the last one)
+    assert tone_level(sup.audio(), 600) > 3000  # the supervisor did hear the call
     a.close()
     b.close()
+    sup.close()
 
 
 async def test_listen_whisper_and_barge_masks(engine: MediaEngine) -> None:
@@ -222,9 +225,10 @@ async def test_short_prompt_ends_with_an_event(engine: MediaEngine, events: Reco
 async def test_recording_has_caller_left_and_agent_right(engine: MediaEngine, tmp_path: Path) -> None:
     a, ea, addr_a = await leg(engine, 0xA)
     b, eb, addr_b = await leg(engine, 0xB)
-    engine.bridge(ea, eb)
+    bridge = engine.bridge(ea, eb)
     path = tmp_path / "call.wav"
     rec = engine.start_recording(ea, eb, path)
+    assert engine.bridge_mode(bridge) == "relay"  # recording taps the relay, it does not stop it
     await asyncio.gather(a.stream(addr_a, coded_tone(600, 1.0)), b.stream(addr_b, coded_tone(1300, 1.0)))
     await asyncio.sleep(0.1)
     engine.stop_recording(rec)
@@ -264,7 +268,7 @@ async def test_full_disk_stops_recording_and_the_call_goes_on(bus: object, event
     await asyncio.gather(a.stream(addr_a, coded_tone(600, 2.0)), b.stream(addr_b, coded_tone(900, 2.0)))
     stopped = [e for e in events.of("media.recording_stopped") if isinstance(e, RecordingStopped)]
     assert len(stopped) == 1 and stopped[0].error == "No space left on device"
-    assert engine.bridge_mode(bridge) == "relay"  # back to the fast path, the call is up
+    assert engine.bridge_mode(bridge) == "relay"  # the call is up and still on the fast path
     assert len(b.received) > 90 and tone_level(b.audio()[-4000:], 600) > 3000
     data, _ = read_wav(tmp_path / "full.wav")
     assert len(data) > 0
