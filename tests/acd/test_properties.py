@@ -50,7 +50,7 @@ def queue_configs(draw: Any, qid: str, others: tuple[str, ...]) -> QueueConfig:
     overflow = st.builds(
         OverflowAction,
         st.sampled_from(list(OverflowKind)),
-        st.sampled_from(others + ("vm",)),
+        st.sampled_from((*others, "vm")),
     )
     return QueueConfig(
         qid,
@@ -266,7 +266,7 @@ def run_sequence(data: Any, queues: list[QueueConfig], agents: list[AgentProfile
                     caller=data.draw(st.sampled_from(["v1", "v2", "x", "y", "z"])),
                     priority=data.draw(st.integers(0, 2)), did_vip=data.draw(st.booleans()),
                     skills=own, area=data.draw(st.sampled_from(AREAS)),
-                    account_manager=data.draw(st.sampled_from(agent_ids + [""])),
+                    account_manager=data.draw(st.sampled_from([*agent_ids, ""])),
                 )
             )
         elif op == "answer" and agent.offered_call:
