@@ -3,7 +3,8 @@
 Same harness as `media_relay.py` (engine in its own process, this process generates real RTP for every leg):
 
 - mixed legs: three-party conferences (every leg decoded, mixed with its masks and re-encoded each 20 ms tick);
-- recorded calls: two-party calls with a stereo WAV recording each (the mixing path plus the file writes).
+- recorded calls: two-party calls with a stereo WAV recording each (relayed, with every leg decoded from a tap
+  of its packets each tick, and the file writes).
 
 For each, steps grow until a step breaks the limits — more than 0.1 % of the packets the engine should have
 sent in the window missing, p99 deviation of packet arrivals from the 20 ms grid above 5 ms — or the engine's
@@ -38,8 +39,10 @@ def ramp(label: str, steps: list[int], group: int, record: bool, seconds: float,
     try:
         for k, n in enumerate(steps):
             groups = max(1, n // group) if not record else n
+            # recorded two-party calls stay on the relay (the recording taps it), so they are measured like
+            # relayed calls: every packet carries its send time; conference output is measured on its grid
             r = relay.run_step(conn, proc.pid or 0, groups, seconds, k + 1, group=group, record=record,
-                               relay=False)
+                               relay=record)
             ok = r.loss_pct <= max_loss and r.jitter_p99_ms <= max_jitter
             print(f"{label}: legs={r.legs:5d} calls={r.calls:5d} expected={r.expected:7d} received={r.received:7d} "
                   f"loss={r.loss_pct:.3f}% jitter_p99={r.jitter_p99_ms:.2f} ms engine_cpu={r.engine_cpu_pct:.1f}% "
