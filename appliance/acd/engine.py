@@ -537,31 +537,30 @@ class AcdEngine:
     def _best_call_for(self, agent: _Agent) -> _Call | None:
         agent_id = agent.profile.id
         calls = self._calls
-        best: _Call | None = None
-        best_key: tuple[bool, int, int, int, int] | None = None
+        # First the head of each queue (its pools share one key space, FIFO or LIFO), then across queues:
+        # queue priority, returned/priority rank, then the older call. Comparing pool heads across queues
+        # directly would not be transitive when a queue is LIFO.
+        heads: dict[str, tuple[bool, CallKey, _Call]] = {}
         for pool in agent.pools:
             head = pool.calls.first_key()
             if head is None:
                 continue
-            cid = head[3]
-            call = calls[cid]
+            call = calls[head[3]]
             if agent_id in call.missed_by:
                 found = pool.calls.first(lambda c: agent_id in calls[c].missed_by)
                 assert found is not None
                 call = calls[found]
                 head = pool.calls.key(found)
             missed = agent_id in call.missed_by
-            q = pool.queue
-            # Across queues: queue priority, then returned/priority rank, then the older call. Inside a
-            # queue the pool key (FIFO/LIFO) decides, so LIFO queues are not compared by arrival.
-            key = (missed, -q.cfg.priority, head[0], head[1], call.seq)
-            if best is None or best_key is None:
-                best, best_key = call, key
-                continue
-            if best.queue is q:
-                if (missed, head) < (best_key[0], best.pool.calls.key(best.id)):
-                    best, best_key = call, key
-            elif key < best_key:
+            qid = pool.queue.cfg.id
+            current = heads.get(qid)
+            if current is None or (missed, head) < current[:2]:
+                heads[qid] = (missed, head, call)
+        best: _Call | None = None
+        best_key: tuple[bool, int, int, int, int] | None = None
+        for missed, head, call in heads.values():
+            key = (missed, -call.queue.cfg.priority, head[0], head[1], call.seq)
+            if best_key is None or key < best_key:
                 best, best_key = call, key
         return best
 

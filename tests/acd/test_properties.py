@@ -109,6 +109,7 @@ class Checker:
         self.order_index: dict[str, int] = {}  # call -> position of its latest CallQueued event
         self.seen_events = 0
         self.terminal: Counter[str] = Counter()
+        self.trace: list[object] = []  # inputs and outputs, printed when an invariant breaks
 
     # Independent model of eligibility and order ----------------------------------------------
 
@@ -132,6 +133,7 @@ class Checker:
 
     def step(self, command: C.Command) -> None:
         waiting_before = self.waiting()
+        self.trace.append(command)
         try:
             out = self.h.do(command)
         except (MinBusyNotReached, InvalidAgentState):
@@ -143,6 +145,7 @@ class Checker:
         while (d := self.h.engine.next_deadline()) is not None and d <= target:
             waiting_before = self.waiting()
             self.h.clock.now = max(self.h.clock.now, d)
+            self.trace.append(f"t={d}")
             self.after(self.h.engine.handle_timeout(), waiting_before)
         self.h.clock.now = target
 
@@ -157,6 +160,13 @@ class Checker:
         return result
 
     def after(self, out: list[A.Action], waiting_before: dict[str, tuple[str, tuple[str, ...]]]) -> None:
+        self.trace.extend(out)
+        try:
+            self._check(out, waiting_before)
+        except AssertionError as exc:
+            raise AssertionError("\n".join([str(exc), *map(str, self.trace[-40:])])) from None
+
+    def _check(self, out: list[A.Action], waiting_before: dict[str, tuple[str, tuple[str, ...]]]) -> None:
         engine = self.h.engine
         for ev in self.h.events[self.seen_events :]:
             if isinstance(ev, E.CallQueued):
@@ -306,7 +316,7 @@ def run_sequence(data: Any, queues: list[QueueConfig], agents: list[AgentProfile
     chk.finish()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(centre=centres(), data=st.data())
 def test_invariants_hold_on_random_event_sequences(
     centre: tuple[list[QueueConfig], list[AgentProfile]], data: Any
