@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "tests" / "sip" / "fixtures" / "sipp"
 USERS = (10000, 10999)
@@ -129,12 +131,18 @@ def main(argv: list[str] | None = None) -> None:
                 proc, port = start_server(args.hold, workdir)  # a fresh server per step: no carry-over
                 try:
                     time.sleep(0.3)
+                    ps = psutil.Process(proc.pid)
+                    cpu0 = sum(ps.cpu_times()[:2])
                     r = step(kind, rate, args.duration, port, args.hold, workdir)
+                    cpu = sum(ps.cpu_times()[:2]) - cpu0
                 finally:
                     stats = stop_server(proc)
+                # what one fully busy core would sustain at this server's cost per call
+                per_core = r["ok"] / cpu if cpu > 0 else 0.0
                 print(f"{kind:8s} offered {rate:5d}/s  achieved {r['achieved']:7.1f}/s  ok {int(r['ok']):6d}  "
-                      f"failed {int(r['failed']):4d} ({r['failed_pct']:.3f} %)  "
-                      f"{'PASS' if r['passed'] else 'FAIL'}  server {stats}", flush=True)
+                      f"failed {int(r['failed']):4d} ({r['failed_pct']:.3f} %)  server cpu {cpu:5.2f} s "
+                      f"(= {per_core:6.0f}/s per core)  {'PASS' if r['passed'] else 'FAIL'}  "
+                      f"sent {stats.get('sent')} received {stats.get('received')}", flush=True)
                 if not r["passed"]:
                     break
                 if kind == "calls":

@@ -323,7 +323,7 @@ class SipCore(TransactionUser):
             # §8.2.1: 405 for methods we know but do not take here, 501 for methods we do not know at all
             known = ("SUBSCRIBE", "MESSAGE", "PUBLISH")
             return (405 if method in known else 501), [("allow", ALLOW_HEADER)]
-        uri = parse_uri(req.uri)
+        uri = req.request_uri
         if not uri.is_sip and uri.scheme != "tel":
             return 416, None
         if method == "REGISTER":
@@ -398,8 +398,7 @@ class SipCore(TransactionUser):
             return
         star = False
         contacts: list[tuple[str, dict[str, str]]] = []
-        for c in req.get_all("contact"):
-            na = parse_name_addr(c)
+        for na in req.contacts:
             if na.uri == "*":
                 star = True
             else:

@@ -52,6 +52,8 @@ _CSEQ = re.compile(r"([0-9]{1,10})[ \t]+([A-Za-z0-9.!%*_+`'~-]+)\Z")
 _VIA = re.compile(r"SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*([A-Za-z0-9.!%*_+`'~-]+)[ \t]+([^;]+?)[ \t]*(;.*)?\Z", re.S)
 _HOSTPORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::([0-9]{1,5}))?\Z")
 _DIGITS = re.compile(r"[0-9]+\Z")
+_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+\Z")
+_URI_BAD = re.compile(r"[ \t\r\n<>\"]")
 
 MAX_MESSAGE = 65535
 
@@ -122,46 +124,32 @@ def read_quoted(value: str, i: int) -> tuple[str, int]:
     raise SipParseError("unbalanced quotes")
 
 
+_PARAM = re.compile(r'[ \t]*;[ \t]*([A-Za-z0-9.!%*_+`\'~\[\]/:&$-]+)[ \t]*(?:=[ \t]*("(?:[^"\\]|\\.)*"|[^; \t"]+))?[ \t]*')
+
+
 def parse_params(text: str) -> dict[str, str]:
-    """Parse ';name=value;flag' (the leading ';' optional). Names lower-cased; quoted values unquoted."""
+    """Parse ';name=value;flag' (the leading ';' optional). Names lower-cased; quoted values unquoted.
+    One regex step per parameter: this runs for every Via, From, To and Contact (hot path)."""
     params: dict[str, str] = {}
-    i = 0
+    if not text.lstrip(" \t").startswith(";"):
+        text = ";" + text
+    pos = 0
     n = len(text)
-    while i < n:
-        while i < n and text[i] in " \t;":
-            i += 1
-        if i >= n:
-            break
-        j = i
-        while j < n and text[j] not in "=; \t":
-            j += 1
-        name = text[i:j].lower()
-        if not name or not all(c in TOKEN_CHARS or c in "[]/:&$" for c in name):
-            raise SipParseError(f"bad parameter name {text[i:j]!r}")
-        while j < n and text[j] in " \t":
-            j += 1
-        if j < n and text[j] == "=":
-            j += 1
-            while j < n and text[j] in " \t":
-                j += 1
-            if j < n and text[j] == '"':
-                val, j = read_quoted(text, j)
-            else:
-                k = j
-                while k < n and text[k] not in "; \t":
-                    k += 1
-                val = text[j:k]
-                if not val:
-                    raise SipParseError(f"empty value for parameter {name!r}")
-                j = k
-            params[name] = val
+    match = _PARAM.match
+    while pos < n:
+        m = match(text, pos)
+        if m is None:
+            if text[pos:].strip(" \t;") == "":
+                break
+            raise SipParseError("malformed parameters")
+        val = m.group(2)
+        if val is None:
+            params[m.group(1).lower()] = ""
+        elif val[0] == '"':
+            params[m.group(1).lower()] = read_quoted(val, 0)[0]
         else:
-            params[name] = ""
-        while j < n and text[j] in " \t":
-            j += 1
-        if j < n and text[j] != ";":
-            raise SipParseError("junk between parameters")
-        i = j
+            params[m.group(1).lower()] = val
+        pos = m.end()
     return params
 
 
@@ -259,7 +247,7 @@ def parse_uri(text: str) -> SipUri:
     if not m:
         raise SipParseError(f"not a URI: {text[:40]!r}")
     scheme = m.group(1).lower()
-    if any(c in text for c in " \t\r\n<>\""):
+    if _URI_BAD.search(text):
         raise SipParseError("whitespace or delimiters inside a URI")
     if scheme not in ("sip", "sips"):
         return SipUri(scheme=scheme, opaque=text)
@@ -333,7 +321,7 @@ def parse_name_addr(value: str) -> NameAddr:
     if lt >= 0:
         if lt > 0:
             words = v[:lt].split()
-            if not all(w and all(c in TOKEN_CHARS for c in w) for w in words):
+            if not all(_TOKEN.match(w) for w in words):
                 raise SipParseError("display name must be tokens or a quoted string")
             display = " ".join(words)
         gt = v.find(">", lt)
@@ -375,7 +363,9 @@ def parse_via(value: str) -> Via:
     m = _VIA.match(value.strip())
     if not m:
         raise SipParseError("bad Via")
-    hp = re.sub(r"[ \t]+", "", m.group(2))
+    hp = m.group(2)
+    if " " in hp or "\t" in hp:
+        hp = re.sub(r"[ \t]+", "", hp)
     hm = _HOSTPORT.match(hp)
     if not hm:
         raise SipParseError("bad Via sent-by")
@@ -404,7 +394,8 @@ class SipMessage:
     """A request (`method` set) or a response (`status` set). Header names are stored canonical (lower,
     long form); values as received. Content-Length is computed when serialising."""
 
-    __slots__ = ("_via_cache", "body", "headers", "method", "reason", "status", "uri", "version")
+    __slots__ = ("_contacts", "_cseq", "_from", "_ruri", "_to", "_via_cache", "body", "headers", "method", "reason",
+                 "status", "uri", "version")
 
     def __init__(
         self,
@@ -424,6 +415,24 @@ class SipMessage:
         self.body = body
         self.version = version
         self._via_cache: list[Via] | None = None
+        # parsed views cached because the core looks at them many times per message (hot path)
+        self._from: NameAddr | None = None
+        self._to: NameAddr | None = None
+        self._cseq: tuple[int, str] | None = None
+        self._contacts: list[NameAddr] | None = None
+        self._ruri: tuple[str, SipUri] | None = None  # (the text it was parsed from, the result)
+
+    def _invalidate(self, name: str) -> None:
+        if name == "via":
+            self._via_cache = None
+        elif name == "from":
+            self._from = None
+        elif name == "to":
+            self._to = None
+        elif name == "cseq":
+            self._cseq = None
+        elif name == "contact":
+            self._contacts = None
 
     @classmethod
     def request(cls, method: str, uri: str, headers: Iterable[tuple[str, str]] = (), body: bytes = b"") -> SipMessage:
@@ -460,13 +469,11 @@ class SipMessage:
 
     def add(self, name: str, value: str) -> None:
         self.headers.append((name, value))
-        if name == "via":
-            self._via_cache = None
+        self._invalidate(name)
 
     def prepend(self, name: str, value: str) -> None:
         self.headers.insert(0, (name, value))
-        if name == "via":
-            self._via_cache = None
+        self._invalidate(name)
 
     def replace_header(self, name: str, value: str) -> None:
         self.remove(name)
@@ -474,8 +481,7 @@ class SipMessage:
 
     def remove(self, name: str) -> None:
         self.headers = [(k, v) for k, v in self.headers if k != name]
-        if name == "via":
-            self._via_cache = None
+        self._invalidate(name)
 
     # -- parsed views of the headers everyone needs
     @property
@@ -505,15 +511,37 @@ class SipMessage:
 
     @property
     def cseq(self) -> tuple[int, str]:
-        return parse_cseq(self.get("cseq") or "")
+        if self._cseq is None:
+            self._cseq = parse_cseq(self.get("cseq") or "")
+        return self._cseq
 
     @property
     def from_(self) -> NameAddr:
-        return parse_name_addr(self.get("from") or "")
+        """The From header parsed (cached: treat the result as read-only)."""
+        if self._from is None:
+            self._from = parse_name_addr(self.get("from") or "")
+        return self._from
 
     @property
     def to(self) -> NameAddr:
-        return parse_name_addr(self.get("to") or "")
+        """The To header parsed (cached: treat the result as read-only)."""
+        if self._to is None:
+            self._to = parse_name_addr(self.get("to") or "")
+        return self._to
+
+    @property
+    def contacts(self) -> list[NameAddr]:
+        """Every Contact value parsed (cached: treat as read-only)."""
+        if self._contacts is None:
+            self._contacts = [parse_name_addr(c) for c in self.get_all("contact")]
+        return self._contacts
+
+    @property
+    def request_uri(self) -> SipUri:
+        """The Request-URI parsed (cached; `uri` stays the text that is sent)."""
+        if self._ruri is None or self._ruri[0] != self.uri:
+            self._ruri = (self.uri, parse_uri(self.uri))
+        return self._ruri[1]
 
     @property
     def content_type(self) -> str:
@@ -578,7 +606,7 @@ def parse(data: bytes, stream: bool = False) -> SipMessage:
         if colon <= 0:
             raise SipParseError("header line without a name")
         name = line[:colon].rstrip(" \t")
-        if not name or not all(c in TOKEN_CHARS for c in name):
+        if not _TOKEN.match(name):
             raise SipParseError(f"bad header name {name[:30]!r}")
         headers.append((canonical_name(name), line[colon + 1 :].strip(" \t")))
     msg.headers = headers
@@ -627,11 +655,14 @@ def _validate(msg: SipMessage) -> None:
     try:
         if msg.version != "SIP/2.0":
             raise SipParseError(f"unsupported version {msg.version}", 505, msg)
+        counts: dict[str, int] = {}
+        for k, _ in msg.headers:
+            counts[k] = counts.get(k, 0) + 1
         for name in ("via", "from", "to", "call-id", "cseq"):
-            if not msg.has(name):
+            if name not in counts:
                 raise SipParseError(f"missing {name}")
         for name in SINGLE:
-            if sum(1 for k, _ in msg.headers if k == name) > 1:
+            if counts.get(name, 0) > 1:
                 raise SipParseError(f"repeated {name}")
         vias = msg.vias
         if not vias:
@@ -643,7 +674,7 @@ def _validate(msg: SipMessage) -> None:
             uri = msg.uri
             if uri.startswith("<"):
                 raise SipParseError("Request-URI in <>")
-            u = parse_uri(uri)
+            u = msg.request_uri
             if u.is_sip and u.headers is not None:
                 raise SipParseError("headers in the Request-URI")
             mf = msg.get("max-forwards")
@@ -656,8 +687,7 @@ def _validate(msg: SipMessage) -> None:
             if date is not None and not date.rstrip().endswith("GMT"):
                 raise SipParseError("Date must be in GMT")
             if msg.method == "REGISTER" or msg.method == "INVITE":
-                for c in msg.get_all("contact"):
-                    parse_name_addr(c)
+                msg.contacts  # noqa: B018 -- parsed (and cached) for validation
         msg.from_  # noqa: B018 -- parsed for validation only
         msg.to  # noqa: B018
         if not msg.call_id or any(c in msg.call_id for c in " \t"):
