@@ -92,6 +92,7 @@ class _Pool:
 class _Queue:
     cfg: QueueConfig
     vip_numbers: frozenset[str]
+    req: Requirement  # the queue's default requirement, normalised once
     active: bool = True
     pools: dict[Requirement, _Pool] = field(default_factory=dict)
     logged_in: set[str] = field(default_factory=set)
@@ -271,11 +272,13 @@ class AcdEngine:
             q = self._queues.get(cfg.id)
             if q is None:
                 self._queues[cfg.id] = _Queue(
-                    cfg, frozenset(cfg.vip_numbers), avg_handle=cfg.initial_handle_estimate
+                    cfg, frozenset(cfg.vip_numbers), normalise_requirement(cfg.required_skills),
+                    avg_handle=cfg.initial_handle_estimate,
                 )
                 continue
             old = q.cfg
             q.cfg, q.vip_numbers, q.active = cfg, frozenset(cfg.vip_numbers), True
+            q.req = normalise_requirement(cfg.required_skills)
             if (old.strategy, old.modifiers) != (cfg.strategy, cfg.modifiers):
                 for pool in q.pools.values():
                     pool.idle, pool.by_area = AgentIndex(), {}
@@ -426,7 +429,8 @@ class AcdEngine:
             agent.paused_at = self._now
         self._emit(
             E.AgentStateChanged(
-                at=self._wall(), agent_id=agent.profile.id, old=old.value, new=new.value, reason=reason,
+                # The states are StrEnum members, so they are already the strings records store.
+                at=self._wall(), agent_id=agent.profile.id, old=old, new=new, reason=reason,
                 since=agent.since + self._wall_offset, duration=self._now - agent.since, by=by,
             )
         )
@@ -663,8 +667,7 @@ class AcdEngine:
         """Put a call into a queue (on arrival or queue-to-queue overflow), applying the entry limits."""
         cfg = q.cfg
         call.queue = q
-        call.pool = self._pool(q, call.own_req if call.own_req is not None else
-                               normalise_requirement(cfg.required_skills))
+        call.pool = self._pool(q, call.own_req if call.own_req is not None else q.req)
         call.returned = False
         call.missed_by.clear()
         call.expired = ""
@@ -831,7 +834,7 @@ class AcdEngine:
             if level > priority:
                 priority, source = level, name
         own_req = normalise_requirement(cmd.skills) if cmd.skills is not None else None
-        pool = self._pool(q, own_req if own_req is not None else normalise_requirement(cfg.required_skills))
+        pool = self._pool(q, own_req if own_req is not None else q.req)
         call = _Call(
             cmd.call_id, q, pool, cmd.caller, cmd.area, cmd.account_manager, own_req, priority, source, self._now
         )
