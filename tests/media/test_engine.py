@@ -375,3 +375,40 @@ async def test_recording_is_also_written_as_mp3(engine: MediaEngine, tmp_path: P
     assert (tmp_path / "m.mp3").stat().st_size > 1000
     a.close()
     b.close()
+
+
+async def test_legs_with_different_laws_are_transcoded(engine: MediaEngine) -> None:
+    a = await RtpPeer.open(ssrc=0xA1, payload_type=8)
+    u = await RtpPeer.open(ssrc=0xB1, payload_type=0)
+    la = await engine.allocate(RemoteMedia("127.0.0.1", a.port, (8,)))
+    lu = await engine.allocate(RemoteMedia("127.0.0.1", u.port, (0,)))
+    assert (la.codec.name, lu.codec.name) == ("PCMA", "PCMU")
+    bridge = engine.bridge(la.endpoint_id, lu.endpoint_id)
+    assert engine.bridge_mode(bridge) == "mix"  # no relay between different codecs
+    await asyncio.gather(a.stream((la.address, la.port), g711.encode(sine(700, 0.6), "alaw")),
+                         u.stream((lu.address, lu.port), g711.encode(sine(1200, 0.6), "ulaw")))
+    await asyncio.sleep(0.1)
+    assert {r.packet.payload_type for r in u.received} == {0}
+    assert tone_level(u.audio("ulaw", 0), 700) > 3000
+    assert tone_level(a.audio("alaw", 8), 1200) > 3000
+    a.close()
+    u.close()
+
+
+async def test_hold_stops_sending_and_resume_continues_the_stream(engine: MediaEngine, tmp_path: Path) -> None:
+    peer, ep, _ = await leg(engine, 0xD1)
+    engine.play(ep, prompt=write_wav(tmp_path / "m.wav", sine(500, 1.0)), loop=True)
+    await asyncio.sleep(0.3)
+    # the phone puts us on hold without music: a=inactive
+    engine.set_remote(ep, RemoteMedia("127.0.0.1", peer.port, (ALAW,), direction=Direction.INACTIVE))
+    await asyncio.sleep(0.05)
+    before = len(peer.received)
+    await asyncio.sleep(0.3)
+    assert len(peer.received) == before
+    engine.set_remote(ep, RemoteMedia("127.0.0.1", peer.port, (ALAW,), direction=Direction.SENDRECV))
+    await asyncio.sleep(0.3)
+    got = [r.packet for r in peer.received]
+    assert len(got) > before + 10
+    assert len({p.ssrc for p in got}) == 1
+    assert all((q.sequence - p.sequence) & 0xFFFF == 1 for p, q in itertools.pairwise(got))
+    peer.close()
