@@ -87,10 +87,35 @@ class QueueStats:
     def ended(self) -> int:
         return self.answered + self.abandoned + self.overflowed
 
+    def add(self, s: QueueStats) -> None:
+        self.arrived += s.arrived
+        self.answered += s.answered
+        self.abandoned += s.abandoned
+        self.overflowed += s.overflowed
+        self.waited += s.waited
+        self.answered_within_20 += s.answered_within_20
+        self.wait_sum_answered += s.wait_sum_answered
+
+
+def batch_interval(batches: list[QueueStats], metric: Callable[[QueueStats], float]) -> float:
+    """Half-width of the ~95 % confidence interval of `metric` by the method of batch means.
+
+    Waits of successive calls are strongly correlated near saturation, so the naive standard error is far
+    too small; means of long consecutive batches are nearly independent.
+    """
+    values = [metric(b) for b in batches if b.arrived and b.answered]
+    n = len(values)
+    if n < 2:
+        return math.inf
+    mean = sum(values) / n
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return 2.0 * math.sqrt(var / n)
+
 
 @dataclass(slots=True)
 class SimResult:
     stats: dict[str, QueueStats]
+    batches: list[QueueStats]  # all queues together, per consecutive block of arrivals (batch means)
     sim_seconds: float
     wall_seconds: float
     engine_calls: int
@@ -101,13 +126,7 @@ class SimResult:
     def total(self) -> QueueStats:
         t = QueueStats()
         for s in self.stats.values():
-            t.arrived += s.arrived
-            t.answered += s.answered
-            t.abandoned += s.abandoned
-            t.overflowed += s.overflowed
-            t.waited += s.waited
-            t.answered_within_20 += s.answered_within_20
-            t.wait_sum_answered += s.wait_sum_answered
+            t.add(s)
         return t
 
     @property
@@ -147,6 +166,9 @@ class Simulator:
             [s.queue_id for s in spec.traffic],
         )
         self._engine_calls = 0
+        self._warmup = 0
+        self._calls = 1
+        self._batches: list[QueueStats] = []
 
     # Event bookkeeping ------------------------------------------------------------------------
 
@@ -157,36 +179,39 @@ class Simulator:
             assert isinstance(event, E.CallAnswered)
             self._ctx.answered.add(event.call_id)
             if event.call_id in self._ctx.counted:
-                s = self.stats[self._queue_of(event.call_id)]
-                s.answered += 1
-                s.wait_sum_answered += event.wait
-                if event.wait > 0:
-                    s.waited += 1
-                if event.wait <= 20.0:
-                    s.answered_within_20 += 1
+                for s in self._stats_for(event.call_id):
+                    s.answered += 1
+                    s.wait_sum_answered += event.wait
+                    if event.wait > 0:
+                        s.waited += 1
+                    if event.wait <= 20.0:
+                        s.answered_within_20 += 1
             self._ctx.counted.discard(event.call_id)
         elif t is E.CallAbandoned:
             assert isinstance(event, E.CallAbandoned)
             if event.call_id in self._ctx.counted:
-                s = self.stats[self._queue_of(event.call_id)]
-                s.abandoned += 1
-                if event.wait > 0:
-                    s.waited += 1
+                for s in self._stats_for(event.call_id):
+                    s.abandoned += 1
+                    if event.wait > 0:
+                        s.waited += 1
             self._ctx.counted.discard(event.call_id)
             self._ctx.call_source.pop(event.call_id, None)
         elif t is E.CallOverflowed:
             assert isinstance(event, E.CallOverflowed)
             if event.action != "queue":
                 if event.call_id in self._ctx.counted:
-                    s = self.stats[self._queue_of(event.call_id)]
-                    s.overflowed += 1
-                    if event.wait > 0:
-                        s.waited += 1
+                    for s in self._stats_for(event.call_id):
+                        s.overflowed += 1
+                        if event.wait > 0:
+                            s.waited += 1
                 self._ctx.counted.discard(event.call_id)
                 self._ctx.call_source.pop(event.call_id, None)
 
-    def _queue_of(self, call_id: str) -> str:
-        return self._ctx.queue_of_source[self._ctx.call_source[call_id]]
+    def _stats_for(self, call_id: str) -> tuple[QueueStats, QueueStats]:
+        """The call's queue figures and its batch's (calls are named c<arrival number>)."""
+        queue_id = self._ctx.queue_of_source[self._ctx.call_source[call_id]]
+        batch = (int(call_id[1:]) - 1 - self._warmup) * len(self._batches) // self._calls
+        return self.stats[queue_id], self._batches[batch]
 
     def _push(self, at: float, kind: int, a: str = "", b: str = "") -> None:
         self._seq += 1
@@ -214,8 +239,10 @@ class Simulator:
         spec = self.spec
         if spec.no_answer_share and self.rng.random() < spec.no_answer_share:
             return  # lets it ring out: the engine's ring timeout acts
-        delay = spec.answer_delay * (0.5 + self.rng.random()) if spec.answer_delay else 0.0
-        self._push(now + delay, _ANSWER, call_id, agent_id)
+        if not spec.answer_delay:
+            self._answer(call_id, agent_id)  # picks up at once (the engine call has returned: no re-entry)
+            return
+        self._push(now + spec.answer_delay * (0.5 + self.rng.random()), _ANSWER, call_id, agent_id)
 
     def _do(self, command: C.Command) -> None:
         self._engine_calls += 1
@@ -233,8 +260,10 @@ class Simulator:
 
     # Main loop --------------------------------------------------------------------------------
 
-    def run(self, calls: int, warmup: int = 0, login: bool = True) -> SimResult:
+    def run(self, calls: int, warmup: int = 0, login: bool = True, batches: int = 20) -> SimResult:
         """Simulate until `calls` calls arrived after `warmup` warm-up calls, and all of them ended."""
+        self._warmup, self._calls = warmup, calls
+        self._batches = [QueueStats() for _ in range(batches)]
         rng = self.rng
         engine = self.engine
         ctx = self._ctx
@@ -271,6 +300,7 @@ class Simulator:
                 if arrived > warmup:
                     ctx.counted.add(call_id)
                     self.stats[src.queue_id].arrived += 1
+                    self._batches[(arrived - 1 - warmup) * batches // calls].arrived += 1
                 if src.patience is not None:
                     self._push(at + rng.expovariate(1.0 / src.patience), _PATIENCE, call_id)
                 skills = src.skills[rng.randrange(len(src.skills))] if src.skills else None
@@ -285,6 +315,6 @@ class Simulator:
             elif kind == _PATIENCE and a in ctx.call_source:  # still in the ACD: not answered, not ended
                 self._do(C.CallerHungUp(a))
         return SimResult(
-            self.stats, self.clock.now - sim_start, time.perf_counter() - wall_start, self._engine_calls,
+            self.stats, self._batches, self.clock.now - sim_start, time.perf_counter() - wall_start, self._engine_calls,
             self._events, arrived,
         )
