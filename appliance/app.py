@@ -198,8 +198,9 @@ class Appliance:
         await self._stopped.wait()
 
 
-def create_appliance(run: RunConfig, clock: Clock | None = None) -> Appliance:
-    """Build everything (opening the stores) but start nothing."""
+def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: bool = True) -> Appliance:
+    """Build everything (opening the stores) but start nothing. `telephony=False` leaves out SIP and media
+    (the API alone, for tests of the configuration side)."""
     core = Core.open(run.data_dir, clock)
     api = Api(core.auth)
     blueprints = [
@@ -217,5 +218,13 @@ def create_appliance(run: RunConfig, clock: Clock | None = None) -> Appliance:
         api, blueprints, health, started_at=lambda: holder[0].started_at, now=core.clock.monotonic
     )
     appliance = Appliance(run, core, http_app)
+    if telephony:
+        from appliance.calls.service import CallService, TelephonyConfig
+
+        appliance.services.append(CallService(
+            TelephonyConfig(bind=run.bind, sip_port=run.sip_port, rtp_port_min=run.rtp_port_min,
+                            rtp_port_max=run.rtp_port_max),
+            core.data_dir, core.store, core.records, core.prompts, core.voicemail, core.bus, core.clock,
+        ))
     holder.append(appliance)
     return appliance

@@ -80,6 +80,11 @@ async def _run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await appliance.start()
+    except OSError as exc:  # a port in use, an address not on this machine
+        await appliance.stop()
+        print(f"error: cannot start: {exc}", file=sys.stderr)
+        print(f"错误: 无法启动: {exc}", file=sys.stderr)
+        return 2
     except BaseException:
         await appliance.stop()
         raise

@@ -188,6 +188,45 @@ class RecordStore:
             items.append(item)
         return Page(items=tuple(items), total=int(total), offset=offset, limit=limit)
 
+    # ---- CDRs -------------------------------------------------------------------------------------
+
+    def put_cdr(self, cdr: dict[str, Any]) -> None:
+        """Insert or replace one CDR (a call's record is written once, when it ends)."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO cdr(call_id, started, ended, direction, caller, callee, did, queue, agent, "
+            "disposition, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (cdr["call_id"], cdr["started"], cdr.get("ended"), cdr.get("direction"), cdr.get("caller"),
+             cdr.get("callee"), cdr.get("did"), cdr.get("queue"), cdr.get("agent"), cdr.get("disposition"),
+             _json(cdr)),
+        )
+
+    def cdrs(
+        self, *, where: dict[str, str] | None = None, since: float | None = None, until: float | None = None,
+        missed: bool | None = None, offset: int = 0, limit: int = 50,
+    ) -> Page:
+        """CDRs newest first, filtered on exact column values, a start-time range and missed calls."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        for column, value in (where or {}).items():
+            if column not in ("direction", "caller", "callee", "did", "queue", "agent", "disposition", "call_id"):
+                raise KeyError(column)
+            clauses.append(f"{column} = ?")
+            args.append(value)
+        if since is not None:
+            clauses.append("started >= ?")
+            args.append(since)
+        if until is not None:
+            clauses.append("started < ?")
+            args.append(until)
+        if missed is not None:
+            clauses.append("json_array_length(json_extract(data, '$.missed')) " + ("> 0" if missed else "= 0"))
+        clause = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        total = self.conn.execute(f"SELECT count(*) FROM cdr {clause}", args).fetchone()[0]
+        rows = self.conn.execute(
+            f"SELECT data FROM cdr {clause} ORDER BY started DESC LIMIT ? OFFSET ?", [*args, limit, offset]
+        ).fetchall()
+        return Page(items=tuple(json.loads(r[0]) for r in rows), total=int(total), offset=offset, limit=limit)
+
     def count(self, table: str) -> int:
         if table not in (*_TABLES, "cdr", "audit_log"):
             raise KeyError(table)

@@ -1,0 +1,937 @@
+"""Call control: SIP legs, media endpoints, routing, IVR and ACD joined into calls.
+
+Each call is an actor: one task reads the call's inbox (SIP events for its legs, media events for its
+endpoints, IVR actions, ACD actions, API commands) and handles them one at a time, so no two handlers of the
+same call ever interleave around an `await`. Handlers talk to the engines directly: the SIP service (sends
+at once), the media engine, the ACD engine (pure, synchronous) and the IVR runner of the call.
+
+The inbound path: access number → time routing → IVR flow → queue (skill, priority, VIP) → the ACD offers
+the call → the agent's phone rings (ring timeout: next agent, the call stays first in line) → the agent
+answers → the caller hears the agent's number (接通播报工号) → bridge → recording per the queue's policy →
+hang-up → the agent's wrap-up → CDR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.acd import actions as A
+from appliance.acd import commands as C
+from appliance.acd.engine import AcdEngine
+from appliance.acd.models import SkillRequirement
+from appliance.calls import feature_codes as fc
+from appliance.calls.agents import AgentDirectory
+from appliance.calls.cdr import build_cdr, missed_reasons
+from appliance.calls.dialplan import may_dial
+from appliance.calls.models import Call, CallPhase, Direction, LegRole, LegState
+from appliance.calls.sdp_media import SdpBuilder, remote_media
+from appliance.clock import Clock
+from appliance.domain import models as m
+from appliance.errors import ApplianceError
+from appliance.events import Event, EventBus
+from appliance.ivr import actions as ivr_actions
+from appliance.ivr.inputs import CallArrived as IvrCallArrived
+from appliance.ivr.inputs import CallerHungUp as IvrCallerHungUp
+from appliance.ivr.inputs import DigitPressed, PromptFinished
+from appliance.ivr.runner import IvrRunner
+from appliance.ivr.service import IvrService
+from appliance.media import events as media_events
+from appliance.media.service import MediaEngine
+from appliance.prompts.store import PromptStore
+from appliance.records.sqlite_store import RecordStore
+from appliance.routing.router import Router
+from appliance.sip import events as sip_events
+from appliance.sip.sdp import NotAcceptable
+from appliance.sip.service import SipService
+from appliance.store.config_store import ConfigStore
+from appliance.voicemail.service import VoicemailService
+
+log = logging.getLogger(__name__)
+
+VOICEMAIL_MAX_S = 120.0
+FEATURE_PROMPT_GRACE_S = 8.0
+
+
+@dataclass
+class _Playlist:
+    """IVR prompts of one `Play` action, played one after another on the caller's endpoint."""
+
+    play_id: int
+    files: list[Path]
+    barge_in: bool
+
+
+@dataclass
+class _Live:
+    """What the controller keeps beside a `Call` while it runs."""
+
+    call: Call
+    inbox: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+    ivr: IvrRunner | None = None
+    playlist: _Playlist | None = None
+    after_play: Callable[[], Any] | None = None  # what to do when a controller prompt finishes
+    unanswered_offers: int = 0
+    left_queue_by: str = ""
+    in_acd: bool = False
+    voicemail: tuple[str, Path, str] | None = None  # message id, file, box
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    feature: fc.FeatureRequest | None = None
+
+
+@dataclass
+class CallController:
+    sip: SipService
+    media: MediaEngine
+    acd: AcdEngine
+    ivr: IvrService
+    store: ConfigStore
+    prompts: PromptStore
+    records: RecordStore
+    voicemail: VoicemailService
+    bus: EventBus
+    clock: Clock
+    router: Callable[[], Router]
+    agents: AgentDirectory
+    recordings_dir: Path
+    hold_music: Path
+    sdp: SdpBuilder = field(default_factory=lambda: SdpBuilder(int(time.time())))
+    _calls: dict[str, _Live] = field(default_factory=dict)
+    _by_leg: dict[str, str] = field(default_factory=dict)
+    _by_endpoint: dict[str, str] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _acd_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _acd_task: asyncio.Task[None] | None = None
+    _subs: list[Any] = field(default_factory=list)
+    completed: int = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._subs.append(self.bus.subscribe(self.on_media_event, {"media.*"}))
+        self._acd_task = asyncio.create_task(self._acd_timers(), name="acd-timers")
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            self.bus.unsubscribe(sub)
+        self._subs.clear()
+        for live in list(self._calls.values()):
+            self._post(live.call.id, "shutdown", None)
+        tasks = [live.task for live in self._calls.values() if live.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        for task in tasks:
+            task.cancel()
+        if self._acd_task is not None:
+            self._acd_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._acd_task
+            self._acd_task = None
+
+    @property
+    def active_calls(self) -> list[Call]:
+        return [live.call for live in self._calls.values()]
+
+    def call(self, call_id: str) -> Call | None:
+        live = self._calls.get(call_id)
+        return live.call if live else None
+
+    # ------------------------------------------------------------------ intake (any task)
+
+    def on_sip_event(self, event: Event) -> None:
+        if isinstance(event, sip_events.IncomingCall):
+            self._new_call(event)
+            return
+        leg_id = getattr(event, "leg_id", None)
+        call_id = self._by_leg.get(leg_id) if leg_id else None
+        if call_id is not None:
+            self._post(call_id, "sip", event)
+
+    def on_media_event(self, event: Event) -> None:
+        endpoint_id = getattr(event, "endpoint_id", None)
+        call_id = self._by_endpoint.get(endpoint_id) if endpoint_id else None
+        if call_id is not None:
+            self._post(call_id, "media", event)
+
+    def submit(self, call_id: str, command: str, payload: Any = None) -> bool:
+        """An API command for a call (hang up, hold ...); False when the call is gone."""
+        return self._post(call_id, command, payload)
+
+    def _post(self, call_id: str, kind: str, payload: Any) -> bool:
+        live = self._calls.get(call_id)
+        if live is None:
+            return False
+        live.inbox.put_nowait((kind, payload))
+        return True
+
+    # ------------------------------------------------------------------ ACD
+
+    def acd_command(self, command: C.Command) -> list[A.Action]:
+        actions = self.acd.handle(command, self.clock.monotonic())
+        self._dispatch_acd(actions)
+        self._acd_wake.set()
+        return actions
+
+    def _dispatch_acd(self, actions: list[A.Action]) -> None:
+        for action in actions:
+            call_id = getattr(action, "call_id", None)
+            if call_id is not None:
+                if not self._post(call_id, "acd", action):
+                    log.warning("ACD action for a call that is gone: %s", action)
+            else:
+                log.debug("ACD action without a call: %s", action)
+
+    async def _acd_timers(self) -> None:
+        while True:
+            deadline = self.acd.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self.clock.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._acd_wake.wait(), timeout)
+            self._acd_wake.clear()
+            if deadline is not None and self.clock.monotonic() >= deadline:
+                try:
+                    self._dispatch_acd(self.acd.handle_timeout(self.clock.monotonic()))
+                except Exception:
+                    log.exception("ACD timer handling failed")
+
+    # ------------------------------------------------------------------ the call actor
+
+    def _new_call(self, event: sip_events.IncomingCall) -> None:
+        call_id = f"c{int(self.clock.wall())}-{next(self._ids)}"
+        direction = Direction.INBOUND if event.trunk or not event.extension else Direction.INTERNAL
+        call = Call(id=call_id, direction=direction, caller=event.caller, caller_name=event.caller_name or "",
+                    callee=event.callee, started_at=self.clock.wall(), caller_leg=event.leg_id,
+                    trunk=event.trunk or "", extension=event.extension or "")
+        call.legs[event.leg_id] = LegState(self.sip.leg(event.leg_id), LegRole.CALLER, event.caller,
+                                           self.clock.wall())
+        live = _Live(call)
+        self._calls[call_id] = live
+        self._by_leg[event.leg_id] = call_id
+        call.note(self.clock.wall(), "incoming", f"{event.caller} → {event.callee} via {event.trunk or 'ext'}")
+        live.task = asyncio.create_task(self._run(live, event), name=f"call-{call_id}")
+
+    async def _run(self, live: _Live, incoming: sip_events.IncomingCall) -> None:
+        call = live.call
+        try:
+            await self._route(live, incoming)
+            while call.phase != CallPhase.ENDED:
+                kind, payload = await live.inbox.get()
+                try:
+                    await self._handle(live, kind, payload)
+                except ApplianceError as exc:
+                    log.warning("call %s: %s", call.id, exc.message)
+                except Exception:
+                    log.exception("call %s: handling %s failed", call.id, kind)
+        except Exception:
+            log.exception("call %s failed", call.id)
+            await self._end(live, "system", "internal_error")
+        finally:
+            if call.phase != CallPhase.ENDED:
+                await self._end(live, "system", "shutdown")
+
+    async def _handle(self, live: _Live, kind: str, payload: Any) -> None:
+        if kind == "sip":
+            await self._on_sip(live, payload)
+        elif kind == "media":
+            await self._on_media(live, payload)
+        elif kind == "ivr":
+            await self._on_ivr(live, payload)
+        elif kind == "acd":
+            await self._on_acd(live, payload)
+        elif kind == "timer":
+            await payload()
+        elif kind == "hangup":
+            await self._end(live, "api", "hangup_api")
+        elif kind == "shutdown":
+            await self._end(live, "system", "shutdown")
+
+    def _later(self, live: _Live, seconds: float, fn: Callable[[], Any]) -> None:
+        loop = asyncio.get_running_loop()
+        live.timers.append(loop.call_later(seconds, self._post, live.call.id, "timer", fn))
+
+    # ------------------------------------------------------------------ routing a new call
+
+    async def _route(self, live: _Live, incoming: sip_events.IncomingCall) -> None:
+        call = live.call
+        callee = incoming.callee
+        if incoming.extension:
+            request = fc.parse(callee)
+            if request is not None:
+                await self._feature(live, incoming, request)
+                return
+            if self.store.find("extensions", callee) is not None:
+                await self._answer_caller(live, incoming.sdp_offer)
+                await self._ring_extension(live, callee, LegRole.CALLEE)
+                return
+            if self.store.find("dids", callee) is None:
+                await self._dial_out(live, incoming, callee)
+                return
+        decision = self.router().route(did=callee, caller=incoming.caller, wall=self.clock.wall())
+        call.direction = Direction.INBOUND  # a call to an access number is a customer's, whoever places it
+        call.did = callee
+        call.vip = decision.vip
+        call.language = decision.language
+        call.note(self.clock.wall(), "routed", f"{decision.period.value if decision.period else ''} → "
+                  f"{decision.destination.kind}:{decision.destination.target}")
+        if decision.reject:
+            await self._reject(live, decision.sip_status or 603, "rejected")
+            return
+        if not decision.known_did and decision.destination.kind == "hangup":
+            await self._reject(live, 404, "unknown_number")
+            return
+        if not await self._answer_caller(live, incoming.sdp_offer):
+            return
+        dest = decision.destination
+        if dest.kind == "flow":
+            await self._start_ivr(live, dest.target)
+        elif dest.kind == "queue":
+            self._enter_queue(live, dest.target, priority=dest.priority, vip=decision.vip)
+        elif dest.kind == "extension":
+            await self._ring_extension(live, dest.target, LegRole.CALLEE)
+        elif dest.kind == "voicemail":
+            await self._start_voicemail(live, dest.target)
+        elif dest.kind == "prompt":
+            prompt = self.prompts.resolve(dest.target, decision.language)
+            await self._play_then(live, [prompt], lambda: self._end(live, "system", "prompt_played"))
+        else:
+            await self._end(live, "system", "no_destination")
+
+    async def _reject(self, live: _Live, status: int, cause: str) -> None:
+        live.call.legs[live.call.caller_leg].leg.reject(status)
+        live.call.disposition = "rejected"
+        await self._end(live, "system", cause, hang_up_caller=False)
+
+    async def _answer_caller(self, live: _Live, offer: bytes) -> bool:
+        """Answer the caller's leg with a media endpoint; 488 when no codec fits."""
+        call = live.call
+        state = call.legs[call.caller_leg]
+        try:
+            remote = remote_media(offer) if offer else None
+            local = await self.media.allocate(remote)
+        except (NotAcceptable, ApplianceError) as exc:
+            log.info("call %s: no media (%s)", call.id, exc)
+            await self._reject(live, 488, "not_acceptable")
+            return False
+        state.endpoint_id = local.endpoint_id
+        self._by_endpoint[local.endpoint_id] = call.id
+        if call.phase == CallPhase.ENDED:
+            return False
+        state.leg.answer(self.sdp.describe(local, offer=not offer))
+        now = self.clock.wall()
+        state.answered_at = now
+        call.answered_at = now
+        return True
+
+    # ------------------------------------------------------------------ IVR
+
+    async def _start_ivr(self, live: _Live, flow: str) -> None:
+        call = live.call
+        call.phase = CallPhase.IVR
+        call.flow = flow
+        arrived = IvrCallArrived(call_id=call.id, caller=call.caller, did=call.did, flow=flow,
+                                 language=call.language, vip=call.vip)  # type: ignore[arg-type]
+        def deliver(action: ivr_actions.Action) -> None:
+            self._post(call.id, "ivr", action)
+
+        live.ivr = await self.ivr.open_session(arrived, deliver)
+
+    async def _on_ivr(self, live: _Live, action: ivr_actions.Action) -> None:
+        call = live.call
+        if call.phase == CallPhase.ENDED:
+            return
+        if isinstance(action, ivr_actions.Play):
+            files = [self.prompts.resolve(p, action.language) for p in action.prompts]
+            live.playlist = _Playlist(action.play_id, files, action.barge_in)
+            self._play_next(live)
+        elif isinstance(action, ivr_actions.StopPlayback):
+            live.playlist = None
+            self._stop_playing(live)
+        elif isinstance(action, ivr_actions.SetLanguage):
+            call.language = action.language
+        elif isinstance(action, ivr_actions.RecordSurvey):
+            call.survey_score = action.score
+        elif isinstance(action, ivr_actions.CaptureCallback):
+            call.variables["callback_number"] = action.number
+        elif action.final:
+            self._leave_ivr(live, action)
+            if isinstance(action, ivr_actions.TransferToQueue):
+                call.variables.update(action.variables)
+                self._enter_queue(live, action.queue, priority=action.priority, vip=action.vip or call.vip,
+                                  skill=action.skill)
+            elif isinstance(action, ivr_actions.TransferToExtension):
+                await self._ring_extension(live, action.extension, LegRole.CALLEE)
+            elif isinstance(action, ivr_actions.TransferToVoicemail):
+                await self._start_voicemail(live, action.box)
+            elif isinstance(action, ivr_actions.TransferToExternal):
+                await self._ring_external(live, action.number)
+            elif isinstance(action, ivr_actions.Hangup):
+                await self._end(live, "system", f"ivr_{action.reason}")
+
+    def _leave_ivr(self, live: _Live, action: ivr_actions.Action) -> None:
+        call = live.call
+        if live.ivr is not None:
+            summary = live.ivr.session.summary
+            if summary is not None:
+                call.ivr_path = list(summary.path)
+                call.ivr_keys = summary.keys
+                call.ivr_exit = summary.exit_reason.value
+            live.ivr = None
+        live.playlist = None
+        self._stop_playing(live)
+        call.note(self.clock.wall(), "ivr_exit", type(action).__name__)
+
+    def _play_next(self, live: _Live) -> None:
+        playlist = live.playlist
+        endpoint = self._caller_endpoint(live)
+        if playlist is None or endpoint is None:
+            return
+        if not playlist.files:
+            live.playlist = None
+            if live.ivr is not None:
+                live.ivr.feed(PromptFinished(play_id=playlist.play_id))
+            return
+        path = playlist.files.pop(0)
+        self.media.play(endpoint, prompt=path, barge_in=playlist.barge_in)
+
+    def _stop_playing(self, live: _Live) -> None:
+        endpoint = self._caller_endpoint(live)
+        if endpoint is not None:
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.media.stop_playing(endpoint)
+
+    async def _play_then(self, live: _Live, files: list[Path], then: Callable[[], Any]) -> None:
+        """Controller prompts (not IVR): play files in order on the caller, then call `then`."""
+        endpoint = self._caller_endpoint(live)
+        if endpoint is None:
+            return
+        remaining = list(files)
+
+        async def step() -> None:
+            if remaining:
+                self.media.play(endpoint, prompt=remaining.pop(0))
+            else:
+                live.after_play = None
+                result = then()
+                if asyncio.iscoroutine(result):
+                    await result
+
+        live.after_play = step
+        await step()
+
+    async def _speak(self, text: str, language: str) -> Path:
+        key = await self.prompts.speak(text, language)  # type: ignore[arg-type]
+        return self.prompts.resolve(key, language)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ queue and agents
+
+    def _enter_queue(self, live: _Live, queue_id: str, *, priority: int = 0, vip: bool = False,
+                     skill: str = "") -> None:
+        call = live.call
+        call.phase = CallPhase.QUEUED
+        call.queue = queue_id
+        call.queued_at = self.clock.wall()
+        live.in_acd = True
+        endpoint = self._caller_endpoint(live)
+        if endpoint is not None:
+            self.media.play(endpoint, prompt=self._queue_music(queue_id), loop=True)
+        customer = self._customer(call.caller)
+        skills = (SkillRequirement(skill, 0),) if skill else None
+        self.acd_command(C.CallArrived(
+            call_id=call.id, queue_id=queue_id, caller=call.caller, did=call.did, did_vip=vip,
+            priority=priority, skills=skills, area=customer.area if customer else "",
+            account_manager=(customer.account_manager or "") if customer else "",
+        ))
+
+    def _queue_music(self, queue_id: str) -> Path:
+        queue = self.store.find("queues", queue_id)
+        if queue is not None and queue.music not in ("", "default"):
+            with contextlib.suppress(ApplianceError):
+                return self.prompts.resolve(queue.music, "zh-CN")
+        return self.hold_music
+
+    def _customer(self, number: str) -> m.Customer | None:
+        for customer in self.store.list("customers"):
+            if number in customer.phones:
+                return customer  # type: ignore[no-any-return]
+        return None
+
+    async def _on_acd(self, live: _Live, action: A.Action) -> None:
+        call = live.call
+        if call.phase == CallPhase.ENDED:
+            return
+        if isinstance(action, A.OfferCall):
+            await self._offer(live, action.agent_id)
+        elif isinstance(action, A.RingAll):
+            for agent_id in action.agent_ids:
+                await self._offer(live, agent_id)
+        elif isinstance(action, A.CancelOffer):
+            for leg_id, state in list(call.legs.items()):
+                if state.role == LegRole.AGENT and state.agent_id == action.agent_id and not state.answered:
+                    live.unanswered_offers += 1
+                    call.note(self.clock.wall(), "offer_cancelled", f"{action.agent_id}: {action.reason}")
+                    await self._drop_leg(live, leg_id, "offer_cancelled")
+        elif isinstance(action, A.AnnouncePosition):
+            await self._announce_position(live, action)
+        elif isinstance(action, A.OverflowCall):
+            live.in_acd = False
+            live.left_queue_by = "overflow"
+            call.note(self.clock.wall(), "overflow", f"{action.reason} → {action.kind}:{action.target}")
+            if action.kind == "voicemail":
+                box = action.target or self._queue_box(call.queue)
+                await self._start_voicemail(live, box)
+            elif action.kind == "external":
+                await self._ring_external(live, action.target)
+            elif action.kind == "ivr":
+                flow = action.target.split(":", 1)[0]
+                await self._start_ivr(live, flow)
+            else:
+                await self._end(live, "system", f"overflow_{action.reason}")
+        elif isinstance(action, A.HangUpCall):
+            live.in_acd = False
+            live.left_queue_by = "overflow"
+            await self._end(live, "system", action.reason)
+        elif isinstance(action, A.LookupVip):
+            self.acd_command(C.VipLookupResult(call_id=call.id, vip=False))
+
+    def _queue_box(self, queue_id: str) -> str:
+        queue = self.store.find("queues", queue_id)
+        return (queue.voicemail_box if queue is not None else None) or "general"
+
+    async def _announce_position(self, live: _Live, action: A.AnnouncePosition) -> None:
+        call = live.call
+        minutes = max(1, round(action.estimated_wait / 60))
+        if call.language == "en":
+            text = f"You are number {action.position} in line. The expected wait is about {minutes} minutes."
+        else:
+            text = f"您前面还有{action.position - 1}位客户在等待,预计等待{minutes}分钟。"
+        try:
+            path = await self._speak(text, call.language)
+        except ApplianceError:
+            return
+        endpoint = self._caller_endpoint(live)
+        if endpoint is None or call.phase != CallPhase.QUEUED:
+            return
+
+        async def back_to_music() -> None:
+            if call.phase == CallPhase.QUEUED and endpoint is not None:
+                self.media.play(endpoint, prompt=self._queue_music(call.queue), loop=True)
+
+        await self._play_then(live, [path], back_to_music)
+
+    async def _offer(self, live: _Live, agent_id: str) -> None:
+        call = live.call
+        extension = self.agents.extension_of(agent_id)
+        if extension is None:
+            self.acd_command(C.OfferFailed(call_id=call.id, agent_id=agent_id, reason="no_phone"))
+            return
+        call.offered_agents.append(agent_id)
+        call.note(self.clock.wall(), "offered", f"{agent_id} at {extension}")
+        leg_id = await self._ring_extension(live, extension, LegRole.AGENT, agent_id=agent_id)
+        if leg_id is None:
+            self.acd_command(C.OfferFailed(call_id=call.id, agent_id=agent_id, reason="unreachable"))
+
+    async def _ring_extension(self, live: _Live, extension: str, role: LegRole,
+                              agent_id: str | None = None) -> str | None:
+        """Ring a registered extension with a new leg of this call; returns the leg id (None: failed)."""
+        call = live.call
+        local = await self.media.allocate()
+        try:
+            leg = self.sip.create_leg(callee=extension, sdp_offer=self.sdp.describe(local, offer=True),
+                                      caller=call.caller, caller_name=call.caller_name or None,
+                                      extension=extension)
+        except ApplianceError as exc:
+            log.info("call %s: cannot ring %s: %s", call.id, extension, exc.message)
+            self.media.release(local.endpoint_id)
+            return None
+        state = LegState(leg, role, extension, self.clock.wall(), endpoint_id=local.endpoint_id,
+                         agent_id=agent_id)
+        call.legs[leg.leg_id] = state
+        self._by_leg[leg.leg_id] = call.id
+        self._by_endpoint[local.endpoint_id] = call.id
+        if role == LegRole.CALLEE:
+            call.phase = CallPhase.RINGING
+            caller_ep = self._caller_endpoint(live)
+            if caller_ep is not None:
+                self.media.play(caller_ep, tone="ringback")
+        return leg.leg_id
+
+    async def _ring_external(self, live: _Live, number: str) -> None:
+        await self._end(live, "system", "external_not_available")
+
+    async def _dial_out(self, live: _Live, incoming: sip_events.IncomingCall, number: str) -> None:
+        """An extension dialled a number that is not ours: permission first (toll fraud), then a trunk."""
+        call = live.call
+        call.direction = Direction.OUTBOUND
+        ext = self.store.find("extensions", incoming.extension or "")
+        person = next((s for s in self.store.list("staff") if s.extension == incoming.extension), None)
+        allowed = max((x.dial_class for x in (ext, person) if x is not None),
+                      key=lambda c: list(m.DialClass).index(c), default=m.DialClass.INTERNAL)
+        decision = may_dial(allowed, number, set(e.number for e in self.store.list("extensions")))
+        call.note(self.clock.wall(), "dial_out", f"{number}: {decision.number_class} needs {decision.required}")
+        if not decision.allowed:
+            await self._reject(live, 403, "dial_not_allowed")
+            return
+        await self._reject(live, 503, "no_trunk")
+
+    # ------------------------------------------------------------------ SIP events of this call
+
+    async def _on_sip(self, live: _Live, event: Event) -> None:
+        call = live.call
+        leg_id = getattr(event, "leg_id", "")
+        state = call.legs.get(leg_id)
+        if state is None:
+            return
+        now = self.clock.wall()
+        if isinstance(event, sip_events.LegAnswered):
+            if state.role == LegRole.CALLER:
+                return
+            state.answered_at = now
+            if state.endpoint_id is not None and event.sdp:
+                self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
+            if state.role == LegRole.AGENT:
+                await self._agent_answered(live, leg_id, state)
+            elif state.role == LegRole.CALLEE:
+                await self._connect(live, leg_id, state)
+        elif isinstance(event, sip_events.LegProgress):
+            if state.role == LegRole.CALLEE and event.sdp and state.endpoint_id:
+                self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
+        elif isinstance(event, sip_events.LegEnded):
+            await self._leg_ended(live, leg_id, state, event)
+        elif isinstance(event, sip_events.DtmfReceived):
+            await self._digit(live, state, event.digit)
+        elif isinstance(event, sip_events.LegMediaChanged):
+            if state.endpoint_id is not None and event.sdp:
+                self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
+            if state.role == LegRole.AGENT or state.role == LegRole.CALLER:
+                held = event.direction in ("sendonly", "inactive")
+                self._hold_changed(live, held)
+
+    def _hold_changed(self, live: _Live, held: bool) -> None:
+        call = live.call
+        now = self.clock.wall()
+        if held and call.hold_started is None:
+            call.hold_started = now
+            call.note(now, "hold")
+            endpoint = self._caller_endpoint(live)
+            if endpoint is not None and call.bridge_id is not None:
+                self.media.play(endpoint, prompt=self._queue_music(call.queue), loop=True)
+        elif not held and call.hold_started is not None:
+            call.hold_seconds += now - call.hold_started
+            call.hold_started = None
+            call.note(now, "unhold")
+            self._stop_playing(live)
+
+    async def _agent_answered(self, live: _Live, leg_id: str, state: LegState) -> None:
+        call = live.call
+        if call.agent_leg is not None or call.phase != CallPhase.QUEUED:
+            await self._drop_leg(live, leg_id, "late_answer")
+            return
+        agent_id = state.agent_id or ""
+        self.acd_command(C.OfferAnswered(call_id=call.id, agent_id=agent_id))
+        live.in_acd = False
+        call.agent = agent_id
+        call.agent_leg = leg_id
+        call.agent_answered_at = self.clock.wall()
+        call.phase = CallPhase.CONNECTED
+        call.note(call.agent_answered_at, "agent_answered", agent_id)
+        for other_id, other in list(call.legs.items()):  # ring-all: the others stop ringing
+            if other.role == LegRole.AGENT and other_id != leg_id and other.ended_at is None:
+                await self._drop_leg(live, other_id, "answered_elsewhere")
+        queue = self.store.find("queues", call.queue)
+        if queue is not None and queue.announce_agent_id:
+            text = (f"{' '.join(agent_id)}号座席为您服务" if call.language != "en"
+                    else f"Agent {' '.join(agent_id)} is now serving you.")
+            try:
+                path = await self._speak(text, call.language)
+            except ApplianceError:
+                path = None
+            if path is not None and call.phase == CallPhase.CONNECTED:
+                await self._play_then(live, [path], lambda: self._connect(live, leg_id, state))
+                return
+        await self._connect(live, leg_id, state)
+
+    async def _connect(self, live: _Live, leg_id: str, state: LegState) -> None:
+        """Bridge the caller with `leg_id` and start recording per policy."""
+        call = live.call
+        caller_ep = self._caller_endpoint(live)
+        if caller_ep is None or state.endpoint_id is None or state.ended_at is not None:
+            return
+        self._stop_playing(live)
+        call.phase = CallPhase.CONNECTED
+        call.bridge_id = self.media.bridge(caller_ep, state.endpoint_id)
+        call.note(self.clock.wall(), "bridged", state.party)
+        if self._should_record(call):
+            day = time.strftime("%Y%m%d", time.localtime(self.clock.wall()))
+            path = self.recordings_dir / day / f"{call.id}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            call.recording_id = self.media.start_recording(caller_ep, state.endpoint_id, path)
+            call.recording_file = str(path)
+
+    def _should_record(self, call: Call) -> bool:
+        queue = self.store.find("queues", call.queue) if call.queue else None
+        policy = queue.recording if queue is not None else m.RecordingPolicy.ALL
+        if policy == m.RecordingPolicy.NONE:
+            return False
+        return not (policy == m.RecordingPolicy.INBOUND and call.direction != Direction.INBOUND)
+
+    async def _leg_ended(self, live: _Live, leg_id: str, state: LegState, event: sip_events.LegEnded) -> None:
+        call = live.call
+        if state.ended_at is None:
+            state.ended_at = self.clock.wall()
+            state.cause = event.cause
+        self._release_endpoint(state)
+        if state.role == LegRole.CALLER:
+            call.hangup_side = "caller" if event.cause == "hangup_remote" else "system"
+            await self._end(live, call.hangup_side, event.cause, hang_up_caller=False)
+            return
+        if state.role == LegRole.AGENT:
+            if leg_id == call.agent_leg:
+                call.hangup_side = "agent"
+                await self._end(live, "agent", event.cause)
+            elif call.phase == CallPhase.QUEUED and state.answered_at is None:
+                live.unanswered_offers += 1
+                if event.cause not in ("cancelled", "hangup_local"):
+                    self.acd_command(C.OfferFailed(call_id=call.id, agent_id=state.agent_id or "",
+                                                   reason=event.cause or "no_answer"))
+            return
+        if state.role == LegRole.CALLEE:
+            if state.answered_at is not None:
+                call.hangup_side = "callee"
+                await self._end(live, "callee", event.cause)
+            else:
+                call.disposition = "no_answer" if event.cause in ("timeout", "no_answer") else "failed"
+                await self._end(live, "system", f"callee_{event.cause}")
+
+    async def _digit(self, live: _Live, state: LegState, digit: str) -> None:
+        call = live.call
+        if state.role == LegRole.CALLER:
+            if call.phase == CallPhase.IVR and live.ivr is not None:
+                call.ivr_keys += digit
+                live.ivr.feed(DigitPressed(digit=digit))
+            elif call.phase == CallPhase.QUEUED:
+                queue = self.store.find("queues", call.queue)
+                if queue is not None and queue.voicemail_key and digit == queue.voicemail_key:
+                    self.acd_command(C.CallerChoseVoicemail(call_id=call.id))
+            elif call.phase == CallPhase.VOICEMAIL and digit == "#":
+                await self._finish_voicemail(live)
+        elif state.role == LegRole.AGENT and digit == "*" and call.phase == CallPhase.CONNECTED:
+            call.intended_customer = True  # 意向客户: the agent pressed * during the call
+            call.note(self.clock.wall(), "intended_customer", state.agent_id or "")
+
+    # ------------------------------------------------------------------ media events of this call
+
+    async def _on_media(self, live: _Live, event: Event) -> None:
+        call = live.call
+        if isinstance(event, media_events.DtmfReceived):
+            state = next((s for s in call.legs.values() if s.endpoint_id == event.endpoint_id), None)
+            if state is not None:
+                await self._digit(live, state, event.digit)
+        elif isinstance(event, media_events.PlaybackFinished):
+            if event.endpoint_id != self._caller_endpoint(live):
+                return
+            if live.playlist is not None:
+                if event.interrupted:
+                    return  # barge-in: the digit that interrupted it goes to the IVR
+                self._play_next(live)
+            elif live.after_play is not None and not event.interrupted:
+                await live.after_play()
+        elif isinstance(event, media_events.RtpTimeout):
+            state = next((s for s in call.legs.values() if s.endpoint_id == event.endpoint_id), None)
+            if state is not None and state.ended_at is None:
+                call.note(self.clock.wall(), "rtp_timeout", state.party)
+                await self._end(live, "system", "rtp_timeout")
+        elif isinstance(event, media_events.LegQuality):
+            for state in call.legs.values():
+                if state.endpoint_id == event.endpoint_id:
+                    state.mos = event.mos
+        elif isinstance(event, media_events.RecordingStopped) and event.error:
+            call.note(self.clock.wall(), "recording_failed", event.error)
+
+    # ------------------------------------------------------------------ voicemail
+
+    async def _start_voicemail(self, live: _Live, box: str) -> None:
+        call = live.call
+        call.phase = CallPhase.VOICEMAIL
+        greeting = self.prompts.resolve("voicemail_greeting", call.language)  # type: ignore[arg-type]
+
+        async def record() -> None:
+            endpoint = self._caller_endpoint(live)
+            if endpoint is None or call.phase != CallPhase.VOICEMAIL:
+                return
+            message_id, path = self.voicemail.new_file(box)
+            live.voicemail = (message_id, path, box)
+            call.recording_id = self.media.start_recording(endpoint, None, path)
+            call.note(self.clock.wall(), "voicemail_recording", box)
+
+            async def limit() -> None:
+                await self._finish_voicemail(live)
+
+            self._later(live, VOICEMAIL_MAX_S, limit)
+
+        await self._play_then(live, [greeting], record)
+
+    async def _finish_voicemail(self, live: _Live) -> None:
+        call = live.call
+        if live.voicemail is None:
+            return
+        message_id, path, box = live.voicemail
+        live.voicemail = None
+        if call.recording_id is not None:
+            self.media.stop_recording(call.recording_id)
+            call.recording_id = None
+        if path.exists() and path.stat().st_size > 44:
+            message = self.voicemail.deposit(message_id, box, call.caller, call.id, path, call.caller_name)
+            call.voicemail_id = message.id
+            call.disposition = "voicemail"
+        if call.phase == CallPhase.VOICEMAIL:
+            await self._end(live, "system", "voicemail_done")
+
+    # ------------------------------------------------------------------ feature codes
+
+    async def _feature(self, live: _Live, incoming: sip_events.IncomingCall, request: fc.FeatureRequest) -> None:
+        call = live.call
+        call.phase = CallPhase.FEATURE
+        call.direction = Direction.INTERNAL
+        live.feature = request
+        if not await self._answer_caller(live, incoming.sdp_offer):
+            return
+        call.phase = CallPhase.FEATURE
+        extension = incoming.extension or ""
+        message_en, message_zh = self._run_feature(extension, request)
+        call.note(self.clock.wall(), "feature", f"{request.feature}: {message_en}")
+        language = call.language
+        try:
+            path = await self._speak(message_zh if language != "en" else message_en, language)
+        except ApplianceError:
+            await self._end(live, "system", "feature_done")
+            return
+        self._later(live, FEATURE_PROMPT_GRACE_S, lambda: self._end(live, "system", "feature_done"))
+        await self._play_then(live, [path], lambda: self._end(live, "system", "feature_done"))
+
+    def _run_feature(self, extension: str, request: fc.FeatureRequest) -> tuple[str, str]:
+        """Carry out a feature code; returns what to tell the person (English, Chinese)."""
+        feature = request.feature
+        try:
+            if feature == fc.Feature.AGENT_LOGIN:
+                logged_in = self.agents.login(extension, request.args)
+                self.acd_command(C.AgentLoggedIn(agent_id=logged_in))
+                return f"Agent {logged_in} logged in.", f"座席{' '.join(logged_in)}登录成功。"
+            agent_id = self.agents.agent_at(extension)
+            if agent_id is None:
+                return "No agent is logged in on this phone.", "本话机没有登录座席。"
+            if feature == fc.Feature.AGENT_LOGOUT:
+                self.acd_command(C.AgentLoggedOut(agent_id=agent_id))
+                self.agents.logout(agent_id)
+                return f"Agent {agent_id} logged out.", "座席已退出。"
+            if feature == fc.Feature.PAUSE:
+                reason = request.args[0] if request.args else "busy"
+                self.acd_command(C.AgentPaused(agent_id=agent_id, reason=reason))
+                return "You are now busy.", "已置忙。"
+            if feature == fc.Feature.UNPAUSE:
+                self.acd_command(C.AgentUnpaused(agent_id=agent_id))
+                return "You are now available.", "已置闲。"
+            if feature == fc.Feature.WRAP_UP_DONE:
+                self.acd_command(C.WrapUpEnded(agent_id=agent_id))
+                return "Ready for the next call.", "已结束后处理。"
+            if feature in fc.SUPERVISOR_ONLY:
+                return "This feature is not available yet.", "该功能暂不可用。"
+            return "Unknown feature.", "未知的功能码。"
+        except ApplianceError as exc:
+            return exc.message, exc.message_zh or exc.message
+
+    # ------------------------------------------------------------------ ending
+
+    async def _drop_leg(self, live: _Live, leg_id: str, cause: str) -> None:
+        state = live.call.legs.get(leg_id)
+        if state is None or state.ended_at is not None:
+            return
+        state.ended_at = self.clock.wall()
+        state.cause = cause
+        with contextlib.suppress(ApplianceError, KeyError):
+            state.leg.hangup()
+        self._release_endpoint(state)
+
+    def _release_endpoint(self, state: LegState) -> None:
+        endpoint_id = state.endpoint_id
+        if endpoint_id is None:
+            return
+        state.endpoint_id = None
+        with contextlib.suppress(ApplianceError, KeyError):
+            quality = self.media.release(endpoint_id)
+            if quality is not None:
+                state.mos = quality.mos
+        self._by_endpoint.pop(endpoint_id, None)
+
+    async def _end(self, live: _Live, side: str, cause: str, *, hang_up_caller: bool = True) -> None:
+        call = live.call
+        if call.phase == CallPhase.ENDED:
+            return
+        previous = call.phase
+        call.phase = CallPhase.ENDED
+        now = self.clock.wall()
+        call.ended_at = now
+        call.hangup_side = call.hangup_side or side
+        call.hangup_cause = call.hangup_cause or cause
+        call.note(now, "ended", f"{side}: {cause}")
+        for handle in live.timers:
+            handle.cancel()
+        if live.voicemail is not None:
+            await self._finish_voicemail(live)
+        if call.recording_id is not None:
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.media.stop_recording(call.recording_id)
+            call.recording_id = None
+        if live.ivr is not None:
+            live.ivr.feed(IvrCallerHungUp())
+            self._leave_ivr(live, ivr_actions.Hangup(reason="caller_hung_up"))
+            await self.ivr.close_session(call.id)
+            call.ivr_exit = call.ivr_exit or "abandoned"
+        if live.in_acd:
+            live.in_acd = False
+            live.left_queue_by = "caller"
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.acd_command(C.CallerHungUp(call_id=call.id))
+        if call.agent and call.agent_answered_at is not None:
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.acd_command(C.CallCompleted(agent_id=call.agent, call_id=call.id))
+        if call.bridge_id is not None:
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.media.unbridge(call.bridge_id)
+            call.bridge_id = None
+        for leg_id, state in call.legs.items():
+            if state.ended_at is None:
+                state.ended_at = now
+                state.cause = state.cause or cause
+                if state.role != LegRole.CALLER or hang_up_caller:
+                    with contextlib.suppress(ApplianceError, KeyError):
+                        state.leg.hangup()
+            self._release_endpoint(state)
+            self._by_leg.pop(leg_id, None)
+        if not call.disposition:
+            if call.agent_answered_at is not None or (previous == CallPhase.CONNECTED):
+                call.disposition = "answered"
+            elif previous == CallPhase.FEATURE:
+                call.disposition = "feature"
+            elif call.ivr_exit == "self_served":
+                call.disposition = "self_served"
+            else:
+                call.disposition = "abandoned" if side == "caller" else "ended"
+        missed = missed_reasons(call, live.unanswered_offers, live.left_queue_by)
+        try:
+            self.records.put_cdr(build_cdr(call, missed))
+        except Exception:
+            log.exception("call %s: writing the CDR failed", call.id)
+        self._calls.pop(call.id, None)
+        self.completed += 1
+
+    def _caller_endpoint(self, live: _Live) -> str | None:
+        state = live.call.legs.get(live.call.caller_leg)
+        return state.endpoint_id if state is not None else None
