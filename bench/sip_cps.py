@@ -94,7 +94,7 @@ def step(kind: str, rate: int, duration: float, port: int, hold: float, workdir:
     total = int(rate * duration)
     sipp_port = free_udp_port()
     common = ["-i", "127.0.0.1", "-p", str(sipp_port), f"127.0.0.1:{port}", "-m", str(total), "-r", str(rate),
-              "-l", str(max(100, rate * 10))]
+              "-l", str(max(100, rate * 10)), "-mp", str(free_udp_port())]
     if kind == "calls":
         args = ["-sf", str(SCENARIOS / "uac_remote_bye.xml"), "-s", "9999", *common]
         tail = hold + 0.5
@@ -110,6 +110,25 @@ def step(kind: str, rate: int, duration: float, port: int, hold: float, workdir:
     passed = failed_pct <= 0.1 and achieved >= 0.9 * rate
     return {"rate": rate, "ok": ok, "failed": failed, "failed_pct": round(failed_pct, 3),
             "achieved": round(achieved, 1), "passed": passed}
+
+
+def measure(kind: str, rate: int, args: argparse.Namespace, workdir: Path, note: str = "") -> dict[str, float]:
+    proc, port = start_server(args.hold, workdir)  # a fresh server per step: no carry-over
+    try:
+        time.sleep(0.3)
+        ps = psutil.Process(proc.pid)
+        cpu0 = sum(ps.cpu_times()[:2])
+        r = step(kind, rate, args.duration, port, args.hold, workdir)
+        cpu = sum(ps.cpu_times()[:2]) - cpu0
+    finally:
+        stats = stop_server(proc)
+    # what one fully busy core would sustain at this server's cost per call
+    per_core = r["ok"] / cpu if cpu > 0 else 0.0
+    print(f"{kind:8s} offered {rate:5d}/s  achieved {r['achieved']:7.1f}/s  ok {int(r['ok']):6d}  "
+          f"failed {int(r['failed']):4d} ({r['failed_pct']:.3f} %)  server cpu {cpu:5.2f} s "
+          f"(= {per_core:6.0f}/s per core)  {'PASS' if r['passed'] else 'FAIL'}  "
+          f"sent {stats.get('sent')} received {stats.get('received')}{note}", flush=True)
+    return r
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,21 +147,9 @@ def main(argv: list[str] | None = None) -> None:
         best_cps, best_failed, best_reg = 0, 0.0, 0
         for kind, rates in (("calls", args.rates), ("register", args.reg_rates)):
             for rate in (int(r) for r in rates.split(",") if r):
-                proc, port = start_server(args.hold, workdir)  # a fresh server per step: no carry-over
-                try:
-                    time.sleep(0.3)
-                    ps = psutil.Process(proc.pid)
-                    cpu0 = sum(ps.cpu_times()[:2])
-                    r = step(kind, rate, args.duration, port, args.hold, workdir)
-                    cpu = sum(ps.cpu_times()[:2]) - cpu0
-                finally:
-                    stats = stop_server(proc)
-                # what one fully busy core would sustain at this server's cost per call
-                per_core = r["ok"] / cpu if cpu > 0 else 0.0
-                print(f"{kind:8s} offered {rate:5d}/s  achieved {r['achieved']:7.1f}/s  ok {int(r['ok']):6d}  "
-                      f"failed {int(r['failed']):4d} ({r['failed_pct']:.3f} %)  server cpu {cpu:5.2f} s "
-                      f"(= {per_core:6.0f}/s per core)  {'PASS' if r['passed'] else 'FAIL'}  "
-                      f"sent {stats.get('sent')} received {stats.get('received')}", flush=True)
+                r = measure(kind, rate, args, workdir)
+                if not r["passed"]:  # the machine is shared: a failed step is measured once more
+                    r = measure(kind, rate, args, workdir, "  (second attempt)")
                 if not r["passed"]:
                     break
                 if kind == "calls":

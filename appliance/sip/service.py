@@ -3,7 +3,7 @@
 `start()` binds UDP, TCP and TLS (ports from the config; 0 lets the OS choose, `None` disables one),
 restores registrar bindings from the data directory and starts the core; `stop()` closes every socket and
 connection, cancels every timer and task and writes the bindings a last time. Bindings are written at most
-once a second when they changed, atomically (temp file, fsync, rename). Every event the core produces is
+every two seconds when they changed, atomically (temp file, fsync, rename). Every event the core produces is
 stamped with the wall clock, published on the `EventBus` and handed to `on_event` (call control).
 """
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BINDINGS_FILE = "sip_bindings.json"
+PERSIST_INTERVAL = 2.0
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -254,7 +255,9 @@ class SipService:
             self._timer_at = dl
             self._timer = loop.call_later(max(0.0, dl - self.clock.monotonic()), self._on_timer)
         if self.core.registrar.dirty and self._persist is None:
-            self._persist = loop.call_later(1.0, self._persist_due)
+            # at most every PERSIST_INTERVAL: a crash loses only the last few seconds of REGISTERs, which
+            # phones repeat anyway, and a registration storm does not rewrite the file per REGISTER
+            self._persist = loop.call_later(PERSIST_INTERVAL, self._persist_due)
 
     def _on_timer(self) -> None:
         self._timer = None

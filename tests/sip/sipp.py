@@ -42,7 +42,7 @@ async def run_sipp(args: list[str], cwd: Path, timeout: float = 60.0) -> SippRes
     exe = sipp_path()
     assert exe is not None
     proc = await asyncio.create_subprocess_exec(
-        exe, *args, "-nostdin", "-trace_err", cwd=str(cwd),
+        exe, *args, "-nostdin", "-trace_err", "-mp", str(free_udp_port()), cwd=str(cwd),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)

@@ -1,0 +1,76 @@
+"""SIP signalling engine: a sans-IO core (`core.SipCore`) in a thin asyncio shell (`service.SipService`).
+
+Layout
+------
+message.py      parser/serialiser (RFC 3261 §7, §19, §20, §25)      transaction.py  §17 state tables, timers A-M
+digest.py       digest server/client, MD5 + SHA-256 (RFC 8760)     dialog.py       dialogs, the leg state table
+registrar.py    bindings, expiry, persistence snapshot (§10)        security.py     rate limit, failure blocking
+sdp.py          offer/answer for PCMA/PCMU/telephone-event          core.py         the engine (sans-IO)
+models.py       SipConfig, TrunkConfig, CallerIdRule                events.py       events, topic "sip.*"
+leg.py          `CallLeg`: the interface call control uses           service.py      sockets, clock, persistence
+transport.py    UDP/TCP/TLS, self-signed certificate                router.py       minimal router for tests/bench
+testserver.py   `python -m appliance.sip.testserver` for interop tests and `bench/sip_cps.py`
+
+Composition root
+----------------
+    from appliance.sip.service import SipService
+    from appliance.sip.models import SipConfig, TrunkConfig
+
+    sip = SipService(config: SipConfig, credentials: CredentialSource, data_dir: Path, bus: EventBus,
+                     clock: Clock | None = None, on_event: Callable[[Event], None] | None = None)
+    await sip.start()        # binds UDP/TCP/TLS (port 0 = any free port; None = transport off); sip.ports
+    ...
+    await sip.stop()         # closes every socket, connection, timer and task; writes the bindings
+
+Every event is published on `bus` (topics "sip.*") and handed to `on_event` (call control), stamped with
+the wall clock. Registrar bindings live in `data_dir/sip_bindings.json` (atomic write, restored on start).
+Without `tls_cert`/`tls_key` a self-signed pair is created in `data_dir` on first start. Use
+`service.run_event_loop(main)` to run on uvloop when it is installed.
+
+Credentials are injected, never stored here in plaintext (`digest.CredentialSource`):
+
+    class CredentialSource(Protocol):
+        def lookup(self, extension: str, realm: str) -> Credential | None: ...
+
+    @dataclass(frozen=True)
+    class Credential:
+        extension: str
+        ha1: Mapping[str, str]                     # {"MD5": md5(ext:realm:pw), "SHA-256": sha256(...)}
+        allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()   # empty: anywhere
+
+`digest.ha1(algorithm, user, realm, password)` computes the value a store keeps. Unknown extensions and
+wrong passwords get the same 403; failures per source and per extension lead to a temporary block
+(`AuthBlocked` event + a warning log line); requests beyond `SecurityPolicy.rate_per_source` are dropped.
+
+B2BUA API for call control
+--------------------------
+Inbound: an `IncomingCall` event (leg_id, caller, caller_name, callee, sdp_offer, source, transport,
+extension | trunk, call_id, replaces) — phones are digest-authenticated (407), trunks by source network.
+Then, on `SipService` (each call sends at once; `sip.leg(leg_id)` gives a `SipLeg` with the same methods,
+which implements `leg.CallLeg`, the interface E1/PRI and FXO legs will share):
+
+    sip.progress(leg_id, sdp=None)            # 180, or 183 with early media (reliable if the phone does 100rel)
+    sip.answer(leg_id, sdp)                   # 200 OK; retransmitted until ACK; session timer honoured
+    sip.reject(leg_id, status)                # 3xx-6xx
+    sip.hangup(leg_id)                        # BYE / CANCEL / 480, whatever the state needs
+    sip.hold(leg_id) / sip.unhold(leg_id)     # re-INVITE with sendonly|inactive / sendrecv
+    sip.send_dtmf(leg_id, digit, duration_ms=160)          # SIP INFO application/dtmf-relay
+    sip.refer(leg_id, target_uri, replaces_leg=None)       # blind, or attended with Replaces (RFC 3891)
+    sip.transfer_progress(leg_id, status)     # answer a received REFER with NOTIFY message/sipfrag
+    leg = sip.create_leg(callee=..., sdp_offer=..., caller=..., caller_name=None,
+                         extension="1001" | trunk="carrier" | uri="sip:...")   # outbound leg
+
+Outcomes arrive as events: `LegProgress` (180/183 + early SDP), `LegAnswered` (sdp), `LegEnded` (cause:
+hangup_local, hangup_remote, rejected, cancelled, timeout, no_answer, session_expired, failed; status),
+`LegMediaChanged` (the far end re-INVITEd/UPDATEd: hold is direction sendonly/inactive; we answered from
+our own description because media is anchored in the appliance), `DtmfReceived` (SIP INFO),
+`TransferRequested` (REFER received: target, target_user, replaces_leg), `TransferProgress` (NOTIFY for a
+REFER we sent). A command that the leg's state does not allow raises `errors.LocalProtocolError`
+(`UnknownLeg` for an unknown id); malformed input from peers never raises: it is answered or dropped.
+
+Outbound legs to an extension ring its best registered contact (highest q, then newest) at the address
+the REGISTER came from (NAT-safe). Outbound legs through a trunk answer 401/407 with the trunk's digest
+credentials and apply its outbound caller-ID rules; inbound calls from a trunk get its inbound rules.
+Registrar, trunk and security events: `RegistrationChanged`, `ContactReachability` (OPTIONS qualify),
+`TrunkRegistrationChanged` (with back-off), `AuthFailed`, `AuthBlocked`, `RateLimited`, `ProtocolViolation`.
+"""
