@@ -107,9 +107,13 @@ async def run_sipp_call(engine: MediaEngine, tmp_path: Path, media: str,
         "sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(free_udp_port()),
         "-mp", str(free_udp_port() & ~1), f"127.0.0.1:{port}", "-m", "1", "-nostdin", "-timeout", "60",
         "-trace_err", cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    _out, _ = await asyncio.wait_for(proc.communicate(), 90)
-    await asyncio.wait_for(answerer.bye.wait(), 5)
-    transport.close()
+    out, _ = await asyncio.wait_for(proc.communicate(), 90)
+    try:
+        await asyncio.wait_for(answerer.bye.wait(), 10)
+    except TimeoutError:
+        pytest.fail(f"no BYE from SIPp (exit {proc.returncode}): {out.decode(errors='replace')[-2000:]}")
+    finally:
+        transport.close()
     return answerer, proc.returncode or 0
 
 
