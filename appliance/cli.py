@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--http-port", type=int, default=8080, help="web UI and API port (default 8080)")
     run.add_argument("--sip-port", type=int, default=5060, help="SIP port, UDP and TCP (default 5060)")
     run.add_argument("--snmp-port", type=int, default=1161, help="SNMP agent port (default 1161)")
+    run.add_argument("--rtp-ports", default="20000-29999", help="RTP port range LOW-HIGH (default 20000-29999)")
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("--log-level", default="info", help='e.g. "info" or "info,appliance.sip=debug"')
     run.add_argument("--no-demo", action="store_true", help="do not seed the demo tenant into an empty store")
@@ -69,9 +70,13 @@ async def _run(args: argparse.Namespace) -> int:
     from appliance.app import create_appliance
     from appliance.logging_setup import configure
 
+    low, _, high = str(args.rtp_ports).partition("-")
+    if not (low.isdigit() and high.isdigit()):
+        print(f"error: --rtp-ports {args.rtp_ports!r}: expected LOW-HIGH, e.g. 20000-29999", file=sys.stderr)
+        return 2
     run = RunConfig(data_dir=args.data_dir, bind=args.bind, http_port=args.http_port, sip_port=args.sip_port,
-                    snmp_port=args.snmp_port, log_format=args.log_format, log_levels=args.log_level,
-                    seed_demo=not args.no_demo)
+                    snmp_port=args.snmp_port, rtp_port_min=int(low), rtp_port_max=int(high),
+                    log_format=args.log_format, log_levels=args.log_level, seed_demo=not args.no_demo)
     configure(run.log_format, run.log_levels)
     appliance = create_appliance(run)
     stop = asyncio.Event()

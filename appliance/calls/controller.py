@@ -29,6 +29,7 @@ from appliance.acd.engine import AcdEngine
 from appliance.acd.models import SkillRequirement
 from appliance.calls import feature_codes as fc
 from appliance.calls.agents import AgentDirectory
+from appliance.calls.assets import MediaAssets
 from appliance.calls.cdr import build_cdr, missed_reasons
 from appliance.calls.dialplan import may_dial
 from appliance.calls.models import Call, CallPhase, Direction, LegRole, LegState
@@ -102,7 +103,7 @@ class CallController:
     router: Callable[[], Router]
     agents: AgentDirectory
     recordings_dir: Path
-    hold_music: Path
+    assets: MediaAssets
     sdp: SdpBuilder = field(default_factory=lambda: SdpBuilder(int(time.time())))
     _calls: dict[str, _Live] = field(default_factory=dict)
     _by_leg: dict[str, str] = field(default_factory=dict)
@@ -369,7 +370,7 @@ class CallController:
             elif isinstance(action, ivr_actions.TransferToExtension):
                 await self._ring_extension(live, action.extension, LegRole.CALLEE)
             elif isinstance(action, ivr_actions.TransferToVoicemail):
-                await self._start_voicemail(live, action.box)
+                await self._start_voicemail(live, action.box, greeting=False)  # the flow spoke already
             elif isinstance(action, ivr_actions.TransferToExternal):
                 await self._ring_external(live, action.number)
             elif isinstance(action, ivr_actions.Hangup):
@@ -455,7 +456,7 @@ class CallController:
         if queue is not None and queue.music not in ("", "default"):
             with contextlib.suppress(ApplianceError):
                 return self.prompts.resolve(queue.music, "zh-CN")
-        return self.hold_music
+        return self.assets.hold_music
 
     def _customer(self, number: str) -> m.Customer | None:
         for customer in self.store.list("customers"):
@@ -757,10 +758,12 @@ class CallController:
 
     # ------------------------------------------------------------------ voicemail
 
-    async def _start_voicemail(self, live: _Live, box: str) -> None:
+    async def _start_voicemail(self, live: _Live, box: str, *, greeting: bool = True) -> None:
+        """Greeting (unless the IVR flow already spoke), the beep, then record until #, hang-up or the limit."""
         call = live.call
         call.phase = CallPhase.VOICEMAIL
-        greeting = self.prompts.resolve("voicemail_greeting", call.language)  # type: ignore[arg-type]
+        files = [self.prompts.resolve("voicemail_greeting", call.language)] if greeting else []  # type: ignore[arg-type]
+        files.append(self.assets.beep)
 
         async def record() -> None:
             endpoint = self._caller_endpoint(live)
@@ -776,7 +779,7 @@ class CallController:
 
             self._later(live, VOICEMAIL_MAX_S, limit)
 
-        await self._play_then(live, [greeting], record)
+        await self._play_then(live, files, record)
 
     async def _finish_voicemail(self, live: _Live) -> None:
         call = live.call

@@ -16,8 +16,8 @@ from typing import Any
 from appliance.acd.engine import AcdEngine
 from appliance.calls.acd_config import acd_config
 from appliance.calls.agents import AgentDirectory
+from appliance.calls.assets import ensure_assets
 from appliance.calls.controller import CallController
-from appliance.calls.hold_music import ensure_hold_music
 from appliance.clock import Clock
 from appliance.configuration.credentials import StoreCredentials
 from appliance.events import Event, EventBus
@@ -103,7 +103,7 @@ class CallService:
             sip=self.sip, media=self.media, acd=self.acd, ivr=self.ivr, store=self.store, prompts=self.prompts,
             records=self.records, voicemail=self.voicemail, bus=self.bus, clock=self.clock,
             router=lambda: self._router, agents=AgentDirectory(self.store),
-            recordings_dir=self.data_dir / "recordings", hold_music=ensure_hold_music(self.data_dir / "media"),
+            recordings_dir=self.data_dir / "recordings", assets=ensure_assets(self.data_dir / "media"),
         )
         self.sip.on_event = self.controller.on_sip_event
         self.journal = RecordJournal(self.records, self.bus)

@@ -1,0 +1,171 @@
+"""A running appliance (the real `appliance run` in a subprocess) and SIPp phones around it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "tests" / "calls" / "scenarios"
+MEDIA_FIXTURES = ROOT / "tests" / "media" / "fixtures"
+ADMIN_PASSWORD = "an admin password"
+
+
+def sipp_available() -> bool:
+    return shutil.which("sipp") is not None
+
+
+@dataclass
+class RunningAppliance:
+    data: Path
+    work: Path
+    http_port: int
+    sip_port: int
+    proc: subprocess.Popen[str]
+    token: str = ""
+    log: Path = field(default_factory=Path)
+
+    # ---- HTTP API
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=data, method=method,
+                                     headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                raw = r.read()
+                return r.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    # ---- credentials and scenarios
+    def password(self, extension: str) -> str:
+        creds = json.loads((self.data / "demo-credentials.json").read_text())
+        return str(creds["extensions"][extension])
+
+    def pin(self, extension: str) -> str:
+        creds = json.loads((self.data / "demo-credentials.json").read_text())
+        return str(creds["pins"][extension])
+
+    def users_csv(self, extension: str) -> Path:
+        path = self.work / f"user-{extension}.csv"
+        path.write_text(f"SEQUENTIAL\n{extension};[authentication username={extension} "
+                        f"password={self.password(extension)}]\n")
+        return path
+
+    def scenario(self, name: str, **values: object) -> Path:
+        text = (SCENARIOS / name).read_text()
+        for key, value in values.items():
+            text = text.replace("{" + key + "}", str(value))
+        path = self.work / f"{Path(name).stem}-{time.monotonic_ns()}.xml"
+        path.write_text(text)
+        return path
+
+    def sipp_args(self, scenario: Path, port: int, *, media_port: int | None = None) -> list[str]:
+        args = ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-nostdin",
+                "-trace_err", "-timeout", "60"]
+        if media_port is not None:
+            args += ["-mp", str(media_port)]
+        return args
+
+    def sipp(self, args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, capture_output=True, text=True, cwd=self.work, timeout=timeout)
+
+    def sipp_background(self, args: list[str]) -> subprocess.Popen[str]:
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.work)
+
+    def phone_feature(self, extension: str, code: str, port: int) -> subprocess.CompletedProcess[str]:
+        """Register `extension` at `port` and dial a feature code from it."""
+        args = [*self.sipp_args(self.scenario("phone_login.xml"), port), "-inf", str(self.users_csv(extension)), "-s", code, f"127.0.0.1:{self.sip_port}"]
+        return self.sipp(args)
+
+    # ---- records
+    def records(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.data / 'records.sqlite3'}?mode=ro", uri=True)
+
+    def wait_for_cdr(self, callee: str, timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.records() as db:
+                rows = db.execute("SELECT data FROM cdr WHERE callee = ? ORDER BY started DESC", (callee,)).fetchall()
+            if rows:
+                return dict(json.loads(rows[0][0]))
+            time.sleep(0.2)
+        raise AssertionError(f"no CDR for a call to {callee}; log:\n{self.log.read_text()[-3000:]}")
+
+    def rows(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
+        time.sleep(0.5)  # the journal writes in batches every 0.2 s
+        with self.records() as db:
+            return list(db.execute(sql, args).fetchall())
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def start_appliance(work: Path) -> RunningAppliance:
+    data = work / "data"
+    http_port, sip_port = free_port(), free_port()
+    log = work / "appliance.log"
+    rtp_low = 30000 + (os.getpid() % 200) * 100
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "run", "--data-dir", str(data), "--http-port", str(http_port),
+         "--sip-port", str(sip_port), "--rtp-ports", f"{rtp_low}-{rtp_low + 99}"],
+        stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=env, cwd=ROOT,
+    )
+    token = ""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"the appliance did not start:\n{log.read_text()}")
+        if "setup token" in line:
+            token = proc.stdout.readline().strip()
+        if "demo info" in line:
+            break
+    app = RunningAppliance(data, work, http_port, sip_port, proc, log=log)
+    status, _ = app.api("POST", "/api/v1/setup", {"token": token, "password": ADMIN_PASSWORD})
+    assert status == 200
+    status, session = app.api("POST", "/api/v1/login", {"name": "admin", "password": ADMIN_PASSWORD})
+    assert status == 200
+    app.token = session["token"]
+    return app
+
+
+def channel_rms(path: Path) -> tuple[float, float]:
+    """RMS level of the left (caller) and right (agent) channels of a stereo recording."""
+    with wave.open(str(path)) as w:
+        assert w.getnchannels() == 2 and w.getframerate() == 8000
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2).astype(np.float64)
+    return float(np.sqrt(np.mean(pcm[:, 0] ** 2))), float(np.sqrt(np.mean(pcm[:, 1] ** 2)))
+
+
+def successful(result: subprocess.CompletedProcess[str] | str) -> int:
+    text = result if isinstance(result, str) else result.stdout
+    found = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", text)
+    return int(found[-1]) if found else 0

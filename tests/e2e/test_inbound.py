@@ -1,0 +1,98 @@
+"""End to end against `appliance run`: real SIPp phones call the demo access number and reach agents."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+from tests.e2e.harness import (
+    MEDIA_FIXTURES,
+    RunningAppliance,
+    channel_rms,
+    sipp_available,
+    start_appliance,
+    successful,
+)
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow,
+              pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed")]
+
+ALWAYS_OPEN = {"work_days": [1, 2, 3, 4, 5, 6, 7], "work_hours": [{"start": "00:00", "end": "24:00"}]}
+NEVER_OPEN = {"work_days": [], "work_hours": []}
+PCAP = MEDIA_FIXTURES / "g711a.pcap"
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[RunningAppliance]:
+    app = start_appliance(tmp_path)
+    try:
+        yield app
+    finally:
+        assert app.stop() == 0, app.log.read_text()[-3000:]
+
+
+def log_in(box: RunningAppliance, agent: str) -> int:
+    """Register the agent's phone and log the agent in with *11 (a bound phone needs no PIN); its port."""
+    port = free_port()
+    result = box.phone_feature(agent, "*11", port)
+    assert successful(result) == 1, result.stdout[-2000:]
+    return port
+
+
+def call_access_number(box: RunningAppliance, caller: str, digit: str, wait_ms: int) -> object:
+    scenario = box.scenario("caller_menu.xml", DIGIT=digit, PCAP=PCAP, WAIT_MS=wait_ms, BEFORE_KEY_MS=2000)
+    args = [*box.sipp_args(scenario, free_port(), media_port=free_port()), "-inf", str(box.users_csv(caller)), "-s", "8000", f"127.0.0.1:{box.sip_port}"]
+    return box.sipp(args, timeout=90)
+
+
+def test_caller_reaches_an_agent_through_ivr_and_queue(box: RunningAppliance) -> None:
+    status, _ = box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
+    assert status == 200
+    port = log_in(box, "1002")
+    agent = box.sipp_background(
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port, media_port=free_port()))
+    time.sleep(0.3)
+    caller = call_access_number(box, "1005", "1", wait_ms=12000)
+    assert successful(caller) == 1, caller.stdout[-2000:]  # type: ignore[attr-defined]
+    out, _ = agent.communicate(timeout=60)
+    assert successful(out) == 1, out[-2000:]
+
+    cdr = box.wait_for_cdr("8000")
+    assert cdr["direction"] == "inbound" and cdr["did"] == "8000"
+    assert cdr["queue"] == "sales" and cdr["agent"] == "1002" and cdr["disposition"] == "answered"
+    assert cdr["ivr_keys"] == "1" and cdr["ivr_path"][:2] == ["main/welcome", "main/menu"]
+    assert cdr["hangup_side"] == "caller" and cdr["missed"] == []
+    assert 0 <= cdr["wait"] < 5 and cdr["talk"] > 3
+    assert [e for _, e, _ in cdr["timeline"]].index("agent_answered") < [e for _, e, _ in cdr["timeline"]].index(
+        "bridged")
+    # the queue log holds the same story with times
+    rows = box.rows("SELECT event, agent, at FROM queue_log WHERE call_id = ? ORDER BY id", cdr["call_id"])
+    assert [r[0] for r in rows] == ["queued", "offered", "answered"]
+    assert rows[1][1] == "1002" and rows[2][1] == "1002"
+    assert abs(rows[2][2] - cdr["agent_answered"]) < 1.0
+    # the agent went ringing → on call → wrap-up
+    states = [r[0] for r in box.rows("SELECT state_to FROM agent_log WHERE agent = '1002' ORDER BY id")]
+    assert states[:4] == ["idle", "ringing", "on_call", "wrap_up"], states
+    # both sides are on the recording: caller left, agent right
+    recording = Path(cdr["recording"])
+    assert recording.exists()
+    left, right = channel_rms(recording)
+    assert left > 100 and right > 100, (left, right)
+
+
+def test_off_hours_calls_go_to_voicemail(box: RunningAppliance) -> None:
+    status, _ = box.api("PATCH", "/api/v1/schedules/business_hours", NEVER_OPEN)
+    assert status == 200
+    caller = call_access_number(box, "1005", "1", wait_ms=16000)
+    assert successful(caller) == 1, caller.stdout[-2000:]  # type: ignore[attr-defined]
+    cdr = box.wait_for_cdr("8000")
+    assert cdr["disposition"] == "voicemail" and cdr["voicemail"]
+    status, page = box.api("GET", "/api/v1/voicemail?box=general")
+    assert status == 200 and page["total"] == 1
+    message = page["items"][0]
+    assert message["caller"] == "1005" and message["duration_s"] > 1, json.dumps(message)
