@@ -73,6 +73,19 @@ class TrunkRegistration:
 
 
 @dataclass(eq=False)
+class ForkGroup:
+    """One outbound leg to an extension with several contacts: every contact rings (parallel forking, as
+    §16.7 describes for a proxy); the first to answer wins and the others are cancelled. Call control sees
+    only `main`; events of the branches are re-labelled, commands go to the winner."""
+
+    main: str
+    branches: list[str]
+    winner: str | None = None
+    statuses: list[int] | None = None
+    done: bool = False
+
+
+@dataclass(eq=False)
 class Probe:
     """An OPTIONS qualify in flight."""
 
@@ -108,6 +121,9 @@ class SipCore(TransactionUser):
         self.local: dict[str, tuple[str, int]] = {}
         self.trunk_regs: dict[str, TrunkRegistration] = {}
         self._probes: dict[str, Probe] = {}
+        self._groups: dict[str, ForkGroup] = {}  # main leg id -> group
+        self._fork_of: dict[str, ForkGroup] = {}  # branch leg id -> group
+        self._pending_hangups: list[str] = []  # losing branches, ended once the current input is handled
         self._limited_at: dict[str, float] = {}
         self.stats: dict[str, int] = {"received": 0, "bad_requests": 0, "dropped_responses": 0, "sent": 0,
                                       "rate_limited": 0, "blocked": 0}
@@ -143,7 +159,44 @@ class SipCore(TransactionUser):
         self._out.append((data, dest))
 
     def _emit(self, event: Event) -> None:
+        leg_id = getattr(event, "leg_id", None)
+        if leg_id is not None and leg_id in self._fork_of:
+            self._fork_event(self._fork_of[leg_id], leg_id, event)
+            return
         self._events.append(event)
+
+    def _fork_event(self, g: ForkGroup, branch: str, event: Event) -> None:
+        from dataclasses import replace as dc_replace
+
+        if g.done and branch != g.winner:
+            return
+        if isinstance(event, ev.LegAnswered):
+            if g.winner is not None:
+                return
+            g.winner = branch
+            for other in g.branches:
+                if other != branch:
+                    self._hangup_branch(other)
+        elif isinstance(event, ev.LegEnded):
+            if branch != g.winner:
+                if g.winner is not None:
+                    return
+                g.statuses = [*(g.statuses or []), event.status]
+                if any(b in self.legs and self.legs[b].state is not LegState.ENDED for b in g.branches):
+                    return  # others still ringing
+                g.done = True
+                event = ev.LegEnded(leg_id=g.main, cause=event.cause, status=_best_status(g.statuses))
+                self._events.append(event)
+                return
+            g.done = True
+        elif g.winner is not None and (isinstance(event, ev.LegProgress) or branch != g.winner):
+            return  # after the answer only the winner speaks, and no more ringing
+        self._events.append(dc_replace(event, leg_id=g.main))  # type: ignore[call-arg]
+
+    def _hangup_branch(self, branch: str) -> None:
+        leg = self.legs.get(branch)
+        if leg is not None and leg.state is not LegState.ENDED:
+            self._pending_hangups.append(branch)
 
     def _new_id(self, kind: str) -> str:
         self._ids += 1
@@ -179,6 +232,8 @@ class SipCore(TransactionUser):
                 self._on_timer(key, now)
             except Exception as e:  # a bug in one timer must not stop the others
                 self._bug(e)
+        if self._pending_hangups:
+            self._run_pending_hangups(now)
 
     def _bug(self, e: BaseException) -> None:
         log.exception("SIP core bug: %s", e)
@@ -217,6 +272,8 @@ class SipCore(TransactionUser):
             self._bug(e)
             if msg.method is not None and msg.method != "ACK":
                 self._send_stateless(msg, source, 500)
+        if self._pending_hangups:
+            self._run_pending_hangups(now)
 
     def _malformed(self, e: SipParseError, data: bytes, source: Address, msg: SipMessage | None = None) -> None:
         m = msg or e.message
@@ -785,6 +842,9 @@ class SipCore(TransactionUser):
     # B2BUA commands (see the package docstring)
 
     def _leg(self, leg_id: str) -> Leg:
+        g = self._groups.get(leg_id)
+        if g is not None:
+            leg_id = g.winner or g.branches[0]
         leg = self.legs.get(leg_id)
         if leg is None:
             raise UnknownLeg(leg_id)
@@ -916,6 +976,17 @@ class SipCore(TransactionUser):
     def hangup(self, leg_id: str, now: float) -> None:
         """End a leg in whatever state: BYE when connected, CANCEL when calling, 480 when not answered yet.
         Hanging up an ended leg does nothing."""
+        g = self._groups.get(leg_id)
+        if g is not None:
+            if g.winner is not None:
+                leg_id = g.winner
+            else:
+                if not g.done:
+                    g.done = True
+                    for b in g.branches:
+                        self.hangup(b, now)
+                    self._events.append(ev.LegEnded(leg_id=g.main, cause="hangup_local", status=0))
+                return
         leg = self.legs.get(leg_id)
         if leg is None or leg.state is LegState.ENDED:
             return
@@ -960,6 +1031,9 @@ class SipCore(TransactionUser):
 
     def _forget(self, leg: Leg) -> None:
         self.legs.pop(leg.leg_id, None)
+        g = self._fork_of.pop(leg.leg_id, None)
+        if g is not None and not any(b in self._fork_of for b in g.branches):
+            self._groups.pop(g.main, None)
         self._clear_timer(("forget", leg.leg_id))
         if leg.dialog is not None and self.dialogs.get(leg.dialog.key) is leg:
             del self.dialogs[leg.dialog.key]
@@ -981,9 +1055,14 @@ class SipCore(TransactionUser):
         from_user = caller
         domain = self.config.realm
         if extension is not None:
-            bindings = self.registrar.lookup(extension, now)
+            bindings = [b for b in self.registrar.lookup(extension, now) if b.reachable] or \
+                self.registrar.lookup(extension, now)
             if not bindings:
                 raise LocalProtocolError(f"extension {extension} is not registered")
+            if len(bindings) > 1:
+                return self._fork(now, bindings, callee=callee, sdp_offer=sdp_offer, caller=caller,
+                                  caller_name=caller_name, extension=extension, replaces=replaces,
+                                  extra_headers=extra_headers)
             b = bindings[0]
             target_uri, dest = b.contact, b.source
         elif trunk is not None:
@@ -1023,6 +1102,53 @@ class SipCore(TransactionUser):
         leg.client_tx = self.tx.send_request(req, dest, now, leg)
         self._set_timer(("ring", leg_id), now + self.config.ring_timeout)
         return leg_id
+
+    def _fork(self, now: float, bindings: list[Binding], *, callee: str, sdp_offer: bytes, caller: str,
+              caller_name: str | None, extension: str, replaces: str | None,
+              extra_headers: list[tuple[str, str]] | None) -> str:
+        main = self._new_id("leg")
+        g = ForkGroup(main, [])
+        self._groups[main] = g
+        for b in bindings:
+            branch = self._new_id("leg")
+            g.branches.append(branch)
+            self._fork_of[branch] = g
+            self._start_branch(now, branch, b, callee=callee, sdp_offer=sdp_offer, caller=caller,
+                               caller_name=caller_name, extension=extension, replaces=replaces,
+                               extra_headers=extra_headers)
+        return main
+
+    def _start_branch(self, now: float, leg_id: str, b: Binding, *, callee: str, sdp_offer: bytes, caller: str,
+                      caller_name: str | None, extension: str, replaces: str | None,
+                      extra_headers: list[tuple[str, str]] | None) -> None:
+        call_id = self._new_id("c") + "@" + (self.local.get("UDP", ("appliance", 0))[0])
+        tag = self._new_id("t")
+        disp = f'"{caller_name}" ' if caller_name else ""
+        domain = self.config.realm
+        dest = b.source
+        headers: list[tuple[str, str]] = [
+            ("via", self._via(dest.transport)), ("max-forwards", "70"),
+            ("from", f"{disp}<sip:{caller}@{domain}>;tag={tag}"), ("to", f"<sip:{callee}@{domain}>"),
+            ("call-id", call_id), ("cseq", "1 INVITE"), ("contact", self._contact(dest.transport)),
+            ("allow", ALLOW_HEADER), ("supported", "100rel, timer, replaces"), ("user-agent", self.config.user_agent),
+        ]
+        if replaces:
+            headers.append(("replaces", replaces))
+        if extra_headers:
+            headers += extra_headers
+        if sdp_offer:
+            headers.append(("content-type", "application/sdp"))
+        req = SipMessage("INVITE", b.contact, headers=headers, body=sdp_offer)
+        leg = Leg(leg_id, False, LegState.OUT_CALLING, call_id, tag, dest, req, extension=extension)
+        leg.local_sdp = sdp_offer
+        self.legs[leg_id] = leg
+        self._legs_by_invite[(call_id, tag)] = leg
+        leg.client_tx = self.tx.send_request(req, dest, now, leg)
+        self._set_timer(("ring", leg_id), now + self.config.ring_timeout)
+
+    def _run_pending_hangups(self, now: float) -> None:
+        while self._pending_hangups:
+            self.hangup(self._pending_hangups.pop(), now)
 
     def _leg_invite_response(self, leg: Leg, tx: Transaction, resp: SipMessage, now: float) -> None:
         status = resp.status
@@ -1195,6 +1321,7 @@ class SipCore(TransactionUser):
             leg.refer_subscribed = False
 
     def leg_info(self, leg_id: str) -> Leg:
+        """The state of a leg (for a forked leg: the answering branch, or the first one while ringing)."""
         return self._leg(leg_id)
 
     # -- session timers (RFC 4028) --------------------------------------------------------------------
@@ -1348,6 +1475,18 @@ class SipCore(TransactionUser):
 
 # ========================================================================================================
 # helpers
+
+
+def _best_status(statuses: list[int]) -> int:
+    """The response a forked leg reports when every branch failed (after §16.7 step 6): a 6xx wins, then
+    busy, then the lowest other failure; 480 when nothing better is known."""
+    real = [s for s in statuses if s >= 300]
+    six = [s for s in real if s >= 600]
+    if six:
+        return min(six)
+    if 486 in real:
+        return 486
+    return min(real) if real else 480
 
 
 def _replace_trunk(t: TrunkConfig, expires: int) -> TrunkConfig:

@@ -100,7 +100,7 @@ class MiniRouter:
                     self._bridge(t.transferee, e.leg_id)
                 return
             peer = self.peers.get(e.leg_id)
-            if peer is not None and svc.core.legs.get(peer) is not None and svc.core.legs[peer].inbound:
+            if peer is not None and self._is_inbound(peer):
                 svc.answer(peer, e.sdp)
         elif isinstance(e, ev.LegEnded):
             self.ended[e.leg_id] = e.cause
@@ -110,8 +110,7 @@ class MiniRouter:
             peer = self.peers.pop(e.leg_id, None)
             if peer is not None and self.peers.get(peer) == e.leg_id:
                 del self.peers[peer]
-                if e.cause == "rejected" and e.status and svc.core.legs.get(peer) is not None \
-                        and svc.core.legs[peer].state.value.startswith("in_"):
+                if e.cause == "rejected" and e.status and self._is_inbound(peer, unanswered=True):
                     svc.reject(peer, e.status)
                 else:
                     svc.hangup(peer)
@@ -122,6 +121,19 @@ class MiniRouter:
                 svc.send_dtmf(peer, e.digit, e.duration_ms)
         elif isinstance(e, ev.TransferRequested):
             self._transfer(e)
+
+    def _is_inbound(self, leg_id: str, unanswered: bool = False) -> bool:
+        try:
+            leg = self.service.core.leg_info(leg_id)
+        except LocalProtocolError:
+            return False
+        return leg.inbound and (not unanswered or leg.state.value.startswith("in_"))
+
+    def _remote_sdp(self, leg_id: str) -> bytes:
+        try:
+            return self.service.core.leg_info(leg_id).remote_sdp
+        except LocalProtocolError:
+            return b""
 
     def _target(self, e: ev.IncomingCall) -> None:
         svc = self.service
@@ -179,8 +191,7 @@ class MiniRouter:
         if not e.target_user:
             svc.transfer_progress(e.leg_id, 400)
             return
-        leg = svc.core.legs.get(transferee) if transferee else None
-        sdp = leg.remote_sdp if leg is not None else b""
+        sdp = self._remote_sdp(transferee) if transferee else b""
         new = self._outbound(e.target_user, "transfer", None, sdp)
         if new is None:
             svc.transfer_progress(e.leg_id, 404)
@@ -192,8 +203,7 @@ class MiniRouter:
         old = e.replaces
         assert old is not None
         partner = self.peers.pop(old, None)
-        leg = svc.core.legs.get(partner) if partner else None
-        sdp = leg.remote_sdp if leg is not None else e.sdp_offer
+        sdp = (self._remote_sdp(partner) if partner else b"") or e.sdp_offer
         svc.answer(e.leg_id, sdp)
         if partner is not None:
             self.peers.pop(partner, None)

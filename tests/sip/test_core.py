@@ -499,3 +499,62 @@ def test_qualify_marks_unreachable_contacts() -> None:
         events += evs
     reach = [e for e in events if isinstance(e, ev.ContactReachability)]
     assert reach and reach[0].reachable is False and reach[0].extension == "1001"
+
+
+def two_phones(core: SipCore) -> tuple[Address, Address]:
+    a, b = PHONE, Address("UDP", "192.168.1.77", 41000)
+    assert register(core, "1001", "pw1001", 0.0, src=a).status == 200
+    assert register(core, "1001", "pw1001", 0.0, src=b).status == 200
+    return a, b
+
+
+def test_forking_first_answer_wins_and_the_other_branch_is_cancelled() -> None:
+    core = make_core()
+    a, b = two_phones(core)
+    leg = core.create_leg(1.0, callee="1001", sdp_offer=SDP, caller="0105551234", extension="1001")
+    packets, _ = out(core)
+    invites = {dest: m for m, dest in packets}
+    assert set(invites) == {a, b} and all(m.method == "INVITE" for m in invites.values())
+    respond(core, invites[a], 180, 1.1, tag="ta")
+    respond(core, invites[b], 180, 1.1, tag="tb")
+    _, events = out(core)
+    assert [e.leg_id for e in events if isinstance(e, ev.LegProgress)] == [leg, leg]
+    respond(core, invites[b], 200, 1.5, tag="tb", body=ANSWER)
+    packets, events = out(core)
+    sent = sorted((m.method or "", d.host) for m, d in packets)
+    assert sent == [("ACK", b.host), ("CANCEL", a.host)]
+    assert [(e.leg_id, e.sdp) for e in events if isinstance(e, ev.LegAnswered)] == [(leg, ANSWER)]
+    respond(core, invites[a], 487, 1.6, tag="ta")  # the cancelled branch ends quietly
+    _, events = out(core)
+    assert not any(isinstance(e, ev.LegEnded) for e in events)
+    core.hangup(leg, 5.0)
+    packets, events = out(core)
+    assert [(m.method, d) for m, d in packets] == [("BYE", b)]
+    assert [(e.leg_id, e.cause) for e in events if isinstance(e, ev.LegEnded)] == [(leg, "hangup_local")]
+
+
+def test_forking_reports_the_best_failure_once() -> None:
+    core = make_core()
+    a, b = two_phones(core)
+    leg = core.create_leg(1.0, callee="1001", sdp_offer=SDP, caller="x", extension="1001")
+    invites = {dest: m for m, dest in out(core)[0]}
+    respond(core, invites[a], 486, 1.2, tag="ta")
+    _, events = out(core)
+    assert not any(isinstance(e, ev.LegEnded) for e in events)  # the other phone still rings
+    respond(core, invites[b], 603, 1.3, tag="tb")
+    _, events = out(core)
+    assert [(e.leg_id, e.status) for e in events if isinstance(e, ev.LegEnded)] == [(leg, 603)]
+
+
+def test_hanging_up_a_ringing_fork_cancels_every_branch() -> None:
+    core = make_core()
+    two_phones(core)
+    leg = core.create_leg(1.0, callee="1001", sdp_offer=SDP, caller="x", extension="1001")
+    invites = {dest: m for m, dest in out(core)[0]}
+    for dest, m in invites.items():
+        respond(core, m, 180, 1.1, tag=f"t{dest.port}")
+    out(core)
+    core.hangup(leg, 2.0)
+    packets, events = out(core)
+    assert sorted(m.method or "" for m, _ in packets) == ["CANCEL", "CANCEL"]
+    assert [(e.leg_id, e.cause) for e in events if isinstance(e, ev.LegEnded)] == [(leg, "hangup_local")]
