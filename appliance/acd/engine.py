@@ -581,6 +581,23 @@ class AcdEngine:
         call.pool.calls.add(self._call_key(call))
         call.waiting = True
         call.queue.waiting += 1
+        if not call.callback_number:
+            self._arm_wait_timers(call)
+
+    def _arm_wait_timers(self, call: _Call) -> None:
+        """Waiting limits and announcements, armed the first time a call really waits.
+
+        Most calls in a well-staffed centre go to an agent on arrival; not arming their timers saves three
+        heap entries per call. The maximum wait still counts from entry into the queue.
+        """
+        cfg = call.queue.cfg
+        timers = call.timers
+        if cfg.max_wait is not None and _MAX_WAIT not in timers and not call.expired:
+            self._schedule(timers, _MAX_WAIT, call.id, call.enqueued_at + cfg.max_wait)
+        if cfg.max_wait_no_agent is not None and _NO_AGENT not in timers and not call.pool.members:
+            self._schedule(timers, _NO_AGENT, call.id, self._now + cfg.max_wait_no_agent)
+        if cfg.announce_interval and _ANNOUNCE not in timers:
+            self._schedule(timers, _ANNOUNCE, call.id, self._now + cfg.announce_interval)
 
     def _dequeue_waiting(self, call: _Call) -> None:
         if call.waiting:
@@ -689,13 +706,6 @@ class AcdEngine:
                 vip_source=call.vip_source, position=position, callback=bool(call.callback_number),
             )
         )
-        if not call.callback_number:
-            if cfg.max_wait is not None:
-                self._schedule(call.timers, _MAX_WAIT, call.id, self._now + cfg.max_wait)
-            if unstaffed and cfg.max_wait_no_agent is not None:
-                self._schedule(call.timers, _NO_AGENT, call.id, self._now + cfg.max_wait_no_agent)
-            if cfg.announce_interval:
-                self._schedule(call.timers, _ANNOUNCE, call.id, self._now + cfg.announce_interval)
         self._route_or_wait(call)
         if call.waiting and cfg.announce_on_entry and not call.callback_number:
             self._announce(call)
@@ -770,6 +780,9 @@ class AcdEngine:
                 reason=reason,
             )
         )
+        max_wait = call.queue.cfg.max_wait
+        if max_wait is not None and not call.callback_number and self._now >= call.enqueued_at + max_wait:
+            call.expired = "max_wait"  # ran out while ringing, before its timer was ever armed
         if call.expired:
             cfg = call.queue.cfg
             action = cfg.on_max_wait if call.expired == "max_wait" else cfg.on_no_agent

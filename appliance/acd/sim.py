@@ -166,6 +166,7 @@ class Simulator:
             [s.queue_id for s in spec.traffic],
         )
         self._engine_calls = 0
+        self._talking = 0  # conversations not yet ended
         self._warmup = 0
         self._calls = 1
         self._batches: list[QueueStats] = []
@@ -257,6 +258,7 @@ class Simulator:
             self._ctx.answered.discard(call_id)
             src = self._ctx.call_source.pop(call_id)
             self._push(self.clock.now + self._ctx.handle[src](), _END, agent_id, call_id)
+            self._talking += 1
 
     # Main loop --------------------------------------------------------------------------------
 
@@ -281,6 +283,8 @@ class Simulator:
         # Ends when no arrival, answer, hang-up or call end is left to happen: calls still waiting then
         # (no agent can ever serve them) stay unfinished rather than looping on announcement timers.
         while heap:
+            if arrived >= total and not self._talking and not ctx.call_source:
+                break  # every call ended: what is left are patience timers of answered calls
             deadline = engine.next_deadline()
             if deadline is not None and deadline < heap[0][0]:
                 self.clock.now = max(self.clock.now, deadline)
@@ -311,6 +315,7 @@ class Simulator:
             elif kind == _ANSWER:
                 self._answer(a, b)
             elif kind == _END:
+                self._talking -= 1
                 self._do(C.CallCompleted(a, b))
             elif kind == _PATIENCE and a in ctx.call_source:  # still in the ACD: not answered, not ended
                 self._do(C.CallerHungUp(a))
