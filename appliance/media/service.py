@@ -714,7 +714,10 @@ class MediaEngine:
         raise NoCommonCodec(list(remote.payload_types))
 
     def _apply_remote(self, ep: _Endpoint, remote: RemoteMedia) -> None:
-        ep.remote = (remote.address, remote.port)
+        new = (remote.address, remote.port)
+        if ep.remote is not None and new != ep.remote:
+            ep.latched = False  # the SDP moved the media (re-INVITE, transfer): send there until it speaks
+        ep.remote = new
         if not ep.latched:
             ep.peer = ep.remote
             ep.peer_rtcp = (remote.address, remote.port + 1)

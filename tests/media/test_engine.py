@@ -412,3 +412,17 @@ async def test_hold_stops_sending_and_resume_continues_the_stream(engine: MediaE
     assert len({p.ssrc for p in got}) == 1
     assert all((q.sequence - p.sequence) & 0xFFFF == 1 for p, q in itertools.pairwise(got))
     peer.close()
+
+
+async def test_reinvite_to_a_new_address_moves_the_stream(engine: MediaEngine) -> None:
+    first = await RtpPeer.open(ssrc=0xE1)
+    second = await RtpPeer.open(ssrc=0xE1)  # same phone, new port, same SSRC
+    local = await engine.allocate(RemoteMedia("127.0.0.1", first.port, (ALAW,)))
+    engine.play(local.endpoint_id, tone="dial")
+    await first.stream((local.address, local.port), coded_tone(400, 0.2))
+    engine.set_remote(local.endpoint_id, RemoteMedia("127.0.0.1", second.port, (ALAW,)))
+    mark = len(first.received)
+    await asyncio.sleep(0.3)
+    assert len(first.received) - mark <= 2 and len(second.received) > 10
+    first.close()
+    second.close()
