@@ -62,6 +62,9 @@ class AgentDirectory:
         self._logged_at[agent_id] = extension
         return agent_id
 
+    def bind(self, agent_id: str, extension: str) -> None:
+        self._logged_at[agent_id] = extension
+
     def logout(self, agent_id: str) -> None:
         self._logged_at.pop(agent_id, None)
 

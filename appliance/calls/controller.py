@@ -36,7 +36,7 @@ from appliance.calls.models import Call, CallPhase, Direction, LegRole, LegState
 from appliance.calls.sdp_media import SdpBuilder, remote_media
 from appliance.clock import Clock
 from appliance.domain import models as m
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, Conflict, NotFound
 from appliance.events import Event, EventBus
 from appliance.ivr import actions as ivr_actions
 from appliance.ivr.inputs import CallArrived as IvrCallArrived
@@ -144,6 +144,79 @@ class CallController:
     def call(self, call_id: str) -> Call | None:
         live = self._calls.get(call_id)
         return live.call if live else None
+
+    # ------------------------------------------------------------------ public commands (API, supervisors)
+
+    def agent_login(self, agent_id: str, extension: str | None = None) -> str:
+        """Log an agent in at `extension` (None: the extension bound in the staff record); returns it."""
+        staff = self.store.find("staff", agent_id)
+        if staff is None or staff.status != m.StaffStatus.ACTIVE:
+            raise NotFound("agent", agent_id)
+        target = extension or staff.extension
+        if not target or self.store.find("extensions", target) is None:
+            raise Conflict(f"agent {agent_id} has no phone: give an extension", f"座席 {agent_id} 没有话机,请指定分机")
+        self.agents.bind(agent_id, target)
+        self.acd_command(C.AgentLoggedIn(agent_id=agent_id))
+        return str(target)
+
+    def agent_logout(self, agent_id: str) -> None:
+        self.acd_command(C.AgentLoggedOut(agent_id=agent_id))
+        self.agents.logout(agent_id)
+
+    def agent_pause(self, agent_id: str, reason: str = "busy") -> None:
+        self.acd_command(C.AgentPaused(agent_id=agent_id, reason=reason))
+
+    def agent_unpause(self, agent_id: str) -> None:
+        self.acd_command(C.AgentUnpaused(agent_id=agent_id))
+
+    def agent_end_wrap_up(self, agent_id: str) -> None:
+        self.acd_command(C.WrapUpEnded(agent_id=agent_id))
+
+    def force_agent(self, agent_id: str, state: str, supervisor_id: str, reason: str = "busy") -> None:
+        """Supervisor: force an agent idle, busy or logged out (强制置闲 / 置忙 / 下线)."""
+        if state == "idle":
+            self.acd_command(C.SupervisorForcedIdle(agent_id=agent_id, supervisor_id=supervisor_id))
+        elif state == "busy":
+            self.acd_command(C.SupervisorForcedBusy(agent_id=agent_id, supervisor_id=supervisor_id, reason=reason))
+        elif state == "logged_out":
+            self.acd_command(C.SupervisorForcedLogout(agent_id=agent_id, supervisor_id=supervisor_id))
+            self.agents.logout(agent_id)
+        else:
+            raise Conflict(f"cannot force an agent to {state!r}", f"不能将座席强制为 {state!r}")
+
+    def hangup(self, call_id: str) -> None:
+        if not self.submit(call_id, "hangup"):
+            raise NotFound("call", call_id)
+
+    def agent_views(self) -> list[dict[str, Any]]:
+        """Every agent the ACD knows: state, reason, since (wall clock), phone, current call."""
+        now_mono, now_wall = self.clock.monotonic(), self.clock.wall()
+        out = []
+        for agent_id in sorted(self.acd.agent_ids()):
+            view = self.acd.agent_view(agent_id)
+            out.append({
+                "agent": agent_id,
+                "state": view.state.value,
+                "reason": view.reason,
+                "since": round(now_wall - (now_mono - view.since), 3),
+                "answered": view.answered,
+                "misses": view.misses,
+                "extension": self.agents.extension_of(agent_id),
+                "call": view.current_call or view.offered_call,
+            })
+        return out
+
+    def queue_views(self) -> list[dict[str, Any]]:
+        out = []
+        for queue in self.store.list("queues"):
+            try:
+                view = self.acd.queue_view(queue.id)
+            except (KeyError, ApplianceError):
+                continue
+            out.append({"queue": queue.id, "name": queue.name, "waiting": view.waiting,
+                        "logged_in": view.logged_in, "idle": view.idle,
+                        "longest_wait": round(view.longest_wait, 3)})
+        return out
 
     # ------------------------------------------------------------------ intake (any task)
 
