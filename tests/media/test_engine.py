@@ -426,3 +426,40 @@ async def test_reinvite_to_a_new_address_moves_the_stream(engine: MediaEngine) -
     assert len(first.received) - mark <= 2 and len(second.received) > 10
     first.close()
     second.close()
+
+
+async def test_clock_keeps_50_packets_a_second_without_drift(engine: MediaEngine) -> None:
+    peer, ep, _ = await leg(engine, 0xF1)
+    engine.play(ep, tone="dial")
+    await asyncio.sleep(0.2)
+    start, first = len(peer.received), peer.received[-1].arrival if peer.received else 0.0
+    await asyncio.sleep(3.0)
+    got = peer.received[start:]
+    elapsed = got[-1].arrival - first
+    # 3 s of 20 ms ticks: a sleep(0.02) loop would fall behind by the tick's own run time every time
+    assert abs(len(got) - elapsed / 0.02) <= 2
+    assert engine.ticks_skipped == 0
+    ts = [r.packet.timestamp for r in got]
+    assert set(np.diff(ts)) == {160}
+    peer.close()
+
+
+async def test_stop_releases_everything_and_start_again_works(bus: object) -> None:
+    from appliance.media import MediaConfig
+    from tests.media.conftest import free_port_range
+    low, high = free_port_range()
+    engine = MediaEngine(MediaConfig(port_low=low, port_high=high), bus)  # type: ignore[arg-type]
+    await engine.start()
+    a = await engine.allocate(RemoteMedia("127.0.0.1", 4000, (ALAW,)))
+    b = await engine.allocate(RemoteMedia("127.0.0.1", 4002, (ALAW,)))
+    engine.bridge(a.endpoint_id, b.endpoint_id)
+    await engine.stop()
+    assert engine.endpoint_count == 0 and engine.ports_in_use == 0 and engine._tick_task is None
+    await asyncio.sleep(0)
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((a.address, a.port))
+    await engine.start()
+    c = await engine.allocate()
+    assert c.port >= low
+    await engine.stop()
