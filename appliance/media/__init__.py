@@ -34,10 +34,18 @@ All values are structured; SDP text stays in the SIP layer.
     engine.send_dtmf(endpoint_id, "123#")        # RFC 4733 to the peer
 
     rec_id = engine.start_recording(caller_id, agent_id, Path("call.wav"), mp3=False)  # stereo L=caller R=agent
-    engine.stop_recording(rec_id)
+    rec_id = engine.start_recording(caller_id, None, Path("ivr.wav"))   # no agent yet: right channel silent
+    engine.stop_recording(rec_id)                # WAV closed; with mp3=True, lame writes call.mp3 beside it
+
+    engine.bridge_mode(bridge_id)                # "relay" (packets forwarded untouched) or "mix"
+    engine.leg_stats(endpoint_id)                # received, lost, jitter_ms, sent, r_factor, mos, peer, ...
 
     quality: LegQuality | None = engine.release(endpoint_id)   # sockets, port, files freed; CDR figures
+    # (release also leaves the bridge and stops recordings and prompts of that leg)
     await engine.stop()                                        # releases everything still allocated
+
+Recording and in-band detection tap the relay (a decoded copy), so they do not take a call off the fast path;
+a prompt, a tone, DTMF being sent, a third party or a mask does, and the bridge returns to relaying when they end.
 
 Events on the EventBus (topics "media.*"): `DtmfReceived` (media.dtmf), `RtpTimeout` (media.rtp_timeout: no
 packets for `MediaConfig.rtp_timeout` seconds — end the dead call), `PlaybackFinished`, `RecordingStopped`
