@@ -113,3 +113,15 @@ async def test_blind_transfer_with_refer(appliance: tuple[Running, MiniRouter, i
         run.service.hangup(leg_id)
     far = await uas
     assert (far.successful, far.failed) == (2, 0), far.output[-2000:]
+
+
+async def test_calls_over_tcp_to_the_test_target(appliance: tuple[Running, MiniRouter, int], tmp_path: Path) -> None:
+    run, router, _ = appliance
+    uac = await run_sipp(["-sn", "uac", "-s", "9999", "-t", "t1", "-i", "127.0.0.1", "-p", str(free_udp_port()),
+                          f"127.0.0.1:{run.service.ports['TCP']}", "-m", "5", "-r", "5", "-d", "300",
+                          "-timeout", "30"], tmp_path)
+    assert (uac.successful, uac.failed) == (5, 0), uac.output[-2000:]
+    calls = [e for e in run.events if isinstance(e, ev.IncomingCall)]
+    assert len(calls) == 5 and {c.transport for c in calls} == {"TCP"}
+    assert router.answered == 5
+    assert sorted(e.cause for e in run.events if isinstance(e, ev.LegEnded)) == ["hangup_remote"] * 5
