@@ -758,9 +758,10 @@ class CallController:
 
     async def _leg_ended(self, live: _Live, leg_id: str, state: LegState, event: sip_events.LegEnded) -> None:
         call = live.call
-        if state.ended_at is None:
-            state.ended_at = self.clock.wall()
-            state.cause = event.cause
+        if state.ended_at is not None:
+            return  # we ended it ourselves (offer withdrawn, call over): already accounted for
+        state.ended_at = self.clock.wall()
+        state.cause = event.cause
         self._release_endpoint(state)
         if state.role == LegRole.CALLER:
             call.hangup_side = "caller" if event.cause == "hangup_remote" else "system"

@@ -96,3 +96,29 @@ def test_off_hours_calls_go_to_voicemail(box: RunningAppliance) -> None:
     assert status == 200 and page["total"] == 1
     message = page["items"][0]
     assert message["caller"] == "1005" and message["duration_s"] > 1, json.dumps(message)
+
+
+def test_ring_timeout_moves_the_call_to_the_next_agent(box: RunningAppliance) -> None:
+    box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
+    status, _ = box.api("PATCH", "/api/v1/queues/sales", {"ring_timeout_s": 5, "misses_before_busy": 0})
+    assert status == 200
+    silent_port = log_in(box, "1001")  # logged in first: idle longest, offered first
+    time.sleep(1.0)
+    answer_port = log_in(box, "1002")
+    silent = box.sipp_background(box.sipp_args(box.scenario("agent_ignore.xml"), silent_port))
+    answering = box.sipp_background(
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), answer_port, media_port=free_port()))
+    time.sleep(0.3)
+    caller = call_access_number(box, "1005", "1", wait_ms=20000)
+    assert successful(caller) == 1, caller.stdout[-2000:]  # type: ignore[attr-defined]
+    for phone in (silent, answering):
+        out, _ = phone.communicate(timeout=60)
+        assert successful(out) == 1, out[-2000:]
+    cdr = box.wait_for_cdr("8000")
+    assert cdr["agent"] == "1002" and cdr["offered_agents"][:2] == ["1001", "1002"]
+    rows = box.rows("SELECT event, agent, at FROM queue_log WHERE call_id = ? ORDER BY id", cdr["call_id"])
+    events = [(r[0], r[1]) for r in rows]
+    assert events[:5] == [("queued", None), ("offered", "1001"), ("returned", "1001"), ("offered", "1002"),
+                          ("answered", "1002")], events
+    assert 4.5 <= rows[2][2] - rows[1][2] <= 7.0  # the ring timeout, then straight to the next agent
+    assert rows[3][2] - rows[2][2] < 1.0
