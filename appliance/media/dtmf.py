@@ -4,7 +4,9 @@
 - Receiver: one event is one RTP timestamp (§2.5.2.1); updates with the same timestamp are the same key press,
   so a digit is reported once however many updates and retransmitted end packets arrive (§2.5.1.4 sends the
   final packet three times). A lost start is recovered from any later update (§2.5.2.2); an event whose end
-  never arrives is closed after a time-out.
+  never arrives is closed after a time-out. A payload carrying several events back to back (§2.5.1.5: short
+  events packed into one packet, which also repeats earlier events as redundancy) yields each event once: the
+  n-th starts at the packet's timestamp plus the durations of the ones before it.
 - Sender: start packet with the marker bit (§2.5.1.2), updates every packetisation interval with the duration
   so far and the same timestamp (§2.5.1.3), and three end packets (§2.5.1.4). Events longer than the 16-bit
   duration are not needed for DTMF.
@@ -60,6 +62,18 @@ class EventReceiver:
     _current_ended: bool = False
     _last_update: float = 0.0
     _recent: list[int] = field(default_factory=list)  # timestamps of finished events
+
+    def receive_all(self, timestamp: int, payload: bytes, now: float) -> list[DigitDetected]:
+        """Every new digit in a payload of one or more event blocks."""
+        found = []
+        start = timestamp
+        for offset in range(0, len(payload) - 3, 4):
+            block = payload[offset:offset + 4]
+            got = self.receive(start & 0xFFFFFFFF, block, now)
+            if got is not None:
+                found.append(got)
+            start += parse_event(block).duration
+        return found
 
     def receive(self, timestamp: int, payload: bytes, now: float) -> DigitDetected | None:
         try:

@@ -583,8 +583,7 @@ class MediaEngine:
         self._reconcile_endpoint(ep)
 
     def _dtmf_packet(self, ep: _Endpoint, ts: int, payload: bytes, now: float) -> None:
-        detected = ep.dtmf_rx.receive(ts, payload, now)
-        if detected is not None:
+        for detected in ep.dtmf_rx.receive_all(ts, payload, now):
             self._digit(ep, detected.digit, "rfc4733")
 
     def _digit(self, ep: _Endpoint, digit: str, source: str) -> None:

@@ -71,3 +71,15 @@ def test_garbage_payload_is_ignored() -> None:
     assert EventReceiver().receive(1, b"\x01", 0.0) is None
     with pytest.raises(ValueError):
         EventSender("X")
+
+
+def test_packed_events_with_redundant_earlier_event_are_each_reported_once() -> None:
+    rx = EventReceiver()
+    one_end = build_event(TelephoneEvent(1, True, 10, 400))
+    two_start = build_event(TelephoneEvent(2, False, 10, 160))
+    two_end = build_event(TelephoneEvent(2, True, 10, 480))
+    got = [d.digit for d in rx.receive_all(8000, one_end + two_start, 0.0)]
+    # the next packet repeats "1" ahead of the update of "2": nothing new
+    got += [d.digit for d in rx.receive_all(8000, one_end + two_end, 0.02)]
+    got += [d.digit for d in rx.receive_all(8400, two_end, 0.04)]  # "2" alone, at its own start
+    assert got == ["1", "2"]
