@@ -257,12 +257,14 @@ class AcdEngine:
         events, self._events = self._events, []
         return events
 
-    def configure(self, config: AcdConfig) -> None:
+    def configure(self, config: AcdConfig) -> list[A.Action]:
         """Apply new settings, queues and agent profiles without dropping calls or logins.
 
         A queue missing from the new configuration stops taking new calls; the calls already waiting in it
-        are still served. A logged-in agent whose skills, level, locality or queues changed is re-indexed.
+        are still served. A logged-in agent whose skills, level, locality or queues changed is re-indexed,
+        and if it is idle and can now serve a waiting call, that call is offered (the returned actions).
         """
+        self._out = []
         self._settings = config.settings
         self._global_vip = frozenset(config.settings.vip_numbers)
         self._pause_codes = frozenset(r.code for r in config.settings.pause_reasons)
@@ -298,11 +300,11 @@ class AcdEngine:
             old_profile, agent.profile = agent.profile, profile
             agent.skills = _skill_map(profile)
             if agent.state is not AgentState.LOGGED_OUT and old_profile != profile:
-                was_indexed = agent.indexed
                 self._leave_pools(agent)
                 self._join_pools(agent)
-                if was_indexed:
-                    self._index(agent)
+                if agent.state is AgentState.IDLE:
+                    self._make_available(agent, "reconfigured", _SYSTEM)
+        return self._out
 
     # Views -------------------------------------------------------------------
 
