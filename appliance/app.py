@@ -20,6 +20,7 @@ from sanic import Sanic
 
 from appliance.auth.http import make_blueprint as auth_blueprint
 from appliance.auth.service import AuthService
+from appliance.calls.http import make_blueprint as calls_blueprint
 from appliance.clock import Clock, SystemClock
 from appliance.config import RunConfig
 from appliance.configuration.http import make_blueprint as configuration_blueprint
@@ -203,11 +204,21 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     (the API alone, for tests of the configuration side)."""
     core = Core.open(run.data_dir, clock)
     api = Api(core.auth)
+    calls = None
+    if telephony:
+        from appliance.calls.service import CallService, TelephonyConfig
+
+        calls = CallService(
+            TelephonyConfig(bind=run.bind, sip_port=run.sip_port, rtp_port_min=run.rtp_port_min,
+                            rtp_port_max=run.rtp_port_max),
+            core.data_dir, core.store, core.records, core.prompts, core.voicemail, core.bus, core.clock,
+        )
     blueprints = [
         auth_blueprint(api, core.auth),
         configuration_blueprint(api, core.config),
         voicemail_blueprint(api, core.voicemail),
         prompts_blueprint(api, core.prompts),
+        calls_blueprint(api, calls, core.records, core.bus, core.data_dir / "recordings"),
     ]
     holder: list[Appliance] = []
 
@@ -218,13 +229,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         api, blueprints, health, started_at=lambda: holder[0].started_at, now=core.clock.monotonic
     )
     appliance = Appliance(run, core, http_app)
-    if telephony:
-        from appliance.calls.service import CallService, TelephonyConfig
-
-        appliance.services.append(CallService(
-            TelephonyConfig(bind=run.bind, sip_port=run.sip_port, rtp_port_min=run.rtp_port_min,
-                            rtp_port_max=run.rtp_port_max),
-            core.data_dir, core.store, core.records, core.prompts, core.voicemail, core.bus, core.clock,
-        ))
+    if calls is not None:
+        appliance.services.append(calls)
     holder.append(appliance)
     return appliance

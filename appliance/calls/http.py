@@ -1,0 +1,598 @@
+"""Call-control routes: active calls, agent actions, queue status, CDRs, queue and agent logs, recordings,
+and the live event stream (WebSocket).
+
+Who may do what:
+- admin and supervisor: everything, on every agent and call;
+- qa: read everything (calls, agents, queues, records, recordings, events), act on nothing;
+- agent: act on themselves only (the login's `staff` link names the agent) and see only their own calls,
+  CDRs, agent log, recordings and events; a login without a staff link sees nothing agent-specific.
+
+Without telephony (`create_appliance(telephony=False)`) the routes that need call control answer 503
+`telephony_off`; the records routes and the event stream keep working from the record store and the bus, so
+the OpenAPI document is the same either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+
+from appliance.auth.models import ANY_ROLE, READ_CONFIG, Session
+from appliance.domain.models import Role
+from appliance.errors import ApplianceError, FieldError, Forbidden, NotFound, ValidationFailed
+from appliance.events import Event, EventBus
+from appliance.http_api import (
+    Api,
+    Operation,
+    Param,
+    bearer_token,
+    body_of,
+    int_arg,
+    ok,
+    page_schema,
+    send_file,
+    session_of,
+)
+from appliance.records.sqlite_store import RecordStore
+
+if TYPE_CHECKING:  # telephony is imported only when the box runs it (its import is slow)
+    from appliance.calls.controller import CallController
+    from appliance.calls.models import Call
+    from appliance.calls.service import CallService
+
+log = logging.getLogger(__name__)
+
+SUPERVISING = frozenset({Role.ADMIN, Role.SUPERVISOR})
+ACTING = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT})
+EVENTS_PATH = "/api/v1/events"
+FORCE_STATES = ("idle", "busy", "logged_out")
+DIRECTIONS = ("inbound", "outbound", "internal")
+_TOPIC = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$")
+_DIGITS = re.compile(r"^[0-9]{1,20}$")
+WS_UNAUTHORISED = 4401  # close code when the session ends while the stream is open (4000-4999: private use)
+
+
+class TelephonyOff(ApplianceError):
+    def __init__(self) -> None:
+        super().__init__(
+            "telephony is not running on this appliance: calls, agents and queues are unavailable",
+            "本机未启用电话功能: 通话、座席和队列不可用",
+            error_id="telephony_off", http_status=503,
+        )
+
+
+def _invalid(name: str, rule: str, message: str, message_zh: str) -> ValidationFailed:
+    return ValidationFailed([FieldError(name, rule, f"{name}: {message}", f"{name}: {message_zh}")])
+
+
+def _float_arg(request: Request, name: str) -> float | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise _invalid(name, "number", "seconds since the epoch, a number", "应为以秒计的时间戳数字") from None
+
+
+def _bool_arg(request: Request, name: str) -> bool | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    value = raw.lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise _invalid(name, "boolean", "true or false", "应为 true 或 false")
+
+
+def _choice_arg(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in allowed:
+        raise _invalid(name, "enum", f"one of {', '.join(allowed)}", f"应为 {', '.join(allowed)} 之一")
+    return str(raw)
+
+
+def _body_dict(request: Request) -> dict[str, Any]:
+    body = body_of(request)
+    if not isinstance(body, dict):
+        raise _invalid("body", "type", "a JSON object", "应为 JSON 对象")
+    return body
+
+
+def _str_field(body: dict[str, Any], name: str, max_length: int = 64) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_length:
+        raise _invalid(name, "type", f"a string of at most {max_length} characters", f"应为不超过 {max_length} 个字符的字符串")
+    return value
+
+
+def _page(page: Any) -> dict[str, Any]:
+    return {"items": list(page.items), "total": page.total, "offset": page.offset, "limit": page.limit}
+
+
+def _own_agent(session: Session) -> str:
+    """The agent an agent-role login acts as; refused when the login is not linked to a staff member."""
+    if not session.staff:
+        raise Forbidden("this login is not linked to an agent (staff number)", "该账号未关联座席工号")
+    return session.staff
+
+
+def _check_may_act(session: Session, agent_id: str) -> None:
+    if session.role == Role.AGENT and _own_agent(session) != agent_id:
+        raise Forbidden("agents may act only on themselves", "座席只能操作自己")
+
+
+def _call_agents(call: Call) -> set[str]:
+    agents = {leg.agent_id for leg in call.legs.values() if leg.agent_id}
+    if call.agent:
+        agents.add(call.agent)
+    return agents
+
+
+def _cdr_agents(cdr: dict[str, Any]) -> set[str]:
+    agents = {str(leg["agent"]) for leg in cdr.get("legs", ()) if isinstance(leg, dict) and leg.get("agent")}
+    if cdr.get("agent"):
+        agents.add(str(cdr["agent"]))
+    return agents
+
+
+def call_summary(call: Call) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "direction": call.direction.value,
+        "caller": call.caller,
+        "caller_name": call.caller_name,
+        "callee": call.callee,
+        "did": call.did,
+        "trunk": call.trunk,
+        "extension": call.extension,
+        "phase": call.phase.value,
+        "queue": call.queue,
+        "queued_at": call.queued_at,
+        "vip": call.vip,
+        "agent": call.agent,
+        "started_at": call.started_at,
+        "answered_at": call.answered_at,
+        "agent_answered_at": call.agent_answered_at,
+        "on_hold": call.hold_started is not None,
+        "recording": bool(call.recording_file),
+        "legs": [
+            {"leg": leg_id, "role": s.role.value, "party": s.party, "agent": s.agent_id, "created": s.created_at,
+             "answered": s.answered_at, "ended": s.ended_at, "cause": s.cause}
+            for leg_id, s in call.legs.items()
+        ],
+    }
+
+
+def call_detail(call: Call) -> dict[str, Any]:
+    return {
+        **call_summary(call),
+        "flow": call.flow,
+        "ivr_path": list(call.ivr_path),
+        "ivr_keys": call.ivr_keys,
+        "language": call.language,
+        "offered_agents": list(call.offered_agents),
+        "hold_seconds": call.hold_seconds,
+        "transfers": list(call.transfers),
+        "intended_customer": call.intended_customer,
+        "variables": dict(call.variables),
+        "timeline": [list(t) for t in call.timeline],
+    }
+
+
+def parse_topics(raw: str | None) -> set[str] | None:
+    """`acd.*,voicemail.new` → a topic set for `EventBus.stream`; None (every topic) when absent or `*`."""
+    if raw is None or raw.strip() in ("", "*"):
+        return None
+    topics = {t.strip() for t in raw.split(",") if t.strip()}
+    bad = sorted(t for t in topics if not _TOPIC.match(t))
+    if bad or not topics:
+        raise ValidationFailed([FieldError(
+            "topics", "pattern", f"topics: comma-separated topics such as acd.* or acd.call_queued (bad: {bad})",
+            f"topics: 应为逗号分隔的主题, 如 acd.* 或 acd.call_queued (无效: {bad})",
+        )])
+    return topics
+
+
+def event_visible_to(session: Session, data: dict[str, Any]) -> bool:
+    """Agents see only events about themselves (their state, offers to them, their calls' answers)."""
+    if session.role != Role.AGENT:
+        return True
+    me = session.staff
+    if not me:
+        return False
+    if data.get("agent_id") == me or data.get("agent") == me:
+        return True
+    agents = data.get("agent_ids")
+    return isinstance(agents, list | tuple) and me in agents
+
+
+def make_blueprint(api: Api, service: CallService | None, records: RecordStore, bus: EventBus,
+                   recordings_dir: Path) -> Blueprint:
+    """`service` is None when the box runs without telephony."""
+    bp = Blueprint("calls", url_prefix="")
+
+    def controller() -> CallController:
+        if service is None:
+            raise TelephonyOff()
+        return service.controller
+
+    def agent_view(agent_id: str) -> dict[str, Any]:
+        for view in controller().agent_views():
+            if view["agent"] == agent_id:
+                return view
+        raise NotFound("agent", agent_id)
+
+    def pause_reason(body: dict[str, Any], name: str = "reason") -> str:
+        assert service is not None
+        codes = [str(r.code) for r in service.store.list("pause_reasons")]
+        reason = _str_field(body, name)
+        if reason is None:
+            if not codes:
+                raise _invalid(name, "required", "no pause reasons are configured", "未配置置忙原因")
+            return codes[0]
+        if reason not in codes:
+            raise _invalid(name, "enum", f"a configured pause reason code: {', '.join(codes)}",
+                           f"应为已配置的置忙原因代码: {', '.join(codes)}")
+        return reason
+
+    # ---------------------------------------------------------------- calls
+
+    def visible_call(request: Request, call_id: str) -> Call:
+        call = controller().call(call_id)
+        if call is None:
+            raise NotFound("call", call_id)
+        session = session_of(request)
+        if session.role == Role.AGENT and _own_agent(session) not in _call_agents(call):
+            raise Forbidden("agents may see only their own calls", "座席只能查看自己的通话")
+        return call
+
+    async def list_calls(request: Request) -> HTTPResponse:
+        session = session_of(request)
+        calls = sorted(controller().active_calls, key=lambda c: (c.started_at, c.id))
+        if session.role == Role.AGENT:
+            me = _own_agent(session)
+            calls = [c for c in calls if me in _call_agents(c)]
+        items = [call_summary(c) for c in calls]
+        return ok({"items": items, "total": len(items), "offset": 0, "limit": len(items)})
+
+    async def get_call(request: Request, call_id: str) -> HTTPResponse:
+        return ok(call_detail(visible_call(request, call_id)))
+
+    async def hangup(request: Request, call_id: str) -> HTTPResponse:
+        visible_call(request, call_id)
+        controller().hangup(call_id)
+        return ok({"call_id": call_id, "accepted": True}, status=202)
+
+    # ---------------------------------------------------------------- agents
+
+    async def list_agents(request: Request) -> HTTPResponse:
+        session = session_of(request)
+        views = controller().agent_views()
+        if session.role == Role.AGENT:
+            me = _own_agent(session)
+            views = [v for v in views if v["agent"] == me]
+        return ok({"items": views, "total": len(views), "offset": 0, "limit": len(views)})
+
+    def agent_action(action: Callable[[Request, str], None]) -> Callable[..., Any]:
+        async def handler(request: Request, agent_id: str) -> HTTPResponse:
+            ctl = controller()
+            _check_may_act(session_of(request), agent_id)
+            if agent_id not in ctl.acd.agent_ids():
+                raise NotFound("agent", agent_id)
+            action(request, agent_id)
+            return ok(agent_view(agent_id))
+
+        return handler
+
+    def do_login(request: Request, agent_id: str) -> None:
+        extension = _str_field(_body_dict(request), "extension", 20)
+        if extension is not None and not _DIGITS.match(extension):
+            raise _invalid("extension", "pattern", "an extension number (digits)", "应为分机号码(数字)")
+        controller().agent_login(agent_id, extension)
+
+    def do_logout(request: Request, agent_id: str) -> None:
+        controller().agent_logout(agent_id)
+
+    def do_pause(request: Request, agent_id: str) -> None:
+        controller().agent_pause(agent_id, pause_reason(_body_dict(request)))
+
+    def do_unpause(request: Request, agent_id: str) -> None:
+        controller().agent_unpause(agent_id)
+
+    def do_wrap_up_done(request: Request, agent_id: str) -> None:
+        controller().agent_end_wrap_up(agent_id)
+
+    def do_force(request: Request, agent_id: str) -> None:
+        body = _body_dict(request)
+        state = body.get("state")
+        if state not in FORCE_STATES:
+            raise _invalid("state", "enum", f"one of {', '.join(FORCE_STATES)}", f"应为 {', '.join(FORCE_STATES)} 之一")
+        reason = pause_reason(body) if state == "busy" else ""
+        supervisor = session_of(request).user
+        if state == "busy":
+            controller().force_agent(agent_id, state, supervisor, reason)
+        else:
+            controller().force_agent(agent_id, str(state), supervisor)
+
+    # ---------------------------------------------------------------- queues
+
+    async def queue_status(request: Request) -> HTTPResponse:
+        views = controller().queue_views()
+        return ok({"items": views, "total": len(views), "offset": 0, "limit": len(views)})
+
+    # ---------------------------------------------------------------- records
+
+    def paging(request: Request) -> tuple[int, int]:
+        return int_arg(request, "offset", 0, 0, 10**9), int_arg(request, "limit", 50, 1, 1000)
+
+    def exact(request: Request, names: tuple[str, ...]) -> dict[str, str]:
+        out = {}
+        for name in names:
+            value = request.args.get(name)
+            if value is not None and value != "":
+                if len(value) > 128:
+                    raise _invalid(name, "maxLength", "at most 128 characters", "不超过 128 个字符")
+                out[name] = str(value)
+        return out
+
+    def restrict_agent(request: Request, where: dict[str, str]) -> None:
+        """Agents read only their own records: the agent filter is theirs whatever they asked for."""
+        session = session_of(request)
+        if session.role != Role.AGENT:
+            return
+        me = _own_agent(session)
+        if where.get("agent", me) != me:
+            raise Forbidden("agents may read only their own records", "座席只能查看自己的记录")
+        where["agent"] = me
+
+    async def list_cdrs(request: Request) -> HTTPResponse:
+        offset, limit = paging(request)
+        where = exact(request, ("caller", "callee", "did", "queue", "agent", "disposition"))
+        direction = _choice_arg(request, "direction", DIRECTIONS)
+        if direction is not None:
+            where["direction"] = direction
+        restrict_agent(request, where)
+        page = records.cdrs(where=where, since=_float_arg(request, "since"), until=_float_arg(request, "until"),
+                            missed=_bool_arg(request, "missed"), offset=offset, limit=limit)
+        return ok(_page(page))
+
+    def cdr_of(request: Request, call_id: str) -> dict[str, Any]:
+        page = records.cdrs(where={"call_id": call_id}, limit=1)
+        if not page.items:
+            raise NotFound("call record", call_id)
+        cdr: dict[str, Any] = page.items[0]
+        session = session_of(request)
+        if session.role == Role.AGENT and _own_agent(session) not in _cdr_agents(cdr):
+            raise Forbidden("agents may read only their own calls", "座席只能查看自己的通话记录")
+        return cdr
+
+    async def get_cdr(request: Request, call_id: str) -> HTTPResponse:
+        return ok(cdr_of(request, call_id))
+
+    async def queue_log(request: Request) -> HTTPResponse:
+        offset, limit = paging(request)
+        page = records.rows("queue_log", where=exact(request, ("queue", "call_id", "event", "agent")),
+                            since=_float_arg(request, "since"), until=_float_arg(request, "until"),
+                            offset=offset, limit=limit)
+        return ok(_page(page))
+
+    async def agent_log(request: Request) -> HTTPResponse:
+        offset, limit = paging(request)
+        where = exact(request, ("agent", "state_from", "state_to", "reason"))
+        restrict_agent(request, where)
+        page = records.rows("agent_log", where=where, since=_float_arg(request, "since"),
+                            until=_float_arg(request, "until"), offset=offset, limit=limit)
+        return ok(_page(page))
+
+    async def recording(request: Request, call_id: str) -> HTTPResponse:
+        cdr = cdr_of(request, call_id)
+        stored = str(cdr.get("recording") or "")
+        if not stored:
+            raise NotFound("recording", call_id)
+        root = recordings_dir.resolve()
+        path = Path(stored)
+        path = (path if path.is_absolute() else root / path).resolve()
+        # A CDR names its file; a record pointing anywhere else (edited, restored from another box) is not served.
+        if not path.is_relative_to(root):
+            log.warning("call %s: recording %s is outside %s; not served", call_id, stored, root)
+            raise NotFound("recording", call_id)
+        if not path.is_file():
+            raise NotFound("recording", call_id)
+        return await send_file(request, path, "audio/wav", f"{call_id}.wav")
+
+    # ---------------------------------------------------------------- live events (WebSocket)
+
+    async def ws_admission(request: Request) -> HTTPResponse | None:
+        """Authenticate and validate before the upgrade, so a refusal is a plain JSON HTTP error."""
+        if request.path != EVENTS_PATH:
+            return None
+        session = api.auth.authenticate(bearer_token(request) or request.args.get("token"))
+        request.ctx.session = session
+        request.ctx.topics = parse_topics(request.args.get("topics"))
+        return None
+
+    async def events(request: Request, ws: Any) -> None:
+        session: Session = request.ctx.session
+        token = bearer_token(request) or request.args.get("token")
+        stream = bus.stream(request.ctx.topics)
+        reader = asyncio.ensure_future(_drain(ws))
+        try:
+            dropped = 0
+            while not reader.done():
+                getter = asyncio.ensure_future(stream.__anext__())
+                await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    break
+                event: Event = getter.result()
+                try:
+                    api.auth.authenticate(token)
+                except ApplianceError:
+                    await ws.close(WS_UNAUTHORISED, "session ended")
+                    break
+                if stream.dropped != dropped:
+                    # A slow reader lost the oldest events; say so, so a wallboard knows to re-read the state.
+                    await ws.send(json.dumps({"topic": "stream.dropped", "dropped": stream.dropped - dropped}))
+                    dropped = stream.dropped
+                data = event.to_dict()
+                if event_visible_to(session, data):
+                    await ws.send(json.dumps(data, ensure_ascii=False, default=str))
+        finally:
+            stream.close()
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+
+    # ---------------------------------------------------------------- routes
+
+    paging_params = (Param("offset", schema={"type": "integer", "minimum": 0}),
+                     Param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}))
+    time_params = (Param("since", schema={"type": "number"}, description="from this time (epoch seconds)"),
+                   Param("until", schema={"type": "number"}, description="before this time (epoch seconds)"))
+    leg = {"type": "object", "properties": {
+        "leg": {"type": "string"}, "role": {"type": "string"}, "party": {"type": "string"},
+        "agent": {"type": ["string", "null"]}, "created": {"type": "number"},
+        "answered": {"type": ["number", "null"]}, "ended": {"type": ["number", "null"]}, "cause": {"type": "string"}}}
+    call = {"type": "object", "required": ["id", "direction", "caller", "callee", "phase", "started_at"],
+            "properties": {
+                "id": {"type": "string"}, "direction": {"type": "string", "enum": list(DIRECTIONS)},
+                "caller": {"type": "string"}, "caller_name": {"type": "string"}, "callee": {"type": "string"},
+                "did": {"type": "string"}, "trunk": {"type": "string"}, "extension": {"type": "string"},
+                "phase": {"type": "string"}, "queue": {"type": "string"}, "queued_at": {"type": ["number", "null"]},
+                "vip": {"type": "boolean"}, "agent": {"type": "string"}, "started_at": {"type": "number"},
+                "answered_at": {"type": ["number", "null"]}, "agent_answered_at": {"type": ["number", "null"]},
+                "on_hold": {"type": "boolean"}, "recording": {"type": "boolean"},
+                "legs": {"type": "array", "items": leg}}}
+    api.components["ActiveCall"] = call
+    call_ref = {"$ref": "#/components/schemas/ActiveCall"}
+    agent = {"type": "object", "properties": {
+        "agent": {"type": "string"}, "state": {"type": "string", "enum": [
+            "logged_out", "idle", "ringing", "on_call", "wrap_up", "paused", "disconnected"]},
+        "reason": {"type": "string"}, "since": {"type": "number"}, "answered": {"type": "integer"},
+        "misses": {"type": "integer"}, "extension": {"type": ["string", "null"]},
+        "call": {"type": ["string", "null"]}}}
+    api.components["AgentStatus"] = agent
+    agent_ref = {"$ref": "#/components/schemas/AgentStatus"}
+    queue = {"type": "object", "properties": {
+        "queue": {"type": "string"}, "name": {"type": "string"}, "waiting": {"type": "integer"},
+        "logged_in": {"type": "integer"}, "idle": {"type": "integer"}, "longest_wait": {"type": "number"}}}
+    cdr = {"type": "object", "required": ["call_id", "started"], "properties": {
+        "call_id": {"type": "string"}, "direction": {"type": "string"}, "caller": {"type": "string"},
+        "callee": {"type": "string"}, "did": {"type": "string"}, "started": {"type": "number"},
+        "answered": {"type": ["number", "null"]}, "ended": {"type": ["number", "null"]},
+        "queue": {"type": "string"}, "wait": {"type": ["number", "null"]}, "agent": {"type": "string"},
+        "talk": {"type": ["number", "null"]}, "disposition": {"type": "string"},
+        "missed": {"type": "array", "items": {"type": "string"}}, "recording": {"type": "string"},
+        "legs": {"type": "array", "items": {"type": "object"}}}}
+    api.components["CallRecord"] = cdr
+    cdr_ref = {"$ref": "#/components/schemas/CallRecord"}
+    log_row = {"type": "object", "properties": {"id": {"type": "integer"}, "at": {"type": "number"},
+                                                "data": {"type": "object"}}, "additionalProperties": True}
+    off = 503
+
+    api.route(bp, "GET", "/api/v1/calls", list_calls, summary="Active calls (当前通话); agents see their own",
+              tag="calls", operation_id="list_calls", roles=ANY_ROLE, response=page_schema(call_ref),
+              errors=(401, 403, off))
+    api.route(bp, "GET", "/api/v1/calls/{call_id}", get_call,
+              summary="One active call with its legs, IVR path, variables and timeline", tag="calls",
+              operation_id="get_call", roles=ANY_ROLE, response=call_ref, errors=(401, 403, 404, off))
+    api.route(bp, "POST", "/api/v1/calls/{call_id}/hangup", hangup, summary="Hang up a call (挂断)", tag="calls",
+              operation_id="hangup_call", roles=ACTING, response_status=202,
+              response={"type": "object", "properties": {"call_id": {"type": "string"},
+                                                         "accepted": {"type": "boolean"}}},
+              errors=(401, 403, 404, off))
+
+    api.route(bp, "GET", "/api/v1/agents", list_agents, summary="Agent states (座席状态); agents see their own",
+              tag="agents", operation_id="list_agent_states", roles=ANY_ROLE, response=page_schema(agent_ref),
+              errors=(401, 403, off))
+    reason_schema = {"type": "string", "description": "a configured pause reason code (default: the first)"}
+    actions: tuple[tuple[str, Callable[[Request, str], None], str, dict[str, Any] | None], ...] = (
+        ("login", do_login, "Log an agent in at an extension (default: the staff record's) (签入)",
+         {"type": "object", "properties": {"extension": {"type": "string", "pattern": "^[0-9]{1,20}$"}}}),
+        ("logout", do_logout, "Log an agent out (签出)", None),
+        ("pause", do_pause, "Pause an agent with a reason (置忙)",
+         {"type": "object", "properties": {"reason": reason_schema}}),
+        ("unpause", do_unpause, "Unpause an agent (置闲)", None),
+        ("wrap-up-done", do_wrap_up_done, "End an agent's wrap-up now (结束话后处理)", None),
+    )
+    for name, action, summary, request_schema in actions:
+        api.route(bp, "POST", f"/api/v1/agents/{{agent_id}}/{name}", agent_action(action),
+                  summary=summary + "; agents only themselves", tag="agents",
+                  operation_id=f"agent_{name.replace('-', '_')}", roles=ACTING, request=request_schema,
+                  response=agent_ref, errors=(400, 401, 403, 404, 409, 422, off))
+    api.route(bp, "POST", "/api/v1/agents/{agent_id}/force", agent_action(do_force),
+              summary="Supervisor: force an agent idle, busy or logged out (强制置闲/置忙/签出)", tag="agents",
+              operation_id="force_agent", roles=SUPERVISING,
+              request={"type": "object", "required": ["state"], "properties": {
+                  "state": {"type": "string", "enum": list(FORCE_STATES)}, "reason": reason_schema}},
+              response=agent_ref, errors=(400, 401, 403, 404, 409, 422, off))
+
+    api.route(bp, "GET", "/api/v1/queues/status", queue_status,
+              summary="Queue status: waiting calls, agents logged in and idle, longest wait", tag="calls",
+              operation_id="queue_status", roles=ANY_ROLE, response=page_schema(queue), errors=(401, 403, off))
+
+    api.route(bp, "GET", "/api/v1/cdr", list_cdrs, summary="Call detail records (话单), newest first; agents see their own",
+              tag="records", operation_id="list_cdrs", roles=ANY_ROLE, response=page_schema(cdr_ref),
+              params=(*paging_params, Param("direction", schema={"type": "string", "enum": list(DIRECTIONS)}),
+                      *(Param(n, description=f"exact match on {n}") for n in
+                        ("caller", "callee", "did", "queue", "agent", "disposition")),
+                      *time_params,
+                      Param("missed", schema={"type": "boolean"}, description="only missed (true) or not (false)")),
+              errors=(401, 403, 422))
+    api.route(bp, "GET", "/api/v1/cdr/{call_id}", get_cdr, summary="One call detail record", tag="records",
+              operation_id="get_cdr", roles=ANY_ROLE, response=cdr_ref, errors=(401, 403, 404))
+    api.route(bp, "GET", "/api/v1/queue-log", queue_log, summary="Queue log (队列日志), oldest first",
+              tag="records", operation_id="queue_log", roles=READ_CONFIG, response=page_schema(log_row),
+              params=(*paging_params, *(Param(n, description=f"exact match on {n}") for n in
+                                        ("queue", "call_id", "event", "agent")), *time_params),
+              errors=(401, 403, 422))
+    api.route(bp, "GET", "/api/v1/agent-log", agent_log,
+              summary="Agent state log (座席状态日志), oldest first; agents see their own", tag="records",
+              operation_id="agent_log", roles=ANY_ROLE, response=page_schema(log_row),
+              params=(*paging_params, *(Param(n, description=f"exact match on {n}") for n in
+                                        ("agent", "state_from", "state_to", "reason")), *time_params),
+              errors=(401, 403, 422))
+    api.route(bp, "GET", "/api/v1/recordings/{call_id}", recording,
+              summary="Download a call's recording (WAV; supports Range); agents only their own calls",
+              tag="records", operation_id="get_recording", roles=ANY_ROLE, content_type="audio/wav",
+              response={"type": "string", "format": "binary"}, errors=(401, 403, 404))
+
+    bp.on_request(ws_admission)
+    bp.add_websocket_route(events, EVENTS_PATH, name="event_stream")
+    # The stream is not an `Api.route` (Sanic upgrades it), so its operation is registered by hand.
+    api.operations.append(Operation(
+        "get", EVENTS_PATH,
+        "Live events: upgrades to a WebSocket (Upgrade: websocket); each text frame is one event as JSON "
+        "(Event.to_dict(): topic, at, fields); agents receive only events about themselves",
+        "events", "event_stream", ANY_ROLE,
+        response={"type": "object", "required": ["topic"], "properties": {
+            "topic": {"type": "string"}, "at": {"type": "number"}}, "additionalProperties": True},
+        response_status=101,
+        params=(Param("topics", description="comma-separated topics; a trailing .* matches a prefix (acd.*)"),
+                Param("token", description="the session token, for browsers that cannot set a header")),
+        errors=(401, 403, 422),
+    ))
+    return bp
+
+
+async def _drain(ws: Any) -> None:
+    """Read (and ignore) what the client sends until it closes: the close is how we learn it has gone."""
+    with contextlib.suppress(Exception):
+        while True:
+            await ws.recv()
