@@ -45,6 +45,7 @@ from appliance.ivr.inputs import DigitPressed, PromptFinished
 from appliance.ivr.runner import IvrRunner
 from appliance.ivr.service import IvrService
 from appliance.media import events as media_events
+from appliance.media.models import PartyMask
 from appliance.media.service import MediaEngine
 from appliance.prompts.store import PromptStore
 from appliance.records.sqlite_store import RecordStore
@@ -71,6 +72,20 @@ class _Playlist:
 
 
 @dataclass
+class _Monitor:
+    """A supervisor's call joined to an agent's call (监听 / 密语 / 强插 / 强拆)."""
+
+    target: str  # the monitored call
+    agent: str
+    mode: str  # listen | whisper | barge | take_over
+
+
+MONITOR_FEATURES = {fc.Feature.LISTEN: "listen", fc.Feature.WHISPER: "whisper", fc.Feature.BARGE: "barge",
+                    fc.Feature.TAKE_OVER: "take_over"}
+MONITOR_KEYS = {"1": "listen", "2": "whisper", "3": "barge"}  # a supervisor switches mode with these
+
+
+@dataclass
 class _Live:
     """What the controller keeps beside a `Call` while it runs."""
 
@@ -86,6 +101,8 @@ class _Live:
     voicemail: tuple[str, Path, str] | None = None  # message id, file, box
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     feature: fc.FeatureRequest | None = None
+    monitor: _Monitor | None = None  # this call is a supervisor listening to another
+    monitored_by: set[str] = field(default_factory=set)  # supervisor calls listening to this one
 
 
 @dataclass
@@ -324,6 +341,12 @@ class CallController:
             await payload()
         elif kind == "hangup":
             await self._end(live, "api", "hangup_api")
+        elif kind == "take_over":
+            await self._take_over(live, payload)
+        elif kind == "monitor_gone":
+            self._monitor_gone(live, payload)
+        elif kind == "target_ended":
+            await self._end(live, "system", "monitored_call_ended")
         elif kind == "shutdown":
             await self._end(live, "system", "shutdown")
 
@@ -787,6 +810,11 @@ class CallController:
 
     async def _digit(self, live: _Live, state: LegState, digit: str) -> None:
         call = live.call
+        if state.role == LegRole.CALLER and live.monitor is not None:
+            mode = MONITOR_KEYS.get(digit)
+            if mode is not None and mode != live.monitor.mode:
+                await self._set_monitor_mode(live, mode)
+            return
         if state.role == LegRole.CALLER:
             if call.phase == CallPhase.IVR and live.ivr is not None:
                 call.ivr_keys += digit
@@ -882,6 +910,10 @@ class CallController:
             return
         call.phase = CallPhase.FEATURE
         extension = incoming.extension or ""
+        if request.feature in MONITOR_FEATURES:
+            await self._start_monitor(live, extension, request.args[0] if request.args else "",
+                                      MONITOR_FEATURES[request.feature])
+            return
         message_en, message_zh = self._run_feature(extension, request)
         call.note(self.clock.wall(), "feature", f"{request.feature}: {message_en}")
         language = call.language
@@ -901,6 +933,8 @@ class CallController:
                 logged_in = self.agents.login(extension, request.args)
                 self.acd_command(C.AgentLoggedIn(agent_id=logged_in))
                 return f"Agent {logged_in} logged in.", f"座席{' '.join(logged_in)}登录成功。"
+            if feature in fc.SUPERVISOR_ONLY:
+                return self._force_from_phone(extension, feature, request.args[0] if request.args else "")
             agent_id = self.agents.agent_at(extension)
             if agent_id is None:
                 return "No agent is logged in on this phone.", "本话机没有登录座席。"
@@ -918,11 +952,113 @@ class CallController:
             if feature == fc.Feature.WRAP_UP_DONE:
                 self.acd_command(C.WrapUpEnded(agent_id=agent_id))
                 return "Ready for the next call.", "已结束后处理。"
-            if feature in fc.SUPERVISOR_ONLY:
-                return "This feature is not available yet.", "该功能暂不可用。"
             return "Unknown feature.", "未知的功能码。"
         except ApplianceError as exc:
             return exc.message, exc.message_zh or exc.message
+
+    # ------------------------------------------------------------------ supervisors
+
+    def _supervisor_at(self, extension: str, agent_id: str) -> tuple[str | None, str, str]:
+        """(supervisor id, refusal en, refusal zh): a supervisor may act on agents of the groups they manage
+        (all agents when they manage none in particular)."""
+        person = next((p for p in self.store.list("staff")
+                       if p.extension == extension and p.status == m.StaffStatus.ACTIVE), None)
+        bound = self.agents.agent_at(extension)
+        if person is None and bound is not None:
+            person = self.store.find("staff", bound)
+        if person is None or person.role not in (m.Role.SUPERVISOR, m.Role.ADMIN):
+            return None, "Only a supervisor may do this.", "只有班长座席可以进行此操作。"
+        agent = self.store.find("staff", agent_id)
+        if agent is None:
+            return None, f"There is no agent {agent_id}.", f"没有座席{agent_id}。"
+        if person.managed_groups and agent.work_group not in person.managed_groups:
+            return None, f"Agent {agent_id} is not in your groups.", f"座席{agent_id}不在您管理的座席组。"
+        return str(person.employee_no), "", ""
+
+    def _force_from_phone(self, extension: str, feature: fc.Feature, agent_id: str) -> tuple[str, str]:
+        supervisor, en, zh = self._supervisor_at(extension, agent_id)
+        if supervisor is None:
+            return en, zh
+        state = {fc.Feature.FORCE_IDLE: "idle", fc.Feature.FORCE_BUSY: "busy"}.get(feature, "logged_out")
+        self.force_agent(agent_id, state, supervisor)
+        return f"Agent {agent_id} is now {state}.", f"座席{' '.join(agent_id)}已强制{ {'idle': '置闲', 'busy': '置忙'}.get(state, '下线')}。"
+
+    def _agent_call(self, agent_id: str) -> _Live | None:
+        for other in self._calls.values():
+            if other.call.agent == agent_id and other.call.phase == CallPhase.CONNECTED and other.call.bridge_id:
+                return other
+        return None
+
+    async def _start_monitor(self, live: _Live, extension: str, agent_id: str, mode: str) -> None:
+        """A supervisor's phone joins an agent's call: listen, whisper, barge, or take the caller over."""
+        call = live.call
+        supervisor, en, zh = self._supervisor_at(extension, agent_id)
+        target = self._agent_call(agent_id) if supervisor is not None else None
+        if supervisor is not None and target is None:
+            en, zh = f"Agent {agent_id} is not on a call.", f"座席{' '.join(agent_id)}当前没有通话。"
+        if supervisor is None or target is None:
+            path = await self._speak(zh if call.language != "en" else en, call.language)
+            await self._play_then(live, [path], lambda: self._end(live, "system", "monitor_refused"))
+            return
+        call.phase = CallPhase.CONNECTED
+        call.agent = supervisor
+        live.monitor = _Monitor(target.call.id, agent_id, "listen")
+        target.monitored_by.add(call.id)
+        call.note(self.clock.wall(), "monitor", f"{mode} {agent_id} on {target.call.id}")
+        target.call.note(self.clock.wall(), "monitored", f"{mode} by {supervisor}")
+        endpoint = self._caller_endpoint(live)
+        if endpoint is not None and target.call.bridge_id is not None:
+            self.media.add_party(target.call.bridge_id, endpoint, self._mask(target, "listen"))
+        await self._set_monitor_mode(live, mode)
+
+    def _mask(self, target: _Live, mode: str) -> PartyMask:
+        if mode == "listen":
+            return PartyMask.listen()
+        if mode == "whisper":
+            agent_leg = target.call.legs.get(target.call.agent_leg or "")
+            if agent_leg is not None and agent_leg.endpoint_id is not None:
+                return PartyMask.whisper(agent_leg.endpoint_id)
+        return PartyMask.barge()
+
+    async def _set_monitor_mode(self, live: _Live, mode: str) -> None:
+        monitor = live.monitor
+        if monitor is None:
+            return
+        target = self._calls.get(monitor.target)
+        endpoint = self._caller_endpoint(live)
+        if target is None or endpoint is None or target.call.bridge_id is None:
+            return
+        monitor.mode = mode
+        live.call.note(self.clock.wall(), "monitor_mode", mode)
+        if mode == "take_over":
+            self._post(target.call.id, "take_over", live.call.id)
+            return
+        self.media.set_mask(target.call.bridge_id, endpoint, self._mask(target, mode))
+
+    async def _take_over(self, live: _Live, supervisor_call: str) -> None:
+        """强拆: the agent is released, the supervisor who barged in stays with the caller."""
+        call = live.call
+        sup = self._calls.get(supervisor_call)
+        if sup is None or call.agent_leg is None:
+            return
+        agent_id = call.agent
+        call.transfers.append({"at": round(self.clock.wall(), 3), "kind": "take_over", "from": agent_id,
+                               "to": sup.call.agent})
+        await self._drop_leg(live, call.agent_leg, "taken_over")
+        with contextlib.suppress(ApplianceError, KeyError):
+            self.acd_command(C.CallCompleted(agent_id=agent_id, call_id=call.id))
+        call.agent_leg = None
+        endpoint = self._caller_endpoint(sup)
+        if endpoint is not None and call.bridge_id is not None:
+            self.media.set_mask(call.bridge_id, endpoint, PartyMask.barge())
+        call.note(self.clock.wall(), "taken_over", f"{agent_id} → {sup.call.agent}")
+
+    def _monitor_gone(self, live: _Live, supervisor_call: str) -> None:
+        """A supervisor left this call; after a take-over the caller would be alone, so the call ends."""
+        live.monitored_by.discard(supervisor_call)
+        call = live.call
+        if call.agent_leg is None and call.phase == CallPhase.CONNECTED:
+            self._post(call.id, "hangup", None)
 
     # ------------------------------------------------------------------ ending
 
@@ -979,6 +1115,16 @@ class CallController:
         if call.agent and call.agent_answered_at is not None:
             with contextlib.suppress(ApplianceError, KeyError):
                 self.acd_command(C.CallCompleted(agent_id=call.agent, call_id=call.id))
+        if live.monitor is not None:
+            target = self._calls.get(live.monitor.target)
+            endpoint = self._caller_endpoint(live)
+            if target is not None and target.call.bridge_id is not None and endpoint is not None:
+                with contextlib.suppress(ApplianceError, KeyError):
+                    self.media.remove_party(target.call.bridge_id, endpoint)
+            self._post(live.monitor.target, "monitor_gone", call.id)
+            live.monitor = None
+        for supervisor_call in list(live.monitored_by):
+            self._post(supervisor_call, "target_ended", call.id)
         if call.bridge_id is not None:
             with contextlib.suppress(ApplianceError, KeyError):
                 self.media.unbridge(call.bridge_id)

@@ -122,3 +122,31 @@ def test_ring_timeout_moves_the_call_to_the_next_agent(box: RunningAppliance) ->
                           ("answered", "1002")], events
     assert 4.5 <= rows[2][2] - rows[1][2] <= 7.0  # the ring timeout, then straight to the next agent
     assert rows[3][2] - rows[2][2] < 1.0
+
+
+def test_supervisor_listens_to_an_agent_call_from_a_phone(box: RunningAppliance) -> None:
+    box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
+    port = log_in(box, "1002")
+    agent = box.sipp_background(
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port, media_port=free_port()))
+    time.sleep(0.3)
+    scenario = box.scenario("caller_menu.xml", DIGIT="1", PCAP=PCAP, WAIT_MS=20000, BEFORE_KEY_MS=2000)
+    caller = box.sipp_background([*box.sipp_args(scenario, free_port(), media_port=free_port()),
+                                  "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # until the caller is bridged to the agent
+        bridged = box.rows("SELECT count(*) FROM agent_log WHERE agent = '1002' AND state_to = 'on_call'")
+        if bridged[0][0]:
+            break
+    time.sleep(4)  # past the agent-number announcement
+    supervisor = box.phone_feature("1901", "*31*1002", free_port())  # hangs up when the call ends
+    assert successful(supervisor) == 1, supervisor.stdout[-2000:]
+    for phone in (caller, agent):
+        out, _ = phone.communicate(timeout=60)
+        assert successful(out) == 1, out[-2000:]
+    cdr = box.wait_for_cdr("8000")
+    monitored = [d for _, e, d in cdr["timeline"] if e == "monitored"]
+    assert monitored == ["listen by 1901"], cdr["timeline"]
+    sup = box.wait_for_cdr("*31*1002")
+    assert ("monitor_mode", "listen") in [(e, d) for _, e, d in sup["timeline"]]
+    assert sup["hangup_cause"] == "monitored_call_ended"
