@@ -53,6 +53,8 @@ _VIA = re.compile(r"SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*([A-Za-z0-9.!%*_+`'~-]+)[ \
 _HOSTPORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::([0-9]{1,5}))?\Z")
 _DIGITS = re.compile(r"[0-9]+\Z")
 _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+\Z")
+# name, optional whitespace, colon, value without the surrounding whitespace (one C call per header line)
+_HEADER_LINE = re.compile(r"([A-Za-z0-9.!%*_+`'~-]+)[ \t]*:[ \t]*(.*)", re.S)
 _URI_BAD = re.compile(r"[ \t\r\n<>\"]")
 
 MAX_MESSAGE = 65535
@@ -584,31 +586,37 @@ def parse(data: bytes, stream: bool = False) -> SipMessage:
         else:
             head_b, body = data.rstrip(b"\r\n"), b""
     head = head_b.decode("utf-8", "surrogateescape")
-    lines = head.replace("\r\n", "\n").split("\n")
+    lines = head.split("\r\n") if "\n" not in head.replace("\r\n", "") else head.replace("\r\n", "\n").split("\n")
     while lines and lines[0] == "":  # §7.5: ignore CRLFs before the start line
         lines.pop(0)
     if not lines:
         raise SipParseError("empty message")
     start = lines[0]
     msg = SipMessage()
-    # unfold (§7.3.1): a line starting with whitespace continues the previous one
-    raw: list[str] = []
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t") and raw:
-            raw[-1] = raw[-1] + " " + line.strip(" \t")
-        elif line == "":
-            continue
-        else:
-            raw.append(line)
+    raw = lines[1:]
+    if "\n " in head or "\n\t" in head:
+        # unfold (§7.3.1): a line starting with whitespace continues the previous one
+        raw = []
+        for line in lines[1:]:
+            if line[:1] in (" ", "\t") and raw:
+                raw[-1] = raw[-1] + " " + line.strip(" \t")
+            elif line:
+                raw.append(line)
     headers: list[tuple[str, str]] = []
+    append = headers.append
+    header_line = _HEADER_LINE.match
+    compact = COMPACT
     for line in raw:
-        colon = line.find(":")
-        if colon <= 0:
-            raise SipParseError("header line without a name")
-        name = line[:colon].rstrip(" \t")
-        if not _TOKEN.match(name):
-            raise SipParseError(f"bad header name {name[:30]!r}")
-        headers.append((canonical_name(name), line[colon + 1 :].strip(" \t")))
+        m = header_line(line)
+        if m is None:
+            if not line:
+                continue
+            raise SipParseError("malformed header line")
+        name = m.group(1).lower()
+        value = m.group(2)
+        if value and value[-1] in " \t":
+            value = value.rstrip(" \t")
+        append((compact.get(name, name), value))
     msg.headers = headers
 
     if start.startswith("SIP/"):
