@@ -508,10 +508,16 @@ class SipCore(TransactionUser):
         leg.sdp_session = self._ids
         leg.peer_supports = req.option_tags("supported") | req.option_tags("require")
         leg.peer_100rel = "100rel" in leg.peer_supports
+        leg.peer_allows = {m.strip().upper() for m in req.get_all("allow")}
         if se_val:
             leg.session_expires = se_val
             params = se.split(";", 1)[1] if se is not None and ";" in se else ""
             leg.we_refresh = "refresher=uas" in params.replace(" ", "")
+        elif "timer" in leg.peer_supports and self.config.session_expires:
+            # the caller can refresh but did not ask for a timer: we ask for one (RFC 4028 §9), with the
+            # caller as refresher, so a call whose phone died is torn down instead of running for ever
+            leg.session_expires = max(self.config.session_expires, self.config.min_se)
+            leg.we_refresh = False
         self.legs[leg.leg_id] = leg
         self._legs_by_invite[(req.call_id, leg.local_tag)] = leg
         self.tx.reply(stx, 100, now)
@@ -1088,6 +1094,8 @@ class SipCore(TransactionUser):
             ("to", to_hdr), ("call-id", call_id), ("cseq", "1 INVITE"), ("contact", self._contact(dest.transport)),
             ("allow", ALLOW_HEADER), ("supported", "100rel, timer, replaces"), ("user-agent", self.config.user_agent),
         ]
+        if self.config.session_expires:
+            headers.append(("session-expires", str(self.config.session_expires)))
         if replaces:
             headers.append(("replaces", replaces))
         if extra_headers:
@@ -1132,6 +1140,8 @@ class SipCore(TransactionUser):
             ("call-id", call_id), ("cseq", "1 INVITE"), ("contact", self._contact(dest.transport)),
             ("allow", ALLOW_HEADER), ("supported", "100rel, timer, replaces"), ("user-agent", self.config.user_agent),
         ]
+        if self.config.session_expires:
+            headers.append(("session-expires", str(self.config.session_expires)))
         if replaces:
             headers.append(("replaces", replaces))
         if extra_headers:
@@ -1194,6 +1204,7 @@ class SipCore(TransactionUser):
             self._move(leg, "accepted")
             if resp.body:
                 leg.remote_sdp = _sdp_part(resp)
+            leg.peer_allows = {m.strip().upper() for m in resp.get_all("allow")}
             self._session_from_response(leg, resp, now)
             self._emit(ev.LegAnswered(leg_id=leg.leg_id, sdp=leg.remote_sdp))
             return
@@ -1364,7 +1375,7 @@ class SipCore(TransactionUser):
             self._terminate_dialog(leg, "session_expired", 0, now)
             return
         se = f"{leg.session_expires};refresher={'uas' if leg.inbound else 'uac'}"
-        if "update" in {m.lower() for m in leg.peer_supports} or leg.reinvite_tx is not None:
+        if "UPDATE" in leg.peer_allows or leg.reinvite_tx is not None:
             self._dialog_request(leg, "UPDATE", now, [("session-expires", se), ("supported", "timer")])
         else:
             body = leg.local_sdp

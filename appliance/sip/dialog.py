@@ -123,5 +123,6 @@ class Leg:
     reinvite_tx: Transaction | None = None
     refer_cseq: int | None = None  # CSeq of a REFER we accepted; NOTIFYs report on it
     refer_subscribed: bool = False
-    peer_supports: set[str] = field(default_factory=set)
+    peer_supports: set[str] = field(default_factory=set)  # option tags (Supported/Require)
+    peer_allows: set[str] = field(default_factory=set)  # methods (Allow), upper case
     history: list[str] = field(default_factory=list)

@@ -558,3 +558,30 @@ def test_hanging_up_a_ringing_fork_cancels_every_branch() -> None:
     packets, events = out(core)
     assert sorted(m.method or "" for m, _ in packets) == ["CANCEL", "CANCEL"]
     assert [(e.leg_id, e.cause) for e in events if isinstance(e, ev.LegEnded)] == [(leg, "hangup_local")]
+
+
+def test_we_ask_for_a_session_timer_when_the_caller_supports_one() -> None:
+    core = make_core()
+    call, _, _ = inbound_call(core, headers=[("Supported", "timer")])
+    core.answer(call.leg_id, ANSWER, 0.0)
+    (ok, _), = out(core)[0]
+    assert ok["session-expires"] == "1800;refresher=uac" and "timer" in ok.option_tags("require")
+
+
+def test_outbound_session_refresh_uses_update_when_allowed() -> None:
+    core = make_core()
+    leg = core.create_leg(0.0, callee="5", sdp_offer=SDP, caller="6", trunk="carrier")
+    (invite, _), = out(core)[0]
+    assert invite["session-expires"] == "1800"
+    respond(core, invite, 200, 0.1, body=ANSWER,
+            extra="Session-Expires: 120;refresher=uac\r\nRequire: timer\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n")
+    out(core)
+    core.handle_timeout(59.0)
+    assert out(core)[0] == []
+    core.handle_timeout(60.2)  # we are the refresher: SE/2
+    (update, _), = out(core)[0]
+    assert update.method == "UPDATE" and update["session-expires"].startswith("120")
+    respond(core, update, 200, 60.3, extra="Session-Expires: 120;refresher=uac\r\n")
+    _, events = out(core)
+    assert not any(isinstance(e, ev.LegEnded) for e in events)
+    assert core.leg_info(leg).state.value == "connected"
