@@ -101,6 +101,11 @@ class _Live:
     voicemail: tuple[str, Path, str] | None = None  # message id, file, box
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     feature: fc.FeatureRequest | None = None
+    consult_leg: str | None = None
+    consult_agent_ep: str | None = None
+    consult_bridge: str | None = None
+    conference_legs: set[str] = field(default_factory=set)
+    on_caller_answer: Callable[[_Live], Any] | None = None  # originated calls: what follows the answer
     monitor: _Monitor | None = None  # this call is a supervisor listening to another
     monitored_by: set[str] = field(default_factory=set)  # supervisor calls listening to this one
 
@@ -202,7 +207,57 @@ class CallController:
             raise Conflict(f"cannot force an agent to {state!r}", f"不能将座席强制为 {state!r}")
 
     def hangup(self, call_id: str) -> None:
-        if not self.submit(call_id, "hangup"):
+        self._command(call_id, "hangup")
+
+    def transfer(self, call_id: str, target: str) -> None:
+        """Blind transfer of the caller to a queue, agent, extension, IVR flow, access number or number."""
+        self._command(call_id, "transfer", target)
+
+    def hold(self, call_id: str, on: bool) -> None:
+        self._command(call_id, "hold", on)
+
+    def consult(self, call_id: str, target: str) -> None:
+        self._command(call_id, "consult", target)
+
+    def consult_return(self, call_id: str) -> None:
+        self._command(call_id, "consult_return")
+
+    def consult_complete(self, call_id: str) -> None:
+        self._command(call_id, "consult_complete")
+
+    def conference(self, call_id: str, target: str) -> None:
+        self._command(call_id, "conference", target)
+
+    def monitor(self, call_id: str, extension: str, mode: str) -> str:
+        """Ring a supervisor's extension and, once answered, join the call to listen, whisper or barge."""
+        target = self._calls.get(call_id)
+        if target is None or not target.call.agent:
+            raise NotFound("call with an agent", call_id)
+        if mode not in ("listen", "whisper", "barge", "take_over"):
+            raise Conflict(f"unknown monitor mode {mode!r}", f"未知的监控方式 {mode!r}")
+        agent = target.call.agent
+
+        async def join(live: _Live) -> None:
+            await self._start_monitor(live, extension, agent, mode)
+
+        return self._new_originated(extension, f"monitor:{agent}", join)
+
+    def originate(self, extension: str, number: str) -> str:
+        """Click-to-dial: ring the agent's extension, then call `number` from it."""
+        if self.store.find("extensions", extension) is None:
+            raise NotFound("extension", extension)
+
+        async def dial(live: _Live) -> None:
+            live.call.callee = number
+            if self.store.find("extensions", number) is not None:
+                await self._ring_extension(live, number, LegRole.CALLEE)
+            else:
+                await self._ring_external(live, number)
+
+        return self._new_originated(extension, number, dial)
+
+    def _command(self, call_id: str, kind: str, payload: Any = None) -> None:
+        if not self.submit(call_id, kind, payload):
             raise NotFound("call", call_id)
 
     def agent_views(self) -> list[dict[str, Any]]:
@@ -307,12 +362,41 @@ class CallController:
         self._calls[call_id] = live
         self._by_leg[event.leg_id] = call_id
         call.note(self.clock.wall(), "incoming", f"{event.caller} → {event.callee} via {event.trunk or 'ext'}")
-        live.task = asyncio.create_task(self._run(live, event), name=f"call-{call_id}")
+        live.task = asyncio.create_task(self._run(live, lambda: self._route(live, event)), name=f"call-{call_id}")
 
-    async def _run(self, live: _Live, incoming: sip_events.IncomingCall) -> None:
+    def _new_originated(self, extension: str, target: str, first: Callable[[_Live], Any]) -> str:
+        """A call the box places: it rings `extension` first, then `first(live)` runs once it answers."""
+        call_id = f"c{int(self.clock.wall())}-{next(self._ids)}"
+        call = Call(id=call_id, direction=Direction.INTERNAL, caller=extension, callee=target,
+                    started_at=self.clock.wall(), caller_leg="", extension=extension)
+        live = _Live(call)
+        self._calls[call_id] = live
+        call.note(self.clock.wall(), "originate", f"{extension} → {target}")
+        live.task = asyncio.create_task(self._run(live, lambda: self._originate(live, extension, first)),
+                                        name=f"call-{call_id}")
+        return call_id
+
+    async def _originate(self, live: _Live, extension: str, first: Callable[[_Live], Any]) -> None:
+        call = live.call
+        local = await self.media.allocate()
+        try:
+            leg = self.sip.create_leg(callee=extension, sdp_offer=self.sdp.describe(local, offer=True),
+                                      caller=call.callee, extension=extension)
+        except ApplianceError:
+            self.media.release(local.endpoint_id)
+            await self._end(live, "system", "unreachable")
+            return
+        call.caller_leg = leg.leg_id
+        call.legs[leg.leg_id] = LegState(leg, LegRole.CALLER, extension, self.clock.wall(),
+                                         endpoint_id=local.endpoint_id)
+        self._by_leg[leg.leg_id] = call.id
+        self._by_endpoint[local.endpoint_id] = call.id
+        live.on_caller_answer = first
+
+    async def _run(self, live: _Live, begin: Callable[[], Any]) -> None:
         call = live.call
         try:
-            await self._route(live, incoming)
+            await begin()
             while call.phase != CallPhase.ENDED:
                 kind, payload = await live.inbox.get()
                 try:
@@ -341,6 +425,22 @@ class CallController:
             await payload()
         elif kind == "hangup":
             await self._end(live, "api", "hangup_api")
+        elif kind == "transfer":
+            await self._transfer(live, str(payload), by="api")
+        elif kind == "hold":
+            await self._api_hold(live, bool(payload))
+        elif kind == "consult":
+            await self._consult(live, str(payload))
+        elif kind == "consult_return":
+            await self._consult_return(live)
+        elif kind == "consult_complete":
+            await self._consult_complete(live)
+        elif kind == "conference":
+            await self._conference(live, str(payload))
+        elif kind == "hand_over":
+            await self._hand_over(live, *payload)
+        elif kind == "adopt":
+            await self._adopt(live, *payload)
         elif kind == "take_over":
             await self._take_over(live, payload)
         elif kind == "monitor_gone":
@@ -689,14 +789,33 @@ class CallController:
         now = self.clock.wall()
         if isinstance(event, sip_events.LegAnswered):
             if state.role == LegRole.CALLER:
+                if live.on_caller_answer is None or state.answered_at is not None:
+                    return
+                state.answered_at = call.answered_at = now
+                if state.endpoint_id is not None and event.sdp:
+                    self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
+                follow, live.on_caller_answer = live.on_caller_answer, None
+                await follow(live)
                 return
             state.answered_at = now
             if state.endpoint_id is not None and event.sdp:
                 self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
-            if state.role == LegRole.AGENT:
+            if state.role == LegRole.AGENT and call.agent_leg is None and call.phase == CallPhase.RINGING:
+                # a direct transfer to an agent (not through the ACD): the agent is now on this call
+                agent_id = state.agent_id or ""
+                with contextlib.suppress(ApplianceError, KeyError):
+                    self.acd_command(C.AgentStartedOtherCall(agent_id=agent_id, call_id=call.id, kind="transfer"))
+                call.agent, call.agent_leg, call.agent_answered_at = agent_id, leg_id, now
+                await self._connect(live, leg_id, state)
+            elif state.role == LegRole.AGENT:
                 await self._agent_answered(live, leg_id, state)
             elif state.role == LegRole.CALLEE:
                 await self._connect(live, leg_id, state)
+            elif state.role == LegRole.CONSULT and leg_id in live.conference_legs:
+                if call.bridge_id is not None and state.endpoint_id is not None:
+                    self.media.add_party(call.bridge_id, state.endpoint_id, PartyMask.everyone())
+            elif state.role == LegRole.CONSULT:
+                await self._consult_answered(live, leg_id, state)
         elif isinstance(event, sip_events.LegProgress):
             if state.role == LegRole.CALLEE and event.sdp and state.endpoint_id:
                 self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
@@ -704,6 +823,8 @@ class CallController:
             await self._leg_ended(live, leg_id, state, event)
         elif isinstance(event, sip_events.DtmfReceived):
             await self._digit(live, state, event.digit)
+        elif isinstance(event, sip_events.TransferRequested):
+            await self._on_refer(live, state, event)
         elif isinstance(event, sip_events.LegMediaChanged):
             if state.endpoint_id is not None and event.sdp:
                 self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
@@ -769,8 +890,10 @@ class CallController:
             day = time.strftime("%Y%m%d", time.localtime(self.clock.wall()))
             path = self.recordings_dir / day / f"{call.id}.wav"
             path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():  # a second segment of the same call (after a transfer or hold)
+                path = path.with_name(f"{call.id}-{len(call.recordings) + 1}.wav")
             call.recording_id = self.media.start_recording(caller_ep, state.endpoint_id, path)
-            call.recording_file = str(path)
+            call.recordings.append(str(path))
 
     def _should_record(self, call: Call) -> bool:
         queue = self.store.find("queues", call.queue) if call.queue else None
@@ -799,6 +922,12 @@ class CallController:
                 if event.cause not in ("cancelled", "hangup_local"):
                     self.acd_command(C.OfferFailed(call_id=call.id, agent_id=state.agent_id or "",
                                                    reason=event.cause or "no_answer"))
+            return
+        if state.role == LegRole.CONSULT:
+            live.conference_legs.discard(leg_id)
+            if leg_id == live.consult_leg:
+                live.consult_leg = None
+                await self._consult_return(live)
             return
         if state.role == LegRole.CALLEE:
             if state.answered_at is not None:
@@ -955,6 +1084,250 @@ class CallController:
             return "Unknown feature.", "未知的功能码。"
         except ApplianceError as exc:
             return exc.message, exc.message_zh or exc.message
+
+    # ------------------------------------------------------------------ transfers, consultation, conference
+
+    def _resolve_target(self, target: str) -> tuple[str, str]:
+        """What a transfer target names: a queue, an agent, an extension, an IVR flow, an access number, or
+        else an external number. `queue:x`, `flow:x`, `agent:x` force the kind."""
+        kind, _, value = target.partition(":")
+        if value and kind in ("queue", "agent", "extension", "flow", "did", "external"):
+            return kind, value
+        if self.store.find("queues", target) is not None:
+            return "queue", target
+        if self.store.find("ivr_flows", target) is not None:
+            return "flow", target
+        staff = self.store.find("staff", target)
+        if staff is not None and self.agents.extension_of(target):
+            return "agent", target
+        if self.store.find("extensions", target) is not None:
+            return "extension", target
+        if self.store.find("dids", target) is not None:
+            return "did", target
+        return "external", target
+
+    def _release_agent(self, live: _Live, cause: str) -> str:
+        """The serving agent leaves the call (transfer, completed consultation): wrap-up starts."""
+        call = live.call
+        agent_id = call.agent
+        if call.agent_leg is not None:
+            leg_id, call.agent_leg = call.agent_leg, None
+            if call.bridge_id is not None:
+                state = call.legs.get(leg_id)
+                if state is not None and state.endpoint_id is not None:
+                    with contextlib.suppress(ApplianceError, KeyError):
+                        self.media.remove_party(call.bridge_id, state.endpoint_id)
+        if agent_id and call.agent_answered_at is not None:
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.acd_command(C.CallCompleted(agent_id=agent_id, call_id=call.id))
+        self._stop_recording(live)
+        return agent_id
+
+    def _stop_recording(self, live: _Live) -> None:
+        call = live.call
+        if call.recording_id is not None:
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.media.stop_recording(call.recording_id)
+            call.recording_id = None
+
+    async def _transfer(self, live: _Live, target: str, by: str, kind: str = "blind",
+                        drop_agent_leg: bool = True) -> bool:
+        """Send the caller elsewhere; the serving agent is released. Caller data and the CDR travel along.
+        After a REFER the phone hangs up its own leg once told the transfer worked (`drop_agent_leg=False`)."""
+        call = live.call
+        where, value = self._resolve_target(target)
+        agent_leg = call.agent_leg
+        from_agent = self._release_agent(live, "transferred")
+        call.transfers.append({"at": round(self.clock.wall(), 3), "kind": kind, "by": by, "from": from_agent,
+                               "to": f"{where}:{value}"})
+        call.note(self.clock.wall(), "transfer", f"{kind} {from_agent or by} → {where}:{value}")
+        if agent_leg is not None:
+            if drop_agent_leg:
+                await self._drop_leg(live, agent_leg, "transferred")
+            else:
+                self._later(live, 10.0, lambda: self._drop_leg(live, agent_leg, "transferred"))
+        call.agent, call.agent_answered_at = "", None
+        if call.bridge_id is not None:
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.media.unbridge(call.bridge_id)
+            call.bridge_id = None
+        if where == "queue":
+            self._enter_queue(live, value, vip=call.vip)
+        elif where == "flow":
+            await self._start_ivr(live, value)
+        elif where == "did":
+            call.did = value
+            decision = self.router().route(did=value, caller=call.caller, wall=self.clock.wall())
+            if decision.destination.kind == "flow":
+                await self._start_ivr(live, decision.destination.target)
+            elif decision.destination.kind == "queue":
+                self._enter_queue(live, decision.destination.target, vip=decision.vip)
+            else:
+                await self._end(live, "system", "transfer_unroutable")
+                return False
+        elif where == "agent":
+            extension = self.agents.extension_of(value) or ""
+            if await self._ring_extension(live, extension, LegRole.AGENT, agent_id=value) is None:
+                await self._end(live, "system", "transfer_failed")
+                return False
+            call.phase = CallPhase.RINGING
+        elif where == "extension":
+            await self._ring_extension(live, value, LegRole.CALLEE)
+        else:
+            await self._ring_external(live, value)
+        return True
+
+    async def _on_refer(self, live: _Live, state: LegState, event: sip_events.TransferRequested) -> None:
+        """A phone asked to transfer (REFER): blind, or attended with Replaces naming our other call."""
+        call = live.call
+        if state.role != LegRole.AGENT and state.role != LegRole.CALLEE:
+            state.leg.transfer_progress(403)
+            return
+        state.leg.transfer_progress(100)
+        if event.replaces_leg:
+            other_id = self._by_leg.get(event.replaces_leg)
+            if other_id is None or other_id == call.id:
+                state.leg.transfer_progress(481)
+                return
+            self._post(other_id, "hand_over", (call.id, event.replaces_leg))
+            state.leg.transfer_progress(200)
+            return
+        target = event.target_user or ""
+        ok = await self._transfer(live, target, by=state.agent_id or state.party, drop_agent_leg=False)
+        state.leg.transfer_progress(200 if ok else 503)
+
+    async def _hand_over(self, live: _Live, to_call: str, agent_leg: str) -> None:
+        """Attended transfer, consultation side: give our far party (the consulted person) to `to_call` and
+        end this call; the transferring agent's legs go away."""
+        call = live.call
+        party = next((leg_id for leg_id, st in call.legs.items()
+                      if leg_id != agent_leg and st.ended_at is None and st.answered_at is not None), None)
+        if party is None:
+            return
+        state = call.legs.pop(party)
+        if call.bridge_id is not None:
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.media.unbridge(call.bridge_id)
+            call.bridge_id = None
+        if state.endpoint_id is not None:
+            self._by_endpoint[state.endpoint_id] = to_call
+        self._by_leg[party] = to_call
+        call.note(self.clock.wall(), "handed_over", f"{state.party} → {to_call}")
+        self._post(to_call, "adopt", (party, state))
+        await self._end(live, "system", "attended_transfer")
+
+    async def _adopt(self, live: _Live, leg_id: str, state: LegState) -> None:
+        """Attended transfer, caller side: the consulted party becomes the one the caller talks to."""
+        call = live.call
+        from_agent = self._release_agent(live, "transferred")
+        if call.agent_leg is None:
+            old = next((lid for lid, st in call.legs.items() if st.role == LegRole.AGENT and st.ended_at is None),
+                       None)
+            if old is not None:
+                await self._drop_leg(live, old, "transferred")
+        call.legs[leg_id] = state
+        call.transfers.append({"at": round(self.clock.wall(), 3), "kind": "attended", "from": from_agent,
+                               "to": state.agent_id or state.party})
+        self._stop_playing(live)
+        if call.bridge_id is not None:
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.media.unbridge(call.bridge_id)
+            call.bridge_id = None
+        call.hold_started = None
+        new_agent = state.agent_id or self.agents.agent_at(state.party)
+        state.role = LegRole.AGENT if new_agent else LegRole.CALLEE
+        if new_agent:
+            state.agent_id = new_agent
+            call.agent, call.agent_leg, call.agent_answered_at = new_agent, leg_id, self.clock.wall()
+        await self._connect(live, leg_id, state)
+
+    async def _consult(self, live: _Live, target: str) -> None:
+        """询问: the caller waits with music while the agent talks to someone else on a new leg."""
+        call = live.call
+        if call.agent_leg is None or call.bridge_id is None:
+            raise Conflict("no agent is talking to the caller", "座席未与客户通话")
+        where, value = self._resolve_target(target)
+        extension = self.agents.extension_of(value) if where == "agent" else value
+        agent_state = call.legs[call.agent_leg]
+        self.media.unbridge(call.bridge_id)
+        call.bridge_id = None
+        self._hold_changed(live, True)
+        caller_ep = self._caller_endpoint(live)
+        if caller_ep is not None:
+            self.media.play(caller_ep, prompt=self._queue_music(call.queue), loop=True)
+        leg_id = await self._ring_extension(live, extension or "", LegRole.CONSULT,
+                                            agent_id=value if where == "agent" else None)
+        call.note(self.clock.wall(), "consult", f"{call.agent} → {where}:{value}")
+        if leg_id is None:
+            await self._consult_return(live)
+            return
+        live.consult_leg = leg_id
+        live.consult_agent_ep = agent_state.endpoint_id
+
+    async def _consult_answered(self, live: _Live, leg_id: str, state: LegState) -> None:
+        live.call.note(self.clock.wall(), "consult_answered", state.party)
+        if live.consult_agent_ep is not None and state.endpoint_id is not None:
+            live.consult_bridge = self.media.bridge(live.consult_agent_ep, state.endpoint_id)
+
+    async def _consult_return(self, live: _Live) -> None:
+        """The consultation is over: back to the caller (询问后返回)."""
+        call = live.call
+        if live.consult_bridge is not None:
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.media.unbridge(live.consult_bridge)
+            live.consult_bridge = None
+        if live.consult_leg is not None:
+            await self._drop_leg(live, live.consult_leg, "consult_ended")
+            live.consult_leg = None
+        self._hold_changed(live, False)
+        if call.agent_leg is not None:
+            await self._connect(live, call.agent_leg, call.legs[call.agent_leg])
+
+    async def _consult_complete(self, live: _Live) -> None:
+        """询问转: the caller goes to the consulted party; the agent leaves."""
+        call = live.call
+        leg_id = live.consult_leg
+        if leg_id is None:
+            raise Conflict("there is no consultation to complete", "没有正在进行的询问")
+        if live.consult_bridge is not None:
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.media.unbridge(live.consult_bridge)
+            live.consult_bridge = None
+        live.consult_leg = None
+        state = call.legs.pop(leg_id)
+        self._hold_changed(live, False)
+        await self._adopt(live, leg_id, state)
+
+    async def _conference(self, live: _Live, target: str) -> None:
+        """三方通话: ring a third party into the caller's bridge; anyone may leave, the rest stay."""
+        call = live.call
+        if call.bridge_id is None:
+            raise Conflict("the call is not connected", "通话未接通")
+        where, value = self._resolve_target(target)
+        extension = self.agents.extension_of(value) if where == "agent" else value
+        leg_id = await self._ring_extension(live, extension or "", LegRole.CONSULT,
+                                            agent_id=value if where == "agent" else None)
+        if leg_id is None:
+            raise Conflict(f"cannot ring {target}", f"无法呼叫 {target}")
+        live.conference_legs.add(leg_id)
+        call.note(self.clock.wall(), "conference", f"{where}:{value}")
+
+    async def _api_hold(self, live: _Live, on: bool) -> None:
+        """Hold from the agent desk: the caller hears music, the agent hears nothing; unhold reconnects."""
+        call = live.call
+        if call.agent_leg is None:
+            raise Conflict("no agent is talking to the caller", "座席未与客户通话")
+        agent_state = call.legs[call.agent_leg]
+        if on and call.bridge_id is not None:
+            self.media.unbridge(call.bridge_id)
+            call.bridge_id = None
+            self._hold_changed(live, True)
+            caller_ep = self._caller_endpoint(live)
+            if caller_ep is not None:
+                self.media.play(caller_ep, prompt=self._queue_music(call.queue), loop=True)
+        elif not on and call.bridge_id is None:
+            self._hold_changed(live, False)
+            await self._connect(live, call.agent_leg, agent_state)
 
     # ------------------------------------------------------------------ supervisors
 

@@ -405,14 +405,8 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
         stored = str(cdr.get("recording") or "")
         if not stored:
             raise NotFound("recording", call_id)
-        root = recordings_dir.resolve()
-        path = Path(stored)
-        path = (path if path.is_absolute() else root / path).resolve()
-        # A CDR names its file; a record pointing anywhere else (edited, restored from another box) is not served.
-        if not path.is_relative_to(root):
-            log.warning("call %s: recording %s is outside %s; not served", call_id, stored, root)
-            raise NotFound("recording", call_id)
-        if not path.is_file():
+        path = recording_file(recordings_dir, stored)
+        if path is None:
             raise NotFound("recording", call_id)
         return await send_file(request, path, "audio/wav", f"{call_id}.wav")
 
@@ -589,6 +583,30 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
         errors=(401, 403, 422),
     ))
     return bp
+
+
+def recording_file(recordings_dir: Path, stored: str) -> Path | None:
+    """The file a CDR's `recording` names, if it exists inside `recordings_dir`; None otherwise.
+
+    The CDR holds the path as it was written (relative to the working directory when the data directory was
+    given relatively). A data directory restored or moved elsewhere keeps its `recordings/<day>/<call>.wav`
+    layout, so the part after the last `recordings` is tried under today's folder too. Nothing outside that
+    folder is ever served, whatever the record says.
+    """
+    root = recordings_dir.resolve()
+    as_written = Path(stored)
+    candidates = [as_written]
+    if "recordings" in as_written.parts:
+        parts = as_written.parts
+        last = len(parts) - 1 - parts[::-1].index("recordings")
+        candidates.append(root.joinpath(*parts[last + 1:]))
+    for candidate in candidates:
+        path = candidate.resolve()
+        if path.is_relative_to(root) and path.is_file():
+            return path
+    if not any(c.resolve().is_relative_to(root) for c in candidates):
+        log.warning("a recording path outside %s was not served: %s", root, stored)
+    return None
 
 
 async def _drain(ws: Any) -> None:

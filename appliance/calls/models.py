@@ -92,7 +92,7 @@ class Call:
     hold_seconds: float = 0.0
     # outcome
     recording_id: str | None = None
-    recording_file: str = ""
+    recordings: list[str] = field(default_factory=list)  # one file per connected segment
     voicemail_id: str = ""
     survey_score: int | None = None
     intended_customer: bool = False
@@ -106,6 +106,11 @@ class Call:
 
     def note(self, at: float, what: str, detail: str = "") -> None:
         self.timeline.append((round(at, 3), what, detail))
+
+    @property
+    def recording_file(self) -> str:
+        """The first recording of the call (the API's download); later segments are in `recordings`."""
+        return self.recordings[0] if self.recordings else ""
 
     def leg_by_role(self, role: LegRole) -> LegState | None:
         for state in self.legs.values():
