@@ -3,6 +3,7 @@ and recordings that must not be served."""
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -214,3 +215,31 @@ async def test_recording_missing_or_outside_the_recordings_folder_is_a_json_404(
         response = await admin.fetch(f"/api/v1/recordings/{call_id}")
         assert response.status == 404, call_id
         assert response.json["error_id"] == "not_found", call_id
+
+
+async def test_recording_paths_written_relative_or_from_a_moved_data_directory_are_found(admin: Client) -> None:
+    data_dir = admin.appliance.core.data_dir
+    records = admin.appliance.core.records
+    day = data_dir / "recordings" / "2026-11-23"
+    day.mkdir(parents=True, exist_ok=True)
+    for name in ("rel", "moved"):
+        (day / f"{name}.wav").write_bytes(wav(0.1) + name.encode())
+    # A data directory given relatively: the controller wrote the path relative to the working directory.
+    records.put_cdr(cdr("rel", 1000.0, recording=os.path.relpath(day / "rel.wav")))
+    # Restored from a box whose data directory was elsewhere.
+    records.put_cdr(cdr("moved", 1001.0, recording="/srv/old-box/data/recordings/2026-11-23/moved.wav"))
+    for name in ("rel", "moved"):
+        response = await admin.fetch(f"/api/v1/recordings/{name}")
+        assert response.status == 200 and response.body.endswith(name.encode()), name
+
+
+async def test_a_symlink_out_of_the_recordings_folder_is_not_followed(admin: Client, tmp_path: Path) -> None:
+    data_dir = admin.appliance.core.data_dir
+    outside = tmp_path / "elsewhere.wav"
+    outside.write_bytes(wav(0.1))
+    link = data_dir / "recordings" / "2026-11-23" / "link.wav"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside)
+    admin.appliance.core.records.put_cdr(cdr("link", 1000.0, recording=str(link)))
+    response = await admin.fetch("/api/v1/recordings/link")
+    assert response.status == 404 and response.json["error_id"] == "not_found"
