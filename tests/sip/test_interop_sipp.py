@@ -125,3 +125,16 @@ async def test_calls_over_tcp_to_the_test_target(appliance: tuple[Running, MiniR
     assert len(calls) == 5 and {c.transport for c in calls} == {"TCP"}
     assert router.answered == 5
     assert sorted(e.cause for e in run.events if isinstance(e, ev.LegEnded)) == ["hangup_remote"] * 5
+
+
+async def test_dtmf_by_sip_info(appliance: tuple[Running, MiniRouter, int], tmp_path: Path) -> None:
+    run, router, _ = appliance
+    uac = await run_sipp(["-sf", str(SCENARIOS / "uac_info_dtmf.xml"), "-s", "9999",
+                          *_base(free_udp_port(), run.udp), "-m", "2", "-r", "2", "-timeout", "30"], tmp_path)
+    assert (uac.successful, uac.failed) == (2, 0), uac.output[-2000:]
+    digits = [(e.leg_id, e.digit, e.duration_ms) for e in run.events if isinstance(e, ev.DtmfReceived)]
+    per_call: dict[str, list[tuple[str, int]]] = {}
+    for leg_id, digit, ms in digits:
+        per_call.setdefault(leg_id, []).append((digit, ms))
+    assert list(per_call.values()) == [[("4", 160), ("#", 160)]] * 2  # two calls, two digits each, in order
+    assert len(router.dtmf) == 4  # call control (here the router) received them too
