@@ -180,6 +180,20 @@ async def test_stopping_the_server_ends_open_streams(admin: Client) -> None:
     await ws.close()
 
 
+async def test_a_reader_that_falls_behind_is_told_how_many_events_it_lost(admin: Client) -> None:
+    bus = admin.appliance.core.bus
+    base = bus.subscriber_count
+    async with serving(admin.appliance) as port:
+        headers = {"Authorization": f"Bearer {admin.token}"}
+        async with connect(url(port, "?topics=test.*"), additional_headers=headers) as ws:
+            await until(lambda: bus.subscriber_count == base + 1)
+            for n in range(1500):  # no await in between: the stream's queue (1000) overflows
+                bus.publish(Ping(n=n))
+            assert await receive(ws) == {"topic": "stream.dropped", "dropped": 500}
+            assert [(await receive(ws))["n"] for _ in range(1000)] == list(range(500, 1500))
+    await until(lambda: bus.subscriber_count == base)
+
+
 async def test_openapi_documents_the_stream_as_a_get_that_upgrades(admin: Client) -> None:
     status, doc = await admin.call("GET", "/api/v1/openapi.json")
     assert status == 200
