@@ -323,12 +323,8 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
         state = body.get("state")
         if state not in FORCE_STATES:
             raise _invalid("state", "enum", f"one of {', '.join(FORCE_STATES)}", f"应为 {', '.join(FORCE_STATES)} 之一")
-        reason = pause_reason(body) if state == "busy" else ""
-        supervisor = session_of(request).user
-        if state == "busy":
-            controller().force_agent(agent_id, state, supervisor, reason)
-        else:
-            controller().force_agent(agent_id, str(state), supervisor)
+        reason = pause_reason(body) if state == "busy" else ""  # only a forced pause has a reason
+        controller().force_agent(agent_id, str(state), session_of(request).user, reason)
 
     # ---------------------------------------------------------------- queues
 
@@ -417,6 +413,8 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
         if request.path != EVENTS_PATH:
             return None
         session = api.auth.authenticate(bearer_token(request) or request.args.get("token"))
+        if session.role == Role.AGENT:
+            _own_agent(session)  # an agent login without a staff link has nothing to follow
         request.ctx.session = session
         request.ctx.topics = parse_topics(request.args.get("topics"))
         return None

@@ -143,13 +143,19 @@ async def test_an_agent_receives_only_events_about_themselves(admin: Client) -> 
     bus = admin.appliance.core.bus
     base = bus.subscriber_count
     me = await login_as(admin, "zhangwei", "agent", staff="1001")
-    async with serving(admin.appliance) as port, connect(url(port, f"?token={me}")) as ws:
-        await until(lambda: bus.subscriber_count == base + 1)
-        bus.publish(state_changed("1002", "paused"))
-        bus.publish(Ping(n=1))
-        bus.publish(state_changed("1001", "paused"))
-        event = await receive(ws)
-        assert (event["agent_id"], event["new"]) == ("1001", "paused")
+    unlinked = await login_as(admin, "temp", "agent")
+    async with serving(admin.appliance) as port:
+        async with connect(url(port, f"?token={me}")) as ws:
+            await until(lambda: bus.subscriber_count == base + 1)
+            bus.publish(state_changed("1002", "paused"))
+            bus.publish(Ping(n=1))
+            bus.publish(state_changed("1001", "paused"))
+            event = await receive(ws)
+            assert (event["agent_id"], event["new"]) == ("1001", "paused")
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url(port, f"?token={unlinked}")):
+                pass
+        assert refused.value.response.status_code == 403
     await until(lambda: bus.subscriber_count == base)
 
 
