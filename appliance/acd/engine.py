@@ -818,11 +818,20 @@ class AcdEngine:
                     E.AgentMissedCall(at=self._wall(), agent_id=agent_id, call_id=call.id, misses=agent.misses)
                 )
             released.append(agent)
+        max_misses = call.queue.cfg.max_misses if missed else 0
+        if release and not call.offered_to and call.queue.cfg.strategy is Strategy.RING_ALL:
+            # Ring-all rings everyone idle again, those who just let it ring included. So they are released
+            # first (the call is in no pool meanwhile, so each takes another waiting call it has not missed,
+            # or goes idle), and then the call comes back and rings whoever is idle.
+            for agent in released:
+                if agent.state is AgentState.RINGING:
+                    self._release_agent(agent, reason, max_misses)
+            self._return_call(call, agent_ids, reason)
+            return
         if not call.offered_to:
             self._return_call(call, agent_ids, reason)
         if not release:
             return
-        max_misses = call.queue.cfg.max_misses if missed else 0
         for agent in released:
             if agent.state is AgentState.RINGING:
                 self._release_agent(agent, reason, max_misses)

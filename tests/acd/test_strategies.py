@@ -101,3 +101,37 @@ def test_round_robin_remembers_the_last_agent_offered() -> None:
         picks.append(pair[1])
         h.do(C.CallerHungUp(f"d{i}"))
     assert picks == ["a", "c", "a"]
+
+
+def test_ring_all_that_nobody_answers_returns_the_call_and_rings_again() -> None:
+    h = Harness([QueueConfig("q", strategy=Strategy.RING_ALL, ring_timeout=10)], [agent("a"), agent("b")])
+    h.login("a", "b")
+    h.arrive("c1")
+    out = h.advance(10)
+    assert sorted(c.agent_id for c in h.of(A.CancelOffer, out)) == ["a", "b"]
+    rings = h.of(A.RingAll, out)
+    assert rings and {x for r in rings for x in r.agent_ids} == {"a", "b"}
+
+
+def test_ring_all_with_level_first_rings_only_the_highest_level() -> None:
+    from appliance.acd.models import Modifier
+
+    q = QueueConfig("q", strategy=Strategy.RING_ALL, modifiers=(Modifier.LEVEL,))
+    h = Harness([q], [agent("a", level=3), agent("b", level=8), agent("c", level=8)])
+    h.login("a", "b", "c")
+    (ring,) = h.of(A.RingAll, h.arrive("c1"))
+    assert sorted(ring.agent_ids) == ["b", "c"]
+
+
+def test_random_with_level_first_picks_only_among_the_highest_level() -> None:
+    from appliance.acd.models import Modifier
+
+    q = QueueConfig("q", strategy=Strategy.RANDOM, modifiers=(Modifier.LEVEL,))
+    h = Harness([q], [agent("a", level=3), agent("b", level=8), agent("c", level=8)], seed=3)
+    h.login("a", "b", "c")
+    picks = set()
+    for i in range(200):
+        (pair,) = offered_to(h.arrive(f"c{i}"))
+        picks.add(pair[1])
+        h.do(C.CallerHungUp(f"c{i}"))
+    assert picks == {"b", "c"}
