@@ -326,7 +326,8 @@ def test_invariants_hold_on_random_event_sequences(
 
 
 @pytest.mark.slow
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@pytest.mark.timeout(1800)
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(centre=centres(), data=st.data())
 def test_invariants_hold_on_long_random_event_sequences(
     centre: tuple[list[QueueConfig], list[AgentProfile]], data: Any
