@@ -316,7 +316,7 @@ def run_sequence(data: Any, queues: list[QueueConfig], agents: list[AgentProfile
     chk.finish()
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(centre=centres(), data=st.data())
 def test_invariants_hold_on_random_event_sequences(
     centre: tuple[list[QueueConfig], list[AgentProfile]], data: Any

@@ -50,7 +50,7 @@ class _Crm(BaseHTTPRequestHandler):
 def crm_url() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Crm)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/vip"
     server.shutdown()
