@@ -67,6 +67,7 @@ _RING, _MAX_WAIT, _NO_AGENT, _ANNOUNCE, _VIP = 0, 1, 2, 3, 4
 _WRAP, _GRACE = 10, 11
 
 _SYSTEM = "system"
+_IDLE, _PAUSED = AgentState.IDLE, AgentState.PAUSED
 _NO_ANSWER_REASON = "no_answer"  # the pause reason given after too many misses
 
 
@@ -419,24 +420,31 @@ class AcdEngine:
     # Agent state and indexes -------------------------------------------------
 
     def _set_state(self, agent: _Agent, new: AgentState, reason: str = "", by: str = "") -> None:
+        # The hottest function of the engine (several times per call): locals and module constants only.
         old = agent.state
-        if old is AgentState.IDLE and new is not AgentState.IDLE:
-            self._idle_count -= 1
-            if agent.indexed:
-                self._unindex(agent)
-        elif new is AgentState.IDLE and old is not AgentState.IDLE:
+        now = self._now
+        if old is _IDLE:
+            if new is not _IDLE:
+                self._idle_count -= 1
+                if agent.indexed:
+                    self._unindex(agent)
+        elif new is _IDLE:
             self._idle_count += 1
-            agent.idle_since = self._now
-        if new is AgentState.PAUSED and old is not AgentState.PAUSED:
-            agent.paused_at = self._now
-        self._emit(
-            E.AgentStateChanged(
-                # The states are StrEnum members, so they are already the strings records store.
-                at=self._wall(), agent_id=agent.profile.id, old=old, new=new, reason=reason,
-                since=agent.since + self._wall_offset, duration=self._now - agent.since, by=by,
-            )
+            agent.idle_since = now
+        if new is _PAUSED and old is not _PAUSED:
+            agent.paused_at = now
+        offset = self._wall_offset
+        since = agent.since
+        event = E.AgentStateChanged(
+            # The states are StrEnum members, so they are already the strings records store.
+            at=now + offset, agent_id=agent.profile.id, old=old, new=new, reason=reason, since=since + offset,
+            duration=now - since, by=by,
         )
-        agent.state, agent.reason, agent.since = new, reason, self._now
+        if self._sink is not None:
+            self._sink(event)
+        else:
+            self._events.append(event)
+        agent.state, agent.reason, agent.since = new, reason, now
 
     def _agent_key(self, agent: _Agent, q: _Queue) -> AgentKey:
         cfg = q.cfg
