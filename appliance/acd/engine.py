@@ -29,6 +29,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from random import Random
+from typing import Any
 
 from appliance.acd import actions as A
 from appliance.acd import commands as C
@@ -185,28 +186,29 @@ class AcdEngine:
         self._seq = 0
         self._login_seq = 0
         self._idle_count = 0
-        self._handlers: dict[type[C.Command], Callable[[C.Command], None]] = {
-            C.CallArrived: self._on_call_arrived,  # type: ignore[dict-item]
-            C.CallerHungUp: self._on_caller_hung_up,  # type: ignore[dict-item]
-            C.CallerChoseVoicemail: self._on_voicemail_chosen,  # type: ignore[dict-item]
-            C.CallbackRequested: self._on_callback_requested,  # type: ignore[dict-item]
-            C.CallbackCancelled: self._on_callback_cancelled,  # type: ignore[dict-item]
-            C.VipLookupResult: self._on_vip_result,  # type: ignore[dict-item]
-            C.OfferAnswered: self._on_offer_answered,  # type: ignore[dict-item]
-            C.OfferFailed: self._on_offer_failed,  # type: ignore[dict-item]
-            C.CallCompleted: self._on_call_completed,  # type: ignore[dict-item]
-            C.AgentStartedOtherCall: self._on_other_call,  # type: ignore[dict-item]
-            C.OutboundAgentRequested: self._on_outbound_requested,  # type: ignore[dict-item]
-            C.AgentLoggedIn: self._on_login,  # type: ignore[dict-item]
-            C.AgentLoggedOut: self._on_logout,  # type: ignore[dict-item]
-            C.AgentPaused: self._on_pause,  # type: ignore[dict-item]
-            C.AgentUnpaused: self._on_unpause,  # type: ignore[dict-item]
-            C.WrapUpEnded: self._on_wrap_up_ended,  # type: ignore[dict-item]
-            C.AgentDisconnected: self._on_disconnected,  # type: ignore[dict-item]
-            C.AgentReconnected: self._on_reconnected,  # type: ignore[dict-item]
-            C.SupervisorForcedIdle: self._on_force_idle,  # type: ignore[dict-item]
-            C.SupervisorForcedBusy: self._on_force_busy,  # type: ignore[dict-item]
-            C.SupervisorForcedLogout: self._on_force_logout,  # type: ignore[dict-item]
+        # Handlers take their own command type; the table is keyed by that type, so Any is safe here.
+        self._handlers: dict[type[C.Command], Callable[[Any], None]] = {
+            C.CallArrived: self._on_call_arrived,
+            C.CallerHungUp: self._on_caller_hung_up,
+            C.CallerChoseVoicemail: self._on_voicemail_chosen,
+            C.CallbackRequested: self._on_callback_requested,
+            C.CallbackCancelled: self._on_callback_cancelled,
+            C.VipLookupResult: self._on_vip_result,
+            C.OfferAnswered: self._on_offer_answered,
+            C.OfferFailed: self._on_offer_failed,
+            C.CallCompleted: self._on_call_completed,
+            C.AgentStartedOtherCall: self._on_other_call,
+            C.OutboundAgentRequested: self._on_outbound_requested,
+            C.AgentLoggedIn: self._on_login,
+            C.AgentLoggedOut: self._on_logout,
+            C.AgentPaused: self._on_pause,
+            C.AgentUnpaused: self._on_unpause,
+            C.WrapUpEnded: self._on_wrap_up_ended,
+            C.AgentDisconnected: self._on_disconnected,
+            C.AgentReconnected: self._on_reconnected,
+            C.SupervisorForcedIdle: self._on_force_idle,
+            C.SupervisorForcedBusy: self._on_force_busy,
+            C.SupervisorForcedLogout: self._on_force_logout,
         }
         self.configure(config)
 
