@@ -40,13 +40,12 @@ class AgentDirectory:
                 return str(staff.employee_no)
         return None
 
-    def login(self, extension: str, args: tuple[str, ...]) -> str:
-        """Bind an agent to `extension`; `args` is () on a bound phone or (agent id, PIN)."""
+    def check_login(self, extension: str, args: tuple[str, ...]) -> str:
+        """Who may log in at `extension`: `args` is () on a bound phone, or (agent id, PIN). Binds nothing."""
         if not args:
             agent_id = self.agent_at(extension)
             if agent_id is None:
                 raise LoginRefused("enter your agent number and PIN: *11*agent*PIN", "请输入工号和密码: *11*工号*密码")
-            self._logged_at[agent_id] = extension
             return agent_id
         if len(args) != 2:
             raise LoginRefused("enter your agent number and PIN: *11*agent*PIN", "请输入工号和密码: *11*工号*密码")
@@ -59,7 +58,6 @@ class AgentDirectory:
             raise LoginRefused("agent number or PIN is wrong", "工号或密码错误")
         if staff.role not in (m.Role.AGENT, m.Role.SUPERVISOR):
             raise Forbidden("this person is not an agent", "该员工不是座席")
-        self._logged_at[agent_id] = extension
         return agent_id
 
     def bind(self, agent_id: str, extension: str) -> None:

@@ -177,16 +177,20 @@ class CallController:
         target = extension or staff.extension
         if not target or self.store.find("extensions", target) is None:
             raise Conflict(f"agent {agent_id} has no phone: give an extension", f"座席 {agent_id} 没有话机,请指定分机")
+        self.acd_command(C.AgentLoggedIn(agent_id=agent_id))  # refused → no binding is left behind
         self.agents.bind(agent_id, target)
-        self.acd_command(C.AgentLoggedIn(agent_id=agent_id))
         return str(target)
 
     def agent_logout(self, agent_id: str) -> None:
         self.acd_command(C.AgentLoggedOut(agent_id=agent_id))
         self.agents.logout(agent_id)
 
-    def agent_pause(self, agent_id: str, reason: str = "busy") -> None:
-        self.acd_command(C.AgentPaused(agent_id=agent_id, reason=reason))
+    def default_pause_reason(self) -> str:
+        reasons = self.store.list("pause_reasons")
+        return str(reasons[0].code) if reasons else "busy"
+
+    def agent_pause(self, agent_id: str, reason: str | None = None) -> None:
+        self.acd_command(C.AgentPaused(agent_id=agent_id, reason=reason or self.default_pause_reason()))
 
     def agent_unpause(self, agent_id: str) -> None:
         self.acd_command(C.AgentUnpaused(agent_id=agent_id))
@@ -194,12 +198,13 @@ class CallController:
     def agent_end_wrap_up(self, agent_id: str) -> None:
         self.acd_command(C.WrapUpEnded(agent_id=agent_id))
 
-    def force_agent(self, agent_id: str, state: str, supervisor_id: str, reason: str = "busy") -> None:
+    def force_agent(self, agent_id: str, state: str, supervisor_id: str, reason: str | None = None) -> None:
         """Supervisor: force an agent idle, busy or logged out (强制置闲 / 置忙 / 下线)."""
         if state == "idle":
             self.acd_command(C.SupervisorForcedIdle(agent_id=agent_id, supervisor_id=supervisor_id))
         elif state == "busy":
-            self.acd_command(C.SupervisorForcedBusy(agent_id=agent_id, supervisor_id=supervisor_id, reason=reason))
+            self.acd_command(C.SupervisorForcedBusy(agent_id=agent_id, supervisor_id=supervisor_id,
+                                                    reason=reason or self.default_pause_reason()))
         elif state == "logged_out":
             self.acd_command(C.SupervisorForcedLogout(agent_id=agent_id, supervisor_id=supervisor_id))
             self.agents.logout(agent_id)
@@ -893,7 +898,7 @@ class CallController:
             if path.exists():  # a second segment of the same call (after a transfer or hold)
                 path = path.with_name(f"{call.id}-{len(call.recordings) + 1}.wav")
             call.recording_id = self.media.start_recording(caller_ep, state.endpoint_id, path)
-            call.recordings.append(str(path))
+            call.recordings.append(str(path.relative_to(self.recordings_dir.parent)))
 
     def _should_record(self, call: Call) -> bool:
         queue = self.store.find("queues", call.queue) if call.queue else None
@@ -1059,8 +1064,9 @@ class CallController:
         feature = request.feature
         try:
             if feature == fc.Feature.AGENT_LOGIN:
-                logged_in = self.agents.login(extension, request.args)
+                logged_in = self.agents.check_login(extension, request.args)
                 self.acd_command(C.AgentLoggedIn(agent_id=logged_in))
+                self.agents.bind(logged_in, extension)
                 return f"Agent {logged_in} logged in.", f"座席{' '.join(logged_in)}登录成功。"
             if feature in fc.SUPERVISOR_ONLY:
                 return self._force_from_phone(extension, feature, request.args[0] if request.args else "")
@@ -1072,8 +1078,7 @@ class CallController:
                 self.agents.logout(agent_id)
                 return f"Agent {agent_id} logged out.", "座席已退出。"
             if feature == fc.Feature.PAUSE:
-                reason = request.args[0] if request.args else "busy"
-                self.acd_command(C.AgentPaused(agent_id=agent_id, reason=reason))
+                self.agent_pause(agent_id, request.args[0] if request.args else None)
                 return "You are now busy.", "已置忙。"
             if feature == fc.Feature.UNPAUSE:
                 self.acd_command(C.AgentUnpaused(agent_id=agent_id))
@@ -1183,7 +1188,7 @@ class CallController:
         if state.role != LegRole.AGENT and state.role != LegRole.CALLEE:
             state.leg.transfer_progress(403)
             return
-        state.leg.transfer_progress(100)
+        # The SIP layer already answered 202 and reported "100 Trying"; the final report follows the outcome.
         if event.replaces_leg:
             other_id = self._by_leg.get(event.replaces_leg)
             if other_id is None or other_id == call.id:

@@ -279,6 +279,61 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
         controller().hangup(call_id)
         return ok({"call_id": call_id, "accepted": True}, status=202)
 
+    def call_action(act: Callable[[CallController, str, dict[str, Any], Session], Any]) -> Callable[..., Any]:
+        async def handler(request: Request, call_id: str) -> HTTPResponse:
+            visible_call(request, call_id)
+            result = act(controller(), call_id, _body_dict(request), session_of(request))
+            return ok({"call_id": call_id, "accepted": True, **(result or {})}, status=202)
+
+        return handler
+
+    def target_of(body: dict[str, Any]) -> str:
+        target = _str_field(body, "target")
+        if not target:
+            raise _invalid("target", "required", "a queue, agent, extension, flow, access number or number",
+                           "应为队列、座席、分机、流程、接入号或号码")
+        return target
+
+    def extension_of(body: dict[str, Any], session: Session) -> str:
+        extension = _str_field(body, "extension")
+        if extension is None and session.staff:
+            staff = service.store.find("staff", session.staff) if service is not None else None
+            extension = staff.extension if staff is not None else None
+        if not extension:
+            raise _invalid("extension", "required", "the extension to ring", "应填写要呼叫的分机")
+        return extension
+
+    def do_hold(ctl: CallController, call_id: str, body: dict[str, Any], s: Session) -> None:
+        on = body.get("on", True)
+        if not isinstance(on, bool):
+            raise _invalid("on", "type", "true or false", "应为 true 或 false")
+        ctl.hold(call_id, on)
+
+    def do_consult(ctl: CallController, call_id: str, body: dict[str, Any], s: Session) -> None:
+        step = body.get("step", "start")
+        if step == "start":
+            ctl.consult(call_id, target_of(body))
+        elif step == "return":
+            ctl.consult_return(call_id)
+        elif step == "complete":
+            ctl.consult_complete(call_id)
+        else:
+            raise _invalid("step", "enum", "start, return or complete", "应为 start、return 或 complete")
+
+    def do_monitor(ctl: CallController, call_id: str, body: dict[str, Any], s: Session) -> dict[str, Any]:
+        mode = body.get("mode", "listen")
+        if mode not in ("listen", "whisper", "barge", "take_over"):
+            raise _invalid("mode", "enum", "listen, whisper, barge or take_over", "应为 listen、whisper、barge 或 take_over")
+        return {"monitor_call_id": ctl.monitor(call_id, extension_of(body, s), str(mode))}
+
+    async def originate(request: Request) -> HTTPResponse:
+        body = _body_dict(request)
+        session = session_of(request)
+        number = _str_field(body, "number")
+        if not number:
+            raise _invalid("number", "required", "the number to call", "应填写要拨打的号码")
+        return ok({"call_id": controller().originate(extension_of(body, session), number)}, status=202)
+
     # ---------------------------------------------------------------- agents
 
     async def list_agents(request: Request) -> HTTPResponse:
@@ -509,6 +564,34 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
               response={"type": "object", "properties": {"call_id": {"type": "string"},
                                                          "accepted": {"type": "boolean"}}},
               errors=(401, 403, 404, off))
+
+    accepted = {"type": "object", "properties": {"call_id": {"type": "string"}, "accepted": {"type": "boolean"}}}
+    target_body = {"type": "object", "required": ["target"], "properties": {"target": {
+        "type": "string", "description": "queue id, agent id, extension, IVR flow, access number or external number; "
+        "`queue:`, `agent:`, `extension:`, `flow:`, `did:`, `external:` force the kind"}}}
+    for path, call_act, summary, body in (
+        ("transfer", lambda c, i, b, s: c.transfer(i, target_of(b)), "Blind transfer of the caller (转接)", target_body),
+        ("hold", do_hold, "Hold or resume: the caller hears music (保持)",
+         {"type": "object", "properties": {"on": {"type": "boolean", "default": True}}}),
+        ("consult", do_consult, "Consult a third party, then return to the caller or complete the transfer (询问)",
+         {"type": "object", "properties": {"step": {"type": "string", "enum": ["start", "return", "complete"]},
+                                           "target": {"type": "string"}}}),
+        ("conference", lambda c, i, b, s: c.conference(i, target_of(b)), "Add a third party (三方通话)", target_body),
+        ("monitor", do_monitor, "Ring a supervisor's extension to listen, whisper, barge or take over (监听/密语/强插/强拆)",
+         {"type": "object", "properties": {"mode": {"type": "string", "enum": ["listen", "whisper", "barge",
+                                                                              "take_over"]},
+                                           "extension": {"type": "string"}}}),
+    ):
+        roles = frozenset({Role.ADMIN, Role.SUPERVISOR}) if path == "monitor" else ACTING
+        api.route(bp, "POST", f"/api/v1/calls/{{call_id}}/{path}", call_action(call_act), summary=summary,
+                  tag="calls", operation_id=f"{path}_call", roles=roles, request=body, response_status=202,
+                  response=accepted, errors=(401, 403, 404, 409, 422, off))
+    api.route(bp, "POST", "/api/v1/calls", originate, summary="Click-to-dial: ring an extension, then the number",
+              tag="calls", operation_id="originate_call", roles=ACTING,
+              request={"type": "object", "required": ["number"], "properties": {
+                  "number": {"type": "string"}, "extension": {"type": "string"}}},
+              response_status=202, response={"type": "object", "properties": {"call_id": {"type": "string"}}},
+              errors=(401, 403, 404, 422, off))
 
     api.route(bp, "GET", "/api/v1/agents", list_agents, summary="Agent states (座席状态); agents see their own",
               tag="agents", operation_id="list_agent_states", roles=ANY_ROLE, response=page_schema(agent_ref),

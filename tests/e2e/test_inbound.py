@@ -79,7 +79,7 @@ def test_caller_reaches_an_agent_through_ivr_and_queue(box: RunningAppliance) ->
     states = [r[0] for r in box.rows("SELECT state_to FROM agent_log WHERE agent = '1002' ORDER BY id")]
     assert states[:4] == ["idle", "ringing", "on_call", "wrap_up"], states
     # both sides are on the recording: caller left, agent right
-    recording = Path(cdr["recording"])
+    recording = box.data / cdr["recording"]
     assert recording.exists()
     left, right = channel_rms(recording)
     assert left > 100 and right > 100, (left, right)
@@ -150,3 +150,31 @@ def test_supervisor_listens_to_an_agent_call_from_a_phone(box: RunningAppliance)
     sup = box.wait_for_cdr("*31*1002")
     assert ("monitor_mode", "listen") in [(e, d) for _, e, d in sup["timeline"]]
     assert sup["hangup_cause"] == "monitored_call_ended"
+
+
+def test_agent_transfers_the_caller_blindly_to_another_agent(box: RunningAppliance) -> None:
+    box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
+    port_1002 = log_in(box, "1002")
+    port_1003 = log_in(box, "1003")
+    # 1003 is in sales too: keep it busy so the queue offers the call to 1002, who transfers it to 1003
+    pause = box.phone_feature("1003", "*13", port_1003)
+    assert successful(pause) == 1
+    first = box.sipp_background(box.sipp_args(
+        box.scenario("agent_refer.xml", PCAP=PCAP, TALK_MS=3000, TARGET="1003", BOX=f"127.0.0.1:{box.sip_port}"), port_1002,
+        media_port=free_port()))
+    second = box.sipp_background(
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port_1003, media_port=free_port()))
+    time.sleep(0.3)
+    caller = call_access_number(box, "1005", "1", wait_ms=20000)
+    assert successful(caller) == 1, caller.stdout[-2000:]  # type: ignore[attr-defined]
+    for phone in (first, second):
+        out, _ = phone.communicate(timeout=60)
+        assert successful(out) == 1, out[-2000:]
+    cdr = box.wait_for_cdr("8000")
+    assert [(t["kind"], t["from"], t["to"]) for t in cdr["transfers"]] == [("blind", "1002", "agent:1003")]
+    assert cdr["agent"] == "1003" and cdr["disposition"] == "answered"
+    assert len(cdr["recordings"]) == 2 and all((box.data / p).exists() for p in cdr["recordings"])
+    states_1002 = [r[0] for r in box.rows("SELECT state_to FROM agent_log WHERE agent = '1002' ORDER BY id")]
+    assert "wrap_up" in states_1002
+    states_1003 = [r[0] for r in box.rows("SELECT state_to FROM agent_log WHERE agent = '1003' ORDER BY id")]
+    assert "on_call" in states_1003
