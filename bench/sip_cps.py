@@ -82,7 +82,7 @@ def stop_server(proc: subprocess.Popen[str]) -> dict[str, int]:
 
 def run_sipp(runs: list[list[str]], workdir: Path, timeout: float) -> tuple[int, int, float, float]:
     """Run SIPp instances side by side: (successful, failed, wall seconds, SIPp CPU seconds)."""
-    # One SIPp saturates near 1,000-1,250 scenarios/s, so high rates are split over several instances.
+    # One SIPp saturates near 1,000-1,500 scenarios/s, so higher rates are split over several instances.
     # With one instance it gets CPU 1 to itself; several share the machine (the server keeps CPU 0).
     cpu = pin(1) if len(runs) == 1 else []
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -109,7 +109,7 @@ def run_sipp(runs: list[list[str]], workdir: Path, timeout: float) -> tuple[int,
 
 def step(kind: str, rate: int, duration: float, port: int, hold: float, workdir: Path) -> dict[str, float]:
     total = int(rate * duration)
-    n = max(1, -(-rate // 1000))
+    n = max(1, -(-rate // 1500))
     runs: list[list[str]] = []
     for _ in range(n):
         common = ["-i", "127.0.0.1", "-p", str(free_udp_port()), f"127.0.0.1:{port}", "-m", str(total // n),

@@ -25,11 +25,13 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import replace as dc_replace
+from urllib.parse import quote as urlquote
 
 from appliance.events import Event
 from appliance.sip import events as ev
 from appliance.sip.dialog import Dialog, Leg, LegState, step
-from appliance.sip.digest import CredentialSource, DigestClient, DigestServer
+from appliance.sip.digest import CredentialSource, DigestClient, DigestServer, parse_auth_params
 from appliance.sip.errors import LocalProtocolError, RemoteProtocolError, SipParseError, UnknownLeg
 from appliance.sip.message import (
     NameAddr,
@@ -41,12 +43,21 @@ from appliance.sip.message import (
     parse_uri,
     reason_for,
     split_commas,
+    unescape,
 )
 from appliance.sip.models import SipConfig, TrunkConfig, apply_rules
 from appliance.sip.registrar import Binding, RegisterRejected, Registrar
 from appliance.sip.sdp import NotAcceptable, answer, parse_sdp, render, with_direction
 from appliance.sip.security import Guard
-from appliance.sip.transaction import T1, T2, Address, Transaction, TransactionLayer, TransactionUser
+from appliance.sip.transaction import (
+    T1,
+    T2,
+    Address,
+    Transaction,
+    TransactionLayer,
+    TransactionUser,
+    server_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +177,6 @@ class SipCore(TransactionUser):
         self._events.append(event)
 
     def _fork_event(self, g: ForkGroup, branch: str, event: Event) -> None:
-        from dataclasses import replace as dc_replace
-
         if g.done and branch != g.winner:
             return
         if isinstance(event, ev.LegAnswered):
@@ -252,6 +261,8 @@ class SipCore(TransactionUser):
         self.stats["received"] += 1
         if data in (b"\r\n\r\n", b"\r\n", b"\n"):
             return  # keep-alive (RFC 5626 §3.5.1)
+        if not data.startswith(b"SIP/") and not self._admit(source, now):
+            return  # checked before parsing: a flood of garbage costs no more than a flood of requests
         try:
             msg = parse(data, stream=source.transport != "UDP")
         except SipParseError as e:
@@ -327,17 +338,20 @@ class SipCore(TransactionUser):
     # ==================================================================================================
     # requests
 
-    def _on_request(self, req: SipMessage, source: Address, now: float) -> None:
-        method = req.method or ""
+    def _admit(self, source: Address, now: float) -> bool:
         if not self.guard.allow(source.host, now):
             self.stats["rate_limited"] += 1
             if now - self._limited_at.get(source.host, -1e9) > 10.0:
                 self._limited_at[source.host] = now
                 self._emit(ev.RateLimited(source=source.host))
-            return
+            return False
         if self.guard.is_blocked("source", source.host, now):
             self.stats["blocked"] += 1
-            return
+            return False
+        return True
+
+    def _on_request(self, req: SipMessage, source: Address, now: float) -> None:
+        method = req.method or ""
         self._add_received(req, source)
         stx = self.tx.find_server(req)
         if stx is not None:
@@ -551,8 +565,6 @@ class SipCore(TransactionUser):
         return leg.leg_id
 
     def _on_cancel(self, req: SipMessage, source: Address, now: float) -> None:
-        from appliance.sip.transaction import server_key
-
         stx = self.tx.servers.get(server_key(req, "INVITE"))
         ctx = self.tx.new_server(req, self._response_dest(req, source), now)
         if stx is None:
@@ -686,8 +698,6 @@ class SipCore(TransactionUser):
         for h in hdrs.split("&"):
             name, _, val = h.partition("=")
             if name.lower() == "replaces":
-                from appliance.sip.message import unescape
-
                 replaces = unescape(val)
         replaces_leg = self._find_replaced(replaces) if replaces else None
         self.tx.reply(stx, 202, now)
@@ -1315,8 +1325,6 @@ class SipCore(TransactionUser):
             # The transfer target receives this Replaces and must find its own dialog with us: seen from
             # the target, "to-tag" is its local tag (our remote tag) and "from-tag" ours (RFC 3891 §3).
             rep = f"{od.call_id};to-tag={od.remote_tag};from-tag={od.local_tag}"
-            from urllib.parse import quote as urlquote
-
             target = f"{target_uri}?Replaces={urlquote(rep, safe='')}"
         self._dialog_request(leg, "REFER", now, [("refer-to", f"<{target}>"),
                                                  ("referred-by", self._contact(leg.dest.transport))])
@@ -1501,9 +1509,7 @@ def _best_status(statuses: list[int]) -> int:
 
 
 def _replace_trunk(t: TrunkConfig, expires: int) -> TrunkConfig:
-    from dataclasses import replace
-
-    return replace(t, register_expires=expires)
+    return dc_replace(t, register_expires=expires)
 
 
 def _strip_tag(value: str) -> str:
@@ -1513,8 +1519,6 @@ def _strip_tag(value: str) -> str:
 
 
 def _auth_username(values: list[str]) -> str:
-    from appliance.sip.digest import parse_auth_params
-
     for v in values:
         _, p = parse_auth_params(v)
         if "username" in p:

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 BINDINGS_FILE = "sip_bindings.json"
 PERSIST_INTERVAL = 2.0
+UDP_BUFFER = 4 * 1024 * 1024
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -103,6 +105,13 @@ class SipService:
                     lambda: UdpProtocol(self._deliver), local_addr=(host, cfg.udp_port))
                 self._udp = transport
                 self.ports["UDP"] = int(transport.get_extra_info("sockname")[1])
+                sock = transport.get_extra_info("socket")
+                for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                    # bursts (a registration storm after a power cut) must queue, not be dropped by the kernel
+                    try:
+                        sock.setsockopt(socket.SOL_SOCKET, opt, UDP_BUFFER)
+                    except (OSError, AttributeError):
+                        log.debug("cannot enlarge the UDP socket buffers")
             if cfg.tcp_port is not None:
                 tcp = StreamTransport("TCP", self._deliver, self._failed)
                 self._streams["TCP"] = tcp
