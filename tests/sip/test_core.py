@@ -585,3 +585,29 @@ def test_outbound_session_refresh_uses_update_when_allowed() -> None:
     _, events = out(core)
     assert not any(isinstance(e, ev.LegEnded) for e in events)
     assert core.leg_info(leg).state.value == "connected"
+
+
+def test_sending_refer_blind_and_attended_and_hearing_the_outcome() -> None:
+    core = make_core()
+    leg_a, call_a, tag_a = connected_inbound(core)
+    leg_b, call_b, tag_b = connected_inbound(core)
+    core.refer(leg_a, "sip:2001@pbx.test", 1.0)
+    (refer, dest), = out(core)[0]
+    assert refer.method == "REFER" and dest == CARRIER and refer["refer-to"] == "<sip:2001@pbx.test>"
+    respond(core, refer, 202, 1.1, tag="cc")
+    notify = in_dialog("NOTIFY", call_a, tag_a, 9, headers=[("Event", "refer"),
+                       ("Subscription-State", "terminated")], body=b"SIP/2.0 200 OK\r\n", ctype="message/sipfrag")
+    core.receive(notify, CARRIER, 1.5)
+    packets, events = out(core)
+    assert [m.status for m, _ in packets] == [200]
+    assert [(e.leg_id, e.status) for e in events if isinstance(e, ev.TransferProgress)] == [(leg_a, 200)]
+    # attended: the far end of leg_a is asked to replace leg_b's dialog (tags as leg_b's far end sees them)
+    core.refer(leg_a, "sip:far@203.0.113.10", 2.0, replaces_leg=leg_b)
+    (refer2, _), = out(core)[0]
+    target = parse_name_addr(refer2["refer-to"]).uri
+    assert target.startswith("sip:far@203.0.113.10?Replaces=")
+    assert f"{call_b}%3Bto-tag%3Dcc%3Bfrom-tag%3D{tag_b}" in target
+    # a refusal is reported too
+    respond(core, refer2, 603, 2.1, tag="cc")
+    _, events = out(core)
+    assert [(e.leg_id, e.status) for e in events if isinstance(e, ev.TransferProgress)] == [(leg_a, 603)]
