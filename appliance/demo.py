@@ -64,7 +64,8 @@ def demo_entities(realm: str, secrets: dict[str, dict[str, str]]) -> dict[str, l
             pin_hash=hash_password(pin),
         ))
     routing = demo_routing()
-    queue_defaults: dict[str, Any] = {"strategy": m.Strategy.LONGEST_IDLE, "ring_timeout_s": 15, "wrap_up_s": 10}
+    queue_defaults: dict[str, Any] = {"strategy": m.Strategy.LONGEST_IDLE, "ring_timeout_s": 15, "wrap_up_s": 10,
+                                      "survey_flow": "survey"}
     return {
         "departments": [m.Department(id="service", name="客服部")],
         "work_groups": [

@@ -537,7 +537,7 @@ class CallController:
     async def _start_ivr(self, live: _Live, flow: str) -> None:
         call = live.call
         call.phase = CallPhase.IVR
-        call.flow = flow
+        call.flow = call.flow or flow  # the CDR names the entry flow; later ones extend the path
         arrived = IvrCallArrived(call_id=call.id, caller=call.caller, did=call.did, flow=flow,
                                  language=call.language, vip=call.vip)  # type: ignore[arg-type]
         def deliver(action: ivr_actions.Action) -> None:
@@ -582,8 +582,7 @@ class CallController:
         if live.ivr is not None:
             summary = live.ivr.session.summary
             if summary is not None:
-                call.ivr_path = list(summary.path)
-                call.ivr_keys = summary.keys
+                call.ivr_path.extend(summary.path)
                 call.ivr_exit = summary.exit_reason.value
             live.ivr = None
         live.playlist = None
@@ -921,6 +920,17 @@ class CallController:
         if state.role == LegRole.AGENT:
             if leg_id == call.agent_leg:
                 call.hangup_side = "agent"
+                queue = self.store.find("queues", call.queue) if call.queue else None
+                if queue is not None and queue.survey_flow and call.survey_score is None:
+                    # The agent hung up first: the caller is asked to rate the service (满意度调查).
+                    self._release_agent(live, "agent_hung_up")
+                    if call.bridge_id is not None:
+                        with contextlib.suppress(ApplianceError, KeyError):
+                            self.media.unbridge(call.bridge_id)
+                        call.bridge_id = None
+                    call.note(self.clock.wall(), "survey", queue.survey_flow)
+                    await self._start_ivr(live, queue.survey_flow)
+                    return
                 await self._end(live, "agent", event.cause)
             elif call.phase == CallPhase.QUEUED and state.answered_at is None:
                 live.unanswered_offers += 1

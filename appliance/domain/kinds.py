@@ -109,6 +109,7 @@ CORE_KINDS: tuple[EntityKind, ...] = (
             ref("members", "staff", many=True),
             ref("required_skill", "skills"),
             ref("voicemail_box", "voicemail_boxes"),
+            ref("survey_flow", "ivr_flows"),
         ),
         filters=("strategy",),
     ),

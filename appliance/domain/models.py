@@ -180,6 +180,7 @@ class Queue:
     announce_agent_id: bool = True
     recording: RecordingPolicy = RecordingPolicy.ALL
     music: Annotated[str, Field(max_length=64)] = "default"
+    survey_flow: Slug | None = None  # run for the caller when the agent hangs up first (满意度调查)
     voicemail_box: Slug | None = None
 
 

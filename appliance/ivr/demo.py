@@ -19,6 +19,7 @@ from appliance.ivr.models import (
     MenuOption,
     PlayNode,
     QueueNode,
+    SurveyNode,
     VoicemailNode,
 )
 from appliance.routing.models import (
@@ -38,6 +39,7 @@ DEMO_VOICEMAIL_BOXES = ("general",)
 DEMO_SCHEDULE = "business_hours"
 MAIN_FLOW = "main"
 OFF_HOURS_FLOW = "off_hours"
+SURVEY_FLOW = "survey"
 
 
 def main_flow() -> Flow:
@@ -83,8 +85,21 @@ def off_hours_flow() -> Flow:
     )
 
 
+def survey_flow() -> Flow:
+    """After the agent hangs up first (or transfers the caller here): press 1-5, then goodbye."""
+    return Flow(
+        name=SURVEY_FLOW,
+        title="Satisfaction survey / 满意度调查",
+        start="rate",
+        nodes=(
+            SurveyNode(id="rate", next="bye"),
+            HangupNode(id="bye", prompt="goodbye"),
+        ),
+    )
+
+
 def demo_flows() -> tuple[Flow, ...]:
-    return (main_flow(), off_hours_flow())
+    return (main_flow(), off_hours_flow(), survey_flow())
 
 
 def demo_repository() -> FlowRepository:

@@ -178,3 +178,23 @@ def test_agent_transfers_the_caller_blindly_to_another_agent(box: RunningApplian
     assert "wrap_up" in states_1002
     states_1003 = [r[0] for r in box.rows("SELECT state_to FROM agent_log WHERE agent = '1003' ORDER BY id")]
     assert "on_call" in states_1003
+
+
+def test_agent_hangs_up_first_and_the_caller_rates_the_service(box: RunningAppliance) -> None:
+    box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
+    port = log_in(box, "1002")
+    agent = box.sipp_background(box.sipp_args(
+        box.scenario("agent_hangup.xml", PCAP=PCAP, TALK_MS=3000), port, media_port=free_port()))
+    time.sleep(0.3)
+    # the key 5 comes during the survey prompt (barge-in), after the agent hung up
+    scenario = box.scenario("caller_survey.xml", DIGIT="1", SCORE="5", PCAP=PCAP, WAIT_MS=13000,
+                            BEFORE_KEY_MS=2000)
+    caller = box.sipp([*box.sipp_args(scenario, free_port(), media_port=free_port()),
+                       "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"], timeout=90)
+    assert successful(caller) == 1, caller.stdout[-2000:]
+    out, _ = agent.communicate(timeout=60)
+    assert successful(out) == 1, out[-2000:]
+    cdr = box.wait_for_cdr("8000")
+    assert cdr["survey_score"] == 5, cdr["timeline"]
+    assert cdr["agent"] == "1002" and cdr["hangup_side"] == "agent" and cdr["flow"] == "main"
+    assert any(p.startswith("survey/") for p in cdr["ivr_path"])
