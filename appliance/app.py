@@ -210,7 +210,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
 
         calls = CallService(
             TelephonyConfig(bind=run.bind, sip_port=run.sip_port, rtp_port_min=run.rtp_port_min,
-                            rtp_port_max=run.rtp_port_max),
+                            rtp_port_max=run.rtp_port_max, rtp_timeout=run.rtp_timeout),
             core.data_dir, core.store, core.records, core.prompts, core.voicemail, core.bus, core.clock,
         )
     blueprints = [

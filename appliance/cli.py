@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sip-port", type=int, default=5060, help="SIP port, UDP and TCP (default 5060)")
     run.add_argument("--snmp-port", type=int, default=1161, help="SNMP agent port (default 1161)")
     run.add_argument("--rtp-ports", default="20000-29999", help="RTP port range LOW-HIGH (default 20000-29999)")
+    run.add_argument("--rtp-timeout", type=float, default=30.0,
+                     help="seconds without RTP from a phone before its call is ended (default 30)")
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("--log-level", default="info", help='e.g. "info" or "info,appliance.sip=debug"')
     run.add_argument("--no-demo", action="store_true", help="do not seed the demo tenant into an empty store")
@@ -76,6 +78,7 @@ async def _run(args: argparse.Namespace) -> int:
         return 2
     run = RunConfig(data_dir=args.data_dir, bind=args.bind, http_port=args.http_port, sip_port=args.sip_port,
                     snmp_port=args.snmp_port, rtp_port_min=int(low), rtp_port_max=int(high),
+                    rtp_timeout=args.rtp_timeout,
                     log_format=args.log_format, log_levels=args.log_level, seed_demo=not args.no_demo)
     configure(run.log_format, run.log_levels)
     appliance = create_appliance(run)

@@ -22,6 +22,7 @@ class RunConfig:
     snmp_port: int = 1161
     rtp_port_min: int = 20000
     rtp_port_max: int = 29999
+    rtp_timeout: float = 30.0  # seconds without RTP before a dead phone's call is ended
     log_format: str = "text"  # text | json
     log_levels: str = "info"  # "info" or "info,appliance.sip=debug"
     seed_demo: bool = True
@@ -41,6 +42,9 @@ class RunConfig:
         if self.rtp_port_min > self.rtp_port_max:
             problems.append(FieldError("rtp_port_min", "range", "rtp_port_min: above rtp_port_max",
                                        "rtp_port_min: 大于 rtp_port_max"))
+        if not 1.0 <= self.rtp_timeout <= 3600.0:
+            problems.append(FieldError("rtp_timeout", "range", "rtp_timeout: 1 to 3600 seconds",
+                                       "rtp_timeout: 应为 1 到 3600 秒"))
         if self.log_format not in ("text", "json"):
             problems.append(FieldError("log_format", "choice", "log_format: text or json", "log_format: text 或 json"))
         if problems:

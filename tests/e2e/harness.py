@@ -126,7 +126,7 @@ class RunningAppliance:
             return self.proc.wait()
 
 
-def start_appliance(work: Path) -> RunningAppliance:
+def start_appliance(work: Path, *extra: str) -> RunningAppliance:
     data = work / "data"
     http_port, sip_port = free_port(), free_port()
     log = work / "appliance.log"
@@ -134,7 +134,7 @@ def start_appliance(work: Path) -> RunningAppliance:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "appliance", "run", "--data-dir", str(data), "--http-port", str(http_port),
-         "--sip-port", str(sip_port), "--rtp-ports", f"{rtp_low}-{rtp_low + 99}"],
+         "--sip-port", str(sip_port), "--rtp-ports", f"{rtp_low}-{rtp_low + 99}", *extra],
         stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=env, cwd=ROOT,
     )
     token = ""

@@ -198,3 +198,30 @@ def test_agent_hangs_up_first_and_the_caller_rates_the_service(box: RunningAppli
     assert cdr["survey_score"] == 5, cdr["timeline"]
     assert cdr["agent"] == "1002" and cdr["hangup_side"] == "agent" and cdr["flow"] == "main"
     assert any(p.startswith("survey/") for p in cdr["ivr_path"])
+
+
+def test_a_phone_that_vanishes_mid_call_is_hung_up_and_the_agent_freed(tmp_path: Path) -> None:
+    box = start_appliance(tmp_path, "--rtp-timeout", "4")
+    try:
+        box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
+        box.api("PATCH", "/api/v1/queues/sales", {"wrap_up_s": 1})
+        port = log_in(box, "1002")
+        agent = box.sipp_background(
+            box.sipp_args(box.scenario("agent_vanish.xml", PCAP=PCAP), port, media_port=free_port()))
+        time.sleep(0.3)
+        scenario = box.scenario("caller_until_bye.xml", DIGIT="1", PCAP=PCAP, BEFORE_KEY_MS=2000)
+        started = time.monotonic()
+        caller = box.sipp([*box.sipp_args(scenario, free_port(), media_port=free_port()),
+                           "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"],
+                          timeout=90)
+        assert successful(caller) == 1, caller.stdout[-2000:]
+        assert time.monotonic() - started < 40
+        agent.communicate(timeout=30)
+        cdr = box.wait_for_cdr("8000")
+        assert cdr["hangup_cause"] == "rtp_timeout" and cdr["agent"] == "1002", cdr["timeline"]
+        time.sleep(2)  # wrap-up of 1 s
+        status, agents = box.api("GET", "/api/v1/agents")
+        assert status == 200
+        assert {a["agent"]: a["state"] for a in agents["items"]}["1002"] == "idle"
+    finally:
+        assert box.stop() == 0
