@@ -106,6 +106,7 @@ class _Live:
     consult_bridge: str | None = None
     conference_legs: set[str] = field(default_factory=set)
     on_caller_answer: Callable[[_Live], Any] | None = None  # originated calls: what follows the answer
+    caller_sdp: bytes | None = None  # our answer to the caller, sent when the call is answered
     monitor: _Monitor | None = None  # this call is a supervisor listening to another
     monitored_by: set[str] = field(default_factory=set)  # supervisor calls listening to this one
 
@@ -470,8 +471,10 @@ class CallController:
                 await self._feature(live, incoming, request)
                 return
             if self.store.find("extensions", callee) is not None:
-                await self._answer_caller(live, incoming.sdp_offer)
-                await self._ring_extension(live, callee, LegRole.CALLEE)
+                if (await self._answer_caller(live, incoming.sdp_offer, now=False)
+                        and await self._ring_extension(live, callee, LegRole.CALLEE) is None):
+                    call.disposition = "unavailable"
+                    await self._end(live, "system", "callee_not_registered")
                 return
             if self.store.find("dids", callee) is None:
                 await self._dial_out(live, incoming, callee)
@@ -511,8 +514,9 @@ class CallController:
         live.call.disposition = "rejected"
         await self._end(live, "system", cause, hang_up_caller=False)
 
-    async def _answer_caller(self, live: _Live, offer: bytes) -> bool:
-        """Answer the caller's leg with a media endpoint; 488 when no codec fits."""
+    async def _answer_caller(self, live: _Live, offer: bytes, *, now: bool = True) -> bool:
+        """Give the caller's leg a media endpoint and answer it (or, with `now=False`, say it rings and answer
+        when the far party answers — internal and outbound calls); 488 when no codec fits."""
         call = live.call
         state = call.legs[call.caller_leg]
         try:
@@ -526,11 +530,20 @@ class CallController:
         self._by_endpoint[local.endpoint_id] = call.id
         if call.phase == CallPhase.ENDED:
             return False
-        state.leg.answer(self.sdp.describe(local, offer=not offer))
-        now = self.clock.wall()
-        state.answered_at = now
-        call.answered_at = now
+        live.caller_sdp = self.sdp.describe(local, offer=not offer)
+        if now:
+            self._answer_caller_now(live)
+        else:
+            state.leg.progress()
         return True
+
+    def _answer_caller_now(self, live: _Live) -> None:
+        call = live.call
+        state = call.legs[call.caller_leg]
+        if state.answered_at is not None or live.caller_sdp is None:
+            return
+        state.leg.answer(live.caller_sdp)
+        state.answered_at = call.answered_at = self.clock.wall()
 
     # ------------------------------------------------------------------ IVR
 
@@ -742,30 +755,46 @@ class CallController:
     async def _ring_extension(self, live: _Live, extension: str, role: LegRole,
                               agent_id: str | None = None) -> str | None:
         """Ring a registered extension with a new leg of this call; returns the leg id (None: failed)."""
+        return await self._ring(live, role, extension, extension=extension, agent_id=agent_id)
+
+    async def _ring_external(self, live: _Live, number: str) -> None:
+        """Call a PSTN number through the first enabled SIP trunk, showing the trunk's caller ID."""
+        call = live.call
+        trunk = next((t for t in self.store.list("trunks")
+                      if t.kind == m.TrunkKind.SIP and t.enabled and t.host), None)
+        if trunk is None:
+            call.note(self.clock.wall(), "no_trunk", number)
+            await self._end(live, "system", "no_trunk")
+            return
+        caller_id = trunk.outbound_caller_id or call.did or call.caller
+        call.trunk = call.trunk or trunk.id
+        if await self._ring(live, LegRole.CALLEE, number, trunk=trunk.id, caller=caller_id) is None:
+            await self._end(live, "system", "trunk_failed")
+
+    async def _ring(self, live: _Live, role: LegRole, callee: str, *, extension: str | None = None,
+                    trunk: str | None = None, agent_id: str | None = None, caller: str | None = None) -> str | None:
         call = live.call
         local = await self.media.allocate()
         try:
-            leg = self.sip.create_leg(callee=extension, sdp_offer=self.sdp.describe(local, offer=True),
-                                      caller=call.caller, caller_name=call.caller_name or None,
-                                      extension=extension)
+            leg = self.sip.create_leg(callee=callee, sdp_offer=self.sdp.describe(local, offer=True),
+                                      caller=caller or call.caller, caller_name=call.caller_name or None,
+                                      extension=extension, trunk=trunk)
         except ApplianceError as exc:
-            log.info("call %s: cannot ring %s: %s", call.id, extension, exc.message)
+            log.info("call %s: cannot ring %s: %s", call.id, callee, exc.message)
             self.media.release(local.endpoint_id)
             return None
-        state = LegState(leg, role, extension, self.clock.wall(), endpoint_id=local.endpoint_id,
-                         agent_id=agent_id)
+        state = LegState(leg, role, callee, self.clock.wall(), endpoint_id=local.endpoint_id, agent_id=agent_id)
         call.legs[leg.leg_id] = state
         self._by_leg[leg.leg_id] = call.id
         self._by_endpoint[local.endpoint_id] = call.id
+        call.note(self.clock.wall(), "ringing", f"{role.value} {callee}" + (f" via {trunk}" if trunk else ""))
         if role == LegRole.CALLEE:
             call.phase = CallPhase.RINGING
+            caller_state = call.legs.get(call.caller_leg)
             caller_ep = self._caller_endpoint(live)
-            if caller_ep is not None:
-                self.media.play(caller_ep, tone="ringback")
+            if caller_ep is not None and caller_state is not None and caller_state.answered_at is not None:
+                self.media.play(caller_ep, tone="ringback")  # an unanswered phone plays its own ringback
         return leg.leg_id
-
-    async def _ring_external(self, live: _Live, number: str) -> None:
-        await self._end(live, "system", "external_not_available")
 
     async def _dial_out(self, live: _Live, incoming: sip_events.IncomingCall, number: str) -> None:
         """An extension dialled a number that is not ours: permission first (toll fraud), then a trunk."""
@@ -780,7 +809,8 @@ class CallController:
         if not decision.allowed:
             await self._reject(live, 403, "dial_not_allowed")
             return
-        await self._reject(live, 503, "no_trunk")
+        if await self._answer_caller(live, incoming.sdp_offer, now=False):
+            await self._ring_external(live, decision.number)
 
     # ------------------------------------------------------------------ SIP events of this call
 
@@ -887,6 +917,7 @@ class CallController:
         if caller_ep is None or state.endpoint_id is None or state.ended_at is not None:
             return
         self._stop_playing(live)
+        self._answer_caller_now(live)
         call.phase = CallPhase.CONNECTED
         call.bridge_id = self.media.bridge(caller_ep, state.endpoint_id)
         call.note(self.clock.wall(), "bridged", state.party)

@@ -8,6 +8,8 @@ they started with.
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from appliance.calls.assets import ensure_assets
 from appliance.calls.controller import CallController
 from appliance.clock import Clock
 from appliance.configuration.credentials import StoreCredentials
+from appliance.domain import models as m
 from appliance.events import Event, EventBus
 from appliance.ivr.library import FlowRepository
 from appliance.ivr.service import IvrService
@@ -30,7 +33,7 @@ from appliance.records.journal import RecordJournal
 from appliance.records.sqlite_store import RecordStore
 from appliance.routing.models import BlacklistTreatment, RoutingConfig
 from appliance.routing.router import Router
-from appliance.sip.models import SipConfig
+from appliance.sip.models import CallerIdRule, SipConfig, TrunkConfig
 from appliance.sip.service import SipService
 from appliance.store.config_store import ConfigStore
 from appliance.store.migrations import DEFAULT_REALM
@@ -46,6 +49,24 @@ class TelephonyConfig:
     rtp_port_min: int = 20000
     rtp_port_max: int = 29999
     rtp_timeout: float = 30.0
+
+
+def sip_trunks(store: ConfigStore) -> tuple[TrunkConfig, ...]:
+    """The SIP trunks of the configuration as the SIP stack takes them."""
+    out = []
+    for t in store.list("trunks"):
+        if t.kind != m.TrunkKind.SIP or not t.enabled or not t.host:
+            continue
+        out.append(TrunkConfig(
+            name=t.id, host=t.host, port=t.port, transport=t.transport.value.upper(),
+            username=t.username or None, password=t.secret or None, register=t.register,
+            ip_networks=tuple(ipaddress.ip_network(n, strict=False) for n in t.ip_auth_networks),
+            outbound_caller_id=tuple(
+                CallerIdRule(match_prefix=r.match_prefix, strip=len(r.match_prefix) if r.replace_with else r.strip,
+                             prepend=r.replace_with or r.prepend)
+                for r in t.caller_id_rules),
+        ))
+    return tuple(out)
 
 
 def routing_config(store: ConfigStore) -> RoutingConfig:
@@ -86,7 +107,7 @@ class CallService:
         realm = str(settings.get("sip_realm", DEFAULT_REALM))
         port = self.config.sip_port
         sip_config = SipConfig(realm=realm, listen_host=self.config.bind, udp_port=port, tcp_port=port,
-                               tls_port=port + 1 if port else 0)
+                               tls_port=port + 1 if port else 0, trunks=sip_trunks(self.store))
         self.media = MediaEngine(
             MediaConfig(bind_address=self.config.bind, port_low=self.config.rtp_port_min,
                         port_high=self.config.rtp_port_max - 1, tone_plan=str(settings.get("tone_plan", "cn")),
@@ -120,6 +141,11 @@ class CallService:
         try:
             if kind in (None, "queues", "staff", "vip_list", "pause_reasons"):
                 self.acd.configure(self._acd_config())
+            if kind in (None, "trunks"):
+                # New trunks route calls at once; a trunk's registration starts with the next restart.
+                trunks = sip_trunks(self.store)
+                self.sip.config = dataclasses.replace(self.sip.config, trunks=trunks)
+                self.sip.core.config = dataclasses.replace(self.sip.core.config, trunks=trunks)
             if kind in (None, "schedules", "dids", "blacklist"):
                 self._router = Router(routing_config(self.store))
             if kind in (None, "ivr_flows"):

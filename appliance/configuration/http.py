@@ -23,8 +23,11 @@ WRITE_ONLY: dict[str, tuple[str, dict[str, Any]]] = {
     "users": ("password", {"type": "string", "minLength": 8, "writeOnly": True}),
     "staff": ("pin", {"type": "string", "pattern": "^[0-9]{4,8}$", "writeOnly": True,
                       "description": "phone login PIN; stored hashed"}),
+    "trunks": ("password", {"type": "string", "maxLength": 128, "writeOnly": True,
+                            "description": "the carrier's digest password; never shown"}),
 }
-READ_ONLY_FLAGS = {"extensions": "has_password", "users": "has_password", "staff": "has_pin"}
+READ_ONLY_FLAGS = {"extensions": "has_password", "users": "has_password", "staff": "has_pin",
+                   "trunks": "has_password"}
 
 
 def actor_of(request: Request) -> Actor:

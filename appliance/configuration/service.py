@@ -8,7 +8,6 @@ with every employment period kept).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,6 +23,8 @@ from appliance.store.config_store import ConfigStore
 from appliance.store.migrations import DEFAULT_REALM
 
 MIN_PASSWORD = 8
+# The write-only input of each kind that has one (the API field; what is stored is derived from it).
+WRITE_ONLY_INPUT = {"extensions": "password", "users": "password", "staff": "pin", "trunks": "password"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,8 @@ class ConfigService:
             data["has_password"] = bool(entity.password_hash)
         elif kind.name == "staff":
             data["has_pin"] = bool(entity.pin_hash)
+        elif kind.name == "trunks":
+            data["has_password"] = bool(entity.secret)
         return data
 
     def list(
@@ -158,17 +161,9 @@ class ConfigService:
     async def set_secret(self, kind_name: str, key: str, secret: Any, actor: Actor) -> None:
         """Set an extension's SIP password, a user's login password or a staff member's phone PIN."""
         kind = self.store.kind(kind_name)
-        entity = self.store.get(kind.name, key)
-        if kind.name == "extensions":
-            password = check_password(secret)
-            entity = replace(entity, ha1_md5=sip_ha1(key, self.realm, password, "MD5"),
-                             ha1_sha256=sip_ha1(key, self.realm, password, "SHA-256"))
-        elif kind.name == "users":
-            entity = replace(entity, password_hash=hash_password(check_password(secret)))
-        elif kind.name == "staff":
-            entity = replace(entity, pin_hash=hash_password(check_pin(secret)))
-        else:
+        if kind.name not in WRITE_ONLY_INPUT:
             raise Conflict(f"a {kind.title} has no secret", f"{kind.title_zh}没有密码")
+        entity = replace(self.store.get(kind.name, key), **self._stored_secret(kind.name, key, secret))
         await self.store.update(kind.name, entity)
         self._audit(actor, "set_secret", kind.name, key, None, None)
 
@@ -179,7 +174,23 @@ class ConfigService:
         self._audit(actor, "import", "config", "*", None, {"entities": count})
         return count
 
-    # ---- internals ------------------------------------------------------------------------------------
+    # ---- internals -----
+
+    def _stored_secret(self, kind: str, key: str, secret: Any) -> dict[str, str]:
+        """A write-only input as it is stored: digest HA1s, a scrypt hash, or (trunks) the secret itself."""
+        if kind == "extensions":
+            password = check_password(secret)
+            return {"ha1_md5": sip_ha1(key, self.realm, password, "MD5"),
+                    "ha1_sha256": sip_ha1(key, self.realm, password, "SHA-256")}
+        if kind == "users":
+            return {"password_hash": hash_password(check_password(secret))}
+        if kind == "staff":
+            return {"pin_hash": hash_password(check_pin(secret))}
+        _need(isinstance(secret, str) and 0 < len(secret) <= 128, "password", "max_length", "1 to 128 characters",
+              "1 到 128 个字符")
+        return {"secret": str(secret)}
+
+    # -------------------------------------------------------------------------------------------------
 
     async def _replace_staff(
         self, kind: EntityKind, before: m.Staff, after: m.Staff, action: str, actor: Actor
@@ -200,21 +211,12 @@ class ConfigService:
         ]
         if problems:
             raise ValidationFailed(problems, kind.title)
-        handlers: dict[str, tuple[str, Callable[[Any], dict[str, str]]]] = {
-            "extensions": ("password", lambda p: {
-                "ha1_md5": sip_ha1(str(body.get("number", "")), self.realm, check_password(p), "MD5"),
-                "ha1_sha256": sip_ha1(str(body.get("number", "")), self.realm, p, "SHA-256"),
-            }),
-            "users": ("password", lambda p: {"password_hash": hash_password(check_password(p))}),
-            "staff": ("pin", lambda p: {"pin_hash": hash_password(check_pin(p))}),
-        }
         if before is not None:
             for name in kind.secret_fields:
                 body[name] = getattr(before, name)
-        if kind.name in handlers:
-            field_name, convert = handlers[kind.name]
-            if field_name in body:
-                body.update(convert(body.pop(field_name)))
+        field_name = WRITE_ONLY_INPUT.get(kind.name)
+        if field_name is not None and field_name in body:
+            body.update(self._stored_secret(kind.name, str(body.get(kind.key, "")), body.pop(field_name)))
         if kind.name == "staff" and before is None:
             body.pop("status", None)
             body.pop("employment", None)

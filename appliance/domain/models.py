@@ -242,8 +242,11 @@ class Trunk:
     port_number: Annotated[int, Field(ge=0, le=64)] = 0
     crc4: bool = True
     # both
-    caller_id_rules: tuple[CallerIdRule, ...] = ()
+    caller_id_rules: tuple[CallerIdRule, ...] = ()  # applied to our caller ID on outbound calls
+    outbound_caller_id: Annotated[str, Field(max_length=32, pattern=r"^[0-9+]*$")] = ""  # the number shown
     max_channels: Annotated[int, Field(ge=1, le=1000)] = 30
+    # The carrier's digest password: a client must present it, so it is kept (never shown by the API).
+    secret: Annotated[str, Field(max_length=128)] = ""
 
 
 @with_config(STRICT)
