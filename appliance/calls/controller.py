@@ -59,6 +59,8 @@ from appliance.voicemail.service import VoicemailService
 log = logging.getLogger(__name__)
 
 VOICEMAIL_MAX_S = 120.0
+CALLBACK_ATTEMPTS = 3  # tries to reach a customer who asked to be called back
+CALLBACK_RETRY_S = 120.0
 FEATURE_PROMPT_GRACE_S = 8.0
 
 
@@ -107,6 +109,8 @@ class _Live:
     conference_legs: set[str] = field(default_factory=set)
     on_caller_answer: Callable[[_Live], Any] | None = None  # originated calls: what follows the answer
     caller_sdp: bytes | None = None  # our answer to the caller, sent when the call is answered
+    callback_attempts: int = 0
+    callback_leg: str | None = None
     monitor: _Monitor | None = None  # this call is a supervisor listening to another
     monitored_by: set[str] = field(default_factory=set)  # supervisor calls listening to this one
 
@@ -419,6 +423,7 @@ class CallController:
                 await self._end(live, "system", "shutdown")
 
     async def _handle(self, live: _Live, kind: str, payload: Any) -> None:
+        log.debug("call %s [%s]: %s %s", live.call.id, live.call.phase.value, kind, type(payload).__name__)
         if kind == "sip":
             await self._on_sip(live, payload)
         elif kind == "media":
@@ -647,14 +652,14 @@ class CallController:
     # ------------------------------------------------------------------ queue and agents
 
     def _enter_queue(self, live: _Live, queue_id: str, *, priority: int = 0, vip: bool = False,
-                     skill: str = "") -> None:
+                     skill: str = "", music: bool = True) -> None:
         call = live.call
         call.phase = CallPhase.QUEUED
         call.queue = queue_id
         call.queued_at = self.clock.wall()
         live.in_acd = True
         endpoint = self._caller_endpoint(live)
-        if endpoint is not None:
+        if endpoint is not None and music:
             self.media.play(endpoint, prompt=self._queue_music(queue_id), loop=True)
         customer = self._customer(call.caller)
         skills = (SkillRequirement(skill, 0),) if skill else None
@@ -663,6 +668,9 @@ class CallController:
             priority=priority, skills=skills, area=customer.area if customer else "",
             account_manager=(customer.account_manager or "") if customer else "",
         ))
+        number = call.variables.get("callback_number")
+        if number and live.in_acd:  # the caller left a number in the IVR: call back instead of waiting
+            self.acd_command(C.CallbackRequested(call_id=call.id, number=number))
 
     def _queue_music(self, queue_id: str) -> Path:
         queue = self.store.find("queues", queue_id)
@@ -694,6 +702,10 @@ class CallController:
                     await self._drop_leg(live, leg_id, "offer_cancelled")
         elif isinstance(action, A.AnnouncePosition):
             await self._announce_position(live, action)
+        elif isinstance(action, A.OverflowCall) and self._caller_gone(live):
+            live.in_acd = False  # a callback ticket that waited too long: nobody left to send anywhere
+            live.left_queue_by = "overflow"
+            await self._end(live, "system", f"callback_{action.reason}")
         elif isinstance(action, A.OverflowCall):
             live.in_acd = False
             live.left_queue_by = "overflow"
@@ -714,6 +726,12 @@ class CallController:
             await self._end(live, "system", action.reason)
         elif isinstance(action, A.LookupVip):
             self.acd_command(C.VipLookupResult(call_id=call.id, vip=False))
+        elif isinstance(action, A.AcceptCallback):
+            await self._callback_accepted(live, action.number)
+        elif isinstance(action, A.RefuseCallback):
+            call.note(self.clock.wall(), "callback_refused", action.reason)
+        elif isinstance(action, A.DialCallback):
+            await self._dial_callback(live, action.number)
 
     def _queue_box(self, queue_id: str) -> str:
         queue = self.store.find("queues", queue_id)
@@ -822,6 +840,18 @@ class CallController:
             return
         now = self.clock.wall()
         if isinstance(event, sip_events.LegAnswered):
+            if state.role == LegRole.CALLER and leg_id == live.callback_leg:
+                state.answered_at = call.answered_at = now
+                live.callback_leg = None
+                if state.endpoint_id is not None and event.sdp:
+                    self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
+                call.note(now, "callback_answered", state.party)
+                agent_state = call.legs.get(call.agent_leg or "")
+                if agent_state is not None:
+                    if agent_state.endpoint_id is not None:
+                        self.media.stop_playing(agent_state.endpoint_id)  # the ringback the agent heard
+                    await self._connect(live, call.agent_leg or "", agent_state)
+                return
             if state.role == LegRole.CALLER:
                 if live.on_caller_answer is None or state.answered_at is not None:
                     return
@@ -886,6 +916,15 @@ class CallController:
         if call.agent_leg is not None or call.phase != CallPhase.QUEUED:
             await self._drop_leg(live, leg_id, "late_answer")
             return
+        if self._caller_gone(live):
+            # a callback ticket: the agent is connected first, then the ACD asks us to dial the customer
+            agent_id = state.agent_id or ""
+            call.agent, call.agent_leg, call.agent_answered_at = agent_id, leg_id, self.clock.wall()
+            call.phase = CallPhase.RINGING
+            live.in_acd = False
+            call.note(call.agent_answered_at, "agent_answered", f"{agent_id} (callback)")
+            self.acd_command(C.OfferAnswered(call_id=call.id, agent_id=agent_id))
+            return
         agent_id = state.agent_id or ""
         self.acd_command(C.OfferAnswered(call_id=call.id, agent_id=agent_id))
         live.in_acd = False
@@ -945,6 +984,10 @@ class CallController:
         state.cause = event.cause
         self._release_endpoint(state)
         if state.role == LegRole.CALLER:
+            if leg_id == live.callback_leg and state.answered_at is None:
+                live.callback_leg = None
+                await self._callback_failed(live, event.cause or "no_answer")
+                return
             call.hangup_side = "caller" if event.cause == "hangup_remote" else "system"
             await self._end(live, call.hangup_side, event.cause, hang_up_caller=False)
             return
@@ -952,7 +995,9 @@ class CallController:
             if leg_id == call.agent_leg:
                 call.hangup_side = "agent"
                 queue = self.store.find("queues", call.queue) if call.queue else None
-                if queue is not None and queue.survey_flow and call.survey_score is None:
+                caller = call.legs.get(call.caller_leg)
+                if (queue is not None and queue.survey_flow and call.survey_score is None and caller is not None
+                        and caller.answered_at is not None and caller.ended_at is None):
                     # The agent hung up first: the caller is asked to rate the service (满意度调查).
                     self._release_agent(live, "agent_hung_up")
                     if call.bridge_id is not None:
@@ -998,6 +1043,9 @@ class CallController:
                 queue = self.store.find("queues", call.queue)
                 if queue is not None and queue.voicemail_key and digit == queue.voicemail_key:
                     self.acd_command(C.CallerChoseVoicemail(call_id=call.id))
+                elif queue is not None and queue.callback_key and digit == queue.callback_key:
+                    number = call.variables.get("callback_number") or call.caller
+                    self.acd_command(C.CallbackRequested(call_id=call.id, number=number))
             elif call.phase == CallPhase.VOICEMAIL and digit == "#":
                 await self._finish_voicemail(live)
         elif state.role == LegRole.AGENT and digit == "*" and call.phase == CallPhase.CONNECTED:
@@ -1374,6 +1422,64 @@ class CallController:
         elif not on and call.bridge_id is None:
             self._hold_changed(live, False)
             await self._connect(live, call.agent_leg, agent_state)
+
+    # ------------------------------------------------------------------ callbacks (回拨)
+
+    def _caller_gone(self, live: _Live) -> bool:
+        state = live.call.legs.get(live.call.caller_leg)
+        return state is None or state.ended_at is not None
+
+    async def _callback_accepted(self, live: _Live, number: str) -> None:
+        """The ACD keeps the caller's place: confirm, let the caller go, keep the call open for the ticket."""
+        call = live.call
+        call.variables["callback_number"] = number
+        call.note(self.clock.wall(), "callback_registered", number)
+        saved = self.prompts.resolve("callback_saved", call.language)  # type: ignore[arg-type]
+
+        async def release() -> None:
+            await self._drop_leg(live, call.caller_leg, "callback_registered")
+
+        await self._play_then(live, [saved], release)
+
+    async def _dial_callback(self, live: _Live, number: str) -> None:
+        """The agent answered the ticket: now call the customer and connect them (agent first, then customer)."""
+        call = live.call
+        live.callback_attempts += 1
+        call.note(self.clock.wall(), "callback_dial", f"{number} (attempt {live.callback_attempts})")
+        agent_state = call.legs.get(call.agent_leg or "")
+        if agent_state is not None and agent_state.endpoint_id is not None:
+            self.media.play(agent_state.endpoint_id, tone="ringback")
+        if self.store.find("extensions", number) is not None:
+            leg_id = await self._ring_extension(live, number, LegRole.CALLEE)
+        else:
+            before = set(call.legs)
+            await self._ring_external(live, number)
+            leg_id = next((k for k in call.legs if k not in before), None)
+        if leg_id is not None:
+            call.caller_leg = leg_id  # the customer is the caller of this call from now on
+            state = call.legs[leg_id]
+            state.role = LegRole.CALLER
+            live.callback_leg = leg_id
+
+    async def _callback_failed(self, live: _Live, cause: str) -> None:
+        """The customer did not answer: the agent is released; try again later, a few times."""
+        call = live.call
+        self._release_agent(live, "callback_failed")
+        if call.agent_leg is not None:
+            await self._drop_leg(live, call.agent_leg, "callback_failed")
+        call.agent, call.agent_leg, call.agent_answered_at = "", None, None
+        number = call.variables.get("callback_number", "")
+        if live.callback_attempts >= CALLBACK_ATTEMPTS or not number:
+            call.disposition = "callback_failed"
+            await self._end(live, "system", f"callback_{cause}")
+            return
+        call.note(self.clock.wall(), "callback_retry", f"in {CALLBACK_RETRY_S:.0f} s")
+        call.phase = CallPhase.QUEUED
+
+        async def again() -> None:
+            self._enter_queue(live, call.queue, vip=call.vip, music=False)
+
+        self._later(live, CALLBACK_RETRY_S, again)
 
     # ------------------------------------------------------------------ supervisors
 

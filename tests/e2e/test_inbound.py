@@ -225,3 +225,45 @@ def test_a_phone_that_vanishes_mid_call_is_hung_up_and_the_agent_freed(tmp_path:
         assert {a["agent"]: a["state"] for a in agents["items"]}["1002"] == "idle"
     finally:
         assert box.stop() == 0
+
+
+def test_callback_keeps_the_place_then_connects_the_agent_first_and_the_customer_second(
+        box: RunningAppliance) -> None:
+    box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
+    status, _ = box.api("PATCH", "/api/v1/queues/sales", {"callback_key": "8", "survey_flow": None})
+    assert status == 200
+    # the customer's own phone (1005), registered, answers when called back
+    customer_port = free_port()
+    args = [*box.sipp_args(box.scenario("phone_register.xml"), customer_port),
+            "-inf", str(box.users_csv("1005")), f"127.0.0.1:{box.sip_port}"]
+    assert successful(box.sipp(args)) == 1
+    customer = box.sipp_background(
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), customer_port, media_port=free_port()))
+    # no agent yet: the caller presses 1 (sales), then 8 (call me back) and is let go
+    scenario = box.scenario("caller_survey.xml", DIGIT="1", SCORE="8", PCAP=PCAP, WAIT_MS=7000,
+                            BEFORE_KEY_MS=2000)  # 8 is pressed once the caller waits in the queue
+    caller = box.sipp([*box.sipp_args(scenario, free_port(), media_port=free_port()),
+                       "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"], timeout=60)
+    assert successful(caller) == 1, caller.stdout[-2000:]
+    status, queues = box.api("GET", "/api/v1/queues/status")
+    assert {q["queue"]: q["waiting"] for q in queues["items"]}["sales"] == 1  # the ticket kept its place
+    # an agent comes: the agent's phone rings first, then the customer's
+    agent_port = free_port()
+    args = [*box.sipp_args(box.scenario("phone_register.xml"), agent_port),
+            "-inf", str(box.users_csv("1002")), f"127.0.0.1:{box.sip_port}"]
+    assert successful(box.sipp(args)) == 1
+    agent = box.sipp_background(box.sipp_args(
+        box.scenario("agent_hangup.xml", PCAP=PCAP, TALK_MS=3000), agent_port, media_port=free_port()))
+    time.sleep(0.3)
+    status, _ = box.api("POST", "/api/v1/agents/1002/login", {})
+    assert status == 200
+    for phone in (agent, customer):
+        out, _ = phone.communicate(timeout=60)
+        assert successful(out) == 1, out[-2000:]
+    cdr = box.wait_for_cdr("8000")
+    events = [e for _, e, _ in cdr["timeline"]]
+    assert events.index("callback_registered") < events.index("agent_answered") < events.index(
+        "callback_dial") < events.index("callback_answered") < events.index("bridged"), events
+    assert cdr["agent"] == "1002" and cdr["variables"]["callback_number"] == "1005"
+    rows = box.rows("SELECT event FROM queue_log WHERE call_id = ? ORDER BY id", cdr["call_id"])
+    assert [r[0] for r in rows][:2] == ["queued", "callback_registered"]
