@@ -302,7 +302,9 @@ class SipCore(TransactionUser):
         if not any(k == "via" for k, _ in headers):
             return
         resp = SipMessage(None, "", e.status, reason_for(e.status), headers)
-        resp.add("warning", f'399 {self.config.realm} "{e.reason}"'.replace("\r", " ").replace("\n", " "))
+        # the reason may quote the peer's bytes: keep the Warning a well-formed quoted-string (RFC 3261 §20.43)
+        text = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "?" for c in e.reason)[:100]
+        resp.add("warning", f'399 {self.config.realm} "{text}"')
         self._queue(resp.serialize(), source)
 
     def _send_stateless(self, req: SipMessage, source: Address, status: int,

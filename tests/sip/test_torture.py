@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from appliance.sip import events as ev
-from appliance.sip.message import parse
+from appliance.sip.message import parse, read_quoted
 
 from .conftest import FIXTURES, Running, UdpPeer, make_config, options, start_service, udp_peer
 
@@ -102,5 +102,24 @@ async def test_valid_invites_become_calls(trusted: Running) -> None:
         assert len(calls) == 3
         assert {c.call_id for c in calls} == {parse((TORTURE / f"{n}.dat").read_bytes()).call_id
                                               for n in ("esc01", "longreq", "inv2543")}
+    finally:
+        peer.close()
+
+
+async def test_answers_to_malformed_requests_are_well_formed(trusted: Running) -> None:
+    """A 400 quotes what was wrong in a Warning; even for hostile input it stays a valid header."""
+    peer = await udp_peer()
+    try:
+        # the Request-URI is not a URI, and its text (quote, backslash, non-UTF-8) ends up in the reason
+        bad = (b'OPTIONS ab"c\\\xff SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:' + str(peer.port).encode() +
+               b';branch=z9hG4bKw\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: w1\r\nCSeq: 1 OPTIONS\r\n'
+               b'Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n')
+        peer.send(bad, trusted.udp)
+        data, _ = await peer.queue.get()
+        resp = parse(data)  # strict parse: it must be a valid message
+        warning = resp.get("warning") or ""
+        assert resp.status == 400 and warning.startswith("399 ") and "not a URI" in warning
+        _, end = read_quoted(warning, warning.index('"'))  # one quoted-string, closed at the very end
+        assert end == len(warning)
     finally:
         peer.close()
