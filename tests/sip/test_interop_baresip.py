@@ -26,10 +26,22 @@ from appliance.sip.router import MiniRouter
 
 from .conftest import Running, make_config, start_service
 
-pytestmark = [pytest.mark.interop, pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip is not installed")]
 
-MODULES = Path("/usr/lib/baresip/modules")
+def baresip_modules() -> Path | None:
+    """baresip's module directory, found beside its binary (…/bin/baresip → …/lib[/<arch>]/baresip/modules)."""
+    exe = shutil.which("baresip")
+    if exe is None:
+        return None
+    lib = Path(exe).resolve().parent.parent / "lib"
+    for candidate in [lib / "baresip" / "modules", *sorted(lib.glob("*/baresip/modules"))]:
+        if (candidate / "g711.so").exists():
+            return candidate
+    return None
+
+
+MODULES = baresip_modules()
+pytestmark = [pytest.mark.interop, pytest.mark.slow,
+              pytest.mark.skipif(MODULES is None, reason="baresip (with its modules) is not installed")]
 EVENT_DIGITS = "0123456789*#"
 
 
