@@ -1,0 +1,214 @@
+"""Soak test: hundreds of concurrent calls through IVR → queue → agents against `appliance run`.
+
+Customers call the demo access number 8000 from the PSTN (SIPp through an IP-authenticated trunk), press 1
+for sales, wait, talk to an agent (SIPp answering for every agent phone) and hang up. The box records every
+call. Afterwards every CDR must be there, every agent idle, and the process must hold no more files or memory
+than before the run (measured after a warm-up batch, when caches and pools are full).
+
+    .venv/bin/python bench/e2e_load.py                      # 200 concurrent calls for 10 minutes
+    .venv/bin/python bench/e2e_load.py --minutes 2 --concurrent 100 --agents 80   # a shorter run
+
+Last line: one JSON object with `concurrent_calls`, `duration_s`, `lost_cdrs`, `stuck_agents`, `fd_growth`,
+`rss_growth_mb` (and the counts behind them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from appliance.security.passwords import sip_ha1  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from tests.e2e.harness import MEDIA_FIXTURES, RunningAppliance, start_appliance  # noqa: E402
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+PCAP = MEDIA_FIXTURES / "g711a.pcap"
+FIRST_AGENT = 3001
+
+
+def scenario(work: Path, name: str, **values: object) -> Path:
+    text = (SCENARIOS / name).read_text()
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", str(value))
+    path = work / name
+    path.write_text(text)
+    return path
+
+
+def configure(box: RunningAppliance, agents: int) -> list[str]:
+    """Add the agents, a PSTN trunk and round-the-clock hours in one configuration import."""
+    status, doc = box.api("GET", "/api/v1/config/export")
+    assert status == 200, doc
+    realm = doc["settings"].get("sip_realm", "appliance")
+    entities = doc["entities"]
+    ids = [str(FIRST_AGENT + i) for i in range(agents)]
+    for agent in ids:
+        entities["extensions"].append({"number": agent, "name": f"load {agent}",
+                                       "ha1_md5": sip_ha1(agent, realm, f"pw-{agent}", "MD5"),
+                                       "ha1_sha256": sip_ha1(agent, realm, f"pw-{agent}", "SHA-256")})
+        entities["staff"].append({"employee_no": agent, "name": f"Agent {agent}", "role": "agent",
+                                  "skills": [{"skill": "sales", "level": 5}], "extension": agent,
+                                  "work_group": "sales-team", "department": "service"})
+    for queue in entities["queues"]:
+        if queue["id"] == "sales":
+            queue.update(members=queue["members"] + ids, max_wait_s=900, max_wait_no_agent_s=900, max_length=5000,
+                         wrap_up_s=2, announce_every_s=0, survey_flow=None)
+    for schedule in entities["schedules"]:
+        schedule.update(work_days=[1, 2, 3, 4, 5, 6, 7], work_hours=[{"start": "00:00", "end": "24:00"}])
+    entities["trunks"].append({"id": "pstn", "name": "PSTN", "host": "127.0.0.1", "port": 5060,
+                               "ip_auth_networks": ["127.0.0.1/32"]})
+    status, result = box.api("POST", "/api/v1/config/import", doc)
+    assert status == 200, result
+    return ids
+
+
+def sipp(args: list[str], work: Path, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sipp", *args, "-nostdin", "-trace_err"], capture_output=True, text=True, cwd=work,
+                          timeout=timeout)
+
+
+def counters(text: str) -> tuple[int, int]:
+    ok = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", text)
+    bad = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", text)
+    return (int(ok[-1]) if ok else 0), (int(bad[-1]) if bad else 0)
+
+
+def process_figures(pid: int) -> tuple[int, float]:
+    proc = psutil.Process(pid)
+    return proc.num_fds(), proc.memory_info().rss / 2**20
+
+
+def wait_idle(box: RunningAppliance, agents: list[str], timeout: float = 120) -> tuple[int, int]:
+    """Wait until no call is active and every agent is idle; returns (active calls, agents not idle)."""
+    deadline = time.monotonic() + timeout
+    active, stuck = -1, -1
+    while time.monotonic() < deadline:
+        _, calls = box.api("GET", "/api/v1/calls")
+        _, states = box.api("GET", "/api/v1/agents")
+        active = int(calls["total"])
+        stuck = sum(1 for a in states["items"] if a["agent"] in agents and a["state"] != "idle")
+        if active == 0 and stuck == 0:
+            break
+        time.sleep(1)
+    return active, stuck
+
+
+def run_callers(box: RunningAppliance, work: Path, calls: int, rate: float, hold_ms: int, limit: int,
+                sample: list[int]) -> tuple[int, int]:
+    path = scenario(work, "pstn_caller.xml", PCAP=PCAP, HOLD_MS=hold_ms)
+    proc = subprocess.Popen(
+        ["sipp", "-sf", str(path), "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()),
+         "-s", "8000", "-r", str(rate), "-m", str(calls), "-l", str(limit), "-nostdin", "-trace_err",
+         "-timeout", str(int(calls / rate + hold_ms / 1000 + 300)), f"127.0.0.1:{box.sip_port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work)
+    while proc.poll() is None:
+        status, active = box.api("GET", "/api/v1/calls")
+        if status == 200:
+            sample.append(int(active["total"]))
+        time.sleep(2)
+    out = proc.stdout.read() if proc.stdout else ""
+    return counters(out)
+
+
+def cdr_count(box: RunningAppliance, since: float) -> tuple[int, int]:
+    with sqlite3.connect(f"file:{box.data / 'records.sqlite3'}?mode=ro", uri=True) as db:
+        total = db.execute("SELECT count(*) FROM cdr WHERE callee = '8000' AND started >= ?", (since,)).fetchone()[0]
+        answered = db.execute("SELECT count(*) FROM cdr WHERE callee = '8000' AND started >= ? AND "
+                              "disposition = 'answered'", (since,)).fetchone()[0]
+    return int(total), int(answered)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--concurrent", type=int, default=200, help="calls in the box at once (target)")
+    parser.add_argument("--agents", type=int, default=160)
+    parser.add_argument("--talk", type=float, default=25.0, help="seconds a caller stays after pressing 1")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="e2e-load-"))
+    box = start_appliance(work, "--rtp-ports", "40000-49999")
+    agent_port = free_port()
+    phones: subprocess.Popen[str] | None = None
+    try:
+        agents = configure(box, args.agents)
+        users = work / "agents.csv"
+        users.write_text("SEQUENTIAL\n" + "".join(
+            f"{a};[authentication username={a} password=pw-{a}]\n" for a in agents))
+        reg = sipp(["-sf", str(scenario(work, "register_many.xml", CONTACT_PORT=agent_port)), "-inf", str(users),
+                    # from the phones' own port: the registrar keeps the address a REGISTER came from (NAT)
+                    "-i", "127.0.0.1", "-p", str(agent_port), "-m", str(len(agents)), "-r", "50",
+                    "-timeout", "60", f"127.0.0.1:{box.sip_port}"], work, timeout=120)
+        registered, _ = counters(reg.stdout)
+        print(f"registered {registered} agent phones", flush=True)
+        phones = subprocess.Popen(
+            ["sipp", "-sf", str(scenario(work, "agent_phones.xml", PCAP=PCAP)), "-i", "127.0.0.1",
+             "-p", str(agent_port), "-mp", str(free_port()), "-nostdin", "-trace_err"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work)
+        for agent in agents:
+            status, body = box.api("POST", f"/api/v1/agents/{agent}/login", {})
+            assert status == 200, body
+        # per call: ~1.5 s to the key, the transfer prompt, the agent's number, then the talk time
+        per_call = 1.5 + 4.0 + args.talk
+        rate = args.concurrent / per_call
+        hold_ms = int(args.talk * 1000)
+
+        # warm-up: caches, pools and prompt synthesis filled before the baseline is taken
+        warm: list[int] = []
+        run_callers(box, work, max(20, int(rate * 10)), rate, 5000, args.concurrent + 50, warm)
+        wait_idle(box, agents)
+        fds_before, rss_before = process_figures(box.proc.pid)
+        print(f"baseline after warm-up: {fds_before} fds, {rss_before:.1f} MB", flush=True)
+
+        started_wall = time.time()
+        started = time.monotonic()
+        calls = int(rate * args.minutes * 60)
+        sample: list[int] = []
+        ok, failed = run_callers(box, work, calls, rate, hold_ms, args.concurrent + 50, sample)
+        duration = time.monotonic() - started
+        active, stuck = wait_idle(box, agents)
+        time.sleep(2)  # the journal writes in batches
+        fds_after, rss_after = process_figures(box.proc.pid)
+        cdrs, answered = cdr_count(box, started_wall - 1)
+        placed = ok + failed
+        result: dict[str, Any] = {
+            "concurrent_calls": max(sample) if sample else 0,
+            "duration_s": round(duration, 1),
+            "lost_cdrs": max(0, placed - cdrs),
+            "stuck_agents": stuck,
+            "fd_growth": fds_after - fds_before,
+            "rss_growth_mb": round(rss_after - rss_before, 1),
+            "calls_placed": placed,
+            "calls_successful": ok,
+            "calls_failed": failed,
+            "cdrs": cdrs,
+            "cdrs_answered": answered,
+            "active_after": active,
+            "agents": len(agents),
+        }
+        print(f"peak {result['concurrent_calls']} concurrent calls; {placed} placed, {ok} completed, "
+              f"{failed} failed; {cdrs} CDRs ({answered} answered); {stuck} agents not idle; "
+              f"fds {fds_before}→{fds_after}, RSS {rss_before:.1f}→{rss_after:.1f} MB", flush=True)
+        print(json.dumps(result))
+    finally:
+        if phones is not None:
+            phones.terminate()
+            phones.wait(timeout=10)
+        box.stop()
+
+
+if __name__ == "__main__":
+    main()
