@@ -400,7 +400,7 @@ class SipCore(TransactionUser):
         if not uri.is_sip and uri.scheme != "tel":
             return 416, None
         if method == "REGISTER":
-            to = parse_uri(req.to.uri)
+            to = req.to.parsed_uri()
             if not to.is_sip:
                 return 400, None  # an address-of-record must be a SIP URI (§10.3 step 3; RFC 4475 unksm2)
         mf = req.get("max-forwards")
@@ -465,7 +465,7 @@ class SipCore(TransactionUser):
         ext = self._authenticate(req, stx, source, now, proxy=False)
         if ext is None:
             return
-        aor = parse_uri(req.to.uri).user_unescaped or ""
+        aor = req.to.parsed_uri().user_unescaped or ""
         if aor != ext:
             self._auth_failed(req, stx, source, ext, now)
             return
@@ -539,10 +539,10 @@ class SipCore(TransactionUser):
         self.tx.reply(stx, 100, now)
         self._set_timer(("ring", leg.leg_id), now + self.config.ring_timeout)
         frm = req.from_
-        caller = parse_uri(frm.uri).user_unescaped or "" if frm.uri.startswith("sip") else frm.uri
+        caller = frm.parsed_uri().user_unescaped or "" if frm.uri.startswith("sip") else frm.uri
         if trunk is not None:
             caller = apply_rules(trunk.inbound_caller_id, caller)
-        ruri = parse_uri(req.uri)
+        ruri = req.request_uri
         callee = ruri.user_unescaped or "" if ruri.is_sip else ruri.opaque or ""
         replaces_leg = None
         rep = req.get("replaces")

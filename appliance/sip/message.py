@@ -65,8 +65,22 @@ def canonical_name(name: str) -> str:
     return COMPACT.get(low, low)
 
 
+def _title(name: str) -> str:
+    return "-".join(p.capitalize() for p in name.split("-"))
+
+
+# every name we write, precomputed: serialising runs for every message sent (hot path)
+_WRITTEN = {n: _DISPLAY.get(n) or _title(n) for n in (
+    *COMPACT.values(), "via", "from", "to", "call-id", "cseq", "contact", "max-forwards", "expires", "allow",
+    "supported", "require", "unsupported", "user-agent", "server", "warning", "min-expires", "min-se",
+    "www-authenticate", "proxy-authenticate", "authorization", "proxy-authorization", "record-route", "route",
+    "session-expires", "rseq", "rack", "content-type", "accept", "accept-encoding", "retry-after", "date",
+    "subscription-state", "event", "refer-to", "referred-by", "replaces", "reason", "timestamp",
+)}
+
+
 def display_name(name: str) -> str:
-    return _DISPLAY.get(name) or "-".join(p.capitalize() for p in name.split("-"))
+    return _WRITTEN.get(name) or _DISPLAY.get(name) or _title(name)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -295,13 +309,17 @@ class NameAddr:
     display: str | None = None
     params: dict[str, str] = field(default_factory=dict)
     angle: bool = True
+    _parsed: SipUri | None = field(default=None, repr=False, compare=False)
 
     @property
     def tag(self) -> str | None:
         return self.params.get("tag")
 
     def parsed_uri(self) -> SipUri:
-        return parse_uri(self.uri)
+        """The URI parsed (kept from validation; treat as read-only)."""
+        if self._parsed is None:
+            self._parsed = parse_uri(self.uri)
+        return self._parsed
 
     def __str__(self) -> str:
         head = f'"{quote(self.display)}" ' if self.display else ""
@@ -332,17 +350,17 @@ def parse_name_addr(value: str) -> NameAddr:
         uri = v[lt + 1 : gt]
         if not uri or uri[0] in " \t" or uri[-1] in " \t":
             raise SipParseError("whitespace inside <>")
-        parse_uri(uri)
+        parsed = parse_uri(uri)
         params = parse_params(v[gt + 1 :]) if v[gt + 1 :].strip() else {}
-        return NameAddr(uri, display, params, True)
+        return NameAddr(uri, display, params, True, parsed)
     # addr-spec: the URI cannot carry ';', ',' or '?' here — they would belong to the header (§20).
     semi = v.find(";")
     uri = v if semi < 0 else v[:semi].rstrip(" \t")
     if "?" in uri or "," in uri or " " in uri:
         raise SipParseError("addr-spec with '?', ',' or spaces must be in <>")
-    parse_uri(uri)
+    parsed = parse_uri(uri)
     params = parse_params(v[semi:]) if semi >= 0 else {}
-    return NameAddr(uri, None, params, False)
+    return NameAddr(uri, None, params, False, parsed)
 
 
 @dataclass(slots=True)
