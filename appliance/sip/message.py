@@ -122,6 +122,9 @@ def split_commas(value: str) -> list[str]:
 
 def read_quoted(value: str, i: int) -> tuple[str, int]:
     """Read a quoted-string starting at value[i] == '"'; return (unescaped text, index after it)."""
+    end = value.find('"', i + 1)
+    if end > 0 and "\\" not in value[i + 1 : end]:
+        return value[i + 1 : end], end + 1  # the common case: no quoted-pair inside
     out: list[str] = []
     i += 1
     n = len(value)
@@ -624,6 +627,7 @@ def parse(data: bytes, stream: bool = False) -> SipMessage:
     append = headers.append
     header_line = _HEADER_LINE.match
     compact = COMPACT
+    cl_vals: list[str] = []
     for line in raw:
         m = header_line(line)
         if m is None:
@@ -634,7 +638,10 @@ def parse(data: bytes, stream: bool = False) -> SipMessage:
         value = m.group(2)
         if value and value[-1] in " \t":
             value = value.rstrip(" \t")
-        append((compact.get(name, name), value))
+        name = compact.get(name, name)
+        if name == "content-length":
+            cl_vals.append(value)
+        append((name, value))
     msg.headers = headers
 
     if start.startswith("SIP/"):
@@ -655,7 +662,6 @@ def parse(data: bytes, stream: bool = False) -> SipMessage:
         msg.method, msg.uri, msg.version = m.group(1), m.group(2), m.group(3)
 
     # Content-Length framing (§18.3, §20.14)
-    cl_vals = [v for k, v in headers if k == "content-length"]
     if len(cl_vals) > 1:
         msg.body = body
         raise SipParseError("more than one Content-Length", 400, msg)
