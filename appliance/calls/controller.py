@@ -227,6 +227,7 @@ class CallController:
         self._command(call_id, "hold", on)
 
     def consult(self, call_id: str, target: str) -> None:
+        self._connected(call_id)
         self._command(call_id, "consult", target)
 
     def consult_return(self, call_id: str) -> None:
@@ -236,12 +237,22 @@ class CallController:
         self._command(call_id, "consult_complete")
 
     def conference(self, call_id: str, target: str) -> None:
+        self._connected(call_id)
         self._command(call_id, "conference", target)
+
+    def _connected(self, call_id: str) -> _Live:
+        live = self._calls.get(call_id)
+        if live is None:
+            raise NotFound("call", call_id)
+        if live.call.phase != CallPhase.CONNECTED or live.call.bridge_id is None:
+            raise Conflict(f"call {call_id} is not connected ({live.call.phase.value})",
+                           f"通话 {call_id} 未接通({live.call.phase.value})")
+        return live
 
     def monitor(self, call_id: str, extension: str, mode: str) -> str:
         """Ring a supervisor's extension and, once answered, join the call to listen, whisper or barge."""
-        target = self._calls.get(call_id)
-        if target is None or not target.call.agent:
+        target = self._connected(call_id)
+        if not target.call.agent:
             raise NotFound("call with an agent", call_id)
         if mode not in ("listen", "whisper", "barge", "take_over"):
             raise Conflict(f"unknown monitor mode {mode!r}", f"未知的监控方式 {mode!r}")
@@ -931,7 +942,7 @@ class CallController:
         call.agent = agent_id
         call.agent_leg = leg_id
         call.agent_answered_at = self.clock.wall()
-        call.phase = CallPhase.CONNECTED
+        call.phase = CallPhase.ANSWERED
         call.note(call.agent_answered_at, "agent_answered", agent_id)
         for other_id, other in list(call.legs.items()):  # ring-all: the others stop ringing
             if other.role == LegRole.AGENT and other_id != leg_id and other.ended_at is None:
@@ -944,7 +955,7 @@ class CallController:
                 path = await self._speak(text, call.language)
             except ApplianceError:
                 path = None
-            if path is not None and call.phase == CallPhase.CONNECTED:
+            if path is not None and call.phase == CallPhase.ANSWERED:
                 await self._play_then(live, [path], lambda: self._connect(live, leg_id, state))
                 return
         await self._connect(live, leg_id, state)

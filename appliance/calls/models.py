@@ -33,6 +33,7 @@ class CallPhase(StrEnum):
     IVR = "ivr"
     QUEUED = "queued"
     RINGING = "ringing"
+    ANSWERED = "answered"  # the agent answered; the caller hears the agent's number, then they are bridged
     CONNECTED = "connected"
     VOICEMAIL = "voicemail"
     FEATURE = "feature"

@@ -80,9 +80,12 @@ class RunningAppliance:
         path.write_text(text)
         return path
 
-    def sipp_args(self, scenario: Path, port: int, *, media_port: int | None = None) -> list[str]:
+    def sipp_args(self, scenario: Path, port: int, *, media_port: int | None = None,
+                  auto_answer: bool = True) -> list[str]:
         args = ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-nostdin",
                 "-trace_err", "-timeout", "60"]
+        if auto_answer:  # answer OPTIONS (the registrar's qualify), INFO, NOTIFY, UPDATE outside the scenario
+            args.append("-aa")
         if media_port is not None:
             args += ["-mp", str(media_port)]
         return args

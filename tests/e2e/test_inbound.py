@@ -160,8 +160,8 @@ def test_agent_transfers_the_caller_blindly_to_another_agent(box: RunningApplian
     pause = box.phone_feature("1003", "*13", port_1003)
     assert successful(pause) == 1
     first = box.sipp_background(box.sipp_args(
-        box.scenario("agent_refer.xml", PCAP=PCAP, TALK_MS=3000, TARGET="1003", BOX=f"127.0.0.1:{box.sip_port}"), port_1002,
-        media_port=free_port()))
+        box.scenario("agent_refer.xml", PCAP=PCAP, TALK_MS=6000, TARGET="1003", BOX=f"127.0.0.1:{box.sip_port}"), port_1002,
+        media_port=free_port(), auto_answer=False))  # the NOTIFYs are part of this scenario
     second = box.sipp_background(
         box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port_1003, media_port=free_port()))
     time.sleep(0.3)
@@ -267,3 +267,89 @@ def test_callback_keeps_the_place_then_connects_the_agent_first_and_the_customer
     assert cdr["agent"] == "1002" and cdr["variables"]["callback_number"] == "1005"
     rows = box.rows("SELECT event FROM queue_log WHERE call_id = ? ORDER BY id", cdr["call_id"])
     assert [r[0] for r in rows][:2] == ["queued", "callback_registered"]
+
+
+def test_agent_feature_codes_log_in_pause_unpause_and_log_out(box: RunningAppliance) -> None:
+    port = free_port()
+
+    def state() -> str:
+        _, agents = box.api("GET", "/api/v1/agents")
+        return str({a["agent"]: a for a in agents["items"]}["1001"]["state"])
+
+    pin = box.pin("1001")
+    # from another agent's phone with agent number and PIN (电话座席: no PC needed)
+    assert successful(box.phone_feature("1004", f"*11*1001*{pin}", port)) == 1
+    assert state() == "idle"
+    _, agents = box.api("GET", "/api/v1/agents")
+    assert {a["agent"]: a for a in agents["items"]}["1001"]["extension"] == "1004"
+    assert successful(box.phone_feature("1004", "*13*2", port)) == 1  # busy: training
+    _, agents = box.api("GET", "/api/v1/agents")
+    paused = {a["agent"]: a for a in agents["items"]}["1001"]
+    assert paused["state"] == "paused" and paused["reason"] == "2"
+    assert successful(box.phone_feature("1004", "*14", port)) == 1
+    assert state() == "idle"
+    assert successful(box.phone_feature("1004", "*12", port)) == 1
+    assert state() == "logged_out"
+    # a wrong PIN logs nobody in
+    wrong = "0000" if pin != "0000" else "1111"
+    assert successful(box.phone_feature("1004", f"*11*1001*{wrong}", port)) == 1
+    assert state() == "logged_out"
+    cdr = box.wait_for_cdr(f"*11*1001*{wrong}")
+    assert "wrong" in " ".join(d for _, _, d in cdr["timeline"])
+
+
+def test_a_queue_with_no_agent_overflows_to_voicemail(box: RunningAppliance) -> None:
+    box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
+    status, _ = box.api("PATCH", "/api/v1/queues/sales", {"max_wait_no_agent_s": 2})
+    assert status == 200
+    caller = call_access_number(box, "1005", "1", wait_ms=14000)
+    assert successful(caller) == 1, caller.stdout[-2000:]  # type: ignore[attr-defined]
+    cdr = box.wait_for_cdr("8000")
+    assert cdr["disposition"] == "voicemail" and cdr["queue"] == "sales"
+    assert cdr["missed"] == ["no_agent"], cdr["missed"]
+    _, page = box.api("GET", "/api/v1/voicemail?box=sales")
+    assert page["total"] == 1 and page["items"][0]["caller"] == "1005"
+    rows = box.rows("SELECT event, data FROM queue_log WHERE call_id = ? ORDER BY id", cdr["call_id"])
+    assert [r[0] for r in rows] == ["queued", "overflowed"] and '"no_agent"' in rows[1][1]
+
+
+def test_three_way_conference_and_supervisor_monitor_through_the_api(box: RunningAppliance) -> None:
+    box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
+    port = log_in(box, "1002")
+    agent = box.sipp_background(
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port, media_port=free_port()))
+    third_port = free_port()
+    args = [*box.sipp_args(box.scenario("phone_register.xml"), third_port),
+            "-inf", str(box.users_csv("1004")), f"127.0.0.1:{box.sip_port}"]
+    assert successful(box.sipp(args)) == 1
+    third = box.sipp_background(
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), third_port, media_port=free_port()))
+    sup_port = free_port()
+    args = [*box.sipp_args(box.scenario("phone_register.xml"), sup_port),
+            "-inf", str(box.users_csv("1901")), f"127.0.0.1:{box.sip_port}"]
+    assert successful(box.sipp(args)) == 1
+    supervisor = box.sipp_background(
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), sup_port, media_port=free_port()))
+    time.sleep(0.3)
+    scenario = box.scenario("caller_menu.xml", DIGIT="1", PCAP=PCAP, WAIT_MS=20000, BEFORE_KEY_MS=2000)
+    caller = box.sipp_background([*box.sipp_args(scenario, free_port(), media_port=free_port()),
+                                  "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"])
+    call_id = ""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not call_id:
+        _, calls = box.api("GET", "/api/v1/calls")
+        call_id = next((c["id"] for c in calls["items"] if c.get("agent") == "1002"
+                        and c.get("phase") == "connected"), "")
+        time.sleep(0.3)
+    assert call_id, calls
+    status, body = box.api("POST", f"/api/v1/calls/{call_id}/conference", {"target": "1004"})
+    assert status == 202, body
+    status, body = box.api("POST", f"/api/v1/calls/{call_id}/monitor", {"extension": "1901", "mode": "whisper"})
+    assert status == 202, body
+    for phone in (caller, agent, third, supervisor):
+        out, _ = phone.communicate(timeout=60)
+        assert successful(out) == 1, out[-2000:]
+    cdr = box.wait_for_cdr("8000")
+    events = {e: d for _, e, d in cdr["timeline"]}
+    assert events.get("conference") == "agent:1004" and events.get("monitored") == "whisper by 1901"
+    assert any(leg["party"] == "1004" and leg["answered"] for leg in cdr["legs"])
