@@ -53,17 +53,18 @@ def pin(cpu: int) -> list[str]:
 
 
 def start_server(hold: float, workdir: Path) -> tuple[subprocess.Popen[str], int]:
-    port = free_udp_port()
-    cmd = [*pin(0), sys.executable, "-m", "appliance.sip.testserver", "--port", str(port),
+    # port 0: the server takes free ports itself and says which (no race with other programs)
+    cmd = [*pin(0), sys.executable, "-m", "appliance.sip.testserver", "--port", "0",
            "--trust", "127.0.0.1/32", "--trusted-source", "127.0.0.1", "--hangup-after", str(hold),
            "--users-range", f"{USERS[0]}-{USERS[1]}", "--qualify", "0", "--data-dir", str(workdir / "data")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    if not line.startswith("READY"):
+    m = re.search(r"udp=(\d+)", line)
+    if not line.startswith("READY") or m is None:
         proc.kill()
         raise RuntimeError(f"test server did not start: {line!r}")
-    return proc, port
+    return proc, int(m.group(1))
 
 
 def stop_server(proc: subprocess.Popen[str]) -> dict[str, int]:
