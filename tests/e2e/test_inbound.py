@@ -353,3 +353,64 @@ def test_three_way_conference_and_supervisor_monitor_through_the_api(box: Runnin
     events = {e: d for _, e, d in cdr["timeline"]}
     assert events.get("conference") == "agent:1004" and events.get("monitored") == "whisper by 1901"
     assert any(leg["party"] == "1004" and leg["answered"] for leg in cdr["legs"])
+
+
+def test_listen_whisper_and_barge_each_party_hears_what_it_should(box: RunningAppliance) -> None:
+    """Distinct tones per party (caller 500 Hz, agent 1100 Hz, supervisor 1700 Hz), checked at each phone."""
+    from tests.e2e.rtp_phone import RtpPhone
+
+    box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
+    box.api("PATCH", "/api/v1/queues/sales", {"survey_flow": None})  # the call ends when the agent hangs up
+    agent_port = log_in(box, "1002")
+    caller_rtp, agent_rtp = RtpPhone(500.0), RtpPhone(1100.0)
+    supervisors = {mode: RtpPhone(1700.0) for mode in ("listen", "whisper", "barge")}
+    phones = [caller_rtp, agent_rtp, *supervisors.values()]
+    for phone in phones:
+        phone.start()
+    try:
+        agent = box.sipp_background(box.sipp_args(
+            box.scenario("agent_media.xml", RTP_PORT=agent_rtp.port, TALK_MS=32000), agent_port))
+        time.sleep(0.3)
+        caller = box.sipp_background([
+            *box.sipp_args(box.scenario("caller_media.xml", RTP_PORT=caller_rtp.port, DIGIT="1",
+                                        BEFORE_KEY_MS=2000), free_port()),
+            "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"])
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline:
+            _, calls = box.api("GET", "/api/v1/calls")
+            if any(c.get("phase") == "connected" for c in calls["items"]):
+                break
+            time.sleep(0.2)
+        windows: dict[str, tuple[float, float]] = {}
+        for mode, code in (("listen", "*31*1002"), ("whisper", "*32*1002"), ("barge", "*33*1002")):
+            phone = supervisors[mode]
+            started = time.monotonic()
+            result = box.sipp([*box.sipp_args(box.scenario("supervisor_media.xml", RTP_PORT=phone.port,
+                                                           HOLD_MS=6000), free_port()),
+                               "-inf", str(box.users_csv("1901")), "-s", code, f"127.0.0.1:{box.sip_port}"])
+            assert successful(result) == 1, result.stdout[-1500:]
+            windows[mode] = (started + 3.0, time.monotonic() - 0.5)  # settled, before the hang-up
+        for process in (agent, caller):
+            out, _ = process.communicate(timeout=60)
+            assert successful(out) == 1, out[-1500:]
+    finally:
+        for phone in phones:
+            phone.stop()
+
+    def hears(phone: RtpPhone, hz: float, mode: str) -> bool:
+        since, until = windows[mode]
+        wanted = phone.level(hz, since, until)
+        reference = max(phone.level(f, since, until) for f in (500.0, 1100.0, 1700.0))
+        return wanted > 0.05 * reference and wanted > 1000.0
+
+    for mode, sup in supervisors.items():
+        assert hears(sup, 500.0, mode) and hears(sup, 1100.0, mode), f"{mode}: the supervisor hears both"
+    # listen: nobody hears the supervisor
+    assert not hears(caller_rtp, 1700.0, "listen") and not hears(agent_rtp, 1700.0, "listen")
+    # whisper: the agent hears the supervisor, the caller does not
+    assert hears(agent_rtp, 1700.0, "whisper") and not hears(caller_rtp, 1700.0, "whisper")
+    # barge: everybody hears everybody
+    assert hears(agent_rtp, 1700.0, "barge") and hears(caller_rtp, 1700.0, "barge")
+    # and throughout, the caller and the agent hear each other
+    for mode in windows:
+        assert hears(caller_rtp, 1100.0, mode) and hears(agent_rtp, 500.0, mode)
