@@ -414,3 +414,43 @@ def test_listen_whisper_and_barge_each_party_hears_what_it_should(box: RunningAp
     # and throughout, the caller and the agent hear each other
     for mode in windows:
         assert hears(caller_rtp, 1100.0, mode) and hears(agent_rtp, 500.0, mode)
+
+
+def test_consult_then_complete_the_transfer_through_the_api(box: RunningAppliance) -> None:
+    box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
+    box.api("PATCH", "/api/v1/queues/sales", {"survey_flow": None})
+    port = log_in(box, "1002")
+    first = box.sipp_background(
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port, media_port=free_port()))
+    consulted_port = free_port()
+    args = [*box.sipp_args(box.scenario("phone_register.xml"), consulted_port),
+            "-inf", str(box.users_csv("1004")), f"127.0.0.1:{box.sip_port}"]
+    assert successful(box.sipp(args)) == 1
+    consulted = box.sipp_background(
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), consulted_port, media_port=free_port()))
+    time.sleep(0.3)
+    scenario = box.scenario("caller_menu.xml", DIGIT="1", PCAP=PCAP, WAIT_MS=22000, BEFORE_KEY_MS=2000)
+    caller = box.sipp_background([*box.sipp_args(scenario, free_port(), media_port=free_port()),
+                                  "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"])
+    call_id = ""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not call_id:
+        _, calls = box.api("GET", "/api/v1/calls")
+        call_id = next((c["id"] for c in calls["items"] if c.get("phase") == "connected"), "")
+        time.sleep(0.3)
+    assert call_id
+    status, body = box.api("POST", f"/api/v1/calls/{call_id}/consult", {"target": "1004"})
+    assert status == 202, body
+    time.sleep(3)  # the agent talks to 1004 while the caller hears music
+    _, detail = box.api("GET", f"/api/v1/calls/{call_id}")
+    assert detail["on_hold"] is True
+    status, body = box.api("POST", f"/api/v1/calls/{call_id}/consult", {"step": "complete"})
+    assert status == 202, body
+    for phone in (caller, first, consulted):
+        out, _ = phone.communicate(timeout=60)
+        assert successful(out) == 1, out[-2000:]
+    cdr = box.wait_for_cdr("8000")
+    assert [(t["kind"], t["from"], t["to"]) for t in cdr["transfers"]] == [("attended", "1002", "1004")]
+    assert cdr["agent"] == "1004" and cdr["hold"] >= 2.5
+    events = [e for _, e, _ in cdr["timeline"]]
+    assert events.index("consult") < events.index("consult_answered") < len(events)
