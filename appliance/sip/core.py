@@ -765,15 +765,17 @@ class SipCore(TransactionUser):
                 if leg is not None and leg.state is not LegState.ENDED:
                     self._end(leg, "timeout", 408, now, "timeout")
             return
+        # §8.1.3.1: a transport failure is reported like a 503, a timer expiry like a 408
+        cause, status = ("transport_error", 503) if tx.transport_failed else ("timeout", 408)
         if isinstance(owner, Leg):
             if tx.request.method == "INVITE" and tx is owner.client_tx:
                 if owner.state in (LegState.OUT_CALLING, LegState.OUT_EARLY):
-                    self._end(owner, "timeout", 408, now, "timeout")
+                    self._end(owner, cause, status, now, "timeout")
             elif tx.request.method in ("INVITE", "UPDATE", "BYE") and owner.state is LegState.CONNECTED:
                 # the far end no longer answers in-dialog requests: the call is dead (§12.2.1.2)
-                self._terminate_dialog(owner, "timeout", 408, now)
+                self._terminate_dialog(owner, cause, status, now)
         elif isinstance(owner, TrunkRegistration):
-            self._trunk_reg_failed(owner, 408, now)
+            self._trunk_reg_failed(owner, status, now)
         elif isinstance(owner, Probe):
             self._probe_done(owner, False, now)
 

@@ -150,6 +150,7 @@ class Transaction:
     deadlines: dict[str, float] = field(default_factory=dict)
     owner: object = None  # the TU object the responses go to (a leg, a registration, a qualify probe)
     ack_wire: bytes = b""
+    transport_failed: bool = False  # ended because the transport could not deliver (not a timer)
 
     @property
     def is_invite(self) -> bool:
@@ -295,6 +296,7 @@ class TransactionLayer:
 
     def transport_error(self, tx: Transaction, now: float) -> None:
         if tx.state is not S.TERMINATED:
+            tx.transport_failed = True
             tx.state = S.TERMINATED
             self._remove(tx)
             self.tu.on_timeout(tx, now)

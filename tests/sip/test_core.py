@@ -611,3 +611,15 @@ def test_sending_refer_blind_and_attended_and_hearing_the_outcome() -> None:
     respond(core, refer2, 603, 2.1, tag="cc")
     _, events = out(core)
     assert [(e.leg_id, e.status) for e in events if isinstance(e, ev.TransferProgress)] == [(leg_a, 603)]
+
+
+def test_transport_failure_ends_an_outbound_leg_as_503() -> None:
+    core = make_core()
+    core.set_local_address("TCP", "10.0.0.1", 5060)
+    leg = core.create_leg(0.0, callee="x", sdp_offer=SDP, caller="y", uri="sip:x@198.51.100.7:5080;transport=tcp")
+    (invite, dest), = out(core)[0]
+    assert dest == Address("TCP", "198.51.100.7", 5080) and invite.vias[0].transport == "TCP"
+    core.transport_error(dest, 0.5)  # the shell could not connect
+    _, events = out(core)
+    assert [(e.leg_id, e.cause, e.status) for e in events if isinstance(e, ev.LegEnded)] == \
+        [(leg, "transport_error", 503)]
