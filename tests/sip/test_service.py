@@ -153,3 +153,22 @@ async def test_bindings_are_written_while_running(tmp_path: Path) -> None:
         assert "1002" in (tmp_path / "sip_bindings.json").read_text()
     finally:
         await run.service.stop()
+
+
+async def test_tcp_connect_failure_reaches_the_leg(tmp_path: Path) -> None:
+    run = await start_service(tmp_path, make_config())
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        closed = int(s.getsockname()[1])
+        s.close()  # nothing listens there now
+        leg = run.service.create_leg(callee="x", sdp_offer=b"", caller="y",
+                                     uri=f"sip:x@127.0.0.1:{closed};transport=tcp")
+        for _ in range(50):
+            if any(isinstance(e, ev.LegEnded) for e in run.events):
+                break
+            await asyncio.sleep(0.05)
+        ended = [e for e in run.events if isinstance(e, ev.LegEnded)]
+        assert [(e.leg_id, e.cause, e.status) for e in ended] == [(leg.leg_id, "transport_error", 503)]
+    finally:
+        await run.service.stop()
