@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import json
 import logging
 import os
@@ -45,6 +46,14 @@ PERSIST_INTERVAL = 2.0
 # ~500 queued datagrams: a burst of a quarter second at 2,000 messages/s waits instead of being dropped, but
 # an overload cannot build a queue longer than T1 (500 ms), after which peers retransmit and double the load
 UDP_BUFFER = 1024 * 1024
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -90,6 +99,9 @@ class SipService:
         self._persist: asyncio.TimerHandle | None = None
         self._flushing = False
         self._running = False
+        self._names: dict[str, tuple[str | None, float]] = {}
+        self._resolving: dict[str, list[tuple[bytes, Address]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle
     async def start(self) -> None:
@@ -153,6 +165,11 @@ class SipService:
         await self._close_sockets()
 
     async def _close_sockets(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._resolving.clear()
         if self._udp is not None:
             self._udp.close()
             self._udp = None
@@ -168,7 +185,7 @@ class SipService:
     def open_handles(self) -> int:
         """Sockets, connections and timers this service holds (zero after stop(): tested)."""
         n = (1 if self._udp is not None else 0) + (1 if self._timer is not None else 0)
-        n += 1 if self._persist is not None else 0
+        n += (1 if self._persist is not None else 0) + len(self._tasks)
         for s in self._streams.values():
             n += (1 if s.server is not None else 0) + len(s.connections) + len(s._tasks)
         return n
@@ -216,6 +233,9 @@ class SipService:
             self._flush()
 
     def _send(self, data: bytes, dest: Address) -> None:
+        if not _is_ip(dest.host):
+            self._send_by_name(data, dest)
+            return
         if dest.transport == "UDP":
             if self._udp is not None:
                 self._udp.sendto(data, (dest.host, dest.port))
@@ -225,6 +245,42 @@ class SipService:
             self.core.transport_error(dest, self.clock.monotonic())
             return
         stream.send(data, dest)
+
+    def _send_by_name(self, data: bytes, dest: Address) -> None:
+        """A trunk or contact given by host name: resolve it (A/AAAA, cached for a minute) off the call
+        path, then send. A name that does not resolve is a transport error for the transactions to it."""
+        now = self.clock.monotonic()
+        cached = self._names.get(dest.host)
+        if cached is not None and cached[1] > now:
+            ip = cached[0]
+            if ip is None:
+                self.core.transport_error(dest, now)
+                return
+            self._send(data, Address(dest.transport, ip, dest.port))
+            return
+        waiting = self._resolving.get(dest.host)
+        if waiting is not None:
+            waiting.append((data, dest))
+            return
+        self._resolving[dest.host] = [(data, dest)]
+        task = asyncio.get_running_loop().create_task(self._resolve(dest.host))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resolve(self, host: str) -> None:
+        ip: str | None = None
+        try:
+            infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(
+                host, None, family=socket.AF_INET, type=socket.SOCK_DGRAM), 5.0)
+            ip = str(infos[0][4][0]) if infos else None
+        except (OSError, TimeoutError) as e:
+            log.warning("SIP: cannot resolve %s: %s", host, e)
+        self._names[host] = (ip, self.clock.monotonic() + 60.0)
+        if not self._running:
+            return
+        for data, dest in self._resolving.pop(host, []):
+            self._send_by_name(data, dest)
+        self._flush()
 
     def _flush(self) -> None:
         """Send what the core produced and hand out its events until both are empty (handlers may issue

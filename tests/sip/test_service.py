@@ -172,3 +172,24 @@ async def test_tcp_connect_failure_reaches_the_leg(tmp_path: Path) -> None:
         assert [(e.leg_id, e.cause, e.status) for e in ended] == [(leg.leg_id, "transport_error", 503)]
     finally:
         await run.service.stop()
+
+
+async def test_host_names_are_resolved_off_the_call_path(tmp_path: Path) -> None:
+    run = await start_service(tmp_path, make_config())
+    peer = await udp_peer()
+    try:
+        leg = run.service.create_leg(callee="x", sdp_offer=b"", caller="y", uri=f"sip:x@localhost:{peer.port}")
+        invite = await peer.recv(5.0)
+        assert invite.method == "INVITE" and invite.uri == f"sip:x@localhost:{peer.port}"
+        bad = run.service.create_leg(callee="x", sdp_offer=b"", caller="y", uri="sip:x@no-such-host.invalid")
+        for _ in range(150):
+            if any(isinstance(e, ev.LegEnded) and e.leg_id == bad.leg_id for e in run.events):
+                break
+            await asyncio.sleep(0.05)
+        ended = [(e.cause, e.status) for e in run.events if isinstance(e, ev.LegEnded) and e.leg_id == bad.leg_id]
+        assert ended == [("transport_error", 503)]
+        assert not any(isinstance(e, ev.LegEnded) and e.leg_id == leg.leg_id for e in run.events)
+    finally:
+        peer.close()
+        await run.service.stop()
+    assert run.service.open_handles() == 0
