@@ -61,15 +61,17 @@ which implements `leg.CallLeg`, the interface E1/PRI and FXO legs will share):
                          extension="1001" | trunk="carrier" | uri="sip:...")   # outbound leg
 
 Outcomes arrive as events: `LegProgress` (180/183 + early SDP), `LegAnswered` (sdp), `LegEnded` (cause:
-hangup_local, hangup_remote, rejected, cancelled, timeout, no_answer, session_expired, failed; status),
+hangup_local, hangup_remote, rejected, cancelled, timeout (408), transport_error (503), no_answer,
+session_expired, failed; status),
 `LegMediaChanged` (the far end re-INVITEd/UPDATEd: hold is direction sendonly/inactive; we answered from
 our own description because media is anchored in the appliance), `DtmfReceived` (SIP INFO),
 `TransferRequested` (REFER received: target, target_user, replaces_leg), `TransferProgress` (NOTIFY for a
 REFER we sent). A command that the leg's state does not allow raises `errors.LocalProtocolError`
 (`UnknownLeg` for an unknown id); malformed input from peers never raises: it is answered or dropped.
 
-Outbound legs to an extension ring its best registered contact (highest q, then newest) at the address
-the REGISTER came from (NAT-safe). Outbound legs through a trunk answer 401/407 with the trunk's digest
+Outbound legs to an extension ring all its reachable registered contacts in parallel (first answer wins;
+call control sees one leg), each at the address its REGISTER came from (NAT-safe). Trunk hosts and
+contacts may be host names: the shell resolves them (A records, cached a minute; no SRV/NAPTR yet). Outbound legs through a trunk answer 401/407 with the trunk's digest
 credentials and apply its outbound caller-ID rules; inbound calls from a trunk get its inbound rules.
 Registrar, trunk and security events: `RegistrationChanged`, `ContactReachability` (OPTIONS qualify),
 `TrunkRegistrationChanged` (with back-off), `AuthFailed`, `AuthBlocked`, `RateLimited`, `ProtocolViolation`.
