@@ -150,7 +150,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[Running, RtpSink, MiniRou
     transport, sink = await loop.create_datagram_endpoint(RtpSink, local_addr=("127.0.0.1", 0))
     media_port = int(transport.get_extra_info("sockname")[1])
     # baresip 1.0 gives up when any challenge names SHA-256, so this phone gets MD5 only
-    run = await start_service(tmp_path / "data", make_config(auth_algorithms=("MD5",)))
+    run = await start_service(tmp_path / "data", make_config(auth_algorithms=("MD5",), tls_port=0))
     router = MiniRouter(run.service, hangup_after=0, media_port=media_port)
     run.service.on_event = router.on_event
     yield run, sink, router
@@ -159,9 +159,13 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[Running, RtpSink, MiniRou
     transport.close()
 
 
+@pytest.mark.parametrize("transport", ["udp", "tls"])
 async def test_baresip_registers_calls_sends_dtmf_and_hangs_up(
-        setup: tuple[Running, RtpSink, MiniRouter], tmp_path: Path) -> None:
+        setup: tuple[Running, RtpSink, MiniRouter], tmp_path: Path, transport: str) -> None:
+    """Over UDP, and over TLS with the certificate the appliance made for itself on first start."""
     run, sink, _ = setup
+    port = run.service.ports[transport.upper()]
+    suffix = ";transport=tls" if transport == "tls" else ""
     phone_dir = tmp_path / "phone"
     phone_dir.mkdir()
     tone(phone_dir / "tone.wav")
@@ -183,7 +187,7 @@ module_app account.so
 ctrl_tcp_listen 127.0.0.1:{ctrl_port}
 """)
     (phone_dir / "accounts").write_text(
-        f"<sip:1001@127.0.0.1:{run.udp}>;auth_pass=secret1001;regint=300;answermode=manual\n")
+        f"<sip:1001@127.0.0.1:{port}{suffix}>;auth_pass=secret1001;regint=300;answermode=manual\n")
     proc = await asyncio.create_subprocess_exec(
         "baresip", "-f", str(phone_dir), "-t", "60", cwd=str(phone_dir),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -193,10 +197,10 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
         assert await wait_for(lambda: bool(core.registrar.lookup("1001", run.service.clock.monotonic())), 15)
         assert any(isinstance(e, ev.RegistrationChanged) and e.extension == "1001" for e in run.events)
         # 2. it calls the test target; the INVITE is challenged (407) and authenticated as 1001
-        await ctrl(ctrl_port, "dial", f"sip:9999@127.0.0.1:{run.udp}")
+        await ctrl(ctrl_port, "dial", f"sip:9999@127.0.0.1:{port}{suffix}")
         assert await wait_for(lambda: any(isinstance(e, ev.LegAnswered) for e in run.events), 15)
         (call,) = [e for e in run.events if isinstance(e, ev.IncomingCall)]
-        assert call.extension == "1001" and call.callee == "9999"
+        assert call.extension == "1001" and call.callee == "9999" and call.transport == transport.upper()
         assert await wait_for(lambda: sink.packets > 10, 10), "no RTP from the phone"
         # 3. DTMF
         for digit in "159#":
