@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from appliance.sip import events as ev
+from appliance.sip.models import TrunkConfig
 from appliance.sip.router import MiniRouter
 
 from .conftest import Running, make_config, start_service
@@ -138,3 +139,24 @@ async def test_dtmf_by_sip_info(appliance: tuple[Running, MiniRouter, int], tmp_
         per_call.setdefault(leg_id, []).append((digit, ms))
     assert list(per_call.values()) == [[("4", 160), ("#", 160)]] * 2  # two calls, two digits each, in order
     assert len(router.dtmf) == 4  # call control (here the router) received them too
+
+
+@pytest.mark.parametrize("password,expected", [("secret1001", (True, 200, None)), ("wrong", (False, 403, 30.0))])
+async def test_trunk_registration_to_a_provider(tmp_path: Path, password: str,
+                                                expected: tuple[bool, int, float | None]) -> None:
+    """The appliance registers to a carrier (SIPp as a registrar that checks the digest with verifyauth);
+    with a wrong password the provider's 403 is reported and the next attempt backs off."""
+    provider_port = free_udp_port()
+    provider = start_sipp(["-sf", str(SCENARIOS / "reg_uas.xml"), "-i", "127.0.0.1", "-p", str(provider_port),
+                           "-m", "1", "-timeout", "20"], tmp_path)
+    await asyncio.sleep(0.5)
+    trunk = TrunkConfig(name="carrier", host="127.0.0.1", port=provider_port, username="1001",
+                        password=password, register=True, register_expires=300)
+    run = await start_service(tmp_path / "data", make_config(trunks=(trunk,)))
+    try:
+        far = await provider
+        assert (far.successful, far.failed) == (1, 0), far.output[-2000:]
+        changes = [e for e in run.events if isinstance(e, ev.TrunkRegistrationChanged)]
+        assert [(e.trunk, e.registered, e.status, e.retry_in) for e in changes] == [("carrier", *expected)]
+    finally:
+        await run.service.stop()
