@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from appliance.sip import events as ev
-from appliance.sip.models import TrunkConfig
+from appliance.sip.models import CallerIdRule, TrunkConfig
 from appliance.sip.router import MiniRouter
 
 from .conftest import Running, make_config, start_service
@@ -158,5 +158,34 @@ async def test_trunk_registration_to_a_provider(tmp_path: Path, password: str,
         assert (far.successful, far.failed) == (1, 0), far.output[-2000:]
         changes = [e for e in run.events if isinstance(e, ev.TrunkRegistrationChanged)]
         assert [(e.trunk, e.registered, e.status, e.retry_in) for e in changes] == [("carrier", *expected)]
+    finally:
+        await run.service.stop()
+
+
+async def test_outbound_call_through_a_trunk_that_challenges(tmp_path: Path) -> None:
+    """An outbound leg through a carrier trunk: 401 answered with the trunk's credentials, caller ID
+    rewritten by the trunk's rule, answered, then hung up by us."""
+    carrier_port = free_udp_port()
+    carrier = start_sipp(["-sf", str(SCENARIOS / "uas_auth.xml"), "-i", "127.0.0.1", "-p", str(carrier_port),
+                          "-m", "1", "-timeout", "20", "-trace_msg"], tmp_path)
+    await asyncio.sleep(0.5)
+    trunk = TrunkConfig(name="carrier", host="127.0.0.1", port=carrier_port, username="acct7", password="trunkpw",
+                        outbound_caller_id=(CallerIdRule("0", 1, "+8610"),))
+    run = await start_service(tmp_path / "data", make_config(trunks=(trunk,)))
+    try:
+        sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"
+        leg = run.service.create_leg(callee="13912345678", sdp_offer=sdp, caller="055501", trunk="carrier")
+        for _ in range(100):
+            if any(isinstance(e, ev.LegAnswered | ev.LegEnded) for e in run.events):
+                break
+            await asyncio.sleep(0.05)
+        answered = [e for e in run.events if isinstance(e, ev.LegAnswered)]
+        assert [e.leg_id for e in answered] == [leg.leg_id] and b"PCMA" in answered[0].sdp
+        leg.hangup()
+        far = await carrier
+        assert (far.successful, far.failed) == (1, 0), far.output[-2000:]
+        log = next(tmp_path.glob("uas_auth_*_messages.log")).read_text()
+        assert "From: <sip:+861055501@" in log  # 055501 → +861055501 by the trunk's rule
+        assert 'Authorization: Digest username="acct7"' in log
     finally:
         await run.service.stop()
