@@ -15,12 +15,11 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
-
-from appliance.sip.message import read_quoted
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -80,33 +79,21 @@ class InMemoryCredentials:
         return self.entries.get(extension)
 
 
+_AUTH_PARAM = re.compile(r'[ \t,]*([^=\s,]+)[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^,]*))')
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
 def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
-    """'Digest a=b, c="d"' → ("digest", {"a": "b", "c": "d"}). Lenient: returns what it can read."""
+    """'Digest a=b, c="d"' → ("digest", {"a": "b", "c": "d"}). Lenient: returns what it can read.
+    One regex step per parameter (every authenticated request goes through here)."""
     scheme, _, rest = value.strip().partition(" ")
     params: dict[str, str] = {}
-    i, n = 0, len(rest)
-    while i < n:
-        while i < n and rest[i] in " \t,":
-            i += 1
-        j = rest.find("=", i)
-        if j < 0:
-            break
-        name = rest[i:j].strip().lower()
-        j += 1
-        while j < n and rest[j] in " \t":
-            j += 1
-        if j < n and rest[j] == '"':
-            try:
-                val, j = read_quoted(rest, j)
-            except Exception:
-                break
+    for m in _AUTH_PARAM.finditer(rest):
+        quoted = m.group(2)
+        if quoted is not None:
+            params[m.group(1).lower()] = _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted
         else:
-            k = rest.find(",", j)
-            k = n if k < 0 else k
-            val = rest[j:k].strip()
-            j = k
-        params[name] = val
-        i = j
+            params[m.group(1).lower()] = (m.group(3) or "").strip()
     return scheme.lower(), params
 
 
