@@ -70,6 +70,33 @@ _TABLES: dict[str, tuple[str, ...]] = {
 }
 
 
+_CDR_FILTERS = ("direction", "caller", "callee", "did", "queue", "agent", "disposition", "call_id")
+
+
+def _where(
+    where: dict[str, str] | None, allowed: tuple[str, ...], time_column: str, since: float | None,
+    until: float | None, extra: str | None = None,
+) -> tuple[str, list[Any]]:
+    """A WHERE clause of exact matches on known columns and a half-open time range, with its arguments.
+    Column names come only from `allowed` (never from the request), values only as parameters."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    for column, value in (where or {}).items():
+        if column not in allowed:
+            raise KeyError(column)
+        clauses.append(f"{column} = ?")
+        args.append(value)
+    if since is not None:
+        clauses.append(f"{time_column} >= ?")
+        args.append(since)
+    if until is not None:
+        clauses.append(f"{time_column} < ?")
+        args.append(until)
+    if extra:
+        clauses.append(extra)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), args
+
+
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
@@ -162,20 +189,7 @@ class RecordStore:
     ) -> Page:
         """Rows of a log table as dicts, oldest first, filtered on exact column values and a time range."""
         columns = _TABLES[table]
-        clauses: list[str] = []
-        args: list[Any] = []
-        for column, value in (where or {}).items():
-            if column not in columns:
-                raise KeyError(column)
-            clauses.append(f"{column} = ?")
-            args.append(value)
-        if since is not None:
-            clauses.append("at >= ?")
-            args.append(since)
-        if until is not None:
-            clauses.append("at < ?")
-            args.append(until)
-        clause = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        clause, args = _where(where, columns, "at", since, until)
         total = self.conn.execute(f"SELECT count(*) FROM {table} {clause}", args).fetchone()[0]
         cur = self.conn.execute(
             f"SELECT id, {','.join(columns)} FROM {table} {clause} ORDER BY at, id LIMIT ? OFFSET ?",
@@ -205,22 +219,10 @@ class RecordStore:
         missed: bool | None = None, offset: int = 0, limit: int = 50,
     ) -> Page:
         """CDRs newest first, filtered on exact column values, a start-time range and missed calls."""
-        clauses: list[str] = []
-        args: list[Any] = []
-        for column, value in (where or {}).items():
-            if column not in ("direction", "caller", "callee", "did", "queue", "agent", "disposition", "call_id"):
-                raise KeyError(column)
-            clauses.append(f"{column} = ?")
-            args.append(value)
-        if since is not None:
-            clauses.append("started >= ?")
-            args.append(since)
-        if until is not None:
-            clauses.append("started < ?")
-            args.append(until)
+        extra = None
         if missed is not None:
-            clauses.append("json_array_length(json_extract(data, '$.missed')) " + ("> 0" if missed else "= 0"))
-        clause = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+            extra = "json_array_length(json_extract(data, '$.missed')) " + ("> 0" if missed else "= 0")
+        clause, args = _where(where, _CDR_FILTERS, "started", since, until, extra)
         total = self.conn.execute(f"SELECT count(*) FROM cdr {clause}", args).fetchone()[0]
         rows = self.conn.execute(
             f"SELECT data FROM cdr {clause} ORDER BY started DESC LIMIT ? OFFSET ?", [*args, limit, offset]

@@ -101,6 +101,30 @@ class RunningAppliance:
         args = [*self.sipp_args(self.scenario("phone_login.xml"), port), "-inf", str(self.users_csv(extension)), "-s", code, f"127.0.0.1:{self.sip_port}"]
         return self.sipp(args)
 
+    def register(self, extension: str) -> int:
+        """Register `extension`'s phone at a new port (then a scenario can answer on it); returns the port."""
+        port = free_port()
+        args = [*self.sipp_args(self.scenario("phone_register.xml"), port), "-inf", str(self.users_csv(extension)),
+                f"127.0.0.1:{self.sip_port}"]
+        assert successful(self.sipp(args)) == 1
+        return port
+
+    def answering(self, port: int, scenario: str = "agent_answer.xml", **values: object) -> subprocess.Popen[str]:
+        """A phone at `port` that answers the next call (in the background)."""
+        values.setdefault("PCAP", MEDIA_FIXTURES / "g711a.pcap")
+        return self.sipp_background(self.sipp_args(self.scenario(scenario, **values), port, media_port=free_port()))
+
+    def connected_call(self, timeout: float = 20.0) -> str:
+        """The id of the first call whose caller is bridged to someone."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _, calls = self.api("GET", "/api/v1/calls")
+            found = next((c["id"] for c in calls["items"] if c.get("phase") == "connected"), "")
+            if found:
+                return str(found)
+            time.sleep(0.3)
+        raise AssertionError("no call got connected")
+
     # ---- records
     def records(self) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{self.data / 'records.sqlite3'}?mode=ro", uri=True)

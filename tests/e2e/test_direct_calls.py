@@ -4,34 +4,15 @@ dialling permissions (toll fraud)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.harness import MEDIA_FIXTURES, RunningAppliance, sipp_available, start_appliance, successful
+from tests.e2e.harness import MEDIA_FIXTURES, RunningAppliance, sipp_available, successful
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow,
               pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed")]
 PCAP = MEDIA_FIXTURES / "g711a.pcap"
-
-
-@pytest.fixture
-def box(tmp_path: Path) -> Iterator[RunningAppliance]:
-    app = start_appliance(tmp_path)
-    try:
-        yield app
-    finally:
-        assert app.stop() == 0, app.log.read_text()[-3000:]
-
-
-def register(box: RunningAppliance, extension: str) -> int:
-    port = free_port()
-    args = [*box.sipp_args(box.scenario("phone_register.xml"), port), "-inf", str(box.users_csv(extension)),
-            f"127.0.0.1:{box.sip_port}"]
-    assert successful(box.sipp(args)) == 1
-    return port
 
 
 def dial(box: RunningAppliance, caller: str, number: str, scenario: str = "caller_menu.xml") -> object:
@@ -41,9 +22,7 @@ def dial(box: RunningAppliance, caller: str, number: str, scenario: str = "calle
 
 
 def test_extension_calls_extension(box: RunningAppliance) -> None:
-    port = register(box, "1002")
-    phone = box.sipp_background(
-        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port, media_port=free_port()))
+    phone = box.answering(box.register("1002"))
     time.sleep(0.3)
     caller = dial(box, "1005", "1002")
     assert successful(caller) == 1, caller.stdout[-2000:]  # type: ignore[attr-defined]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,21 +27,19 @@ NEVER_OPEN = {"work_days": [], "work_hours": []}
 PCAP = MEDIA_FIXTURES / "g711a.pcap"
 
 
-@pytest.fixture
-def box(tmp_path: Path) -> Iterator[RunningAppliance]:
-    app = start_appliance(tmp_path)
-    try:
-        yield app
-    finally:
-        assert app.stop() == 0, app.log.read_text()[-3000:]
-
-
 def log_in(box: RunningAppliance, agent: str) -> int:
     """Register the agent's phone and log the agent in with *11 (a bound phone needs no PIN); its port."""
     port = free_port()
     result = box.phone_feature(agent, "*11", port)
     assert successful(result) == 1, result.stdout[-2000:]
     return port
+
+
+def start_caller(box: RunningAppliance, wait_ms: int, digit: str = "1") -> subprocess.Popen[str]:
+    """Extension 1005 calls the access number in the background, presses `digit`, stays `wait_ms`."""
+    scenario = box.scenario("caller_menu.xml", DIGIT=digit, PCAP=PCAP, WAIT_MS=wait_ms, BEFORE_KEY_MS=2000)
+    return box.sipp_background([*box.sipp_args(scenario, free_port(), media_port=free_port()),
+                                "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"])
 
 
 def call_access_number(box: RunningAppliance, caller: str, digit: str, wait_ms: int) -> object:
@@ -130,9 +128,7 @@ def test_supervisor_listens_to_an_agent_call_from_a_phone(box: RunningAppliance)
     agent = box.sipp_background(
         box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port, media_port=free_port()))
     time.sleep(0.3)
-    scenario = box.scenario("caller_menu.xml", DIGIT="1", PCAP=PCAP, WAIT_MS=20000, BEFORE_KEY_MS=2000)
-    caller = box.sipp_background([*box.sipp_args(scenario, free_port(), media_port=free_port()),
-                                  "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"])
+    caller = start_caller(box, wait_ms=20000)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:  # until the caller is bridged to the agent
         bridged = box.rows("SELECT count(*) FROM agent_log WHERE agent = '1002' AND state_to = 'on_call'")
@@ -233,12 +229,7 @@ def test_callback_keeps_the_place_then_connects_the_agent_first_and_the_customer
     status, _ = box.api("PATCH", "/api/v1/queues/sales", {"callback_key": "8", "survey_flow": None})
     assert status == 200
     # the customer's own phone (1005), registered, answers when called back
-    customer_port = free_port()
-    args = [*box.sipp_args(box.scenario("phone_register.xml"), customer_port),
-            "-inf", str(box.users_csv("1005")), f"127.0.0.1:{box.sip_port}"]
-    assert successful(box.sipp(args)) == 1
-    customer = box.sipp_background(
-        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), customer_port, media_port=free_port()))
+    customer = box.answering(box.register("1005"))
     # no agent yet: the caller presses 1 (sales), then 8 (call me back) and is let go
     scenario = box.scenario("caller_survey.xml", DIGIT="1", SCORE="8", PCAP=PCAP, WAIT_MS=7000,
                             BEFORE_KEY_MS=2000)  # 8 is pressed once the caller waits in the queue
@@ -248,12 +239,7 @@ def test_callback_keeps_the_place_then_connects_the_agent_first_and_the_customer
     status, queues = box.api("GET", "/api/v1/queues/status")
     assert {q["queue"]: q["waiting"] for q in queues["items"]}["sales"] == 1  # the ticket kept its place
     # an agent comes: the agent's phone rings first, then the customer's
-    agent_port = free_port()
-    args = [*box.sipp_args(box.scenario("phone_register.xml"), agent_port),
-            "-inf", str(box.users_csv("1002")), f"127.0.0.1:{box.sip_port}"]
-    assert successful(box.sipp(args)) == 1
-    agent = box.sipp_background(box.sipp_args(
-        box.scenario("agent_hangup.xml", PCAP=PCAP, TALK_MS=3000), agent_port, media_port=free_port()))
+    agent = box.answering(box.register("1002"), "agent_hangup.xml", TALK_MS=3000)
     time.sleep(0.3)
     status, _ = box.api("POST", "/api/v1/agents/1002/login", {})
     assert status == 200
@@ -315,33 +301,12 @@ def test_a_queue_with_no_agent_overflows_to_voicemail(box: RunningAppliance) -> 
 
 def test_three_way_conference_and_supervisor_monitor_through_the_api(box: RunningAppliance) -> None:
     box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
-    port = log_in(box, "1002")
-    agent = box.sipp_background(
-        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port, media_port=free_port()))
-    third_port = free_port()
-    args = [*box.sipp_args(box.scenario("phone_register.xml"), third_port),
-            "-inf", str(box.users_csv("1004")), f"127.0.0.1:{box.sip_port}"]
-    assert successful(box.sipp(args)) == 1
-    third = box.sipp_background(
-        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), third_port, media_port=free_port()))
-    sup_port = free_port()
-    args = [*box.sipp_args(box.scenario("phone_register.xml"), sup_port),
-            "-inf", str(box.users_csv("1901")), f"127.0.0.1:{box.sip_port}"]
-    assert successful(box.sipp(args)) == 1
-    supervisor = box.sipp_background(
-        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), sup_port, media_port=free_port()))
+    agent = box.answering(log_in(box, "1002"))
+    third = box.answering(box.register("1004"))
+    supervisor = box.answering(box.register("1901"))
     time.sleep(0.3)
-    scenario = box.scenario("caller_menu.xml", DIGIT="1", PCAP=PCAP, WAIT_MS=20000, BEFORE_KEY_MS=2000)
-    caller = box.sipp_background([*box.sipp_args(scenario, free_port(), media_port=free_port()),
-                                  "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"])
-    call_id = ""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not call_id:
-        _, calls = box.api("GET", "/api/v1/calls")
-        call_id = next((c["id"] for c in calls["items"] if c.get("agent") == "1002"
-                        and c.get("phase") == "connected"), "")
-        time.sleep(0.3)
-    assert call_id, calls
+    caller = start_caller(box, wait_ms=20000)
+    call_id = box.connected_call()
     status, body = box.api("POST", f"/api/v1/calls/{call_id}/conference", {"target": "1004"})
     assert status == 202, body
     status, body = box.api("POST", f"/api/v1/calls/{call_id}/monitor", {"extension": "1901", "mode": "whisper"})
@@ -419,26 +384,11 @@ def test_listen_whisper_and_barge_each_party_hears_what_it_should(box: RunningAp
 def test_consult_then_complete_the_transfer_through_the_api(box: RunningAppliance) -> None:
     box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
     box.api("PATCH", "/api/v1/queues/sales", {"survey_flow": None})
-    port = log_in(box, "1002")
-    first = box.sipp_background(
-        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port, media_port=free_port()))
-    consulted_port = free_port()
-    args = [*box.sipp_args(box.scenario("phone_register.xml"), consulted_port),
-            "-inf", str(box.users_csv("1004")), f"127.0.0.1:{box.sip_port}"]
-    assert successful(box.sipp(args)) == 1
-    consulted = box.sipp_background(
-        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), consulted_port, media_port=free_port()))
+    first = box.answering(log_in(box, "1002"))
+    consulted = box.answering(box.register("1004"))
     time.sleep(0.3)
-    scenario = box.scenario("caller_menu.xml", DIGIT="1", PCAP=PCAP, WAIT_MS=22000, BEFORE_KEY_MS=2000)
-    caller = box.sipp_background([*box.sipp_args(scenario, free_port(), media_port=free_port()),
-                                  "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"])
-    call_id = ""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not call_id:
-        _, calls = box.api("GET", "/api/v1/calls")
-        call_id = next((c["id"] for c in calls["items"] if c.get("phase") == "connected"), "")
-        time.sleep(0.3)
-    assert call_id
+    caller = start_caller(box, wait_ms=22000)
+    call_id = box.connected_call()
     status, body = box.api("POST", f"/api/v1/calls/{call_id}/consult", {"target": "1004"})
     assert status == 202, body
     time.sleep(3)  # the agent talks to 1004 while the caller hears music
