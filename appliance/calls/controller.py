@@ -343,11 +343,11 @@ class CallController:
 
     def acd_command(self, command: C.Command) -> list[A.Action]:
         actions = self.acd.handle(command, self.clock.monotonic())
-        self._dispatch_acd(actions)
+        self.dispatch_acd(actions)
         self._acd_wake.set()
         return actions
 
-    def _dispatch_acd(self, actions: list[A.Action]) -> None:
+    def dispatch_acd(self, actions: list[A.Action]) -> None:
         for action in actions:
             call_id = getattr(action, "call_id", None)
             if call_id is not None:
@@ -365,7 +365,7 @@ class CallController:
             self._acd_wake.clear()
             if deadline is not None and self.clock.monotonic() >= deadline:
                 try:
-                    self._dispatch_acd(self.acd.handle_timeout(self.clock.monotonic()))
+                    self.dispatch_acd(self.acd.handle_timeout(self.clock.monotonic()))
                 except Exception:
                     log.exception("ACD timer handling failed")
 

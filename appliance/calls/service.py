@@ -140,7 +140,8 @@ class CallService:
         """Apply the stored configuration of `kind` (None: everything)."""
         try:
             if kind in (None, "queues", "staff", "vip_list", "pause_reasons"):
-                self.acd.configure(self._acd_config())
+                # an agent who can now serve a waiting call is offered it at once
+                self.controller.dispatch_acd(self.acd.configure(self._acd_config()))
             if kind in (None, "trunks"):
                 # New trunks route calls at once; a trunk's registration starts with the next restart.
                 trunks = sip_trunks(self.store)
