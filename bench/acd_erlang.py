@@ -8,8 +8,13 @@ Erlang C values. Agreement required: 1 percentage point for P(wait) and SL20, 3 
 The Erlang A point adds exponential patience and compares P(wait), P(abandon) and the ASA of answered calls
 with the exact birth-death solution of M/M/c+M.
 
+    .venv/bin/python bench/acd_erlang.py --calls 3000000,12000000,16000000,3000000 --jobs 2   # the recorded run
     .venv/bin/python bench/acd_erlang.py                 # 500,000 calls per point
     .venv/bin/python bench/acd_erlang.py --calls 50000   # a quick look
+
+Heavily loaded queues converge slowly: at c=50, rho=0.9 and c=100, rho=0.95 the ASA of a 500,000-call run
+still varies by several percent from run to run (an independent plain M/M/c simulation varies as much), so
+those points need the longer runs above to be judged against the 3 % tolerance.
 
 The last line printed is one JSON object: {"points": [{agents, arrival_rate, handle_time, calls, sim_p_wait,
 sim_asa, sim_sl20, erlang_p_wait, erlang_asa, erlang_sl20}, ...]}.
