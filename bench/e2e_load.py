@@ -161,14 +161,17 @@ def main() -> None:
         for agent in agents:
             status, body = box.api("POST", f"/api/v1/agents/{agent}/login", {})
             assert status == 200, body
-        # per call: ~1.5 s to the key, the transfer prompt, the agent's number, then the talk time
-        per_call = 1.5 + 4.0 + args.talk
+        # a caller stays 1.5 s before pressing 1, then the talk time (the IVR, queue and the agent's number
+        # come within it), then hangs up: concurrency = rate x that
+        per_call = 2.0 + args.talk
         rate = args.concurrent / per_call
         hold_ms = int(args.talk * 1000)
 
-        # warm-up: caches, pools and prompt synthesis filled before the baseline is taken
+        # warm-up at full concurrency: caches, pools, buffers and prompt synthesis reach their working size
+        # before the baseline is taken (the allocator keeps what a peak needed, so a smaller warm-up would
+        # show the main run's peak as "growth")
         warm: list[int] = []
-        run_callers(box, work, max(20, int(rate * 10)), rate, 5000, args.concurrent + 50, warm)
+        run_callers(box, work, int(rate * 60), rate, hold_ms, args.concurrent + 50, warm)
         wait_idle(box, agents)
         fds_before, rss_before = process_figures(box.proc.pid)
         print(f"baseline after warm-up: {fds_before} fds, {rss_before:.1f} MB", flush=True)
