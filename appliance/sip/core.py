@@ -607,7 +607,12 @@ class SipCore(TransactionUser):
             d.remote_cseq = cseq
         if method == "BYE":
             self.tx.reply(stx, 200, now)
-            self._end(leg, "hangup_remote", 0, now, "bye")
+            if leg.server_tx is not None and leg.state in (LegState.IN_NEW, LegState.IN_EARLY):
+                # BYE on an early dialog (§15): the INVITE is then answered 487
+                self.tx.reply(leg.server_tx, 487, now, leg.local_tag)
+                self._end(leg, "cancelled", 487, now, "cancelled")
+            else:
+                self._end(leg, "hangup_remote", 0, now, "bye")
         elif method in ("INVITE", "UPDATE"):
             self._on_reinvite(leg, req, stx, now)
         elif method == "INFO":

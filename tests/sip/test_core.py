@@ -623,3 +623,14 @@ def test_transport_failure_ends_an_outbound_leg_as_503() -> None:
     _, events = out(core)
     assert [(e.leg_id, e.cause, e.status) for e in events if isinstance(e, ev.LegEnded)] == \
         [(leg, "transport_error", 503)]
+
+
+def test_bye_on_an_early_dialog_ends_the_invite_with_487() -> None:
+    core = make_core()
+    call, _, call_id = inbound_call(core)
+    core.progress(call.leg_id, ANSWER, 0.1)
+    (p183, _), = out(core)[0]
+    core.receive(in_dialog("BYE", call_id, p183.to.tag or "", 2), CARRIER, 0.5)
+    packets, events = out(core)
+    assert sorted((m.status, m.cseq[1]) for m, _ in packets) == [(200, "BYE"), (487, "INVITE")]
+    assert [(e.cause, e.status) for e in events if isinstance(e, ev.LegEnded)] == [("cancelled", 487)]
