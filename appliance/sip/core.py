@@ -34,9 +34,7 @@ from appliance.sip.dialog import Dialog, Leg, LegState, step
 from appliance.sip.digest import CredentialSource, DigestClient, DigestServer, parse_auth_params
 from appliance.sip.errors import LocalProtocolError, RemoteProtocolError, SipParseError, UnknownLeg
 from appliance.sip.message import (
-    NameAddr,
     SipMessage,
-    Via,
     make_response,
     parse,
     parse_name_addr,
@@ -1588,5 +1586,3 @@ def _parse_dtmf(body: bytes, ctype: str) -> tuple[str | None, int]:
             duration = int(v)
     return digit, duration
 
-
-__all__ = ["NameAddr", "SipCore", "Via"]
