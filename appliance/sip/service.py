@@ -14,7 +14,6 @@ import dataclasses
 import ipaddress
 import json
 import logging
-import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +34,7 @@ from appliance.sip.transport import (
     ensure_certificate,
     server_context,
 )
+from appliance.store.atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
     from appliance.sip.leg import CallLeg
@@ -54,22 +54,6 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)  # the rename itself must survive a power cut
-    finally:
-        os.close(dfd)
 
 
 class SipService:
@@ -209,7 +193,7 @@ class SipService:
     def _save(self) -> None:
         reg = self.core.registrar
         snap = json.loads(reg.snapshot(self.clock.monotonic()))
-        atomic_write(self._path(), json.dumps({"saved_wall": self.clock.wall(), "bindings": snap}).encode())
+        atomic_write_bytes(self._path(), json.dumps({"saved_wall": self.clock.wall(), "bindings": snap}).encode())
         reg.dirty = False
 
     def _persist_due(self) -> None:
