@@ -16,6 +16,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterator
 from random import Random
+from typing import Generic, TypeVar
 
 AgentKey = tuple[int, float, float, str]
 CallKey = tuple[int, int, int, str]
@@ -23,23 +24,48 @@ CallKey = tuple[int, int, int, str]
 _NEG_INF = float("-inf")
 
 
-class AgentIndex:
-    """Idle agents of one pool (or of one locality inside a pool), best first."""
+K = TypeVar("K", AgentKey, CallKey)
+
+
+class _SortedIndex(Generic[K]):
+    """Entries kept sorted by key, found by id: the shared core of both indexes (ids are the keys' last part)."""
 
     __slots__ = ("_key_of", "_keys")
 
     def __init__(self) -> None:
-        self._keys: list[AgentKey] = []
-        self._key_of: dict[str, AgentKey] = {}
+        self._keys: list[K] = []
+        self._key_of: dict[str, K] = {}
 
     def __len__(self) -> int:
         return len(self._keys)
 
-    def __contains__(self, agent_id: object) -> bool:
-        return agent_id in self._key_of
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._key_of
 
     def __iter__(self) -> Iterator[str]:
         return (k[3] for k in self._keys)
+
+    def discard(self, entry_id: str) -> None:
+        key = self._key_of.pop(entry_id, None)
+        if key is not None:
+            del self._keys[bisect_left(self._keys, key)]
+
+    def first(self, avoid: Callable[[str], bool] | None = None) -> str | None:
+        """The first entry; entries for which `avoid` is true are taken only when there is nothing else."""
+        if not self._keys:
+            return None
+        if avoid is None:
+            return self._keys[0][3]
+        for key in self._keys:
+            if not avoid(key[3]):
+                return key[3]
+        return self._keys[0][3]
+
+
+class AgentIndex(_SortedIndex[AgentKey]):
+    """Idle agents of one pool (or of one locality inside a pool), best first."""
+
+    __slots__ = ()
 
     def add(self, key: AgentKey) -> None:
         old = self._key_of.get(key[3])
@@ -50,25 +76,9 @@ class AgentIndex:
         insort(self._keys, key)
         self._key_of[key[3]] = key
 
-    def discard(self, agent_id: str) -> None:
-        key = self._key_of.pop(agent_id, None)
-        if key is not None:
-            del self._keys[bisect_left(self._keys, key)]
-
     def _top_tier_end(self) -> int:
         tier = self._keys[0][0]
         return bisect_left(self._keys, (tier + 1, _NEG_INF, _NEG_INF, ""))
-
-    def first(self, avoid: Callable[[str], bool] | None = None) -> str | None:
-        """Best agent; agents for which `avoid` is true are taken only when nobody else is idle."""
-        if not self._keys:
-            return None
-        if avoid is None:
-            return self._keys[0][3]
-        for key in self._keys:
-            if not avoid(key[3]):
-                return key[3]
-        return self._keys[0][3]
 
     def random(self, rng: Random, avoid: Callable[[str], bool] | None = None) -> str | None:
         """Uniform among the best tier (all agents when tiers are off)."""
@@ -103,33 +113,15 @@ class AgentIndex:
         return [k[3] for k in self._keys[: self._top_tier_end()]]
 
 
-class CallList:
+class CallList(_SortedIndex[CallKey]):
     """Waiting calls of one pool, in service order (index 0 is served next)."""
 
-    __slots__ = ("_key_of", "_keys")
-
-    def __init__(self) -> None:
-        self._keys: list[CallKey] = []
-        self._key_of: dict[str, CallKey] = {}
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def __contains__(self, call_id: object) -> bool:
-        return call_id in self._key_of
-
-    def __iter__(self) -> Iterator[str]:
-        return (k[3] for k in self._keys)
+    __slots__ = ()
 
     def add(self, key: CallKey) -> None:
         self.discard(key[3])
         insort(self._keys, key)
         self._key_of[key[3]] = key
-
-    def discard(self, call_id: str) -> None:
-        key = self._key_of.pop(call_id, None)
-        if key is not None:
-            del self._keys[bisect_left(self._keys, key)]
 
     def key(self, call_id: str) -> CallKey:
         return self._key_of[call_id]
@@ -137,16 +129,6 @@ class CallList:
     def rank(self, key: CallKey) -> int:
         """How many calls of this pool are ahead of a call with `key`."""
         return bisect_left(self._keys, key)
-
-    def first(self, avoid: Callable[[str], bool] | None = None) -> str | None:
-        if not self._keys:
-            return None
-        if avoid is None:
-            return self._keys[0][3]
-        for key in self._keys:
-            if not avoid(key[3]):
-                return key[3]
-        return self._keys[0][3]
 
     def first_key(self) -> CallKey | None:
         return self._keys[0] if self._keys else None
