@@ -9,7 +9,9 @@ than before the run (measured after a warm-up batch, when caches and pools are f
     .venv/bin/python bench/e2e_load.py --minutes 2 --concurrent 100 --agents 80   # a shorter run
 
 Last line: one JSON object with `concurrent_calls`, `duration_s`, `lost_cdrs`, `stuck_agents`, `fd_growth`,
-`rss_growth_mb` (and the counts behind them).
+`rss_growth_mb`, `heap_blocks_growth` (memory blocks the interpreter holds, which unlike RSS fall again when
+objects are freed) and the counts behind them. Both memory figures are taken once the box is idle and past
+the 32 s the SIP layer keeps ended dialogs.
 """
 
 from __future__ import annotations
@@ -89,6 +91,18 @@ def counters(text: str) -> tuple[int, int]:
 def process_figures(pid: int) -> tuple[int, float]:
     proc = psutil.Process(pid)
     return proc.num_fds(), proc.memory_info().rss / 2**20
+
+
+def heap_blocks(box: RunningAppliance) -> int:
+    _, health = box.api("GET", "/api/v1/health")
+    return int(health["process"]["heap_blocks"])
+
+
+def settle(box: RunningAppliance, agents: list[str]) -> tuple[int, int]:
+    """Idle, and past the 32 s the SIP layer keeps ended dialogs for late retransmissions."""
+    result = wait_idle(box, agents)
+    time.sleep(35)
+    return result
 
 
 def wait_idle(box: RunningAppliance, agents: list[str], timeout: float = 120) -> tuple[int, int]:
@@ -172,9 +186,11 @@ def main() -> None:
         # show the main run's peak as "growth")
         warm: list[int] = []
         run_callers(box, work, int(rate * 60), rate, hold_ms, args.concurrent + 50, warm)
-        wait_idle(box, agents)
+        settle(box, agents)
         fds_before, rss_before = process_figures(box.proc.pid)
-        print(f"baseline after warm-up: {fds_before} fds, {rss_before:.1f} MB", flush=True)
+        blocks_before = heap_blocks(box)
+        print(f"baseline after warm-up: {fds_before} fds, {rss_before:.1f} MB, {blocks_before} heap blocks",
+              flush=True)
 
         started_wall = time.time()
         started = time.monotonic()
@@ -182,9 +198,9 @@ def main() -> None:
         sample: list[int] = []
         ok, failed = run_callers(box, work, calls, rate, hold_ms, args.concurrent + 50, sample)
         duration = time.monotonic() - started
-        active, stuck = wait_idle(box, agents)
-        time.sleep(2)  # the journal writes in batches
+        active, stuck = settle(box, agents)
         fds_after, rss_after = process_figures(box.proc.pid)
+        blocks_after = heap_blocks(box)
         cdrs, answered = cdr_count(box, started_wall - 1)
         placed = ok + failed
         result: dict[str, Any] = {
@@ -194,6 +210,7 @@ def main() -> None:
             "stuck_agents": stuck,
             "fd_growth": fds_after - fds_before,
             "rss_growth_mb": round(rss_after - rss_before, 1),
+            "heap_blocks_growth": blocks_after - blocks_before,
             "calls_placed": placed,
             "calls_successful": ok,
             "calls_failed": failed,
@@ -204,7 +221,8 @@ def main() -> None:
         }
         print(f"peak {result['concurrent_calls']} concurrent calls; {placed} placed, {ok} completed, "
               f"{failed} failed; {cdrs} CDRs ({answered} answered); {stuck} agents not idle; "
-              f"fds {fds_before}→{fds_after}, RSS {rss_before:.1f}→{rss_after:.1f} MB", flush=True)
+              f"fds {fds_before}→{fds_after}, RSS {rss_before:.1f}→{rss_after:.1f} MB, "
+              f"heap blocks {blocks_before}→{blocks_after}", flush=True)
         print(json.dumps(result))
     finally:
         if phones is not None:

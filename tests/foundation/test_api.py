@@ -20,6 +20,7 @@ async def test_health_needs_no_login_and_reports_services(fresh: Client) -> None
     assert data["uptime_s"] >= 0
     assert data["services"]["config_store"]["status"] == "ok"
     assert data["services"]["records"]["detail"] == "wal"
+    assert data["process"]["rss_mb"] > 0 and data["process"]["open_files"] > 0 and data["process"]["heap_blocks"] > 0
 
 
 async def test_nothing_but_setup_works_before_the_setup_token_is_used(fresh: Client) -> None:
