@@ -213,25 +213,36 @@ class SipCore(TransactionUser):
         self._timer_at[key] = at
         self._seq += 1
         heapq.heappush(self._timers, (at, self._seq, key))
+        self._compact_timers()
 
     def _clear_timer(self, key: tuple[str, str]) -> None:
         self._timer_at.pop(key, None)
+        self._compact_timers()
+
+    def _compact_timers(self) -> None:
+        """Cleared and replaced timers stay in the heap until they fall due — for a session timer, half an
+        hour. Under steady load that is memory growing with the call rate, so once stale entries outnumber
+        live ones the heap is rebuilt (amortised O(1) per timer operation)."""
+        heap = self._timers
+        if len(heap) > 2 * len(self._timer_at) + 1024:
+            live = self._timer_at
+            self._timers = [e for e in heap if live.get(e[2]) == e[0]]
+            heapq.heapify(self._timers)
 
     def next_deadline(self) -> float | None:
         t = self.tx.next_deadline()
-        heap = self._timers
-        while heap and self._timer_at.get(heap[0][2]) != heap[0][0]:
-            heapq.heappop(heap)
-        mine = heap[0][0] if heap else None
+        while self._timers and self._timer_at.get(self._timers[0][2]) != self._timers[0][0]:
+            heapq.heappop(self._timers)
+        mine = self._timers[0][0] if self._timers else None
         if t is None:
             return mine
         return t if mine is None else min(t, mine)
 
     def handle_timeout(self, now: float) -> None:
         self.tx.handle_timeout(now)
-        heap = self._timers
-        while heap and heap[0][0] <= now:
-            at, _, key = heapq.heappop(heap)
+        # `self._timers` is re-read each time: a timer handler may rebuild it (see `_compact_timers`)
+        while self._timers and self._timers[0][0] <= now:
+            at, _, key = heapq.heappop(self._timers)
             if self._timer_at.get(key) != at:
                 continue
             del self._timer_at[key]
