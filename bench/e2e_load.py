@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from appliance.security.passwords import sip_ha1  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import free_port, free_rtp_port  # noqa: E402
 from tests.e2e.harness import MEDIA_FIXTURES, RunningAppliance, start_appliance  # noqa: E402
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -124,7 +124,7 @@ def run_callers(box: RunningAppliance, work: Path, calls: int, rate: float, hold
                 sample: list[int]) -> tuple[int, int]:
     path = scenario(work, "pstn_caller.xml", PCAP=PCAP, HOLD_MS=hold_ms)
     proc = subprocess.Popen(
-        ["sipp", "-sf", str(path), "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()),
+        ["sipp", "-sf", str(path), "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_rtp_port()),
          "-s", "8000", "-r", str(rate), "-m", str(calls), "-l", str(limit), "-nostdin", "-trace_err",
          "-timeout", str(int(calls / rate + hold_ms / 1000 + 300)), f"127.0.0.1:{box.sip_port}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work)
@@ -170,7 +170,7 @@ def main() -> None:
         print(f"registered {registered} agent phones", flush=True)
         phones = subprocess.Popen(
             ["sipp", "-sf", str(scenario(work, "agent_phones.xml", PCAP=PCAP)), "-i", "127.0.0.1",
-             "-p", str(agent_port), "-mp", str(free_port()), "-nostdin", "-trace_err"],
+             "-p", str(agent_port), "-mp", str(free_rtp_port()), "-nostdin", "-trace_err"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work)
         for agent in agents:
             status, body = box.api("POST", f"/api/v1/agents/{agent}/login", {})

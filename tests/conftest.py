@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,6 +18,27 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_rtp_port() -> int:
+    """A UDP port for a peer's media, with the three above it free too (SIPp binds RTP, RTCP and video
+    ports from it), below the kernel's ephemeral range so no socket opened meanwhile takes it."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 29990, 2)
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + 4):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return base
+    raise RuntimeError("no free RTP port range")
 
 
 @pytest.fixture

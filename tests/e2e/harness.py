@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.conftest import free_port
+from tests.conftest import free_port, free_rtp_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "tests" / "calls" / "scenarios"
@@ -112,7 +112,7 @@ class RunningAppliance:
     def answering(self, port: int, scenario: str = "agent_answer.xml", **values: object) -> subprocess.Popen[str]:
         """A phone at `port` that answers the next call (in the background)."""
         values.setdefault("PCAP", MEDIA_FIXTURES / "g711a.pcap")
-        return self.sipp_background(self.sipp_args(self.scenario(scenario, **values), port, media_port=free_port()))
+        return self.sipp_background(self.sipp_args(self.scenario(scenario, **values), port, media_port=free_rtp_port()))
 
     def connected_call(self, timeout: float = 20.0) -> str:
         """The id of the first call whose caller is bridged to someone."""

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, free_rtp_port
 from tests.e2e.harness import MEDIA_FIXTURES, RunningAppliance, sipp_available, successful
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow,
@@ -17,7 +17,7 @@ PCAP = MEDIA_FIXTURES / "g711a.pcap"
 
 def dial(box: RunningAppliance, caller: str, number: str, scenario: str = "caller_menu.xml") -> object:
     path = box.scenario(scenario, DIGIT="1", PCAP=PCAP, WAIT_MS=5000, BEFORE_KEY_MS=1000)
-    return box.sipp([*box.sipp_args(path, free_port(), media_port=free_port()), "-inf", str(box.users_csv(caller)),
+    return box.sipp([*box.sipp_args(path, free_port(), media_port=free_rtp_port()), "-inf", str(box.users_csv(caller)),
                      "-s", number, f"127.0.0.1:{box.sip_port}"], timeout=60)
 
 
@@ -47,7 +47,7 @@ def test_outbound_through_a_trunk_only_with_permission(box: RunningAppliance) ->
     status, _ = box.api("PATCH", "/api/v1/extensions/1005", {"dial_class": "national"})
     assert status == 200
     carrier = box.sipp_background([*box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), carrier_port,
-                                                  media_port=free_port()), "-trace_msg"])
+                                                  media_port=free_rtp_port()), "-trace_msg"])
     time.sleep(0.3)
     caller = dial(box, "1005", "13800138000")
     assert successful(caller) == 1, caller.stdout[-2000:]  # type: ignore[attr-defined]

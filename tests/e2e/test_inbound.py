@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, free_rtp_port
 from tests.e2e.harness import (
     MEDIA_FIXTURES,
     RunningAppliance,
@@ -38,13 +38,13 @@ def log_in(box: RunningAppliance, agent: str) -> int:
 def start_caller(box: RunningAppliance, wait_ms: int, digit: str = "1") -> subprocess.Popen[str]:
     """Extension 1005 calls the access number in the background, presses `digit`, stays `wait_ms`."""
     scenario = box.scenario("caller_menu.xml", DIGIT=digit, PCAP=PCAP, WAIT_MS=wait_ms, BEFORE_KEY_MS=2000)
-    return box.sipp_background([*box.sipp_args(scenario, free_port(), media_port=free_port()),
+    return box.sipp_background([*box.sipp_args(scenario, free_port(), media_port=free_rtp_port()),
                                 "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"])
 
 
 def call_access_number(box: RunningAppliance, caller: str, digit: str, wait_ms: int) -> object:
     scenario = box.scenario("caller_menu.xml", DIGIT=digit, PCAP=PCAP, WAIT_MS=wait_ms, BEFORE_KEY_MS=2000)
-    args = [*box.sipp_args(scenario, free_port(), media_port=free_port()), "-inf", str(box.users_csv(caller)), "-s", "8000", f"127.0.0.1:{box.sip_port}"]
+    args = [*box.sipp_args(scenario, free_port(), media_port=free_rtp_port()), "-inf", str(box.users_csv(caller)), "-s", "8000", f"127.0.0.1:{box.sip_port}"]
     return box.sipp(args, timeout=90)
 
 
@@ -53,7 +53,7 @@ def test_caller_reaches_an_agent_through_ivr_and_queue(box: RunningAppliance) ->
     assert status == 200
     port = log_in(box, "1002")
     agent = box.sipp_background(
-        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port, media_port=free_port()))
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port, media_port=free_rtp_port()))
     time.sleep(0.3)
     caller = call_access_number(box, "1005", "1", wait_ms=12000)
     assert successful(caller) == 1, caller.stdout[-2000:]  # type: ignore[attr-defined]
@@ -105,7 +105,7 @@ def test_ring_timeout_moves_the_call_to_the_next_agent(box: RunningAppliance) ->
     answer_port = log_in(box, "1002")
     silent = box.sipp_background(box.sipp_args(box.scenario("agent_ignore.xml"), silent_port))
     answering = box.sipp_background(
-        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), answer_port, media_port=free_port()))
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), answer_port, media_port=free_rtp_port()))
     time.sleep(0.3)
     caller = call_access_number(box, "1005", "1", wait_ms=20000)
     assert successful(caller) == 1, caller.stdout[-2000:]  # type: ignore[attr-defined]
@@ -126,7 +126,7 @@ def test_supervisor_listens_to_an_agent_call_from_a_phone(box: RunningAppliance)
     box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
     port = log_in(box, "1002")
     agent = box.sipp_background(
-        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port, media_port=free_port()))
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port, media_port=free_rtp_port()))
     time.sleep(0.3)
     caller = start_caller(box, wait_ms=20000)
     deadline = time.monotonic() + 20
@@ -157,9 +157,9 @@ def test_agent_transfers_the_caller_blindly_to_another_agent(box: RunningApplian
     assert successful(pause) == 1
     first = box.sipp_background(box.sipp_args(
         box.scenario("agent_refer.xml", PCAP=PCAP, TALK_MS=6000, TARGET="1003", BOX=f"127.0.0.1:{box.sip_port}"), port_1002,
-        media_port=free_port(), auto_answer=False))  # the NOTIFYs are part of this scenario
+        media_port=free_rtp_port(), auto_answer=False))  # the NOTIFYs are part of this scenario
     second = box.sipp_background(
-        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port_1003, media_port=free_port()))
+        box.sipp_args(box.scenario("agent_answer.xml", PCAP=PCAP), port_1003, media_port=free_rtp_port()))
     time.sleep(0.3)
     caller = call_access_number(box, "1005", "1", wait_ms=20000)
     assert successful(caller) == 1, caller.stdout[-2000:]  # type: ignore[attr-defined]
@@ -180,12 +180,12 @@ def test_agent_hangs_up_first_and_the_caller_rates_the_service(box: RunningAppli
     box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
     port = log_in(box, "1002")
     agent = box.sipp_background(box.sipp_args(
-        box.scenario("agent_hangup.xml", PCAP=PCAP, TALK_MS=3000), port, media_port=free_port()))
+        box.scenario("agent_hangup.xml", PCAP=PCAP, TALK_MS=3000), port, media_port=free_rtp_port()))
     time.sleep(0.3)
     # the key 5 comes during the survey prompt (barge-in), after the agent hung up
     scenario = box.scenario("caller_survey.xml", DIGIT="1", SCORE="5", PCAP=PCAP, WAIT_MS=13000,
                             BEFORE_KEY_MS=2000)
-    caller = box.sipp([*box.sipp_args(scenario, free_port(), media_port=free_port()),
+    caller = box.sipp([*box.sipp_args(scenario, free_port(), media_port=free_rtp_port()),
                        "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"], timeout=90)
     assert successful(caller) == 1, caller.stdout[-2000:]
     out, _ = agent.communicate(timeout=60)
@@ -203,11 +203,11 @@ def test_a_phone_that_vanishes_mid_call_is_hung_up_and_the_agent_freed(tmp_path:
         box.api("PATCH", "/api/v1/queues/sales", {"wrap_up_s": 1})
         port = log_in(box, "1002")
         agent = box.sipp_background(
-            box.sipp_args(box.scenario("agent_vanish.xml", PCAP=PCAP), port, media_port=free_port()))
+            box.sipp_args(box.scenario("agent_vanish.xml", PCAP=PCAP), port, media_port=free_rtp_port()))
         time.sleep(0.3)
         scenario = box.scenario("caller_until_bye.xml", DIGIT="1", PCAP=PCAP, BEFORE_KEY_MS=2000)
         started = time.monotonic()
-        caller = box.sipp([*box.sipp_args(scenario, free_port(), media_port=free_port()),
+        caller = box.sipp([*box.sipp_args(scenario, free_port(), media_port=free_rtp_port()),
                            "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"],
                           timeout=90)
         assert successful(caller) == 1, caller.stdout[-2000:]
@@ -233,7 +233,7 @@ def test_callback_keeps_the_place_then_connects_the_agent_first_and_the_customer
     # no agent yet: the caller presses 1 (sales), then 8 (call me back) and is let go
     scenario = box.scenario("caller_survey.xml", DIGIT="1", SCORE="8", PCAP=PCAP, WAIT_MS=7000,
                             BEFORE_KEY_MS=2000)  # 8 is pressed once the caller waits in the queue
-    caller = box.sipp([*box.sipp_args(scenario, free_port(), media_port=free_port()),
+    caller = box.sipp([*box.sipp_args(scenario, free_port(), media_port=free_rtp_port()),
                        "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"], timeout=60)
     assert successful(caller) == 1, caller.stdout[-2000:]
     status, queues = box.api("GET", "/api/v1/queues/status")
