@@ -1354,12 +1354,7 @@ class CallController:
         where, value = self._resolve_target(target)
         extension = self.agents.extension_of(value) if where == "agent" else value
         agent_state = call.legs[call.agent_leg]
-        self.media.unbridge(call.bridge_id)
-        call.bridge_id = None
-        self._hold_changed(live, True)
-        caller_ep = self._caller_endpoint(live)
-        if caller_ep is not None:
-            self.media.play(caller_ep, prompt=self._queue_music(call.queue), loop=True)
+        self._hold_caller(live)
         leg_id = await self._ring_extension(live, extension or "", LegRole.CONSULT,
                                             agent_id=value if where == "agent" else None)
         call.note(self.clock.wall(), "consult", f"{call.agent} → {where}:{value}")
@@ -1417,6 +1412,17 @@ class CallController:
         live.conference_legs.add(leg_id)
         call.note(self.clock.wall(), "conference", f"{where}:{value}")
 
+    def _hold_caller(self, live: _Live) -> None:
+        """Take the caller out of the bridge and play the queue's music (hold, or while the agent consults)."""
+        call = live.call
+        if call.bridge_id is not None:
+            self.media.unbridge(call.bridge_id)
+            call.bridge_id = None
+        self._hold_changed(live, True)
+        caller_ep = self._caller_endpoint(live)
+        if caller_ep is not None:
+            self.media.play(caller_ep, prompt=self._queue_music(call.queue), loop=True)
+
     async def _api_hold(self, live: _Live, on: bool) -> None:
         """Hold from the agent desk: the caller hears music, the agent hears nothing; unhold reconnects."""
         call = live.call
@@ -1424,12 +1430,7 @@ class CallController:
             raise Conflict("no agent is talking to the caller", "座席未与客户通话")
         agent_state = call.legs[call.agent_leg]
         if on and call.bridge_id is not None:
-            self.media.unbridge(call.bridge_id)
-            call.bridge_id = None
-            self._hold_changed(live, True)
-            caller_ep = self._caller_endpoint(live)
-            if caller_ep is not None:
-                self.media.play(caller_ep, prompt=self._queue_music(call.queue), loop=True)
+            self._hold_caller(live)
         elif not on and call.bridge_id is None:
             self._hold_changed(live, False)
             await self._connect(live, call.agent_leg, agent_state)
