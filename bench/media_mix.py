@@ -1,6 +1,6 @@
 """Mixing and recording benchmark: conference legs and recorded calls one engine process holds on one core.
 
-Same harness as `media_relay.py` (engine in its own process, this process generates real RTP for every leg):
+Same harness as `media_relay.py` (engine in its own process, the C load generator sends real RTP for every leg):
 
 - mixed legs: three-party conferences (every leg decoded, mixed with its masks and re-encoded each 20 ms tick);
 - recorded calls: two-party calls with a stereo WAV recording each (relayed, with every leg decoded from a tap
@@ -32,8 +32,8 @@ sys.modules["media_relay"] = relay
 _spec.loader.exec_module(relay)
 
 
-def ramp(label: str, steps: list[int], group: int, record: bool, seconds: float, max_loss: float,
-         max_jitter: float) -> relay.StepResult | None:
+def ramp(label: str, generator: Path, steps: list[int], group: int, record: bool, seconds: float,
+         max_loss: float, max_jitter: float) -> relay.StepResult | None:
     proc, conn = relay.start_engine("mix")
     best = None
     try:
@@ -41,7 +41,7 @@ def ramp(label: str, steps: list[int], group: int, record: bool, seconds: float,
             groups = max(1, n // group) if not record else n
             # recorded two-party calls stay on the relay (the recording taps it), so they are measured like
             # relayed calls: every packet carries its send time; conference output is measured on its grid
-            r = relay.run_step(conn, proc.pid or 0, groups, seconds, k + 1, group=group, record=record,
+            r = relay.run_step(conn, proc.pid or 0, generator, groups, seconds, k + 1, group=group, record=record,
                                relay=record)
             ok = r.loss_pct <= max_loss and r.jitter_p99_ms <= max_jitter
             print(f"{label}: legs={r.legs:5d} calls={r.calls:5d} expected={r.expected:7d} received={r.received:7d} "
@@ -69,9 +69,10 @@ def main() -> None:
     relay.pin_generator()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("MEDIA_BENCH_DIR", tmp)
-        mixed = ramp("conference", [int(x) for x in args.legs.split(",")], 3, False, args.seconds,
+        generator = relay.build_generator(Path(tmp))
+        mixed = ramp("conference", generator, [int(x) for x in args.legs.split(",")], 3, False, args.seconds,
                      args.max_loss_pct, args.max_jitter_ms)
-        recorded = ramp("recorded", [int(x) for x in args.calls.split(",")], 2, True, args.seconds,
+        recorded = ramp("recorded", generator, [int(x) for x in args.calls.split(",")], 2, True, args.seconds,
                         args.max_loss_pct, args.max_jitter_ms)
     result = {
         "mixed_legs": mixed.legs if mixed else 0,

@@ -1,0 +1,297 @@
+/* RTP load generator for bench/media_relay.py and bench/media_mix.py.
+ *
+ * A Python generator cannot send and receive 100,000 packets/s on the machine whose engine it measures, so
+ * the benches compile this file with the system gcc at start and run it as the generator process.
+ *
+ * It sends 50 RTP packets/s (12-byte header + 160-byte A-law payload) to every engine port on 127.0.0.1 from
+ * one UDP socket it inherits from the bench (already bound, with SO_TIMESTAMPNS on), spreading each 20 ms
+ * period over 20 slots of 1 ms and sending every slot with one sendmmsg (a destination per message). Between
+ * slots it reads with recvmmsg and takes each packet's kernel arrival time (SO_TIMESTAMPNS), so its own
+ * scheduling does not count as jitter.
+ *
+ * Two ways to measure what comes back:
+ *  relay  the engine forwards our payload untouched: bytes 12.. carry stream, sequence, step and the send time
+ *         (CLOCK_REALTIME, the clock of the kernel's timestamps). Added jitter of a packet = its transit minus
+ *         the smallest transit of its stream. Loss = packets sent in the window and not received by 200 ms
+ *         after it.
+ *  grid   the engine generates the packets (conference output) on its own 20 ms clock: per stream (SSRC),
+ *         arrival minus RTP timestamp / 8000 (the RFC 3550 transit) above its minimum is how late a packet
+ *         left against the grid; the bench computes loss from the packets the engine should have sent.
+ *
+ * Usage: media_loadgen FD MODE WARMUP SECONDS STEP  (engine ports on stdin, whitespace separated)
+ * Output: "warm" when the warm-up ends and "done" when the measured window ends (the bench reads the engine's
+ * CPU time at both), then one JSON line with the figures.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#define PAYLOAD 160
+#define PACKET (12 + PAYLOAD)
+#define SLOTS 20
+#define BATCH 256
+
+struct mark {            /* after the RTP header, in host order: only this program reads it */
+    uint32_t stream, seq, step, pad;
+    int64_t sent_ns;
+};
+
+static int64_t now_ns(clockid_t clk) {
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* grid mode: SSRC -> stream index, open addressing */
+static uint32_t *map_key;
+static int *map_val;
+static size_t map_size;
+
+static int stream_of(uint32_t ssrc, int *count) {
+    size_t h = (ssrc * 2654435761u) & (map_size - 1);
+    while (map_val[h] >= 0) {
+        if (map_key[h] == ssrc) return map_val[h];
+        h = (h + 1) & (map_size - 1);
+    }
+    map_key[h] = ssrc;
+    map_val[h] = (*count)++;
+    return map_val[h];
+}
+
+int main(int argc, char **argv) {
+    if (argc < 6) {
+        fprintf(stderr, "usage: %s FD relay|grid WARMUP SECONDS STEP < ports\n", argv[0]);
+        return 2;
+    }
+    int fd = atoi(argv[1]);
+    int relay = strcmp(argv[2], "relay") == 0;
+    double warmup = atof(argv[3]), seconds = atof(argv[4]);
+    uint32_t step = (uint32_t)atoi(argv[5]);
+
+    int cap = 1024, n = 0;
+    int *ports = malloc(sizeof(int) * cap);
+    int p;
+    while (scanf("%d", &p) == 1) {
+        if (n == cap) ports = realloc(ports, sizeof(int) * (cap *= 2));
+        ports[n++] = p;
+    }
+    if (n == 0) return 2;
+
+    struct sockaddr_in *dst = calloc(n, sizeof *dst);
+    unsigned char (*pkts)[PACKET] = calloc(n, PACKET);
+    for (int i = 0; i < n; i++) {
+        dst[i].sin_family = AF_INET;
+        dst[i].sin_port = htons((uint16_t)ports[i]);
+        dst[i].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        memset(pkts[i] + 12, 0xd5, PAYLOAD);
+        pkts[i][0] = 0x80;
+        pkts[i][1] = 8;
+        uint32_t ssrc = htonl(0x5EED0000u + (uint32_t)i);
+        memcpy(pkts[i] + 8, &ssrc, 4);
+    }
+
+    /* samples: one per received packet in the window; relay streams = our legs, grid streams = engine SSRCs */
+    size_t max_samples = (size_t)((seconds + 1.0) * 50.0 * n * 1.2) + 1024;
+    double *sample = malloc(sizeof(double) * max_samples);
+    int *sample_stream = malloc(sizeof(int) * max_samples);
+    size_t samples = 0;
+    int streams_cap = n * 2 + 16, grid_streams = 0;
+    double *min_transit = malloc(sizeof(double) * streams_cap);
+    uint32_t *first_ts = calloc(streams_cap, sizeof(uint32_t));
+    for (int i = 0; i < streams_cap; i++) min_transit[i] = 1e300;
+    map_size = 1;
+    while (map_size < (size_t)streams_cap * 2) map_size <<= 1;
+    map_key = calloc(map_size, sizeof(uint32_t));
+    map_val = malloc(sizeof(int) * map_size);
+    for (size_t i = 0; i < map_size; i++) map_val[i] = -1;
+
+    struct mmsghdr *smsg = calloc(n, sizeof *smsg);
+    struct iovec *siov = calloc(n, sizeof *siov);
+    struct mmsghdr rmsg[BATCH];
+    struct iovec riov[BATCH];
+    static unsigned char rbuf[BATCH][2048];
+    static char rctl[BATCH][64];
+    memset(rmsg, 0, sizeof rmsg);
+
+    uint32_t *seqs = calloc(n, sizeof(uint32_t));
+    long long sent = 0, received = 0, send_errors = 0;
+    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    int64_t warm_end = t0 + (int64_t)(warmup * 1e9);
+    int64_t end = warm_end + (int64_t)(seconds * 1e9);
+    int64_t win_start_rt = 0, win_end_rt = 0, win_start_mono = 0;
+    int64_t drain_end = 0;
+    int phase = warmup > 0 ? 0 : 1; /* 0 warm-up, 1 measuring, 2 stragglers */
+    if (phase == 1) {
+        win_start_rt = now_ns(CLOCK_REALTIME);
+        win_start_mono = t0;
+        printf("warm\n");
+        fflush(stdout);
+    }
+    long long slot = 0;
+    for (;;) {
+        int64_t now = now_ns(CLOCK_MONOTONIC);
+        if (phase == 0 && now >= warm_end) {
+            phase = 1;
+            win_start_rt = now_ns(CLOCK_REALTIME);
+            win_start_mono = now;
+            printf("warm\n");
+            fflush(stdout);
+        }
+        if (phase == 1 && now >= end) {
+            phase = 2;
+            win_end_rt = now_ns(CLOCK_REALTIME);
+            drain_end = now + 200000000LL;
+            printf("done\n");
+            fflush(stdout);
+        }
+        if (phase == 2 && now >= drain_end) break;
+        int64_t slot_time = t0 + slot * 1000000LL;
+        if (phase < 2 && now >= slot_time) {
+            /* this slot's legs: i = slot % SLOTS, +SLOTS, ... */
+            int k = 0;
+            uint32_t tag = phase == 1 ? step : step + 1000000u;
+            int64_t rt = now_ns(CLOCK_REALTIME);
+            for (int i = (int)(slot % SLOTS); i < n; i += SLOTS) {
+                uint32_t s = seqs[i]++;
+                unsigned char *pk = pkts[i];
+                uint16_t seq16 = htons((uint16_t)s);
+                uint32_t ts = htonl(s * PAYLOAD);
+                memcpy(pk + 2, &seq16, 2);
+                memcpy(pk + 4, &ts, 4);
+                struct mark m = {(uint32_t)i, s, tag, 0, rt};
+                memcpy(pk + 12, &m, sizeof m);
+                siov[k].iov_base = pk;
+                siov[k].iov_len = PACKET;
+                memset(&smsg[k].msg_hdr, 0, sizeof smsg[k].msg_hdr);
+                smsg[k].msg_hdr.msg_name = &dst[i];
+                smsg[k].msg_hdr.msg_namelen = sizeof dst[i];
+                smsg[k].msg_hdr.msg_iov = &siov[k];
+                smsg[k].msg_hdr.msg_iovlen = 1;
+                k++;
+            }
+            int off = 0;
+            while (off < k) {
+                int r = sendmmsg(fd, smsg + off, (unsigned)(k - off > 1024 ? 1024 : k - off), 0);
+                if (r < 0) {
+                    if (errno == EINTR) continue;
+                    /* a refused destination (ICMP) or a full buffer: count the packet as sent and lost */
+                    send_errors++;
+                    r = 1;
+                }
+                off += r;
+            }
+            if (phase == 1) sent += k;
+            slot++;
+            continue;
+        }
+        /* wait for packets until the next slot (or the end of the straggler window) */
+        int64_t until = phase < 2 ? slot_time : drain_end;
+        int64_t wait = until - now;
+        if (wait > 0) {
+            struct pollfd pfd = {fd, POLLIN, 0};
+            struct timespec tmo = {wait / 1000000000LL, wait % 1000000000LL};
+            if (ppoll(&pfd, 1, &tmo, NULL) <= 0) continue;
+        }
+        for (;;) {
+            for (int i = 0; i < BATCH; i++) {
+                riov[i].iov_base = rbuf[i];
+                riov[i].iov_len = sizeof rbuf[i];
+                rmsg[i].msg_hdr.msg_iov = &riov[i];
+                rmsg[i].msg_hdr.msg_iovlen = 1;
+                rmsg[i].msg_hdr.msg_control = rctl[i];
+                rmsg[i].msg_hdr.msg_controllen = sizeof rctl[i];
+                rmsg[i].msg_hdr.msg_name = NULL;
+                rmsg[i].msg_hdr.msg_namelen = 0;
+            }
+            int r = recvmmsg(fd, rmsg, BATCH, MSG_DONTWAIT, NULL);
+            if (r <= 0) break;
+            for (int i = 0; i < r; i++) {
+                unsigned len = rmsg[i].msg_len;
+                unsigned char *b = rbuf[i];
+                int64_t arr = 0;
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&rmsg[i].msg_hdr); c; c = CMSG_NXTHDR(&rmsg[i].msg_hdr, c)) {
+                    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
+                        struct timespec ts;
+                        memcpy(&ts, CMSG_DATA(c), sizeof ts);
+                        arr = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+                    }
+                }
+                if (!arr) arr = now_ns(CLOCK_REALTIME);
+                if (len < 12) continue;
+                if (relay) {
+                    if (len < 12 + sizeof(struct mark)) continue;
+                    struct mark m;
+                    memcpy(&m, b + 12, sizeof m);
+                    if (m.step != step || m.stream >= (uint32_t)n) continue;
+                    received++;
+                    double t = (double)(arr - m.sent_ns) * 1e-6;
+                    if (t < min_transit[m.stream]) min_transit[m.stream] = t;
+                    if (samples < max_samples) {
+                        sample[samples] = t;
+                        sample_stream[samples++] = (int)m.stream;
+                    }
+                } else {
+                    if (phase != 1 || arr < win_start_rt) continue;
+                    uint32_t ts, ssrc;
+                    memcpy(&ts, b + 4, 4);
+                    memcpy(&ssrc, b + 8, 4);
+                    ts = ntohl(ts);
+                    ssrc = ntohl(ssrc);
+                    if (grid_streams >= streams_cap - 1) continue;
+                    int s = stream_of(ssrc, &grid_streams);
+                    if (first_ts[s] == 0) first_ts[s] = ts | 1u;
+                    int32_t rel = (int32_t)(ts - (first_ts[s] & ~1u));
+                    received++;
+                    double t = (double)(arr - win_start_rt) * 1e-6 - rel / 8.0;
+                    if (t < min_transit[s]) min_transit[s] = t;
+                    if (samples < max_samples) {
+                        sample[samples] = t;
+                        sample_stream[samples++] = s;
+                    }
+                }
+            }
+            if (r < BATCH) break;
+        }
+    }
+    double wall = (double)(win_end_rt - win_start_rt) * 1e-9;
+    (void)win_start_mono;
+    for (size_t i = 0; i < samples; i++) sample[i] -= min_transit[sample_stream[i]];
+    /* p99 per tenth of the run (in arrival order) before sorting, for the debug output */
+    char deciles[512] = "";
+    size_t tenth = samples / 10;
+    if (tenth > 0) {
+        double *tmp = malloc(sizeof(double) * tenth);
+        int pos = 0;
+        for (int d = 0; d < 10; d++) {
+            memcpy(tmp, sample + d * tenth, sizeof(double) * tenth);
+            qsort(tmp, tenth, sizeof(double), cmp_double);
+            pos += snprintf(deciles + pos, sizeof deciles - pos, "%s%.2f", d ? ", " : "", tmp[(size_t)(tenth * 0.99)]);
+        }
+        free(tmp);
+    }
+    qsort(sample, samples, sizeof(double), cmp_double);
+    double p50 = samples ? sample[(size_t)(samples * 0.50)] : -1;
+    double p90 = samples ? sample[(size_t)(samples * 0.90)] : -1;
+    double p99 = samples ? sample[(size_t)(samples * 0.99)] : -1;
+    double mx = samples ? sample[samples - 1] : -1;
+    printf("{\"sent\": %lld, \"received\": %lld, \"wall\": %.4f, \"samples\": %zu, \"send_errors\": %lld, "
+           "\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"streams\": %d, "
+           "\"p99_per_tenth_ms\": [%s]}\n",
+           sent, received, wall, samples, send_errors, p50, p90, p99, mx, relay ? n : grid_streams, deciles);
+    fflush(stdout);
+    return 0;
+}
