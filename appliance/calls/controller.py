@@ -1338,12 +1338,16 @@ class CallController:
             with contextlib.suppress(ApplianceError, KeyError):
                 self.media.unbridge(call.bridge_id)
             call.bridge_id = None
-        call.hold_started = None
+        self._hold_changed(live, False)  # a phone's hold (re-INVITE) is still open: count it in the CDR
         new_agent = state.agent_id or self.agents.agent_at(state.party)
         state.role = LegRole.AGENT if new_agent else LegRole.CALLEE
         if new_agent:
             state.agent_id = new_agent
             call.agent, call.agent_leg, call.agent_answered_at = new_agent, leg_id, self.clock.wall()
+            # The ACD did not route this call to the new agent: without telling it, it would offer the agent
+            # another caller meanwhile and ignore the CallCompleted at the end.
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.acd_command(C.AgentStartedOtherCall(agent_id=new_agent, call_id=call.id, kind="transfer"))
         await self._connect(live, leg_id, state)
 
     async def _consult(self, live: _Live, target: str) -> None:
