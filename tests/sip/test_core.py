@@ -646,3 +646,32 @@ def test_cleared_timers_do_not_pile_up_in_the_timer_heap() -> None:
     assert len(core._timers) <= 2 * len(core._timer_at) + 1025
     core._set_timer(("session", "live"), 5.0)
     assert core.next_deadline() is not None and core.next_deadline() <= 5.0
+
+
+def test_forgotten_calls_are_freed_without_the_cyclic_collector() -> None:
+    """Once the core forgets an ended leg, reference counting alone frees it: no cycle through its
+    transactions keeps a call's messages alive until a full garbage collection."""
+    import gc
+    import weakref
+
+    core = make_core()
+    register(core, "1001", "pw1001", 0.0, contact="<sip:1001@10.9.9.9:5060>")
+    out_id = core.create_leg(1.0, callee="1001", sdp_offer=SDP, caller="0105551234", extension="1001")
+    (invite, _), = out(core)[0]
+    respond(core, invite, 200, 1.2, body=ANSWER)
+    out(core)
+    in_id, call_id, to_tag = connected_inbound(core)
+    refs = [weakref.ref(core.legs[out_id]), weakref.ref(core.legs[in_id])]
+    core.hangup(out_id, 2.0)
+    (bye, _), = out(core)[0]
+    respond(core, bye, 200, 2.1)
+    core.receive(in_dialog("BYE", call_id, to_tag, 2), CARRIER, 2.2)
+    out(core)
+    gc.disable()
+    try:
+        core.handle_timeout(100.0)  # past the 32 s ended dialogs are kept, and every transaction timer
+        out(core)
+        assert out_id not in core.legs and in_id not in core.legs
+        assert [r() for r in refs] == [None, None]
+    finally:
+        gc.enable()
