@@ -71,6 +71,12 @@ class Recorder:
         if now - self._last_flush >= self.flush_interval:
             self.flush(now)
 
+    def append(self, stereo_frame: bytes) -> None:
+        """Like `write`, for a caller that schedules `flush` itself (the engine flushes each recording on its
+        own tick of every second, so a thousand recordings cost one list append each per tick)."""
+        if self._file is not None:
+            self._pending.append(stereo_frame)
+
     def flush_if_due(self, now: float) -> None:
         if now - self._last_flush >= self.flush_interval:
             self.flush(now)

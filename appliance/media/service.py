@@ -3,10 +3,15 @@
 It owns every socket, task and file of the media path and drives the sans-IO pieces (rtp, jitter, dtmf,
 inband, mixer, recorder) from two places:
 
-- `_RtpProtocol.datagram_received` — per packet. In a two-party bridge whose legs share a codec and that
-  nobody listens to, records or plays into, a packet is relayed at once: a new 12-byte header (our SSRC, the
-  sequence number and timestamp shifted by per-leg offsets) plus the original payload, no decoding and no numpy.
-  Otherwise the payload goes to the leg's jitter buffer.
+- `MediaEngine._drain` — per packet. Every RTP socket is a raw non-blocking socket in one `epoll` set of the
+  engine's, and that one epoll descriptor is the only thing registered with the event loop: a wake-up reads
+  exactly one packet from each ready socket (level-triggered, so a second queued packet is reported again)
+  instead of a protocol callback per packet and a read until EAGAIN per socket. In a two-party bridge whose
+  legs share a codec and that nobody listens to or plays into, a packet is relayed at once: a new 12-byte
+  header (our SSRC, the sequence number and timestamp shifted by per-leg offsets) plus the original payload,
+  no decoding and no numpy. Otherwise the payload goes to the leg's jitter buffer. The RFC 3550 receiver
+  statistics (A.1 sequence tracking, A.8 jitter) are updated inline for in-order packets; anything else
+  goes through `rtp.ReceiverStats.update`.
 - `_tick` — every 20 ms against absolute deadlines (`next += 0.02`; a late tick does not push the next one
   later, so the clock does not drift; after a long stall missed ticks are skipped rather than bunched).
   One tick pulls a frame from every mixed leg's jitter buffer, decodes them all with one table look-up per
@@ -17,18 +22,26 @@ Switching a bridge between relay and mixing keeps each outgoing stream continuou
 sequence number goes on by one, the timestamp by the time that passed, and the new jitter buffer is seeded with
 the last relayed frame so concealment covers the first tick.
 
-Symmetric RTP (RFC 4961): we send to where the peer's packets come from, not only to the SDP address; a new
-source is taken when its SSRC is new too (a re-INVITE or transfer), so a stray packet cannot hijack a leg.
+Symmetric RTP (RFC 4961): we send to where the peer's packets come from, not only to the SDP address. Once a
+source is latched the socket is connected to it, so sending is `send()` with no address and the kernel drops
+packets from anyone else. The peer changes when the SDP moves the media, when a new SSRC arrives (a re-INVITE
+or transfer), or when the latched address has been silent for a second (a NAT binding that changed): the
+socket is then disconnected (connect(2) with AF_UNSPEC) and the next packet latches again, so a stray packet
+cannot hijack a leg. An ICMP error reported on a connected socket is read and dropped: the RTP time-out ends
+a dead call, not a socket error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import itertools
 import logging
+import os
 import secrets
+import select
 import socket
 import struct
 import time
@@ -84,10 +97,28 @@ TICK = 0.02
 FRAME = 160
 _HDR = struct.Struct("!BBHII")
 _SEQ_TS_SSRC = struct.Struct("!HII")
+_RECV_SIZE = 2048
+# connect(2) with a sockaddr whose family is AF_UNSPEC dissolves a UDP socket's association (Linux, BSD);
+# Python's socket.connect cannot express that address, so the C library's connect is called directly.
+_SOCKADDR_UNSPEC = bytes(16)
+_libc_connect = ctypes.CDLL(None, use_errno=True).connect
+_libc_connect.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32)
+_libc_connect.restype = ctypes.c_int
 _CODECS = {"PCMA": PCMA, "PCMU": PCMU}
 _LAW: dict[int, g711.Law] = {PCMA.payload_type: "alaw", PCMU.payload_type: "ulaw"}
 
 DtmfCallback = Callable[[str, str], None]  # (endpoint_id, digit)
+
+
+def _disconnect(sock: socket.socket) -> None:
+    if _libc_connect(sock.fileno(), _SOCKADDR_UNSPEC, len(_SOCKADDR_UNSPEC)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def _released(*_args: object) -> Any:
+    """Stands for the socket methods of an endpoint without a socket: a late call fails like a closed socket."""
+    raise OSError(errno.EBADF, "endpoint released")
 
 
 def _local_direction(remote: Direction) -> Direction:
@@ -99,7 +130,7 @@ def _local_direction(remote: Direction) -> Direction:
     }[remote]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Endpoint:
     endpoint_id: str
     port: int
@@ -109,7 +140,16 @@ class _Endpoint:
     direction: Direction
     ssrc: int
     sends: bool = True  # direction.we_send, kept as a plain attribute for the per-packet paths
-    transport: asyncio.DatagramTransport | None = None
+    audio_pt: int = -1  # codec.payload_type, likewise
+    sock: socket.socket | None = None  # RTP: raw, non-blocking, in the engine's epoll set
+    fd: int = -1
+    # the socket's bound methods, looked up once (each lookup would build a bound-method object per packet)
+    recv: Callable[[int], bytes] = _released
+    recvfrom: Callable[[int], tuple[bytes, Any]] = _released
+    send: Callable[[bytes], int] = _released
+    sendto: Callable[[bytes, Any], int] = _released
+    connected: bool = False  # the socket is connected to `peer`
+    tx: int = 0  # how we send: 0 not at all, 1 send() on the connected socket, 2 sendto(peer)
     rtcp_transport: asyncio.DatagramTransport | None = None
     remote: tuple[str, int] | None = None  # from SDP
     peer: tuple[str, int] | None = None  # where we send: latched source, else the SDP address
@@ -176,78 +216,17 @@ class _Recording:
     recorder: Recorder
     mp3: bool
     started: float
+    flush_slot: int = 0  # flushed on the ticks whose count modulo the flush period is this (staggered)
 
 
-class _RtpProtocol(asyncio.DatagramProtocol):
-    __slots__ = ("engine", "ep")
+@dataclass(eq=False, slots=True)
+class _RecordingPlan:
+    """Which recordings take a frame this tick and from which decoded rows (rebuilt when legs or
+    recordings change, not per tick)."""
 
-    def __init__(self, engine: MediaEngine, ep: _Endpoint) -> None:
-        self.engine = engine
-        self.ep = ep
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        # The hot path: keep it to struct calls and attribute access.
-        if len(data) < 12 or (data[0] & 0xC0) != 0x80:
-            return
-        ep = self.ep
-        b1 = data[1]
-        pt = b1 & 0x7F
-        seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
-        if (addr != ep.peer or not ep.latched) and not self.engine._latch(ep, addr, ssrc):
-            return
-        now = time.monotonic()
-        ep.last_rx = now
-        ep.stats.update(seq, ts, int(now * 8000.0))
-        if data[0] == 0x80:
-            payload = data[12:]
-        else:
-            try:
-                payload = rtpmod.parse_rtp(data).payload
-            except rtpmod.RtpParseError:
-                return
-        audio = pt == ep.codec.payload_type
-        if audio:
-            out_pt = pt
-        elif pt == ep.te_pt:
-            self.engine._dtmf_packet(ep, ts, payload, now)
-            out_pt = -1
-        else:
-            return  # a payload type we did not negotiate (comfort noise, video...): not ours to play
-        target = ep.relay_to
-        if target is not None:
-            if out_pt < 0:
-                if target.te_pt is None:
-                    return
-                out_pt = target.te_pt
-            peer = target.peer
-            tr = target.transport
-            if peer is None or tr is None or not target.sends:
-                return
-            if ep.resync:
-                nseq, nts = target.next_out(now)
-                ep.seq_off = nseq - seq
-                ep.ts_off = nts - ts
-                ep.resync = False
-            oseq = (seq + ep.seq_off) & 0xFFFF
-            ots = (ts + ep.ts_off) & 0xFFFFFFFF
-            tr.sendto(_HDR.pack(0x80, (b1 & 0x80) | out_pt, oseq, ots, target.ssrc) + payload, peer)
-            target.out_seq = oseq
-            target.out_ts = ots
-            target.out_time = now
-            target.out_tick = -1
-            target.tx_packets += 1
-            target.tx_octets += len(payload)
-            if audio:
-                ep.last_in_ts = ts
-                ep.last_in_payload = payload
-                if ep.jitter is not None:  # tapped for a recording or in-band detection
-                    ep.jitter.put(ts, payload, now)
-        elif audio and ep.jitter is not None:
-            ep.jitter.put(ts, payload, now)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable from a phone that went away: the RTP time-out ends the call, not this
-        pass
+    appends: list[Callable[[bytes], None]]
+    left: npt.NDArray[np.intp]
+    right: npt.NDArray[np.intp]  # the row past the last decoded one stands for "no agent": silence
 
 
 class _RtcpProtocol(asyncio.DatagramProtocol):
@@ -280,6 +259,11 @@ class MediaEngine:
         self._mixed: list[_Endpoint] = []  # endpoints that take part in the tick, in row order
         self._row_of: dict[str, int] = {}
         self._mix_rows: dict[str, int] = {}
+        self._pops: list[Callable[[], bytes]] = []  # the mixed legs' jitter-buffer pops, in row order
+        self._senders: list[tuple[int, _Endpoint]] = []  # mixed legs whose mix we send: (row, endpoint)
+        self._rec_plan: _RecordingPlan | None = None
+        self._flush_ticks = max(1, round(config.recording_flush_interval / TICK))
+        self._flush_slots: dict[int, dict[str, _Recording]] = {}
         self._plan_dirty = True
         self._tick_task: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[Any]] = set()
@@ -292,7 +276,11 @@ class MediaEngine:
         self.tick_busy = 0.0  # seconds spent inside ticks, and the longest tick: load figures
         self.tick_max = 0.0
         self.ticks_skipped = 0
+        self.drains = 0
+        self.drained = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._epoll: select.epoll | None = None  # every RTP socket; its descriptor is the loop's one reader
+        self._rx: dict[int, _Endpoint] = {}  # RTP socket descriptor -> endpoint
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -300,11 +288,17 @@ class MediaEngine:
         if self._tick_task is not None:
             return
         self._loop = asyncio.get_running_loop()
+        self._poller(self._loop)
         self._tick_task = asyncio.create_task(self._clock(), name="media-clock")
 
     async def stop(self) -> None:
         for endpoint_id in list(self._endpoints):
             self.release(endpoint_id)
+        if self._epoll is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._epoll.fileno())
+            self._epoll.close()
+            self._epoll = None
         if self._tick_task is not None:
             self._tick_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -331,6 +325,7 @@ class MediaEngine:
                        secrets.randbits(32), out_seq=secrets.randbits(16), out_ts=secrets.randbits(32))
         ep.stats.clock_rate = codec.clock_rate
         ep.sends = direction.we_send
+        ep.audio_pt = codec.payload_type
         ep.on_dtmf = on_dtmf
         if inband_dtmf:
             ep.inband = InbandDetector()
@@ -349,9 +344,11 @@ class MediaEngine:
         codec = self._choose_codec(remote)
         if codec != ep.codec:
             ep.codec = codec
+            ep.audio_pt = codec.payload_type
             ep.law = _LAW[codec.payload_type]
             if ep.jitter is not None:
                 ep.jitter = self._new_jitter(ep)
+                self._plan_dirty = True  # the tick holds the old buffer's pop
         ep.te_pt = remote.telephone_event_pt
         ep.direction = _local_direction(remote.direction)
         ep.sends = ep.direction.we_send
@@ -370,10 +367,10 @@ class MediaEngine:
             self._finish_player(ep, interrupted=True)
         if ep.bridge_id is not None:
             self._leave_bridge(ep)
-        for tr in (ep.transport, ep.rtcp_transport):
-            if tr is not None:
-                tr.close()
-        ep.transport = ep.rtcp_transport = None
+        self._close_rtp(ep)
+        if ep.rtcp_transport is not None:
+            ep.rtcp_transport.close()
+        ep.rtcp_transport = None
         self._ports_in_use.discard(ep.port)
         self._plan_dirty = True
         q = self.quality(ep)
@@ -607,8 +604,14 @@ class MediaEngine:
         rec = Recorder(path, flush_interval=self.config.recording_flush_interval)
         if self._open_recording is not None:
             rec.open_file = self._open_recording
-        rec.open(time.monotonic(), phase=secrets.randbelow(1000) / 1000)
-        self._recordings[recording_id] = _Recording(recording_id, caller_id, agent_id, rec, mp3, time.monotonic())
+        rec.open(time.monotonic())
+        # flushes are staggered over the ticks of the interval, so a thousand recordings started together do
+        # not all write in the same tick
+        slot = secrets.randbelow(self._flush_ticks)
+        recording = _Recording(recording_id, caller_id, agent_id, rec, mp3, time.monotonic(), slot)
+        self._recordings[recording_id] = recording
+        self._flush_slots.setdefault(slot, {})[recording_id] = recording
+        self._rec_plan = None
         for ep in legs:
             ep.recordings.add(recording_id)
             self._reconcile(ep.bridge_id)
@@ -619,8 +622,17 @@ class MediaEngine:
         rec = self._recordings.pop(recording_id, None)
         if rec is None:
             return
+        self._forget_recording(rec)
         rec.recorder.close(time.monotonic())
         self._recording_ended(rec)
+
+    def _forget_recording(self, rec: _Recording) -> None:
+        slot = self._flush_slots.get(rec.flush_slot)
+        if slot is not None:
+            slot.pop(rec.recording_id, None)
+            if not slot:
+                del self._flush_slots[rec.flush_slot]
+        self._rec_plan = None
 
     def _recording_ended(self, rec: _Recording) -> None:
         for endpoint_id in (rec.caller, rec.agent):
@@ -649,6 +661,7 @@ class MediaEngine:
 
     async def _open_sockets(self, ep: _Endpoint) -> None:
         loop = asyncio.get_running_loop()
+        epoll = self._poller(loop)
         low, high = self.config.port_low, self.config.port_high
         span = (high - low) // 2 + 1
         for _ in range(span):
@@ -672,20 +685,70 @@ class MediaEngine:
             ep.port = port
             self._ports_in_use.add(port)
             try:
-                ep.transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _RtpProtocol(self, ep), sock=rtp_sock)
                 ep.rtcp_transport, _ = await loop.create_datagram_endpoint(
                     lambda: _RtcpProtocol(self, ep), sock=rtcp_sock)
+                epoll.register(rtp_sock.fileno(), select.EPOLLIN)
             except BaseException:
-                for tr in (ep.transport, ep.rtcp_transport):
-                    if tr is not None:
-                        tr.close()
+                if ep.rtcp_transport is not None:
+                    ep.rtcp_transport.close()
+                ep.rtcp_transport = None
                 for s in (rtp_sock, rtcp_sock):
                     s.close()
                 self._ports_in_use.discard(port)
                 raise
+            ep.sock = rtp_sock
+            ep.fd = rtp_sock.fileno()
+            ep.recv, ep.recvfrom, ep.send, ep.sendto = rtp_sock.recv, rtp_sock.recvfrom, rtp_sock.send, rtp_sock.sendto
+            self._rx[ep.fd] = ep
             return
         raise NoPortAvailable(low, high)
+
+    def _poller(self, loop: asyncio.AbstractEventLoop) -> select.epoll:
+        if self._epoll is None:
+            self._epoll = select.epoll()
+            self._loop = loop
+            loop.add_reader(self._epoll.fileno(), self._drain)
+        return self._epoll
+
+    def _close_rtp(self, ep: _Endpoint) -> None:
+        sock, ep.sock = ep.sock, None
+        if sock is None:
+            return
+        self._rx.pop(ep.fd, None)
+        if self._epoll is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._epoll.unregister(ep.fd)
+        sock.close()
+        ep.fd = -1
+        ep.recv = ep.recvfrom = ep.send = ep.sendto = _released
+        ep.connected = False
+        ep.tx = 0
+
+    def _update_tx(self, ep: _Endpoint) -> None:
+        if ep.sock is None or ep.peer is None or not ep.sends:
+            ep.tx = 0
+        else:
+            ep.tx = 1 if ep.connected else 2
+
+    def _connect(self, ep: _Endpoint, addr: tuple[str, int]) -> None:
+        """Connect the RTP socket to the latched source: sends need no address, others are filtered out."""
+        if ep.sock is not None:
+            try:
+                ep.sock.connect(addr)
+                ep.connected = True
+            except OSError:
+                self._unconnect(ep)
+        self._update_tx(ep)
+
+    def _unconnect(self, ep: _Endpoint) -> None:
+        if ep.connected and ep.sock is not None:
+            try:
+                _disconnect(ep.sock)
+            except OSError:
+                log.warning("could not disconnect the RTP socket of %s", ep.endpoint_id)
+                return  # stays connected to the old peer; the RTP time-out ends the call if it is gone
+        ep.connected = False
+        self._update_tx(ep)
 
     def _bind(self, port: int) -> socket.socket:
         s = socket.socket(socket.AF_INET6 if ":" in self.config.bind_address else socket.AF_INET,
@@ -716,10 +779,12 @@ class MediaEngine:
         new = (remote.address, remote.port)
         if ep.remote is not None and new != ep.remote:
             ep.latched = False  # the SDP moved the media (re-INVITE, transfer): send there until it speaks
+            self._unconnect(ep)
         ep.remote = new
         if not ep.latched:
             ep.peer = ep.remote
             ep.peer_rtcp = (remote.address, remote.port + 1)
+        self._update_tx(ep)
 
     def _latch(self, ep: _Endpoint, addr: tuple[str, int], ssrc: int) -> bool:
         """Decide whether a packet from `addr` is the peer's, and latch to it when it is: the first stream,
@@ -728,7 +793,9 @@ class MediaEngine:
         if ep.latched and ssrc == ep.peer_ssrc and time.monotonic() - ep.last_rx < 1.0:
             return False
         ep.latched = True
-        ep.peer = addr
+        if addr != ep.peer or not ep.connected:
+            ep.peer = addr
+            self._connect(ep, addr)
         ep.peer_rtcp = (addr[0], addr[1] + 1)
         if ep.peer_ssrc is not None and ssrc != ep.peer_ssrc:
             ep.stats = rtpmod.ReceiverStats(clock_rate=ep.codec.clock_rate)
@@ -736,6 +803,7 @@ class MediaEngine:
             ep.resync = True
             if ep.jitter is not None:
                 ep.jitter = self._new_jitter(ep)
+                self._plan_dirty = True  # the tick holds the old buffer's pop
         ep.peer_ssrc = ssrc
         ep.stats.ssrc = ssrc
         self.bus.publish(PeerLatched(at=self.clock.wall(), endpoint_id=ep.endpoint_id, address=addr[0],
@@ -757,6 +825,172 @@ class MediaEngine:
         if br is None:
             raise unknown_bridge(bridge_id)
         return br
+
+    # ---------------------------------------------------------------- per packet
+
+    def _drain(self) -> None:
+        """One packet from every ready RTP socket. The hot path: locals, struct calls and attribute access;
+        anything unusual (a new source, DTMF, odd headers, out-of-order sequence numbers) leaves it."""
+        epoll = self._epoll
+        if epoll is None:
+            return
+        try:
+            ready = epoll.poll(0)
+        except InterruptedError:
+            return
+        self.drains += 1
+        self.drained += len(ready)
+        now = time.monotonic()
+        units = int(now * 8000.0)  # arrival time in RTP timestamp units (RFC 3550 A.8; G.711 runs at 8 kHz)
+        rx = self._rx
+        unpack = _HDR.unpack_from
+        pack = _HDR.pack
+        for fd, _mask in ready:
+            try:
+                ep = rx[fd]
+            except KeyError:
+                continue  # released while this batch was handled
+            if ep.connected:
+                try:
+                    data = ep.recv(2048)
+                except OSError:
+                    continue  # nothing queued after all, or an ICMP error reported on the connected socket
+                if len(data) < 12:
+                    continue
+                b0, b1, seq, ts, ssrc = unpack(data)
+                if ssrc != ep.peer_ssrc and (b0 & 0xC0 != 0x80 or ep.peer is None
+                                             or not self._latch(ep, ep.peer, ssrc)):
+                    continue
+            else:
+                try:
+                    data, addr = ep.recvfrom(2048)
+                except OSError:
+                    continue
+                if len(data) < 12:
+                    continue
+                b0, b1, seq, ts, ssrc = unpack(data)
+                if b0 & 0xC0 != 0x80 or not self._accept_source(ep, addr, ssrc):
+                    continue
+            ep.last_rx = now
+            # RFC 3550 A.1/A.8 for the in-order packet (see rtp.ReceiverStats.update, which does the rest)
+            st = ep.stats
+            max_seq = st.max_seq
+            delta = (seq - max_seq) & 0xFFFF
+            if 0 < delta < 3000 and st.base_seq >= 0:
+                if seq < max_seq:
+                    st.cycles += 0x10000
+                st.max_seq = seq
+                st.received += 1
+                transit = units - ts
+                d = transit - st.transit
+                st.transit = transit
+                if d < 0:
+                    d = -d
+                st.jitter += (d - st.jitter) * 0.0625
+            else:
+                st.update(seq, ts, units)
+            target = ep.relay_to
+            if b0 != 0x80 or (b1 & 0x7F) != ep.audio_pt or target is None:
+                if b0 & 0xC0 == 0x80:
+                    self._packet_slow(ep, data, ts, now)
+                continue
+            # relay: same codec on both legs, so the marker bit and payload type go through unchanged
+            if ep.resync:
+                nseq, nts = target.next_out(now)
+                ep.seq_off = nseq - seq
+                ep.ts_off = nts - ts
+                ep.resync = False
+            oseq = (seq + ep.seq_off) & 0xFFFF
+            ots = (ts + ep.ts_off) & 0xFFFFFFFF
+            payload = data[12:]
+            tx = target.tx
+            if tx:
+                try:
+                    if tx == 1:
+                        target.send(pack(0x80, b1, oseq, ots, target.ssrc) + payload)
+                    else:
+                        target.sendto(pack(0x80, b1, oseq, ots, target.ssrc) + payload, target.peer)
+                except OSError:
+                    pass  # a full buffer or an ICMP error from the peer: a lost packet, as on the wire
+                target.out_seq = oseq
+                target.out_ts = ots
+                target.out_time = now
+                target.out_tick = -1
+                target.tx_packets += 1
+                target.tx_octets += len(payload)
+            ep.last_in_ts = ts
+            ep.last_in_payload = payload
+            if ep.jitter is not None:  # tapped for a recording or in-band detection
+                ep.jitter.put(ts, payload, now)
+
+    def _accept_source(self, ep: _Endpoint, addr: tuple[str, int], ssrc: int) -> bool:
+        """A packet on a socket that is not connected: the first packets of a leg, or after the peer moved."""
+        if ep.latched and addr == ep.peer and ssrc == ep.peer_ssrc:
+            self._connect(ep, addr)  # the latched source speaks again after a silence
+            return True
+        return self._latch(ep, addr, ssrc)
+
+    def _packet_slow(self, ep: _Endpoint, data: bytes, ts: int, now: float) -> None:
+        """Everything but a plain relayed audio packet: mixed legs, telephone events, headers with padding,
+        CSRCs or extensions, and payload types we did not negotiate."""
+        if data[0] == 0x80:
+            payload = data[12:]
+        else:
+            try:
+                payload = rtpmod.parse_rtp(data).payload
+            except rtpmod.RtpParseError:
+                return
+        b1 = data[1]
+        pt = b1 & 0x7F
+        audio = pt == ep.audio_pt
+        if audio:
+            out_pt = pt
+        elif pt == ep.te_pt:
+            self._dtmf_packet(ep, ts, payload, now)
+            out_pt = -1
+        else:
+            return  # a payload type we did not negotiate (comfort noise, video...): not ours to play
+        target = ep.relay_to
+        if target is None:
+            if audio and ep.jitter is not None:
+                ep.jitter.put(ts, payload, now)
+            return
+        if out_pt < 0:
+            if target.te_pt is None:
+                return
+            out_pt = target.te_pt
+        if not target.tx:
+            return
+        seq = _SEQ_TS_SSRC.unpack_from(data, 2)[0]
+        if ep.resync:
+            nseq, nts = target.next_out(now)
+            ep.seq_off = nseq - seq
+            ep.ts_off = nts - ts
+            ep.resync = False
+        oseq = (seq + ep.seq_off) & 0xFFFF
+        ots = (ts + ep.ts_off) & 0xFFFFFFFF
+        self._send(target, _HDR.pack(0x80, (b1 & 0x80) | out_pt, oseq, ots, target.ssrc) + payload)
+        target.out_seq = oseq
+        target.out_ts = ots
+        target.out_time = now
+        target.out_tick = -1
+        target.tx_packets += 1
+        target.tx_octets += len(payload)
+        if audio:
+            ep.last_in_ts = ts
+            ep.last_in_payload = payload
+            if ep.jitter is not None:
+                ep.jitter.put(ts, payload, now)
+
+    @staticmethod
+    def _send(ep: _Endpoint, packet: bytes) -> None:
+        try:
+            if ep.tx == 1:
+                ep.send(packet)
+            elif ep.tx == 2:
+                ep.sendto(packet, ep.peer)
+        except OSError:
+            pass  # a full buffer or an ICMP error from the peer: a lost packet, as on the wire
 
     # ---------------------------------------------------------------- RTCP
 
@@ -822,8 +1056,21 @@ class MediaEngine:
         self._row_of = {ep.endpoint_id: i for i, ep in enumerate(self._mixed)}
         # relayed legs are decoded (for recordings and detectors) but neither mixed nor sent
         self._mix_rows = {ep.endpoint_id: i for i, ep in enumerate(self._mixed) if ep.relay_to is None}
+        self._pops = [ep.jitter.pop for ep in self._mixed if ep.jitter is not None]
+        self._senders = [(i, ep) for i, ep in enumerate(self._mixed) if ep.relay_to is None]
+        self._rec_plan = None
         self._mixer.invalidate()
         self._plan_dirty = False
+
+    def _plan_recordings(self) -> _RecordingPlan:
+        row_of = self._row_of
+        recs = [r for r in self._recordings.values()
+                if r.caller in row_of and (r.agent is None or r.agent in row_of)]
+        none = len(self._mixed)
+        return _RecordingPlan([r.recorder.append for r in recs],
+                              np.array([row_of[r.caller] for r in recs], dtype=np.intp),
+                              np.array([row_of[r.agent] if r.agent is not None else none for r in recs],
+                                       dtype=np.intp))
 
     def _tick(self, now: float) -> None:
         self._tick_count += 1
@@ -837,7 +1084,7 @@ class MediaEngine:
 
     def _tick_mixed(self, mixed: list[_Endpoint], now: float) -> None:
         n = len(mixed)
-        coded = [ep.jitter.pop() if ep.jitter is not None else b"\xd5" * FRAME for ep in mixed]
+        coded = [pop() for pop in self._pops]
         laws = [ep.law for ep in mixed]
         raw = np.frombuffer(b"".join(coded), dtype=np.uint8).reshape(n, FRAME)
         if all(law == "alaw" for law in laws):
@@ -882,27 +1129,30 @@ class MediaEngine:
         payloads = enc.tobytes()
         pack = _HDR.pack
         tick = self._tick_index
-        for i, ep in enumerate(mixed):
-            if ep.relay_to is not None:
-                continue
+        for i, ep in self._senders:
             if ep.dtmf_tx or ep.out_tick < 0:
                 self._send_generated(ep, payloads[i * FRAME:(i + 1) * FRAME], now)
                 continue
             # the common case inlined: one packet on the tick grid (see _Endpoint.next_out)
-            tr, peer = ep.transport, ep.peer
-            if tr is None or peer is None or not ep.sends:
+            tx = ep.tx
+            if not tx:
                 continue
             seq = (ep.out_seq + 1) & 0xFFFF
             ts = (ep.out_ts + max(1, tick - ep.out_tick) * FRAME) & 0xFFFFFFFF
-            tr.sendto(pack(0x80, ep.codec.payload_type, seq, ts, ep.ssrc) + payloads[i * FRAME:(i + 1) * FRAME],
-                      peer)
+            try:
+                if tx == 1:
+                    ep.send(pack(0x80, ep.audio_pt, seq, ts, ep.ssrc) + payloads[i * FRAME:(i + 1) * FRAME])
+                else:
+                    ep.sendto(pack(0x80, ep.audio_pt, seq, ts, ep.ssrc) + payloads[i * FRAME:(i + 1) * FRAME],
+                              ep.peer)
+            except OSError:
+                pass  # a full buffer or an ICMP error from the peer: a lost packet, as on the wire
             ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = seq, ts, now, tick
             ep.tx_packets += 1
             ep.tx_octets += FRAME
 
     def _send_generated(self, ep: _Endpoint, payload: bytes, now: float) -> None:
-        tr, peer = ep.transport, ep.peer
-        if tr is None or peer is None or not ep.sends:
+        if not ep.tx:
             return
         tick = self._tick_index
         seq, ts = ep.next_out(now, tick)
@@ -911,7 +1161,7 @@ class MediaEngine:
             packet = sender.next_packet(ts)
             if packet is not None:
                 marker, ev_ts, body = packet
-                tr.sendto(_HDR.pack(0x80, (0x80 if marker else 0) | ep.te_pt, seq, ev_ts, ep.ssrc) + body, peer)
+                self._send(ep, _HDR.pack(0x80, (0x80 if marker else 0) | ep.te_pt, seq, ev_ts, ep.ssrc) + body)
                 ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = seq, ts, now, tick
                 ep.tx_packets += 1
                 ep.tx_octets += len(body)
@@ -921,29 +1171,41 @@ class MediaEngine:
                     self._reconcile(ep.bridge_id)
                     self._reconcile_endpoint(ep)
             return
-        tr.sendto(_HDR.pack(0x80, ep.codec.payload_type, seq, ts, ep.ssrc) + payload, peer)
+        self._send(ep, _HDR.pack(0x80, ep.audio_pt, seq, ts, ep.ssrc) + payload)
         ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = seq, ts, now, tick
         ep.tx_packets += 1
         ep.tx_octets += len(payload)
 
     def _write_recordings(self, pcm: npt.NDArray[np.int16], now: float) -> None:
-        row_of = self._row_of
-        recs = [r for r in self._recordings.values()
-                if r.caller in row_of and (r.agent is None or r.agent in row_of)]
-        if not recs:
+        plan = self._rec_plan
+        if plan is None:
+            plan = self._rec_plan = self._plan_recordings()
+        appends = plan.appends
+        if not appends:
             return
-        silent = np.zeros((1, FRAME), dtype=np.int16)
-        padded = np.concatenate([pcm, silent])  # the last row stands for "no agent"
-        left = padded[[row_of[r.caller] for r in recs]]
-        right = padded[[row_of[r.agent] if r.agent is not None else len(pcm) for r in recs]]
-        stereo = np.stack([left, right], axis=2).astype("<i2")  # (R, 160, 2) interleaved per sample
+        padded = np.concatenate([pcm, np.zeros((1, FRAME), dtype=pcm.dtype)])
+        stereo = np.empty((len(appends), FRAME, 2), dtype="<i2")  # interleaved per sample: L R L R ...
+        stereo[:, :, 0] = padded[plan.left]
+        stereo[:, :, 1] = padded[plan.right]
+        data = stereo.tobytes()
+        size = FRAME * 4
+        for k, append in enumerate(appends):
+            append(data[k * size:(k + 1) * size])
+
+    def _flush_recordings(self, now: float) -> None:
+        """This tick's share of the recordings goes to disk: each one once per flush interval, also when its
+        legs stopped producing frames."""
+        due = self._flush_slots.get(self._tick_count % self._flush_ticks)
+        if not due:
+            return
         failed = []
-        for k, r in enumerate(recs):
-            r.recorder.write(stereo[k].tobytes(), now)
+        for r in due.values():
+            r.recorder.flush(now)
             if r.recorder.failure is not None:
                 failed.append(r)
         for r in failed:
             self._recordings.pop(r.recording_id, None)
+            self._forget_recording(r)
             log.warning("recording %s stopped: %s", r.recorder.path, r.recorder.failure)
             self._recording_ended(r)
 
@@ -957,11 +1219,15 @@ class MediaEngine:
         del self._sweep[-self._sweep_per_tick:]
         timeout = self.config.rtp_timeout
         for ep in batch:
-            if ep.transport is None:
+            if ep.sock is None:
                 continue  # released since the sweep began
             ep.dtmf_rx.handle_timeout(now)
             expects_media = ep.direction in (Direction.SENDRECV, Direction.RECVONLY) and ep.remote is not None
             silent = now - ep.last_rx
+            if ep.connected and silent >= 1.0:
+                # the latched source has gone quiet: listen to every address again, so that the same stream
+                # from a new NAT binding (or a new stream) can latch (see _latch); we keep sending to it
+                self._unconnect(ep)
             if expects_media and silent > timeout and not ep.timed_out:
                 ep.timed_out = True
                 self.bus.publish(RtpTimeout(at=self.clock.wall(), endpoint_id=ep.endpoint_id,
@@ -971,10 +1237,5 @@ class MediaEngine:
             if now - ep.last_rtcp >= self.config.rtcp_interval:
                 ep.last_rtcp = now
                 self._send_rtcp(ep)
-        if self._tick_count % 10 == 0:
-            # recordings whose legs stopped sending frames still reach the disk within the interval
-            for r in list(self._recordings.values()):
-                r.recorder.flush_if_due(now)
-                if r.recorder.failure is not None:
-                    self._recordings.pop(r.recording_id, None)
-                    self._recording_ended(r)
+        if self._flush_slots:
+            self._flush_recordings(now)
