@@ -463,3 +463,74 @@ async def test_stop_releases_everything_and_start_again_works(bus: object) -> No
     c = await engine.allocate()
     assert c.port >= low
     await engine.stop()
+
+
+async def test_latched_socket_is_connected_and_follows_a_moved_peer(engine: MediaEngine, events: Recorded) -> None:
+    """The RTP socket is connected to the latched source (others are filtered by the kernel) and is let go
+    when the SDP moves the media, so the new address latches."""
+    a, ea, addr_a = await leg(engine, 0xA)
+    b, eb, addr_b = await leg(engine, 0xB)
+    engine.bridge(ea, eb)
+    stray = await RtpPeer.open(ssrc=0x5)
+    await asyncio.gather(a.stream(addr_a, coded_tone(500, 0.2)), b.stream(addr_b, coded_tone(700, 0.2)))
+    await asyncio.sleep(0.05)
+    assert engine._endpoints[ea].connected and engine.leg_stats(ea)["peer"] == ("127.0.0.1", a.port)
+    await stray.stream(addr_a, coded_tone(900, 0.1))  # a stray source while the peer speaks: not taken
+    await asyncio.sleep(0.05)
+    assert engine.leg_stats(ea)["peer"] == ("127.0.0.1", a.port) and not stray.received
+
+    moved = await RtpPeer.open(ssrc=0xA)  # a re-INVITE moves the phone's media to a new port
+    engine.set_remote(ea, RemoteMedia("127.0.0.1", moved.port, (ALAW, 0, 101)))
+    assert not engine._endpoints[ea].connected
+    b.received.clear()
+    await asyncio.gather(moved.stream(addr_a, coded_tone(500, 0.2)), b.stream(addr_b, coded_tone(700, 0.2)))
+    await asyncio.sleep(0.05)
+    assert engine.leg_stats(ea)["peer"] == ("127.0.0.1", moved.port)
+    assert len(moved.received) >= 8 and len(b.received) >= 8
+    assert [e.port for e in events.of("media.peer_latched")].count(moved.port) == 1  # type: ignore[attr-defined]
+    for p in (a, b, stray, moved):
+        p.close()
+
+
+@pytest.mark.slow
+async def test_same_stream_from_a_new_address_latches_after_a_second_of_silence(engine: MediaEngine) -> None:
+    """A NAT binding that changed: the connected socket is let go once its source has been silent for a
+    second, and the same SSRC from the new address is taken."""
+    a, ea, addr_a = await leg(engine, 0xA)
+    b, eb, addr_b = await leg(engine, 0xB)
+    engine.bridge(ea, eb)
+    await a.stream(addr_a, coded_tone(500, 0.2))
+    assert engine._endpoints[ea].connected
+    await asyncio.sleep(2.2)  # silent: the once-a-second sweep disconnects within two seconds
+    assert not engine._endpoints[ea].connected
+    rebound = await RtpPeer.open(ssrc=0xA)
+    rebound.seq, rebound.ts = a.seq, a.ts
+    b.received.clear()
+    await asyncio.gather(rebound.stream(addr_a, coded_tone(500, 0.2)), b.stream(addr_b, coded_tone(700, 0.2)))
+    await asyncio.sleep(0.05)
+    assert engine.leg_stats(ea)["peer"] == ("127.0.0.1", rebound.port) and engine._endpoints[ea].connected
+    assert len(rebound.received) >= 8 and len(b.received) >= 8
+    for p in (a, b, rebound):
+        p.close()
+
+
+async def test_a_peer_that_went_away_does_not_break_the_other_direction(engine: MediaEngine) -> None:
+    """ICMP port unreachable from a closed phone shows up as errors on the connected socket: dropped."""
+    a, ea, addr_a = await leg(engine, 0xA)
+    b, eb, addr_b = await leg(engine, 0xB)
+    engine.bridge(ea, eb)
+    await asyncio.gather(a.stream(addr_a, coded_tone(500, 0.1)), b.stream(addr_b, coded_tone(700, 0.1)))
+    a.close()  # b's packets now go to a closed port: ICMP errors come back to a's endpoint socket
+    a.received.clear()
+    b.received.clear()
+    await b.stream(addr_b, coded_tone(700, 0.3))
+    other = await RtpPeer.open(ssrc=0xA)
+    other.seq, other.ts = a.seq, a.ts
+    await asyncio.sleep(0.05)
+    assert engine.leg_stats(eb)["received"] >= 20
+    engine.set_remote(ea, RemoteMedia("127.0.0.1", other.port, (ALAW, 0, 101)))
+    await asyncio.gather(other.stream(addr_a, coded_tone(500, 0.2)), b.stream(addr_b, coded_tone(700, 0.2)))
+    await asyncio.sleep(0.05)
+    assert len(other.received) >= 8 and len(b.received) >= 8
+    b.close()
+    other.close()
