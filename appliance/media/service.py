@@ -130,35 +130,24 @@ def _local_direction(remote: Direction) -> Direction:
     }[remote]
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False, slots=True, kw_only=True)
 class _Endpoint:
-    endpoint_id: str
-    port: int
-    codec: Codec
-    law: g711.Law
-    te_pt: int | None
-    direction: Direction
-    ssrc: int
-    sends: bool = True  # direction.we_send, kept as a plain attribute for the per-packet paths
-    audio_pt: int = -1  # codec.payload_type, likewise
-    sock: socket.socket | None = None  # RTP: raw, non-blocking, in the engine's epoll set
-    fd: int = -1
+    # Slots are laid out in this order: the fields every relayed packet touches come first, so they share a
+    # few cache lines (with thousands of endpoints, each packet's endpoints are cold in the cache).
     # the socket's bound methods, looked up once (each lookup would build a bound-method object per packet)
     recv: Callable[[int], bytes] = _released
-    recvfrom: Callable[[int], tuple[bytes, Any]] = _released
     send: Callable[[bytes], int] = _released
-    sendto: Callable[[bytes, Any], int] = _released
     connected: bool = False  # the socket is connected to `peer`
     tx: int = 0  # how we send: 0 not at all, 1 send() on the connected socket, 2 sendto(peer)
-    rtcp_transport: asyncio.DatagramTransport | None = None
-    remote: tuple[str, int] | None = None  # from SDP
-    peer: tuple[str, int] | None = None  # where we send: latched source, else the SDP address
-    peer_rtcp: tuple[str, int] | None = None
-    latched: bool = False
     peer_ssrc: int | None = None
-    stats: rtpmod.ReceiverStats = field(default_factory=rtpmod.ReceiverStats)
     last_rx: float = 0.0
-    timed_out: bool = False
+    stats: rtpmod.ReceiverStats = field(default_factory=rtpmod.ReceiverStats)
+    relay_to: _Endpoint | None = None  # relay (fast path): packets from this endpoint go there
+    audio_pt: int = -1  # codec.payload_type, kept as a plain attribute for the per-packet paths
+    resync: bool = True
+    seq_off: int = 0
+    ts_off: int = 0
+    ssrc: int = 0
     # outgoing stream: continuous across relay and mixing
     out_seq: int = 0
     out_ts: int = 0
@@ -166,16 +155,29 @@ class _Endpoint:
     out_tick: int = -1  # engine tick of the last packet we generated; -1 after a relayed one
     tx_packets: int = 0
     tx_octets: int = 0
-    # relay (fast path): packets from this endpoint go to relay_to
-    relay_to: _Endpoint | None = None
-    resync: bool = True
-    seq_off: int = 0
-    ts_off: int = 0
     last_in_ts: int = 0
     last_in_payload: bytes = b""
+    jitter: JitterBuffer | None = None
+    # the rest
+    endpoint_id: str = ""
+    port: int = 0
+    codec: Codec = PCMA
+    law: g711.Law = "alaw"
+    te_pt: int | None = None
+    direction: Direction = Direction.SENDRECV
+    sends: bool = True  # direction.we_send, likewise
+    sock: socket.socket | None = None  # RTP: raw, non-blocking, in the engine's epoll set
+    fd: int = -1
+    recvfrom: Callable[[int], tuple[bytes, Any]] = _released
+    sendto: Callable[[bytes, Any], int] = _released
+    rtcp_transport: asyncio.DatagramTransport | None = None
+    remote: tuple[str, int] | None = None  # from SDP
+    peer: tuple[str, int] | None = None  # where we send: latched source, else the SDP address
+    peer_rtcp: tuple[str, int] | None = None
+    latched: bool = False
+    timed_out: bool = False
     # mixing
     bridge_id: str | None = None
-    jitter: JitterBuffer | None = None
     player: Player | ToneGenerator | None = None
     player_what: str = ""
     player_barge_in: bool = False
@@ -321,8 +323,9 @@ class MediaEngine:
             te_pt = remote.telephone_event_pt
         direction = _local_direction(remote.direction) if remote is not None else Direction.SENDRECV
         endpoint_id = f"ep{next(self._ids)}"
-        ep = _Endpoint(endpoint_id, 0, codec, _LAW[codec.payload_type], te_pt, direction,
-                       secrets.randbits(32), out_seq=secrets.randbits(16), out_ts=secrets.randbits(32))
+        ep = _Endpoint(endpoint_id=endpoint_id, codec=codec, law=_LAW[codec.payload_type], te_pt=te_pt,
+                       direction=direction, ssrc=secrets.randbits(32), out_seq=secrets.randbits(16),
+                       out_ts=secrets.randbits(32))
         ep.stats.clock_rate = codec.clock_rate
         ep.sends = direction.we_send
         ep.audio_pt = codec.payload_type
