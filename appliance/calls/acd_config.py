@@ -3,6 +3,9 @@
 The store holds queues, staff, VIP entries and pause reasons as an admin edits them; the ACD takes one
 `AcdConfig`. This is the only translation between the two, run at start and on every `config.changed`.
 Staff who left, and QA/admin staff, are not agents; a queue's members are its agents.
+
+Settings read here: `crm_vip_url` (第三方VIP: when set, every queue also asks this CRM whether a caller is a
+VIP, see `appliance.acd.vip_lookup`) and `crm_vip_timeout_s` (how long an answer is waited for; default 1.5).
 """
 
 from __future__ import annotations
@@ -13,6 +16,26 @@ from typing import Any
 from appliance.acd import models as acd
 from appliance.domain import models as m
 
+CRM_VIP_URL = "crm_vip_url"
+CRM_VIP_TIMEOUT = "crm_vip_timeout_s"
+CRM_VIP_DEFAULT_TIMEOUT = 1.5
+
+
+def crm_vip_url(settings: dict[str, Any]) -> str:
+    """The CRM's VIP look-up URL, or "" when none (or something that is not an HTTP URL) is configured."""
+    url = settings.get(CRM_VIP_URL)
+    if isinstance(url, str) and url.startswith(("http://", "https://")):
+        return url
+    return ""
+
+
+def crm_vip_timeout(settings: dict[str, Any]) -> float:
+    """Seconds a CRM answer is waited for; a caller waits in the queue meanwhile, so kept within 0.1-10 s."""
+    value = settings.get(CRM_VIP_TIMEOUT, CRM_VIP_DEFAULT_TIMEOUT)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return CRM_VIP_DEFAULT_TIMEOUT
+    return min(10.0, max(0.1, float(value)))
+
 
 def _overflow(o: m.Overflow) -> acd.OverflowAction:
     return acd.OverflowAction(kind=o.kind, target=o.target)
@@ -22,8 +45,10 @@ def _limit(seconds: int) -> float | None:
     return float(seconds) if seconds > 0 else None
 
 
-def queue_config(q: m.Queue, vip_entries: Iterable[m.VipEntry] = ()) -> acd.QueueConfig:
+def queue_config(q: m.Queue, vip_entries: Iterable[m.VipEntry] = (), *, crm: bool = False) -> acd.QueueConfig:
     vip = tuple(dict.fromkeys((*q.vip_numbers, *(v.number for v in vip_entries if q.id in v.queues))))
+    sources = (acd.VipSource.GLOBAL_LIST, acd.VipSource.QUEUE_LIST, acd.VipSource.DID) + (
+        (acd.VipSource.CRM,) if crm else ())
     return acd.QueueConfig(
         id=q.id,
         name=q.name,
@@ -50,6 +75,7 @@ def queue_config(q: m.Queue, vip_entries: Iterable[m.VipEntry] = ()) -> acd.Queu
         announce_agent_number=q.announce_agent_id,
         vip_numbers=vip,
         vip_priority=q.vip_priority,
+        vip_sources=sources,
     )
 
 
@@ -84,9 +110,11 @@ def acd_config(entities: dict[str, list[Any]], settings: dict[str, Any]) -> acd.
         disconnect_grace=float(settings.get("disconnect_grace_s", 60)),
         reserved_idle_for_inbound=int(settings.get("reserved_idle_for_inbound", 0)),
         vip_numbers=tuple(v.number for v in vip if not v.queues),
+        vip_lookup_timeout=crm_vip_timeout(settings),
     )
+    crm = bool(crm_vip_url(settings))
     return acd.AcdConfig(
         settings=acd_settings,
-        queues=tuple(queue_config(q, vip) for q in queues),
+        queues=tuple(queue_config(q, vip, crm=crm) for q in queues),
         agents=tuple(agents),
     )

@@ -27,7 +27,9 @@ from appliance.acd import actions as A
 from appliance.acd import commands as C
 from appliance.acd.engine import AcdEngine
 from appliance.acd.models import SkillRequirement
+from appliance.acd.vip_lookup import CrmVipLookup
 from appliance.calls import feature_codes as fc
+from appliance.calls.acd_config import crm_vip_url
 from appliance.calls.agents import AgentDirectory
 from appliance.calls.assets import MediaAssets
 from appliance.calls.cdr import build_cdr, missed_reasons
@@ -139,6 +141,9 @@ class CallController:
     _acd_wake: asyncio.Event = field(default_factory=asyncio.Event)
     _acd_task: asyncio.Task[None] | None = None
     _subs: list[Any] = field(default_factory=list)
+    _crm: CrmVipLookup | None = None  # the CRM VIP client for `_crm_url`, made at the first look-up
+    _crm_url: str = ""
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
     completed: int = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -163,6 +168,11 @@ class CallController:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._acd_task
             self._acd_task = None
+        if self._crm is not None:
+            await self._crm.aclose()
+            self._crm, self._crm_url = None, ""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     @property
     def active_calls(self) -> list[Call]:
@@ -360,8 +370,11 @@ class CallController:
         while True:
             deadline = self.acd.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - self.clock.monotonic())
+            # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancel that arrives as the event is set
+            # (a call ending during stop() sets it), and stop() would then wait for this task for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._acd_wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._acd_wake.wait()
             self._acd_wake.clear()
             if deadline is not None and self.clock.monotonic() >= deadline:
                 try:
@@ -469,6 +482,8 @@ class CallController:
             self._monitor_gone(live, payload)
         elif kind == "target_ended":
             await self._end(live, "system", "monitored_call_ended")
+        elif kind == "vip_result":
+            self._vip_result(live, payload)
         elif kind == "shutdown":
             await self._end(live, "system", "shutdown")
 
@@ -736,13 +751,40 @@ class CallController:
             live.left_queue_by = "overflow"
             await self._end(live, "system", action.reason)
         elif isinstance(action, A.LookupVip):
-            self.acd_command(C.VipLookupResult(call_id=call.id, vip=False))
+            self._lookup_vip(action)
         elif isinstance(action, A.AcceptCallback):
             await self._callback_accepted(live, action.number)
         elif isinstance(action, A.RefuseCallback):
             call.note(self.clock.wall(), "callback_refused", action.reason)
         elif isinstance(action, A.DialCallback):
             await self._dial_callback(live, action.number)
+
+    def _lookup_vip(self, action: A.LookupVip) -> None:
+        """第三方VIP: ask the CRM in the background. The call keeps queueing at normal priority meanwhile (its
+        actor must not wait on a web server); the answer comes back through the call's inbox."""
+        url = crm_vip_url(self.store.settings)
+        if not url:  # the CRM was unset since the queue configuration asked for it
+            self.acd_command(C.VipLookupResult(call_id=action.call_id, vip=False))
+            return
+        if self._crm is None or self._crm_url != url:
+            if self._crm is not None:  # a new URL: its look-ups under way end, and the ACD's deadline covers them
+                task = asyncio.get_running_loop().create_task(self._crm.aclose())
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            self._crm, self._crm_url = CrmVipLookup(url), url
+
+        def deliver(result: C.VipLookupResult) -> None:
+            self._post(action.call_id, "vip_result", result)  # a call that ended meanwhile needs no answer
+
+        self._crm.spawn(action, deliver)
+
+    def _vip_result(self, live: _Live, result: C.VipLookupResult) -> None:
+        call = live.call
+        call.note(self.clock.wall(), "crm_vip", "vip" if result.vip else "not vip")
+        if result.vip:
+            call.vip = True
+        if live.in_acd:  # the engine ignores an answer after its own deadline (normal priority stands)
+            self.acd_command(result)
 
     def _queue_box(self, queue_id: str) -> str:
         queue = self.store.find("queues", queue_id)

@@ -1,0 +1,171 @@
+"""CRM VIP look-up wired into call control (第三方VIP), in-process against a real local HTTP server.
+
+The CRM URL is a setting (imported with the configuration); a queued call's look-up runs beside the call's
+actor, which keeps handling its inbox meanwhile; a VIP answer raises the call's priority in the ACD, and a CRM
+that answers too late leaves the call at normal priority.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from appliance.acd.events import CallPriorityRaised, VipLookupTimedOut
+from appliance.calls.controller import CallController, _Live
+from appliance.calls.models import Call, CallPhase, Direction, LegRole, LegState
+from appliance.events import Event
+from tests.api_client import Client
+
+VIP_CALLER, SLOW_CALLER, PLAIN_CALLER = "13800000001", "13900000002", "13700000003"
+
+
+@dataclass
+class _Crm:
+    url: str = ""
+    seen: list[dict[str, str]] = field(default_factory=list)
+    asked: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def crm() -> Iterator[_Crm]:
+    state = _Crm()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
+            state.seen.append(query)
+            state.asked.set()
+            if query.get("caller") == SLOW_CALLER:
+                time.sleep(1.5)  # well past the configured timeout
+            body = json.dumps({"vip": query.get("caller") in (VIP_CALLER, SLOW_CALLER), "priority": 50}).encode()
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the appliance gave up first: the timeout under test
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/vip"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+class _Leg:
+    """A SIP leg that is only hung up (the call ends when the test is over)."""
+
+    def hangup(self) -> None:
+        pass
+
+
+async def configure_crm(admin: Client, url: str, timeout: float) -> CallController:
+    status, exported = await admin.call("GET", "/api/v1/config/export")
+    assert status == 200
+    exported["settings"].update({"crm_vip_url": url, "crm_vip_timeout_s": timeout})
+    status, body = await admin.call("POST", "/api/v1/config/import", exported)
+    assert status == 200, body
+    service = admin.appliance.services[0]
+    service._reload(None)  # type: ignore[attr-defined]  # what `start()` and config.replaced do
+    controller: CallController = service.controller  # type: ignore[attr-defined]
+    await controller.start()
+    return controller
+
+
+def queued_call(controller: CallController, call_id: str, caller: str) -> _Live:
+    """A caller who left the IVR for the sales queue, with its actor running."""
+    call = Call(id=call_id, direction=Direction.INBOUND, caller=caller, callee="8000", started_at=time.time(),
+                caller_leg=f"{call_id}-a", did="8000", phase=CallPhase.IVR)
+    call.legs[call.caller_leg] = LegState(_Leg(), LegRole.CALLER, caller, time.time())  # type: ignore[arg-type]
+    live = _Live(call)
+    controller._calls[call_id] = live
+
+    async def begin() -> None:
+        controller._enter_queue(live, "sales")
+
+    live.task = asyncio.create_task(controller._run(live, begin))
+    return live
+
+
+async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_vip_answer_from_the_crm_raises_the_callers_priority(admin: Client, crm: _Crm) -> None:
+    controller = await configure_crm(admin, crm.url, 1.0)
+    seen: list[Event] = []
+    sub = admin.appliance.core.bus.subscribe(seen.append, {"acd.call_priority_raised", "acd.call_queued"})
+    try:
+        vip = queued_call(controller, "c-vip", VIP_CALLER)
+        plain = queued_call(controller, "c-plain", PLAIN_CALLER)
+        await until(lambda: any(e == "crm_vip" for _, e, _ in vip.call.timeline)
+                    and any(e == "crm_vip" for _, e, _ in plain.call.timeline))
+        await until(lambda: any(isinstance(e, CallPriorityRaised) and e.call_id == "c-vip" for e in seen))
+    finally:
+        admin.appliance.core.bus.unsubscribe(sub)
+        await controller.stop()
+    assert {"caller": VIP_CALLER, "queue": "sales"} in crm.seen
+    assert {"caller": PLAIN_CALLER, "queue": "sales"} in crm.seen
+    raised = [(e.call_id, e.priority, e.source) for e in seen if isinstance(e, CallPriorityRaised)]
+    assert raised == [("c-vip", 50, "crm")]
+    assert ("crm_vip", "vip") in [(e, d) for _, e, d in vip.call.timeline] and vip.call.vip
+    assert ("crm_vip", "not vip") in [(e, d) for _, e, d in plain.call.timeline] and not plain.call.vip
+
+
+async def test_a_crm_that_answers_too_late_leaves_the_call_at_normal_priority_without_holding_it_up(
+        admin: Client, crm: _Crm) -> None:
+    controller = await configure_crm(admin, crm.url, 0.3)
+    seen: list[Event] = []
+    sub = admin.appliance.core.bus.subscribe(seen.append, {"acd.*"})
+    try:
+        started = time.monotonic()
+        live = queued_call(controller, "c-slow", SLOW_CALLER)
+        await until(crm.asked.is_set)
+        # the CRM is still thinking: the call's actor handles its inbox all the same
+        handled: list[float] = []
+
+        async def probe() -> None:
+            handled.append(time.monotonic())
+
+        controller._post("c-slow", "timer", probe)
+        await until(lambda: bool(handled), timeout=0.5)
+        await until(lambda: any(e == "crm_vip" for _, e, _ in live.call.timeline))
+        answered = time.monotonic() - started
+    finally:
+        admin.appliance.core.bus.unsubscribe(sub)
+        await controller.stop()
+    assert handled[0] - started < 0.3 and answered < 1.2  # gave up at the timeout, not when the CRM answered
+    assert ("crm_vip", "not vip") in [(e, d) for _, e, d in live.call.timeline] and not live.call.vip
+    assert not [e for e in seen if isinstance(e, CallPriorityRaised)]
+    assert [e.call_id for e in seen if isinstance(e, VipLookupTimedOut)] == ["c-slow"]
+
+
+async def test_without_a_crm_url_nobody_is_asked(admin: Client, crm: _Crm) -> None:
+    controller = await configure_crm(admin, "", 1.0)
+    try:
+        live = queued_call(controller, "c-none", VIP_CALLER)
+        await until(lambda: live.call.phase == CallPhase.QUEUED)
+        await asyncio.sleep(0.2)
+    finally:
+        await controller.stop()
+    assert crm.seen == [] and not live.call.vip
+    assert "crm_vip" not in [e for _, e, _ in live.call.timeline]
