@@ -29,6 +29,7 @@ from appliance.domain.kinds import all_kinds
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
 from appliance.http_api import Api
+from appliance.media.runtime import settle_heap, unsettle_heap
 from appliance.prompts.http import make_blueprint as prompts_blueprint
 from appliance.prompts.store import PromptStore
 from appliance.prompts.tts import EspeakTts
@@ -164,6 +165,7 @@ class Appliance:
             await server.before_start()
             await server.after_start()
             self._http_server = server
+            settle_heap()  # start-up objects out of the collector's full passes (media jitter)
         except BaseException:
             for service in reversed(started):
                 await service.stop()
@@ -192,6 +194,7 @@ class Appliance:
         for service in reversed(self.services):
             with contextlib.suppress(Exception):
                 await service.stop()
+        unsettle_heap()
         self.core.close()
         self._stopped.set()
 

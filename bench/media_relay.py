@@ -72,12 +72,13 @@ def engine_main(conn: Connection, mode: str) -> None:
 async def _engine(conn: Connection, mode: str) -> None:
     from appliance.events import EventBus
     from appliance.media import MediaConfig, MediaEngine, PartyMask, RemoteMedia
+    from appliance.media.runtime import settle_heap
 
     engine = MediaEngine(MediaConfig(port_low=20000, port_high=39998, rtp_timeout=3600.0), EventBus())
     await engine.start()
     # what the appliance's composition root does after start-up: keep the long-lived objects out of the
     # cyclic collector's full passes, which otherwise stall a tick for tens of milliseconds
-    gc.freeze()
+    settle_heap()
     loop = asyncio.get_running_loop()
     legs: list[str] = []
     recordings: list[str] = []
@@ -101,8 +102,7 @@ async def _engine(conn: Connection, mode: str) -> None:
             legs.clear()
             recordings.clear()
             await asyncio.sleep(0.05)
-            gc.collect()
-            gc.freeze()
+            settle_heap()
             ports = []
             gen = (cmd["host"], cmd["port"])
             group = cmd["group"]

@@ -94,7 +94,12 @@ class JitterBuffer:
         return ext
 
     def put(self, timestamp: int, payload: bytes, arrival: float) -> None:
-        ext = self._unwrap(timestamp)
+        base = self._ext_base
+        delta = (timestamp - base) & 0xFFFFFFFF
+        if 0 < delta < 0x80000000 and base >= 0:  # the usual next packet: _unwrap inlined
+            ext = self._ext_base = base + delta
+        else:
+            ext = self._unwrap(timestamp)
         if len(payload) > self._max_packet:
             self._max_packet = min(len(payload), int(self.max_delay * self.clock_rate))
         transit = arrival * self.clock_rate - ext

@@ -892,10 +892,15 @@ class MediaEngine:
                 st.jitter += (d - st.jitter) * 0.0625
             else:
                 st.update(seq, ts, units)
-            target = ep.relay_to
-            if b0 != 0x80 or (b1 & 0x7F) != ep.audio_pt or target is None:
+            if b0 != 0x80 or (b1 & 0x7F) != ep.audio_pt:
                 if b0 & 0xC0 == 0x80:
                     self._packet_slow(ep, data, ts, now)
+                continue
+            target = ep.relay_to
+            if target is None:  # a mixed leg (or one nobody hears yet): the tick takes it from here
+                jitter = ep.jitter
+                if jitter is not None:
+                    jitter.put(ts, data[12:], now)
                 continue
             # relay: same codec on both legs, so the marker bit and payload type go through unchanged
             if ep.resync:
