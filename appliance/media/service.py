@@ -262,6 +262,9 @@ class MediaEngine:
         self._row_of: dict[str, int] = {}
         self._mix_rows: dict[str, int] = {}
         self._pops: list[Callable[[], bytes]] = []  # the mixed legs' jitter-buffer pops, in row order
+        self._one_law: g711.Law | None = None  # the law of every mixed leg, when they share one
+        self._is_alaw: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
+        self._det_rows: list[int] = []  # rows with in-band DTMF detection
         self._senders: list[tuple[int, _Endpoint]] = []  # mixed legs whose mix we send: (row, endpoint)
         self._rec_plan: _RecordingPlan | None = None
         self._flush_ticks = max(1, round(config.recording_flush_interval / TICK))
@@ -349,6 +352,7 @@ class MediaEngine:
             ep.codec = codec
             ep.audio_pt = codec.payload_type
             ep.law = _LAW[codec.payload_type]
+            self._plan_dirty = True  # the tick decodes and encodes by the planned laws
             if ep.jitter is not None:
                 ep.jitter = self._new_jitter(ep)
                 self._plan_dirty = True  # the tick holds the old buffer's pop
@@ -1065,6 +1069,10 @@ class MediaEngine:
         # relayed legs are decoded (for recordings and detectors) but neither mixed nor sent
         self._mix_rows = {ep.endpoint_id: i for i, ep in enumerate(self._mixed) if ep.relay_to is None}
         self._pops = [ep.jitter.pop for ep in self._mixed if ep.jitter is not None]
+        laws = {ep.law for ep in self._mixed}
+        self._one_law = laws.pop() if len(laws) == 1 else None
+        self._is_alaw = np.array([ep.law == "alaw" for ep in self._mixed], dtype=bool)
+        self._det_rows = [i for i, ep in enumerate(self._mixed) if ep.inband is not None]
         self._senders = [(i, ep) for i, ep in enumerate(self._mixed) if ep.relay_to is None]
         self._rec_plan = None
         self._mixer.invalidate()
@@ -1092,18 +1100,15 @@ class MediaEngine:
 
     def _tick_mixed(self, mixed: list[_Endpoint], now: float) -> None:
         n = len(mixed)
-        coded = [pop() for pop in self._pops]
-        laws = [ep.law for ep in mixed]
-        raw = np.frombuffer(b"".join(coded), dtype=np.uint8).reshape(n, FRAME)
-        if all(law == "alaw" for law in laws):
-            pcm = g711.DECODE["alaw"][raw]
-        elif all(law == "ulaw" for law in laws):
-            pcm = g711.DECODE["ulaw"][raw]
+        raw = np.frombuffer(b"".join([pop() for pop in self._pops]), dtype=np.uint8).reshape(n, FRAME)
+        one_law = self._one_law
+        if one_law is not None:
+            pcm = g711.DECODE[one_law][raw]
         else:
-            is_a = np.array([law == "alaw" for law in laws])
+            is_a = self._is_alaw
             pcm = np.where(is_a[:, None], g711.DECODE["alaw"][raw], g711.DECODE["ulaw"][raw])
         # in-band DTMF, batched over the legs that need it
-        det_rows = [i for i, ep in enumerate(mixed) if ep.inband is not None]
+        det_rows = self._det_rows
         if det_rows:
             hist = np.stack([mixed[i].inband.history for i in det_rows])  # type: ignore[union-attr]
             bins, ms, new_hist = analyse(pcm[det_rows], hist)
@@ -1126,12 +1131,10 @@ class MediaEngine:
                     self._finish_player(ep, interrupted=False)
         np.clip(out, -32768, 32767, out=out)
         pcm_out = out.astype(np.int16)
-        if all(law == "alaw" for law in laws):
-            enc = g711.ENCODE["alaw"][pcm_out.view(np.uint16)]
-        elif all(law == "ulaw" for law in laws):
-            enc = g711.ENCODE["ulaw"][pcm_out.view(np.uint16)]
+        if one_law is not None:
+            enc = g711.ENCODE[one_law][pcm_out.view(np.uint16)]
         else:
-            is_a = np.array([law == "alaw" for law in laws])
+            is_a = self._is_alaw
             enc = np.where(is_a[:, None], g711.ENCODE["alaw"][pcm_out.view(np.uint16)],
                            g711.ENCODE["ulaw"][pcm_out.view(np.uint16)])
         payloads = enc.tobytes()
