@@ -8,7 +8,6 @@ they started with.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import logging
 from dataclasses import dataclass, field
@@ -143,10 +142,8 @@ class CallService:
                 # an agent who can now serve a waiting call is offered it at once
                 self.controller.dispatch_acd(self.acd.configure(self._acd_config()))
             if kind in (None, "trunks"):
-                # New trunks route calls at once; a trunk's registration starts with the next restart.
-                trunks = sip_trunks(self.store)
-                self.sip.config = dataclasses.replace(self.sip.config, trunks=trunks)
-                self.sip.core.config = dataclasses.replace(self.sip.core.config, trunks=trunks)
+                # Trunks route calls at once; registrations start, stop (un-REGISTER) or restart with the edit.
+                self.sip.set_trunks(sip_trunks(self.store))
             if kind in (None, "schedules", "dids", "blacklist"):
                 self._router = Router(routing_config(self.store))
             if kind in (None, "ivr_flows"):

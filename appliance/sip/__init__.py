@@ -73,6 +73,8 @@ Outbound legs to an extension ring all its reachable registered contacts in para
 call control sees one leg), each at the address its REGISTER came from (NAT-safe). Trunk hosts and
 contacts may be host names: the shell resolves them (A records, cached a minute; no SRV/NAPTR yet). Outbound legs through a trunk answer 401/407 with the trunk's digest
 credentials and apply its outbound caller-ID rules; inbound calls from a trunk get its inbound rules.
+`sip.set_trunks(trunks)` applies a changed trunk list while running: new registering trunks register at once,
+removed or disabled ones are un-registered (Expires: 0), ones whose registration settings changed do both.
 Registrar, trunk and security events: `RegistrationChanged`, `ContactReachability` (OPTIONS qualify),
 `TrunkRegistrationChanged` (with back-off), `AuthFailed`, `AuthBlocked`, `RateLimited`, `ProtocolViolation`.
 """

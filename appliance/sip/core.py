@@ -79,6 +79,8 @@ class TrunkRegistration:
     backoff: float = 0.0
     auth: DigestClient | None = None
     tried_auth: bool = False
+    removing: bool = False  # the trunk was deleted or changed: an un-REGISTER (Expires: 0) is under way
+    configured_expires: int = 0  # as configured (a registrar's 423 may raise `trunk.register_expires`)
 
 
 @dataclass(eq=False)
@@ -149,11 +151,7 @@ class SipCore(TransactionUser):
         """Begin periodic work: trunk registrations, registrar expiry and qualify."""
         for t in self.config.trunks:
             if t.register and t.username:
-                reg = TrunkRegistration(t, self._new_id("reg"), self._new_id("t"))
-                reg.auth = DigestClient(t.auth_username or t.username, t.password or "",
-                                        self._prefix.encode())
-                self.trunk_regs[t.name] = reg
-                self._set_timer(("trunk", t.name), now)
+                self._start_trunk_registration(t, now)
         self._set_timer(("housekeeping", ""), now + 1.0)
         if self.config.qualify_interval > 0:
             self._set_timer(("qualify", ""), now + self.config.qualify_interval)
@@ -788,7 +786,7 @@ class SipCore(TransactionUser):
             elif tx.request.method in ("INVITE", "UPDATE", "BYE") and owner.state is LegState.CONNECTED:
                 # the far end no longer answers in-dialog requests: the call is dead (§12.2.1.2)
                 self._terminate_dialog(owner, cause, status, now)
-        elif isinstance(owner, TrunkRegistration):
+        elif isinstance(owner, TrunkRegistration) and tx.request.cseq[0] == owner.cseq:  # not an overtaken one
             self._trunk_reg_failed(owner, status, now)
         elif isinstance(owner, Probe):
             self._probe_done(owner, False, now)
@@ -1420,6 +1418,37 @@ class SipCore(TransactionUser):
     # ==================================================================================================
     # trunks
 
+    def set_trunks(self, trunks: tuple[TrunkConfig, ...], now: float) -> None:
+        """Apply a new trunk list while running: new registering trunks register at once; a trunk that is gone,
+        no longer registers, or whose registration settings changed is un-registered (Expires: 0, RFC 3261
+        §10.2.2) so the carrier stops sending its calls to a binding nobody keeps; a changed one then
+        registers afresh. Unchanged trunks keep their registration and refresh timer."""
+        self.config = dc_replace(self.config, trunks=trunks)
+        wanted = {t.name: t for t in trunks if t.register and t.username}
+        for name, reg in list(self.trunk_regs.items()):
+            new = wanted.get(name)
+            if new is not None and _same_registration(reg, new):
+                reg.trunk = dc_replace(new, register_expires=reg.trunk.register_expires)  # a 423 may have raised it
+                continue
+            del self.trunk_regs[name]
+            self._clear_timer(("trunk", name))
+            self._unregister_trunk(reg, now)
+        for name, t in wanted.items():
+            if name not in self.trunk_regs:
+                self._start_trunk_registration(t, now)
+
+    def _start_trunk_registration(self, t: TrunkConfig, now: float) -> None:
+        reg = TrunkRegistration(t, self._new_id("reg"), self._new_id("t"), configured_expires=t.register_expires)
+        reg.auth = DigestClient(t.auth_username or t.username or "", t.password or "", self._prefix.encode())
+        self.trunk_regs[t.name] = reg
+        self._set_timer(("trunk", t.name), now)
+
+    def _unregister_trunk(self, reg: TrunkRegistration, now: float) -> None:
+        reg.removing = True
+        if reg.cseq == 0:
+            return  # nothing was ever sent: there is no binding to remove
+        self._trunk_register(reg, now)
+
     def _trunk_register(self, reg: TrunkRegistration, now: float, auth: str | None = None,
                         auth_hdr: str = "authorization") -> None:
         t = reg.trunk
@@ -1430,7 +1459,7 @@ class SipCore(TransactionUser):
             ("via", self._via(t.transport)), ("max-forwards", "70"), ("from", f"<{aor}>;tag={reg.tag}"),
             ("to", f"<{aor}>"), ("call-id", reg.call_id), ("cseq", f"{reg.cseq} REGISTER"),
             ("contact", self._contact(t.transport, t.username or "appliance")),
-            ("expires", str(t.register_expires)), ("user-agent", self.config.user_agent),
+            ("expires", "0" if reg.removing else str(t.register_expires)), ("user-agent", self.config.user_agent),
         ]
         if auth:
             headers.append((auth_hdr, auth))
@@ -1442,6 +1471,8 @@ class SipCore(TransactionUser):
     def _trunk_reg_response(self, reg: TrunkRegistration, tx: Transaction, resp: SipMessage, now: float) -> None:
         if resp.status < 200:
             return
+        if tx.request.cseq[0] != reg.cseq:
+            return  # the answer to a REGISTER that an un-REGISTER has overtaken
         if resp.status in (401, 407) and not reg.tried_auth and reg.auth is not None:
             hdr = "proxy-authenticate" if resp.status == 407 else "www-authenticate"
             challenge = DigestClient.pick(resp.get_all(hdr))
@@ -1450,6 +1481,9 @@ class SipCore(TransactionUser):
                 reg.tried_auth = True
                 self._trunk_register(reg, now, auth, "proxy-authorization" if resp.status == 407 else "authorization")
                 return
+        if reg.removing:
+            self._trunk_unregistered(reg, resp.status)
+            return
         if 200 <= resp.status < 300:
             expires = reg.trunk.register_expires
             for c in resp.get_all("contact"):
@@ -1475,7 +1509,17 @@ class SipCore(TransactionUser):
                 return
         self._trunk_reg_failed(reg, resp.status, now)
 
+    def _trunk_unregistered(self, reg: TrunkRegistration, status: int) -> None:
+        """The un-REGISTER is answered (or timed out): the registration is over; nothing is retried, since a
+        binding the carrier kept expires by itself."""
+        if reg.registered:
+            reg.registered = False
+            self._emit(ev.TrunkRegistrationChanged(trunk=reg.trunk.name, registered=False, status=status))
+
     def _trunk_reg_failed(self, reg: TrunkRegistration, status: int, now: float) -> None:
+        if reg.removing:
+            self._trunk_unregistered(reg, status)
+            return
         reg.backoff = min(max(reg.backoff * 2, 30.0), 600.0)  # 30 s, 60 s, ... at most 10 minutes
         was = reg.registered
         reg.registered = False
@@ -1535,6 +1579,14 @@ def _best_status(statuses: list[int]) -> int:
 
 def _replace_trunk(t: TrunkConfig, expires: int) -> TrunkConfig:
     return dc_replace(t, register_expires=expires)
+
+
+def _same_registration(reg: TrunkRegistration, new: TrunkConfig) -> bool:
+    """Whether a trunk's edit leaves its registration as it is (caller-ID rules, IP networks ... do not
+    touch it)."""
+    keys = ("host", "port", "transport", "username", "password", "auth_username", "from_domain")
+    return reg.configured_expires == new.register_expires and all(
+        getattr(reg.trunk, k) == getattr(new, k) for k in keys)
 
 
 def _strip_tag(value: str) -> str:

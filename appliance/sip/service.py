@@ -24,7 +24,7 @@ from appliance.events import Event, EventBus
 from appliance.sip.core import SipCore
 from appliance.sip.digest import CredentialSource
 from appliance.sip.errors import SipConfigError
-from appliance.sip.models import SipConfig
+from appliance.sip.models import SipConfig, TrunkConfig
 from appliance.sip.registrar import Registrar
 from appliance.sip.transaction import Address
 from appliance.sip.transport import (
@@ -165,6 +165,15 @@ class SipService:
     @property
     def running(self) -> bool:
         return self._running
+
+    def set_trunks(self, trunks: tuple[TrunkConfig, ...]) -> None:
+        """A new trunk list from the configuration: calls use it at once, and registrations start, stop (with
+        an un-REGISTER) or start afresh as `SipCore.set_trunks` says. Before start() it waits for start()."""
+        self.config = dataclasses.replace(self.config, trunks=trunks)
+        if self._running:
+            self._run(lambda now: self.core.set_trunks(trunks, now))
+        else:
+            self.core.config = dataclasses.replace(self.core.config, trunks=trunks)
 
     def open_handles(self) -> int:
         """Sockets, connections and timers this service holds (zero after stop(): tested)."""
