@@ -1089,8 +1089,6 @@ class SipCore(TransactionUser):
         Returns the leg id; the outcome comes as LegProgress / LegAnswered / LegEnded events.
         Raises LocalProtocolError when the extension is not registered or the trunk is unknown."""
         leg_id = self._new_id("leg")
-        call_id = self._new_id("c") + "@" + (self.local.get("UDP", ("appliance", 0))[0])
-        tag = self._new_id("t")
         from_user = caller
         domain = self.config.realm
         if extension is not None:
@@ -1120,28 +1118,10 @@ class SipCore(TransactionUser):
         else:
             raise LocalProtocolError("create_leg needs extension, trunk or uri")
         disp = f'"{caller_name}" ' if caller_name else ""
-        from_hdr = f"{disp}<sip:{from_user}@{domain}>"
         to_hdr = f"<sip:{callee}@{domain}>" if uri is None else f"<{uri}>"
-        headers: list[tuple[str, str]] = [
-            ("via", self._via(dest.transport)), ("max-forwards", "70"), ("from", f"{from_hdr};tag={tag}"),
-            ("to", to_hdr), ("call-id", call_id), ("cseq", "1 INVITE"), ("contact", self._contact(dest.transport)),
-            ("allow", ALLOW_HEADER), ("supported", "100rel, timer, replaces"), ("user-agent", self.config.user_agent),
-        ]
-        if self.config.session_expires:
-            headers.append(("session-expires", str(self.config.session_expires)))
-        if replaces:
-            headers.append(("replaces", replaces))
-        if extra_headers:
-            headers += extra_headers
-        if sdp_offer:
-            headers.append(("content-type", "application/sdp"))
-        req = SipMessage("INVITE", target_uri, headers=headers, body=sdp_offer)
-        leg = Leg(leg_id, False, LegState.OUT_CALLING, call_id, tag, dest, req, extension=extension, trunk=trunk)
-        leg.local_sdp = sdp_offer
-        self.legs[leg_id] = leg
-        self._legs_by_invite[(call_id, tag)] = leg
-        leg.client_tx = self.tx.send_request(req, dest, now, leg)
-        self._set_timer(("ring", leg_id), now + self.config.ring_timeout)
+        self._send_invite(now, leg_id, target_uri, dest, from_hdr=f"{disp}<sip:{from_user}@{domain}>",
+                          to_hdr=to_hdr, sdp_offer=sdp_offer, replaces=replaces, extra_headers=extra_headers,
+                          extension=extension, trunk=trunk)
         return leg_id
 
     def _fork(self, now: float, bindings: list[Binding], *, callee: str, sdp_offer: bytes, caller: str,
@@ -1162,15 +1142,22 @@ class SipCore(TransactionUser):
     def _start_branch(self, now: float, leg_id: str, b: Binding, *, callee: str, sdp_offer: bytes, caller: str,
                       caller_name: str | None, extension: str, replaces: str | None,
                       extra_headers: list[tuple[str, str]] | None) -> None:
-        call_id = self._new_id("c") + "@" + (self.local.get("UDP", ("appliance", 0))[0])
-        tag = self._new_id("t")
         disp = f'"{caller_name}" ' if caller_name else ""
         domain = self.config.realm
-        dest = b.source
+        self._send_invite(now, leg_id, b.contact, b.source, from_hdr=f"{disp}<sip:{caller}@{domain}>",
+                          to_hdr=f"<sip:{callee}@{domain}>", sdp_offer=sdp_offer, replaces=replaces,
+                          extra_headers=extra_headers, extension=extension)
+
+    def _send_invite(self, now: float, leg_id: str, target_uri: str, dest: Address, *, from_hdr: str, to_hdr: str,
+                     sdp_offer: bytes, replaces: str | None, extra_headers: list[tuple[str, str]] | None,
+                     extension: str | None = None, trunk: str | None = None) -> None:
+        """The initial INVITE of an outbound leg or of one fork branch: one place builds its headers, so a
+        single call and a forked one cannot drift apart. The leg is tracked from here on."""
+        call_id = self._new_id("c") + "@" + (self.local.get("UDP", ("appliance", 0))[0])
+        tag = self._new_id("t")
         headers: list[tuple[str, str]] = [
-            ("via", self._via(dest.transport)), ("max-forwards", "70"),
-            ("from", f"{disp}<sip:{caller}@{domain}>;tag={tag}"), ("to", f"<sip:{callee}@{domain}>"),
-            ("call-id", call_id), ("cseq", "1 INVITE"), ("contact", self._contact(dest.transport)),
+            ("via", self._via(dest.transport)), ("max-forwards", "70"), ("from", f"{from_hdr};tag={tag}"),
+            ("to", to_hdr), ("call-id", call_id), ("cseq", "1 INVITE"), ("contact", self._contact(dest.transport)),
             ("allow", ALLOW_HEADER), ("supported", "100rel, timer, replaces"), ("user-agent", self.config.user_agent),
         ]
         if self.config.session_expires:
@@ -1181,8 +1168,8 @@ class SipCore(TransactionUser):
             headers += extra_headers
         if sdp_offer:
             headers.append(("content-type", "application/sdp"))
-        req = SipMessage("INVITE", b.contact, headers=headers, body=sdp_offer)
-        leg = Leg(leg_id, False, LegState.OUT_CALLING, call_id, tag, dest, req, extension=extension)
+        req = SipMessage("INVITE", target_uri, headers=headers, body=sdp_offer)
+        leg = Leg(leg_id, False, LegState.OUT_CALLING, call_id, tag, dest, req, extension=extension, trunk=trunk)
         leg.local_sdp = sdp_offer
         self.legs[leg_id] = leg
         self._legs_by_invite[(call_id, tag)] = leg
