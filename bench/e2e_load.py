@@ -34,20 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 from appliance.security.passwords import sip_ha1  # noqa: E402
 from tests.conftest import free_port, free_rtp_port  # noqa: E402
-from tests.e2e.harness import MEDIA_FIXTURES, RunningAppliance, start_appliance  # noqa: E402
+from tests.e2e.harness import MEDIA_FIXTURES, RunningAppliance, fill_scenario, start_appliance  # noqa: E402
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 PCAP = MEDIA_FIXTURES / "g711a.pcap"
 FIRST_AGENT = 3001
-
-
-def scenario(work: Path, name: str, **values: object) -> Path:
-    text = (SCENARIOS / name).read_text()
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", str(value))
-    path = work / name
-    path.write_text(text)
-    return path
 
 
 def configure(box: RunningAppliance, agents: int) -> list[str]:
@@ -122,7 +113,7 @@ def wait_idle(box: RunningAppliance, agents: list[str], timeout: float = 120) ->
 
 def run_callers(box: RunningAppliance, work: Path, calls: int, rate: float, hold_ms: int, limit: int,
                 sample: list[int]) -> tuple[int, int]:
-    path = scenario(work, "pstn_caller.xml", PCAP=PCAP, HOLD_MS=hold_ms)
+    path = fill_scenario(SCENARIOS / "pstn_caller.xml", work, PCAP=PCAP, HOLD_MS=hold_ms)
     proc = subprocess.Popen(
         ["sipp", "-sf", str(path), "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_rtp_port()),
          "-s", "8000", "-r", str(rate), "-m", str(calls), "-l", str(limit), "-nostdin", "-trace_err",
@@ -162,15 +153,16 @@ def main() -> None:
         users = work / "agents.csv"
         users.write_text("SEQUENTIAL\n" + "".join(
             f"{a};[authentication username={a} password=pw-{a}]\n" for a in agents))
-        reg = sipp(["-sf", str(scenario(work, "register_many.xml", CONTACT_PORT=agent_port)), "-inf", str(users),
+        register = fill_scenario(SCENARIOS / "register_many.xml", work, CONTACT_PORT=agent_port)
+        reg = sipp(["-sf", str(register), "-inf", str(users),
                     # from the phones' own port: the registrar keeps the address a REGISTER came from (NAT)
                     "-i", "127.0.0.1", "-p", str(agent_port), "-m", str(len(agents)), "-r", "50",
                     "-timeout", "60", f"127.0.0.1:{box.sip_port}"], work, timeout=120)
         registered, _ = counters(reg.stdout)
         print(f"registered {registered} agent phones", flush=True)
         phones = subprocess.Popen(
-            ["sipp", "-sf", str(scenario(work, "agent_phones.xml", PCAP=PCAP)), "-i", "127.0.0.1",
-             "-p", str(agent_port), "-mp", str(free_rtp_port()), "-nostdin", "-trace_err"],
+            ["sipp", "-sf", str(fill_scenario(SCENARIOS / "agent_phones.xml", work, PCAP=PCAP)),
+             "-i", "127.0.0.1", "-p", str(agent_port), "-mp", str(free_rtp_port()), "-nostdin", "-trace_err"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work)
         for agent in agents:
             status, body = box.api("POST", f"/api/v1/agents/{agent}/login", {})

@@ -32,6 +32,17 @@ def sipp_available() -> bool:
     return shutil.which("sipp") is not None
 
 
+def fill_scenario(template: Path, work: Path, **values: object) -> Path:
+    """A SIPp scenario template with its `{NAME}` placeholders filled in, written to a new file in `work`
+    (a new name each time: SIPp names its logs after the scenario file)."""
+    text = template.read_text()
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", str(value))
+    path = work / f"{template.stem}-{time.monotonic_ns()}.xml"
+    path.write_text(text)
+    return path
+
+
 @dataclass
 class RunningAppliance:
     data: Path
@@ -73,12 +84,7 @@ class RunningAppliance:
         return path
 
     def scenario(self, name: str, **values: object) -> Path:
-        text = (SCENARIOS / name).read_text()
-        for key, value in values.items():
-            text = text.replace("{" + key + "}", str(value))
-        path = self.work / f"{Path(name).stem}-{time.monotonic_ns()}.xml"
-        path.write_text(text)
-        return path
+        return fill_scenario(SCENARIOS / name, self.work, **values)
 
     def sipp_args(self, scenario: Path, port: int, *, media_port: int | None = None,
                   auto_answer: bool = True) -> list[str]:
