@@ -2,8 +2,10 @@
 
 Each party owns a row in the tick's input matrix (one decoded 160-sample frame per leg). A conference of n
 parties is an n×n 0/1 matrix M with M[listener, source] = 1 when the listener hears the source (never itself).
-Conferences of the same size are stacked so one `matmul` mixes all of them: (C, n, n) @ (C, n, 160).
-Stacks are rebuilt only when membership or masks change.
+Conferences of the same size are stacked so one operation mixes all of them: (C, n, n) x (C, n, 160), as
+`einsum` loops rather than `matmul`, which hands each tiny matrix to BLAS (a call and its threading per
+conference). A stack where everyone hears everyone else (the usual 3-way call) is the sum of the stack minus
+each party's own row. Stacks are rebuilt only when membership or masks change.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Conference:
 class _SizeGroup:
     rows: npt.NDArray[np.intp]  # (C, n) input rows
     mats: npt.NDArray[np.float32]  # (C, n, n)
+    everyone: bool = False  # every matrix is all ones but the diagonal
 
 
 @dataclass
@@ -83,8 +86,11 @@ class Mixer:
             rows, mats = by_size.setdefault(n, ([], []))
             rows.append([row_of[p] for p in ids])
             mats.append(conf.matrix(ids))
-        self._groups = [_SizeGroup(np.array(rows, dtype=np.intp), np.stack(mats))
-                        for rows, mats in by_size.values()]
+        self._groups = []
+        for n, (rows, mats) in by_size.items():
+            stack = np.stack(mats)
+            everyone = bool(np.all(stack == (1.0 - np.eye(n, dtype=np.float32))))
+            self._groups.append(_SizeGroup(np.array(rows, dtype=np.intp), stack, everyone))
         self._dirty = False
 
     def mix(self, inputs: npt.NDArray[np.float32], row_of: dict[str, int],
@@ -94,4 +100,8 @@ class Mixer:
         if self._dirty:
             self._plan(row_of)
         for g in self._groups:
-            out[g.rows] += np.matmul(g.mats, inputs[g.rows])
+            x = inputs[g.rows]
+            if g.everyone:
+                out[g.rows] += x.sum(axis=1, keepdims=True) - x
+            else:
+                out[g.rows] += np.einsum("cij,cjk->cik", g.mats, x)

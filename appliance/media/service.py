@@ -1125,7 +1125,8 @@ class MediaEngine:
                 det.history = new_hist[k]
                 for digit in det.consume(bins[k], ms[k]):
                     self._digit(mixed[i], digit, "inband")
-        self._serve_relay(now)
+        if not self._mix_rows:
+            self._serve_relay(now)  # (not before sends of mixed audio: it would move them off the grid)
         if self._recordings:
             self._write_recordings(pcm, now)
         if not self._mix_rows:
