@@ -4,10 +4,11 @@
  * the benches compile this file with the system gcc at start and run it as the generator process.
  *
  * It sends 50 RTP packets/s (12-byte header + 160-byte A-law payload) to every engine port on 127.0.0.1 from
- * one UDP socket it inherits from the bench (already bound, with SO_TIMESTAMPNS on), spreading each 20 ms
- * period over 20 slots of 1 ms and sending every slot with one sendmmsg (a destination per message). Between
- * slots it reads with recvmmsg and takes each packet's kernel arrival time (SO_TIMESTAMPNS), so its own
- * scheduling does not count as jitter.
+ * the UDP sockets it inherits from the bench (already bound, with SO_TIMESTAMPNS on; leg i uses socket
+ * i mod S, as phones each have their own address), spreading each 20 ms period over 20 slots of 1 ms and
+ * sending every slot with one sendmmsg per socket (a destination per message). Between slots it reads with
+ * recvmmsg and takes each packet's kernel arrival time (SO_TIMESTAMPNS), so its own scheduling does not
+ * count as jitter.
  *
  * Two ways to measure what comes back:
  *  relay  the engine forwards our payload untouched: bytes 12.. carry stream, sequence, step and the send time
@@ -18,14 +19,13 @@
  *         arrival minus RTP timestamp / 8000 (the RFC 3550 transit) above its minimum is how late a packet
  *         left against the grid; the bench computes loss from the packets the engine should have sent.
  *
- * Usage: media_loadgen FD MODE WARMUP SECONDS STEP  (engine ports on stdin, whitespace separated)
+ * Usage: media_loadgen FD[,FD...] MODE WARMUP SECONDS STEP  (engine ports on stdin, whitespace separated)
  * Output: "warm" when the warm-up ends and "done" when the measured window ends (the bench reads the engine's
  * CPU time at both), then one JSON line with the figures.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,10 +74,12 @@ static int stream_of(uint32_t ssrc, int *count) {
 
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: %s FD relay|grid WARMUP SECONDS STEP < ports\n", argv[0]);
+        fprintf(stderr, "usage: %s FD[,FD...] relay|grid WARMUP SECONDS STEP < ports\n", argv[0]);
         return 2;
     }
-    int fd = atoi(argv[1]);
+    int fds[1024], nfd = 0;
+    for (char *tok = strtok(argv[1], ","); tok && nfd < 1024; tok = strtok(NULL, ",")) fds[nfd++] = atoi(tok);
+    if (nfd == 0) return 2;
     int relay = strcmp(argv[2], "relay") == 0;
     double warmup = atof(argv[3]), seconds = atof(argv[4]);
     uint32_t step = (uint32_t)atoi(argv[5]);
@@ -165,7 +167,10 @@ int main(int argc, char **argv) {
             int k = 0;
             uint32_t tag = phase == 1 ? step : step + 1000000u;
             int64_t rt = now_ns(CLOCK_REALTIME);
+            for (int f = 0; f < nfd; f++) {
+            int first = k;
             for (int i = (int)(slot % SLOTS); i < n; i += SLOTS) {
+                if (i % nfd != f) continue;
                 uint32_t s = seqs[i]++;
                 unsigned char *pk = pkts[i];
                 uint16_t seq16 = htons((uint16_t)s);
@@ -183,9 +188,9 @@ int main(int argc, char **argv) {
                 smsg[k].msg_hdr.msg_iovlen = 1;
                 k++;
             }
-            int off = 0;
+            int off = first;
             while (off < k) {
-                int r = sendmmsg(fd, smsg + off, (unsigned)(k - off > 1024 ? 1024 : k - off), 0);
+                int r = sendmmsg(fds[f], smsg + off, (unsigned)(k - off > 1024 ? 1024 : k - off), 0);
                 if (r < 0) {
                     if (errno == EINTR) continue;
                     /* a refused destination (ICMP) or a full buffer: count the packet as sent and lost */
@@ -194,19 +199,17 @@ int main(int argc, char **argv) {
                 }
                 off += r;
             }
+            }
             if (phase == 1) sent += k;
             slot++;
             continue;
         }
-        /* wait for packets until the next slot (or the end of the straggler window) */
-        int64_t until = phase < 2 ? slot_time : drain_end;
-        int64_t wait = until - now;
-        if (wait > 0) {
-            struct pollfd pfd = {fd, POLLIN, 0};
-            struct timespec tmo = {wait / 1000000000LL, wait % 1000000000LL};
-            if (ppoll(&pfd, 1, &tmo, NULL) <= 0) continue;
-        }
-        for (;;) {
+        /* Read what arrived, then sleep on the clock until the next slot, never on the socket: a task asleep
+         * on the socket is woken by each packet, and over loopback that wake-up (a cross-CPU interrupt) is
+         * charged to the engine that sent the packet, which a phone on another host would not cost it. The
+         * kernel's timestamps keep the arrival times exact however late we read. */
+        for (int f = 0; f < nfd; f++) for (;;) {
+            int fd = fds[f];
             for (int i = 0; i < BATCH; i++) {
                 riov[i].iov_base = rbuf[i];
                 riov[i].iov_len = sizeof rbuf[i];
@@ -265,6 +268,13 @@ int main(int argc, char **argv) {
                 }
             }
             if (r < BATCH) break;
+        }
+        int64_t until = phase < 2 ? slot_time : drain_end;
+        if (until > now_ns(CLOCK_MONOTONIC)) {
+            if (phase == 2 && until > now + 1000000LL) until = now + 1000000LL;
+            struct timespec ts = {until / 1000000000LL, until % 1000000000LL};
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+            }
         }
     }
     double wall = (double)(win_end_rt - win_start_rt) * 1e-9;

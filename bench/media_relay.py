@@ -46,6 +46,7 @@ import psutil
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+GENERATOR_SOCKETS = int(os.environ.get("MEDIA_BENCH_GEN_SOCKETS", "64"))
 
 
 def raise_fd_limit() -> None:
@@ -104,12 +105,14 @@ async def _engine(conn: Connection, mode: str) -> None:
             await asyncio.sleep(0.05)
             settle_heap()
             ports = []
-            gen = (cmd["host"], cmd["port"])
+            host, gen_ports = cmd["host"], cmd["ports"]
             group = cmd["group"]
             for _ in range(cmd["groups"]):
                 members = []
                 for _ in range(group):
-                    local = await engine.allocate(RemoteMedia(gen[0], gen[1], (8,)))
+                    # leg i is answered by the generator's socket i mod S (see media_loadgen.c)
+                    gen_port = gen_ports[len(ports) % len(gen_ports)]
+                    local = await engine.allocate(RemoteMedia(host, gen_port, (8,)))
                     members.append(local.endpoint_id)
                     ports.append(local.port)
                 legs.extend(members)
@@ -166,23 +169,30 @@ def build_generator(directory: Path) -> Path:
     return exe
 
 
-def run_step(conn: Connection, engine_pid: int, generator: Path, calls: int, seconds: float, step: int,
-             group: int = 2, record: bool = False, relay: bool = True) -> StepResult:
+def generator_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    with contextlib.suppress(OSError):  # above net.core.rmem_max when allowed: 1,000 calls are 100 packets/ms
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    with contextlib.suppress(OSError):  # above net.core.rmem_max when allowed
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 1 << 20)
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def run_step(conn: Connection, engine_pid: int, generator: Path, calls: int, seconds: float, step: int,
+             group: int = 2, record: bool = False, relay: bool = True) -> StepResult:
+    # The generator's legs are spread over several sockets: phones each have their own address, and one
+    # socket receiving every leg's packets would make the engine's sends contend for its queue.
+    socks = [generator_socket() for _ in range(min(GENERATOR_SOCKETS, calls * group))]
     conn.send({"op": "setup", "groups": calls, "group": group, "host": "127.0.0.1",
-               "port": sock.getsockname()[1], "record": record})
+               "ports": [s.getsockname()[1] for s in socks], "record": record})
     ports = conn.recv()["ports"]
     # the generator warms up for 0.5 s first (every leg latched, jitter buffers settled), not measured; the
     # engine's CPU time is read when it says the measured window starts and ends
-    gen = subprocess.Popen([str(generator), str(sock.fileno()), "relay" if relay else "grid", "0.5",
+    fds = [s.fileno() for s in socks]
+    gen = subprocess.Popen([str(generator), ",".join(map(str, fds)), "relay" if relay else "grid", "0.5",
                             str(seconds), str(step)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           pass_fds=(sock.fileno(),), text=True)
+                           pass_fds=fds, text=True)
     assert gen.stdin is not None and gen.stdout is not None
     gen.stdin.write(" ".join(map(str, ports)) + "\n")
     gen.stdin.close()
@@ -201,7 +211,8 @@ def run_step(conn: Connection, engine_pid: int, generator: Path, calls: int, sec
     sched1 = _schedstat(engine_pid)
     figures = json.loads(gen.stdout.readline())
     gen.wait()
-    sock.close()
+    for s in socks:
+        s.close()
     wait_pct = (sched1[1] - sched0[1]) / 1e9 / elapsed * 100
     conn.send({"op": "stats"})
     st1 = conn.recv()
