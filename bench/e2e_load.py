@@ -10,8 +10,10 @@ than before the run (measured after a warm-up batch, when caches and pools are f
 
 Last line: one JSON object with `concurrent_calls`, `duration_s`, `lost_cdrs`, `stuck_agents`, `fd_growth`,
 `rss_growth_mb`, `heap_blocks_growth` (memory blocks the interpreter holds, which unlike RSS fall again when
-objects are freed) and the counts behind them. Both memory figures are taken once the box is idle and past
-the 32 s the SIP layer keeps ended dialogs.
+objects are freed) and the counts behind them. The figures are taken once the box is idle and past the 32 s
+the SIP layer keeps ended dialogs, through the admin API's memory reclaim (a full garbage collection, free
+heap pages handed back): the growth keys are what the box still holds after that, the `_raw` ones what it
+showed just before it.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -79,14 +79,13 @@ def counters(text: str) -> tuple[int, int]:
     return (int(ok[-1]) if ok else 0), (int(bad[-1]) if bad else 0)
 
 
-def process_figures(pid: int) -> tuple[int, float]:
-    proc = psutil.Process(pid)
-    return proc.num_fds(), proc.memory_info().rss / 2**20
-
-
-def heap_blocks(box: RunningAppliance) -> int:
-    _, health = box.api("GET", "/api/v1/health")
-    return int(health["process"]["heap_blocks"])
+def memory_figures(box: RunningAppliance) -> dict[str, dict[str, float]]:
+    """The box's figures as they stand ("raw"), then after a full garbage collection with free heap pages
+    handed back ("reclaimed"): what the appliance really holds, without the garbage that waits for the
+    collector's next full pass or the pages the C allocator kept."""
+    status, result = box.api("POST", "/api/v1/diagnostics/memory/reclaim", {})
+    assert status == 200, result
+    return {"raw": result["before"], "reclaimed": result["after"]}
 
 
 def settle(box: RunningAppliance, agents: list[str]) -> tuple[int, int]:
@@ -147,7 +146,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="e2e-load-"))
     box = start_appliance(work, "--rtp-ports", "40000-49999")
     agent_port = free_port()
-    phones: subprocess.Popen[str] | None = None
+    phones: subprocess.Popen[bytes] | None = None
     try:
         agents = configure(box, args.agents)
         users = work / "agents.csv"
@@ -179,10 +178,8 @@ def main() -> None:
         warm: list[int] = []
         run_callers(box, work, int(rate * 60), rate, hold_ms, args.concurrent + 50, warm)
         settle(box, agents)
-        fds_before, rss_before = process_figures(box.proc.pid)
-        blocks_before = heap_blocks(box)
-        print(f"baseline after warm-up: {fds_before} fds, {rss_before:.1f} MB, {blocks_before} heap blocks",
-              flush=True)
+        before = memory_figures(box)
+        print(f"baseline after warm-up: {before}", flush=True)
 
         started_wall = time.time()
         started = time.monotonic()
@@ -191,8 +188,11 @@ def main() -> None:
         ok, failed = run_callers(box, work, calls, rate, hold_ms, args.concurrent + 50, sample)
         duration = time.monotonic() - started
         active, stuck = settle(box, agents)
-        fds_after, rss_after = process_figures(box.proc.pid)
-        blocks_after = heap_blocks(box)
+        after = memory_figures(box)
+
+        def growth(kind: str, key: str) -> float:
+            return after[kind][key] - before[kind][key]
+
         cdrs, answered = cdr_count(box, started_wall - 1)
         placed = ok + failed
         result: dict[str, Any] = {
@@ -200,9 +200,11 @@ def main() -> None:
             "duration_s": round(duration, 1),
             "lost_cdrs": max(0, placed - cdrs),
             "stuck_agents": stuck,
-            "fd_growth": fds_after - fds_before,
-            "rss_growth_mb": round(rss_after - rss_before, 1),
-            "heap_blocks_growth": blocks_after - blocks_before,
+            "fd_growth": int(growth("reclaimed", "open_files")),
+            "rss_growth_mb": round(growth("reclaimed", "rss_mb"), 1),
+            "heap_blocks_growth": int(growth("reclaimed", "heap_blocks")),
+            "rss_growth_raw_mb": round(growth("raw", "rss_mb"), 1),
+            "heap_blocks_growth_raw": int(growth("raw", "heap_blocks")),
             "calls_placed": placed,
             "calls_successful": ok,
             "calls_failed": failed,
@@ -213,8 +215,9 @@ def main() -> None:
         }
         print(f"peak {result['concurrent_calls']} concurrent calls; {placed} placed, {ok} completed, "
               f"{failed} failed; {cdrs} CDRs ({answered} answered); {stuck} agents not idle; "
-              f"fds {fds_before}→{fds_after}, RSS {rss_before:.1f}→{rss_after:.1f} MB, "
-              f"heap blocks {blocks_before}→{blocks_after}", flush=True)
+              f"after reclaim: fds {before['reclaimed']['open_files']}→{after['reclaimed']['open_files']}, "
+              f"RSS {before['reclaimed']['rss_mb']}→{after['reclaimed']['rss_mb']} MB, "
+              f"heap blocks {before['reclaimed']['heap_blocks']}→{after['reclaimed']['heap_blocks']}", flush=True)
         print(json.dumps(result))
     finally:
         if phones is not None:

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import logging
 import secrets
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
 from sanic import Blueprint, Request, Sanic
 from sanic.exceptions import MethodNotAllowed, NotFound, SanicException
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
-from appliance import __version__
+from appliance import __version__, process_memory
+from appliance.domain.models import Role
 from appliance.errors import ApplianceError
 from appliance.http_api import Api, ok
 from web_ui.openapi import build_document
@@ -33,14 +32,6 @@ class ServiceHealth:
 
 
 HealthProbe = Callable[[], Iterable[ServiceHealth]]
-
-
-def process_figures() -> dict[str, float | int]:
-    """What the NOC and the soak test watch for leaks: resident memory, open descriptors, and the number of
-    memory blocks the interpreter holds (unlike RSS it falls again when objects are freed)."""
-    proc = psutil.Process()
-    return {"rss_mb": round(proc.memory_info().rss / 2**20, 1), "open_files": proc.num_fds(),
-            "heap_blocks": sys.getallocatedblocks()}
 
 
 def build_http_app(api: Api, blueprints: Iterable[Blueprint], health: HealthProbe, started_at: Callable[[], float],
@@ -61,21 +52,32 @@ def build_http_app(api: Api, blueprints: Iterable[Blueprint], health: HealthProb
             "version": __version__,
             "uptime_s": round(now() - started_at(), 3),
             "services": {s.name: {"status": s.status, "detail": s.detail} for s in services},
-            "process": process_figures(),
+            "process": process_memory.figures(),
         })
+
+    async def reclaim_route(request: Request) -> HTTPResponse:
+        before = process_memory.figures()
+        found = process_memory.reclaim()
+        return ok({"before": before, "after": process_memory.figures(), **found})
 
     async def openapi_route(request: Request) -> HTTPResponse:
         return ok(build_document(api))
 
     meta = Blueprint("meta", url_prefix="")
+    figures = {"type": "object", "properties": {"rss_mb": {"type": "number"}, "open_files": {"type": "integer"},
+                                                "heap_blocks": {"type": "integer"}}}
     api.route(meta, "GET", "/api/v1/health", health_route, summary="Health: version, uptime, per-service status",
               tag="meta", operation_id="health", roles=None,
               response={"type": "object", "required": ["status", "version", "uptime_s", "services"],
                         "properties": {"status": {"type": "string"}, "version": {"type": "string"},
                                        "uptime_s": {"type": "number"}, "services": {"type": "object"},
-                                       "process": {"type": "object", "properties": {
-                                           "rss_mb": {"type": "number"}, "open_files": {"type": "integer"},
-                                           "heap_blocks": {"type": "integer"}}}}})
+                                       "process": figures}})
+    api.route(meta, "POST", "/api/v1/diagnostics/memory/reclaim", reclaim_route,
+              summary="Full garbage collection and free heap pages returned to the system; figures before and after",
+              tag="meta", operation_id="reclaimMemory", roles=frozenset({Role.ADMIN}),
+              response={"type": "object", "required": ["before", "after", "unreachable_objects", "trimmed"],
+                        "properties": {"before": figures, "after": figures,
+                                       "unreachable_objects": {"type": "integer"}, "trimmed": {"type": "boolean"}}})
     api.route(meta, "GET", "/api/v1/openapi.json", openapi_route, summary="This API's OpenAPI document",
               tag="meta", operation_id="openapi", roles=None, response={"type": "object"})
     app.blueprint(meta)

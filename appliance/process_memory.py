@@ -1,0 +1,60 @@
+"""The process's memory, as the NOC, support and the soak test see it, and the two things done about it.
+
+- `figures()`: resident memory, open descriptors and the interpreter's allocated blocks (unlike RSS, the block
+  count falls again as soon as objects are freed).
+- `reclaim()`: a full garbage collection, then glibc's `malloc_trim` so freed heap pages go back to the
+  system. Support runs it before reading the figures when it suspects a leak: what remains afterwards is
+  memory the appliance really holds, not garbage waiting for the collector's next full pass or free pages
+  the C allocator kept after a busy hour.
+- `settle_heap()` / `unsettle_heap()`: the composition root freezes what start-up created (it lives as long as
+  the process) so the collector's full passes scan only what calls create: one pass over hundreds of
+  thousands of objects stalls the event loop for tens of milliseconds, which is jitter on every relayed
+  RTP packet and a late 20 ms media tick.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import sys
+
+import psutil
+
+
+def figures() -> dict[str, float | int]:
+    proc = psutil.Process()
+    return {"rss_mb": round(proc.memory_info().rss / 2**20, 1), "open_files": proc.num_fds(),
+            "heap_blocks": sys.getallocatedblocks()}
+
+
+def _malloc_trim() -> bool:
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    trim(0)
+    return True
+
+
+def reclaim() -> dict[str, int | bool]:
+    """Collect every generation and hand free heap pages back; returns what the collector found."""
+    unreachable = gc.collect()
+    return {"unreachable_objects": unreachable, "trimmed": _malloc_trim()}
+
+
+def settle_heap() -> None:
+    """Call once, after every service has started: collect start-up garbage, then freeze what is left."""
+    gc.collect()
+    gc.freeze()
+
+
+def unsettle_heap() -> None:
+    """The reverse, on stop: frozen objects go back to the oldest generation, so cycles among them that died
+    meanwhile can be collected (tests start and stop many appliances in one process)."""
+    gc.unfreeze()
