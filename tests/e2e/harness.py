@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,16 @@ def start_appliance(work: Path, *extra: str) -> RunningAppliance:
     assert status == 200
     app.token = session["token"]
     return app
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll `check` until it holds; fail naming `what` when it does not within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def channel_rms(path: Path) -> tuple[float, float]:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 
 import pytest
 
 from tests.conftest import free_port, free_rtp_port
-from tests.e2e.harness import RunningAppliance, channel_rms, sipp_available, successful
+from tests.e2e.harness import RunningAppliance, channel_rms, sipp_available, successful, wait_until
 from tests.e2e.rtp_phone import RtpPhone
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow,
@@ -23,14 +22,6 @@ pytestmark = [pytest.mark.interop, pytest.mark.slow,
 ALWAYS_OPEN = {"work_days": [1, 2, 3, 4, 5, 6, 7], "work_hours": [{"start": "00:00", "end": "24:00"}]}
 CALLER_HZ, TARGET_HZ = 500.0, 1100.0
 
-
-def wait_until(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_agent_phone_transfers_the_caller_after_consulting_another_agent(box: RunningAppliance) -> None:

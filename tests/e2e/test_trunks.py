@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.harness import RunningAppliance, sipp_available, successful
+from tests.e2e.harness import RunningAppliance, sipp_available, successful, wait_until
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow,
               pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed")]
@@ -33,14 +32,6 @@ def accepted(box: RunningAppliance, user: str) -> bool:
     """Whether the registrar has accepted a registration of `user` (a 200 with a non-zero expiry)."""
     return any(m.startswith("SIP/2.0 200") and f"sip:{user}@" in m and "expires=300" in m for m in messages(box))
 
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def register_requests(box: RunningAppliance) -> list[tuple[str, str, bool]]:
@@ -66,14 +57,14 @@ def test_trunk_registration_follows_api_edits(box: RunningAppliance) -> None:
         "id": "carrier", "name": "Carrier", "host": "127.0.0.1", "port": carrier_port, "username": "7001",
         "password": PASSWORD, "register": True})
     assert status == 201, body
-    wait_for("the registration of 7001", lambda: accepted(box, "7001"))
+    wait_until("the registration of 7001", lambda: accepted(box, "7001"))
     # an edit that does not touch the registration leaves it alone
     status, body = box.api("PATCH", "/api/v1/trunks/carrier", {"outbound_caller_id": "01088886666"})
     assert status == 200, body
     # a new account: 7001's binding is removed, 7002 registers
     status, body = box.api("PATCH", "/api/v1/trunks/carrier", {"username": "7002"})
     assert status == 200, body
-    wait_for("the registration of 7002", lambda: accepted(box, "7002"))
+    wait_until("the registration of 7002", lambda: accepted(box, "7002"))
     status, _ = box.api("DELETE", "/api/v1/trunks/carrier")
     assert status in (200, 204)
     out, _ = registrar.communicate(timeout=60)
