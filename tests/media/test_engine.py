@@ -242,6 +242,24 @@ async def test_recording_has_caller_left_and_agent_right(engine: MediaEngine, tm
     b.close()
 
 
+async def test_a_running_recording_reaches_the_disk_every_second(engine: MediaEngine, tmp_path: Path) -> None:
+    """Each recording is flushed on its own tick slot once per interval, so a crash loses at most that."""
+    a, ea, addr_a = await leg(engine, 0xA)
+    b, eb, addr_b = await leg(engine, 0xB)
+    engine.bridge(ea, eb)
+    paths = [tmp_path / f"call{i}.wav" for i in range(3)]
+    recs = [engine.start_recording(ea, eb, p) for p in paths]
+    await asyncio.gather(a.stream(addr_a, coded_tone(600, 1.5)), b.stream(addr_b, coded_tone(1300, 1.5)))
+    for p in paths:  # still recording: the header already describes what is on disk
+        data, channels = read_wav(p)
+        assert channels == 2 and len(data) // 2 >= 0.4 * 8000
+    for r in recs:
+        engine.stop_recording(r)
+    assert not engine._flush_slots
+    a.close()
+    b.close()
+
+
 class _TinyDisk(io.FileIO):
     def write(self, data: bytes) -> int:  # type: ignore[override]
         if self.tell() + len(data) > 44 + 32000:
