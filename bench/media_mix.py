@@ -47,7 +47,7 @@ def ramp(label: str, generator: Path, steps: list[int], group: int, record: bool
             print(f"{label}: legs={r.legs:5d} calls={r.calls:5d} expected={r.expected:7d} received={r.received:7d} "
                   f"loss={r.loss_pct:.3f}% jitter_p99={r.jitter_p99_ms:.2f} ms engine_cpu={r.engine_cpu_pct:.1f}% "
                   f"late_ticks={r.ticks_late} engine_waited_for_cpu={r.engine_wait_pct:.1f}% "
-                  f"{'ok' if ok else 'FAILED'}", flush=True)
+                  f"raw_udp_sockets={r.raw_udp_sockets} {'ok' if ok else 'FAILED'}", flush=True)
             if ok:
                 best = r
             if not ok or r.engine_cpu_pct > 97.0:
