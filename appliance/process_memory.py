@@ -1,7 +1,8 @@
 """The process's memory, as the NOC, support and the soak test see it, and the two things done about it.
 
-- `figures()`: resident memory, open descriptors and the interpreter's allocated blocks (unlike RSS, the block
-  count falls again as soon as objects are freed).
+- `figures()`: resident memory, open descriptors, the interpreter's allocated blocks (unlike RSS, the block
+  count falls again as soon as objects are freed) and what SQLite holds (its page caches fill up to their
+  limit as the record store grows, which is RSS growth that is not a leak).
 - `reclaim()`: a full garbage collection, then glibc's `malloc_trim` so freed heap pages go back to the
   system. Support runs it before reading the figures when it suspects a leak: what remains afterwards is
   memory the appliance really holds, not garbage waiting for the collector's next full pass or free pages
@@ -22,10 +23,25 @@ import sys
 import psutil
 
 
+def _sqlite_memory_used() -> int:
+    """Bytes the SQLite library has allocated (sqlite3_memory_used), or -1 where it cannot be asked."""
+    name = ctypes.util.find_library("sqlite3")
+    if not name:
+        return -1
+    try:
+        used = ctypes.CDLL(name).sqlite3_memory_used
+    except (OSError, AttributeError):
+        return -1
+    used.restype = ctypes.c_int64
+    return int(used())
+
+
 def figures() -> dict[str, float | int]:
     proc = psutil.Process()
+    sqlite = _sqlite_memory_used()
     return {"rss_mb": round(proc.memory_info().rss / 2**20, 1), "open_files": proc.num_fds(),
-            "heap_blocks": sys.getallocatedblocks()}
+            "heap_blocks": sys.getallocatedblocks(),
+            "sqlite_mb": round(sqlite / 2**20, 2) if sqlite >= 0 else -1}
 
 
 def _malloc_trim() -> bool:

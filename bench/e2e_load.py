@@ -203,6 +203,7 @@ def main() -> None:
             "fd_growth": int(growth("reclaimed", "open_files")),
             "rss_growth_mb": round(growth("reclaimed", "rss_mb"), 1),
             "heap_blocks_growth": int(growth("reclaimed", "heap_blocks")),
+            "sqlite_growth_mb": round(growth("reclaimed", "sqlite_mb"), 2),
             "rss_growth_raw_mb": round(growth("raw", "rss_mb"), 1),
             "heap_blocks_growth_raw": int(growth("raw", "heap_blocks")),
             "calls_placed": placed,

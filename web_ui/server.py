@@ -65,7 +65,7 @@ def build_http_app(api: Api, blueprints: Iterable[Blueprint], health: HealthProb
 
     meta = Blueprint("meta", url_prefix="")
     figures = {"type": "object", "properties": {"rss_mb": {"type": "number"}, "open_files": {"type": "integer"},
-                                                "heap_blocks": {"type": "integer"}}}
+                                                "heap_blocks": {"type": "integer"}, "sqlite_mb": {"type": "number"}}}
     api.route(meta, "GET", "/api/v1/health", health_route, summary="Health: version, uptime, per-service status",
               tag="meta", operation_id="health", roles=None,
               response={"type": "object", "required": ["status", "version", "uptime_s", "services"],

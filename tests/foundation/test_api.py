@@ -22,6 +22,7 @@ async def test_health_needs_no_login_and_reports_services(fresh: Client) -> None
     assert data["services"]["config_store"]["status"] == "ok"
     assert data["services"]["records"]["detail"] == "wal"
     assert data["process"]["rss_mb"] > 0 and data["process"]["open_files"] > 0 and data["process"]["heap_blocks"] > 0
+    assert data["process"]["sqlite_mb"] > 0  # the record store is open
 
 
 async def test_memory_reclaim_is_for_admins_and_reports_what_the_collector_found(admin: Client) -> None:
