@@ -865,7 +865,9 @@ class MediaEngine:
                 if len(data) < 12:
                     continue
                 b0, b1, seq, ts, ssrc = unpack(data)
-                if ssrc != ep.peer_ssrc and (b0 & 0xC0 != 0x80 or ep.peer is None
+                # a new SSRC is a new stream (re-INVITE, transfer); RTCP sent to the RTP port (RFC 5761 §4:
+                # packet types 200-204 where RTP has marker + payload type 72-76) is not one
+                if ssrc != ep.peer_ssrc and (b0 & 0xC0 != 0x80 or 192 <= b1 <= 223 or ep.peer is None
                                              or not self._latch(ep, ep.peer, ssrc)):
                     continue
             else:
@@ -876,7 +878,7 @@ class MediaEngine:
                 if len(data) < 12:
                     continue
                 b0, b1, seq, ts, ssrc = unpack(data)
-                if b0 & 0xC0 != 0x80 or not self._accept_source(ep, addr, ssrc):
+                if b0 & 0xC0 != 0x80 or 192 <= b1 <= 223 or not self._accept_source(ep, addr, ssrc):
                     continue
             ep.last_rx = now
             # RFC 3550 A.1/A.8 for the in-order packet (see rtp.ReceiverStats.update, which does the rest)

@@ -552,3 +552,21 @@ async def test_a_peer_that_went_away_does_not_break_the_other_direction(engine: 
     assert len(other.received) >= 8 and len(b.received) >= 8
     b.close()
     other.close()
+
+
+async def test_rtcp_on_the_rtp_port_does_not_take_the_leg(engine: MediaEngine, events: Recorded) -> None:
+    """A peer that multiplexes RTCP onto the RTP port (RFC 5761) without asking: not a new stream."""
+    from appliance.media import rtp as rtpmod
+
+    a, ea, addr_a = await leg(engine, 0xA)
+    b, eb, addr_b = await leg(engine, 0xB)
+    engine.bridge(ea, eb)
+    await asyncio.gather(a.stream(addr_a, coded_tone(500, 0.2)), b.stream(addr_b, coded_tone(700, 0.2)))
+    latched = len(events.of("media.peer_latched"))
+    a.transport.sendto(rtpmod.build_rr(0xA, [], "phone@example"), addr_a)
+    await a.stream(addr_a, coded_tone(500, 0.1))
+    await asyncio.sleep(0.05)
+    assert len(events.of("media.peer_latched")) == latched
+    assert engine.leg_stats(ea)["received"] == 15 and engine.leg_stats(ea)["lost"] == 0
+    a.close()
+    b.close()
