@@ -2,7 +2,8 @@
 
 Modules: `rtp` (RFC 3550 packets, RTCP, statistics), `g711` (codec tables), `jitter` (adaptive jitter buffer),
 `dtmf` (RFC 4733 events), `inband` (Goertzel DTMF detector, ITU-T Q.24), `tones` (call-progress tones),
-`player`, `recorder`, `mixer` (masks, batched), `quality` (E-model MOS), `service` (the asyncio shell).
+`player`, `recorder`, `mixer` (masks, batched), `quality` (E-model MOS), `service` (the asyncio shell),
+`runtime` (`settle_heap`: what the composition root does after start-up for the media path's timing).
 
 Engine API for call control
 ---------------------------
