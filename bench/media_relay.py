@@ -14,7 +14,12 @@ engine relays, and per step this process reports:
 Steps grow until a step breaks the limits (loss > 0.1 % or p99 added jitter > 5 ms) or the engine's core
 is saturated. The result is the largest step that held.
 
-    .venv/bin/python bench/media_relay.py [--steps 100,250,500,...] [--seconds 5]
+    MEDIA_BENCH_RT=1 .venv/bin/python bench/media_relay.py [--steps 100,250,500,...] [--seconds 5]
+
+Environment: MEDIA_BENCH_RT=1 runs engine and generator at real-time priority (as documented in
+docs/BENCHMARKS.md), MEDIA_BENCH_PIN=1 pins them to separate cores, MEDIA_BENCH_GEN_SOCKETS sets how many
+sockets the generator spreads its legs over (64), MEDIA_BENCH_DEBUG=1 prints the engine's and the generator's
+figures per step. Each step also reports the raw UDP sockets open on the machine (they make every packet dearer).
 
 The last line printed is one JSON object: calls, loss_pct, jitter_p99_ms, cpu_per_call_pct.
 """
