@@ -29,7 +29,7 @@ from appliance.domain.kinds import all_kinds
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
 from appliance.http_api import Api
-from appliance.media.runtime import settle_heap, unsettle_heap
+from appliance.process_memory import settle_heap, unsettle_heap
 from appliance.prompts.http import make_blueprint as prompts_blueprint
 from appliance.prompts.store import PromptStore
 from appliance.prompts.tts import EspeakTts

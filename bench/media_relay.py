@@ -78,7 +78,7 @@ def engine_main(conn: Connection, mode: str) -> None:
 async def _engine(conn: Connection, mode: str) -> None:
     from appliance.events import EventBus
     from appliance.media import MediaConfig, MediaEngine, PartyMask, RemoteMedia
-    from appliance.media.runtime import settle_heap
+    from appliance.process_memory import settle_heap
 
     engine = MediaEngine(MediaConfig(port_low=20000, port_high=39998, rtp_timeout=3600.0), EventBus())
     await engine.start()

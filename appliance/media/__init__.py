@@ -2,8 +2,9 @@
 
 Modules: `rtp` (RFC 3550 packets, RTCP, statistics), `g711` (codec tables), `jitter` (adaptive jitter buffer),
 `dtmf` (RFC 4733 events), `inband` (Goertzel DTMF detector, ITU-T Q.24), `tones` (call-progress tones),
-`player`, `recorder`, `mixer` (masks, batched), `quality` (E-model MOS), `service` (the asyncio shell),
-`runtime` (`settle_heap`: what the composition root does after start-up for the media path's timing).
+`player`, `recorder`, `mixer` (masks, batched), `quality` (E-model MOS), `service` (the asyncio shell).
+The composition root freezes start-up objects out of the garbage collector's full passes for the media path's
+timing (`appliance.process_memory.settle_heap`).
 
 Engine API for call control
 ---------------------------
