@@ -222,8 +222,12 @@ class Checker:
                 if agent_id not in offered.offered_to:
                     continue
                 mine_missed = agent_id in offered.missed_by
-                for other, (_, missed_by) in waiting_before.items():
+                for other, (queue_before, missed_by) in waiting_before.items():
                     if other not in waiting or waiting[other][1] != missed_by or not self.can_serve(agent_id, other):
+                        continue
+                    if waiting[other][0] != queue_before:
+                        # it reached this queue in the same step (an overflow whose timer fell due later than
+                        # the offered call's, within one time advance): it was not waiting here at the offer
                         continue
                     if agent_id in missed_by:
                         continue
