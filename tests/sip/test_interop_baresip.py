@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
-import shutil
 import socket
 import struct
-import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,48 +20,14 @@ import pytest
 
 from appliance.sip import events as ev
 from appliance.sip.router import MiniRouter
+from tests.baresip_peer import baresip_modules, free_pair, tone
 
 from .conftest import Running, make_config, start_service
-
-
-def baresip_modules() -> Path | None:
-    """baresip's module directory, found beside its binary (…/bin/baresip → …/lib[/<arch>]/baresip/modules)."""
-    exe = shutil.which("baresip")
-    if exe is None:
-        return None
-    lib = Path(exe).resolve().parent.parent / "lib"
-    for candidate in [lib / "baresip" / "modules", *sorted(lib.glob("*/baresip/modules"))]:
-        if (candidate / "g711.so").exists():
-            return candidate
-    return None
-
 
 MODULES = baresip_modules()
 pytestmark = [pytest.mark.interop, pytest.mark.slow,
               pytest.mark.skipif(MODULES is None, reason="baresip (with its modules) is not installed")]
 EVENT_DIGITS = "0123456789*#"
-
-
-def free_pair() -> int:
-    """A port p with p+1 free too (baresip takes the next port for TLS)."""
-    for _ in range(50):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        p = int(s.getsockname()[1])
-        s.close()
-        ok = True
-        for port in (p, p + 1):
-            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                t = socket.socket(socket.AF_INET, kind)
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                finally:
-                    t.close()
-        if ok:
-            return p
-    raise RuntimeError("no free port pair")
 
 
 def free_tcp() -> int:
@@ -73,16 +36,6 @@ def free_tcp() -> int:
     p = int(s.getsockname()[1])
     s.close()
     return p
-
-
-def tone(path: Path, seconds: float = 30.0) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        frames = b"".join(struct.pack("<h", int(3000 * math.sin(2 * math.pi * 425 * i / 8000)))
-                          for i in range(int(8000 * seconds)))
-        w.writeframes(frames)
 
 
 class RtpSink(asyncio.DatagramProtocol):

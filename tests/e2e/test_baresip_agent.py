@@ -1,0 +1,110 @@
+"""End to end with baresip as the agent's phone: a caller (SIPp, with the test's own RTP) dials the demo
+access number, presses 1, and the call is offered to agent 1002 on a baresip softphone that registers with
+digest and answers by itself. Audio is checked both ways by tone: the phone sends 1100 Hz (aufile) and
+records what it hears (sndfile); the caller sends 500 Hz."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.baresip_peer import baresip_modules, free_pair, tone
+from tests.conftest import free_port
+from tests.e2e.harness import RunningAppliance, channel_rms, sipp_available, successful, wait_until
+from tests.e2e.rtp_phone import RtpPhone
+
+MODULES = baresip_modules()
+pytestmark = [pytest.mark.interop, pytest.mark.slow,
+              pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed"),
+              pytest.mark.skipif(MODULES is None, reason="baresip (with its modules) is not installed")]
+
+ALWAYS_OPEN = {"work_days": [1, 2, 3, 4, 5, 6, 7], "work_hours": [{"start": "00:00", "end": "24:00"}]}
+CALLER_HZ, AGENT_HZ = 500.0, 1100.0
+AGENT_TALKS_S = 10.0  # baresip hangs up when its aufile source ends
+
+
+def tone_share(path: Path, hz: float, others: tuple[float, ...]) -> float:
+    """Power at `hz` over the power at `hz` and `others` in a mono 16-bit WAV (1.0: only `hz` is there)."""
+    with wave.open(str(path)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+        rate = w.getframerate()
+    t = np.arange(len(pcm)) / rate
+
+    def power(f: float) -> float:
+        return float(abs(np.dot(pcm, np.exp(-2j * np.pi * f * t))) ** 2)
+
+    wanted = power(hz)
+    return wanted / max(1e-9, wanted + sum(power(f) for f in others))
+
+
+def baresip_agent(box: RunningAppliance, extension: str, folder: Path) -> subprocess.Popen[bytes]:
+    folder.mkdir()
+    tone(folder / "tone.wav", AGENT_TALKS_S, AGENT_HZ)
+    (folder / "config").write_text(f"""
+sip_listen 127.0.0.1:{free_pair()}
+audio_source aufile,{folder / 'tone.wav'}
+audio_player aubridge,a
+audio_srate 8000
+audio_channels 1
+rtp_ports 21000-21100
+module_path {MODULES}
+module g711.so
+module aufile.so
+module aubridge.so
+module sndfile.so
+module menu.so
+module_app account.so
+snd_path {folder}
+""")
+    (folder / "accounts").write_text(
+        f"<sip:{extension}@127.0.0.1:{box.sip_port}>;auth_pass={box.password(extension)};regint=300;"
+        "answermode=auto\n")
+    return subprocess.Popen(["baresip", "-f", str(folder), "-t", "90"], cwd=folder,
+                            stdout=(folder / "out.log").open("wb"), stderr=subprocess.STDOUT)
+
+
+def test_a_baresip_agent_phone_answers_a_queued_caller_and_both_hear_each_other(box: RunningAppliance) -> None:
+    box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
+    box.api("PATCH", "/api/v1/queues/sales", {"survey_flow": None})
+    folder = box.work / "baresip-1002"
+    phone = baresip_agent(box, "1002", folder)
+    caller_rtp = RtpPhone(CALLER_HZ)
+    caller_rtp.start()
+    try:
+        wait_until("baresip's registration", lambda: b"200 OK" in (folder / "out.log").read_bytes(), 20)
+        status, agent = box.api("POST", "/api/v1/agents/1002/login", {})
+        assert status == 200 and agent["state"] == "idle", agent
+        caller = box.sipp([
+            *box.sipp_args(box.scenario("caller_media.xml", RTP_PORT=caller_rtp.port, DIGIT="1",
+                                        BEFORE_KEY_MS=2000), free_port()),
+            "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"], timeout=90)
+        assert successful(caller) == 1, caller.stdout[-3000:]  # the agent's phone hung up: BYE to the caller
+    finally:
+        caller_rtp.stop()
+        phone.terminate()
+        phone.wait(timeout=10)
+
+    cdr = box.wait_for_cdr("8000")
+    assert cdr["queue"] == "sales" and cdr["agent"] == "1002" and cdr["disposition"] == "answered", cdr
+    assert cdr["hangup_side"] == "agent" and cdr["talk"] > AGENT_TALKS_S - 4, cdr
+    to_mono = time.time() - time.monotonic()  # CDR times are wall clock, the test phone's arrivals monotonic
+    bridged = next(at for at, e, _ in cdr["timeline"] if e == "bridged") - to_mono
+    ended = cdr["ended"] - to_mono
+    # the caller hears the agent's phone
+    heard = caller_rtp.level(AGENT_HZ, bridged + 0.5, ended - 0.5)
+    assert heard > 1000.0 and heard > 20 * caller_rtp.level(CALLER_HZ, bridged + 0.5, ended - 0.5), heard
+    # the agent's phone heard the caller (baresip's own recording of what it decoded)
+    (decoded,) = folder.glob("*-dec.wav")
+    assert tone_share(decoded, CALLER_HZ, (AGENT_HZ,)) > 0.9
+    # queue log, agent log and the recording tell the same call
+    rows = box.rows("SELECT event, agent FROM queue_log WHERE call_id = ? ORDER BY id", cdr["call_id"])
+    assert [r[0] for r in rows] == ["queued", "offered", "answered"] and rows[2][1] == "1002", rows
+    states = [r[0] for r in box.rows("SELECT state_to FROM agent_log WHERE agent = '1002' ORDER BY id")]
+    assert states[:4] == ["idle", "ringing", "on_call", "wrap_up"], states
+    left, right = channel_rms(box.data / cdr["recording"])
+    assert left > 100 and right > 100, (left, right)
