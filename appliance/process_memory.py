@@ -23,14 +23,25 @@ import sys
 import psutil
 
 
+def _library(soname: str, name: str) -> ctypes.CDLL | None:
+    """A C library the process has loaded already (dlopen of it again is cheap), by its Debian soname; the
+    slow search through the linker cache (`find_library` runs a program) only where that name is unknown.
+    The figures are read on the event loop by every health check, so they must stay cheap."""
+    try:
+        return ctypes.CDLL(soname)
+    except OSError:
+        found = ctypes.util.find_library(name)
+        try:
+            return ctypes.CDLL(found) if found else None
+        except OSError:
+            return None
+
+
 def _sqlite_memory_used() -> int:
     """Bytes the SQLite library has allocated (sqlite3_memory_used), or -1 where it cannot be asked."""
-    name = ctypes.util.find_library("sqlite3")
-    if not name:
-        return -1
-    try:
-        used = ctypes.CDLL(name).sqlite3_memory_used
-    except (OSError, AttributeError):
+    lib = _library("libsqlite3.so.0", "sqlite3")
+    used = getattr(lib, "sqlite3_memory_used", None)
+    if used is None:
         return -1
     used.restype = ctypes.c_int64
     return int(used())
@@ -45,12 +56,8 @@ def figures() -> dict[str, float | int]:
 
 
 def _malloc_trim() -> bool:
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+    trim = getattr(_library("libc.so.6", "c"), "malloc_trim", None)  # glibc only (musl has none)
+    if trim is None:
         return False
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
