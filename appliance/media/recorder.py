@@ -47,16 +47,13 @@ class Recorder:
     data_bytes: int = 0
     _file: BinaryIO | None = None
     _pending: list[bytes] = field(default_factory=list)
-    _pending_bytes: int = 0
     _last_flush: float = 0.0
 
-    def open(self, now: float, phase: float = 0.0) -> None:
-        """`phase` (0..1) staggers this recorder's flushes against others started at the same moment, so a
-        thousand recordings do not all write in the same 20 ms tick."""
+    def open(self, now: float) -> None:
         self._file = self.open_file(self.path)
         self._file.write(wav_header(0))
         self._file.flush()
-        self._last_flush = now - phase * self.flush_interval
+        self._last_flush = now
 
     @property
     def active(self) -> bool:
@@ -64,11 +61,8 @@ class Recorder:
 
     def write(self, stereo_frame: bytes, now: float) -> None:
         """Interleaved little-endian stereo samples; flushed to disk when the interval is up."""
-        if self._file is None:
-            return
-        self._pending.append(stereo_frame)
-        self._pending_bytes += len(stereo_frame)
-        if now - self._last_flush >= self.flush_interval:
+        self.append(stereo_frame)
+        if self._file is not None and now - self._last_flush >= self.flush_interval:
             self.flush(now)
 
     def append(self, stereo_frame: bytes) -> None:
@@ -76,10 +70,6 @@ class Recorder:
         own tick of every second, so a thousand recordings cost one list append each per tick)."""
         if self._file is not None:
             self._pending.append(stereo_frame)
-
-    def flush_if_due(self, now: float) -> None:
-        if now - self._last_flush >= self.flush_interval:
-            self.flush(now)
 
     def flush(self, now: float) -> None:
         if self._file is None:
@@ -89,7 +79,6 @@ class Recorder:
             return
         data = b"".join(self._pending)
         self._pending.clear()
-        self._pending_bytes = 0
         try:
             self._file.write(data)
             self._file.flush()

@@ -202,6 +202,24 @@ class _Endpoint:
             ts = self.out_ts + ticks * FRAME
         return (self.out_seq + 1) & 0xFFFF, ts & 0xFFFFFFFF
 
+    def relayed_seq_ts(self, target: _Endpoint, seq: int, ts: int, now: float) -> tuple[int, int]:
+        """Where a packet of this leg goes on `target`'s outgoing stream: its sequence number and timestamp
+        shifted by offsets fixed at the first packet after a resync, so the stream stays continuous.
+        (`MediaEngine._drain` has the same lines inline: it runs for every relayed packet.)"""
+        if self.resync:
+            nseq, nts = target.next_out(now)
+            self.seq_off = nseq - seq
+            self.ts_off = nts - ts
+            self.resync = False
+        return (seq + self.seq_off) & 0xFFFF, (ts + self.ts_off) & 0xFFFFFFFF
+
+    def sent(self, seq: int, ts: int, now: float, tick: int, octets: int) -> None:
+        """Account for a packet of our outgoing stream: `tick` is the engine tick it was generated on, -1 for
+        a relayed one (see `next_out`). The per-packet paths have these lines inline."""
+        self.out_seq, self.out_ts, self.out_time, self.out_tick = seq, ts, now, tick
+        self.tx_packets += 1
+        self.tx_octets += octets
+
 
 @dataclass(eq=False)
 class _Bridge:
@@ -850,6 +868,7 @@ class MediaEngine:
         now = time.monotonic()
         units = int(now * 8000.0)  # arrival time in RTP timestamp units (RFC 3550 A.8; G.711 runs at 8 kHz)
         rx = self._rx
+        size = _RECV_SIZE
         unpack = _HDR.unpack_from
         pack = _HDR.pack
         for fd, _mask in ready:
@@ -859,7 +878,7 @@ class MediaEngine:
                 continue  # released while this batch was handled
             if ep.connected:
                 try:
-                    data = ep.recv(2048)
+                    data = ep.recv(size)
                 except OSError:
                     continue  # nothing queued after all, or an ICMP error reported on the connected socket
                 if len(data) < 12:
@@ -872,7 +891,7 @@ class MediaEngine:
                     continue
             else:
                 try:
-                    data, addr = ep.recvfrom(2048)
+                    data, addr = ep.recvfrom(size)
                 except OSError:
                     continue
                 if len(data) < 12:
@@ -909,6 +928,7 @@ class MediaEngine:
                     jitter.put(ts, data[12:], now)
                 continue
             # relay: same codec on both legs, so the marker bit and payload type go through unchanged
+            # (_Endpoint.relayed_seq_ts and _Endpoint.sent, inline)
             if ep.resync:
                 nseq, nts = target.next_out(now)
                 ep.seq_off = nseq - seq
@@ -975,21 +995,9 @@ class MediaEngine:
             out_pt = target.te_pt
         if not target.tx:
             return
-        seq = _SEQ_TS_SSRC.unpack_from(data, 2)[0]
-        if ep.resync:
-            nseq, nts = target.next_out(now)
-            ep.seq_off = nseq - seq
-            ep.ts_off = nts - ts
-            ep.resync = False
-        oseq = (seq + ep.seq_off) & 0xFFFF
-        ots = (ts + ep.ts_off) & 0xFFFFFFFF
+        oseq, ots = ep.relayed_seq_ts(target, _SEQ_TS_SSRC.unpack_from(data, 2)[0], ts, now)
         self._send(target, _HDR.pack(0x80, (b1 & 0x80) | out_pt, oseq, ots, target.ssrc) + payload)
-        target.out_seq = oseq
-        target.out_ts = ots
-        target.out_time = now
-        target.out_tick = -1
-        target.tx_packets += 1
-        target.tx_octets += len(payload)
+        target.sent(oseq, ots, now, -1, len(payload))
         if audio:
             ep.last_in_ts = ts
             ep.last_in_payload = payload
@@ -1184,9 +1192,7 @@ class MediaEngine:
             if packet is not None:
                 marker, ev_ts, body = packet
                 self._send(ep, _HDR.pack(0x80, (0x80 if marker else 0) | ep.te_pt, seq, ev_ts, ep.ssrc) + body)
-                ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = seq, ts, now, tick
-                ep.tx_packets += 1
-                ep.tx_octets += len(body)
+                ep.sent(seq, ts, now, tick, len(body))
             if sender.done:
                 ep.dtmf_tx.pop(0)
                 if not ep.dtmf_tx:
@@ -1194,9 +1200,7 @@ class MediaEngine:
                     self._reconcile_endpoint(ep)
             return
         self._send(ep, _HDR.pack(0x80, ep.audio_pt, seq, ts, ep.ssrc) + payload)
-        ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = seq, ts, now, tick
-        ep.tx_packets += 1
-        ep.tx_octets += len(payload)
+        ep.sent(seq, ts, now, tick, len(payload))
 
     def _write_recordings(self, pcm: npt.NDArray[np.int16], now: float) -> None:
         plan = self._rec_plan
