@@ -1415,7 +1415,7 @@ class SipCore(TransactionUser):
         for name, reg in list(self.trunk_regs.items()):
             new = wanted.get(name)
             if new is not None and _same_registration(reg, new):
-                reg.trunk = dc_replace(new, register_expires=reg.trunk.register_expires)  # a 423 may have raised it
+                reg.trunk = _replace_trunk(new, reg.trunk.register_expires)  # a 423 may have raised it
                 continue
             del self.trunk_regs[name]
             self._clear_timer(("trunk", name))
