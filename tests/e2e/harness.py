@@ -103,6 +103,13 @@ class RunningAppliance:
     def sipp_background(self, args: list[str]) -> subprocess.Popen[str]:
         return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.work)
 
+    def caller_with_media(self, rtp_port: int, digit: str = "1", caller: str = "1005") -> list[str]:
+        """SIPp arguments for `caller` dialling the access number 8000 and pressing `digit` after 2 s, its
+        audio sent and heard by the test's own RTP phone at `rtp_port`; it stays until hung up."""
+        scenario = self.scenario("caller_media.xml", RTP_PORT=rtp_port, DIGIT=digit, BEFORE_KEY_MS=2000)
+        return [*self.sipp_args(scenario, free_port()), "-inf", str(self.users_csv(caller)), "-s", "8000",
+                f"127.0.0.1:{self.sip_port}"]
+
     def phone_feature(self, extension: str, code: str, port: int) -> subprocess.CompletedProcess[str]:
         """Register `extension` at `port` and dial a feature code from it."""
         args = [*self.sipp_args(self.scenario("phone_login.xml"), port), "-inf", str(self.users_csv(extension)), "-s", code, f"127.0.0.1:{self.sip_port}"]

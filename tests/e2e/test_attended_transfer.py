@@ -46,10 +46,7 @@ def test_agent_phone_transfers_the_caller_after_consulting_another_agent(box: Ru
         target = box.sipp_background(box.sipp_args(
             box.scenario("agent_media.xml", RTP_PORT=target_rtp.port, TALK_MS=14000), port_b))
         time.sleep(0.3)
-        caller = box.sipp_background([
-            *box.sipp_args(box.scenario("caller_media.xml", RTP_PORT=caller_rtp.port, DIGIT="1",
-                                        BEFORE_KEY_MS=2000), free_port()),
-            "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"])
+        caller = box.sipp_background(box.caller_with_media(caller_rtp.port))
 
         # while 1002 consults, the caller is on hold and is not put through to 1003 yet
         call_id = box.connected_call(timeout=30)

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from tests.baresip_peer import baresip_modules, free_pair, tone
-from tests.conftest import free_port
 from tests.e2e.harness import RunningAppliance, channel_rms, sipp_available, successful, wait_until
 from tests.e2e.rtp_phone import RtpPhone
 
@@ -79,10 +78,7 @@ def test_a_baresip_agent_phone_answers_a_queued_caller_and_both_hear_each_other(
         wait_until("baresip's registration", lambda: b"200 OK" in (folder / "out.log").read_bytes(), 20)
         status, agent = box.api("POST", "/api/v1/agents/1002/login", {})
         assert status == 200 and agent["state"] == "idle", agent
-        caller = box.sipp([
-            *box.sipp_args(box.scenario("caller_media.xml", RTP_PORT=caller_rtp.port, DIGIT="1",
-                                        BEFORE_KEY_MS=2000), free_port()),
-            "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"], timeout=90)
+        caller = box.sipp(box.caller_with_media(caller_rtp.port), timeout=90)
         assert successful(caller) == 1, caller.stdout[-3000:]  # the agent's phone hung up: BYE to the caller
     finally:
         caller_rtp.stop()

@@ -336,10 +336,7 @@ def test_listen_whisper_and_barge_each_party_hears_what_it_should(box: RunningAp
         agent = box.sipp_background(box.sipp_args(
             box.scenario("agent_media.xml", RTP_PORT=agent_rtp.port, TALK_MS=32000), agent_port))
         time.sleep(0.3)
-        caller = box.sipp_background([
-            *box.sipp_args(box.scenario("caller_media.xml", RTP_PORT=caller_rtp.port, DIGIT="1",
-                                        BEFORE_KEY_MS=2000), free_port()),
-            "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"])
+        caller = box.sipp_background(box.caller_with_media(caller_rtp.port))
         deadline = time.monotonic() + 25
         while time.monotonic() < deadline:
             _, calls = box.api("GET", "/api/v1/calls")
