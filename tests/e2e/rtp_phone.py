@@ -29,7 +29,6 @@ class RtpPhone:
     sock: socket.socket = field(default_factory=lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
     peer: tuple[str, int] | None = None
     heard: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (arrival, 16-bit samples)
-    heard_wall: list[float] = field(default_factory=list)  # arrival on the wall clock (to compare with CDRs)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -64,7 +63,6 @@ class RtpPhone:
             self.peer = self.peer or addr
             pcm = np.frombuffer(audioop.alaw2lin(data[12:], 2), dtype="<i2")
             self.heard.append((time.monotonic(), pcm))
-            self.heard_wall.append(time.time())
 
     def _send(self) -> None:
         ssrc, seq, ts, n = random.getrandbits(32), random.getrandbits(16), random.getrandbits(32), 0
@@ -80,9 +78,9 @@ class RtpPhone:
                 seq, ts, n = seq + 1, ts + FRAME, n + 1
             time.sleep(max(0.0, next_at - time.monotonic()))
 
-    def rms_between(self, since_wall: float, until_wall: float) -> float:
-        """RMS of what was heard between two wall-clock times."""
-        frames = [pcm for (_, pcm), at in zip(self.heard, self.heard_wall, strict=False) if since_wall <= at < until_wall]
+    def rms(self, since: float, until: float) -> float:
+        """RMS of what was heard between two monotonic times."""
+        frames = [pcm for at, pcm in self.heard if since <= at < until]
         if not frames:
             return 0.0
         x = np.concatenate(frames).astype(np.float64)

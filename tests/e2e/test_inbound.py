@@ -378,9 +378,10 @@ def test_listen_whisper_and_barge_each_party_hears_what_it_should(box: RunningAp
         assert hears(caller_rtp, 1100.0, mode) and hears(agent_rtp, 500.0, mode)
     # between the agent's answer and the bridge the caller hears the agent's number spoken (接通播报工号)
     cdr = box.wait_for_cdr("8000")
-    at = {e: t for t, e, _ in cdr["timeline"]}
+    to_mono = time.time() - time.monotonic()  # CDR times are wall clock, the test phone's arrivals monotonic
+    at = {e: t - to_mono for t, e, _ in cdr["timeline"]}
     assert at["bridged"] - at["agent_answered"] > 1.0
-    spoken = caller_rtp.rms_between(at["agent_answered"] + 0.2, at["bridged"] - 0.1)
+    spoken = caller_rtp.rms(at["agent_answered"] + 0.2, at["bridged"] - 0.1)
     assert spoken > 300, spoken
 
 
