@@ -28,7 +28,7 @@ setup: .stamp-apt $(VENV)/.stamp-pip
 	fi
 	@touch $@
 
-$(VENV)/.stamp-pip: pyproject.toml .stamp-apt
+$(VENV)/.stamp-pip: pyproject.toml setup.py appliance/media/_rtp_relay.c .stamp-apt
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'

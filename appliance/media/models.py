@@ -70,6 +70,7 @@ class MediaConfig:
     jitter_max_delay: float = 0.2
     recording_flush_interval: float = 1.0
     cname: str = "media@appliance"
+    compiled_relay: bool = True  # relay plain two-party audio in _rtp_relay.c when it is built
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,8 @@ from appliance.media.events import (
     RecordingStopped,
     RtpTimeout,
 )
+from appliance.media.fast_relay import FastRelay, RelayLeg
+from appliance.media.fast_relay import load as load_fast_relay
 from appliance.media.inband import InbandDetector, analyse
 from appliance.media.jitter import JitterBuffer
 from appliance.media.mixer import Mixer
@@ -188,6 +190,9 @@ class _Endpoint:
     rtt: float | None = None
     last_rtcp: float = 0.0
     recordings: set[str] = field(default_factory=set)
+    fast: bool = False  # handed over to the compiled relay: its receive side and the target's send side
+    fast_received: int = 0  # stats.received when last handed over or synced (has C relayed since?)
+    fast_tx_packets: int = 0  # likewise for tx_packets
 
     def next_out(self, now: float, tick: int = -1) -> tuple[int, int]:
         """Sequence number and timestamp of the next packet we generate. While we generate, the timestamp
@@ -304,6 +309,17 @@ class MediaEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._epoll: select.epoll | None = None  # every RTP socket; its descriptor is the loop's one reader
         self._rx: dict[int, _Endpoint] = {}  # RTP socket descriptor -> endpoint
+        lib = load_fast_relay() if config.compiled_relay else None
+        self._fast: FastRelay | None = FastRelay(lib) if lib is not None else None
+
+    @property
+    def compiled_relay(self) -> bool:
+        """Whether plain two-party audio is relayed by the compiled relay (else in Python)."""
+        return self._fast is not None
+
+    @property
+    def relayed_in_c(self) -> int:
+        return self._fast.relayed if self._fast is not None else 0
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -366,6 +382,7 @@ class MediaEngine:
         """The answer to our offer, or a new offer in a re-INVITE (hold is a direction change)."""
         ep = self._endpoint(endpoint_id)
         codec = self._choose_codec(remote)
+        self._own(ep)
         if codec != ep.codec:
             ep.codec = codec
             ep.audio_pt = codec.payload_type
@@ -413,6 +430,7 @@ class MediaEngine:
 
     def leg_stats(self, endpoint_id: str) -> dict[str, Any]:
         ep = self._endpoint(endpoint_id)
+        self._sync(ep)
         r, mos = self.quality(ep)
         return {"received": ep.stats.received, "lost": ep.stats.cumulative_lost,
                 "jitter_ms": ep.stats.jitter_ms, "sent": ep.tx_packets, "r_factor": r, "mos": mos,
@@ -510,6 +528,8 @@ class MediaEngine:
             return
         relay = self._relay_possible(br)
         parties = [self._endpoints[i] for i in br.parties if i in self._endpoints]
+        for ep in parties:
+            self._own(ep)
         if relay:
             a, b = parties
             self._set_relay(a, b)
@@ -524,6 +544,7 @@ class MediaEngine:
     def _set_relay(self, ep: _Endpoint, target: _Endpoint | None) -> None:
         if ep.relay_to is target:
             return
+        self._own(ep)
         ep.relay_to = target
         ep.resync = True
         self._plan_dirty = True  # which rows are mixed and sent depends on it
@@ -536,6 +557,7 @@ class MediaEngine:
         return ep.bridge_id is not None or ep.player is not None or bool(ep.dtmf_tx)
 
     def _reconcile_endpoint(self, ep: _Endpoint) -> None:
+        self._own(ep)
         mixed = self._needs_tick(ep)
         if mixed and ep.jitter is None:
             ep.jitter = self._new_jitter(ep)
@@ -736,6 +758,7 @@ class MediaEngine:
         return self._epoll
 
     def _close_rtp(self, ep: _Endpoint) -> None:
+        self._own(ep)
         sock, ep.sock = ep.sock, None
         if sock is None:
             return
@@ -750,6 +773,7 @@ class MediaEngine:
         ep.tx = 0
 
     def _update_tx(self, ep: _Endpoint) -> None:
+        self._own(ep)  # a leg relayed into sends on this socket: it must stay connected while that is in C
         if ep.sock is None or ep.peer is None or not ep.sends:
             ep.tx = 0
         else:
@@ -801,6 +825,7 @@ class MediaEngine:
         raise NoCommonCodec(list(remote.payload_types))
 
     def _apply_remote(self, ep: _Endpoint, remote: RemoteMedia) -> None:
+        self._own(ep)
         new = (remote.address, remote.port)
         if ep.remote is not None and new != ep.remote:
             ep.latched = False  # the SDP moved the media (re-INVITE, transfer): send there until it speaks
@@ -859,28 +884,44 @@ class MediaEngine:
         epoll = self._epoll
         if epoll is None:
             return
-        try:
-            ready = epoll.poll(0)
-        except InterruptedError:
-            return
-        self.drains += 1
-        self.drained += len(ready)
         now = time.monotonic()
         units = int(now * 8000.0)  # arrival time in RTP timestamp units (RFC 3550 A.8; G.711 runs at 8 kHz)
+        fast = self._fast
+        ready: list[tuple[int, int | bytes]]
+        if fast is None:
+            try:
+                ready = epoll.poll(0)  # type: ignore[assignment]
+            except InterruptedError:
+                return
+        else:
+            # the compiled relay reads every ready socket it was handed and relays what it can; left here are
+            # sockets it was not handed (fd, 0) and packets it read but leaves to us (fd, bytes)
+            ready = fast.drain(epoll.fileno(), now, units)
+        self.drains += 1
+        self.drained += len(ready)
         rx = self._rx
         size = _RECV_SIZE
         unpack = _HDR.unpack_from
         pack = _HDR.pack
-        for fd, _mask in ready:
+        data: bytes
+        for fd, got in ready:
             try:
                 ep = rx[fd]
             except KeyError:
                 continue  # released while this batch was handled
-            if ep.connected:
-                try:
-                    data = ep.recv(size)
-                except OSError:
-                    continue  # nothing queued after all, or an ICMP error reported on the connected socket
+            handed = got.__class__ is bytes
+            if handed or ep.connected:
+                if handed:
+                    # read by the compiled relay and left to us (a new SSRC, an event, out of order...) on a
+                    # socket it holds connected: the leg's state comes back from C first, and the leg is
+                    # handed over again at its next plain packet
+                    data = got  # type: ignore[assignment]
+                    self._own(ep)
+                else:
+                    try:
+                        data = ep.recv(size)
+                    except OSError:
+                        continue  # nothing queued after all, or an ICMP error reported on the connected socket
                 if len(data) < 12:
                     continue
                 b0, b1, seq, ts, ssrc = unpack(data)
@@ -956,6 +997,88 @@ class MediaEngine:
             ep.last_in_payload = payload
             if ep.jitter is not None:  # tapped for a recording or in-band detection
                 ep.jitter.put(ts, payload, now)
+            elif fast is not None and not ep.fast:
+                self._hand_over(ep)
+
+    # ---------------------------------------------------------------- the compiled relay (fast_relay.py)
+    # A handed-over leg's receive side (statistics, last payload) and its target's send side (sequence,
+    # timestamp, counters) live in the C table. `_own` takes them back before anything else touches them;
+    # `_sync` copies them out for reading (RTCP, time-outs, statistics) while C goes on.
+
+    def _hand_over(self, ep: _Endpoint) -> None:
+        """Give a relayed leg to the compiled relay when its packets can go there untouched."""
+        fast = self._fast
+        target = ep.relay_to
+        if (fast is None or target is None or ep.resync or not ep.connected or ep.peer_ssrc is None
+                or ep.jitter is not None or target.tx != 1 or ep.fd < 0 or target.fd < 0
+                or ep.stats.base_seq < 0):
+            return
+        fast.reserve(max(ep.fd, target.fd))
+        leg = fast.legs[ep.fd]
+        leg.target_fd = target.fd
+        leg.peer_ssrc = ep.peer_ssrc
+        leg.audio_pt = ep.audio_pt
+        leg.out_ssrc = target.ssrc
+        leg.seq_off = ep.seq_off & 0xFFFF
+        leg.ts_off = ep.ts_off & 0xFFFFFFFF
+        st = ep.stats
+        leg.max_seq, leg.cycles, leg.received, leg.transit, leg.jitter = (st.max_seq, st.cycles, st.received,
+                                                                           st.transit, st.jitter)
+        leg.last_rx = ep.last_rx
+        ep.fast_received = st.received
+        out = fast.legs[target.fd]
+        out.out_seq, out.out_ts, out.out_time = target.out_seq, target.out_ts, target.out_time
+        out.tx_packets, out.tx_octets = target.tx_packets, target.tx_octets
+        target.fast_tx_packets = target.tx_packets
+        leg.active = 1
+        ep.fast = True
+
+    def _own(self, ep: _Endpoint) -> None:
+        """Take `ep`'s per-packet state back from the compiled relay: its receive side, and its send side
+        from the leg relayed into it."""
+        if ep.fast:
+            self._take_back(ep)
+        partner = ep.relay_to
+        if partner is not None and partner.fast:
+            self._take_back(partner)
+
+    def _take_back(self, ep: _Endpoint) -> None:
+        assert self._fast is not None and ep.relay_to is not None
+        legs = self._fast.legs
+        legs[ep.fd].active = 0
+        ep.fast = False
+        self._sync_rx(ep, legs[ep.fd])
+        self._sync_tx(ep.relay_to, legs[ep.relay_to.fd])
+
+    def _sync(self, ep: _Endpoint) -> None:
+        """Copy what C has counted for `ep` so far (it goes on relaying)."""
+        if self._fast is None:
+            return
+        if ep.fast:
+            self._sync_rx(ep, self._fast.legs[ep.fd])
+        partner = ep.relay_to
+        if partner is not None and partner.fast:
+            self._sync_tx(ep, self._fast.legs[ep.fd])
+
+    def _sync_rx(self, ep: _Endpoint, leg: RelayLeg) -> None:
+        assert self._fast is not None
+        st = ep.stats
+        if leg.received == ep.fast_received:
+            return
+        st.max_seq, st.cycles, st.received, st.transit, st.jitter = (leg.max_seq, leg.cycles, leg.received,
+                                                                     leg.transit, leg.jitter)
+        ep.fast_received = leg.received
+        ep.last_rx = leg.last_rx
+        ep.last_in_ts = leg.last_in_ts
+        ep.last_in_payload = self._fast.last_payload(leg)
+
+    @staticmethod
+    def _sync_tx(ep: _Endpoint, leg: RelayLeg) -> None:
+        if leg.tx_packets == ep.fast_tx_packets:
+            return
+        ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = leg.out_seq, leg.out_ts, leg.out_time, -1
+        ep.tx_packets, ep.tx_octets = leg.tx_packets, leg.tx_octets
+        ep.fast_tx_packets = leg.tx_packets
 
     def _accept_source(self, ep: _Endpoint, addr: tuple[str, int], ssrc: int) -> bool:
         """A packet on a socket that is not connected: the first packets of a leg, or after the peer moved."""
@@ -1244,9 +1367,12 @@ class MediaEngine:
         batch = self._sweep[-self._sweep_per_tick:]
         del self._sweep[-self._sweep_per_tick:]
         timeout = self.config.rtp_timeout
+        fast = self._fast is not None
         for ep in batch:
             if ep.sock is None:
                 continue  # released since the sweep began
+            if fast:
+                self._sync(ep)
             ep.dtmf_rx.handle_timeout(now)
             expects_media = ep.direction in (Direction.SENDRECV, Direction.RECVONLY) and ep.remote is not None
             silent = now - ep.last_rx

@@ -42,10 +42,13 @@ def events(bus: EventBus) -> Recorded:
     return Recorded(bus)
 
 
-@pytest.fixture
-async def engine(bus: EventBus) -> AsyncIterator[MediaEngine]:
+@pytest.fixture(params=["compiled", "python"])
+async def engine(request: pytest.FixtureRequest, bus: EventBus) -> AsyncIterator[MediaEngine]:
+    """Every engine test runs twice: relaying in the compiled relay (which must be built here) and in Python."""
     low, high = free_port_range()
-    eng = MediaEngine(MediaConfig(port_low=low, port_high=high, rtp_timeout=0.5), bus)
+    compiled = request.param == "compiled"
+    eng = MediaEngine(MediaConfig(port_low=low, port_high=high, rtp_timeout=0.5, compiled_relay=compiled), bus)
+    assert eng.compiled_relay == compiled, "the compiled relay is not built: pip install -e . builds it"
     await eng.start()
     yield eng
     await eng.stop()

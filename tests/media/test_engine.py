@@ -51,6 +51,52 @@ async def test_relay_rewrites_ssrc_sequence_and_timestamp_and_keeps_payload(engi
     assert tone_level(a.audio(), 900) > 3000
     stats = engine.leg_stats(ea)
     assert stats["received"] == 30 and stats["lost"] == 0 and stats["relaying"]
+    assert engine.leg_stats(eb)["sent"] == 30
+    if engine.compiled_relay:  # the first packets of each leg latch and fix the offsets in Python
+        assert engine.relayed_in_c >= 2 * 30 - 6
+    a.close()
+    b.close()
+
+
+async def test_relay_passes_lost_reordered_and_event_packets_and_counts_them(engine: MediaEngine,
+                                                                             events: Recorded) -> None:
+    """The relay's unusual packets (a gap, a late one, an RFC 4733 event) go through Python, plain ones through
+    the compiled relay when it runs: the other leg gets every packet in the order sent, on one continuous
+    stream, and the statistics count them the same either way."""
+    a, ea, addr_a = await leg(engine, 0xA)
+    b, eb, addr_b = await leg(engine, 0xB)
+    engine.bridge(ea, eb)
+    frame = coded_tone(700, 0.02)
+    # sequence numbers (offsets from 1000): a gap at 10, 12 after 13, an event taking 19-21
+    order = [*range(10), 11, 13, 12, *range(14, 19), 19, 20, 21, *range(22, 33)]
+    events_at = {19: 0x0A, 20: 0x8A, 21: 0x8A}  # digit 5; the end is sent more than once (RFC 4733 §2.5.1.4)
+
+    async def send_a() -> None:
+        await asyncio.sleep(0.05)  # b speaks first, so both legs are latched (and relayed in C when it runs)
+        for n in order:
+            a.seq = 1000 + n
+            if n in events_at:
+                a.ts = 50_000 + 19 * 160
+                duration = 160 * (n - 18)
+                a.send(addr_a, bytes([5, events_at[n], duration >> 8, duration & 0xFF]), pt=101,
+                       marker=n == 19, advance=False)
+            else:
+                a.ts = 50_000 + n * 160
+                a.send(addr_a, frame)
+            await asyncio.sleep(0.02)
+
+    await asyncio.gather(send_a(), b.stream(addr_b, coded_tone(900, 0.8)))
+    await asyncio.sleep(0.1)
+    got = [r.packet for r in b.received]
+    assert [p.payload_type for p in got] == [101 if n in events_at else ALAW for n in order]
+    first = got[0].sequence
+    assert [(p.sequence - first) & 0xFFFF for p in got] == order
+    assert len({p.ssrc for p in got}) == 1
+    stats = engine.leg_stats(ea)
+    assert (stats["received"], stats["lost"]) == (32, 1)
+    assert [e.digit for e in events.of("media.dtmf") if isinstance(e, DtmfReceived)] == ["5"]
+    if engine.compiled_relay:
+        assert engine.relayed_in_c >= 20
     a.close()
     b.close()
 
