@@ -1,14 +1,16 @@
-/* The media engine's compiled relay: the per-packet work of a two-party bridge, in C.
+/* The media engine's compiled packet path: the per-packet work of relayed and mixed legs, in C.
 
-   What it implements: for the RTP sockets of relayed legs (appliance/media/fast_relay.py hands them over), one
-   wake-up of the engine's epoll set reads one packet from each ready socket and, when it is a plain audio
-   packet (RFC 3550 §5.1: version 2, no padding, extension or CSRC, the negotiated payload type) of the
-   latched stream, in sequence:
+   What it implements: for the RTP sockets Python hands over (appliance/media/fast_relay.py), one wake-up of
+   the engine's epoll set reads one packet from each ready socket and, when it is a plain audio packet
+   (RFC 3550 §5.1: version 2, no padding, extension or CSRC, the negotiated payload type) of the latched
+   stream, in sequence:
      - updates the leg's receiver statistics (RFC 3550 A.1 sequence tracking, A.8 interarrival jitter),
        exactly as appliance.media.rtp.ReceiverStats.update does for an in-order packet;
-     - rewrites the 12-byte header for the other leg (its SSRC; sequence number and timestamp shifted by the
-       offsets Python fixed at the first packet) and sends it on the other leg's connected socket;
-     - keeps the last payload, so a switch to mixing seeds the jitter buffer without a gap.
+     - RELAY legs: rewrites the 12-byte header for the other leg (its SSRC; sequence number and timestamp
+       shifted by the offsets Python fixed at the first packet) and sends it on the other leg's connected
+       socket, and keeps the last payload, so a switch to mixing seeds the jitter buffer without a gap;
+     - UP legs (mixed, or relayed and tapped for a recording or in-band detection): passes the timestamp and
+       payload up, for the leg's jitter buffer, which stays in Python.
    Everything else (a socket Python keeps, a new SSRC, telephone events, RTCP on the RTP port, out-of-order or
    odd packets) is handed back to Python: either the descriptor (Python reads it) or the packet read here.
 
@@ -31,11 +33,16 @@
 #define RELAY_LAST_MAX 320 /* the last payload kept for a gapless switch to mixing: 40 ms of G.711 */
 #define RELAY_MAX_EVENTS 1024
 #define RELAY_PACKET_MAX 2048
+#define MODE_RELAY 1
+#define MODE_UP 2
+#define KIND_READ 0
+#define KIND_PACKET 1
+#define KIND_PAYLOAD 2
 
 /* One leg, indexed by its RTP socket's descriptor. Python writes the first block when it hands the leg over
    and reads the rest back when it takes the leg back (fast_relay.py mirrors this layout and checks it). */
 typedef struct {
-    int32_t active;      /* 1: this file relays the leg's packets; 0: every packet goes to Python */
+    int32_t mode;        /* MODE_RELAY | MODE_UP; 0: every packet goes to Python */
     int32_t target_fd;   /* the connected RTP socket of the leg the packets go to */
     uint32_t peer_ssrc;  /* the latched stream */
     uint32_t audio_pt;
@@ -60,12 +67,15 @@ typedef struct {
 
 int relay_leg_size(void) { return (int)sizeof(relay_leg); }
 
-/* One wake-up. Writes up to `out_cap` records of three int32 each into `out`: (fd, -1, 0) for a ready socket
-   Python reads itself, (fd, length, offset) for a packet read here and copied to `buf` + offset. Returns the
-   number of records, or -errno when epoll_wait fails. Stops early when `buf` or `out` could overflow: the
-   epoll set is level-triggered, so what is left is reported again at the next wake-up. `counts[0]` gets the
-   number of ready sockets, `counts[1]` the packets relayed here. */
-int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units, int32_t *out, int out_cap,
+/* One wake-up. Writes up to `out_cap` records of five uint32 each into `out`:
+     (fd, KIND_READ, 0, 0, 0)             a ready socket Python reads itself;
+     (fd, KIND_PACKET, offset, len, 0)    a packet read here and left to Python whole, copied to buf + offset;
+     (fd, KIND_PAYLOAD, offset, len, ts)  the payload and RTP timestamp of a packet done here, for the leg's
+                                          jitter buffer.
+   Returns the number of records, or -errno when epoll_wait fails. Stops early when `buf` or `out` could
+   overflow: the epoll set is level-triggered, so what is left is reported again at the next wake-up.
+   `counts[0]` gets the number of ready sockets, `counts[1]` the packets relayed here. */
+int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units, uint32_t *out, int out_cap,
                 uint8_t *buf, int buf_cap, int64_t *counts) {
     struct epoll_event events[RELAY_MAX_EVENTS];
     uint8_t packet[RELAY_PACKET_MAX];
@@ -79,10 +89,11 @@ int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units,
         int fd = events[i].data.fd;
         if (records >= out_cap)
             break;
-        if (fd < 0 || fd >= nlegs || !legs[fd].active) {
-            out[3 * records] = fd;
-            out[3 * records + 1] = -1;
-            out[3 * records + 2] = 0;
+        uint32_t *rec = out + 5 * records;
+        if (fd < 0 || fd >= nlegs || !legs[fd].mode) {
+            rec[0] = (uint32_t)fd;
+            rec[1] = KIND_READ;
+            rec[2] = rec[3] = rec[4] = 0;
             records++;
             continue;
         }
@@ -104,9 +115,11 @@ int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units,
         if (b0 != 0x80 || (uint32_t)(b1 & 0x7F) != leg->audio_pt || ssrc != leg->peer_ssrc || delta == 0
             || delta >= 3000) {
             memcpy(buf + used, packet, (size_t)len);
-            out[3 * records] = fd;
-            out[3 * records + 1] = (int32_t)len;
-            out[3 * records + 2] = used;
+            rec[0] = (uint32_t)fd;
+            rec[1] = KIND_PACKET;
+            rec[2] = (uint32_t)used;
+            rec[3] = (uint32_t)len;
+            rec[4] = 0;
             records++;
             used += (int)len;
             continue;
@@ -124,6 +137,18 @@ int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units,
         leg->jitter += ((double)d - leg->jitter) * 0.0625;
         leg->last_rx = now;
         size_t payload = (size_t)len - 12;
+        if (leg->mode & MODE_UP) {
+            memcpy(buf + used, packet + 12, payload);
+            rec[0] = (uint32_t)fd;
+            rec[1] = KIND_PAYLOAD;
+            rec[2] = (uint32_t)used;
+            rec[3] = (uint32_t)payload;
+            rec[4] = ts;
+            records++;
+            used += (int)payload;
+        }
+        if (!(leg->mode & MODE_RELAY))
+            continue;
         leg->last_in_ts = ts;
         leg->last_len = (uint32_t)(payload <= RELAY_LAST_MAX ? payload : 0);
         if (leg->last_len)

@@ -1,9 +1,11 @@
-"""The compiled relay's Python side: loading `_rtp_relay`, the leg table it works on, one call per wake-up.
+"""The compiled packet path's Python side: loading `_rtp_relay`, the leg table it works on, one call per wake-up.
 
-`_rtp_relay.c` relays the plain, in-order audio packets of two-party bridges; the engine (`service.py`) hands
-a leg over when its packets can go that way and takes it back before anything else touches the leg's
-per-packet state. While a leg is handed over, the table below is where that state lives: the receiver
-statistics and last payload of the leg, and the outgoing stream of the leg its packets are relayed into.
+`_rtp_relay.c` takes the plain, in-order audio packets of the legs the engine (`service.py`) hands over: it
+relays them (RELAY: two-party bridges) and/or passes their payloads up for the leg's jitter buffer (UP: mixed
+legs, and relayed legs tapped for a recording or in-band detection). The engine hands a leg over when its
+packets can go that way and takes it back before anything else touches the leg's per-packet state. While a
+leg is handed over, the table below is where that state lives: the receiver statistics and last payload of
+the leg, and the outgoing stream of the leg its packets are relayed into.
 
 The table is a ctypes array indexed by socket descriptor, owned here and passed to C on every call. The
 library is loaded with `ctypes.PyDLL`, which keeps the GIL across the call: a drain is a few hundred
@@ -24,6 +26,9 @@ log = logging.getLogger(__name__)
 
 LAST_MAX = 320
 OUT_CAP = 1024  # records per wake-up (the C side reads at most 1,024 events)
+MODE_RELAY = 1
+MODE_UP = 2
+_KIND_READ, _KIND_PACKET, _KIND_PAYLOAD = 0, 1, 2
 BUF_CAP = 1 << 18  # packets handed back to Python per wake-up; the C side stops before it could overflow
 
 
@@ -31,7 +36,7 @@ class RelayLeg(ctypes.Structure):
     """Mirrors `relay_leg` in _rtp_relay.c (checked against the library's own size at load)."""
 
     _fields_ = [
-        ("active", ctypes.c_int32),
+        ("mode", ctypes.c_int32),
         ("target_fd", ctypes.c_int32),
         ("peer_ssrc", ctypes.c_uint32),
         ("audio_pt", ctypes.c_uint32),
@@ -77,8 +82,10 @@ class FastRelay:
 
     def __init__(self, lib: ctypes.PyDLL) -> None:
         self._drain = lib.relay_drain
-        self._out = (ctypes.c_int32 * (3 * OUT_CAP))()
+        self._out = (ctypes.c_uint32 * (5 * OUT_CAP))()
+        self._out_view = memoryview(self._out).cast("B").cast("I")
         self._buf = (ctypes.c_uint8 * BUF_CAP)()
+        self._buf_view = memoryview(self._buf).cast("B")
         self._counts = (ctypes.c_int64 * 2)()
         self._out_p = ctypes.addressof(self._out)
         self._buf_p = ctypes.addressof(self._buf)
@@ -102,25 +109,30 @@ class FastRelay:
             self.legs = grown
             self._legs_p = ctypes.addressof(grown)
 
-    def drain(self, epfd: int, now: float, units: int) -> list[tuple[int, int | bytes]]:
-        """One wake-up: what is left for Python, as (fd, 0) for a socket to read and (fd, packet) for a
-        packet read here (the shape of `epoll.poll`'s (fd, mask) pairs, so one loop takes both)."""
+    def drain(self, epfd: int, now: float, units: int
+              ) -> tuple[list[tuple[int, int | bytes]], list[tuple[int, int, bytes]]]:
+        """One wake-up. Returns what is left for Python, as (fd, 0) for a socket to read and (fd, packet) for a
+        packet read here (the shape of `epoll.poll`'s (fd, mask) pairs, so one loop takes both), and the
+        payloads of UP legs as (fd, timestamp, payload)."""
         n = self._drain(epfd, self._legs_p, len(self.legs), now, units, self._out_p, OUT_CAP, self._buf_p,
                         BUF_CAP, self._counts_p)
         counts = self._counts
         self.ready += counts[0]
         self.relayed += counts[1]
+        left: list[tuple[int, int | bytes]] = []
+        ups: list[tuple[int, int, bytes]] = []
         if n <= 0:
             if n < 0:
                 raise OSError(-n, "epoll_wait")
-            return []
-        out = self._out
-        buf_p = self._buf_p
-        left: list[tuple[int, int | bytes]] = []
-        for k in range(0, 3 * n, 3):
-            length = out[k + 1]
-            if length < 0:
-                left.append((out[k], 0))
+            return left, ups
+        records = self._out_view[:5 * n].tolist()
+        buf = self._buf_view
+        for k in range(0, 5 * n, 5):
+            fd, kind, offset, length, ts = records[k:k + 5]
+            if kind == _KIND_PAYLOAD:
+                ups.append((fd, ts, bytes(buf[offset:offset + length])))
+            elif kind == _KIND_READ:
+                left.append((fd, 0))
             else:
-                left.append((out[k], ctypes.string_at(buf_p + out[k + 2], length)))
-        return left
+                left.append((fd, bytes(buf[offset:offset + length])))
+        return left, ups

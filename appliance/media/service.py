@@ -73,7 +73,7 @@ from appliance.media.events import (
     RecordingStopped,
     RtpTimeout,
 )
-from appliance.media.fast_relay import FastRelay, RelayLeg
+from appliance.media.fast_relay import MODE_RELAY, MODE_UP, FastRelay, RelayLeg
 from appliance.media.fast_relay import load as load_fast_relay
 from appliance.media.inband import InbandDetector, analyse
 from appliance.media.jitter import JitterBuffer
@@ -190,7 +190,8 @@ class _Endpoint:
     rtt: float | None = None
     last_rtcp: float = 0.0
     recordings: set[str] = field(default_factory=set)
-    fast: bool = False  # handed over to the compiled relay: its receive side and the target's send side
+    fast: int = 0  # handed over to the compiled packet path (fast_relay.MODE_*): its receive side, and with
+    # MODE_RELAY the target's send side
     fast_received: int = 0  # stats.received when last handed over or synced (has C relayed since?)
     fast_tx_packets: int = 0  # likewise for tx_packets
 
@@ -887,6 +888,7 @@ class MediaEngine:
         now = time.monotonic()
         units = int(now * 8000.0)  # arrival time in RTP timestamp units (RFC 3550 A.8; G.711 runs at 8 kHz)
         fast = self._fast
+        rx = self._rx
         ready: list[tuple[int, int | bytes]]
         if fast is None:
             try:
@@ -894,12 +896,16 @@ class MediaEngine:
             except InterruptedError:
                 return
         else:
-            # the compiled relay reads every ready socket it was handed and relays what it can; left here are
-            # sockets it was not handed (fd, 0) and packets it read but leaves to us (fd, bytes)
-            ready = fast.drain(epoll.fileno(), now, units)
+            # the compiled path reads every ready socket it was handed and does what it can; left here are
+            # sockets it was not handed (fd, 0), packets it read but leaves to us (fd, bytes), and payloads for
+            # jitter buffers
+            ready, ups = fast.drain(epoll.fileno(), now, units)
+            for fd, ts, payload in ups:
+                ep = rx.get(fd)
+                if ep is not None and ep.jitter is not None:
+                    ep.jitter.put(ts, payload, now)
         self.drains += 1
         self.drained += len(ready)
-        rx = self._rx
         size = _RECV_SIZE
         unpack = _HDR.unpack_from
         pack = _HDR.pack
@@ -967,6 +973,8 @@ class MediaEngine:
                 jitter = ep.jitter
                 if jitter is not None:
                     jitter.put(ts, data[12:], now)
+                    if fast is not None and not ep.fast:
+                        self._hand_over(ep)
                 continue
             # relay: same codec on both legs, so the marker bit and payload type go through unchanged
             # (_Endpoint.relayed_seq_ts and _Endpoint.sent, inline)
@@ -997,7 +1005,7 @@ class MediaEngine:
             ep.last_in_payload = payload
             if ep.jitter is not None:  # tapped for a recording or in-band detection
                 ep.jitter.put(ts, payload, now)
-            elif fast is not None and not ep.fast:
+            if fast is not None and not ep.fast:
                 self._hand_over(ep)
 
     # ---------------------------------------------------------------- the compiled relay (fast_relay.py)
@@ -1006,32 +1014,41 @@ class MediaEngine:
     # `_sync` copies them out for reading (RTCP, time-outs, statistics) while C goes on.
 
     def _hand_over(self, ep: _Endpoint) -> None:
-        """Give a relayed leg to the compiled relay when its packets can go there untouched."""
+        """Give a leg to the compiled path when its plain packets can go there: relayed (to a connected
+        target, with the offsets fixed) and/or into its jitter buffer."""
         fast = self._fast
-        target = ep.relay_to
-        if (fast is None or target is None or ep.resync or not ep.connected or ep.peer_ssrc is None
-                or ep.jitter is not None or target.tx != 1 or ep.fd < 0 or target.fd < 0
-                or ep.stats.base_seq < 0):
+        if fast is None or not ep.connected or ep.peer_ssrc is None or ep.fd < 0 or ep.stats.base_seq < 0:
             return
-        fast.reserve(max(ep.fd, target.fd))
+        target = ep.relay_to
+        mode = 0
+        if target is not None:
+            if ep.resync or target.tx != 1 or target.fd < 0:
+                return  # relayed, but not yet the C way: Python relays until it can
+            mode = MODE_RELAY
+        if ep.jitter is not None:
+            mode |= MODE_UP
+        if not mode:
+            return
+        fast.reserve(max(ep.fd, target.fd if target is not None else 0))
         leg = fast.legs[ep.fd]
-        leg.target_fd = target.fd
         leg.peer_ssrc = ep.peer_ssrc
         leg.audio_pt = ep.audio_pt
-        leg.out_ssrc = target.ssrc
-        leg.seq_off = ep.seq_off & 0xFFFF
-        leg.ts_off = ep.ts_off & 0xFFFFFFFF
         st = ep.stats
         leg.max_seq, leg.cycles, leg.received, leg.transit, leg.jitter = (st.max_seq, st.cycles, st.received,
                                                                            st.transit, st.jitter)
         leg.last_rx = ep.last_rx
         ep.fast_received = st.received
-        out = fast.legs[target.fd]
-        out.out_seq, out.out_ts, out.out_time = target.out_seq, target.out_ts, target.out_time
-        out.tx_packets, out.tx_octets = target.tx_packets, target.tx_octets
-        target.fast_tx_packets = target.tx_packets
-        leg.active = 1
-        ep.fast = True
+        if target is not None:
+            leg.target_fd = target.fd
+            leg.out_ssrc = target.ssrc
+            leg.seq_off = ep.seq_off & 0xFFFF
+            leg.ts_off = ep.ts_off & 0xFFFFFFFF
+            out = fast.legs[target.fd]
+            out.out_seq, out.out_ts, out.out_time = target.out_seq, target.out_ts, target.out_time
+            out.tx_packets, out.tx_octets = target.tx_packets, target.tx_octets
+            target.fast_tx_packets = target.tx_packets
+        leg.mode = mode
+        ep.fast = mode
 
     def _own(self, ep: _Endpoint) -> None:
         """Take `ep`'s per-packet state back from the compiled relay: its receive side, and its send side
@@ -1039,28 +1056,30 @@ class MediaEngine:
         if ep.fast:
             self._take_back(ep)
         partner = ep.relay_to
-        if partner is not None and partner.fast:
+        if partner is not None and partner.fast & MODE_RELAY:
             self._take_back(partner)
 
     def _take_back(self, ep: _Endpoint) -> None:
-        assert self._fast is not None and ep.relay_to is not None
+        assert self._fast is not None
         legs = self._fast.legs
-        legs[ep.fd].active = 0
-        ep.fast = False
-        self._sync_rx(ep, legs[ep.fd])
-        self._sync_tx(ep.relay_to, legs[ep.relay_to.fd])
+        legs[ep.fd].mode = 0
+        mode, ep.fast = ep.fast, 0
+        self._sync_rx(ep, legs[ep.fd], mode)
+        if mode & MODE_RELAY:
+            assert ep.relay_to is not None
+            self._sync_tx(ep.relay_to, legs[ep.relay_to.fd])
 
     def _sync(self, ep: _Endpoint) -> None:
         """Copy what C has counted for `ep` so far (it goes on relaying)."""
         if self._fast is None:
             return
         if ep.fast:
-            self._sync_rx(ep, self._fast.legs[ep.fd])
+            self._sync_rx(ep, self._fast.legs[ep.fd], ep.fast)
         partner = ep.relay_to
-        if partner is not None and partner.fast:
+        if partner is not None and partner.fast & MODE_RELAY:
             self._sync_tx(ep, self._fast.legs[ep.fd])
 
-    def _sync_rx(self, ep: _Endpoint, leg: RelayLeg) -> None:
+    def _sync_rx(self, ep: _Endpoint, leg: RelayLeg, mode: int) -> None:
         assert self._fast is not None
         st = ep.stats
         if leg.received == ep.fast_received:
@@ -1069,8 +1088,9 @@ class MediaEngine:
                                                                      leg.transit, leg.jitter)
         ep.fast_received = leg.received
         ep.last_rx = leg.last_rx
-        ep.last_in_ts = leg.last_in_ts
-        ep.last_in_payload = self._fast.last_payload(leg)
+        if mode & MODE_RELAY:  # (C keeps the last payload of relayed legs only)
+            ep.last_in_ts = leg.last_in_ts
+            ep.last_in_payload = self._fast.last_payload(leg)
 
     @staticmethod
     def _sync_tx(ep: _Endpoint, leg: RelayLeg) -> None:
