@@ -11,6 +11,8 @@
        socket, and keeps the last payload, so a switch to mixing seeds the jitter buffer without a gap;
      - UP legs (mixed, or relayed and tapped for a recording or in-band detection): passes the timestamp and
        payload up, for the leg's jitter buffer, which stays in Python.
+   And once per 20 ms tick, for SEND legs (those the tick sends mixed audio, prompts or tones to), it sends
+   the frames Python mixed and encoded, each with the next header of the leg's outgoing stream.
    Everything else (a socket Python keeps, a new SSRC, telephone events, RTCP on the RTP port, out-of-order or
    odd packets) is handed back to Python: either the descriptor (Python reads it) or the packet read here.
 
@@ -35,6 +37,8 @@
 #define RELAY_PACKET_MAX 2048
 #define MODE_RELAY 1
 #define MODE_UP 2
+#define MODE_SEND 4
+#define FRAME 160
 #define KIND_READ 0
 #define KIND_PACKET 1
 #define KIND_PAYLOAD 2
@@ -42,7 +46,7 @@
 /* One leg, indexed by its RTP socket's descriptor. Python writes the first block when it hands the leg over
    and reads the rest back when it takes the leg back (fast_relay.py mirrors this layout and checks it). */
 typedef struct {
-    int32_t mode;        /* MODE_RELAY | MODE_UP; 0: every packet goes to Python */
+    int32_t mode;        /* MODE_RELAY | MODE_UP | MODE_SEND; without the first two Python reads the socket */
     int32_t target_fd;   /* the connected RTP socket of the leg the packets go to */
     uint32_t peer_ssrc;  /* the latched stream */
     uint32_t audio_pt;
@@ -50,6 +54,8 @@ typedef struct {
     uint32_t seq_off;    /* added to the sequence number, modulo 2^16 */
     uint32_t ts_off;     /* added to the timestamp, modulo 2^32 */
     uint32_t last_len;   /* receive side of this leg (RFC 3550 A.1, A.8) */
+    uint32_t own_ssrc;   /* this leg's SSRC, for what the tick sends */
+    uint32_t pad;
     int64_t max_seq;
     int64_t cycles;
     int64_t received;
@@ -57,11 +63,13 @@ typedef struct {
     double jitter;
     double last_rx;
     int64_t last_in_ts;
-    int64_t out_seq;     /* send side of this leg: written when the other leg's packets are relayed into it */
+    int64_t out_seq;     /* send side of this leg: written when the other leg's packets are relayed into it
+                            (out_tick = -1) or when the tick sends into it (out_tick = the tick) */
     int64_t out_ts;
     double out_time;
     int64_t tx_packets;
     int64_t tx_octets;
+    int64_t out_tick;
     uint8_t last_payload[RELAY_LAST_MAX];
 } relay_leg;
 
@@ -90,7 +98,7 @@ int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units,
         if (records >= out_cap)
             break;
         uint32_t *rec = out + 5 * records;
-        if (fd < 0 || fd >= nlegs || !legs[fd].mode) {
+        if (fd < 0 || fd >= nlegs || !(legs[fd].mode & (MODE_RELAY | MODE_UP))) {
             rec[0] = (uint32_t)fd;
             rec[1] = KIND_READ;
             rec[2] = rec[3] = rec[4] = 0;
@@ -173,6 +181,7 @@ int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units,
         target->out_seq = oseq;
         target->out_ts = ots;
         target->out_time = now;
+        target->out_tick = -1;
         target->tx_packets++;
         target->tx_octets += (int64_t)payload;
         relayed++;
@@ -180,6 +189,51 @@ int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units,
     counts[0] = n;
     counts[1] = relayed;
     return records;
+}
+
+/* One tick's sends: sender i sends row rows[i] of `frames` (FRAME bytes each) on socket fds[i] when it was
+   handed over as a SEND leg; the indices of the others go to `skipped` for Python. Returns how many were
+   skipped. The header follows the leg's stream as Python's _Endpoint.next_out does on the tick grid. */
+int relay_send_tick(relay_leg *legs, int nlegs, const int32_t *fds, const int32_t *rows, int n,
+                    const uint8_t *frames, int64_t tick, double now, int32_t *skipped) {
+    uint8_t packet[12 + FRAME];
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = fds[i];
+        if (fd < 0 || fd >= nlegs || !(legs[fd].mode & MODE_SEND)) {
+            skipped[k++] = i;
+            continue;
+        }
+        relay_leg *leg = &legs[fd];
+        int64_t gap = tick - leg->out_tick;
+        if (gap < 1)
+            gap = 1;
+        uint32_t seq = (uint32_t)(leg->out_seq + 1) & 0xFFFF;
+        uint32_t ts = (uint32_t)(leg->out_ts + gap * FRAME);
+        uint32_t ssrc = leg->own_ssrc;
+        packet[0] = 0x80;
+        packet[1] = (uint8_t)leg->audio_pt;
+        packet[2] = (uint8_t)(seq >> 8);
+        packet[3] = (uint8_t)seq;
+        packet[4] = (uint8_t)(ts >> 24);
+        packet[5] = (uint8_t)(ts >> 16);
+        packet[6] = (uint8_t)(ts >> 8);
+        packet[7] = (uint8_t)ts;
+        packet[8] = (uint8_t)(ssrc >> 24);
+        packet[9] = (uint8_t)(ssrc >> 16);
+        packet[10] = (uint8_t)(ssrc >> 8);
+        packet[11] = (uint8_t)ssrc;
+        memcpy(packet + 12, frames + (size_t)rows[i] * FRAME, FRAME);
+        /* a full buffer or an ICMP error from the peer: a lost packet, as on the wire */
+        (void)send(fd, packet, sizeof packet, MSG_DONTWAIT);
+        leg->out_seq = seq;
+        leg->out_ts = ts;
+        leg->out_time = now;
+        leg->out_tick = tick;
+        leg->tx_packets++;
+        leg->tx_octets += FRAME;
+    }
+    return k;
 }
 
 static struct PyModuleDef relay_module = {PyModuleDef_HEAD_INIT, "_rtp_relay",

@@ -22,12 +22,17 @@ import ctypes
 import importlib
 import logging
 
+import numpy as np
+import numpy.typing as npt
+
 log = logging.getLogger(__name__)
 
 LAST_MAX = 320
 OUT_CAP = 1024  # records per wake-up (the C side reads at most 1,024 events)
 MODE_RELAY = 1
 MODE_UP = 2
+MODE_SEND = 4
+MODES_RX = MODE_RELAY | MODE_UP
 _KIND_READ, _KIND_PACKET, _KIND_PAYLOAD = 0, 1, 2
 BUF_CAP = 1 << 18  # packets handed back to Python per wake-up; the C side stops before it could overflow
 
@@ -44,6 +49,8 @@ class RelayLeg(ctypes.Structure):
         ("seq_off", ctypes.c_uint32),
         ("ts_off", ctypes.c_uint32),
         ("last_len", ctypes.c_uint32),
+        ("own_ssrc", ctypes.c_uint32),
+        ("pad", ctypes.c_uint32),
         ("max_seq", ctypes.c_int64),
         ("cycles", ctypes.c_int64),
         ("received", ctypes.c_int64),
@@ -56,6 +63,7 @@ class RelayLeg(ctypes.Structure):
         ("out_time", ctypes.c_double),
         ("tx_packets", ctypes.c_int64),
         ("tx_octets", ctypes.c_int64),
+        ("out_tick", ctypes.c_int64),
         ("last_payload", ctypes.c_uint8 * LAST_MAX),
     ]
 
@@ -74,6 +82,9 @@ def load() -> ctypes.PyDLL | None:
     lib.relay_drain.restype = ctypes.c_int
     lib.relay_drain.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_double, ctypes.c_int64,
                                 ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
+    lib.relay_send_tick.restype = ctypes.c_int
+    lib.relay_send_tick.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
+                                    ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_void_p)
     return lib
 
 
@@ -82,6 +93,8 @@ class FastRelay:
 
     def __init__(self, lib: ctypes.PyDLL) -> None:
         self._drain = lib.relay_drain
+        self._send_tick = lib.relay_send_tick
+        self._skipped = np.zeros(0, dtype=np.int32)
         self._out = (ctypes.c_uint32 * (5 * OUT_CAP))()
         self._out_view = memoryview(self._out).cast("B").cast("I")
         self._buf = (ctypes.c_uint8 * BUF_CAP)()
@@ -108,6 +121,17 @@ class FastRelay:
             ctypes.memmove(grown, self.legs, ctypes.sizeof(self.legs))
             self.legs = grown
             self._legs_p = ctypes.addressof(grown)
+
+    def send_tick(self, fds: npt.NDArray[np.int32], rows: npt.NDArray[np.int32], frames: npt.NDArray[np.uint8],
+                  tick: int, now: float) -> list[int]:
+        """Send this tick's frames for the SEND legs among `fds` (sender i sends row rows[i] of `frames`);
+        returns the indices of the senders left to Python."""
+        n = len(fds)
+        if len(self._skipped) < n:
+            self._skipped = np.zeros(max(n, 2 * len(self._skipped)), dtype=np.int32)
+        k = self._send_tick(self._legs_p, len(self.legs), fds.ctypes.data, rows.ctypes.data, n,
+                            frames.ctypes.data, tick, now, self._skipped.ctypes.data)
+        return self._skipped[:k].tolist()  # type: ignore[no-any-return]
 
     def drain(self, epfd: int, now: float, units: int
               ) -> tuple[list[tuple[int, int | bytes]], list[tuple[int, int, bytes]]]:

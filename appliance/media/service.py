@@ -73,7 +73,7 @@ from appliance.media.events import (
     RecordingStopped,
     RtpTimeout,
 )
-from appliance.media.fast_relay import MODE_RELAY, MODE_UP, FastRelay, RelayLeg
+from appliance.media.fast_relay import MODE_RELAY, MODE_SEND, MODE_UP, MODES_RX, FastRelay, RelayLeg
 from appliance.media.fast_relay import load as load_fast_relay
 from appliance.media.inband import InbandDetector, analyse
 from appliance.media.jitter import JitterBuffer
@@ -290,6 +290,8 @@ class MediaEngine:
         self._is_alaw: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self._det_rows: list[int] = []  # rows with in-band DTMF detection
         self._senders: list[tuple[int, _Endpoint]] = []  # mixed legs whose mix we send: (row, endpoint)
+        self._send_fds = np.zeros(0, dtype=np.int32)  # the same, for the compiled path: their sockets, rows
+        self._send_rows = np.zeros(0, dtype=np.int32)
         self._rec_plan: _RecordingPlan | None = None
         self._flush_ticks = max(1, round(config.recording_flush_interval / TICK))
         self._flush_slots: dict[int, dict[str, _Recording]] = {}
@@ -973,7 +975,7 @@ class MediaEngine:
                 jitter = ep.jitter
                 if jitter is not None:
                     jitter.put(ts, data[12:], now)
-                    if fast is not None and not ep.fast:
+                    if fast is not None and not ep.fast & MODES_RX:
                         self._hand_over(ep)
                 continue
             # relay: same codec on both legs, so the marker bit and payload type go through unchanged
@@ -1005,7 +1007,7 @@ class MediaEngine:
             ep.last_in_payload = payload
             if ep.jitter is not None:  # tapped for a recording or in-band detection
                 ep.jitter.put(ts, payload, now)
-            if fast is not None and not ep.fast:
+            if fast is not None and not ep.fast & MODES_RX:
                 self._hand_over(ep)
 
     # ---------------------------------------------------------------- the compiled relay (fast_relay.py)
@@ -1014,41 +1016,55 @@ class MediaEngine:
     # `_sync` copies them out for reading (RTCP, time-outs, statistics) while C goes on.
 
     def _hand_over(self, ep: _Endpoint) -> None:
-        """Give a leg to the compiled path when its plain packets can go there: relayed (to a connected
-        target, with the offsets fixed) and/or into its jitter buffer."""
+        """Give a leg to the compiled path for what it can do there: relay its plain packets (to a connected
+        target, with the offsets fixed) and/or pass them up to its jitter buffer, and send what the tick mixes
+        for it (on the tick grid, no DTMF being sent). A leg already handed over is taken back first: the
+        modes are worked out afresh."""
         fast = self._fast
-        if fast is None or not ep.connected or ep.peer_ssrc is None or ep.fd < 0 or ep.stats.base_seq < 0:
+        if fast is None or ep.fd < 0:
             return
+        if ep.fast:
+            self._take_back(ep)
         target = ep.relay_to
         mode = 0
-        if target is not None:
-            if ep.resync or target.tx != 1 or target.fd < 0:
-                return  # relayed, but not yet the C way: Python relays until it can
-            mode = MODE_RELAY
-        if ep.jitter is not None:
-            mode |= MODE_UP
+        if ep.connected and ep.peer_ssrc is not None and ep.stats.base_seq >= 0:
+            if target is None:
+                mode = MODE_UP if ep.jitter is not None else 0
+            elif not ep.resync and target.tx == 1 and target.fd >= 0:
+                mode = MODE_RELAY | (MODE_UP if ep.jitter is not None else 0)
+            # else relayed, but not yet the C way: Python relays until it can
+        if (target is None and ep.jitter is not None and ep.tx == 1 and not ep.dtmf_tx and ep.out_tick >= 0):
+            mode |= MODE_SEND
         if not mode:
             return
         fast.reserve(max(ep.fd, target.fd if target is not None else 0))
         leg = fast.legs[ep.fd]
-        leg.peer_ssrc = ep.peer_ssrc
         leg.audio_pt = ep.audio_pt
-        st = ep.stats
-        leg.max_seq, leg.cycles, leg.received, leg.transit, leg.jitter = (st.max_seq, st.cycles, st.received,
-                                                                           st.transit, st.jitter)
-        leg.last_rx = ep.last_rx
-        ep.fast_received = st.received
-        if target is not None:
+        if mode & MODES_RX:
+            leg.peer_ssrc = ep.peer_ssrc or 0
+            st = ep.stats
+            leg.max_seq, leg.cycles, leg.received, leg.transit, leg.jitter = (st.max_seq, st.cycles, st.received,
+                                                                               st.transit, st.jitter)
+            leg.last_rx = ep.last_rx
+            ep.fast_received = st.received
+        if mode & MODE_RELAY:
+            assert target is not None
             leg.target_fd = target.fd
             leg.out_ssrc = target.ssrc
             leg.seq_off = ep.seq_off & 0xFFFF
             leg.ts_off = ep.ts_off & 0xFFFFFFFF
-            out = fast.legs[target.fd]
-            out.out_seq, out.out_ts, out.out_time = target.out_seq, target.out_ts, target.out_time
-            out.tx_packets, out.tx_octets = target.tx_packets, target.tx_octets
-            target.fast_tx_packets = target.tx_packets
+            self._put_tx(target, fast.legs[target.fd])
+        if mode & MODE_SEND:
+            leg.own_ssrc = ep.ssrc
+            self._put_tx(ep, leg)
         leg.mode = mode
         ep.fast = mode
+
+    @staticmethod
+    def _put_tx(ep: _Endpoint, leg: RelayLeg) -> None:
+        leg.out_seq, leg.out_ts, leg.out_time, leg.out_tick = ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick
+        leg.tx_packets, leg.tx_octets = ep.tx_packets, ep.tx_octets
+        ep.fast_tx_packets = ep.tx_packets
 
     def _own(self, ep: _Endpoint) -> None:
         """Take `ep`'s per-packet state back from the compiled relay: its receive side, and its send side
@@ -1064,19 +1080,22 @@ class MediaEngine:
         legs = self._fast.legs
         legs[ep.fd].mode = 0
         mode, ep.fast = ep.fast, 0
-        self._sync_rx(ep, legs[ep.fd], mode)
+        if mode & MODES_RX:
+            self._sync_rx(ep, legs[ep.fd], mode)
         if mode & MODE_RELAY:
             assert ep.relay_to is not None
             self._sync_tx(ep.relay_to, legs[ep.relay_to.fd])
+        if mode & MODE_SEND:
+            self._sync_tx(ep, legs[ep.fd])
 
     def _sync(self, ep: _Endpoint) -> None:
         """Copy what C has counted for `ep` so far (it goes on relaying)."""
         if self._fast is None:
             return
-        if ep.fast:
+        if ep.fast & MODES_RX:
             self._sync_rx(ep, self._fast.legs[ep.fd], ep.fast)
         partner = ep.relay_to
-        if partner is not None and partner.fast & MODE_RELAY:
+        if ep.fast & MODE_SEND or (partner is not None and partner.fast & MODE_RELAY):
             self._sync_tx(ep, self._fast.legs[ep.fd])
 
     def _sync_rx(self, ep: _Endpoint, leg: RelayLeg, mode: int) -> None:
@@ -1096,7 +1115,7 @@ class MediaEngine:
     def _sync_tx(ep: _Endpoint, leg: RelayLeg) -> None:
         if leg.tx_packets == ep.fast_tx_packets:
             return
-        ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = leg.out_seq, leg.out_ts, leg.out_time, -1
+        ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = leg.out_seq, leg.out_ts, leg.out_time, leg.out_tick
         ep.tx_packets, ep.tx_octets = leg.tx_packets, leg.tx_octets
         ep.fast_tx_packets = leg.tx_packets
 
@@ -1227,6 +1246,8 @@ class MediaEngine:
         self._is_alaw = np.array([ep.law == "alaw" for ep in self._mixed], dtype=bool)
         self._det_rows = [i for i, ep in enumerate(self._mixed) if ep.inband is not None]
         self._senders = [(i, ep) for i, ep in enumerate(self._mixed) if ep.relay_to is None]
+        self._send_fds = np.array([ep.fd for _i, ep in self._senders], dtype=np.int32)
+        self._send_rows = np.array([i for i, _ep in self._senders], dtype=np.int32)
         self._rec_plan = None
         self._mixer.invalidate()
         self._plan_dirty = False
@@ -1299,10 +1320,19 @@ class MediaEngine:
             is_a = self._is_alaw
             enc = np.where(is_a[:, None], g711.ENCODE["alaw"][pcm_out.view(np.uint16)],
                            g711.ENCODE["ulaw"][pcm_out.view(np.uint16)])
+        tick = self._tick_index
+        senders = self._senders
+        fast = self._fast
+        if fast is not None:
+            # the compiled path sends for the legs handed over to it; the rest (not yet on the tick grid,
+            # sending DTMF, not connected) come back here
+            enc = np.ascontiguousarray(enc)
+            senders = [senders[k] for k in fast.send_tick(self._send_fds, self._send_rows, enc, tick, now)]
+            if not senders:
+                return
         payloads = enc.tobytes()
         pack = _HDR.pack
-        tick = self._tick_index
-        for i, ep in self._senders:
+        for i, ep in senders:
             if ep.dtmf_tx or ep.out_tick < 0:
                 self._send_generated(ep, payloads[i * FRAME:(i + 1) * FRAME], now)
                 continue
@@ -1323,6 +1353,8 @@ class MediaEngine:
             ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = seq, ts, now, tick
             ep.tx_packets += 1
             ep.tx_octets += FRAME
+            if fast is not None:
+                self._hand_over(ep)
 
     def _send_generated(self, ep: _Endpoint, payload: bytes, now: float) -> None:
         if not ep.tx:
