@@ -82,17 +82,18 @@ int relay_leg_size(void) { return (int)sizeof(relay_leg); }
                                           jitter buffer.
    Returns the number of records, or -errno when epoll_wait fails. Stops early when `buf` or `out` could
    overflow: the epoll set is level-triggered, so what is left is reported again at the next wake-up.
-   `counts[0]` gets the number of ready sockets, `counts[1]` the packets relayed here. */
+   `counts[0]` gets the number of ready sockets, `counts[1]` the packets relayed here, `counts[2]` the
+   payloads passed up. */
 int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units, uint32_t *out, int out_cap,
                 uint8_t *buf, int buf_cap, int64_t *counts) {
     struct epoll_event events[RELAY_MAX_EVENTS];
     uint8_t packet[RELAY_PACKET_MAX];
-    counts[0] = counts[1] = 0;
+    counts[0] = counts[1] = counts[2] = 0;
     int n = epoll_wait(epfd, events, RELAY_MAX_EVENTS, 0);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     int records = 0, used = 0;
-    int64_t relayed = 0;
+    int64_t relayed = 0, up = 0;
     for (int i = 0; i < n; i++) {
         int fd = events[i].data.fd;
         if (records >= out_cap)
@@ -153,6 +154,7 @@ int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units,
             rec[3] = (uint32_t)payload;
             rec[4] = ts;
             records++;
+            up++;
             used += (int)payload;
         }
         if (!(leg->mode & MODE_RELAY))
@@ -188,6 +190,7 @@ int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units,
     }
     counts[0] = n;
     counts[1] = relayed;
+    counts[2] = up;
     return records;
 }
 

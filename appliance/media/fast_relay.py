@@ -99,14 +99,16 @@ class FastRelay:
         self._out_view = memoryview(self._out).cast("B").cast("I")
         self._buf = (ctypes.c_uint8 * BUF_CAP)()
         self._buf_view = memoryview(self._buf).cast("B")
-        self._counts = (ctypes.c_int64 * 2)()
+        self._counts = (ctypes.c_int64 * 3)()
         self._out_p = ctypes.addressof(self._out)
         self._buf_p = ctypes.addressof(self._buf)
         self._counts_p = ctypes.addressof(self._counts)
         self.legs = (RelayLeg * 0)()
         self._legs_p = 0
-        self.ready = 0  # figures: sockets reported ready, packets relayed here
+        self.ready = 0  # figures: sockets reported ready, packets relayed, payloads passed up, frames sent
         self.relayed = 0
+        self.passed_up = 0
+        self.sent = 0
 
     def last_payload(self, leg: RelayLeg) -> bytes:
         return ctypes.string_at(ctypes.addressof(leg) + RelayLeg.last_payload.offset, leg.last_len)
@@ -131,6 +133,7 @@ class FastRelay:
             self._skipped = np.zeros(max(n, 2 * len(self._skipped)), dtype=np.int32)
         k = self._send_tick(self._legs_p, len(self.legs), fds.ctypes.data, rows.ctypes.data, n,
                             frames.ctypes.data, tick, now, self._skipped.ctypes.data)
+        self.sent += n - k
         return self._skipped[:k].tolist()  # type: ignore[no-any-return]
 
     def drain(self, epfd: int, now: float, units: int
@@ -143,6 +146,7 @@ class FastRelay:
         counts = self._counts
         self.ready += counts[0]
         self.relayed += counts[1]
+        self.passed_up += counts[2]
         left: list[tuple[int, int | bytes]] = []
         ups: list[tuple[int, int, bytes]] = []
         if n <= 0:

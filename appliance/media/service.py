@@ -290,6 +290,7 @@ class MediaEngine:
         self._is_alaw: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self._det_rows: list[int] = []  # rows with in-band DTMF detection
         self._senders: list[tuple[int, _Endpoint]] = []  # mixed legs whose mix we send: (row, endpoint)
+        self._playing: list[tuple[int, _Endpoint]] = []  # mixed legs with a prompt or tone: (row, endpoint)
         self._send_fds = np.zeros(0, dtype=np.int32)  # the same, for the compiled path: their sockets, rows
         self._send_rows = np.zeros(0, dtype=np.int32)
         self._rec_plan: _RecordingPlan | None = None
@@ -321,8 +322,11 @@ class MediaEngine:
         return self._fast is not None
 
     @property
-    def relayed_in_c(self) -> int:
-        return self._fast.relayed if self._fast is not None else 0
+    def compiled_figures(self) -> dict[str, int]:
+        """What the compiled path has done: packets relayed, payloads passed up to jitter buffers, frames
+        the tick sent (all 0 without it)."""
+        f = self._fast
+        return {"relayed": f.relayed if f else 0, "passed_up": f.passed_up if f else 0, "sent": f.sent if f else 0}
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -599,6 +603,7 @@ class MediaEngine:
         ep.player = source
         ep.player_what = what
         ep.player_barge_in = barge_in
+        self._plan_dirty = True  # the tick adds the players it planned
         self._reconcile(ep.bridge_id)
         self._reconcile_endpoint(ep)
 
@@ -611,6 +616,7 @@ class MediaEngine:
         what = ep.player_what
         ep.player = None
         ep.player_what = ""
+        self._plan_dirty = True
         self.bus.publish(PlaybackFinished(at=self.clock.wall(), endpoint_id=ep.endpoint_id, what=what,
                                           interrupted=interrupted))
         if ep.endpoint_id in self._endpoints:
@@ -1246,6 +1252,7 @@ class MediaEngine:
         self._is_alaw = np.array([ep.law == "alaw" for ep in self._mixed], dtype=bool)
         self._det_rows = [i for i, ep in enumerate(self._mixed) if ep.inband is not None]
         self._senders = [(i, ep) for i, ep in enumerate(self._mixed) if ep.relay_to is None]
+        self._playing = [(i, ep) for i, ep in enumerate(self._mixed) if ep.player is not None]
         self._send_fds = np.array([ep.fd for _i, ep in self._senders], dtype=np.int32)
         self._send_rows = np.array([i for i, _ep in self._senders], dtype=np.int32)
         self._rec_plan = None
@@ -1307,7 +1314,7 @@ class MediaEngine:
             return  # every leg here is relayed: decoded for recordings and detectors only
         out = np.zeros((n, FRAME), dtype=np.float32)
         self._mixer.mix(pcm.astype(np.float32), self._mix_rows, out)
-        for i, ep in enumerate(mixed):
+        for i, ep in self._playing:
             if ep.player is not None:
                 out[i] += ep.player.frame()
                 if isinstance(ep.player, Player) and ep.player.finished:
