@@ -19,7 +19,9 @@ is saturated. The result is the largest step that held.
 Environment: MEDIA_BENCH_RT=1 runs engine and generator at real-time priority (as documented in
 docs/BENCHMARKS.md), MEDIA_BENCH_PIN=1 pins them to separate cores, MEDIA_BENCH_GEN_SOCKETS sets how many
 sockets the generator spreads its legs over (64), MEDIA_BENCH_DEBUG=1 prints the engine's and the generator's
-figures per step. Each step also reports the raw UDP sockets open on the machine (they make every packet dearer).
+figures per step, MEDIA_BENCH_PYTHON=1 runs the engine's Python packet path instead of the compiled one (the
+reference it is compared with). Each step also reports the raw UDP sockets open on the machine (they make
+every packet dearer).
 
 The last line printed is one JSON object: calls, loss_pct, jitter_p99_ms, cpu_per_call_pct.
 """
@@ -80,7 +82,12 @@ async def _engine(conn: Connection, mode: str) -> None:
     from appliance.media import MediaConfig, MediaEngine, PartyMask, RemoteMedia
     from appliance.process_memory import settle_heap
 
-    engine = MediaEngine(MediaConfig(port_low=20000, port_high=39998, rtp_timeout=3600.0), EventBus())
+    # MEDIA_BENCH_PYTHON=1: the engine's Python packet path instead of the compiled one (the reference)
+    compiled = not os.environ.get("MEDIA_BENCH_PYTHON")
+    engine = MediaEngine(MediaConfig(port_low=20000, port_high=39998, rtp_timeout=3600.0, compiled_relay=compiled),
+                         EventBus())
+    if compiled and not engine.compiled_relay:
+        raise SystemExit("the compiled packet path is not built: pip install -e . (or set MEDIA_BENCH_PYTHON=1)")
     await engine.start()
     # what the appliance's composition root does after start-up: keep the long-lived objects out of the
     # cyclic collector's full passes, which otherwise stall a tick for tens of milliseconds

@@ -11,7 +11,10 @@ inband, mixer, recorder) from two places:
   header (our SSRC, the sequence number and timestamp shifted by per-leg offsets) plus the original payload,
   no decoding and no numpy. Otherwise the payload goes to the leg's jitter buffer. The RFC 3550 receiver
   statistics (A.1 sequence tracking, A.8 jitter) are updated inline for in-order packets; anything else
-  goes through `rtp.ReceiverStats.update`.
+  goes through `rtp.ReceiverStats.update`. Where the compiled packet path is built (`_rtp_relay.c` through
+  `fast_relay.py`), a leg whose plain packets can go that way is handed over to it — relayed, passed up to
+  the jitter buffer, or sent from the tick in C — and taken back before anything else touches its state
+  (`_hand_over`, `_own`, `_sync`); the Python lines here then see only the packets C leaves to them.
 - `_tick` — every 20 ms against absolute deadlines (`next += 0.02`; a late tick does not push the next one
   later, so the clock does not drift; after a long stall missed ticks are skipped rather than bunched).
   One tick pulls a frame from every mixed leg's jitter buffer, decodes them all with one table look-up per

@@ -31,6 +31,7 @@ async def test_ten_thousand_calls_leave_nothing_behind(engine: MediaEngine, tmp_
         b = await engine.allocate(RemoteMedia("127.0.0.1", peer.port, (8, 101)))
         bridge = engine.bridge(a.endpoint_id, b.endpoint_id)
         peer.send((a.address, a.port), frame)
+        peer.send((b.address, b.port), frame)  # both legs latched: relayed in C when the compiled path runs
         if call % 10 == 0:  # some calls record and play a prompt: files and the mixing path
             engine.start_recording(a.endpoint_id, b.endpoint_id, tmp_path / f"r{call % 3}.wav")
             engine.play(b.endpoint_id, prompt=prompt)
@@ -51,4 +52,7 @@ async def test_ten_thousand_calls_leave_nothing_behind(engine: MediaEngine, tmp_
     assert len(proc.net_connections(kind="udp")) <= udp_before
     assert len(proc.open_files()) <= files_before
     assert len(asyncio.all_tasks()) <= tasks_before
+    if engine.compiled_relay:  # legs were handed to the compiled path, and every one was taken back
+        table = engine._fast.legs  # type: ignore[union-attr]
+        assert len(table) > 0 and all(leg.mode == 0 for leg in table)
     peer.close()
