@@ -131,6 +131,7 @@ class SipCore(TransactionUser):
         self._ids = 0
         self.local: dict[str, tuple[str, int]] = {}
         self.trunk_regs: dict[str, TrunkRegistration] = {}
+        self.unregistering: set[str] = set()  # Call-IDs of trunk un-REGISTERs not answered yet
         self._probes: dict[str, Probe] = {}
         self._groups: dict[str, ForkGroup] = {}  # main leg id -> group
         self._fork_of: dict[str, ForkGroup] = {}  # branch leg id -> group
@@ -1434,6 +1435,7 @@ class SipCore(TransactionUser):
         reg.removing = True
         if reg.cseq == 0:
             return  # nothing was ever sent: there is no binding to remove
+        self.unregistering.add(reg.call_id)
         self._trunk_register(reg, now)
 
     def _trunk_register(self, reg: TrunkRegistration, now: float, auth: str | None = None,
@@ -1499,6 +1501,7 @@ class SipCore(TransactionUser):
     def _trunk_unregistered(self, reg: TrunkRegistration, status: int) -> None:
         """The un-REGISTER is answered (or timed out): the registration is over; nothing is retried, since a
         binding the carrier kept expires by itself."""
+        self.unregistering.discard(reg.call_id)
         if reg.registered:
             reg.registered = False
             self._emit(ev.TrunkRegistrationChanged(trunk=reg.trunk.name, registered=False, status=status))

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 BINDINGS_FILE = "sip_bindings.json"
 PERSIST_INTERVAL = 2.0
+UNREGISTER_WAIT = 2.0  # seconds stop() waits for the carriers to answer the trunks' un-REGISTERs
 # ~500 queued datagrams: a burst of a quarter second at 2,000 messages/s waits instead of being dropped, but
 # an overload cannot build a queue longer than T1 (500 ms), after which peers retransmit and double the load
 UDP_BUFFER = 1024 * 1024
@@ -137,6 +138,8 @@ class SipService:
         log.info("SIP listening on %s", ", ".join(f"{k}/{v}" for k, v in self.ports.items()))
 
     async def stop(self) -> None:
+        if self._running and self.core.trunk_regs:
+            await self._unregister_trunks()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -147,6 +150,17 @@ class SipService:
             self._save()
         self._running = False
         await self._close_sockets()
+
+    async def _unregister_trunks(self) -> None:
+        """At shutdown, remove the trunks' bindings at the carriers (REGISTER with Expires: 0, RFC 3261 §10.2.2),
+        so they stop sending calls to a box that is not there, and wait a little for the answers (a challenge
+        is answered too); a carrier that does not answer in time keeps its binding until it expires."""
+        self._run(lambda now: self.core.set_trunks((), now))
+        self.core.config = dataclasses.replace(self.core.config, trunks=self.config.trunks)  # for a start() again
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + UNREGISTER_WAIT
+        while self.core.unregistering and loop.time() < deadline:
+            await asyncio.sleep(0.02)
 
     async def _close_sockets(self) -> None:
         for task in list(self._tasks):

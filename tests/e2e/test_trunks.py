@@ -76,3 +76,22 @@ def test_trunk_registration_follows_api_edits(box: RunningAppliance) -> None:
             ("600", False), ("600", True), ("0", False), ("0", True)], seen
     # 7001 was removed when the account changed, before the trunk was deleted (7002's removal comes last)
     assert seen[-2:] == [("7002", "0", False), ("7002", "0", True)], seen
+
+
+def test_a_stopping_box_removes_its_trunk_registrations(box: RunningAppliance) -> None:
+    """At shutdown the box un-registers (Expires: 0) from its carriers, so they stop sending calls to it."""
+    carrier_port = free_port()
+    registrar = box.sipp_background([
+        "sipp", "-sf", str(box.scenario("carrier_registrar.xml", PASSWORD=PASSWORD)), "-i", "127.0.0.1",
+        "-p", str(carrier_port), "-m", "1", "-nostdin", "-trace_err", "-trace_msg", "-timeout", "60"])
+    time.sleep(0.3)
+    status, body = box.api("POST", "/api/v1/trunks", {
+        "id": "carrier", "name": "Carrier", "host": "127.0.0.1", "port": carrier_port, "username": "7003",
+        "password": PASSWORD, "register": True})
+    assert status == 201, body
+    wait_until("the registration of 7003", lambda: accepted(box, "7003"))
+    assert box.stop() == 0, box.log.read_text()[-3000:]
+    out, _ = registrar.communicate(timeout=30)
+    assert successful(out) == 1, out[-3000:]  # the registrar checked the removal's digest and accepted it
+    assert [(e, auth) for u, e, auth in register_requests(box) if u == "7003"] == [
+        ("600", False), ("600", True), ("0", False), ("0", True)]

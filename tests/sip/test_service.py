@@ -10,6 +10,7 @@ from pathlib import Path
 from appliance.sip import events as ev
 from appliance.sip.digest import DigestClient
 from appliance.sip.message import StreamFramer, parse
+from appliance.sip.models import TrunkConfig
 
 from .conftest import REALM, Running, make_config, options, start_service, udp_peer
 
@@ -193,3 +194,28 @@ async def test_host_names_are_resolved_off_the_call_path(tmp_path: Path) -> None
         peer.close()
         await run.service.stop()
     assert run.service.open_handles() == 0
+
+
+async def test_stop_waits_a_little_for_a_carrier_that_does_not_answer_the_unregister(tmp_path: Path) -> None:
+    """The shutdown un-REGISTER is sent (and retransmitted) but a silent carrier does not hold the box up."""
+    carrier = await udp_peer()
+    trunk = TrunkConfig(name="carrier", host="127.0.0.1", port=carrier.port, username="7001", password="pw",
+                        register=True)
+    run = await start_service(tmp_path, make_config(trunks=(trunk,)))
+    first = await carrier.recv(2.0)
+    assert first.method == "REGISTER" and first.get("expires") == "600"
+    ok = "\r\n".join(["SIP/2.0 200 OK", *(f"Via: {v}" for v in first.get_all("via")),
+                        f"From: {first.get('from')}", f"To: {first.get('to')};tag=c1",
+                        f"Call-ID: {first.get('call-id')}", f"CSeq: {first.get('cseq')}",
+                        f"Contact: {first.get('contact')};expires=600", "Content-Length: 0", "", ""])
+    carrier.send(ok.encode(), run.udp)
+    await asyncio.sleep(0.1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await run.service.stop()
+    assert 1.9 <= loop.time() - started < 3.0
+    removal = await carrier.recv(0.5)
+    assert removal.method == "REGISTER" and removal.get("expires") == "0"
+    assert removal.get("call-id") == first.get("call-id")
+    assert run.service.open_handles() == 0
+    carrier.close()
