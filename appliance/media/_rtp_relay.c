@@ -239,7 +239,11 @@ int relay_send_tick(relay_leg *legs, int nlegs, const int32_t *fds, const int32_
     return k;
 }
 
-static struct PyModuleDef relay_module = {PyModuleDef_HEAD_INIT, "_rtp_relay",
-                                          "The media engine's compiled relay (loaded with ctypes).", -1, NULL};
+static struct PyModuleDef relay_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_rtp_relay",
+    .m_doc = "The media engine's compiled packet path (loaded with ctypes by fast_relay.py).",
+    .m_size = -1,
+};
 
 PyMODINIT_FUNC PyInit__rtp_relay(void) { return PyModule_Create(&relay_module); }

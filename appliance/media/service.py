@@ -339,6 +339,8 @@ class MediaEngine:
         self._loop = asyncio.get_running_loop()
         self._poller(self._loop)
         self._tick_task = asyncio.create_task(self._clock(), name="media-clock")
+        log.info("media: RTP ports %d-%d, packet path %s", self.config.port_low, self.config.port_high,
+                 "compiled" if self._fast is not None else "Python")
 
     async def stop(self) -> None:
         for endpoint_id in list(self._endpoints):
