@@ -941,7 +941,7 @@ class CallController:
         elif isinstance(event, sip_events.DtmfReceived):
             await self._digit(live, state, event.digit)
         elif isinstance(event, sip_events.TransferRequested):
-            await self._on_refer(live, state, event)
+            await self._on_refer(live, leg_id, state, event)
         elif isinstance(event, sip_events.LegMediaChanged):
             if state.endpoint_id is not None and event.sdp:
                 self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
@@ -1324,20 +1324,35 @@ class CallController:
             await self._ring_external(live, value)
         return True
 
-    async def _on_refer(self, live: _Live, state: LegState, event: sip_events.TransferRequested) -> None:
-        """A phone asked to transfer (REFER): blind, or attended with Replaces naming our other call."""
+    async def _on_refer(self, live: _Live, leg_id: str, state: LegState,
+                        event: sip_events.TransferRequested) -> None:
+        """A phone asked to transfer (REFER): blind, or attended with Replaces naming our other call.
+
+        Attended (RFC 5589 §7): the phone has two calls through us, the caller's (held) and the consultation.
+        Most phones send the REFER on the caller's dialog with Replaces naming the consultation; some send it
+        on the consultation's dialog with Replaces naming the caller's. Either way the caller's call lives on
+        (its queue, CDR and recording) and adopts the consulted party; the consultation call ends."""
         call = live.call
-        if state.role != LegRole.AGENT and state.role != LegRole.CALLEE:
-            state.leg.transfer_progress(403)
-            return
+        transferring = state.role in (LegRole.AGENT, LegRole.CALLEE)
         # The SIP layer already answered 202 and reported "100 Trying"; the final report follows the outcome.
         if event.replaces_leg:
             other_id = self._by_leg.get(event.replaces_leg)
-            if other_id is None or other_id == call.id:
+            other = self._calls.get(other_id) if other_id is not None else None
+            if other_id is None or other is None or other_id == call.id:
                 state.leg.transfer_progress(481)
                 return
-            self._post(other_id, "hand_over", (call.id, event.replaces_leg))
+            if transferring:  # on the caller's dialog: the consultation call hands its far party over
+                self._post(other_id, "hand_over", (call.id, event.replaces_leg))
+            elif other.call.agent_leg == event.replaces_leg:
+                # on the consultation's dialog, naming the agent's leg of the caller's call: the mirror image
+                self._post(call.id, "hand_over", (other_id, leg_id))
+            else:
+                state.leg.transfer_progress(403)
+                return
             state.leg.transfer_progress(200)
+            return
+        if not transferring:
+            state.leg.transfer_progress(403)
             return
         target = event.target_user or ""
         ok = await self._transfer(live, target, by=state.agent_id or state.party, drop_agent_leg=False)

@@ -1,8 +1,9 @@
 """Attended transfer from the phone (RFC 3515 REFER with RFC 3891 Replaces) against `appliance run`.
 
 A caller reaches agent 1002 through the access number; 1002's phone holds the caller, calls agent 1003 on a
-second line, then sends REFER on the caller's dialog with Refer-To carrying Replaces for the second dialog.
-The caller and 1003 then hear each other, 1002's two dialogs end, and the CDR and recording carry on.
+second line, then sends REFER on the caller's dialog with Refer-To carrying Replaces for the second dialog (or,
+as some phones do, on the second dialog with Replaces naming the caller's). The caller and 1003 then hear each
+other, 1002's two dialogs end, and the CDR and recording carry on.
 """
 
 from __future__ import annotations
@@ -21,10 +22,24 @@ pytestmark = [pytest.mark.interop, pytest.mark.slow,
 
 ALWAYS_OPEN = {"work_days": [1, 2, 3, 4, 5, 6, 7], "work_hours": [{"start": "00:00", "end": "24:00"}]}
 CALLER_HZ, TARGET_HZ = 500.0, 1100.0
+# the REFER's dialog lines and Refer-To in agent_attended.xml, for each way a phone sends it ({BOX} filled later)
+REFER_ON = {
+    "caller_dialog": (
+        "From: [$me];tag=[pid]SIPpTag07[call_number]\nTo: [$caller]\nCall-ID: [call_id]\nCSeq: 102 REFER",
+        "Refer-To: <sip:1003@{BOX}?Replaces=consult%2F%2F%2F[$cid_local]%40[$cid_host]%3Bto-tag%3D[$consult_tag]"
+        "%3Bfrom-tag%3D[pid]SIPpTag08[call_number]>"),
+    "consultation_dialog": (
+        "From: <sip:[field0]@{BOX}>;tag=[pid]SIPpTag08[call_number]\nTo: [$consult_to]\n"
+        "Call-ID: consult///[call_id]\nCSeq: 3 REFER",
+        "Refer-To: <sip:caller@{BOX}?Replaces=[$cid_local]%40[$cid_host]%3Bto-tag%3D[$caller_tag]"
+        "%3Bfrom-tag%3D[pid]SIPpTag07[call_number]>"),
+}
 
 
 
-def test_agent_phone_transfers_the_caller_after_consulting_another_agent(box: RunningAppliance) -> None:
+@pytest.mark.parametrize("refer_on", sorted(REFER_ON))
+def test_agent_phone_transfers_the_caller_after_consulting_another_agent(box: RunningAppliance,
+                                                                          refer_on: str) -> None:
     box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
     box.api("PATCH", "/api/v1/queues/sales", {"survey_flow": None})  # the call ends when 1003 hangs up
     port_a = free_port()
@@ -39,8 +54,9 @@ def test_agent_phone_transfers_the_caller_after_consulting_another_agent(box: Ru
         phone.start()
     try:
         transferor = box.sipp_background([
-            *box.sipp_args(box.scenario("agent_attended.xml", TALK_MS=4000,
-                                        CONSULT_MS=3000, TARGET="1003", BOX=f"127.0.0.1:{box.sip_port}"),
+            *box.sipp_args(box.scenario("agent_attended.xml", REFER_DIALOG=REFER_ON[refer_on][0],
+                                        REFER_TO=REFER_ON[refer_on][1], TALK_MS=4000, CONSULT_MS=3000,
+                                        TARGET="1003", BOX=f"127.0.0.1:{box.sip_port}"),
                            port_a, media_port=free_rtp_port(), auto_answer=False),  # NOTIFYs are in the scenario
             "-inf", str(box.users_csv("1002")), "-trace_msg"])
         target = box.sipp_background(box.sipp_args(
