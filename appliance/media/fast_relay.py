@@ -25,6 +25,8 @@ import logging
 import numpy as np
 import numpy.typing as npt
 
+from appliance.media.endpoint import Endpoint
+
 log = logging.getLogger(__name__)
 
 LAST_MAX = 320
@@ -109,6 +111,110 @@ class FastRelay:
         self.relayed = 0
         self.passed_up = 0
         self.sent = 0
+
+    # ---------------------------------------------------------------- ownership
+    # A handed-over leg's receive side (statistics, last payload), and with MODE_RELAY its target's send side
+    # (sequence, timestamp, counters), with MODE_SEND its own, live in the table. `own` takes them back
+    # before anything else touches them; `sync` copies them out for reading while C goes on.
+
+    def hand_over(self, ep: Endpoint) -> None:
+        """Give a leg to the compiled path for what it can do there: relay its plain packets (to a connected
+        target, with the offsets fixed) and/or pass them up to its jitter buffer, and send what the tick mixes
+        for it (on the tick grid, no DTMF being sent). A leg already handed over is taken back first: the
+        modes are worked out afresh."""
+        if ep.fd < 0:
+            return
+        if ep.fast:
+            self._take_back(ep)
+        target = ep.relay_to
+        mode = 0
+        if ep.connected and ep.peer_ssrc is not None and ep.stats.base_seq >= 0:
+            if target is None:
+                mode = MODE_UP if ep.jitter is not None else 0
+            elif not ep.resync and target.tx == 1 and target.fd >= 0:
+                mode = MODE_RELAY | (MODE_UP if ep.jitter is not None else 0)
+            # else relayed, but not yet the C way: Python relays until it can
+        if (target is None and ep.jitter is not None and ep.tx == 1 and not ep.dtmf_tx and ep.out_tick >= 0):
+            mode |= MODE_SEND
+        if not mode:
+            return
+        self.reserve(max(ep.fd, target.fd if target is not None else 0))
+        leg = self.legs[ep.fd]
+        leg.audio_pt = ep.audio_pt
+        if mode & MODES_RX:
+            leg.peer_ssrc = ep.peer_ssrc or 0
+            st = ep.stats
+            leg.max_seq, leg.cycles, leg.received, leg.transit, leg.jitter = (st.max_seq, st.cycles, st.received,
+                                                                               st.transit, st.jitter)
+            leg.last_rx = ep.last_rx
+            ep.fast_received = st.received
+        if mode & MODE_RELAY:
+            assert target is not None
+            leg.target_fd = target.fd
+            leg.out_ssrc = target.ssrc
+            leg.seq_off = ep.seq_off & 0xFFFF
+            leg.ts_off = ep.ts_off & 0xFFFFFFFF
+            self._put_tx(target, self.legs[target.fd])
+        if mode & MODE_SEND:
+            leg.own_ssrc = ep.ssrc
+            self._put_tx(ep, leg)
+        leg.mode = mode
+        ep.fast = mode
+
+    @staticmethod
+    def _put_tx(ep: Endpoint, leg: RelayLeg) -> None:
+        leg.out_seq, leg.out_ts, leg.out_time, leg.out_tick = ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick
+        leg.tx_packets, leg.tx_octets = ep.tx_packets, ep.tx_octets
+        ep.fast_tx_packets = ep.tx_packets
+
+    def own(self, ep: Endpoint) -> None:
+        """Take `ep`'s per-packet state back from the compiled path: its receive side, and its send side
+        from the leg relayed into it."""
+        if ep.fast:
+            self._take_back(ep)
+        partner = ep.relay_to
+        if partner is not None and partner.fast & MODE_RELAY:
+            self._take_back(partner)
+
+    def _take_back(self, ep: Endpoint) -> None:
+        legs = self.legs
+        legs[ep.fd].mode = 0
+        mode, ep.fast = ep.fast, 0
+        if mode & MODES_RX:
+            self._sync_rx(ep, legs[ep.fd], mode)
+        if mode & MODE_RELAY:
+            assert ep.relay_to is not None
+            self._sync_tx(ep.relay_to, legs[ep.relay_to.fd])
+        if mode & MODE_SEND:
+            self._sync_tx(ep, legs[ep.fd])
+
+    def sync(self, ep: Endpoint) -> None:
+        """Copy what C has counted for `ep` so far (it goes on relaying)."""
+        if ep.fast & MODES_RX:
+            self._sync_rx(ep, self.legs[ep.fd], ep.fast)
+        partner = ep.relay_to
+        if ep.fast & MODE_SEND or (partner is not None and partner.fast & MODE_RELAY):
+            self._sync_tx(ep, self.legs[ep.fd])
+
+    def _sync_rx(self, ep: Endpoint, leg: RelayLeg, mode: int) -> None:
+        st = ep.stats
+        if leg.received == ep.fast_received:
+            return
+        st.max_seq, st.cycles, st.received, st.transit, st.jitter = (leg.max_seq, leg.cycles, leg.received,
+                                                                     leg.transit, leg.jitter)
+        ep.fast_received = leg.received
+        ep.last_rx = leg.last_rx
+        if mode & MODE_RELAY:  # (C keeps the last payload of relayed legs only)
+            ep.last_in_ts = leg.last_in_ts
+            ep.last_in_payload = self.last_payload(leg)
+
+    @staticmethod
+    def _sync_tx(ep: Endpoint, leg: RelayLeg) -> None:
+        if leg.tx_packets == ep.fast_tx_packets:
+            return
+        ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = leg.out_seq, leg.out_ts, leg.out_time, leg.out_tick
+        ep.tx_packets, ep.tx_octets = leg.tx_packets, leg.tx_octets
+        ep.fast_tx_packets = leg.tx_packets
 
     def last_payload(self, leg: RelayLeg) -> bytes:
         return ctypes.string_at(ctypes.addressof(leg) + RelayLeg.last_payload.offset, leg.last_len)

@@ -14,7 +14,7 @@ inband, mixer, recorder) from two places:
   goes through `rtp.ReceiverStats.update`. Where the compiled packet path is built (`_rtp_relay.c` through
   `fast_relay.py`), a leg whose plain packets can go that way is handed over to it — relayed, passed up to
   the jitter buffer, or sent from the tick in C — and taken back before anything else touches its state
-  (`_hand_over`, `_own`, `_sync`); the Python lines here then see only the packets C leaves to them.
+  (`FastRelay.hand_over`, `own`, `sync`); the Python lines here then see only the packets C leaves to them.
 - `_tick` — every 20 ms against absolute deadlines (`next += 0.02`; a late tick does not push the next one
   later, so the clock does not drift; after a long stall missed ticks are skipped rather than bunched).
   One tick pulls a frame from every mixed leg's jitter buffer, decodes them all with one table look-up per
@@ -61,6 +61,7 @@ from appliance.events import EventBus
 from appliance.media import g711
 from appliance.media import rtp as rtpmod
 from appliance.media.dtmf import EventReceiver, EventSender
+from appliance.media.endpoint import FRAME, TICK, DtmfCallback, Endpoint, released
 from appliance.media.errors import (
     NoCommonCodec,
     NoPortAvailable,
@@ -76,7 +77,7 @@ from appliance.media.events import (
     RecordingStopped,
     RtpTimeout,
 )
-from appliance.media.fast_relay import MODE_RELAY, MODE_SEND, MODE_UP, MODES_RX, FastRelay, RelayLeg
+from appliance.media.fast_relay import MODES_RX, FastRelay
 from appliance.media.fast_relay import load as load_fast_relay
 from appliance.media.inband import InbandDetector, analyse
 from appliance.media.jitter import JitterBuffer
@@ -98,8 +99,6 @@ from appliance.media.tones import PLANS, ToneGenerator
 
 log = logging.getLogger(__name__)
 
-TICK = 0.02
-FRAME = 160
 _HDR = struct.Struct("!BBHII")
 _SEQ_TS_SSRC = struct.Struct("!HII")
 _RECV_SIZE = 2048
@@ -112,18 +111,10 @@ _libc_connect.restype = ctypes.c_int
 _CODECS = {"PCMA": PCMA, "PCMU": PCMU}
 _LAW: dict[int, g711.Law] = {PCMA.payload_type: "alaw", PCMU.payload_type: "ulaw"}
 
-DtmfCallback = Callable[[str, str], None]  # (endpoint_id, digit)
-
-
 def _disconnect(sock: socket.socket) -> None:
     if _libc_connect(sock.fileno(), _SOCKADDR_UNSPEC, len(_SOCKADDR_UNSPEC)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
-
-
-def _released(*_args: object) -> Any:
-    """Stands for the socket methods of an endpoint without a socket: a late call fails like a closed socket."""
-    raise OSError(errno.EBADF, "endpoint released")
 
 
 def _local_direction(remote: Direction) -> Direction:
@@ -133,101 +124,6 @@ def _local_direction(remote: Direction) -> Direction:
         Direction.RECVONLY: Direction.SENDONLY,
         Direction.INACTIVE: Direction.INACTIVE,
     }[remote]
-
-
-@dataclass(eq=False, slots=True, kw_only=True)
-class _Endpoint:
-    # Slots are laid out in this order: the fields every relayed packet touches come first, so they share a
-    # few cache lines (with thousands of endpoints, each packet's endpoints are cold in the cache).
-    # the socket's bound methods, looked up once (each lookup would build a bound-method object per packet)
-    recv: Callable[[int], bytes] = _released
-    send: Callable[[bytes], int] = _released
-    connected: bool = False  # the socket is connected to `peer`
-    tx: int = 0  # how we send: 0 not at all, 1 send() on the connected socket, 2 sendto(peer)
-    peer_ssrc: int | None = None
-    last_rx: float = 0.0
-    stats: rtpmod.ReceiverStats = field(default_factory=rtpmod.ReceiverStats)
-    relay_to: _Endpoint | None = None  # relay (fast path): packets from this endpoint go there
-    audio_pt: int = -1  # codec.payload_type, kept as a plain attribute for the per-packet paths
-    resync: bool = True
-    seq_off: int = 0
-    ts_off: int = 0
-    ssrc: int = 0
-    # outgoing stream: continuous across relay and mixing
-    out_seq: int = 0
-    out_ts: int = 0
-    out_time: float = 0.0
-    out_tick: int = -1  # engine tick of the last packet we generated; -1 after a relayed one
-    tx_packets: int = 0
-    tx_octets: int = 0
-    last_in_ts: int = 0
-    last_in_payload: bytes = b""
-    jitter: JitterBuffer | None = None
-    # the rest
-    endpoint_id: str = ""
-    port: int = 0
-    codec: Codec = PCMA
-    law: g711.Law = "alaw"
-    te_pt: int | None = None
-    direction: Direction = Direction.SENDRECV
-    sends: bool = True  # direction.we_send, likewise
-    sock: socket.socket | None = None  # RTP: raw, non-blocking, in the engine's epoll set
-    fd: int = -1
-    recvfrom: Callable[[int], tuple[bytes, Any]] = _released
-    sendto: Callable[[bytes, Any], int] = _released
-    rtcp_transport: asyncio.DatagramTransport | None = None
-    remote: tuple[str, int] | None = None  # from SDP
-    peer: tuple[str, int] | None = None  # where we send: latched source, else the SDP address
-    peer_rtcp: tuple[str, int] | None = None
-    latched: bool = False
-    timed_out: bool = False
-    # mixing
-    bridge_id: str | None = None
-    player: Player | ToneGenerator | None = None
-    player_what: str = ""
-    player_barge_in: bool = False
-    dtmf_rx: EventReceiver = field(default_factory=EventReceiver)
-    dtmf_tx: list[EventSender] = field(default_factory=list)
-    inband: InbandDetector | None = None
-    on_dtmf: DtmfCallback | None = None
-    rtt: float | None = None
-    last_rtcp: float = 0.0
-    recordings: set[str] = field(default_factory=set)
-    fast: int = 0  # handed over to the compiled packet path (fast_relay.MODE_*): its receive side, and with
-    # MODE_RELAY the target's send side
-    fast_received: int = 0  # stats.received when last handed over or synced (has C relayed since?)
-    fast_tx_packets: int = 0  # likewise for tx_packets
-
-    def next_out(self, now: float, tick: int = -1) -> tuple[int, int]:
-        """Sequence number and timestamp of the next packet we generate. While we generate, the timestamp
-        moves by one frame per tick of the engine's clock (a late tick must not stretch the timeline); after
-        relayed packets (or a pause) it moves by the time that really passed."""
-        if self.out_time == 0.0:
-            ts = self.out_ts
-        elif tick >= 0 and self.out_tick >= 0:
-            ts = self.out_ts + max(1, tick - self.out_tick) * FRAME
-        else:
-            ticks = max(1, round((now - self.out_time) / TICK))
-            ts = self.out_ts + ticks * FRAME
-        return (self.out_seq + 1) & 0xFFFF, ts & 0xFFFFFFFF
-
-    def relayed_seq_ts(self, target: _Endpoint, seq: int, ts: int, now: float) -> tuple[int, int]:
-        """Where a packet of this leg goes on `target`'s outgoing stream: its sequence number and timestamp
-        shifted by offsets fixed at the first packet after a resync, so the stream stays continuous.
-        (`MediaEngine._drain` has the same lines inline: it runs for every relayed packet.)"""
-        if self.resync:
-            nseq, nts = target.next_out(now)
-            self.seq_off = nseq - seq
-            self.ts_off = nts - ts
-            self.resync = False
-        return (seq + self.seq_off) & 0xFFFF, (ts + self.ts_off) & 0xFFFFFFFF
-
-    def sent(self, seq: int, ts: int, now: float, tick: int, octets: int) -> None:
-        """Account for a packet of our outgoing stream: `tick` is the engine tick it was generated on, -1 for
-        a relayed one (see `next_out`). The per-packet paths have these lines inline."""
-        self.out_seq, self.out_ts, self.out_time, self.out_tick = seq, ts, now, tick
-        self.tx_packets += 1
-        self.tx_octets += octets
 
 
 @dataclass(eq=False)
@@ -259,7 +155,7 @@ class _RecordingPlan:
 
 
 class _RtcpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, engine: MediaEngine, ep: _Endpoint) -> None:
+    def __init__(self, engine: MediaEngine, ep: Endpoint) -> None:
         self.engine = engine
         self.ep = ep
 
@@ -279,21 +175,21 @@ class MediaEngine:
         self._open_recording = open_recording  # how recordings are opened (storage other than a plain file)
         self.bus = bus
         self.clock: Clock = clock or SystemClock()
-        self._endpoints: dict[str, _Endpoint] = {}
+        self._endpoints: dict[str, Endpoint] = {}
         self._bridges: dict[str, _Bridge] = {}
         self._recordings: dict[str, _Recording] = {}
         self._ports_in_use: set[int] = set()
         self._port_cursor = config.port_low + (config.port_low % 2)
         self._mixer = Mixer()
-        self._mixed: list[_Endpoint] = []  # endpoints that take part in the tick, in row order
+        self._mixed: list[Endpoint] = []  # endpoints that take part in the tick, in row order
         self._row_of: dict[str, int] = {}
         self._mix_rows: dict[str, int] = {}
         self._pops: list[Callable[[], bytes]] = []  # the mixed legs' jitter-buffer pops, in row order
         self._one_law: g711.Law | None = None  # the law of every mixed leg, when they share one
         self._is_alaw: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self._det_rows: list[int] = []  # rows with in-band DTMF detection
-        self._senders: list[tuple[int, _Endpoint]] = []  # mixed legs whose mix we send: (row, endpoint)
-        self._playing: list[tuple[int, _Endpoint]] = []  # mixed legs with a prompt or tone: (row, endpoint)
+        self._senders: list[tuple[int, Endpoint]] = []  # mixed legs whose mix we send: (row, endpoint)
+        self._playing: list[tuple[int, Endpoint]] = []  # mixed legs with a prompt or tone: (row, endpoint)
         self._send_fds = np.zeros(0, dtype=np.int32)  # the same, for the compiled path: their sockets, rows
         self._send_rows = np.zeros(0, dtype=np.int32)
         self._rec_plan: _RecordingPlan | None = None
@@ -305,7 +201,7 @@ class MediaEngine:
         self._ids = itertools.count(1)
         self._tick_count = 0
         self._tick_index = 0  # ticks of the 20 ms grid since start, skipped ones included
-        self._sweep: list[_Endpoint] = []
+        self._sweep: list[Endpoint] = []
         self._sweep_per_tick = 1
         self.ticks_late = 0
         self.tick_busy = 0.0  # seconds spent inside ticks, and the longest tick: load figures
@@ -315,7 +211,7 @@ class MediaEngine:
         self.drained = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._epoll: select.epoll | None = None  # every RTP socket; its descriptor is the loop's one reader
-        self._rx: dict[int, _Endpoint] = {}  # RTP socket descriptor -> endpoint
+        self._rx: dict[int, Endpoint] = {}  # RTP socket descriptor -> endpoint
         lib = load_fast_relay() if config.compiled_relay else None
         self._fast: FastRelay | None = FastRelay(lib) if lib is not None else None
 
@@ -372,7 +268,7 @@ class MediaEngine:
             te_pt = remote.telephone_event_pt
         direction = _local_direction(remote.direction) if remote is not None else Direction.SENDRECV
         endpoint_id = f"ep{next(self._ids)}"
-        ep = _Endpoint(endpoint_id=endpoint_id, codec=codec, law=_LAW[codec.payload_type], te_pt=te_pt,
+        ep = Endpoint(endpoint_id=endpoint_id, codec=codec, law=_LAW[codec.payload_type], te_pt=te_pt,
                        direction=direction, ssrc=secrets.randbits(32), out_seq=secrets.randbits(16),
                        out_ts=secrets.randbits(32))
         ep.stats.clock_rate = codec.clock_rate
@@ -435,7 +331,7 @@ class MediaEngine:
         self.bus.publish(event)
         return event
 
-    def quality(self, ep: _Endpoint) -> tuple[float, float]:
+    def quality(self, ep: Endpoint) -> tuple[float, float]:
         one_way_ms = 0.0 if ep.rtt is None else ep.rtt * 500.0
         q = estimate(ep.stats.loss_fraction_total, ep.stats.jitter_ms, one_way_ms)
         return q.r_factor, q.mos
@@ -505,7 +401,7 @@ class MediaEngine:
     def bridge_mode(self, bridge_id: str) -> str:
         return "relay" if self._bridge(bridge_id).relaying else "mix"
 
-    def _leave_bridge(self, ep: _Endpoint) -> None:
+    def _leave_bridge(self, ep: Endpoint) -> None:
         bridge_id = ep.bridge_id
         ep.bridge_id = None
         if bridge_id is None:
@@ -553,7 +449,7 @@ class MediaEngine:
         for ep in parties:
             self._reconcile_endpoint(ep)
 
-    def _set_relay(self, ep: _Endpoint, target: _Endpoint | None) -> None:
+    def _set_relay(self, ep: Endpoint, target: Endpoint | None) -> None:
         if ep.relay_to is target:
             return
         self._own(ep)
@@ -561,14 +457,14 @@ class MediaEngine:
         ep.resync = True
         self._plan_dirty = True  # which rows are mixed and sent depends on it
 
-    def _needs_tick(self, ep: _Endpoint) -> bool:
+    def _needs_tick(self, ep: Endpoint) -> bool:
         if bool(ep.recordings) or ep.inband is not None:
             return True  # decoded every tick, relayed or not
         if ep.relay_to is not None:
             return False
         return ep.bridge_id is not None or ep.player is not None or bool(ep.dtmf_tx)
 
-    def _reconcile_endpoint(self, ep: _Endpoint) -> None:
+    def _reconcile_endpoint(self, ep: Endpoint) -> None:
         self._own(ep)
         mixed = self._needs_tick(ep)
         if mixed and ep.jitter is None:
@@ -581,7 +477,7 @@ class MediaEngine:
             self._plan_dirty = True
         self._mixer.invalidate()
 
-    def _new_jitter(self, ep: _Endpoint) -> JitterBuffer:
+    def _new_jitter(self, ep: Endpoint) -> JitterBuffer:
         return JitterBuffer(ep.law, self.config.jitter_min_delay, self.config.jitter_max_delay)
 
     # ---------------------------------------------------------------- prompts and tones
@@ -617,7 +513,7 @@ class MediaEngine:
         if ep.player is not None:
             self._finish_player(ep, interrupted=True)
 
-    def _finish_player(self, ep: _Endpoint, interrupted: bool) -> None:
+    def _finish_player(self, ep: Endpoint, interrupted: bool) -> None:
         what = ep.player_what
         ep.player = None
         ep.player_what = ""
@@ -640,11 +536,11 @@ class MediaEngine:
         self._reconcile(ep.bridge_id)
         self._reconcile_endpoint(ep)
 
-    def _dtmf_packet(self, ep: _Endpoint, ts: int, payload: bytes, now: float) -> None:
+    def _dtmf_packet(self, ep: Endpoint, ts: int, payload: bytes, now: float) -> None:
         for detected in ep.dtmf_rx.receive_all(ts, payload, now):
             self._digit(ep, detected.digit, "rfc4733")
 
-    def _digit(self, ep: _Endpoint, digit: str, source: str) -> None:
+    def _digit(self, ep: Endpoint, digit: str, source: str) -> None:
         if ep.player is not None and ep.player_barge_in:
             self._finish_player(ep, interrupted=True)
         self.bus.publish(DtmfReceived(at=self.clock.wall(), endpoint_id=ep.endpoint_id, digit=digit, source=source))
@@ -720,7 +616,7 @@ class MediaEngine:
 
     # ---------------------------------------------------------------- sockets and ports
 
-    async def _open_sockets(self, ep: _Endpoint) -> None:
+    async def _open_sockets(self, ep: Endpoint) -> None:
         loop = asyncio.get_running_loop()
         epoll = self._poller(loop)
         low, high = self.config.port_low, self.config.port_high
@@ -771,7 +667,7 @@ class MediaEngine:
             loop.add_reader(self._epoll.fileno(), self._drain)
         return self._epoll
 
-    def _close_rtp(self, ep: _Endpoint) -> None:
+    def _close_rtp(self, ep: Endpoint) -> None:
         self._own(ep)
         sock, ep.sock = ep.sock, None
         if sock is None:
@@ -782,18 +678,18 @@ class MediaEngine:
                 self._epoll.unregister(ep.fd)
         sock.close()
         ep.fd = -1
-        ep.recv = ep.recvfrom = ep.send = ep.sendto = _released
+        ep.recv = ep.recvfrom = ep.send = ep.sendto = released
         ep.connected = False
         ep.tx = 0
 
-    def _update_tx(self, ep: _Endpoint) -> None:
+    def _update_tx(self, ep: Endpoint) -> None:
         self._own(ep)  # a leg relayed into sends on this socket: it must stay connected while that is in C
         if ep.sock is None or ep.peer is None or not ep.sends:
             ep.tx = 0
         else:
             ep.tx = 1 if ep.connected else 2
 
-    def _connect(self, ep: _Endpoint, addr: tuple[str, int]) -> None:
+    def _connect(self, ep: Endpoint, addr: tuple[str, int]) -> None:
         """Connect the RTP socket to the latched source: sends need no address, others are filtered out."""
         if ep.sock is not None:
             try:
@@ -803,7 +699,7 @@ class MediaEngine:
                 self._unconnect(ep)
         self._update_tx(ep)
 
-    def _unconnect(self, ep: _Endpoint) -> None:
+    def _unconnect(self, ep: Endpoint) -> None:
         if ep.connected and ep.sock is not None:
             try:
                 _disconnect(ep.sock)
@@ -838,7 +734,7 @@ class MediaEngine:
                     return c
         raise NoCommonCodec(list(remote.payload_types))
 
-    def _apply_remote(self, ep: _Endpoint, remote: RemoteMedia) -> None:
+    def _apply_remote(self, ep: Endpoint, remote: RemoteMedia) -> None:
         self._own(ep)
         new = (remote.address, remote.port)
         if ep.remote is not None and new != ep.remote:
@@ -850,7 +746,7 @@ class MediaEngine:
             ep.peer_rtcp = (remote.address, remote.port + 1)
         self._update_tx(ep)
 
-    def _latch(self, ep: _Endpoint, addr: tuple[str, int], ssrc: int) -> bool:
+    def _latch(self, ep: Endpoint, addr: tuple[str, int], ssrc: int) -> bool:
         """Decide whether a packet from `addr` is the peer's, and latch to it when it is: the first stream,
         a new stream (new SSRC: re-INVITE, transfer), or the same stream from a new address once the old one
         has been silent for a second (a NAT binding that changed)."""
@@ -874,11 +770,11 @@ class MediaEngine:
                                      port=addr[1]))
         return True
 
-    def _local(self, ep: _Endpoint) -> LocalMedia:
+    def _local(self, ep: Endpoint) -> LocalMedia:
         return LocalMedia(ep.endpoint_id, self.config.advertise_address or self.config.bind_address, ep.port,
                           ep.codec, ep.te_pt, 20, ep.direction)
 
-    def _endpoint(self, endpoint_id: str) -> _Endpoint:
+    def _endpoint(self, endpoint_id: str) -> Endpoint:
         ep = self._endpoints.get(endpoint_id)
         if ep is None:
             raise unknown_endpoint(endpoint_id)
@@ -987,10 +883,10 @@ class MediaEngine:
                 if jitter is not None:
                     jitter.put(ts, data[12:], now)
                     if fast is not None and not ep.fast & MODES_RX:
-                        self._hand_over(ep)
+                        fast.hand_over(ep)
                 continue
             # relay: same codec on both legs, so the marker bit and payload type go through unchanged
-            # (_Endpoint.relayed_seq_ts and _Endpoint.sent, inline)
+            # (Endpoint.relayed_seq_ts and Endpoint.sent, inline)
             if ep.resync:
                 nseq, nts = target.next_out(now)
                 ep.seq_off = nseq - seq
@@ -1019,125 +915,28 @@ class MediaEngine:
             if ep.jitter is not None:  # tapped for a recording or in-band detection
                 ep.jitter.put(ts, payload, now)
             if fast is not None and not ep.fast & MODES_RX:
-                self._hand_over(ep)
+                fast.hand_over(ep)
 
-    # ---------------------------------------------------------------- the compiled relay (fast_relay.py)
-    # A handed-over leg's receive side (statistics, last payload) and its target's send side (sequence,
-    # timestamp, counters) live in the C table. `_own` takes them back before anything else touches them;
-    # `_sync` copies them out for reading (RTCP, time-outs, statistics) while C goes on.
+    # ---------------------------------------------------------------- the compiled path (fast_relay.py)
+    # A handed-over leg's per-packet state lives in the C table; `_own` takes it back before anything else
+    # touches it, `_sync` copies it out for reading (RTCP, time-outs, statistics) while C goes on.
 
-    def _hand_over(self, ep: _Endpoint) -> None:
-        """Give a leg to the compiled path for what it can do there: relay its plain packets (to a connected
-        target, with the offsets fixed) and/or pass them up to its jitter buffer, and send what the tick mixes
-        for it (on the tick grid, no DTMF being sent). A leg already handed over is taken back first: the
-        modes are worked out afresh."""
-        fast = self._fast
-        if fast is None or ep.fd < 0:
-            return
-        if ep.fast:
-            self._take_back(ep)
-        target = ep.relay_to
-        mode = 0
-        if ep.connected and ep.peer_ssrc is not None and ep.stats.base_seq >= 0:
-            if target is None:
-                mode = MODE_UP if ep.jitter is not None else 0
-            elif not ep.resync and target.tx == 1 and target.fd >= 0:
-                mode = MODE_RELAY | (MODE_UP if ep.jitter is not None else 0)
-            # else relayed, but not yet the C way: Python relays until it can
-        if (target is None and ep.jitter is not None and ep.tx == 1 and not ep.dtmf_tx and ep.out_tick >= 0):
-            mode |= MODE_SEND
-        if not mode:
-            return
-        fast.reserve(max(ep.fd, target.fd if target is not None else 0))
-        leg = fast.legs[ep.fd]
-        leg.audio_pt = ep.audio_pt
-        if mode & MODES_RX:
-            leg.peer_ssrc = ep.peer_ssrc or 0
-            st = ep.stats
-            leg.max_seq, leg.cycles, leg.received, leg.transit, leg.jitter = (st.max_seq, st.cycles, st.received,
-                                                                               st.transit, st.jitter)
-            leg.last_rx = ep.last_rx
-            ep.fast_received = st.received
-        if mode & MODE_RELAY:
-            assert target is not None
-            leg.target_fd = target.fd
-            leg.out_ssrc = target.ssrc
-            leg.seq_off = ep.seq_off & 0xFFFF
-            leg.ts_off = ep.ts_off & 0xFFFFFFFF
-            self._put_tx(target, fast.legs[target.fd])
-        if mode & MODE_SEND:
-            leg.own_ssrc = ep.ssrc
-            self._put_tx(ep, leg)
-        leg.mode = mode
-        ep.fast = mode
+    def _own(self, ep: Endpoint) -> None:
+        if self._fast is not None:
+            self._fast.own(ep)
 
-    @staticmethod
-    def _put_tx(ep: _Endpoint, leg: RelayLeg) -> None:
-        leg.out_seq, leg.out_ts, leg.out_time, leg.out_tick = ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick
-        leg.tx_packets, leg.tx_octets = ep.tx_packets, ep.tx_octets
-        ep.fast_tx_packets = ep.tx_packets
+    def _sync(self, ep: Endpoint) -> None:
+        if self._fast is not None:
+            self._fast.sync(ep)
 
-    def _own(self, ep: _Endpoint) -> None:
-        """Take `ep`'s per-packet state back from the compiled relay: its receive side, and its send side
-        from the leg relayed into it."""
-        if ep.fast:
-            self._take_back(ep)
-        partner = ep.relay_to
-        if partner is not None and partner.fast & MODE_RELAY:
-            self._take_back(partner)
-
-    def _take_back(self, ep: _Endpoint) -> None:
-        assert self._fast is not None
-        legs = self._fast.legs
-        legs[ep.fd].mode = 0
-        mode, ep.fast = ep.fast, 0
-        if mode & MODES_RX:
-            self._sync_rx(ep, legs[ep.fd], mode)
-        if mode & MODE_RELAY:
-            assert ep.relay_to is not None
-            self._sync_tx(ep.relay_to, legs[ep.relay_to.fd])
-        if mode & MODE_SEND:
-            self._sync_tx(ep, legs[ep.fd])
-
-    def _sync(self, ep: _Endpoint) -> None:
-        """Copy what C has counted for `ep` so far (it goes on relaying)."""
-        if self._fast is None:
-            return
-        if ep.fast & MODES_RX:
-            self._sync_rx(ep, self._fast.legs[ep.fd], ep.fast)
-        partner = ep.relay_to
-        if ep.fast & MODE_SEND or (partner is not None and partner.fast & MODE_RELAY):
-            self._sync_tx(ep, self._fast.legs[ep.fd])
-
-    def _sync_rx(self, ep: _Endpoint, leg: RelayLeg, mode: int) -> None:
-        assert self._fast is not None
-        st = ep.stats
-        if leg.received == ep.fast_received:
-            return
-        st.max_seq, st.cycles, st.received, st.transit, st.jitter = (leg.max_seq, leg.cycles, leg.received,
-                                                                     leg.transit, leg.jitter)
-        ep.fast_received = leg.received
-        ep.last_rx = leg.last_rx
-        if mode & MODE_RELAY:  # (C keeps the last payload of relayed legs only)
-            ep.last_in_ts = leg.last_in_ts
-            ep.last_in_payload = self._fast.last_payload(leg)
-
-    @staticmethod
-    def _sync_tx(ep: _Endpoint, leg: RelayLeg) -> None:
-        if leg.tx_packets == ep.fast_tx_packets:
-            return
-        ep.out_seq, ep.out_ts, ep.out_time, ep.out_tick = leg.out_seq, leg.out_ts, leg.out_time, leg.out_tick
-        ep.tx_packets, ep.tx_octets = leg.tx_packets, leg.tx_octets
-        ep.fast_tx_packets = leg.tx_packets
-
-    def _accept_source(self, ep: _Endpoint, addr: tuple[str, int], ssrc: int) -> bool:
+    def _accept_source(self, ep: Endpoint, addr: tuple[str, int], ssrc: int) -> bool:
         """A packet on a socket that is not connected: the first packets of a leg, or after the peer moved."""
         if ep.latched and addr == ep.peer and ssrc == ep.peer_ssrc:
             self._connect(ep, addr)  # the latched source speaks again after a silence
             return True
         return self._latch(ep, addr, ssrc)
 
-    def _packet_slow(self, ep: _Endpoint, data: bytes, ts: int, now: float) -> None:
+    def _packet_slow(self, ep: Endpoint, data: bytes, ts: int, now: float) -> None:
         """Everything but a plain relayed audio packet: mixed legs, telephone events, headers with padding,
         CSRCs or extensions, and payload types we did not negotiate."""
         if data[0] == 0x80:
@@ -1178,7 +977,7 @@ class MediaEngine:
                 ep.jitter.put(ts, payload, now)
 
     @staticmethod
-    def _send(ep: _Endpoint, packet: bytes) -> None:
+    def _send(ep: Endpoint, packet: bytes) -> None:
         try:
             if ep.tx == 1:
                 ep.send(packet)
@@ -1189,7 +988,7 @@ class MediaEngine:
 
     # ---------------------------------------------------------------- RTCP
 
-    def _rtcp_packet(self, ep: _Endpoint, data: bytes, addr: tuple[str, int]) -> None:
+    def _rtcp_packet(self, ep: Endpoint, data: bytes, addr: tuple[str, int]) -> None:
         try:
             compound = rtpmod.parse_rtcp(data)
         except rtpmod.RtpParseError:
@@ -1205,7 +1004,7 @@ class MediaEngine:
                     if rtt is not None:
                         ep.rtt = rtt
 
-    def _send_rtcp(self, ep: _Endpoint) -> None:
+    def _send_rtcp(self, ep: Endpoint) -> None:
         if ep.rtcp_transport is None or ep.peer_rtcp is None:
             return
         wall = self.clock.wall()
@@ -1291,7 +1090,7 @@ class MediaEngine:
         if time.monotonic() - started > 0.001:
             self._drain()
 
-    def _tick_mixed(self, mixed: list[_Endpoint], now: float) -> None:
+    def _tick_mixed(self, mixed: list[Endpoint], now: float) -> None:
         n = len(mixed)
         raw = np.frombuffer(b"".join([pop() for pop in self._pops]), dtype=np.uint8).reshape(n, FRAME)
         one_law = self._one_law
@@ -1348,7 +1147,7 @@ class MediaEngine:
             if ep.dtmf_tx or ep.out_tick < 0:
                 self._send_generated(ep, payloads[i * FRAME:(i + 1) * FRAME], now)
                 continue
-            # the common case inlined: one packet on the tick grid (see _Endpoint.next_out)
+            # the common case inlined: one packet on the tick grid (see Endpoint.next_out)
             tx = ep.tx
             if not tx:
                 continue
@@ -1366,9 +1165,9 @@ class MediaEngine:
             ep.tx_packets += 1
             ep.tx_octets += FRAME
             if fast is not None:
-                self._hand_over(ep)
+                fast.hand_over(ep)
 
-    def _send_generated(self, ep: _Endpoint, payload: bytes, now: float) -> None:
+    def _send_generated(self, ep: Endpoint, payload: bytes, now: float) -> None:
         if not ep.tx:
             return
         tick = self._tick_index

@@ -1,0 +1,128 @@
+"""One media endpoint: a phone's RTP stream as the engine holds it (socket, peer, statistics, outgoing stream,
+jitter buffer, player, DTMF, recordings). `service.MediaEngine` owns them; the compiled path (`fast_relay`)
+holds some of their per-packet state while a leg is handed over to it."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.media import g711
+from appliance.media import rtp as rtpmod
+from appliance.media.dtmf import EventReceiver, EventSender
+from appliance.media.inband import InbandDetector
+from appliance.media.jitter import FRAME, JitterBuffer
+from appliance.media.models import PCMA, Codec, Direction
+from appliance.media.player import Player
+from appliance.media.tones import ToneGenerator
+
+TICK = 0.02  # the engine's clock: one frame of FRAME samples
+
+DtmfCallback = Callable[[str, str], None]  # (endpoint_id, digit)
+
+__all__ = ["FRAME", "TICK", "DtmfCallback", "Endpoint", "released"]
+
+
+def released(*_args: object) -> Any:
+    """Stands for the socket methods of an endpoint without a socket: a late call fails like a closed socket."""
+    raise OSError(errno.EBADF, "endpoint released")
+
+
+
+@dataclass(eq=False, slots=True, kw_only=True)
+class Endpoint:
+    # Slots are laid out in this order: the fields every relayed packet touches come first, so they share a
+    # few cache lines (with thousands of endpoints, each packet's endpoints are cold in the cache).
+    # the socket's bound methods, looked up once (each lookup would build a bound-method object per packet)
+    recv: Callable[[int], bytes] = released
+    send: Callable[[bytes], int] = released
+    connected: bool = False  # the socket is connected to `peer`
+    tx: int = 0  # how we send: 0 not at all, 1 send() on the connected socket, 2 sendto(peer)
+    peer_ssrc: int | None = None
+    last_rx: float = 0.0
+    stats: rtpmod.ReceiverStats = field(default_factory=rtpmod.ReceiverStats)
+    relay_to: Endpoint | None = None  # relay (fast path): packets from this endpoint go there
+    audio_pt: int = -1  # codec.payload_type, kept as a plain attribute for the per-packet paths
+    resync: bool = True
+    seq_off: int = 0
+    ts_off: int = 0
+    ssrc: int = 0
+    # outgoing stream: continuous across relay and mixing
+    out_seq: int = 0
+    out_ts: int = 0
+    out_time: float = 0.0
+    out_tick: int = -1  # engine tick of the last packet we generated; -1 after a relayed one
+    tx_packets: int = 0
+    tx_octets: int = 0
+    last_in_ts: int = 0
+    last_in_payload: bytes = b""
+    jitter: JitterBuffer | None = None
+    # the rest
+    endpoint_id: str = ""
+    port: int = 0
+    codec: Codec = PCMA
+    law: g711.Law = "alaw"
+    te_pt: int | None = None
+    direction: Direction = Direction.SENDRECV
+    sends: bool = True  # direction.we_send, likewise
+    sock: socket.socket | None = None  # RTP: raw, non-blocking, in the engine's epoll set
+    fd: int = -1
+    recvfrom: Callable[[int], tuple[bytes, Any]] = released
+    sendto: Callable[[bytes, Any], int] = released
+    rtcp_transport: asyncio.DatagramTransport | None = None
+    remote: tuple[str, int] | None = None  # from SDP
+    peer: tuple[str, int] | None = None  # where we send: latched source, else the SDP address
+    peer_rtcp: tuple[str, int] | None = None
+    latched: bool = False
+    timed_out: bool = False
+    # mixing
+    bridge_id: str | None = None
+    player: Player | ToneGenerator | None = None
+    player_what: str = ""
+    player_barge_in: bool = False
+    dtmf_rx: EventReceiver = field(default_factory=EventReceiver)
+    dtmf_tx: list[EventSender] = field(default_factory=list)
+    inband: InbandDetector | None = None
+    on_dtmf: DtmfCallback | None = None
+    rtt: float | None = None
+    last_rtcp: float = 0.0
+    recordings: set[str] = field(default_factory=set)
+    fast: int = 0  # handed over to the compiled packet path (fast_relay.MODE_*): its receive side, and with
+    # MODE_RELAY the target's send side
+    fast_received: int = 0  # stats.received when last handed over or synced (has C relayed since?)
+    fast_tx_packets: int = 0  # likewise for tx_packets
+
+    def next_out(self, now: float, tick: int = -1) -> tuple[int, int]:
+        """Sequence number and timestamp of the next packet we generate. While we generate, the timestamp
+        moves by one frame per tick of the engine's clock (a late tick must not stretch the timeline); after
+        relayed packets (or a pause) it moves by the time that really passed."""
+        if self.out_time == 0.0:
+            ts = self.out_ts
+        elif tick >= 0 and self.out_tick >= 0:
+            ts = self.out_ts + max(1, tick - self.out_tick) * FRAME
+        else:
+            ticks = max(1, round((now - self.out_time) / TICK))
+            ts = self.out_ts + ticks * FRAME
+        return (self.out_seq + 1) & 0xFFFF, ts & 0xFFFFFFFF
+
+    def relayed_seq_ts(self, target: Endpoint, seq: int, ts: int, now: float) -> tuple[int, int]:
+        """Where a packet of this leg goes on `target`'s outgoing stream: its sequence number and timestamp
+        shifted by offsets fixed at the first packet after a resync, so the stream stays continuous.
+        (`MediaEngine._drain` has the same lines inline: it runs for every relayed packet.)"""
+        if self.resync:
+            nseq, nts = target.next_out(now)
+            self.seq_off = nseq - seq
+            self.ts_off = nts - ts
+            self.resync = False
+        return (seq + self.seq_off) & 0xFFFF, (ts + self.ts_off) & 0xFFFFFFFF
+
+    def sent(self, seq: int, ts: int, now: float, tick: int, octets: int) -> None:
+        """Account for a packet of our outgoing stream: `tick` is the engine tick it was generated on, -1 for
+        a relayed one (see `next_out`). The per-packet paths have these lines inline."""
+        self.out_seq, self.out_ts, self.out_time, self.out_tick = seq, ts, now, tick
+        self.tx_packets += 1
+        self.tx_octets += octets
