@@ -188,4 +188,6 @@ class CallService:
     def health(self) -> tuple[str, str]:
         if not self._started:
             return ("starting", "")
-        return ("ok", f"{len(self.controller.active_calls)} calls, {self.media.endpoint_count} media endpoints")
+        path = "compiled" if self.media.compiled_relay else "Python"
+        return ("ok", f"{len(self.controller.active_calls)} calls, {self.media.endpoint_count} media endpoints, "
+                      f"{path} packet path, {self.media.ticks_late} late media ticks")

@@ -101,6 +101,8 @@ def test_run_serves_health_prints_listeners_and_a_setup_token(running: tuple[sub
     assert token, text
     status, health = get(port, "/api/v1/health")
     assert status == 200 and health["status"] == "ok"
+    # the media engine runs the compiled packet path that `make` builds
+    assert any("compiled packet path" in s["detail"] for s in health["services"].values()), health
     status, body = get(port, "/api/v1/staff")
     assert status == 403 and body["error_id"] == "setup_required"
     status, _ = post(port, "/api/v1/setup", {"token": token.group(1), "password": "a long admin password"})
