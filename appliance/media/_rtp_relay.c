@@ -75,6 +75,31 @@ typedef struct {
 
 int relay_leg_size(void) { return (int)sizeof(relay_leg); }
 
+/* Bytes 2-11 of an RTP header (RFC 3550 §5.1): sequence number, timestamp, SSRC, in network order. */
+static inline void put_seq_ts_ssrc(uint8_t *packet, uint32_t seq, uint32_t ts, uint32_t ssrc) {
+    packet[2] = (uint8_t)(seq >> 8);
+    packet[3] = (uint8_t)seq;
+    packet[4] = (uint8_t)(ts >> 24);
+    packet[5] = (uint8_t)(ts >> 16);
+    packet[6] = (uint8_t)(ts >> 8);
+    packet[7] = (uint8_t)ts;
+    packet[8] = (uint8_t)(ssrc >> 24);
+    packet[9] = (uint8_t)(ssrc >> 16);
+    packet[10] = (uint8_t)(ssrc >> 8);
+    packet[11] = (uint8_t)ssrc;
+}
+
+/* Account for a packet of the leg's outgoing stream, as Python's Endpoint.sent does (tick -1: relayed). */
+static inline void stream_sent(relay_leg *leg, uint32_t seq, uint32_t ts, double now, int64_t tick,
+                               int64_t octets) {
+    leg->out_seq = seq;
+    leg->out_ts = ts;
+    leg->out_time = now;
+    leg->out_tick = tick;
+    leg->tx_packets++;
+    leg->tx_octets += octets;
+}
+
 /* One wake-up. Writes up to `out_cap` records of five uint32 each into `out`:
      (fd, KIND_READ, 0, 0, 0)             a ready socket Python reads itself;
      (fd, KIND_PACKET, offset, len, 0)    a packet read here and left to Python whole, copied to buf + offset;
@@ -166,26 +191,10 @@ int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units,
         /* the other leg's stream: same codec, so marker bit and payload type go through unchanged */
         uint32_t oseq = (seq + leg->seq_off) & 0xFFFF;
         uint32_t ots = ts + leg->ts_off;
-        uint32_t ossrc = leg->out_ssrc;
-        packet[2] = (uint8_t)(oseq >> 8);
-        packet[3] = (uint8_t)oseq;
-        packet[4] = (uint8_t)(ots >> 24);
-        packet[5] = (uint8_t)(ots >> 16);
-        packet[6] = (uint8_t)(ots >> 8);
-        packet[7] = (uint8_t)ots;
-        packet[8] = (uint8_t)(ossrc >> 24);
-        packet[9] = (uint8_t)(ossrc >> 16);
-        packet[10] = (uint8_t)(ossrc >> 8);
-        packet[11] = (uint8_t)ossrc;
+        put_seq_ts_ssrc(packet, oseq, ots, leg->out_ssrc);
         /* a full buffer or an ICMP error from the peer: a lost packet, as on the wire */
         (void)send(leg->target_fd, packet, (size_t)len, MSG_DONTWAIT);
-        relay_leg *target = &legs[leg->target_fd];
-        target->out_seq = oseq;
-        target->out_ts = ots;
-        target->out_time = now;
-        target->out_tick = -1;
-        target->tx_packets++;
-        target->tx_octets += (int64_t)payload;
+        stream_sent(&legs[leg->target_fd], oseq, ots, now, -1, (int64_t)payload);
         relayed++;
     }
     counts[0] = n;
@@ -196,7 +205,7 @@ int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units,
 
 /* One tick's sends: sender i sends row rows[i] of `frames` (FRAME bytes each) on socket fds[i] when it was
    handed over as a SEND leg; the indices of the others go to `skipped` for Python. Returns how many were
-   skipped. The header follows the leg's stream as Python's _Endpoint.next_out does on the tick grid. */
+   skipped. The header follows the leg's stream as Python's Endpoint.next_out does on the tick grid. */
 int relay_send_tick(relay_leg *legs, int nlegs, const int32_t *fds, const int32_t *rows, int n,
                     const uint8_t *frames, int64_t tick, double now, int32_t *skipped) {
     uint8_t packet[12 + FRAME];
@@ -213,28 +222,13 @@ int relay_send_tick(relay_leg *legs, int nlegs, const int32_t *fds, const int32_
             gap = 1;
         uint32_t seq = (uint32_t)(leg->out_seq + 1) & 0xFFFF;
         uint32_t ts = (uint32_t)(leg->out_ts + gap * FRAME);
-        uint32_t ssrc = leg->own_ssrc;
         packet[0] = 0x80;
         packet[1] = (uint8_t)leg->audio_pt;
-        packet[2] = (uint8_t)(seq >> 8);
-        packet[3] = (uint8_t)seq;
-        packet[4] = (uint8_t)(ts >> 24);
-        packet[5] = (uint8_t)(ts >> 16);
-        packet[6] = (uint8_t)(ts >> 8);
-        packet[7] = (uint8_t)ts;
-        packet[8] = (uint8_t)(ssrc >> 24);
-        packet[9] = (uint8_t)(ssrc >> 16);
-        packet[10] = (uint8_t)(ssrc >> 8);
-        packet[11] = (uint8_t)ssrc;
+        put_seq_ts_ssrc(packet, seq, ts, leg->own_ssrc);
         memcpy(packet + 12, frames + (size_t)rows[i] * FRAME, FRAME);
         /* a full buffer or an ICMP error from the peer: a lost packet, as on the wire */
         (void)send(fd, packet, sizeof packet, MSG_DONTWAIT);
-        leg->out_seq = seq;
-        leg->out_ts = ts;
-        leg->out_time = now;
-        leg->out_tick = tick;
-        leg->tx_packets++;
-        leg->tx_octets += FRAME;
+        stream_sent(leg, seq, ts, now, tick, FRAME);
     }
     return k;
 }

@@ -107,8 +107,8 @@ class FastRelay:
         self._counts_p = ctypes.addressof(self._counts)
         self.legs = (RelayLeg * 0)()
         self._legs_p = 0
-        self.ready = 0  # figures: sockets reported ready, packets relayed, payloads passed up, frames sent
-        self.relayed = 0
+        self.last_ready = 0  # sockets the last drain found ready
+        self.relayed = 0  # figures: packets relayed, payloads passed up, frames sent
         self.passed_up = 0
         self.sent = 0
 
@@ -250,7 +250,7 @@ class FastRelay:
         n = self._drain(epfd, self._legs_p, len(self.legs), now, units, self._out_p, OUT_CAP, self._buf_p,
                         BUF_CAP, self._counts_p)
         counts = self._counts
-        self.ready += counts[0]
+        self.last_ready = counts[0]
         self.relayed += counts[1]
         self.passed_up += counts[2]
         left: list[tuple[int, int | bytes]] = []

@@ -436,8 +436,6 @@ class MediaEngine:
             return
         relay = self._relay_possible(br)
         parties = [self._endpoints[i] for i in br.parties if i in self._endpoints]
-        for ep in parties:
-            self._own(ep)
         if relay:
             a, b = parties
             self._set_relay(a, b)
@@ -735,7 +733,6 @@ class MediaEngine:
         raise NoCommonCodec(list(remote.payload_types))
 
     def _apply_remote(self, ep: Endpoint, remote: RemoteMedia) -> None:
-        self._own(ep)
         new = (remote.address, remote.port)
         if ep.remote is not None and new != ep.remote:
             ep.latched = False  # the SDP moved the media (re-INVITE, transfer): send there until it speaks
@@ -804,6 +801,7 @@ class MediaEngine:
                 ready = epoll.poll(0)  # type: ignore[assignment]
             except InterruptedError:
                 return
+            self.drained += len(ready)
         else:
             # the compiled path reads every ready socket it was handed and does what it can; left here are
             # sockets it was not handed (fd, 0), packets it read but leaves to us (fd, bytes), and payloads for
@@ -813,8 +811,8 @@ class MediaEngine:
                 ep = rx.get(fd)
                 if ep is not None and ep.jitter is not None:
                     ep.jitter.put(ts, payload, now)
+            self.drained += fast.last_ready
         self.drains += 1
-        self.drained += len(ready)
         size = _RECV_SIZE
         unpack = _HDR.unpack_from
         pack = _HDR.pack
@@ -1230,12 +1228,10 @@ class MediaEngine:
         batch = self._sweep[-self._sweep_per_tick:]
         del self._sweep[-self._sweep_per_tick:]
         timeout = self.config.rtp_timeout
-        fast = self._fast is not None
         for ep in batch:
             if ep.sock is None:
                 continue  # released since the sweep began
-            if fast:
-                self._sync(ep)
+            self._sync(ep)
             ep.dtmf_rx.handle_timeout(now)
             expects_media = ep.direction in (Direction.SENDRECV, Direction.RECVONLY) and ep.remote is not None
             silent = now - ep.last_rx
