@@ -5,6 +5,7 @@ deleted trunk's binding is removed. SIPp is the carrier's registrar and checks e
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 
 import pytest
@@ -47,17 +48,26 @@ def register_requests(box: RunningAppliance) -> list[tuple[str, str, bool]]:
     return out
 
 
-def test_trunk_registration_follows_api_edits(box: RunningAppliance) -> None:
+def registered_trunk(box: RunningAppliance, user: str, registrations: int,
+                     timeout: int) -> subprocess.Popen[str]:
+    """SIPp as the carrier's registrar for `registrations` registrations (each with its removal), and a trunk
+    "carrier" added through the API that registers to it as `user`; returns once the registrar accepted it."""
     carrier_port = free_port()
     registrar = box.sipp_background([
         "sipp", "-sf", str(box.scenario("carrier_registrar.xml", PASSWORD=PASSWORD)), "-i", "127.0.0.1",
-        "-p", str(carrier_port), "-m", "2", "-nostdin", "-trace_err", "-trace_msg", "-timeout", "90"])
+        "-p", str(carrier_port), "-m", str(registrations), "-nostdin", "-trace_err", "-trace_msg",
+        "-timeout", str(timeout)])
     time.sleep(0.3)
     status, body = box.api("POST", "/api/v1/trunks", {
-        "id": "carrier", "name": "Carrier", "host": "127.0.0.1", "port": carrier_port, "username": "7001",
+        "id": "carrier", "name": "Carrier", "host": "127.0.0.1", "port": carrier_port, "username": user,
         "password": PASSWORD, "register": True})
     assert status == 201, body
-    wait_until("the registration of 7001", lambda: accepted(box, "7001"))
+    wait_until(f"the registration of {user}", lambda: accepted(box, user))
+    return registrar
+
+
+def test_trunk_registration_follows_api_edits(box: RunningAppliance) -> None:
+    registrar = registered_trunk(box, "7001", registrations=2, timeout=90)
     # an edit that does not touch the registration leaves it alone
     status, body = box.api("PATCH", "/api/v1/trunks/carrier", {"outbound_caller_id": "01088886666"})
     assert status == 200, body
@@ -80,16 +90,7 @@ def test_trunk_registration_follows_api_edits(box: RunningAppliance) -> None:
 
 def test_a_stopping_box_removes_its_trunk_registrations(box: RunningAppliance) -> None:
     """At shutdown the box un-registers (Expires: 0) from its carriers, so they stop sending calls to it."""
-    carrier_port = free_port()
-    registrar = box.sipp_background([
-        "sipp", "-sf", str(box.scenario("carrier_registrar.xml", PASSWORD=PASSWORD)), "-i", "127.0.0.1",
-        "-p", str(carrier_port), "-m", "1", "-nostdin", "-trace_err", "-trace_msg", "-timeout", "60"])
-    time.sleep(0.3)
-    status, body = box.api("POST", "/api/v1/trunks", {
-        "id": "carrier", "name": "Carrier", "host": "127.0.0.1", "port": carrier_port, "username": "7003",
-        "password": PASSWORD, "register": True})
-    assert status == 201, body
-    wait_until("the registration of 7003", lambda: accepted(box, "7003"))
+    registrar = registered_trunk(box, "7003", registrations=1, timeout=60)
     assert box.stop() == 0, box.log.read_text()[-3000:]
     out, _ = registrar.communicate(timeout=30)
     assert successful(out) == 1, out[-3000:]  # the registrar checked the removal's digest and accepted it
