@@ -1336,9 +1336,9 @@ class CallController:
         transferring = state.role in (LegRole.AGENT, LegRole.CALLEE)
         # The SIP layer already answered 202 and reported "100 Trying"; the final report follows the outcome.
         if event.replaces_leg:
-            other_id = self._by_leg.get(event.replaces_leg)
-            other = self._calls.get(other_id) if other_id is not None else None
-            if other_id is None or other is None or other_id == call.id:
+            other_id = self._by_leg.get(event.replaces_leg, "")
+            other = self._calls.get(other_id)
+            if other is None or other_id == call.id:
                 state.leg.transfer_progress(481)
                 return
             if transferring:  # on the caller's dialog: the consultation call hands its far party over

@@ -1418,9 +1418,7 @@ class SipCore(TransactionUser):
             if new is not None and _same_registration(reg, new):
                 reg.trunk = _replace_trunk(new, reg.trunk.register_expires)  # a 423 may have raised it
                 continue
-            del self.trunk_regs[name]
-            self._clear_timer(("trunk", name))
-            self._unregister_trunk(reg, now)
+            self._drop_trunk_registration(name, reg, now)
         for name, t in wanted.items():
             if name not in self.trunk_regs:
                 self._start_trunk_registration(t, now)
@@ -1430,6 +1428,17 @@ class SipCore(TransactionUser):
         reg.auth = DigestClient(t.auth_username or t.username or "", t.password or "", self._prefix.encode())
         self.trunk_regs[t.name] = reg
         self._set_timer(("trunk", t.name), now)
+
+    def unregister_trunks(self, now: float) -> None:
+        """At shutdown: remove every trunk's binding (Expires: 0). The configured trunks stay, so a start()
+        registers them again."""
+        for name, reg in list(self.trunk_regs.items()):
+            self._drop_trunk_registration(name, reg, now)
+
+    def _drop_trunk_registration(self, name: str, reg: TrunkRegistration, now: float) -> None:
+        del self.trunk_regs[name]
+        self._clear_timer(("trunk", name))
+        self._unregister_trunk(reg, now)
 
     def _unregister_trunk(self, reg: TrunkRegistration, now: float) -> None:
         reg.removing = True

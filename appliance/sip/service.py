@@ -155,8 +155,7 @@ class SipService:
         """At shutdown, remove the trunks' bindings at the carriers (REGISTER with Expires: 0, RFC 3261 §10.2.2),
         so they stop sending calls to a box that is not there, and wait a little for the answers (a challenge
         is answered too); a carrier that does not answer in time keeps its binding until it expires."""
-        self._run(lambda now: self.core.set_trunks((), now))
-        self.core.config = dataclasses.replace(self.core.config, trunks=self.config.trunks)  # for a start() again
+        self._run(self.core.unregister_trunks)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + UNREGISTER_WAIT
         while self.core.unregistering and loop.time() < deadline:
