@@ -4,7 +4,8 @@ The admin account exists from the first start but has no password. The running a
 one-time setup token; until it is used to set the password, the API refuses everything else. Sessions are
 random tokens kept (as SHA-256 digests) in memory: a restart logs everyone out, which is acceptable for an
 admin UI and keeps no session secret on disk. Failed logins are counted per user and per source address;
-past the limit both are locked for a while (no user enumeration: an unknown user fails the same way).
+past the limit both are locked for a while (no user enumeration: an unknown user fails the same way, after
+the same scrypt work). Password checks run on the `PasswordHasher`'s threads, never on the event loop.
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ from appliance.clock import Clock
 from appliance.configuration.service import Actor, ConfigService, check_password
 from appliance.domain import models as m
 from appliance.errors import Forbidden
-from appliance.security.passwords import generate_token, token_digest, verify_password
+from appliance.security.passwords import PasswordHasher, generate_token, token_digest
 
 SESSION_TTL = 8 * 3600.0
 MAX_FAILURES = 5
 LOCK_SECONDS = 300.0
-# A real scrypt hash of a random password: checking against it costs what a real check costs.
-_DUMMY_HASH = "scrypt$16384$8$1$tS11xWMYDZMo6npfAKfV+w==$ZUfZlsDep5hqWprJ19wEcRHKFmr5zFrpQWqsCXhyOcU="
 
 
 @dataclass
@@ -37,6 +36,7 @@ class _Failures:
 class AuthService:
     config: ConfigService
     clock: Clock
+    hasher: PasswordHasher = field(default_factory=PasswordHasher)
     _setup_digest: str | None = None
     _sessions: dict[str, Session] = field(default_factory=dict)
     _failures: dict[str, _Failures] = field(default_factory=dict)
@@ -64,7 +64,7 @@ class AuthService:
     async def complete_setup(self, token: str, password: Any, source: str) -> None:
         if not self.setup_required:
             raise Forbidden("setup is already complete", "已完成初始设置", error_id="setup_done")
-        self._check_lock(f"src:{source}")
+        self._check_locks((f"src:{source}",))
         if self._setup_digest is None or token_digest(str(token)) != self._setup_digest:
             self._fail(f"src:{source}")
             raise Unauthorized("the setup token is not valid", "设置令牌无效")
@@ -75,14 +75,17 @@ class AuthService:
     async def login(self, name: str, password: str, source: str) -> tuple[str, Session]:
         if self.setup_required:
             raise SetupRequired()
-        for key in (f"user:{name}", f"src:{source}"):
-            self._check_lock(key)
+        keys = (f"user:{name}", f"src:{source}")
+        self._check_locks(keys)
         user = self.config.store.find("users", name)
         stored = user.password_hash if user is not None and not user.disabled else ""
-        ok = verify_password(password, stored or _DUMMY_HASH) and bool(stored)
-        if not ok:
-            self._fail(f"user:{name}")
-            self._fail(f"src:{source}")
+        matches = await self.hasher.verify(password, stored)
+        # Guesses sent together all pass the first check; whatever locked meanwhile hides their answers, so
+        # no more than MAX_FAILURES guesses per lock period are ever answered.
+        self._check_locks(keys)
+        if not matches:
+            for key in keys:
+                self._fail(key)
             raise Unauthorized("wrong user name or password", "用户名或密码错误")
         self._failures.pop(f"user:{name}", None)
         token = generate_token()
@@ -110,11 +113,12 @@ class AuthService:
             if session.user == user:
                 del self._sessions[digest]
 
-    def _check_lock(self, key: str) -> None:
-        failures = self._failures.get(key)
+    def _check_locks(self, keys: tuple[str, ...]) -> None:
         now = self.clock.wall()
-        if failures is not None and failures.locked_until > now:
-            raise LoginLocked(int(failures.locked_until - now) + 1)
+        for key in keys:
+            failures = self._failures.get(key)
+            if failures is not None and failures.locked_until > now:
+                raise LoginLocked(int(failures.locked_until - now) + 1)
 
     def _fail(self, key: str) -> None:
         failures = self._failures.setdefault(key, _Failures())

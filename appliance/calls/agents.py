@@ -3,6 +3,7 @@
 An agent rings at the extension they logged in from with the feature code (电话座席: `*11*<agent>*<PIN>`),
 or, failing that, at the extension permanently bound to them in the staff record. `*11` alone on a
 permanently bound phone logs its own agent in (the phone is authenticated and the binding is deliberate).
+The PIN's scrypt runs on the `PasswordHasher`'s threads, never on the event loop.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 
 from appliance.domain import models as m
 from appliance.errors import ApplianceError, Forbidden
-from appliance.security.passwords import verify_password
+from appliance.security.passwords import PasswordHasher
 from appliance.store.config_store import ConfigStore
 
 
@@ -23,6 +24,7 @@ class LoginRefused(ApplianceError):
 @dataclass
 class AgentDirectory:
     store: ConfigStore
+    hasher: PasswordHasher = field(default_factory=PasswordHasher)
     _logged_at: dict[str, str] = field(default_factory=dict)  # agent id → extension
 
     def extension_of(self, agent_id: str) -> str | None:
@@ -40,7 +42,7 @@ class AgentDirectory:
                 return str(staff.employee_no)
         return None
 
-    def check_login(self, extension: str, args: tuple[str, ...]) -> str:
+    async def check_login(self, extension: str, args: tuple[str, ...]) -> str:
         """Who may log in at `extension`: `args` is () on a bound phone, or (agent id, PIN). Binds nothing."""
         if not args:
             agent_id = self.agent_at(extension)
@@ -51,10 +53,9 @@ class AgentDirectory:
             raise LoginRefused("enter your agent number and PIN: *11*agent*PIN", "请输入工号和密码: *11*工号*密码")
         agent_id, pin = args
         staff = self.store.find("staff", agent_id)
-        # An unknown agent and a wrong PIN are refused the same way.
-        ok = staff is not None and staff.status == m.StaffStatus.ACTIVE and bool(staff.pin_hash) and \
-            verify_password(pin, staff.pin_hash)
-        if not ok or staff is None:
+        # An unknown agent and a wrong PIN are refused the same way, after the same scrypt work.
+        stored = staff.pin_hash if staff is not None and staff.status == m.StaffStatus.ACTIVE else ""
+        if not await self.hasher.verify(pin, stored) or staff is None:
             raise LoginRefused("agent number or PIN is wrong", "工号或密码错误")
         if staff.role not in (m.Role.AGENT, m.Role.SUPERVISOR):
             raise Forbidden("this person is not an agent", "该员工不是座席")

@@ -2,16 +2,27 @@
 
 Login passwords and PINs are stored only as salted scrypt hashes. SIP needs the digest HA1
 (H(username:realm:password)) to check a phone's response, so extensions store HA1s — never the password.
+
+One scrypt costs tens of milliseconds of CPU and 16 MiB, so code on the event loop (web logins, agents'
+phone PINs) goes through a `PasswordHasher`: its own pool of a few threads, so the loop relaying RTP never
+waits and a login flood queues for those threads instead of starting more (or taking the loop's default
+executor from other work). The plain functions stay for the CLI and tests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 _N, _R, _P = 2**14, 8, 1
+# A real scrypt hash of a random password: checking against it costs what a real check costs, so an unknown
+# account is refused as slowly as a wrong password.
+DUMMY_HASH = "scrypt$16384$8$1$tS11xWMYDZMo6npfAKfV+w==$ZUfZlsDep5hqWprJ19wEcRHKFmr5zFrpQWqsCXhyOcU="
 
 
 def hash_password(password: str) -> str:
@@ -31,6 +42,39 @@ def verify_password(password: str, stored: str) -> bool:
     expected = base64.b64decode(digest_b64)
     actual = hashlib.scrypt(password.encode(), salt=salt, n=int(n), r=int(r), p=int(p), dklen=len(expected))
     return hmac.compare_digest(actual, expected)
+
+
+@dataclass
+class PasswordHasher:
+    """scrypt off the event loop, on at most `max_workers` threads of its own (started on first use).
+
+    The owner calls `close()` when it stops; an unused hasher holds no thread."""
+
+    max_workers: int = 2
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="password-hash")
+        return self._pool
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(self._executor(), hash_password, password)
+
+    async def verify(self, password: str, stored: str | None) -> bool:
+        """Whether `password` matches `stored`. With nothing stored (unknown or disabled account, no PIN set)
+        the dummy hash is checked instead and the answer is False: the same work, the same refusal."""
+        matches = await asyncio.get_running_loop().run_in_executor(
+            self._executor(), verify_password, password, stored or DUMMY_HASH
+        )
+        return matches and bool(stored)
+
+    def close(self) -> None:
+        """Let the threads go without waiting for them: a hash in progress finishes, then its thread ends;
+        checks still queued are cancelled. The hasher may be used again afterwards (new threads)."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def sip_ha1(username: str, realm: str, password: str, algorithm: str = "MD5") -> str:
