@@ -5,8 +5,11 @@ thousands of CDR and log rows an hour. SQLite in WAL mode appends, lets readers 
 beside the one writer, and survives a crash with every committed row. `synchronous=NORMAL` in WAL mode
 keeps commits durable against a process crash; a power cut may lose the last few commits, never corrupt.
 
-One connection, owned by the event loop's thread; queries are small and indexed. Bulk writers (CDR, queue
-log) use `append_many` so a burst becomes one transaction.
+The store opened by `open` is used on the event loop for reads (reports, the API; small indexed queries)
+and a few rare writes (audit log, voicemail index). The high-volume rows (CDRs, queue/agent logs, IVR
+journeys) are written by the journal's writer thread on a connection of its own (`open_writer`), a batch
+per transaction (`write_batch`): WAL lets the loop's reads run beside it, and a crash mid-batch leaves the
+batch out, never half in.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +75,12 @@ _TABLES: dict[str, tuple[str, ...]] = {
 
 
 _CDR_FILTERS = ("direction", "caller", "callee", "did", "queue", "agent", "disposition", "call_id")
+_CDR_INSERT = (
+    "INSERT OR REPLACE INTO cdr(call_id, started, ended, direction, caller, callee, did, queue, agent, "
+    "disposition, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+# While another connection (the journal's writer, the loop's) holds the write lock, wait this long for it.
+_BUSY_TIMEOUT_S = 5.0
 
 
 def _where(
@@ -101,6 +111,32 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def _insert_sql(table: str) -> str:
+    if table == "cdr":
+        return _CDR_INSERT
+    columns = _TABLES[table]
+    return f"INSERT INTO {table}({','.join(columns)}) VALUES ({','.join('?' for _ in columns)})"
+
+
+def _params(table: str, row: Any) -> tuple[Any, ...]:
+    """The SQL parameters of one row: a CDR is a dict, a log row a tuple in the table's column order."""
+    if table == "cdr":
+        cdr = row
+        return (cdr["call_id"], cdr["started"], cdr.get("ended"), cdr.get("direction"), cdr.get("caller"),
+                cdr.get("callee"), cdr.get("did"), cdr.get("queue"), cdr.get("agent"), cdr.get("disposition"),
+                _json(cdr))
+    return tuple(_json(v) if isinstance(v, dict) else v for v in row)
+
+
+def _connect(path: Path, *, check_same_thread: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread,
+                           timeout=_BUSY_TIMEOUT_S)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
 @dataclass
 class RecordStore:
     path: Path
@@ -110,14 +146,17 @@ class RecordStore:
     def open(cls, path: Path) -> RecordStore:
         store = cls(Path(path))
         store.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
+        conn = _connect(store.path, check_same_thread=False)
         conn.executescript(_SCHEMA)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         store._conn = conn
         return store
+
+    @classmethod
+    def open_writer(cls, path: Path) -> RecordStore:
+        """A second connection to a store `open` has created, for the one thread that calls it (the
+        journal's writer). It writes nothing on opening, so it opens on a full disk too."""
+        return cls(Path(path), _connect(Path(path), check_same_thread=True))
 
     def close(self) -> None:
         if self._conn is not None:
@@ -173,15 +212,21 @@ class RecordStore:
     # ---- logs (queue, agent, IVR) ------------------------------------------------------------------
 
     def append_many(self, table: str, rows: Iterable[Sequence[Any]]) -> int:
-        columns = _TABLES[table]
-        placeholders = ",".join("?" for _ in columns)
-        prepared = [tuple(_json(v) if isinstance(v, dict) else v for v in row) for row in rows]
+        return self.write_batch([(table, row) for row in rows])
+
+    def write_batch(self, entries: Sequence[tuple[str, Any]]) -> int:
+        """Write `(table, row)` entries — log rows and CDRs (table "cdr", the row a dict) — in their order, in
+        one transaction: all of them or, on any error, none."""
+        if not entries:
+            return 0
+        for table, _ in entries:
+            if table != "cdr" and table not in _TABLES:
+                raise KeyError(table)
         with self.conn:
             self.conn.execute("BEGIN")
-            self.conn.executemany(
-                f"INSERT INTO {table}({','.join(columns)}) VALUES ({placeholders})", prepared
-            )
-        return len(prepared)
+            for table, run in groupby(entries, key=lambda entry: entry[0]):
+                self.conn.executemany(_insert_sql(table), [_params(table, row) for _, row in run])
+        return len(entries)
 
     def rows(
         self, table: str, *, where: dict[str, str] | None = None, since: float | None = None,
@@ -205,14 +250,9 @@ class RecordStore:
     # ---- CDRs -------------------------------------------------------------------------------------
 
     def put_cdr(self, cdr: dict[str, Any]) -> None:
-        """Insert or replace one CDR (a call's record is written once, when it ends)."""
-        self.conn.execute(
-            "INSERT OR REPLACE INTO cdr(call_id, started, ended, direction, caller, callee, did, queue, agent, "
-            "disposition, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (cdr["call_id"], cdr["started"], cdr.get("ended"), cdr.get("direction"), cdr.get("caller"),
-             cdr.get("callee"), cdr.get("did"), cdr.get("queue"), cdr.get("agent"), cdr.get("disposition"),
-             _json(cdr)),
-        )
+        """Insert or replace one CDR (a call's record is written once, when it ends). On the loop's connection
+        this blocks the loop: call control hands CDRs to the journal (`calls.ended`) instead."""
+        self.conn.execute(_CDR_INSERT, _params("cdr", cdr))
 
     def cdrs(
         self, *, where: dict[str, str] | None = None, since: float | None = None, until: float | None = None,

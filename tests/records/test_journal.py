@@ -8,14 +8,14 @@ from pathlib import Path
 from appliance.acd.events import AgentStateChanged, CallAnswered, CallOffered, CallQueued
 from appliance.events import EventBus
 from appliance.ivr.events import IvrStarted, IvrStep
-from appliance.records.journal import RecordJournal
+from appliance.records.journal import JournalConfig, RecordJournal
 from appliance.records.sqlite_store import RecordStore
 
 
 async def test_events_become_rows_and_stop_flushes(tmp_path: Path) -> None:
     records = RecordStore.open(tmp_path / "r.sqlite3")
     bus = EventBus()
-    journal = RecordJournal(records, bus, flush_interval=30)
+    journal = RecordJournal(records, bus, JournalConfig(flush_interval=30))
     await journal.start()
     bus.publish(CallQueued(at=10.0, call_id="c1", queue_id="sales", caller="13800138000", priority=5,
                            vip_source="", position=1))
@@ -43,7 +43,7 @@ async def test_events_become_rows_and_stop_flushes(tmp_path: Path) -> None:
 async def test_a_burst_is_written_without_waiting_for_the_interval(tmp_path: Path) -> None:
     records = RecordStore.open(tmp_path / "r.sqlite3")
     bus = EventBus()
-    journal = RecordJournal(records, bus, flush_interval=30, max_batch=100)
+    journal = RecordJournal(records, bus, JournalConfig(flush_interval=30, max_batch=100))
     await journal.start()
     for i in range(250):
         bus.publish(CallOffered(at=float(i), call_id=f"c{i}", queue_id="q", agent_ids=("1",), attempt=1))
