@@ -195,7 +195,9 @@ class RecordJournal:
 
     async def start(self) -> None:
         if self._thread is not None:
-            return
+            if not self._stopping:
+                return  # running
+            raise RuntimeError("the previous record writer has not ended yet")  # two writers must never run
         self._loop = asyncio.get_running_loop()
         self._stopping = False
         self._thread = threading.Thread(target=self._write_loop, name="records-writer", daemon=True)
@@ -206,7 +208,7 @@ class RecordJournal:
         for sub in self._subs:
             self.bus.unsubscribe(sub)
         self._subs = []
-        thread, self._thread = self._thread, None
+        thread = self._thread
         if thread is None:
             return
         with self._cond:
@@ -218,7 +220,9 @@ class RecordJournal:
         while thread.is_alive() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         if thread.is_alive():
-            log.error("the record writer did not stop in time")
+            log.error("the record writer did not stop in time; it ends after its current write")
+        else:
+            self._thread = None
         if self._queued:
             log.error("stopping with %d record rows not written (%s)", self._queued,
                       self._outage.error if self._outage else "no time left")
