@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from appliance.sip.errors import LocalProtocolError
-from appliance.sip.message import SipMessage
+from appliance.sip.message import SipMessage, parse_name_addr, split_commas
 from appliance.sip.transaction import Address, Transaction
 
 
@@ -126,3 +126,16 @@ class Leg:
     peer_supports: set[str] = field(default_factory=set)  # option tags (Supported/Require)
     peer_allows: set[str] = field(default_factory=set)  # methods (Allow), upper case
     history: list[str] = field(default_factory=list)
+
+
+def strip_tag(value: str) -> str:
+    """A From or To value without its tag: the local or remote URI of a dialog (§12.1.1, §12.1.2)."""
+    na = parse_name_addr(value)
+    na.params.pop("tag", None)
+    return str(na)
+
+
+def contact_target(msg: SipMessage) -> str | None:
+    """The URI of the first Contact: the remote target a dialog sends its requests to (§12.1, §12.2.2)."""
+    contact = msg.get("contact")
+    return parse_name_addr(split_commas(contact)[0]).uri if contact else None

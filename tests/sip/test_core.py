@@ -636,18 +636,6 @@ def test_bye_on_an_early_dialog_ends_the_invite_with_487() -> None:
     assert [(e.cause, e.status) for e in events if isinstance(e, ev.LegEnded)] == [("cancelled", 487)]
 
 
-def test_cleared_timers_do_not_pile_up_in_the_timer_heap() -> None:
-    """A cleared timer (a session timer of an ended call: 30 minutes away) must not stay in memory until due."""
-    core = make_core()
-    for i in range(20_000):
-        key = ("session", f"leg{i}")
-        core._set_timer(key, 1800.0 + i)
-        core._clear_timer(key)
-    assert len(core._timers) <= 2 * len(core._timer_at) + 1025
-    core._set_timer(("session", "live"), 5.0)
-    assert core.next_deadline() is not None and core.next_deadline() <= 5.0
-
-
 def test_forgotten_calls_are_freed_without_the_cyclic_collector() -> None:
     """Once the core forgets an ended leg, reference counting alone frees it: no cycle through its
     transactions keeps a call's messages alive until a full garbage collection."""
