@@ -6,7 +6,8 @@ Invariants (from the acceptance of the ACD issue):
   rung for two calls;
 - no call lost: every call ends answered, abandoned or overflowed out of the ACD exactly once;
 - order: an agent is offered the best call it can serve — higher queue priority first, then returned calls,
-  then caller priority, then FIFO or LIFO as the queue says.
+  then caller priority, then FIFO or LIFO as the queue says;
+- every agent state change published is one the transition table allows.
 Eligibility and order are recomputed here from the configuration and the published events, not read from
 the engine's indexes.
 """
@@ -38,6 +39,7 @@ from appliance.acd.models import (
     Strategy,
     VipSource,
 )
+from appliance.acd.transitions import GRAPH
 
 from .harness import Harness
 
@@ -176,6 +178,8 @@ class Checker:
             ):
                 self.terminal[ev.call_id] += 1
                 assert self.terminal[ev.call_id] == 1, f"{ev.call_id} ended twice"
+            elif isinstance(ev, E.AgentStateChanged):
+                assert ev.new in GRAPH[AgentState(ev.old)], f"{ev.agent_id}: {ev.old} -> {ev.new} not in the table"
         self.seen_events = len(self.h.events)
 
         waiting = self.waiting()
