@@ -2,21 +2,26 @@
 
 Layout
 ------
-message.py      parser/serialiser (RFC 3261 §7, §19, §20, §25)      transaction.py  §17 state tables, timers A-M
-digest.py       digest server/client, MD5 + SHA-256 (RFC 8760)     dialog.py       dialogs, the leg state table
-registrar.py    bindings, expiry, persistence snapshot (§10)        security.py     rate limit, failure blocking
-sdp.py          offer/answer for PCMA/PCMU/telephone-event          bodies.py       SDP/sipfrag/DTMF bodies
-models.py       SipConfig, TrunkConfig, CallerIdRule                events.py       events, topic "sip.*"
-leg.py          `CallLeg`: the interface call control uses           service.py      sockets, clock, persistence
-transport.py    UDP/TCP/TLS, self-signed certificate                router.py       minimal router for tests/bench
-testserver.py   `python -m appliance.sip.testserver` for interop tests and `bench/sip_cps.py`
-
-The engine (sans-IO), `core.SipCore` the façade over parts sharing one `context.CoreContext`:
-request_checks.py  §8.2 checks, capabilities, §18.2 routing     authentication.py  admission, digest (§22)
-register_handler.py  REGISTER (§10.3)                           uas.py / uac.py    inbound / outbound INVITE
-forking.py      parallel forking to an extension's contacts     in_dialog.py    BYE, re-INVITE, UPDATE, INFO, REFER
-session_timers.py  RFC 4028         trunk_registration.py  §10.2 to carriers        qualify.py  OPTIONS probes
-timers.py       the core's own deadlines
+Messages        syntax.py (header names, lists, quoting, escapes), header_values.py (URI, name-addr, Via, CSeq;
+                RFC 3261 §19, §20, §25), message.py (the message, serialising, responses; §7, §8.2.6),
+                parser.py (bytes → message, validation, stream framing; §7, §18.3, RFC 4475)
+Protocol        transaction.py (§17 state tables, timers A-M), dialog.py (dialogs, the leg state table),
+                digest.py (digest server/client, MD5 + SHA-256, RFC 8760), registrar.py (bindings, expiry,
+                persistence snapshot, §10), security.py (rate limit, failure blocking), sdp.py (offer/answer
+                for PCMA/PCMU/telephone-event), bodies.py (SDP, sipfrag and DTMF bodies)
+The engine      core.py: `SipCore`, the sans-IO façade, over parts that share one `context.CoreContext`:
+                request_checks.py (§8.2 checks, capabilities, §18.2 routing), authentication.py (admission,
+                digest, §22), register_handler.py (REGISTER, §10.3), uas.py / uac.py (inbound / outbound
+                INVITE, CANCEL, §13, §9, RFC 3262), forking.py (parallel forking to an extension's contacts),
+                in_dialog.py (BYE, re-INVITE, UPDATE, INFO, REFER/NOTIFY; RFC 3311, 3515, 3891),
+                session_timers.py (RFC 4028), trunk_registration.py (§10.2 towards carriers), qualify.py
+                (OPTIONS probes), timers.py (the core's own deadlines)
+The shell       service.py (sockets, clock, persistence), transport.py (UDP/TCP/TLS, self-signed
+                certificate)
+API             models.py (SipConfig, TrunkConfig, CallerIdRule), events.py (events, topic "sip.*"), leg.py
+                (`CallLeg`: the interface call control uses)
+Test tooling    router.py (minimal router for tests/bench), testserver.py (`python -m appliance.sip.testserver`
+                for interop tests and `bench/sip_cps.py`)
 
 Composition root
 ----------------

@@ -40,8 +40,9 @@ from appliance.sip.dialog import Leg, LegState
 from appliance.sip.digest import CredentialSource, DigestServer
 from appliance.sip.errors import RemoteProtocolError, SipParseError
 from appliance.sip.in_dialog import InDialog
-from appliance.sip.message import SipMessage, make_response, parse, reason_for
+from appliance.sip.message import SipMessage, make_response, reason_for
 from appliance.sip.models import SipConfig, TrunkConfig
+from appliance.sip.parser import parse
 from appliance.sip.qualify import Probe, Qualifier
 from appliance.sip.register_handler import handle_register
 from appliance.sip.registrar import Registrar

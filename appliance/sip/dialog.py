@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from appliance.sip.errors import LocalProtocolError
-from appliance.sip.message import SipMessage, parse_name_addr, split_commas
+from appliance.sip.header_values import parse_name_addr
+from appliance.sip.message import SipMessage
+from appliance.sip.syntax import split_commas
 from appliance.sip.transaction import Address, Transaction
 
 

@@ -28,10 +28,12 @@ from appliance.sip.bodies import (
 from appliance.sip.context import CoreContext
 from appliance.sip.dialog import Leg, LegState, contact_target, step
 from appliance.sip.errors import LocalProtocolError, SipParseError
-from appliance.sip.message import SipMessage, parse_name_addr, parse_uri, reason_for, unescape
+from appliance.sip.header_values import parse_name_addr, parse_uri
+from appliance.sip.message import SipMessage, reason_for
 from appliance.sip.request_checks import ALLOW_HEADER, capabilities
 from appliance.sip.sdp import NotAcceptable, answer, parse_sdp, render, with_direction
 from appliance.sip.session_timers import SessionTimers
+from appliance.sip.syntax import unescape
 from appliance.sip.transaction import Transaction
 from appliance.sip.uas import IncomingCalls
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import cast
 
 from appliance.sip.errors import SipParseError
-from appliance.sip.message import StreamFramer
+from appliance.sip.parser import StreamFramer
 from appliance.sip.transaction import Address
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,8 @@ from dataclasses import replace as dc_replace
 from appliance.sip import events as ev
 from appliance.sip.context import CoreContext
 from appliance.sip.digest import DigestClient
-from appliance.sip.message import SipMessage, parse_name_addr
+from appliance.sip.header_values import parse_name_addr
+from appliance.sip.message import SipMessage
 from appliance.sip.models import TrunkConfig
 from appliance.sip.transaction import Address, Transaction
 

@@ -16,7 +16,8 @@ from appliance.sip.context import CoreContext
 from appliance.sip.dialog import Dialog, Leg, LegState, contact_target, strip_tag
 from appliance.sip.digest import DigestClient
 from appliance.sip.errors import LocalProtocolError
-from appliance.sip.message import SipMessage, parse_uri
+from appliance.sip.header_values import parse_uri
+from appliance.sip.message import SipMessage
 from appliance.sip.models import apply_rules
 from appliance.sip.registrar import Registrar
 from appliance.sip.request_checks import ALLOW_HEADER

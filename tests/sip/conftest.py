@@ -13,8 +13,9 @@ import pytest
 from appliance.events import Event, EventBus
 from appliance.sip.digest import InMemoryCredentials
 from appliance.sip.errors import SipParseError
-from appliance.sip.message import SipMessage, parse
+from appliance.sip.message import SipMessage
 from appliance.sip.models import SipConfig, TrunkConfig
+from appliance.sip.parser import parse
 from appliance.sip.security import SecurityPolicy
 from appliance.sip.service import SipService
 

@@ -12,8 +12,10 @@ from appliance.sip import events as ev
 from appliance.sip.core import SipCore
 from appliance.sip.digest import DigestClient, InMemoryCredentials
 from appliance.sip.errors import LocalProtocolError
-from appliance.sip.message import SipMessage, parse, parse_name_addr
+from appliance.sip.header_values import parse_name_addr
+from appliance.sip.message import SipMessage
 from appliance.sip.models import CallerIdRule, SipConfig, TrunkConfig
+from appliance.sip.parser import parse
 from appliance.sip.registrar import Registrar
 from appliance.sip.sdp import parse_sdp
 from appliance.sip.security import SecurityPolicy

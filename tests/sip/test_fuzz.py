@@ -9,7 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.sip.errors import SipParseError
-from appliance.sip.message import SipMessage, StreamFramer, parse, parse_name_addr, parse_uri, parse_via
+from appliance.sip.header_values import parse_name_addr, parse_uri, parse_via
+from appliance.sip.message import SipMessage
+from appliance.sip.parser import StreamFramer, parse
 
 TORTURE = Path(__file__).parent / "fixtures" / "torture"
 SEEDS = [p.read_bytes() for p in sorted(TORTURE.glob("*.dat"))]

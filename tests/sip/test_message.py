@@ -5,16 +5,10 @@ from __future__ import annotations
 import pytest
 
 from appliance.sip.errors import SipParseError
-from appliance.sip.message import (
-    SipMessage,
-    StreamFramer,
-    make_response,
-    parse,
-    parse_name_addr,
-    parse_uri,
-    parse_via,
-    split_commas,
-)
+from appliance.sip.header_values import parse_name_addr, parse_uri, parse_via
+from appliance.sip.message import SipMessage, make_response
+from appliance.sip.parser import StreamFramer, parse
+from appliance.sip.syntax import split_commas
 
 REQ = (
     b"INVITE sip:1002@pbx.example.com;transport=udp SIP/2.0\r\n"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from appliance.sip import events as ev
 from appliance.sip.digest import DigestClient
-from appliance.sip.message import StreamFramer, parse
 from appliance.sip.models import TrunkConfig
+from appliance.sip.parser import StreamFramer, parse
 
 from .conftest import REALM, Running, make_config, options, start_service, udp_peer
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from appliance.sip import events as ev
-from appliance.sip.message import parse, read_quoted
+from appliance.sip.parser import parse
+from appliance.sip.syntax import read_quoted
 
 from .conftest import FIXTURES, Running, UdpPeer, make_config, options, start_service, udp_peer
 

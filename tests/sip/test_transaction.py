@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.sip.message import SipMessage, make_response, parse
+from appliance.sip.message import SipMessage, make_response
+from appliance.sip.parser import parse
 from appliance.sip.transaction import Address, S, Transaction, TransactionLayer, TransactionUser
 
 UDP = Address("UDP", "192.0.2.1", 5060)
