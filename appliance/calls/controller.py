@@ -1,9 +1,9 @@
-"""Call control: SIP legs, media endpoints, routing, IVR and ACD joined into calls.
+"""Call control: legs, media endpoints, routing, IVR and ACD joined into calls.
 
-Each call is an actor: one task reads the call's inbox (SIP events for its legs, media events for its
+Each call is an actor: one task reads the call's inbox (leg events for its legs, media events for its
 endpoints, IVR actions, ACD actions, API commands) and handles them one at a time, so no two handlers of the
-same call ever interleave around an `await`. Handlers talk to the engines directly: the SIP service (sends
-at once), the media engine, the ACD engine (pure, synchronous) and the IVR runner of the call.
+same call ever interleave around an `await`. Handlers talk to the engines directly: the legs (whatever
+carries them: SIP, E1/PRI, analog; each sends at once), the media engine, the ACD engine (pure, synchronous) and the IVR runner of the call.
 
 The inbound path: access number → time routing → IVR flow → queue (skill, priority, VIP) → the ACD offers
 the call → the agent's phone rings (ring timeout: next agent, the call stays first in line) → the agent
@@ -27,7 +27,6 @@ from appliance.acd import actions as A
 from appliance.acd import commands as C
 from appliance.acd.engine import AcdEngine
 from appliance.acd.models import SkillRequirement
-from appliance.acd.vip_lookup import CrmVipLookup
 from appliance.calls import feature_codes as fc
 from appliance.calls.acd_config import crm_vip_url
 from appliance.calls.agents import AgentDirectory
@@ -35,8 +34,8 @@ from appliance.calls.assets import MediaAssets
 from appliance.calls.cdr import build_cdr, missed_reasons
 from appliance.calls.dialplan import may_dial
 from appliance.calls.models import Call, CallPhase, Direction, LegRole, LegState
-from appliance.calls.sdp_media import SdpBuilder, remote_media
 from appliance.clock import Clock
+from appliance.crm.vip_lookup import CrmVipLookup
 from appliance.domain import models as m
 from appliance.errors import ApplianceError, Conflict, NotFound
 from appliance.events import Event, EventBus
@@ -46,15 +45,16 @@ from appliance.ivr.inputs import CallerHungUp as IvrCallerHungUp
 from appliance.ivr.inputs import DigitPressed, PromptFinished
 from appliance.ivr.runner import IvrRunner
 from appliance.ivr.service import IvrService
+from appliance.legs import events as leg_events
+from appliance.legs.causes import Cause
+from appliance.legs.factory import LegFactory
+from appliance.legs.models import CallLeg, LegRefused, OutboundLeg
 from appliance.media import events as media_events
 from appliance.media.models import PartyMask
 from appliance.media.service import MediaEngine
 from appliance.prompts.store import PromptStore
 from appliance.records.sqlite_store import RecordStore
 from appliance.routing.router import Router
-from appliance.sip import events as sip_events
-from appliance.sip.sdp import NotAcceptable
-from appliance.sip.service import SipService
 from appliance.store.config_store import ConfigStore
 from appliance.voicemail.service import VoicemailService
 
@@ -64,6 +64,7 @@ VOICEMAIL_MAX_S = 120.0
 CALLBACK_ATTEMPTS = 3  # tries to reach a customer who asked to be called back
 CALLBACK_RETRY_S = 120.0
 FEATURE_PROMPT_GRACE_S = 8.0
+EXTENSION_KIND = "sip"  # the leg kind of our extensions (IP phones; analog phones on FXS ports come later)
 
 
 @dataclass
@@ -110,7 +111,7 @@ class _Live:
     consult_bridge: str | None = None
     conference_legs: set[str] = field(default_factory=set)
     on_caller_answer: Callable[[_Live], Any] | None = None  # originated calls: what follows the answer
-    caller_sdp: bytes | None = None  # our answer to the caller, sent when the call is answered
+    answer_pending: bool = False  # the inbound caller's media is open: answer it when the call is answered
     callback_attempts: int = 0
     callback_leg: str | None = None
     monitor: _Monitor | None = None  # this call is a supervisor listening to another
@@ -119,7 +120,7 @@ class _Live:
 
 @dataclass
 class CallController:
-    sip: SipService
+    legs: LegFactory
     media: MediaEngine
     acd: AcdEngine
     ivr: IvrService
@@ -133,7 +134,6 @@ class CallController:
     agents: AgentDirectory
     recordings_dir: Path
     assets: MediaAssets
-    sdp: SdpBuilder = field(default_factory=lambda: SdpBuilder(int(time.time())))
     _calls: dict[str, _Live] = field(default_factory=dict)
     _by_leg: dict[str, str] = field(default_factory=dict)
     _by_endpoint: dict[str, str] = field(default_factory=dict)
@@ -323,14 +323,27 @@ class CallController:
 
     # ------------------------------------------------------------------ intake (any task)
 
-    def on_sip_event(self, event: Event) -> None:
-        if isinstance(event, sip_events.IncomingCall):
+    def on_leg_event(self, event: Event) -> None:
+        """Every leg provider's events (the `LegFactory`'s one sink)."""
+        if isinstance(event, leg_events.LegIncoming):
             self._new_call(event)
+            return
+        if isinstance(event, leg_events.EndpointReachable):
+            self._endpoint_reachable(event)
             return
         leg_id = getattr(event, "leg_id", None)
         call_id = self._by_leg.get(leg_id) if leg_id else None
         if call_id is not None:
-            self._post(call_id, "sip", event)
+            self._post(call_id, "leg", event)
+
+    def _endpoint_reachable(self, event: leg_events.EndpointReachable) -> None:
+        """An agent whose phone could not be rung is offered calls again once it registers."""
+        agent_id = self.agents.agent_at(event.extension)
+        if agent_id is None or not event.reachable:
+            return
+        with contextlib.suppress(ApplianceError, KeyError):
+            if self.acd.agent_view(agent_id).reason == "phone_unreachable":
+                self.acd_command(C.AgentReconnected(agent_id=agent_id))
 
     def on_media_event(self, event: Event) -> None:
         endpoint_id = getattr(event, "endpoint_id", None)
@@ -384,13 +397,13 @@ class CallController:
 
     # ------------------------------------------------------------------ the call actor
 
-    def _new_call(self, event: sip_events.IncomingCall) -> None:
+    def _new_call(self, event: leg_events.LegIncoming) -> None:
         call_id = f"c{int(self.clock.wall())}-{next(self._ids)}"
         direction = Direction.INBOUND if event.trunk or not event.extension else Direction.INTERNAL
         call = Call(id=call_id, direction=direction, caller=event.caller, caller_name=event.caller_name or "",
                     callee=event.callee, started_at=self.clock.wall(), caller_leg=event.leg_id,
                     trunk=event.trunk or "", extension=event.extension or "")
-        call.legs[event.leg_id] = LegState(self.sip.leg(event.leg_id), LegRole.CALLER, event.caller,
+        call.legs[event.leg_id] = LegState(self.legs.leg(event.kind, event.leg_id), LegRole.CALLER, event.caller,
                                            self.clock.wall())
         live = _Live(call)
         self._calls[call_id] = live
@@ -412,19 +425,14 @@ class CallController:
 
     async def _originate(self, live: _Live, extension: str, first: Callable[[_Live], Any]) -> None:
         call = live.call
-        local = await self.media.allocate()
         try:
-            leg = self.sip.create_leg(callee=extension, sdp_offer=self.sdp.describe(local, offer=True),
-                                      caller=call.callee, extension=extension)
-        except ApplianceError:
-            self.media.release(local.endpoint_id)
+            leg = await self.legs.create(EXTENSION_KIND, OutboundLeg(callee=extension, caller=call.callee,
+                                                                     extension=extension))
+        except LegRefused:
             await self._end(live, "system", "unreachable")
             return
         call.caller_leg = leg.leg_id
-        call.legs[leg.leg_id] = LegState(leg, LegRole.CALLER, extension, self.clock.wall(),
-                                         endpoint_id=local.endpoint_id)
-        self._by_leg[leg.leg_id] = call.id
-        self._by_endpoint[local.endpoint_id] = call.id
+        self._adopt_leg(live, leg, LegState(leg, LegRole.CALLER, extension, self.clock.wall()))
         live.on_caller_answer = first
 
     async def _run(self, live: _Live, begin: Callable[[], Any]) -> None:
@@ -448,8 +456,8 @@ class CallController:
 
     async def _handle(self, live: _Live, kind: str, payload: Any) -> None:
         log.debug("call %s [%s]: %s %s", live.call.id, live.call.phase.value, kind, type(payload).__name__)
-        if kind == "sip":
-            await self._on_sip(live, payload)
+        if kind == "leg":
+            await self._on_leg(live, payload)
         elif kind == "media":
             await self._on_media(live, payload)
         elif kind == "ivr":
@@ -493,7 +501,7 @@ class CallController:
 
     # ------------------------------------------------------------------ routing a new call
 
-    async def _route(self, live: _Live, incoming: sip_events.IncomingCall) -> None:
+    async def _route(self, live: _Live, incoming: leg_events.LegIncoming) -> None:
         call = live.call
         callee = incoming.callee
         if incoming.extension:
@@ -502,7 +510,7 @@ class CallController:
                 await self._feature(live, incoming, request)
                 return
             if self.store.find("extensions", callee) is not None:
-                if (await self._answer_caller(live, incoming.sdp_offer, now=False)
+                if (await self._answer_caller(live, now=False)
                         and await self._ring_extension(live, callee, LegRole.CALLEE) is None):
                     call.disposition = "unavailable"
                     await self._end(live, "system", "callee_not_registered")
@@ -518,12 +526,12 @@ class CallController:
         call.note(self.clock.wall(), "routed", f"{decision.period.value if decision.period else ''} → "
                   f"{decision.destination.kind}:{decision.destination.target}")
         if decision.reject:
-            await self._reject(live, decision.sip_status or 603, "rejected")
+            await self._reject(live, decision.reject_cause, "rejected")
             return
         if not decision.known_did and decision.destination.kind == "hangup":
-            await self._reject(live, 404, "unknown_number")
+            await self._reject(live, Cause.UNALLOCATED_NUMBER, "unknown_number")
             return
-        if not await self._answer_caller(live, incoming.sdp_offer):
+        if not await self._answer_caller(live):
             return
         dest = decision.destination
         if dest.kind == "flow":
@@ -540,28 +548,27 @@ class CallController:
         else:
             await self._end(live, "system", "no_destination")
 
-    async def _reject(self, live: _Live, status: int, cause: str) -> None:
-        live.call.legs[live.call.caller_leg].leg.reject(status)
+    async def _reject(self, live: _Live, cause: Cause, reason: str) -> None:
+        live.call.legs[live.call.caller_leg].leg.reject(cause)
         live.call.disposition = "rejected"
-        await self._end(live, "system", cause, hang_up_caller=False)
+        await self._end(live, "system", reason, hang_up_caller=False)
 
-    async def _answer_caller(self, live: _Live, offer: bytes, *, now: bool = True) -> bool:
-        """Give the caller's leg a media endpoint and answer it (or, with `now=False`, say it rings and answer
-        when the far party answers — internal and outbound calls); 488 when no codec fits."""
+    async def _answer_caller(self, live: _Live, *, now: bool = True) -> bool:
+        """Open the caller's media and answer it (or, with `now=False`, say it rings and answer when the far
+        party answers — internal and outbound calls); refused (no codec in common...) when media cannot be."""
         call = live.call
         state = call.legs[call.caller_leg]
         try:
-            remote = remote_media(offer) if offer else None
-            local = await self.media.allocate(remote)
-        except (NotAcceptable, ApplianceError) as exc:
+            endpoint_id = await state.leg.open_media()
+        except LegRefused as exc:
             log.info("call %s: no media (%s)", call.id, exc)
-            await self._reject(live, 488, "not_acceptable")
+            await self._reject(live, exc.cause, "not_acceptable")
             return False
-        state.endpoint_id = local.endpoint_id
-        self._by_endpoint[local.endpoint_id] = call.id
+        state.endpoint_id = endpoint_id
+        self._by_endpoint[endpoint_id] = call.id
         if call.phase == CallPhase.ENDED:
             return False
-        live.caller_sdp = self.sdp.describe(local, offer=not offer)
+        live.answer_pending = True
         if now:
             self._answer_caller_now(live)
         else:
@@ -571,9 +578,10 @@ class CallController:
     def _answer_caller_now(self, live: _Live) -> None:
         call = live.call
         state = call.legs[call.caller_leg]
-        if state.answered_at is not None or live.caller_sdp is None:
+        if state.answered_at is not None or not live.answer_pending:
             return
-        state.leg.answer(live.caller_sdp)
+        live.answer_pending = False
+        state.leg.answer()
         state.answered_at = call.answered_at = self.clock.wall()
 
     # ------------------------------------------------------------------ IVR
@@ -819,45 +827,56 @@ class CallController:
             return
         call.offered_agents.append(agent_id)
         call.note(self.clock.wall(), "offered", f"{agent_id} at {extension}")
-        leg_id = await self._ring_extension(live, extension, LegRole.AGENT, agent_id=agent_id)
-        if leg_id is None:
-            self.acd_command(C.OfferFailed(call_id=call.id, agent_id=agent_id, reason="unreachable"))
+        try:
+            await self._ring(live, LegRole.AGENT, extension, extension=extension, agent_id=agent_id)
+        except LegRefused as exc:
+            # Nothing rang (e.g. the phone is not registered): the ACD hears it at once, not after the ring
+            # time-out, and offers the call to the next agent.
+            reason = "phone_unreachable" if exc.cause == Cause.SUBSCRIBER_ABSENT else exc.cause.slug
+            call.note(self.clock.wall(), "offer_failed", f"{agent_id}: {reason}")
+            self.acd_command(C.OfferFailed(call_id=call.id, agent_id=agent_id, reason=reason))
 
     async def _ring_extension(self, live: _Live, extension: str, role: LegRole,
                               agent_id: str | None = None) -> str | None:
-        """Ring a registered extension with a new leg of this call; returns the leg id (None: failed)."""
-        return await self._ring(live, role, extension, extension=extension, agent_id=agent_id)
+        """Ring an extension with a new leg of this call; returns the leg id (None: it could not ring)."""
+        try:
+            return await self._ring(live, role, extension, extension=extension, agent_id=agent_id)
+        except LegRefused:
+            return None
 
     async def _ring_external(self, live: _Live, number: str) -> None:
-        """Call a PSTN number through the first enabled SIP trunk, showing the trunk's caller ID."""
+        """Call a PSTN number through the first enabled trunk whose driver is installed, showing the trunk's
+        caller ID."""
         call = live.call
         trunk = next((t for t in self.store.list("trunks")
-                      if t.kind == m.TrunkKind.SIP and t.enabled and t.host), None)
+                      if t.enabled and self.legs.provides(t.kind.value)
+                      and (t.kind != m.TrunkKind.SIP or t.host)), None)
         if trunk is None:
             call.note(self.clock.wall(), "no_trunk", number)
             await self._end(live, "system", "no_trunk")
             return
         caller_id = trunk.outbound_caller_id or call.did or call.caller
         call.trunk = call.trunk or trunk.id
-        if await self._ring(live, LegRole.CALLEE, number, trunk=trunk.id, caller=caller_id) is None:
+        try:
+            await self._ring(live, LegRole.CALLEE, number, trunk=trunk.id, caller=caller_id,
+                             kind=trunk.kind.value)
+        except LegRefused as exc:
+            call.note(self.clock.wall(), "trunk_failed", exc.cause.slug)
             await self._end(live, "system", "trunk_failed")
 
     async def _ring(self, live: _Live, role: LegRole, callee: str, *, extension: str | None = None,
-                    trunk: str | None = None, agent_id: str | None = None, caller: str | None = None) -> str | None:
+                    trunk: str | None = None, agent_id: str | None = None, caller: str | None = None,
+                    kind: str = EXTENSION_KIND) -> str:
+        """A new outbound leg of this call with its media; `LegRefused` (logged) when nothing could ring."""
         call = live.call
-        local = await self.media.allocate()
         try:
-            leg = self.sip.create_leg(callee=callee, sdp_offer=self.sdp.describe(local, offer=True),
-                                      caller=caller or call.caller, caller_name=call.caller_name or None,
-                                      extension=extension, trunk=trunk)
-        except ApplianceError as exc:
+            leg = await self.legs.create(kind, OutboundLeg(
+                callee=callee, caller=caller or call.caller, caller_name=call.caller_name or None,
+                extension=extension, trunk=trunk))
+        except LegRefused as exc:
             log.info("call %s: cannot ring %s: %s", call.id, callee, exc.message)
-            self.media.release(local.endpoint_id)
-            return None
-        state = LegState(leg, role, callee, self.clock.wall(), endpoint_id=local.endpoint_id, agent_id=agent_id)
-        call.legs[leg.leg_id] = state
-        self._by_leg[leg.leg_id] = call.id
-        self._by_endpoint[local.endpoint_id] = call.id
+            raise
+        self._adopt_leg(live, leg, LegState(leg, role, callee, self.clock.wall(), agent_id=agent_id))
         call.note(self.clock.wall(), "ringing", f"{role.value} {callee}" + (f" via {trunk}" if trunk else ""))
         if role == LegRole.CALLEE:
             call.phase = CallPhase.RINGING
@@ -867,7 +886,15 @@ class CallController:
                 self.media.play(caller_ep, tone="ringback")  # an unanswered phone plays its own ringback
         return leg.leg_id
 
-    async def _dial_out(self, live: _Live, incoming: sip_events.IncomingCall, number: str) -> None:
+    def _adopt_leg(self, live: _Live, leg: CallLeg, state: LegState) -> None:
+        """A new leg of this call (its media opened by its provider): its events and media come here."""
+        state.endpoint_id = leg.endpoint_id
+        live.call.legs[leg.leg_id] = state
+        self._by_leg[leg.leg_id] = live.call.id
+        if leg.endpoint_id is not None:
+            self._by_endpoint[leg.endpoint_id] = live.call.id
+
+    async def _dial_out(self, live: _Live, incoming: leg_events.LegIncoming, number: str) -> None:
         """An extension dialled a number that is not ours: permission first (toll fraud), then a trunk."""
         call = live.call
         call.direction = Direction.OUTBOUND
@@ -878,26 +905,24 @@ class CallController:
         decision = may_dial(allowed, number, set(e.number for e in self.store.list("extensions")))
         call.note(self.clock.wall(), "dial_out", f"{number}: {decision.number_class} needs {decision.required}")
         if not decision.allowed:
-            await self._reject(live, 403, "dial_not_allowed")
+            await self._reject(live, Cause.OUTGOING_CALL_BARRED, "dial_not_allowed")
             return
-        if await self._answer_caller(live, incoming.sdp_offer, now=False):
+        if await self._answer_caller(live, now=False):
             await self._ring_external(live, decision.number)
 
-    # ------------------------------------------------------------------ SIP events of this call
+    # ------------------------------------------------------------------ leg events of this call
 
-    async def _on_sip(self, live: _Live, event: Event) -> None:
+    async def _on_leg(self, live: _Live, event: Event) -> None:
         call = live.call
         leg_id = getattr(event, "leg_id", "")
         state = call.legs.get(leg_id)
         if state is None:
             return
         now = self.clock.wall()
-        if isinstance(event, sip_events.LegAnswered):
+        if isinstance(event, leg_events.LegAnswered):
             if state.role == LegRole.CALLER and leg_id == live.callback_leg:
                 state.answered_at = call.answered_at = now
                 live.callback_leg = None
-                if state.endpoint_id is not None and event.sdp:
-                    self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
                 call.note(now, "callback_answered", state.party)
                 agent_state = call.legs.get(call.agent_leg or "")
                 if agent_state is not None:
@@ -909,14 +934,10 @@ class CallController:
                 if live.on_caller_answer is None or state.answered_at is not None:
                     return
                 state.answered_at = call.answered_at = now
-                if state.endpoint_id is not None and event.sdp:
-                    self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
                 follow, live.on_caller_answer = live.on_caller_answer, None
                 await follow(live)
                 return
             state.answered_at = now
-            if state.endpoint_id is not None and event.sdp:
-                self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
             if state.role == LegRole.AGENT and call.agent_leg is None and call.phase == CallPhase.RINGING:
                 # a direct transfer to an agent (not through the ACD): the agent is now on this call
                 agent_id = state.agent_id or ""
@@ -933,21 +954,14 @@ class CallController:
                     self.media.add_party(call.bridge_id, state.endpoint_id, PartyMask.everyone())
             elif state.role == LegRole.CONSULT:
                 await self._consult_answered(live, leg_id, state)
-        elif isinstance(event, sip_events.LegProgress):
-            if state.role == LegRole.CALLEE and event.sdp and state.endpoint_id:
-                self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
-        elif isinstance(event, sip_events.LegEnded):
+        elif isinstance(event, leg_events.LegEnded):
             await self._leg_ended(live, leg_id, state, event)
-        elif isinstance(event, sip_events.DtmfReceived):
+        elif isinstance(event, leg_events.LegDtmf):
             await self._digit(live, state, event.digit)
-        elif isinstance(event, sip_events.TransferRequested):
+        elif isinstance(event, leg_events.LegTransferRequested):
             await self._on_refer(live, leg_id, state, event)
-        elif isinstance(event, sip_events.LegMediaChanged):
-            if state.endpoint_id is not None and event.sdp:
-                self.media.set_remote(state.endpoint_id, remote_media(event.sdp))
-            if state.role == LegRole.AGENT or state.role == LegRole.CALLER:
-                held = event.direction in ("sendonly", "inactive")
-                self._hold_changed(live, held)
+        elif isinstance(event, leg_events.LegHoldChanged) and state.role in (LegRole.AGENT, LegRole.CALLER):
+            self._hold_changed(live, event.held)
 
     def _hold_changed(self, live: _Live, held: bool) -> None:
         call = live.call
@@ -1029,20 +1043,21 @@ class CallController:
             return False
         return not (policy == m.RecordingPolicy.INBOUND and call.direction != Direction.INBOUND)
 
-    async def _leg_ended(self, live: _Live, leg_id: str, state: LegState, event: sip_events.LegEnded) -> None:
+    async def _leg_ended(self, live: _Live, leg_id: str, state: LegState, event: leg_events.LegEnded) -> None:
         call = live.call
         if state.ended_at is not None:
             return  # we ended it ourselves (offer withdrawn, call over): already accounted for
         state.ended_at = self.clock.wall()
-        state.cause = event.cause
+        cause = event.cause.slug
+        state.cause = cause
         self._release_endpoint(state)
         if state.role == LegRole.CALLER:
             if leg_id == live.callback_leg and state.answered_at is None:
                 live.callback_leg = None
-                await self._callback_failed(live, event.cause or "no_answer")
+                await self._callback_failed(live, cause)
                 return
-            call.hangup_side = "caller" if event.cause == "hangup_remote" else "system"
-            await self._end(live, call.hangup_side, event.cause, hang_up_caller=False)
+            call.hangup_side = "caller" if event.remote else "system"
+            await self._end(live, call.hangup_side, cause, hang_up_caller=False)
             return
         if state.role == LegRole.AGENT:
             if leg_id == call.agent_leg:
@@ -1060,12 +1075,11 @@ class CallController:
                     call.note(self.clock.wall(), "survey", queue.survey_flow)
                     await self._start_ivr(live, queue.survey_flow)
                     return
-                await self._end(live, "agent", event.cause)
+                await self._end(live, "agent", cause)
             elif call.phase == CallPhase.QUEUED and state.answered_at is None:
                 live.unanswered_offers += 1
-                if event.cause not in ("cancelled", "hangup_local"):
-                    self.acd_command(C.OfferFailed(call_id=call.id, agent_id=state.agent_id or "",
-                                                   reason=event.cause or "no_answer"))
+                if event.remote:  # the phone refused or timed out (we withdraw offers ourselves otherwise)
+                    self.acd_command(C.OfferFailed(call_id=call.id, agent_id=state.agent_id or "", reason=cause))
             return
         if state.role == LegRole.CONSULT:
             live.conference_legs.discard(leg_id)
@@ -1076,10 +1090,11 @@ class CallController:
         if state.role == LegRole.CALLEE:
             if state.answered_at is not None:
                 call.hangup_side = "callee"
-                await self._end(live, "callee", event.cause)
+                await self._end(live, "callee", cause)
             else:
-                call.disposition = "no_answer" if event.cause in ("timeout", "no_answer") else "failed"
-                await self._end(live, "system", f"callee_{event.cause}")
+                no_answer = event.cause in (Cause.NO_ANSWER, Cause.NO_USER_RESPONDING)
+                call.disposition = "no_answer" if no_answer else "failed"
+                await self._end(live, "system", f"callee_{cause}")
 
     async def _digit(self, live: _Live, state: LegState, digit: str) -> None:
         call = live.call
@@ -1177,12 +1192,12 @@ class CallController:
 
     # ------------------------------------------------------------------ feature codes
 
-    async def _feature(self, live: _Live, incoming: sip_events.IncomingCall, request: fc.FeatureRequest) -> None:
+    async def _feature(self, live: _Live, incoming: leg_events.LegIncoming, request: fc.FeatureRequest) -> None:
         call = live.call
         call.phase = CallPhase.FEATURE
         call.direction = Direction.INTERNAL
         live.feature = request
-        if not await self._answer_caller(live, incoming.sdp_offer):
+        if not await self._answer_caller(live):
             return
         call.phase = CallPhase.FEATURE
         extension = incoming.extension or ""
@@ -1190,7 +1205,7 @@ class CallController:
             await self._start_monitor(live, extension, request.args[0] if request.args else "",
                                       MONITOR_FEATURES[request.feature])
             return
-        message_en, message_zh = self._run_feature(extension, request)
+        message_en, message_zh = await self._run_feature(extension, request)
         call.note(self.clock.wall(), "feature", f"{request.feature}: {message_en}")
         language = call.language
         try:
@@ -1201,12 +1216,12 @@ class CallController:
         self._later(live, FEATURE_PROMPT_GRACE_S, lambda: self._end(live, "system", "feature_done"))
         await self._play_then(live, [path], lambda: self._end(live, "system", "feature_done"))
 
-    def _run_feature(self, extension: str, request: fc.FeatureRequest) -> tuple[str, str]:
+    async def _run_feature(self, extension: str, request: fc.FeatureRequest) -> tuple[str, str]:
         """Carry out a feature code; returns what to tell the person (English, Chinese)."""
         feature = request.feature
         try:
             if feature == fc.Feature.AGENT_LOGIN:
-                logged_in = self.agents.check_login(extension, request.args)
+                logged_in = await self.agents.check_login(extension, request.args)
                 self.acd_command(C.AgentLoggedIn(agent_id=logged_in))
                 self.agents.bind(logged_in, extension)
                 return f"Agent {logged_in} logged in.", f"座席{' '.join(logged_in)}登录成功。"
@@ -1325,7 +1340,7 @@ class CallController:
         return True
 
     async def _on_refer(self, live: _Live, leg_id: str, state: LegState,
-                        event: sip_events.TransferRequested) -> None:
+                        event: leg_events.LegTransferRequested) -> None:
         """A phone asked to transfer (REFER): blind, or attended with Replaces naming our other call.
 
         Attended (RFC 5589 §7): the phone has two calls through us, the caller's (held) and the consultation.
@@ -1339,7 +1354,7 @@ class CallController:
             other_id = self._by_leg.get(event.replaces_leg, "")
             other = self._calls.get(other_id)
             if other is None or other_id == call.id:
-                state.leg.transfer_progress(481)
+                state.leg.transfer_progress(Cause.INVALID_CALL_REFERENCE)
                 return
             if transferring:  # on the caller's dialog: the consultation call hands its far party over
                 self._post(other_id, "hand_over", (call.id, event.replaces_leg))
@@ -1347,16 +1362,16 @@ class CallController:
                 # on the consultation's dialog, naming the agent's leg of the caller's call: the mirror image
                 self._post(call.id, "hand_over", (other_id, leg_id))
             else:
-                state.leg.transfer_progress(403)
+                state.leg.transfer_progress(Cause.FACILITY_REJECTED)
                 return
-            state.leg.transfer_progress(200)
+            state.leg.transfer_progress(None)
             return
         if not transferring:
-            state.leg.transfer_progress(403)
+            state.leg.transfer_progress(Cause.FACILITY_REJECTED)
             return
-        target = event.target_user or ""
+        target = event.target or ""
         ok = await self._transfer(live, target, by=state.agent_id or state.party, drop_agent_leg=False)
-        state.leg.transfer_progress(200 if ok else 503)
+        state.leg.transfer_progress(None if ok else Cause.TEMPORARY_FAILURE)
 
     async def _hand_over(self, live: _Live, to_call: str, agent_leg: str) -> None:
         """Attended transfer, consultation side: give our far party (the consulted person) to `to_call` and
@@ -1671,14 +1686,13 @@ class CallController:
         self._release_endpoint(state)
 
     def _release_endpoint(self, state: LegState) -> None:
+        """The leg's media is gone (its provider released it as the leg ended): forget it, keep its quality."""
         endpoint_id = state.endpoint_id
         if endpoint_id is None:
             return
         state.endpoint_id = None
-        with contextlib.suppress(ApplianceError, KeyError):
-            quality = self.media.release(endpoint_id)
-            if quality is not None:
-                state.mos = quality.mos
+        if state.leg.mos is not None:
+            state.mos = state.leg.mos
         self._by_endpoint.pop(endpoint_id, None)
 
     async def _end(self, live: _Live, side: str, cause: str, *, hang_up_caller: bool = True) -> None:

@@ -1,8 +1,8 @@
 """A call as call control holds it: its legs, media, IVR and ACD state, variables and timeline.
 
 A call has one caller leg and any number of other legs (agent, consulted party, supervisor, external).
-Every leg is behind the same `CallLeg` interface, whatever its technology (SIP now; E1/PRI B-channels and
-FXO ports later), and has at most one media endpoint.
+Every leg is behind the same `appliance.legs.CallLeg` interface, whatever its technology (SIP, E1/PRI
+B-channels, analog ports), and has at most one media endpoint, which its provider owns.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from appliance.sip.leg import CallLeg
+from appliance.legs.models import CallLeg
 
 
 class Direction(StrEnum):

@@ -25,6 +25,7 @@ from appliance.domain import models as m
 from appliance.events import Event, EventBus
 from appliance.ivr.library import FlowRepository
 from appliance.ivr.service import IvrService
+from appliance.legs.factory import LegFactory
 from appliance.media.models import MediaConfig
 from appliance.media.service import MediaEngine
 from appliance.prompts.store import PromptStore
@@ -32,7 +33,9 @@ from appliance.records.journal import RecordJournal
 from appliance.records.sqlite_store import RecordStore
 from appliance.routing.models import BlacklistTreatment, RoutingConfig
 from appliance.routing.router import Router
+from appliance.sip.leg_provider import SipLegProvider
 from appliance.sip.models import CallerIdRule, SipConfig, TrunkConfig
+from appliance.sip.sdp_media import SdpBuilder
 from appliance.sip.service import SipService
 from appliance.store.config_store import ConfigStore
 from appliance.store.migrations import DEFAULT_REALM
@@ -94,6 +97,7 @@ class CallService:
     media: MediaEngine = field(init=False)
     ivr: IvrService = field(init=False)
     acd: AcdEngine = field(init=False)
+    legs: LegFactory = field(init=False)
     controller: CallController = field(init=False)
     journal: RecordJournal = field(init=False)
     _router: Router = field(init=False)
@@ -119,13 +123,15 @@ class CallService:
         self.ivr = IvrService(self._flows, self.prompts, self.bus, self.clock,
                               period_of=lambda schedule, wall: self._router.period_of(schedule, wall))
         self.acd = AcdEngine(self._acd_config(), self.clock, sink=self.bus.publish)
+        self.legs = LegFactory()
+        self.legs.register(SipLegProvider(self.sip, self.media, SdpBuilder(int(self.clock.wall()))))
         self.controller = CallController(
-            sip=self.sip, media=self.media, acd=self.acd, ivr=self.ivr, store=self.store, prompts=self.prompts,
+            legs=self.legs, media=self.media, acd=self.acd, ivr=self.ivr, store=self.store, prompts=self.prompts,
             records=self.records, voicemail=self.voicemail, bus=self.bus, clock=self.clock,
             router=lambda: self._router, agents=AgentDirectory(self.store),
             recordings_dir=self.data_dir / "recordings", assets=ensure_assets(self.data_dir / "media"),
         )
-        self.sip.on_event = self.controller.on_sip_event
+        self.legs.subscribe(self.controller.on_leg_event)
         self.journal = RecordJournal(self.records, self.bus)
 
     def _acd_config(self) -> Any:

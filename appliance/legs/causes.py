@@ -24,6 +24,7 @@ class Cause(enum.IntEnum):
     SUBSCRIBER_ABSENT = 20  # e.g. a phone that is not registered
     CALL_REJECTED = 21
     NUMBER_CHANGED = 22
+    EXCHANGE_ROUTING_ERROR = 25
     NON_SELECTED_USER_CLEARING = 26  # another phone of a ring-all group answered
     DESTINATION_OUT_OF_ORDER = 27
     INVALID_NUMBER_FORMAT = 28
@@ -35,7 +36,8 @@ class Cause(enum.IntEnum):
     SWITCHING_EQUIPMENT_CONGESTION = 42
     REQUESTED_CHANNEL_UNAVAILABLE = 44
     RESOURCE_UNAVAILABLE = 47
-    INCOMING_CALL_BARRED = 54  # a caller on the blacklist
+    INCOMING_CALL_BARRED = 54
+    OUTGOING_CALL_BARRED = 53  # the caller may not dial that number (dial permissions)
     BEARER_CAPABILITY_NOT_AUTHORIZED = 57
     BEARER_CAPABILITY_NOT_AVAILABLE = 58
     SERVICE_UNAVAILABLE = 63

@@ -4,7 +4,7 @@ Pure: built from a `RoutingConfig` snapshot (rebuild the `Router` when configura
 routed are unaffected). Call control uses it as:
 
     decision = router.route(did="8000", caller="13800000000", wall=clock.wall())
-    if decision.reject: refuse with decision.sip_status
+    if decision.reject: refuse with decision.reject_cause (Q.850; SIP answers its RFC 3398 status)
     elif decision.destination.kind == "flow": start an IvrSession on decision.destination.target,
          with language=decision.language and vip=decision.vip
     else: queue / extension / voicemail / external / prompt / hangup as named
@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance.ivr.models import Language
+from appliance.legs.causes import Cause
 from appliance.routing.models import (
     AccessNumber,
     BlacklistTreatment,
@@ -24,6 +25,7 @@ from appliance.routing.models import (
     RoutingConfig,
 )
 from appliance.routing.schedule import CompiledSchedule, TimePeriod
+from appliance.sip.causes import cause_from_status
 
 # Where a period without its own route looks next, before the access number's default.
 FALLBACK: dict[TimePeriod, tuple[TimePeriod, ...]] = {
@@ -46,7 +48,11 @@ class RouteDecision:
     language: Language = "zh-CN"
     blacklisted: bool = False
     reject: bool = False  # refuse without answering
-    sip_status: int = 0  # with reject
+    sip_status: int = 0  # with reject: the configured SIP status
+
+    @property
+    def reject_cause(self) -> Cause:
+        return cause_from_status(self.sip_status or 603)
 
 
 def normalise_number(number: str) -> str:

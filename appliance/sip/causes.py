@@ -1,0 +1,56 @@
+"""SIP status codes ↔ Q.850 cause values, at the SIP edge of the neutral leg interface.
+
+SIP → Q.850: RFC 3398 §8.2.6.1 (a final response received on an INVITE we sent). Q.850 → SIP: RFC 3398
+§7.2.4.1 (the response we send when call control refuses an inbound leg), with ITU-T Q.1912.5 §6.11's rule
+for cause 21: a rejection by the called user — which is what the box is to its callers — is 603 Decline,
+not 403. Causes the tables do not name fall back by class as RFC 3398 says: 480 for the normal class,
+500 otherwise; a status not in the table maps to 127 (interworking).
+"""
+
+from __future__ import annotations
+
+from appliance.legs.causes import Cause as C
+
+# RFC 3398 §8.2.6.1
+_FROM_STATUS: dict[int, C] = {
+    400: C.TEMPORARY_FAILURE, 401: C.CALL_REJECTED, 402: C.CALL_REJECTED, 403: C.CALL_REJECTED,
+    404: C.UNALLOCATED_NUMBER, 405: C.SERVICE_UNAVAILABLE, 406: C.SERVICE_NOT_IMPLEMENTED,
+    407: C.CALL_REJECTED, 408: C.RECOVERY_ON_TIMER_EXPIRY, 410: C.NUMBER_CHANGED, 413: C.INTERWORKING,
+    414: C.INTERWORKING, 415: C.SERVICE_NOT_IMPLEMENTED, 416: C.INTERWORKING, 420: C.INTERWORKING,
+    421: C.INTERWORKING, 423: C.INTERWORKING, 480: C.NO_USER_RESPONDING, 481: C.TEMPORARY_FAILURE,
+    482: C.EXCHANGE_ROUTING_ERROR, 483: C.EXCHANGE_ROUTING_ERROR, 484: C.INVALID_NUMBER_FORMAT,
+    485: C.UNALLOCATED_NUMBER, 486: C.USER_BUSY, 487: C.INTERWORKING, 488: C.INTERWORKING,
+    500: C.TEMPORARY_FAILURE, 501: C.SERVICE_NOT_IMPLEMENTED, 502: C.NETWORK_OUT_OF_ORDER,
+    503: C.TEMPORARY_FAILURE, 504: C.RECOVERY_ON_TIMER_EXPIRY, 505: C.INTERWORKING, 513: C.INTERWORKING,
+    600: C.USER_BUSY, 603: C.CALL_REJECTED, 604: C.UNALLOCATED_NUMBER,
+    606: C.BEARER_CAPABILITY_NOT_AVAILABLE,
+}
+
+# RFC 3398 §7.2.4.1 (21 → 603 per Q.1912.5 §6.11, location "user")
+_TO_STATUS: dict[C, int] = {
+    C.UNALLOCATED_NUMBER: 404, C.NO_ROUTE_TO_NETWORK: 404, C.NO_ROUTE_TO_DESTINATION: 404,
+    C.USER_BUSY: 486, C.NO_USER_RESPONDING: 408, C.NO_ANSWER: 480, C.SUBSCRIBER_ABSENT: 480,
+    C.CALL_REJECTED: 603, C.NUMBER_CHANGED: 410, C.NON_SELECTED_USER_CLEARING: 404,
+    C.DESTINATION_OUT_OF_ORDER: 502, C.INVALID_NUMBER_FORMAT: 484, C.FACILITY_REJECTED: 501,
+    C.NORMAL_UNSPECIFIED: 480, C.NO_CIRCUIT_AVAILABLE: 503, C.NETWORK_OUT_OF_ORDER: 503,
+    C.TEMPORARY_FAILURE: 503, C.SWITCHING_EQUIPMENT_CONGESTION: 503, C.RESOURCE_UNAVAILABLE: 503,
+    C.OUTGOING_CALL_BARRED: 403, C.INCOMING_CALL_BARRED: 403, C.BEARER_CAPABILITY_NOT_AUTHORIZED: 403,
+    C.BEARER_CAPABILITY_NOT_AVAILABLE: 503, C.BEARER_CAPABILITY_NOT_IMPLEMENTED: 488,
+    C.FACILITY_NOT_IMPLEMENTED: 501, C.SERVICE_NOT_IMPLEMENTED: 501, C.INCOMPATIBLE_DESTINATION: 503,
+    C.RECOVERY_ON_TIMER_EXPIRY: 504, C.PROTOCOL_ERROR: 500, C.INTERWORKING: 500,
+    C.EXCHANGE_ROUTING_ERROR: 483,
+    C.INVALID_CALL_REFERENCE: 481,  # not in RFC 3398's table: a dialog we do not know, as in RFC 3261 §12.2.2
+}
+
+
+def cause_from_status(status: int) -> C:
+    """The Q.850 cause of a final SIP failure response."""
+    return _FROM_STATUS.get(status, C.INTERWORKING)
+
+
+def status_from_cause(cause: C) -> int:
+    """The SIP response that refuses an INVITE for `cause`."""
+    status = _TO_STATUS.get(cause)
+    if status is not None:
+        return status
+    return 480 if cause <= 31 else 500  # Q.850 classes: 0-31 normal events, the rest failures
