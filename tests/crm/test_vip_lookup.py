@@ -15,9 +15,8 @@ import pytest
 from appliance.acd import actions as A
 from appliance.acd import commands as C
 from appliance.acd.models import QueueConfig, VipSource
-from appliance.acd.vip_lookup import CrmVipLookup
-
-from .harness import Harness, agent
+from appliance.crm.vip_lookup import CrmVipLookup
+from tests.acd.harness import Harness, agent
 
 
 class _Crm(BaseHTTPRequestHandler):
