@@ -1,6 +1,6 @@
 """SIP engine throughput: calls per second through the built-in test target, and authenticated REGISTERs.
 
-Starts `python -m appliance.sip.testserver` (one process, one event loop: one core; pinned to CPU 0 with
+Starts `python -m tests.sip.testserver` (one process, one event loop: one core; pinned to CPU 0 with
 `taskset` when available, SIPp on the other CPU), then drives it with SIPp:
 
 - calls: `uac_remote_bye.xml` at rising rates; the test target answers at once and hangs up after
@@ -55,7 +55,7 @@ def pin(cpu: int) -> list[str]:
 
 def start_server(hold: float, workdir: Path) -> tuple[subprocess.Popen[str], int]:
     # port 0: the server takes free ports itself and says which (no race with other programs)
-    cmd = [*pin(0), sys.executable, "-m", "appliance.sip.testserver", "--port", "0",
+    cmd = [*pin(0), sys.executable, "-m", "tests.sip.testserver", "--port", "0",
            "--trust", "127.0.0.1/32", "--trusted-source", "127.0.0.1", "--hangup-after", str(hold),
            "--users-range", f"{USERS[0]}-{USERS[1]}", "--qualify", "0", "--data-dir", str(workdir / "data")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=str(ROOT))

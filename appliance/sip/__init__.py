@@ -20,8 +20,10 @@ The shell       service.py (sockets, clock, persistence), transport.py (UDP/TCP/
                 certificate)
 API             models.py (SipConfig, TrunkConfig, CallerIdRule), events.py (events, topic "sip.*"), leg.py
                 (`CallLeg`: the interface call control uses)
-Test tooling    router.py (minimal router for tests/bench), testserver.py (`python -m appliance.sip.testserver`
-                for interop tests and `bench/sip_cps.py`)
+
+Test tooling lives with the tests: `tests/sip/minirouter.py` (a minimal router over this API) and
+`tests/sip/testserver.py` (`python -m tests.sip.testserver`, a standalone server for interop tests and
+`bench/sip_cps.py`).
 
 Composition root
 ----------------

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from appliance.sip import events as ev
-from appliance.sip.router import MiniRouter
 from tests.baresip_peer import baresip_modules, free_pair, tone
 
 from .conftest import Running, make_config, start_service
+from .minirouter import MiniRouter
 
 MODULES = baresip_modules()
 pytestmark = [pytest.mark.interop, pytest.mark.slow,

@@ -12,9 +12,9 @@ import pytest
 
 from appliance.sip import events as ev
 from appliance.sip.models import CallerIdRule, TrunkConfig
-from appliance.sip.router import MiniRouter
 
 from .conftest import Running, make_config, start_service
+from .minirouter import MiniRouter
 from .sipp import SCENARIOS, free_udp_port, run_sipp, sipp_path, start_sipp
 
 pytestmark = [pytest.mark.interop, pytest.mark.skipif(sipp_path() is None, reason="sipp is not installed")]

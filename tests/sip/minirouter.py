@@ -1,4 +1,5 @@
-"""A minimal router over the B2BUA API, for interop tests and the benchmark (not call control).
+"""A minimal router over the SIP B2BUA API, for interop tests and the benchmark (test tooling, not call
+control: `appliance.calls` is that).
 
 - calls to the test target number are answered (after `answer_delay`) with an SDP pointing at a dummy media
   address and hung up after `hangup_after` seconds (0: the caller hangs up);

@@ -1,7 +1,7 @@
 """A standalone SIP server for interop tests and the benchmark: the real `SipService` with in-memory
 credentials and the `MiniRouter` (test target + forwarding), no call control.
 
-    python -m appliance.sip.testserver --port 0 --user 1001:secret1001 --trust 127.0.0.1/32 \
+    python -m tests.sip.testserver --port 0 --user 1001:secret1001 --trust 127.0.0.1/32 \
         --target 9999 --hangup-after 1 --forward 'sip:{user}@127.0.0.1:5070'
 
 Prints one line `READY udp=<port> tcp=<port> tls=<port>` when listening; stops cleanly on SIGINT/SIGTERM
@@ -23,9 +23,9 @@ from pathlib import Path
 from appliance.events import EventBus
 from appliance.sip.digest import InMemoryCredentials
 from appliance.sip.models import SipConfig, TrunkConfig
-from appliance.sip.router import MiniRouter
 from appliance.sip.security import SecurityPolicy
 from appliance.sip.service import SipService, run_event_loop
+from tests.sip.minirouter import MiniRouter
 
 
 def build_parser() -> argparse.ArgumentParser:
