@@ -136,7 +136,7 @@ async def _engine(conn: Connection, mode: str) -> None:
             conn.send({"ports": ports})
         elif cmd["op"] == "stats":
             conn.send({"ticks_late": engine.ticks_late, "ticks_skipped": engine.ticks_skipped,
-                       "ticks": engine._tick_count, "tick_busy": engine.tick_busy, "tick_max": engine.tick_max,
+                       "ticks": engine.tick_count, "tick_busy": engine.tick_busy, "tick_max": engine.tick_max,
                        "gc_seconds": round(gc_time[0], 3), "drains": engine.drains, "drained": engine.drained})
             engine.tick_max = 0.0
         elif cmd["op"] == "stop":

@@ -2,7 +2,10 @@
 
 Modules: `rtp` (RFC 3550 packets, RTCP, statistics), `g711` (codec tables), `jitter` (adaptive jitter buffer),
 `dtmf` (RFC 4733 events), `inband` (Goertzel DTMF detector, ITU-T Q.24), `tones` (call-progress tones),
-`player`, `recorder`, `mixer` (masks, batched), `quality` (E-model MOS), `service` (the asyncio shell).
+`player`, `recorder`, `mixer` (masks, batched), `quality` (E-model MOS) are sans-IO. The asyncio shell is
+`service.MediaEngine`, a façade over `ports` (sockets, latching), `packets` (the per-packet path, with the
+compiled `_rtp_relay.c` through `fast_relay`), `bridges` (relay or mix), `playback` (prompts, tones, DTMF),
+`recordings`, `rtcp_reports` and `tick` (the 20 ms clock), sharing `core.Core`; `endpoint` is one RTP leg.
 The composition root freezes start-up objects out of the garbage collector's full passes for the media path's
 timing (`appliance.process_memory.settle_heap`).
 

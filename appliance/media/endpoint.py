@@ -112,7 +112,7 @@ class Endpoint:
     def relayed_seq_ts(self, target: Endpoint, seq: int, ts: int, now: float) -> tuple[int, int]:
         """Where a packet of this leg goes on `target`'s outgoing stream: its sequence number and timestamp
         shifted by offsets fixed at the first packet after a resync, so the stream stays continuous.
-        (`MediaEngine._drain` has the same lines inline: it runs for every relayed packet.)"""
+        (`PacketPath.drain` has the same lines inline: it runs for every relayed packet.)"""
         if self.resync:
             nseq, nts = target.next_out(now)
             self.seq_off = nseq - seq

@@ -1,6 +1,6 @@
 """The compiled packet path's Python side: loading `_rtp_relay`, the leg table it works on, one call per wake-up.
 
-`_rtp_relay.c` takes the plain, in-order audio packets of the legs the engine (`service.py`) hands over: it
+`_rtp_relay.c` takes the plain, in-order audio packets of the legs the engine (`packets.py`, `tick.py`) hands over: it
 relays them (RELAY: two-party bridges) and/or passes their payloads up for the leg's jitter buffer (UP: mixed
 legs, and relayed legs tapped for a recording or in-band detection). The engine hands a leg over when its
 packets can go that way and takes it back before anything else touches the leg's per-packet state. While a

@@ -8,7 +8,7 @@
 - NTP timestamp format of the SR and the LSR/DLSR round-trip rule: §4 and §6.4.1.
 
 Sans-IO: functions map bytes to values and back; arrival times are passed in. The relay hot path does not build
-`RtpPacket` objects: it uses `struct` on the raw bytes (see `service.py`); these types are for everything else.
+`RtpPacket` objects: it uses `struct` on the raw bytes (see `packets.py`); these types are for everything else.
 """
 
 from __future__ import annotations

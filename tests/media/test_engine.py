@@ -309,7 +309,7 @@ async def test_a_running_recording_reaches_the_disk_every_second(engine: MediaEn
         assert channels == 2 and len(data) // 2 >= 0.4 * 8000
     for r in recs:
         engine.stop_recording(r)
-    assert not engine._flush_slots
+    assert not engine._recordings.flush_slots
     a.close()
     b.close()
 
@@ -441,7 +441,7 @@ async def test_recording_is_also_written_as_mp3(engine: MediaEngine, tmp_path: P
     await asyncio.gather(a.stream(addr_a, coded_tone(600, 0.5)), b.stream(addr_b, coded_tone(900, 0.5)))
     engine.stop_recording(rec)
     for _ in range(100):
-        if (tmp_path / "m.mp3").exists() and not engine._side_tasks:
+        if (tmp_path / "m.mp3").exists() and not engine._recordings.side_tasks:
             break
         await asyncio.sleep(0.05)
     assert (tmp_path / "m.mp3").stat().st_size > 1000
@@ -526,7 +526,7 @@ async def test_stop_releases_everything_and_start_again_works(bus: object) -> No
     b = await engine.allocate(RemoteMedia("127.0.0.1", 4002, (ALAW,)))
     engine.bridge(a.endpoint_id, b.endpoint_id)
     await engine.stop()
-    assert engine.endpoint_count == 0 and engine.ports_in_use == 0 and engine._tick_task is None
+    assert engine.endpoint_count == 0 and engine.ports_in_use == 0 and not engine._tick.running
     await asyncio.sleep(0)
     import socket
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

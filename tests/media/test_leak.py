@@ -47,7 +47,7 @@ async def test_ten_thousand_calls_leave_nothing_behind(engine: MediaEngine, tmp_
     await asyncio.sleep(0.1)
     gc.collect()
     assert engine.endpoint_count == 0 and engine.ports_in_use == 0
-    assert not engine._bridges and not engine._recordings and not engine._mixer.conferences
+    assert not engine._bridges.bridges and not engine._recordings.recordings and not engine._bridges.mixer.conferences
     assert proc.num_fds() <= fds_before
     assert len(proc.net_connections(kind="udp")) <= udp_before
     assert len(proc.open_files()) <= files_before
