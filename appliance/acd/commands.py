@@ -66,9 +66,17 @@ class OfferAnswered(Command):
     agent_id: str
 
 
+PHONE_UNREACHABLE = "phone_unreachable"  # `OfferFailed.reason` when the offer could not even be sent
+
+
 @dataclass(frozen=True, slots=True)
 class OfferFailed(Command):
-    """The agent's phone did not answer, rejected, or could not be reached (counts as a miss)."""
+    """The agent's phone did not answer or rejected (counts as a miss), or could not be reached.
+
+    With `reason == PHONE_UNREACHABLE` (the phone is not registered) it is no miss: the agent is taken as
+    disconnected (reason "phone_unreachable") until `AgentReconnected` or the grace period ends, and the call
+    goes on to the next agent at once.
+    """
 
     call_id: str
     agent_id: str

@@ -196,6 +196,12 @@ class AgentLifecycle:
         call = ctx.calls.get(cmd.call_id)
         if call is None or cmd.agent_id not in call.offered_to:
             return
+        agent = ctx.agents[cmd.agent_id]
+        if cmd.reason == C.PHONE_UNREACHABLE and allows(agent.state, Trigger.UNREACHABLE):
+            # Nothing rang, so nothing is cancelled; ringing this agent again before its phone registers
+            # would only fail again.
+            self._disconnect(agent, C.PHONE_UNREACHABLE, offer_reason=C.PHONE_UNREACHABLE, cancel_offer=False)
+            return
         self._dispatch.fail_offer(call, [cmd.agent_id], cmd.reason, cancel=False, missed=True)
 
     def on_call_completed(self, cmd: C.CallCompleted) -> None:

@@ -40,6 +40,7 @@ class Trigger(StrEnum):
     LOGIN = "log in"
     LOGOUT = "log out"
     DISCONNECT = "disconnect"
+    UNREACHABLE = "be found unreachable"
     RECONNECT = "reconnect"
     GRACE_TIMEOUT = "time out disconnected"
     OFFER = "be offered a call"
@@ -86,6 +87,8 @@ TRANSITIONS: Final[Mapping[Trigger, Mapping[AgentState, frozenset[AgentState]]]]
         S.IDLE: _GONE, S.RINGING: _GONE, S.ON_CALL: _GONE, S.WRAP_UP: _GONE, S.PAUSED: _GONE,
     },
     Trigger.RECONNECT: {S.DISCONNECTED: _RESUMED},
+    # The offer could not even be sent: the phone is not registered, which is a disconnect, not a miss.
+    Trigger.UNREACHABLE: {S.RINGING: _GONE},
     Trigger.GRACE_TIMEOUT: {S.DISCONNECTED: _targets(S.LOGGED_OUT)},
     Trigger.OFFER: {S.IDLE: _targets(S.RINGING)},
     Trigger.ANSWER: {S.RINGING: _targets(S.ON_CALL)},

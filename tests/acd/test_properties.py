@@ -253,8 +253,8 @@ class Checker:
 
 
 OPS = (
-    "arrive", "arrive", "arrive", "answer", "answer", "fail", "complete", "complete", "hangup", "time",
-    "time", "login", "logout", "pause", "unpause", "wrap", "disconnect", "reconnect", "force_idle",
+    "arrive", "arrive", "arrive", "answer", "answer", "fail", "unreachable", "complete", "complete", "hangup",
+    "time", "time", "login", "logout", "pause", "unpause", "wrap", "disconnect", "reconnect", "force_idle",
     "force_busy", "vip", "callback", "voicemail",
 )
 
@@ -291,6 +291,8 @@ def run_sequence(data: Any, queues: list[QueueConfig], agents: list[AgentProfile
             chk.step(C.OfferAnswered(agent.offered_call, aid))
         elif op == "fail" and agent.offered_call:
             chk.step(C.OfferFailed(agent.offered_call, aid, "rejected"))
+        elif op == "unreachable" and agent.offered_call:
+            chk.step(C.OfferFailed(agent.offered_call, aid, C.PHONE_UNREACHABLE))
         elif op == "complete" and agent.current_call:
             chk.step(C.CallCompleted(aid, agent.current_call))
         elif op == "hangup" and cid:
