@@ -3,8 +3,10 @@
 `start()` binds UDP, TCP and TLS (ports from the config; 0 lets the OS choose, `None` disables one),
 restores registrar bindings from the data directory and starts the core; `stop()` closes every socket and
 connection, cancels every timer and task and writes the bindings a last time. Bindings are written at most
-every two seconds when they changed, atomically (temp file, fsync, rename). Every event the core produces is
-stamped with the wall clock, published on the `EventBus` and handed to `on_event` (call control).
+every two seconds when they changed, atomically (temp file, fsync, rename): the snapshot is taken on the event
+loop, the file written on a worker thread, one write at a time, so an fsync never stalls the call path. Every
+event the core produces is stamped with the wall clock, published on the `EventBus` and handed to `on_event`
+(call control).
 """
 
 from __future__ import annotations
@@ -57,6 +59,12 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def _write_bindings(path: Path, wall: float, snapshot: str) -> None:
+    """Runs on a worker thread: encode and write atomically (temp file, fsync, rename, fsync of the directory)."""
+    data = json.dumps({"saved_wall": wall, "bindings": json.loads(snapshot)}).encode()
+    atomic_write_bytes(path, data)
+
+
 class SipService:
     """Owns the SIP sockets and drives `SipCore`. See the package docstring for the call-control API."""
 
@@ -82,6 +90,10 @@ class SipService:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._persist: asyncio.TimerHandle | None = None
+        # the bindings file is written by one task on a worker thread; a snapshot taken while it writes waits
+        # in `_unwritten` (a newer one replaces it: only the latest state matters) and is written next
+        self._writer: asyncio.Task[None] | None = None
+        self._unwritten: tuple[float, str] | None = None  # (wall clock, registrar snapshot)
         self._flushing = False
         self._running = False
         self._names: dict[str, tuple[str | None, float]] = {}
@@ -147,9 +159,12 @@ class SipService:
             self._persist.cancel()
             self._persist = None
         if self._running:
-            self._save()
+            self._snapshot()
         self._running = False
         await self._close_sockets()
+        if self._writer is not None:
+            # shielded: a stop() that is itself cancelled still leaves the last bindings on disk
+            await asyncio.shield(self._writer)
 
     async def _unregister_trunks(self) -> None:
         """At shutdown, remove the trunks' bindings at the carriers (REGISTER with Expires: 0, RFC 3261 §10.2.2),
@@ -189,9 +204,10 @@ class SipService:
             self.core.config = dataclasses.replace(self.core.config, trunks=trunks)
 
     def open_handles(self) -> int:
-        """Sockets, connections and timers this service holds (zero after stop(): tested)."""
+        """Sockets, connections, timers and tasks (the bindings writer too) this service holds (zero after
+        stop(): tested)."""
         n = (1 if self._udp is not None else 0) + (1 if self._timer is not None else 0)
-        n += (1 if self._persist is not None else 0) + len(self._tasks)
+        n += (1 if self._persist is not None else 0) + (1 if self._writer is not None else 0) + len(self._tasks)
         for s in self._streams.values():
             n += (1 if s.server is not None else 0) + len(s.connections) + len(s._tasks)
         return n
@@ -212,19 +228,31 @@ class SipService:
         except (OSError, ValueError, KeyError, TypeError) as e:
             log.warning("SIP registrar: bindings file unreadable (%s); starting empty", e)
 
-    def _save(self) -> None:
+    def _snapshot(self) -> None:
+        """Take the bindings as they are now (cheap, on the loop) and have them written."""
         reg = self.core.registrar
-        snap = json.loads(reg.snapshot(self.clock.monotonic()))
-        atomic_write_bytes(self._path(), json.dumps({"saved_wall": self.clock.wall(), "bindings": snap}).encode())
+        self._unwritten = (self.clock.wall(), reg.snapshot(self.clock.monotonic()))
         reg.dirty = False
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_snapshots())
+
+    async def _write_snapshots(self) -> None:
+        try:
+            while self._unwritten is not None:
+                wall, snap = self._unwritten
+                self._unwritten = None
+                try:
+                    await asyncio.to_thread(_write_bindings, self._path(), wall, snap)
+                except OSError as e:
+                    log.error("SIP registrar: cannot write bindings: %s", e)
+                    self.core.registrar.dirty = True  # so the persist timer tries again
+        finally:
+            self._writer = None
 
     def _persist_due(self) -> None:
         self._persist = None
         if self._running and self.core.registrar.dirty:
-            try:
-                self._save()
-            except OSError as e:
-                log.error("SIP registrar: cannot write bindings: %s", e)
+            self._snapshot()
 
     # -- input/output
     def _deliver(self, data: bytes, source: Address) -> None:

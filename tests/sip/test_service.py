@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import ssl
+import threading
 from pathlib import Path
 
+import pytest
+
 from appliance.sip import events as ev
+from appliance.sip import service as service_module
 from appliance.sip.digest import DigestClient
 from appliance.sip.models import TrunkConfig
 from appliance.sip.parser import StreamFramer, parse
@@ -154,6 +159,43 @@ async def test_bindings_are_written_while_running(tmp_path: Path) -> None:
         assert "1002" in (tmp_path / "sip_bindings.json").read_text()
     finally:
         await run.service.stop()
+
+
+async def test_bindings_are_written_off_the_loop_one_write_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fsync'd write runs on a worker thread: REGISTERs are answered while it is under way, a change made
+    meanwhile is written after it (not beside it), and stop() waits for the last write and leaves nothing
+    running."""
+    monkeypatch.setattr(service_module, "PERSIST_INTERVAL", 0.05)
+    real_write = service_module.atomic_write_bytes
+    writes: list[tuple[int, bytes]] = []
+    started, release = threading.Event(), threading.Event()
+
+    def slow_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+        writes.append((threading.get_ident(), data))
+        started.set()
+        release.wait(5)
+        real_write(path, data, mode)
+
+    monkeypatch.setattr(service_module, "atomic_write_bytes", slow_write)
+    before = {t for t in asyncio.all_tasks() if not t.done()}
+    run = await start_service(tmp_path, make_config())
+    assert await _register(run, "1001", "secret1001") == 200
+    assert await asyncio.to_thread(started.wait, 2)  # the first write is under way and held
+    assert await _register(run, "1002", "secret1002") == 200  # the loop is not blocked by it
+    await asyncio.sleep(0.2)  # the change is due for writing, but one write is in flight
+    assert len(writes) == 1
+    stopping = asyncio.create_task(run.service.stop())
+    await asyncio.sleep(0.1)
+    assert not stopping.done()  # stop() waits for the writes
+    release.set()
+    await asyncio.wait_for(stopping, 5)
+    assert len(writes) == 2 and all(thread != threading.get_ident() for thread, _ in writes)
+    first, last = (json.loads(data)["bindings"] for _, data in writes)
+    assert set(first) == {"1001"} and set(last) == {"1001", "1002"}
+    assert json.loads((tmp_path / "sip_bindings.json").read_text())["bindings"] == last
+    assert run.service.open_handles() == 0
+    assert {t for t in asyncio.all_tasks() if not t.done()} <= before | {asyncio.current_task()}
 
 
 async def test_tcp_connect_failure_reaches_the_leg(tmp_path: Path) -> None:
