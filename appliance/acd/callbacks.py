@@ -42,6 +42,7 @@ class Callbacks:
         ctx.callbacks[cmd.number] = call.id
         # The caller has hung up on purpose: no waiting limit or announcement applies to a ticket.
         self._queueing.drop_wait_timers(call)
+        ctx.counters.callbacks_registered += 1
         ctx.out.append(A.AcceptCallback(call.id, cmd.number))
         ctx.emit(
             E.CallbackRegistered(

@@ -1,4 +1,4 @@
-"""What the collaborators of one ACD engine share: time, outputs, registries, and timers.
+"""What the collaborators of one ACD engine share: time, outputs, registries, timers and counters.
 
 The engine is split by responsibility (queueing, strategies, agent states, offers, callbacks) but decides as
 one: a call arriving may change an agent's state, which may take another waiting call. Rather than each
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
+from dataclasses import dataclass
 from random import Random
 
 from appliance.acd import actions as A
@@ -21,11 +22,25 @@ from appliance.clock import Clock
 from appliance.events import Event
 
 
+@dataclass(slots=True)
+class Counters:
+    """Totals since the engine started, for monitoring (`AcdEngine.figures`)."""
+
+    calls_arrived: int = 0
+    calls_answered: int = 0
+    calls_abandoned: int = 0
+    calls_overflowed: int = 0  # left the ACD (voicemail, IVR, external, hang-up), not queue to queue
+    offers_made: int = 0  # agents rung (a ring-all rings several at once)
+    offers_failed: int = 0  # rung agents who did not take the call: no answer, unreachable, paused, gone
+    offers_unreachable: int = 0  # of those, the phone could not be reached at all
+    callbacks_registered: int = 0
+
+
 class Context:
     """The engine's shared working state. Not thread-safe, like the engine."""
 
     __slots__ = (
-        "_seq", "_timers", "agents", "callbacks", "calls", "clock", "events", "global_vip", "now",
+        "_seq", "_timers", "agents", "callbacks", "calls", "clock", "counters", "events", "global_vip", "now",
         "out", "pause_codes", "queues", "rng", "settings", "sink", "wall_offset",
     )
 
@@ -44,6 +59,7 @@ class Context:
         self.agents: dict[str, Agent] = {}
         self.calls: dict[str, Call] = {}
         self.callbacks: dict[str, str] = {}  # number -> call id, for "no duplicate callbacks"
+        self.counters = Counters()
         self._timers: list[tuple[float, int, int, str]] = []
         self._seq = 0
 

@@ -68,6 +68,7 @@ class Dispatcher:
         cfg = q.cfg
         call.offered_to = list(agent_ids)
         call.attempts += 1
+        ctx.counters.offers_made += len(agent_ids)
         for agent_id in agent_ids:
             agent = ctx.agents[agent_id]
             agent.offered_call = call.id
@@ -109,6 +110,7 @@ class Dispatcher:
             cmd.call_id, q, pool, cmd.caller, cmd.area, cmd.account_manager, own_req, priority, source, ctx.now
         )
         ctx.calls[call.id] = call
+        ctx.counters.calls_arrived += 1
         queueing.ask_crm(call)
         self.enter_queue(call, q)
 
@@ -165,6 +167,7 @@ class Dispatcher:
             call.timers.pop(RING, None)
             self.enter_queue(call, ctx.queues[target])
             return
+        ctx.counters.calls_overflowed += 1
         self._queueing.finish(call)
         if kind is OverflowKind.HANGUP:
             ctx.out.append(A.HangUpCall(call.id, reason))
@@ -183,6 +186,7 @@ class Dispatcher:
             return
         ringing = bool(call.offered_to)
         agents = self.withdraw_offer(call, reason)
+        ctx.counters.calls_abandoned += 1
         ctx.emit(
             E.CallAbandoned(
                 at=ctx.wall(), call_id=call.id, queue_id=call.queue.cfg.id, wait=ctx.now - call.arrived_at,
@@ -229,6 +233,7 @@ class Dispatcher:
         agent.current_call, agent.call_queue, agent.call_started = call.id, q.cfg.id, ctx.now
         self._roster.set_state(agent, AgentState.ON_CALL, call.id)
         note_served(q, call.caller, agent.profile.id, ctx.settings.last_served_memory)
+        ctx.counters.calls_answered += 1
         ctx.emit(
             E.CallAnswered(
                 at=ctx.wall(), call_id=call.id, queue_id=q.cfg.id, agent_id=agent.profile.id,
@@ -266,6 +271,7 @@ class Dispatcher:
             call.offered_to.remove(agent_id)
             agent = ctx.agents[agent_id]
             agent.offered_call = None
+            ctx.counters.offers_failed += 1
             if cancel:
                 ctx.out.append(A.CancelOffer(call.id, agent_id, reason))
             if missed:

@@ -24,6 +24,7 @@ agents and 5,000 waiting calls.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from random import Random
 from typing import Any
 
@@ -219,3 +220,22 @@ class AcdEngine:
 
     def position(self, call_id: str) -> int:
         return self._queueing.position(self._ctx.calls[call_id])
+
+    def figures(self) -> dict[str, dict[str, float]]:
+        """Monitoring figures: totals since start ("counters") and current levels ("gauges").
+
+        Cheap enough to poll: the counters and agents per state are kept as the engine goes; only the
+        waiting calls are summed, over queues rather than calls.
+        """
+        ctx = self._ctx
+        counters = {f.name: float(getattr(ctx.counters, f.name)) for f in fields(ctx.counters)}
+        states = self._roster.counts
+        gauges: dict[str, float] = {
+            "calls_active": float(len(ctx.calls)),
+            "calls_waiting": float(sum(q.waiting for q in ctx.queues.values())),
+            "callbacks_waiting": float(len(ctx.callbacks)),
+            "agents_logged_in": float(len(ctx.agents) - states[AgentState.LOGGED_OUT]),
+        }
+        for state, count in states.items():
+            gauges[f"agents_{state.value}"] = float(count)
+        return {"counters": counters, "gauges": gauges}

@@ -200,6 +200,7 @@ class AgentLifecycle:
         if cmd.reason == C.PHONE_UNREACHABLE and allows(agent.state, Trigger.UNREACHABLE):
             # Nothing rang, so nothing is cancelled; ringing this agent again before its phone registers
             # would only fail again.
+            ctx.counters.offers_unreachable += 1
             self._disconnect(agent, C.PHONE_UNREACHABLE, offer_reason=C.PHONE_UNREACHABLE, cancel_offer=False)
             return
         self._dispatch.fail_offer(call, [cmd.agent_id], cmd.reason, cancel=False, missed=True)

@@ -7,7 +7,8 @@ Invariants (from the acceptance of the ACD issue):
 - no call lost: every call ends answered, abandoned or overflowed out of the ACD exactly once;
 - order: an agent is offered the best call it can serve — higher queue priority first, then returned calls,
   then caller priority, then FIFO or LIFO as the queue says;
-- every agent state change published is one the transition table allows.
+- every agent state change published is one the transition table allows;
+- the monitoring figures agree with the views and the published events.
 Eligibility and order are recomputed here from the configuration and the published events, not read from
 the engine's indexes.
 """
@@ -111,6 +112,7 @@ class Checker:
         self.order_index: dict[str, int] = {}  # call -> position of its latest CallQueued event
         self.seen_events = 0
         self.terminal: Counter[str] = Counter()
+        self.outcomes: Counter[str] = Counter()  # calls answered / abandoned / overflowed, from the events
         self.trace: list[object] = []  # inputs and outputs, printed when an invariant breaks
 
     # Independent model of eligibility and order ----------------------------------------------
@@ -178,6 +180,7 @@ class Checker:
             ):
                 self.terminal[ev.call_id] += 1
                 assert self.terminal[ev.call_id] == 1, f"{ev.call_id} ended twice"
+                self.outcomes[type(ev).__name__] += 1
             elif isinstance(ev, E.AgentStateChanged):
                 assert ev.new in GRAPH[AgentState(ev.old)], f"{ev.agent_id}: {ev.old} -> {ev.new} not in the table"
         self.seen_events = len(self.h.events)
@@ -203,6 +206,16 @@ class Checker:
             agent = engine.agent_view(agent_id)
             assert (agent.state is AgentState.RINGING) == (agent_id in ringing_for)
             assert agent.offered_call == ringing_for.get(agent_id)
+
+        # Figures.
+        figures = engine.figures()
+        gauges, counters = figures["gauges"], figures["counters"]
+        states = Counter(engine.agent_view(a).state for a in self.profiles)
+        assert {s: gauges[f"agents_{s.value}"] for s in AgentState} == {s: float(states[s]) for s in AgentState}
+        assert (gauges["calls_waiting"], gauges["calls_active"]) == (len(waiting), len(active))
+        assert (counters["calls_answered"], counters["calls_abandoned"], counters["calls_overflowed"]) == (
+            self.outcomes["CallAnswered"], self.outcomes["CallAbandoned"], self.outcomes["CallOverflowed"],
+        )
 
         # Work-conserving.
         idle = [a for a in self.profiles if engine.agent_view(a).state is AgentState.IDLE]
