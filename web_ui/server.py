@@ -15,7 +15,7 @@ from sanic import Blueprint, Request, Sanic
 from sanic.exceptions import MethodNotAllowed, NotFound, SanicException
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
-from appliance import __version__, process_memory
+from appliance import __version__, process_memory, public_events
 from appliance.domain.models import Role
 from appliance.errors import ApplianceError
 from appliance.http_api import Api, ok
@@ -80,6 +80,15 @@ def build_http_app(api: Api, blueprints: Iterable[Blueprint], health: HealthProb
                                        "unreachable_objects": {"type": "integer"}, "trimmed": {"type": "boolean"}}})
     api.route(meta, "GET", "/api/v1/openapi.json", openapi_route, summary="This API's OpenAPI document",
               tag="meta", operation_id="openapi", roles=None, response={"type": "object"})
+
+    async def event_schemas_route(request: Request) -> HTTPResponse:
+        return ok(public_events.schemas())
+
+    api.route(meta, "GET", "/api/v1/events/schemas", event_schemas_route,
+              summary="The public event contract: its version and a JSON Schema per topic of the event stream",
+              tag="meta", operation_id="eventSchemas", roles=None,
+              response={"type": "object", "required": ["version", "events"],
+                        "properties": {"version": {"type": "string"}, "events": {"type": "object"}}})
     app.blueprint(meta)
 
     @app.exception(ApplianceError)

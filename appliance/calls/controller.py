@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import time
@@ -27,6 +28,7 @@ from appliance.acd import actions as A
 from appliance.acd import commands as C
 from appliance.acd.engine import AcdEngine
 from appliance.acd.models import SkillRequirement
+from appliance.calls import events as E
 from appliance.calls import feature_codes as fc
 from appliance.calls.acd_config import crm_vip_url
 from appliance.calls.agents import AgentDirectory
@@ -53,7 +55,6 @@ from appliance.media import events as media_events
 from appliance.media.models import PartyMask
 from appliance.media.service import MediaEngine
 from appliance.prompts.store import PromptStore
-from appliance.records.sqlite_store import RecordStore
 from appliance.routing.router import Router
 from appliance.store.config_store import ConfigStore
 from appliance.voicemail.service import VoicemailService
@@ -64,6 +65,7 @@ VOICEMAIL_MAX_S = 120.0
 CALLBACK_ATTEMPTS = 3  # tries to reach a customer who asked to be called back
 CALLBACK_RETRY_S = 120.0
 FEATURE_PROMPT_GRACE_S = 8.0
+ABANDON_PHASES = frozenset({CallPhase.IVR, CallPhase.QUEUED, CallPhase.RINGING, CallPhase.ROUTING})
 EXTENSION_KIND = "sip"  # the leg kind of our extensions (IP phones; analog phones on FXS ports come later)
 
 
@@ -126,7 +128,6 @@ class CallController:
     ivr: IvrService
     store: ConfigStore
     prompts: PromptStore
-    records: RecordStore
     voicemail: VoicemailService
     bus: EventBus
     clock: Clock
@@ -397,6 +398,15 @@ class CallController:
 
     # ------------------------------------------------------------------ the call actor
 
+    def _publish(self, event: Event) -> None:
+        """A public `calls.*` event, stamped with the wall clock (the journal writes `calls.ended` as the CDR)."""
+        self.bus.publish(dataclasses.replace(event, at=self.clock.wall()))
+
+    def _offered(self, call: Call, leg_kind: str) -> None:
+        self._publish(E.CallOffered(call_id=call.id, direction=call.direction.value, caller=call.caller,
+                                    caller_name=call.caller_name, callee=call.callee, trunk=call.trunk,
+                                    leg_kind=leg_kind))
+
     def _new_call(self, event: leg_events.LegIncoming) -> None:
         call_id = f"c{int(self.clock.wall())}-{next(self._ids)}"
         direction = Direction.INBOUND if event.trunk or not event.extension else Direction.INTERNAL
@@ -409,6 +419,7 @@ class CallController:
         self._calls[call_id] = live
         self._by_leg[event.leg_id] = call_id
         call.note(self.clock.wall(), "incoming", f"{event.caller} → {event.callee} via {event.trunk or 'ext'}")
+        self._offered(call, event.kind)
         live.task = asyncio.create_task(self._run(live, lambda: self._route(live, event)), name=f"call-{call_id}")
 
     def _new_originated(self, extension: str, target: str, first: Callable[[_Live], Any]) -> str:
@@ -419,6 +430,7 @@ class CallController:
         live = _Live(call)
         self._calls[call_id] = live
         call.note(self.clock.wall(), "originate", f"{extension} → {target}")
+        self._offered(call, EXTENSION_KIND)
         live.task = asyncio.create_task(self._run(live, lambda: self._originate(live, extension, first)),
                                         name=f"call-{call_id}")
         return call_id
@@ -697,6 +709,8 @@ class CallController:
             self.media.play(endpoint, prompt=self._queue_music(queue_id), loop=True)
         customer = self._customer(call.caller)
         skills = (SkillRequirement(skill, 0),) if skill else None
+        self._publish(E.CallQueued(call_id=call.id, queue=queue_id, caller=call.caller, priority=priority,
+                                   vip=vip))
         self.acd_command(C.CallArrived(
             call_id=call.id, queue_id=queue_id, caller=call.caller, did=call.did, did_vip=vip,
             priority=priority, skills=skills, area=customer.area if customer else "",
@@ -705,6 +719,15 @@ class CallController:
         number = call.variables.get("callback_number")
         if number and live.in_acd:  # the caller left a number in the IVR: call back instead of waiting
             self.acd_command(C.CallbackRequested(call_id=call.id, number=number))
+
+    def _dequeued(self, live: _Live, reason: str, agent: str = "") -> None:
+        """The call leaves the ACD: answered, overflow, callback, or the caller hung up (abandoned)."""
+        call = live.call
+        live.in_acd = False
+        if reason in ("overflow", "caller"):
+            live.left_queue_by = reason
+        waited = round(self.clock.wall() - (call.queued_at or self.clock.wall()), 3)
+        self._publish(E.CallDequeued(call_id=call.id, queue=call.queue, reason=reason, agent=agent, waited=waited))
 
     def _queue_music(self, queue_id: str) -> Path:
         queue = self.store.find("queues", queue_id)
@@ -737,12 +760,10 @@ class CallController:
         elif isinstance(action, A.AnnouncePosition):
             await self._announce_position(live, action)
         elif isinstance(action, A.OverflowCall) and self._caller_gone(live):
-            live.in_acd = False  # a callback ticket that waited too long: nobody left to send anywhere
-            live.left_queue_by = "overflow"
+            self._dequeued(live, "overflow")  # a callback ticket that waited too long: nobody left to send anywhere
             await self._end(live, "system", f"callback_{action.reason}")
         elif isinstance(action, A.OverflowCall):
-            live.in_acd = False
-            live.left_queue_by = "overflow"
+            self._dequeued(live, "overflow")
             call.note(self.clock.wall(), "overflow", f"{action.reason} → {action.kind}:{action.target}")
             if action.kind == "voicemail":
                 box = action.target or self._queue_box(call.queue)
@@ -755,8 +776,7 @@ class CallController:
             else:
                 await self._end(live, "system", f"overflow_{action.reason}")
         elif isinstance(action, A.HangUpCall):
-            live.in_acd = False
-            live.left_queue_by = "overflow"
+            self._dequeued(live, "overflow")
             await self._end(live, "system", action.reason)
         elif isinstance(action, A.LookupVip):
             self._lookup_vip(action)
@@ -877,6 +897,9 @@ class CallController:
             log.info("call %s: cannot ring %s: %s", call.id, callee, exc.message)
             raise
         self._adopt_leg(live, leg, LegState(leg, role, callee, self.clock.wall(), agent_id=agent_id))
+        self._publish(E.CallRinging(call_id=call.id, role=role.value, party=callee, agent=agent_id or "",
+                                    caller=call.caller, caller_name=call.caller_name, queue=call.queue,
+                                    variables={k: str(v) for k, v in call.variables.items()}))
         call.note(self.clock.wall(), "ringing", f"{role.value} {callee}" + (f" via {trunk}" if trunk else ""))
         if role == LegRole.CALLEE:
             call.phase = CallPhase.RINGING
@@ -922,6 +945,7 @@ class CallController:
         if isinstance(event, leg_events.LegAnswered):
             if state.role == LegRole.CALLER and leg_id == live.callback_leg:
                 state.answered_at = call.answered_at = now
+                self._answered(call, state)
                 live.callback_leg = None
                 call.note(now, "callback_answered", state.party)
                 agent_state = call.legs.get(call.agent_leg or "")
@@ -934,10 +958,12 @@ class CallController:
                 if live.on_caller_answer is None or state.answered_at is not None:
                     return
                 state.answered_at = call.answered_at = now
+                self._answered(call, state)
                 follow, live.on_caller_answer = live.on_caller_answer, None
                 await follow(live)
                 return
             state.answered_at = now
+            self._answered(call, state)
             if state.role == LegRole.AGENT and call.agent_leg is None and call.phase == CallPhase.RINGING:
                 # a direct transfer to an agent (not through the ACD): the agent is now on this call
                 agent_id = state.agent_id or ""
@@ -963,12 +989,17 @@ class CallController:
         elif isinstance(event, leg_events.LegHoldChanged) and state.role in (LegRole.AGENT, LegRole.CALLER):
             self._hold_changed(live, event.held)
 
+    def _answered(self, call: Call, state: LegState) -> None:
+        self._publish(E.CallAnswered(call_id=call.id, role=state.role.value, party=state.party,
+                                     agent=state.agent_id or ""))
+
     def _hold_changed(self, live: _Live, held: bool) -> None:
         call = live.call
         now = self.clock.wall()
         if held and call.hold_started is None:
             call.hold_started = now
             call.note(now, "hold")
+            self._publish(E.CallHeld(call_id=call.id, held=True, agent=call.agent))
             endpoint = self._caller_endpoint(live)
             if endpoint is not None and call.bridge_id is not None:
                 self.media.play(endpoint, prompt=self._queue_music(call.queue), loop=True)
@@ -976,6 +1007,7 @@ class CallController:
             call.hold_seconds += now - call.hold_started
             call.hold_started = None
             call.note(now, "unhold")
+            self._publish(E.CallHeld(call_id=call.id, held=False, agent=call.agent))
             self._stop_playing(live)
 
     async def _agent_answered(self, live: _Live, leg_id: str, state: LegState) -> None:
@@ -988,13 +1020,13 @@ class CallController:
             agent_id = state.agent_id or ""
             call.agent, call.agent_leg, call.agent_answered_at = agent_id, leg_id, self.clock.wall()
             call.phase = CallPhase.RINGING
-            live.in_acd = False
+            self._dequeued(live, "callback", agent_id)
             call.note(call.agent_answered_at, "agent_answered", f"{agent_id} (callback)")
             self.acd_command(C.OfferAnswered(call_id=call.id, agent_id=agent_id))
             return
         agent_id = state.agent_id or ""
         self.acd_command(C.OfferAnswered(call_id=call.id, agent_id=agent_id))
-        live.in_acd = False
+        self._dequeued(live, "answered", agent_id)
         call.agent = agent_id
         call.agent_leg = leg_id
         call.agent_answered_at = self.clock.wall()
@@ -1035,6 +1067,8 @@ class CallController:
                 path = path.with_name(f"{call.id}-{len(call.recordings) + 1}.wav")
             call.recording_id = self.media.start_recording(caller_ep, state.endpoint_id, path)
             call.recordings.append(str(path.relative_to(self.recordings_dir.parent)))
+        self._publish(E.CallBridged(call_id=call.id, party=state.party, agent=call.agent,
+                                    recording=call.recording_id is not None))
 
     def _should_record(self, call: Call) -> bool:
         queue = self.store.find("queues", call.queue) if call.queue else None
@@ -1300,8 +1334,7 @@ class CallController:
         where, value = self._resolve_target(target)
         agent_leg = call.agent_leg
         from_agent = self._release_agent(live, "transferred")
-        call.transfers.append({"at": round(self.clock.wall(), 3), "kind": kind, "by": by, "from": from_agent,
-                               "to": f"{where}:{value}"})
+        self._transferred(call, kind, by, from_agent, f"{where}:{value}")
         call.note(self.clock.wall(), "transfer", f"{kind} {from_agent or by} → {where}:{value}")
         if agent_leg is not None:
             if drop_agent_leg:
@@ -1338,6 +1371,15 @@ class CallController:
         else:
             await self._ring_external(live, value)
         return True
+
+    def _transferred(self, call: Call, kind: str, by: str | None, from_agent: str, to: str) -> None:
+        """The CDR's transfer list and the public event say the same."""
+        entry: dict[str, Any] = {"at": round(self.clock.wall(), 3), "kind": kind}
+        if by is not None:
+            entry["by"] = by
+        entry.update({"from": from_agent, "to": to})
+        call.transfers.append(entry)
+        self._publish(E.CallTransferred(call_id=call.id, kind=kind, by=by or from_agent, agent=from_agent, to=to))
 
     async def _on_refer(self, live: _Live, leg_id: str, state: LegState,
                         event: leg_events.LegTransferRequested) -> None:
@@ -1403,8 +1445,7 @@ class CallController:
             if old is not None:
                 await self._drop_leg(live, old, "transferred")
         call.legs[leg_id] = state
-        call.transfers.append({"at": round(self.clock.wall(), 3), "kind": "attended", "from": from_agent,
-                               "to": state.agent_id or state.party})
+        self._transferred(call, "attended", None, from_agent, state.agent_id or state.party)
         self._stop_playing(live)
         if call.bridge_id is not None:
             with contextlib.suppress(ApplianceError, KeyError):
@@ -1619,6 +1660,7 @@ class CallController:
         target.monitored_by.add(call.id)
         call.note(self.clock.wall(), "monitor", f"{mode} {agent_id} on {target.call.id}")
         target.call.note(self.clock.wall(), "monitored", f"{mode} by {supervisor}")
+        self._publish(E.MonitorStarted(call_id=target.call.id, supervisor=supervisor, agent=agent_id, mode=mode))
         endpoint = self._caller_endpoint(live)
         if endpoint is not None and target.call.bridge_id is not None:
             self.media.add_party(target.call.bridge_id, endpoint, self._mask(target, "listen"))
@@ -1655,8 +1697,7 @@ class CallController:
         if sup is None or call.agent_leg is None:
             return
         agent_id = call.agent
-        call.transfers.append({"at": round(self.clock.wall(), 3), "kind": "take_over", "from": agent_id,
-                               "to": sup.call.agent})
+        self._transferred(call, "take_over", None, agent_id, sup.call.agent)
         await self._drop_leg(live, call.agent_leg, "taken_over")
         with contextlib.suppress(ApplianceError, KeyError):
             self.acd_command(C.CallCompleted(agent_id=agent_id, call_id=call.id))
@@ -1720,8 +1761,7 @@ class CallController:
             await self.ivr.close_session(call.id)
             call.ivr_exit = call.ivr_exit or "abandoned"
         if live.in_acd:
-            live.in_acd = False
-            live.left_queue_by = "caller"
+            self._dequeued(live, "caller")
             with contextlib.suppress(ApplianceError, KeyError):
                 self.acd_command(C.CallerHungUp(call_id=call.id))
         if call.agent and call.agent_answered_at is not None:
@@ -1760,10 +1800,13 @@ class CallController:
             else:
                 call.disposition = "abandoned" if side == "caller" else "ended"
         missed = missed_reasons(call, live.unanswered_offers, live.left_queue_by)
-        try:
-            self.records.put_cdr(build_cdr(call, missed))
-        except Exception:
-            log.exception("call %s: writing the CDR failed", call.id)
+        if call.disposition == "abandoned" and previous in ABANDON_PHASES:
+            self._publish(E.CallAbandoned(call_id=call.id, queue=call.queue, phase=previous.value,
+                                          waited=round(now - (call.queued_at or call.started_at), 3)))
+        cdr = build_cdr(call, missed)
+        self._publish(E.CallEnded(call_id=call.id, agent=call.agent, disposition=call.disposition,
+                                  hangup_side=call.hangup_side, hangup_cause=call.hangup_cause,
+                                  duration=float(cdr["duration"] or 0.0), cdr=cdr))  # the journal writes the CDR
         self._calls.pop(call.id, None)
         self.completed += 1
 

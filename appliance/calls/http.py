@@ -42,6 +42,7 @@ from appliance.http_api import (
     send_file,
     session_of,
 )
+from appliance.public_events import public_topics, to_public
 from appliance.records.sqlite_store import RecordStore
 
 if TYPE_CHECKING:  # telephony is imported only when the box runs it (its import is slow)
@@ -471,7 +472,11 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
         if session.role == Role.AGENT:
             _own_agent(session)  # an agent login without a staff link has nothing to follow
         request.ctx.session = session
-        request.ctx.topics = parse_topics(request.args.get("topics"))
+        request.ctx.topics = public_topics(parse_topics(request.args.get("topics")))
+        if not request.ctx.topics:
+            raise ValidationFailed([FieldError(
+                "topics", "public_topic", "topics: none of these is a public event topic (see /api/v1/events/schemas)",
+                "topics: 其中没有公开的事件主题(见 /api/v1/events/schemas)")])
         return None
 
     async def events(request: Request, ws: Any) -> None:
@@ -497,7 +502,7 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
                     # A slow reader lost the oldest events; say so, so a wallboard knows to re-read the state.
                     await ws.send(json.dumps({"topic": "stream.dropped", "dropped": stream.dropped - dropped}))
                     dropped = stream.dropped
-                data = event.to_dict()
+                data = to_public(event)  # the contract's shape, never the internal object
                 if event_visible_to(session, data):
                     await ws.send(json.dumps(data, ensure_ascii=False, default=str))
         finally:

@@ -127,7 +127,7 @@ class CallService:
         self.legs.register(SipLegProvider(self.sip, self.media, SdpBuilder(int(self.clock.wall()))))
         self.controller = CallController(
             legs=self.legs, media=self.media, acd=self.acd, ivr=self.ivr, store=self.store, prompts=self.prompts,
-            records=self.records, voicemail=self.voicemail, bus=self.bus, clock=self.clock,
+            voicemail=self.voicemail, bus=self.bus, clock=self.clock,
             router=lambda: self._router, agents=AgentDirectory(self.store),
             recordings_dir=self.data_dir / "recordings", assets=ensure_assets(self.data_dir / "media"),
         )

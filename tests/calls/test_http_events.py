@@ -1,6 +1,6 @@
 """The live event stream over a real WebSocket: the app listens on a free port and a `websockets` client
-connects; events published on the bus arrive as JSON, filtered by topic and by role, and the bus subscription
-ends with the socket."""
+connects; public events published on the bus arrive as JSON in the contract's shape (internal ones never),
+filtered by topic and by role, and the bus subscription ends with the socket."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator, ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from appliance import public_events
 from appliance.acd.events import AgentStateChanged
 from appliance.app import Appliance
+from appliance.calls.events import CallHeld
 from appliance.events import Event
 from appliance.http_api import SESSION_COOKIE
 from tests.api_client import Client
@@ -25,10 +28,15 @@ from tests.calls.test_http import login_as
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Ping(Event):
-    topic: ClassVar[str] = "test.ping"
+class Internal(Event):
+    """An event that is not part of the public contract: it never leaves the process."""
+
+    topic: ClassVar[str] = "calls.internal_test"
     n: int
-    text: str = ""
+
+
+def ping(n: int, agent: str = "", at: float = 0.0) -> CallHeld:
+    return CallHeld(at=at, call_id=f"c{n}", held=True, agent=agent)
 
 
 def state_changed(agent: str, new: str) -> AgentStateChanged:
@@ -82,10 +90,12 @@ async def test_events_arrive_as_json_and_the_subscription_ends_with_the_socket(a
     async with serving(admin.appliance) as port:
         async with connect(url(port), additional_headers={"Authorization": f"Bearer {admin.token}"}) as ws:
             await until(lambda: bus.subscriber_count == base + 1)
-            bus.publish(Ping(at=12.5, n=1, text="你好"))
-            bus.publish(Ping(at=13.0, n=2))
-            assert await receive(ws) == {"topic": "test.ping", "at": 12.5, "n": 1, "text": "你好"}
-            assert (await receive(ws))["n"] == 2
+            bus.publish(Internal(n=0))
+            bus.publish(ping(1, "你好", at=12.5))
+            bus.publish(ping(2, at=13.0))
+            assert await receive(ws) == {"topic": "calls.held", "v": "1.0", "at": 12.5, "call_id": "c1",
+                                         "held": True, "agent": "你好"}
+            assert (await receive(ws))["call_id"] == "c2"
         await until(lambda: bus.subscriber_count == base)
         # A second client after the first: nothing left behind from the first.
         async with connect(url(port, f"?token={admin.token}")) as ws:
@@ -98,9 +108,9 @@ async def test_topics_filter_with_prefix_wildcards_and_real_agent_events(admin: 
     base = bus.subscriber_count
     async with serving(admin.appliance) as port:
         headers = {"Authorization": f"Bearer {admin.token}"}
-        async with connect(url(port, "?topics=acd.*,test.other"), additional_headers=headers) as ws:
+        async with connect(url(port, "?topics=acd.*,voicemail.new"), additional_headers=headers) as ws:
             await until(lambda: bus.subscriber_count == base + 1)
-            bus.publish(Ping(n=1))  # not asked for
+            bus.publish(ping(1))  # not asked for
             assert await post(port, "/api/v1/agents/1001/login", admin.token) == 200
             event = await receive(ws)
             assert event["topic"] == "acd.agent_state_changed"
@@ -120,6 +130,8 @@ async def test_the_stream_needs_a_session_and_valid_topics(admin: Client) -> Non
             ("", {}, 401, "unauthorized"),
             ("?token=wrong", {}, 401, "unauthorized"),
             ("?topics=acd.*,BAD%20TOPIC", {"Authorization": f"Bearer {admin.token}"}, 422, "validation_failed"),
+            # internal topics are not part of the contract: asking only for them names the field
+            ("?topics=sip.*,legs.incoming", {"Authorization": f"Bearer {admin.token}"}, 422, "validation_failed"),
         ):
             with pytest.raises(InvalidStatus) as refused:
                 async with connect(url(port, query), additional_headers=headers):
@@ -132,10 +144,10 @@ async def test_the_stream_needs_a_session_and_valid_topics(admin: Client) -> Non
                 assert [f["field"] for f in body["details"]["fields"]] == ["topics"]
         # The session cookie works as it does for the other routes.
         cookie = {"Cookie": f"{SESSION_COOKIE}={admin.token}"}
-        async with connect(url(port, "?topics=test.ping"), additional_headers=cookie) as ws:
+        async with connect(url(port, "?topics=calls.held"), additional_headers=cookie) as ws:
             await until(lambda: bus.subscriber_count == base + 1)
-            bus.publish(Ping(n=7))
-            assert (await receive(ws))["n"] == 7
+            bus.publish(ping(7))
+            assert (await receive(ws))["call_id"] == "c7"
     assert bus.subscriber_count == base
 
 
@@ -148,7 +160,7 @@ async def test_an_agent_receives_only_events_about_themselves(admin: Client) -> 
         async with connect(url(port, f"?token={me}")) as ws:
             await until(lambda: bus.subscriber_count == base + 1)
             bus.publish(state_changed("1002", "paused"))
-            bus.publish(Ping(n=1))
+            bus.publish(ping(1, agent="1002"))
             bus.publish(state_changed("1001", "paused"))
             event = await receive(ws)
             assert (event["agent_id"], event["new"]) == ("1001", "paused")
@@ -166,10 +178,10 @@ async def test_logging_out_ends_the_stream(admin: Client) -> None:
     async with serving(admin.appliance) as port:
         async with connect(url(port), additional_headers={"Authorization": f"Bearer {token}"}) as ws:
             await until(lambda: bus.subscriber_count == base + 1)
-            bus.publish(Ping(n=1))
-            assert (await receive(ws))["n"] == 1
+            bus.publish(ping(1))
+            assert (await receive(ws))["call_id"] == "c1"
             assert await post(port, "/api/v1/logout", token) == 204
-            bus.publish(Ping(n=2))
+            bus.publish(ping(2))
             with pytest.raises(ConnectionClosed) as closed:
                 await receive(ws)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
@@ -191,12 +203,12 @@ async def test_a_reader_that_falls_behind_is_told_how_many_events_it_lost(admin:
     base = bus.subscriber_count
     async with serving(admin.appliance) as port:
         headers = {"Authorization": f"Bearer {admin.token}"}
-        async with connect(url(port, "?topics=test.*"), additional_headers=headers) as ws:
+        async with connect(url(port, "?topics=calls.*"), additional_headers=headers) as ws:
             await until(lambda: bus.subscriber_count == base + 1)
             for n in range(1500):  # no await in between: the stream's queue (1000) overflows
-                bus.publish(Ping(n=n))
+                bus.publish(ping(n))
             assert await receive(ws) == {"topic": "stream.dropped", "dropped": 500}
-            assert [(await receive(ws))["n"] for _ in range(1000)] == list(range(500, 1500))
+            assert [(await receive(ws))["call_id"] for _ in range(1000)] == [f"c{n}" for n in range(500, 1500)]
     await until(lambda: bus.subscriber_count == base)
 
 
@@ -206,3 +218,18 @@ async def test_openapi_documents_the_stream_as_a_get_that_upgrades(admin: Client
     op = doc["paths"]["/api/v1/events"]["get"]
     assert "WebSocket" in op["summary"] and "101" in op["responses"]
     assert {p["name"] for p in op["parameters"]} == {"topics", "token"}
+
+
+async def test_every_public_event_has_a_schema_served_beside_the_openapi_document(admin: Client) -> None:
+    status, body = await admin.call("GET", "/api/v1/events/schemas")
+    assert status == 200 and body["version"] == public_events.VERSION
+    assert set(body["events"]) == set(public_events.topics())
+    assert {"calls.offered", "calls.ringing", "calls.answered", "calls.bridged", "calls.held", "calls.transferred",
+            "calls.queued", "calls.dequeued", "calls.abandoned", "calls.ended", "calls.monitor_started",
+            "acd.agent_state_changed", "acd.call_queued"} <= set(body["events"])
+    ended = body["events"]["calls.ended"]
+    Draft202012Validator.check_schema(ended)
+    sample = public_events.to_public(state_changed("1001", "idle"))
+    Draft202012Validator(body["events"]["acd.agent_state_changed"]).validate(sample)
+    with pytest.raises(ValidationError):  # a field outside the contract is refused by the schema
+        Draft202012Validator(body["events"]["acd.agent_state_changed"]).validate({**sample, "extra": 1})
