@@ -16,7 +16,7 @@ The engine      core.py: `SipCore`, the sans-IO façade, over parts that share o
                 in_dialog.py (BYE, re-INVITE, UPDATE, INFO, REFER/NOTIFY; RFC 3311, 3515, 3891),
                 session_timers.py (RFC 4028), trunk_registration.py (§10.2 towards carriers), qualify.py
                 (OPTIONS probes), timers.py (the core's own deadlines)
-The shell       service.py (sockets, clock, persistence), transport.py (UDP/TCP/TLS, self-signed
+The shell       service.py (sockets, clock, persistence, health), transport.py (UDP/TCP/TLS, self-signed
                 certificate)
 API             models.py (SipConfig, TrunkConfig, CallerIdRule), events.py (events, topic "sip.*"), leg.py
                 (`CallLeg`: the interface call control uses)
@@ -34,10 +34,13 @@ Composition root
                      clock: Clock | None = None, on_event: Callable[[Event], None] | None = None)
     await sip.start()        # binds UDP/TCP/TLS (port 0 = any free port; None = transport off); sip.ports
     ...
+    sip.health()             # appliance.health.Health: status, counters (messages, violations, auth
+                             # failures ...) and gauges (registrations, legs, transactions, trunks)
     await sip.stop()         # closes every socket, connection, timer and task; writes the bindings
 
 Every event is published on `bus` (topics "sip.*") and handed to `on_event` (call control), stamped with
-the wall clock. Registrar bindings live in `data_dir/sip_bindings.json` (atomic write, restored on start).
+the wall clock. Registrar bindings live in `data_dir/sip_bindings.json` (atomic write on a worker thread,
+restored on start).
 Without `tls_cert`/`tls_key` a self-signed pair is created in `data_dir` on first start. Use
 `service.run_event_loop(main)` to run on uvloop when it is installed.
 

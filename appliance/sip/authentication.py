@@ -71,6 +71,7 @@ class Authenticator:
         """403, whatever went wrong; the failure counts towards blocking the source and the extension."""
         ctx = self._ctx
         ctx.tx.reply(stx, 403, now, ctx.new_id("t"))
+        ctx.stats["auth_failures"] += 1
         ctx.emit(ev.AuthFailed(source=source.host, username=user, method=req.method or ""))
         for kind, key in (("source", source.host), ("extension", user)):
             if not key:

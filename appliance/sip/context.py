@@ -40,7 +40,8 @@ class CoreContext:
         self.legs_by_invite: dict[tuple[str, str], Leg] = {}  # (call-id, our tag) before a dialog exists
         self.forks = Forks(self.legs)
         self.stats: dict[str, int] = {"received": 0, "bad_requests": 0, "dropped_responses": 0, "sent": 0,
-                                      "rate_limited": 0, "blocked": 0}
+                                      "rate_limited": 0, "blocked": 0, "protocol_violations": 0,
+                                      "auth_failures": 0}
         self.prefix = secrets.token_hex(4)
         self.ids = 0
         self._out: list[tuple[bytes, Address]] = []

@@ -105,8 +105,25 @@ class SipCore(TransactionUser):
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters: received, sent, bad_requests, dropped_responses, rate_limited, blocked."""
+        """Counters since start-up: messages received and sent, bad_requests (answered 4xx/5xx),
+        dropped_responses, protocol_violations (malformed messages of either kind), auth_failures,
+        rate_limited, blocked."""
         return self.ctx.stats
+
+    def gauges(self, now: float) -> dict[str, float]:
+        """What is in use now (for health): registered contacts, legs, transactions, trunk registrations."""
+        live = [b for bindings in self.registrar.bindings.values() for b in bindings if b.expires_at > now]
+        legs = [lg for lg in self.legs.values() if lg.state is not LegState.ENDED]
+        return {
+            "registrations": len(live),
+            "contacts_unreachable": sum(not b.reachable for b in live),
+            "legs_active": len(legs),
+            "legs_connected": sum(lg.state is LegState.CONNECTED for lg in legs),
+            "transactions_active": len(self.tx.clients) + len(self.tx.servers),
+            "trunks_configured": len(self.config.trunks),
+            "trunks_registering": len(self.trunk_regs),
+            "trunks_registered": sum(reg.registered for reg in self.trunk_regs.values()),
+        }
 
     @property
     def trunk_regs(self) -> dict[str, TrunkRegistration]:
@@ -234,6 +251,7 @@ class SipCore(TransactionUser):
     def _malformed(self, e: SipParseError, source: Address, msg: SipMessage | None = None) -> None:
         m = msg or e.message
         src = f"{source.host}:{source.port}"
+        self.stats["protocol_violations"] += 1
         if m is None or m.method is None:
             self.stats["dropped_responses"] += 1
             self.ctx.emit(ev.ProtocolViolation(source=src, reason=str(e), status=0))

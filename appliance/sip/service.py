@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from appliance.clock import Clock, SystemClock
 from appliance.events import Event, EventBus
+from appliance.health import Health, Status
 from appliance.sip.core import SipCore
 from appliance.sip.digest import CredentialSource
 from appliance.sip.errors import SipConfigError
@@ -202,6 +203,25 @@ class SipService:
             self._run(lambda now: self.core.set_trunks(trunks, now))
         else:
             self.core.config = dataclasses.replace(self.core.config, trunks=trunks)
+
+    def health(self) -> Health:
+        """Status and figures for monitoring: the core's counters since start-up and its gauges now.
+        Degraded while a trunk's registration is failing (it is retried with back-off)."""
+        stats = self.core.stats
+        counters = {"messages_received": stats["received"], "messages_sent": stats["sent"],
+                    "bad_requests": stats["bad_requests"], "dropped_responses": stats["dropped_responses"],
+                    "protocol_violations": stats["protocol_violations"], "auth_failures": stats["auth_failures"],
+                    "rate_limited": stats["rate_limited"], "blocked": stats["blocked"]}
+        gauges = self.core.gauges(self.clock.monotonic())
+        failing = sorted(name for name, reg in self.core.trunk_regs.items() if not reg.registered and reg.backoff)
+        if not self._running:
+            status, detail = Status.STARTING, "not running"
+        elif failing:
+            status, detail = Status.DEGRADED, f"trunk registration failing: {', '.join(failing)}"
+        else:
+            status = Status.OK
+            detail = f"{gauges['registrations']:.0f} registrations, {gauges['legs_active']:.0f} legs"
+        return Health.of("sip", status, detail, counters=counters, gauges=gauges)
 
     def open_handles(self) -> int:
         """Sockets, connections, timers and tasks (the bindings writer too) this service holds (zero after

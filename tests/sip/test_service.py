@@ -1,4 +1,5 @@
-"""The asyncio shell: symmetric start/stop, TCP and TLS transports, self-signed certificate, persistence."""
+"""The asyncio shell: symmetric start/stop, TCP and TLS transports, self-signed certificate, persistence off
+the event loop, health."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from appliance.health import Status
 from appliance.sip import events as ev
 from appliance.sip import service as service_module
 from appliance.sip.digest import DigestClient
+from appliance.sip.message import SipMessage
 from appliance.sip.models import TrunkConfig
 from appliance.sip.parser import StreamFramer, parse
 
@@ -238,6 +241,13 @@ async def test_host_names_are_resolved_off_the_call_path(tmp_path: Path) -> None
     assert run.service.open_handles() == 0
 
 
+def _reply(req: SipMessage, status: str, *extra: str) -> bytes:
+    """A carrier's response to `req`: its Via, From, To (with a tag), Call-ID and CSeq, and `extra` lines."""
+    return "\r\n".join([f"SIP/2.0 {status}", *(f"Via: {v}" for v in req.get_all("via")), f"From: {req.get('from')}",
+                        f"To: {req.get('to')};tag=c1", f"Call-ID: {req.get('call-id')}", f"CSeq: {req.get('cseq')}",
+                        *extra, "Content-Length: 0", "", ""]).encode()
+
+
 async def test_stop_waits_a_little_for_a_carrier_that_does_not_answer_the_unregister(tmp_path: Path) -> None:
     """The shutdown un-REGISTER is sent (and retransmitted) but a silent carrier does not hold the box up."""
     carrier = await udp_peer()
@@ -246,11 +256,7 @@ async def test_stop_waits_a_little_for_a_carrier_that_does_not_answer_the_unregi
     run = await start_service(tmp_path, make_config(trunks=(trunk,)))
     first = await carrier.recv(2.0)
     assert first.method == "REGISTER" and first.get("expires") == "600"
-    ok = "\r\n".join(["SIP/2.0 200 OK", *(f"Via: {v}" for v in first.get_all("via")),
-                        f"From: {first.get('from')}", f"To: {first.get('to')};tag=c1",
-                        f"Call-ID: {first.get('call-id')}", f"CSeq: {first.get('cseq')}",
-                        f"Contact: {first.get('contact')};expires=600", "Content-Length: 0", "", ""])
-    carrier.send(ok.encode(), run.udp)
+    carrier.send(_reply(first, "200 OK", f"Contact: {first.get('contact')};expires=600"), run.udp)
     await asyncio.sleep(0.1)
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -261,3 +267,34 @@ async def test_stop_waits_a_little_for_a_carrier_that_does_not_answer_the_unregi
     assert removal.get("call-id") == first.get("call-id")
     assert run.service.open_handles() == 0
     carrier.close()
+
+
+async def test_health_gives_status_counters_and_gauges(tmp_path: Path) -> None:
+    carrier, phone, callee = await udp_peer(), await udp_peer(), await udp_peer()
+    trunk = TrunkConfig(name="carrier", host="127.0.0.1", port=carrier.port, username="7001", password="pw",
+                        register=True)
+    run = await start_service(tmp_path, make_config(trunks=(trunk,)))
+    health = run.service.health()
+    assert (health.name, health.status) == ("sip", Status.OK)  # a trunk still registering is not a fault
+    assert (health.gauges["trunks_registering"], health.gauges["trunks_registered"]) == (1, 0)
+    carrier.send(_reply(await carrier.recv(2.0), "403 Forbidden"), run.udp)
+    assert await _register(run, "1001", "secret1001") == 200
+    assert await _register(run, "1002", "wrong") == 403
+    phone.send(b"NOT A SIP MESSAGE\r\n\r\n", run.udp)  # malformed: counted, not answered
+    phone.send(options(phone.port), run.udp)
+    assert (await phone.final()).status == 200
+    run.service.create_leg(callee="x", sdp_offer=b"", caller="y", uri=f"sip:x@127.0.0.1:{callee.port}")
+    health = run.service.health()
+    assert health.status is Status.DEGRADED and "carrier" in health.detail  # its REGISTER was refused
+    assert health.gauges["registrations"] == 1 and health.gauges["trunks_registered"] == 0
+    assert health.gauges["legs_active"] == 1 and health.gauges["legs_connected"] == 0
+    assert health.gauges["transactions_active"] >= 1
+    assert health.counters["auth_failures"] == 1 and health.counters["protocol_violations"] == 1
+    assert health.counters["messages_received"] >= 7 and health.counters["messages_sent"] >= 7
+    stopping = asyncio.create_task(run.service.stop())
+    unregister = await carrier.recv(2.0)  # Expires: 0 at shutdown, answered so stop() need not wait
+    carrier.send(_reply(unregister, "200 OK"), run.udp)
+    await stopping
+    assert run.service.health().status is Status.STARTING
+    for peer in (carrier, phone, callee):
+        peer.close()
