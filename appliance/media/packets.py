@@ -6,9 +6,8 @@ ready socket (level-triggered, so a second queued packet is reported again) inst
 packet and a read until EAGAIN per socket. In a two-party bridge whose legs share a codec and that nobody
 listens to or plays into, a packet is relayed at once: a new 12-byte header (our SSRC, the sequence number and
 timestamp shifted by per-leg offsets) plus the original payload, no decoding and no numpy. Otherwise the
-payload goes to the leg's jitter buffer, which the tick reads. The RFC 3550 receiver statistics (A.1 sequence
-tracking, A.8 jitter) are updated inline for in-order packets; anything else goes through
-`rtp.ReceiverStats.update`.
+payload goes to the leg's jitter buffer, which the tick reads. Every packet of the latched stream is counted
+by `rtp.ReceiverStats.update` (RFC 3550 A.1, A.8), the one Python implementation, which the C loop mirrors.
 
 Where the compiled packet path is built (`_rtp_relay.c` through `fast_relay.py`), a leg whose plain packets
 can go that way is handed over to it — relayed, passed up to the jitter buffer, or sent from the tick in C —
@@ -157,23 +156,7 @@ class PacketPath:
                 if b0 & 0xC0 != 0x80 or 192 <= b1 <= 223 or not self._ports.accept_source(ep, addr, ssrc):
                     continue
             ep.last_rx = now
-            # RFC 3550 A.1/A.8 for the in-order packet (see rtp.ReceiverStats.update, which does the rest)
-            st = ep.stats
-            max_seq = st.max_seq
-            delta = (seq - max_seq) & 0xFFFF
-            if 0 < delta < 3000 and st.base_seq >= 0:
-                if seq < max_seq:
-                    st.cycles += 0x10000
-                st.max_seq = seq
-                st.received += 1
-                transit = units - ts
-                d = transit - st.transit
-                st.transit = transit
-                if d < 0:
-                    d = -d
-                st.jitter += (d - st.jitter) * 0.0625
-            else:
-                st.update(seq, ts, units)
+            ep.stats.update(seq, ts, units)  # RFC 3550 A.1, A.8 (mirrored in _rtp_relay.c)
             if b0 != 0x80 or (b1 & 0x7F) != ep.audio_pt:
                 if b0 & 0xC0 == 0x80:
                     self._slow(ep, data, seq, ts, now)

@@ -7,7 +7,7 @@
   compound packets (§6.1): every report we send carries an SDES CNAME, as §6.1 requires.
 - NTP timestamp format of the SR and the LSR/DLSR round-trip rule: §4 and §6.4.1.
 
-Sans-IO: functions map bytes to values and back; arrival times are passed in. The relay hot path does not build
+Sans-IO: functions map bytes to values and back; arrival times are passed in. The packet path does not build
 `RtpPacket` objects: it uses `struct` on the raw bytes (see `packets.py`); these types are for everything else.
 """
 
@@ -115,52 +115,50 @@ class ReceiverStats:
     last_sr_arrival: float = 0.0
 
     def update(self, seq: int, timestamp: int, arrival_units: int) -> None:
+        """Count one received packet: A.1 sequence tracking, A.8 interarrival jitter. The one implementation
+        in Python: the engine's Python packet path calls it for every packet, and `_rtp_relay.c` mirrors the
+        in-order branch (tests/media/test_compiled_path.py checks they agree)."""
         max_seq = self.max_seq
-        delta = (seq - max_seq) & 0xFFFF
-        if 0 < delta < 3000 and self.base_seq >= 0:
-            # the common case, kept short: it runs for every relayed packet
+        if 0 < (seq - max_seq) & 0xFFFF < 3000 and self.base_seq >= 0:
+            # in order (or after a loss of fewer than MAX_DROPOUT): the branch almost every packet takes
             if seq < max_seq:
                 self.cycles += 1 << 16
             self.max_seq = seq
-            self.received += 1
-            transit = arrival_units - timestamp
-            d = transit - self.transit
-            self.transit = transit
-            if d < 0:
-                d = -d
-            self.jitter += (d - self.jitter) * 0.0625
+        elif not self._sequence_rare(seq, timestamp, arrival_units):
             return
-        self._update_rare(seq, timestamp, arrival_units, delta)
+        self.received += 1
+        transit = arrival_units - timestamp
+        d = transit - self.transit
+        self.transit = transit
+        if d < 0:
+            d = -d
+        self.jitter += (d - self.jitter) * 0.0625  # gain 1/16
 
-    def _update_rare(self, seq: int, timestamp: int, arrival_units: int, delta: int) -> None:
-        if self.base_seq < 0:
+    def _sequence_rare(self, seq: int, timestamp: int, arrival_units: int) -> bool:
+        """A.1 for everything but an in-order packet; False when the packet is not counted (yet)."""
+        if self.base_seq < 0:  # the first packet: its transit is the baseline, no jitter sample yet
             self.base_seq = seq
             self.max_seq = seq
             self.received = 1
             self.transit = arrival_units - timestamp
-            return
-        if delta == 0:
-            self.duplicates_or_late += 1  # still counted as received, as A.1 does: loss may go negative
-        elif delta < 3000:
-            pass  # not reached: handled by update()
-        elif delta > 0xFFFF - 100:  # duplicate or reordered within MAX_MISORDER
+            return False
+        delta = (seq - self.max_seq) & 0xFFFF
+        if delta == 0 or delta > 0xFFFF - 100:
+            # a duplicate, or reordered within MAX_MISORDER: still counted as received, as A.1 does (loss
+            # may go negative)
             self.duplicates_or_late += 1
-        else:  # a big jump: the source restarted; take it after two in a row (A.1)
-            if seq == self.bad_seq:
-                self.base_seq = seq
-                self.max_seq = seq
-                self.cycles = 0
-                self.received = 0
-                self.expected_prior = 0
-                self.received_prior = 0
-            else:
-                self.bad_seq = (seq + 1) & 0xFFFF
-                return
-        self.received += 1
-        transit = arrival_units - timestamp
-        d = abs(transit - self.transit)
-        self.transit = transit
-        self.jitter += (d - self.jitter) / 16.0
+            return True
+        # a big jump: the source restarted; take it after two in a row (A.1)
+        if seq != self.bad_seq:
+            self.bad_seq = (seq + 1) & 0xFFFF
+            return False
+        self.base_seq = seq
+        self.max_seq = seq
+        self.cycles = 0
+        self.received = 0
+        self.expected_prior = 0
+        self.received_prior = 0
+        return True
 
     @property
     def extended_max(self) -> int:

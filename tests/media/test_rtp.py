@@ -63,6 +63,22 @@ def test_duplicates_do_not_count_as_received_twice_in_loss() -> None:
     assert s.cumulative_lost == 0
 
 
+def test_a_restarted_source_is_taken_after_two_packets_in_a_row() -> None:
+    """RFC 3550 A.1: a jump beyond MAX_DROPOUT is a stray packet until the next one follows it."""
+    s = rtp.ReceiverStats()
+    for q in range(100, 110):
+        s.update(q, q * 160, q * 160)
+    s.update(40000, 0, 1600)  # a stray jump: not counted
+    assert (s.received, s.max_seq, s.base_seq) == (10, 109, 100)
+    s.update(110, 110 * 160, 110 * 160)  # the old stream goes on
+    assert (s.received, s.max_seq) == (11, 110)
+    s.update(50000, 0, 3200)
+    s.update(50001, 160, 3360)  # two in a row: the source restarted
+    assert (s.base_seq, s.max_seq, s.received, s.cycles) == (50001, 50001, 1, 0)
+    s.update(50002, 320, 3520)
+    assert (s.received, s.expected, s.cumulative_lost) == (2, 2, 0)
+
+
 def test_sender_report_compound_round_trip_and_round_trip_time() -> None:
     info = rtp.SenderInfo(*rtp.ntp_timestamp(1000.5), 123456, 50, 8000)
     block = rtp.ReportBlock(ssrc=7, fraction_lost=12, cumulative_lost=3, highest_seq=99, jitter=40,
