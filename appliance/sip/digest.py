@@ -19,7 +19,10 @@ import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from appliance.sip.message import SipMessage
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -247,6 +250,14 @@ class DigestClient:
         if "opaque" in p:
             parts.append(f'opaque="{p["opaque"]}"')
         return "Digest " + ", ".join(parts)
+
+    def answer(self, resp: SipMessage, method: str, uri: str) -> tuple[str, str] | None:
+        """The header field that answers the challenge of a 401 or 407 (RFC 3261 §22.2, §22.3) as (name,
+        value); None when the response offers no challenge we can answer."""
+        proxy = resp.status == 407
+        challenge = self.pick(resp.get_all("proxy-authenticate" if proxy else "www-authenticate"))
+        auth = self.authorization(challenge, method, uri) if challenge else None
+        return None if auth is None else ("proxy-authorization" if proxy else "authorization", auth)
 
     @staticmethod
     def pick(challenges: list[str]) -> str | None:

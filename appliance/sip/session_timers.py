@@ -9,22 +9,32 @@ SE - min(32, SE/3) (§10). Any refresh (re-INVITE or UPDATE in either direction)
 
 from __future__ import annotations
 
-import contextlib
-
 from appliance.sip.context import CoreContext
 from appliance.sip.dialog import Leg, LegState
 from appliance.sip.message import SipMessage
 
 
+def _interval(session_expires: str) -> int | None:
+    """The delta-seconds of a Session-Expires value (RFC 4028 §4); None when unreadable."""
+    try:
+        return int(session_expires.split(";")[0])
+    except ValueError:
+        return None
+
+
+def _refresher_is(session_expires: str, side: str) -> bool:
+    """Whether a Session-Expires value names `side` ("uac" or "uas") as the refresher."""
+    return f"refresher={side}" in session_expires.replace(" ", "")
+
+
+def _header(interval: int, refresher: str) -> tuple[str, str]:
+    return ("session-expires", f"{interval};refresher={refresher}")
+
+
 def requested_interval(req: SipMessage) -> int:
     """The Session-Expires interval a request asks for (0: none, or unreadable)."""
     se = req.get("session-expires")
-    if se is None:
-        return 0
-    try:
-        return int(se.split(";")[0])
-    except ValueError:
-        return 0
+    return (_interval(se) or 0) if se is not None else 0
 
 
 class SessionTimers:
@@ -42,10 +52,10 @@ class SessionTimers:
         cfg = self._ctx.config
         if interval:
             leg.session_expires = interval
-            se = req.get("session-expires") or ""
-            params = se.split(";", 1)[1] if ";" in se else ""
-            leg.we_refresh = "refresher=uas" in params.replace(" ", "")
+            leg.we_refresh = _refresher_is(req.get("session-expires") or "", "uas")
         elif "timer" in leg.peer_supports and cfg.session_expires:
+            # the caller can refresh but asked for no timer: we ask for one (§9) with the caller refreshing,
+            # so a call whose phone died is torn down instead of running for ever
             leg.session_expires = max(cfg.session_expires, cfg.min_se)
             leg.we_refresh = False
 
@@ -53,8 +63,7 @@ class SessionTimers:
         """Session-Expires and Require: timer for our 2xx to an INVITE or re-INVITE (§9)."""
         if not leg.session_expires:
             return []
-        return [("session-expires", f"{leg.session_expires};refresher={'uas' if leg.we_refresh else 'uac'}"),
-                ("require", "timer")]
+        return [_header(leg.session_expires, "uas" if leg.we_refresh else "uac"), ("require", "timer")]
 
     def arm(self, leg: Leg, now: float) -> None:
         se = leg.session_expires
@@ -67,21 +76,20 @@ class SessionTimers:
         """The far end refreshed the session (a re-INVITE or UPDATE we answer)."""
         se = req.get("session-expires")
         if se:
-            with contextlib.suppress(ValueError):
-                leg.session_expires = max(int(se.split(";")[0]), self._ctx.config.min_se)
-            leg.we_refresh = "refresher=uas" in se.replace(" ", "")
+            interval = _interval(se)
+            if interval is not None:
+                leg.session_expires = max(interval, self._ctx.config.min_se)
+            leg.we_refresh = _refresher_is(se, "uas")
         self.arm(leg, now)
 
     def from_response(self, leg: Leg, resp: SipMessage, now: float) -> None:
         """The 2xx to our INVITE says whether there is a timer and who refreshes."""
         se = resp.get("session-expires")
-        if not se:
+        interval = _interval(se) if se else None
+        if se is None or interval is None:
             return
-        try:
-            leg.session_expires = int(se.split(";")[0])
-        except ValueError:
-            return
-        leg.we_refresh = "refresher=uac" in se.replace(" ", "")
+        leg.session_expires = interval
+        leg.we_refresh = _refresher_is(se, "uac")
         self.arm(leg, now)
 
     def refreshed_by_response(self, leg: Leg, resp: SipMessage, now: float) -> None:
@@ -100,12 +108,12 @@ class SessionTimers:
         if not leg.we_refresh:
             ctx.terminate_dialog(leg, "session_expired", 0, now)
             return
-        se = f"{leg.session_expires};refresher={'uas' if leg.inbound else 'uac'}"
+        # we refresh, so the refresher named is us: the UAS of the dialog if the call came in
+        headers = [_header(leg.session_expires, "uas" if leg.inbound else "uac"), ("supported", "timer")]
         if "UPDATE" in leg.peer_allows or leg.reinvite_tx is not None:
-            ctx.dialog_request(leg, "UPDATE", now, [("session-expires", se), ("supported", "timer")])
+            ctx.dialog_request(leg, "UPDATE", now, headers)
         else:
             body = leg.local_sdp
             leg.reinvite_tx = ctx.dialog_request(
-                leg, "INVITE", now, [("session-expires", se), ("supported", "timer")]
-                + ([("content-type", "application/sdp")] if body else []), body)
+                leg, "INVITE", now, headers + ([("content-type", "application/sdp")] if body else []), body)
         ctx.timers.set(("session", leg_id), now + leg.session_expires / 2)

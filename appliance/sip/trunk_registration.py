@@ -93,8 +93,7 @@ class TrunkRegistrations:
         if reg is not None:
             self._register(reg, now)
 
-    def _register(self, reg: TrunkRegistration, now: float, auth: str | None = None,
-                  auth_hdr: str = "authorization") -> None:
+    def _register(self, reg: TrunkRegistration, now: float, authorization: tuple[str, str] | None = None) -> None:
         ctx = self._ctx
         t = reg.trunk
         reg.cseq += 1
@@ -106,8 +105,8 @@ class TrunkRegistrations:
             ("contact", ctx.contact(t.transport, t.username or "appliance")),
             ("expires", "0" if reg.removing else str(t.register_expires)), ("user-agent", ctx.config.user_agent),
         ]
-        if auth:
-            headers.append((auth_hdr, auth))
+        if authorization is not None:
+            headers.append(authorization)
         else:
             reg.tried_auth = False
         req = SipMessage("REGISTER", f"sip:{t.from_domain or t.host}", headers=headers)
@@ -119,12 +118,10 @@ class TrunkRegistrations:
         if tx.request.cseq[0] != reg.cseq:
             return  # the answer to a REGISTER that an un-REGISTER has overtaken
         if resp.status in (401, 407) and not reg.tried_auth and reg.auth is not None:
-            hdr = "proxy-authenticate" if resp.status == 407 else "www-authenticate"
-            challenge = DigestClient.pick(resp.get_all(hdr))
-            auth = reg.auth.authorization(challenge, "REGISTER", tx.request.uri) if challenge else None
-            if auth:
+            authorization = reg.auth.answer(resp, "REGISTER", tx.request.uri)
+            if authorization is not None:
                 reg.tried_auth = True
-                self._register(reg, now, auth, "proxy-authorization" if resp.status == 407 else "authorization")
+                self._register(reg, now, authorization)
                 return
         if reg.removing:
             self._unregistered(reg, resp.status)

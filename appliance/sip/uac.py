@@ -109,17 +109,17 @@ class OutgoingCalls:
         ctx.timers.set(("ring", leg_id), now + cfg.ring_timeout)
 
     def cancel(self, leg: Leg, now: float) -> None:
-        ctx_tx = leg.client_tx
-        if ctx_tx is None:
+        client_tx = leg.client_tx
+        if client_tx is None:
             return
         if not leg.got_provisional:
             leg.cancel_wanted = True  # §9.1: CANCEL only after a provisional response
             return
-        inv = ctx_tx.request
+        inv = client_tx.request
         headers = [("via", inv.get_all("via")[0])]
         headers += [(k, v) for k, v in inv.headers if k in ("from", "to", "call-id", "route", "max-forwards")]
         headers.append(("cseq", f"{inv.cseq[0]} CANCEL"))
-        self._ctx.tx.send_request(SipMessage("CANCEL", inv.uri, headers=headers), ctx_tx.dest, now, None)
+        self._ctx.tx.send_request(SipMessage("CANCEL", inv.uri, headers=headers), client_tx.dest, now, None)
 
     def on_invite_response(self, leg: Leg, tx: Transaction, resp: SipMessage, now: float) -> None:
         """A response to the leg's initial INVITE (re-INVITEs are `InDialog`'s)."""
@@ -162,20 +162,18 @@ class OutgoingCalls:
             return
         if status in (401, 407) and leg.auth_attempts == 0 and leg.trunk is not None:
             t = next((x for x in ctx.config.trunks if x.name == leg.trunk), None)
-            challenge = DigestClient.pick(resp.get_all("proxy-authenticate" if status == 407 else "www-authenticate"))
-            if t is not None and t.username and challenge:
+            if t is not None and t.username:
                 client = DigestClient(t.auth_username or t.username, t.password or "", ctx.prefix.encode())
-                auth = client.authorization(challenge, "INVITE", tx.request.uri)
-                if auth:
+                authorization = client.answer(resp, "INVITE", tx.request.uri)
+                if authorization is not None:
                     leg.auth_attempts += 1
-                    self._resend_invite(leg, tx.request, "proxy-authorization" if status == 407 else "authorization",
-                                        auth, now)
+                    self._resend_invite(leg, tx.request, authorization, now)
                     return
         if leg.state is not LegState.ENDED:
             cause = "cancelled" if status == 487 else "rejected"
             ctx.end(leg, cause, status, now, "failed")
 
-    def _resend_invite(self, leg: Leg, old: SipMessage, hdr: str, auth: str, now: float) -> None:
+    def _resend_invite(self, leg: Leg, old: SipMessage, authorization: tuple[str, str], now: float) -> None:
         """The INVITE again with credentials: a new branch and CSeq, the rest as before (§22.2)."""
         ctx = self._ctx
         leg.local_cseq_used += 1
@@ -187,7 +185,7 @@ class OutgoingCalls:
                 headers.append((k, f"{leg.local_cseq_used} INVITE"))
             elif k not in ("authorization", "proxy-authorization"):
                 headers.append((k, v))
-        headers.append((hdr, auth))
+        headers.append(authorization)
         req = SipMessage("INVITE", old.uri, headers=headers, body=old.body)
         leg.invite = req
         leg.client_tx = ctx.tx.send_request(req, leg.dest, now, leg)

@@ -86,11 +86,11 @@ class IncomingCalls:
     def on_cancel(self, req: SipMessage, source: Address, now: float) -> None:
         ctx = self._ctx
         stx = ctx.tx.servers.get(server_key(req, "INVITE"))
-        ctx_tx = ctx.tx.new_server(req, response_dest(req, source), now)
+        cancel_tx = ctx.tx.new_server(req, response_dest(req, source), now)
         if stx is None:
-            ctx.tx.reply(ctx_tx, 481, now, ctx.new_id("t"))
+            ctx.tx.reply(cancel_tx, 481, now, ctx.new_id("t"))
             return
-        ctx.tx.reply(ctx_tx, 200, now, req.to.tag or ctx.new_id("t"))
+        ctx.tx.reply(cancel_tx, 200, now, req.to.tag or ctx.new_id("t"))
         leg = ctx.leg_of_server_invite(stx)
         if leg is not None and leg.state in (LegState.IN_NEW, LegState.IN_EARLY):
             ctx.tx.reply(stx, 487, now, leg.local_tag)
