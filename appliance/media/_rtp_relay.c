@@ -20,13 +20,18 @@
    calls, about a third of all the engine's time; here it costs a few hundred nanoseconds. The logic stays in
    Python (latching, statistics beyond the in-order case, RTCP, DTMF, mixing); this file is the hot loop only.
 
-   No Python API is used: the library is loaded with ctypes and the leg table is a ctypes array that Python
-   owns. The module init below only lets `import` find the file. */
+   The boundary: no Python API is used; the library is loaded with ctypes and the leg table is a ctypes array
+   that Python owns. `relay_abi` lists the layout of `relay_leg` (sizeof, every offsetof) and the constants
+   both sides use, and fast_relay.py refuses the library unless they match its own. Every descriptor and row
+   index handed in is checked before it is used: a bad one is refused and counted (and the work handed back to
+   Python), never followed. Sends the kernel refuses are counted. The module init below only lets `import`
+   find the file. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -42,6 +47,9 @@
 #define KIND_READ 0
 #define KIND_PACKET 1
 #define KIND_PAYLOAD 2
+#define RECORD_WORDS 5 /* uint32 words per record of relay_drain */
+#define DRAIN_COUNTS 5 /* ready, relayed, passed up, refused, send failures */
+#define TICK_COUNTS 3  /* sent, refused, send failures */
 
 /* One leg, indexed by its RTP socket's descriptor. Python writes the first block when it hands the leg over
    and reads the rest back when it takes the leg back (fast_relay.py mirrors this layout and checks it). */
@@ -73,7 +81,30 @@ typedef struct {
     uint8_t last_payload[RELAY_LAST_MAX];
 } relay_leg;
 
-int relay_leg_size(void) { return (int)sizeof(relay_leg); }
+/* What Python checks at load: the layout of relay_leg and the constants both sides use. */
+typedef struct {
+    const char *name;
+    int64_t value;
+} relay_abi_entry;
+
+#define LEG_FIELD(f) {"offsetof(relay_leg, " #f ")", (int64_t)offsetof(relay_leg, f)}
+#define CONSTANT(c) {#c, (int64_t)(c)}
+
+static const relay_abi_entry abi[] = {
+    {"sizeof(relay_leg)", (int64_t)sizeof(relay_leg)},
+    LEG_FIELD(mode), LEG_FIELD(target_fd), LEG_FIELD(peer_ssrc), LEG_FIELD(audio_pt), LEG_FIELD(out_ssrc),
+    LEG_FIELD(seq_off), LEG_FIELD(ts_off), LEG_FIELD(last_len), LEG_FIELD(own_ssrc), LEG_FIELD(pad),
+    LEG_FIELD(max_seq), LEG_FIELD(cycles), LEG_FIELD(received), LEG_FIELD(transit), LEG_FIELD(jitter),
+    LEG_FIELD(last_rx), LEG_FIELD(last_in_ts), LEG_FIELD(out_seq), LEG_FIELD(out_ts), LEG_FIELD(out_time),
+    LEG_FIELD(tx_packets), LEG_FIELD(tx_octets), LEG_FIELD(out_tick), LEG_FIELD(last_payload),
+    CONSTANT(MODE_RELAY), CONSTANT(MODE_UP), CONSTANT(MODE_SEND), CONSTANT(RELAY_LAST_MAX),
+    CONSTANT(RELAY_MAX_EVENTS), CONSTANT(RELAY_PACKET_MAX), CONSTANT(FRAME), CONSTANT(KIND_READ),
+    CONSTANT(KIND_PACKET), CONSTANT(KIND_PAYLOAD), CONSTANT(RECORD_WORDS), CONSTANT(DRAIN_COUNTS),
+    CONSTANT(TICK_COUNTS),
+    {NULL, 0},
+};
+
+const relay_abi_entry *relay_abi(void) { return abi; }
 
 /* Bytes 2-11 of an RTP header (RFC 3550 §5.1): sequence number, timestamp, SSRC, in network order. */
 static inline void put_seq_ts_ssrc(uint8_t *packet, uint32_t seq, uint32_t ts, uint32_t ssrc) {
@@ -100,30 +131,34 @@ static inline void stream_sent(relay_leg *leg, uint32_t seq, uint32_t ts, double
     leg->tx_octets += octets;
 }
 
-/* One wake-up. Writes up to `out_cap` records of five uint32 each into `out`:
+/* One wake-up. Writes up to `out_cap` records of RECORD_WORDS uint32 each into `out`:
      (fd, KIND_READ, 0, 0, 0)             a ready socket Python reads itself;
      (fd, KIND_PACKET, offset, len, 0)    a packet read here and left to Python whole, copied to buf + offset;
      (fd, KIND_PAYLOAD, offset, len, ts)  the payload and RTP timestamp of a packet done here, for the leg's
                                           jitter buffer.
    Returns the number of records, or -errno when epoll_wait fails. Stops early when `buf` or `out` could
    overflow: the epoll set is level-triggered, so what is left is reported again at the next wake-up.
-   `counts[0]` gets the number of ready sockets, `counts[1]` the packets relayed here, `counts[2]` the
-   payloads passed up. */
+   `counts` (DRAIN_COUNTS) gets the number of ready sockets, the packets relayed here, the payloads passed up,
+   the legs refused (a negative descriptor, or a relay target outside the table: the packet goes to Python
+   whole), and the sends the kernel refused. */
 int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units, uint32_t *out, int out_cap,
                 uint8_t *buf, int buf_cap, int64_t *counts) {
     struct epoll_event events[RELAY_MAX_EVENTS];
     uint8_t packet[RELAY_PACKET_MAX];
-    counts[0] = counts[1] = counts[2] = 0;
+    for (int k = 0; k < DRAIN_COUNTS; k++)
+        counts[k] = 0;
     int n = epoll_wait(epfd, events, RELAY_MAX_EVENTS, 0);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     int records = 0, used = 0;
-    int64_t relayed = 0, up = 0;
+    int64_t relayed = 0, up = 0, refused = 0, failed = 0;
     for (int i = 0; i < n; i++) {
         int fd = events[i].data.fd;
         if (records >= out_cap)
             break;
-        uint32_t *rec = out + 5 * records;
+        uint32_t *rec = out + RECORD_WORDS * records;
+        if (fd < 0)
+            refused++; /* cannot be a socket of ours: Python reads (and drops) it */
         if (fd < 0 || fd >= nlegs || !(legs[fd].mode & (MODE_RELAY | MODE_UP))) {
             rec[0] = (uint32_t)fd;
             rec[1] = KIND_READ;
@@ -146,8 +181,10 @@ int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units,
         uint32_t ssrc = ((uint32_t)packet[8] << 24) | ((uint32_t)packet[9] << 16) | ((uint32_t)packet[10] << 8)
                         | packet[11];
         uint32_t delta = (seq - (uint32_t)leg->max_seq) & 0xFFFF;
+        int bad_target = (leg->mode & MODE_RELAY) && (leg->target_fd < 0 || leg->target_fd >= nlegs);
+        refused += bad_target;
         if (b0 != 0x80 || (uint32_t)(b1 & 0x7F) != leg->audio_pt || ssrc != leg->peer_ssrc || delta == 0
-            || delta >= 3000) {
+            || delta >= 3000 || bad_target) {
             memcpy(buf + used, packet, (size_t)len);
             rec[0] = (uint32_t)fd;
             rec[1] = KIND_PACKET;
@@ -192,27 +229,36 @@ int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units,
         uint32_t oseq = (seq + leg->seq_off) & 0xFFFF;
         uint32_t ots = ts + leg->ts_off;
         put_seq_ts_ssrc(packet, oseq, ots, leg->out_ssrc);
-        /* a full buffer or an ICMP error from the peer: a lost packet, as on the wire */
-        (void)send(leg->target_fd, packet, (size_t)len, MSG_DONTWAIT);
+        /* a full buffer or an ICMP error from the peer: a lost packet, as on the wire (and counted) */
+        if (send(leg->target_fd, packet, (size_t)len, MSG_DONTWAIT) < 0)
+            failed++;
         stream_sent(&legs[leg->target_fd], oseq, ots, now, -1, (int64_t)payload);
         relayed++;
     }
     counts[0] = n;
     counts[1] = relayed;
     counts[2] = up;
+    counts[3] = refused;
+    counts[4] = failed;
     return records;
 }
 
-/* One tick's sends: sender i sends row rows[i] of `frames` (FRAME bytes each) on socket fds[i] when it was
-   handed over as a SEND leg; the indices of the others go to `skipped` for Python. Returns how many were
-   skipped. The header follows the leg's stream as Python's Endpoint.next_out does on the tick grid. */
+/* One tick's sends: sender i sends row rows[i] of `frames` (`nrows` rows of FRAME bytes) on socket fds[i]
+   when it was handed over as a SEND leg; the indices of the others go to `skipped` for Python. Returns how
+   many were skipped. The header follows the leg's stream as Python's Endpoint.next_out does on the tick
+   grid. `counts` (TICK_COUNTS) gets the frames sent, the senders refused (a negative descriptor or a row
+   outside `frames`: skipped, so Python sends them), and the sends the kernel refused. */
 int relay_send_tick(relay_leg *legs, int nlegs, const int32_t *fds, const int32_t *rows, int n,
-                    const uint8_t *frames, int64_t tick, double now, int32_t *skipped) {
+                    const uint8_t *frames, int nrows, int64_t tick, double now, int32_t *skipped,
+                    int64_t *counts) {
     uint8_t packet[12 + FRAME];
     int k = 0;
+    int64_t sent = 0, refused = 0, failed = 0;
     for (int i = 0; i < n; i++) {
         int fd = fds[i];
-        if (fd < 0 || fd >= nlegs || !(legs[fd].mode & MODE_SEND)) {
+        int bad = fd < 0 || rows[i] < 0 || rows[i] >= nrows;
+        refused += bad;
+        if (bad || fd >= nlegs || !(legs[fd].mode & MODE_SEND)) {
             skipped[k++] = i;
             continue;
         }
@@ -226,10 +272,15 @@ int relay_send_tick(relay_leg *legs, int nlegs, const int32_t *fds, const int32_
         packet[1] = (uint8_t)leg->audio_pt;
         put_seq_ts_ssrc(packet, seq, ts, leg->own_ssrc);
         memcpy(packet + 12, frames + (size_t)rows[i] * FRAME, FRAME);
-        /* a full buffer or an ICMP error from the peer: a lost packet, as on the wire */
-        (void)send(fd, packet, sizeof packet, MSG_DONTWAIT);
+        /* a full buffer or an ICMP error from the peer: a lost packet, as on the wire (and counted) */
+        if (send(fd, packet, sizeof packet, MSG_DONTWAIT) < 0)
+            failed++;
         stream_sent(leg, seq, ts, now, tick, FRAME);
+        sent++;
     }
+    counts[0] = sent;
+    counts[1] = refused;
+    counts[2] = failed;
     return k;
 }
 

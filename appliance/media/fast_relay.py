@@ -12,8 +12,13 @@ library is loaded with `ctypes.PyDLL`, which keeps the GIL across the call: a dr
 microseconds at most, and giving the GIL away would let another thread hold it for a switch interval (5 ms),
 which would show as jitter.
 
-When the extension was not built (a source checkout without `pip install`), `load()` returns None and the
-engine relays in Python: the same packets, the same statistics, more CPU.
+When the extension was not built (a source checkout without `pip install`), or when it does not match this
+file — `relay_abi()` in C lists the size and every field offset of `relay_leg` and the constants both sides
+use, and `load()` compares them with `RelayLeg` and the constants below — `load()` returns None with the
+reason, logged, and the engine relays in Python: the same packets, the same statistics, more CPU.
+
+C checks every descriptor and row index it is handed and refuses (and counts) a bad one rather than follow
+it; sends the kernel refuses are counted too (`refused`, `send_failures`).
 """
 
 from __future__ import annotations
@@ -29,18 +34,25 @@ from appliance.media.endpoint import Endpoint
 
 log = logging.getLogger(__name__)
 
+# shared with _rtp_relay.c, and checked against it at load (relay_abi)
 LAST_MAX = 320
 OUT_CAP = 1024  # records per wake-up (the C side reads at most 1,024 events)
+PACKET_MAX = 2048  # the largest datagram C reads
+FRAME = 160
 MODE_RELAY = 1
 MODE_UP = 2
 MODE_SEND = 4
 MODES_RX = MODE_RELAY | MODE_UP
-_KIND_READ, _KIND_PACKET, _KIND_PAYLOAD = 0, 1, 2
+KIND_READ, KIND_PACKET, KIND_PAYLOAD = 0, 1, 2
+RECORD_WORDS = 5  # uint32 words per record of relay_drain
+DRAIN_COUNTS = 5  # ready sockets, relayed, passed up, refused, send failures
+TICK_COUNTS = 3  # sent, refused, send failures
 BUF_CAP = 1 << 18  # packets handed back to Python per wake-up; the C side stops before it could overflow
+assert BUF_CAP >= PACKET_MAX  # else C could never read a packet into it
 
 
 class RelayLeg(ctypes.Structure):
-    """Mirrors `relay_leg` in _rtp_relay.c (checked against the library's own size at load)."""
+    """Mirrors `relay_leg` in _rtp_relay.c (checked against the library's size and offsets at load)."""
 
     _fields_ = [
         ("mode", ctypes.c_int32),
@@ -70,24 +82,63 @@ class RelayLeg(ctypes.Structure):
     ]
 
 
-def load() -> ctypes.PyDLL | None:
+class _AbiEntry(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("value", ctypes.c_int64)]
+
+
+def expected_abi() -> dict[str, int]:
+    """What this side assumes of the library: `relay_leg`'s layout as `RelayLeg` has it, and the constants."""
+    abi = {"sizeof(relay_leg)": ctypes.sizeof(RelayLeg)}
+    for name, *_ in RelayLeg._fields_:
+        abi[f"offsetof(relay_leg, {name})"] = getattr(RelayLeg, name).offset
+    abi.update({"MODE_RELAY": MODE_RELAY, "MODE_UP": MODE_UP, "MODE_SEND": MODE_SEND, "RELAY_LAST_MAX": LAST_MAX,
+                "RELAY_MAX_EVENTS": OUT_CAP, "RELAY_PACKET_MAX": PACKET_MAX, "FRAME": FRAME,
+                "KIND_READ": KIND_READ, "KIND_PACKET": KIND_PACKET, "KIND_PAYLOAD": KIND_PAYLOAD,
+                "RECORD_WORDS": RECORD_WORDS, "DRAIN_COUNTS": DRAIN_COUNTS, "TICK_COUNTS": TICK_COUNTS})
+    return abi
+
+
+def abi_mismatches(lib: ctypes.CDLL) -> list[str]:
+    """Where the library and this file disagree (empty when they match)."""
+    try:
+        relay_abi = lib.relay_abi
+    except AttributeError:
+        return ["the library has no relay_abi table (built from an older _rtp_relay.c)"]
+    relay_abi.restype = ctypes.POINTER(_AbiEntry)
+    table = relay_abi()
+    theirs: dict[str, int] = {}
+    i = 0
+    while table[i].name is not None:
+        theirs[table[i].name.decode()] = table[i].value
+        i += 1
+    ours = expected_abi()
+    problems = [f"{name}: C {theirs.get(name, 'missing')}, Python {value}"
+                for name, value in ours.items() if theirs.get(name) != value]
+    problems += [f"{name}: C {value}, unknown to Python" for name, value in theirs.items() if name not in ours]
+    return problems
+
+
+def load() -> tuple[ctypes.PyDLL | None, str]:
+    """The compiled packet path, or None and why not."""
     try:
         module = importlib.import_module("appliance.media._rtp_relay")
     except ImportError:
         log.info("the compiled RTP relay is not built; relaying in Python")
-        return None
+        return None, "not built"
     lib = ctypes.PyDLL(module.__file__)
-    lib.relay_leg_size.restype = ctypes.c_int
-    if lib.relay_leg_size() != ctypes.sizeof(RelayLeg):
-        log.error("the compiled RTP relay does not match its Python side; relaying in Python")
-        return None
+    problems = abi_mismatches(lib)
+    if problems:
+        log.error("the compiled RTP relay (%s) does not match fast_relay.py: %s; relaying in Python",
+                  module.__file__, "; ".join(problems))
+        return None, "refused: " + "; ".join(problems)
     lib.relay_drain.restype = ctypes.c_int
     lib.relay_drain.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_double, ctypes.c_int64,
                                 ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
     lib.relay_send_tick.restype = ctypes.c_int
     lib.relay_send_tick.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
-                                    ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_void_p)
-    return lib
+                                    ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_double,
+                                    ctypes.c_void_p, ctypes.c_void_p)
+    return lib, ""
 
 
 class FastRelay:
@@ -97,20 +148,24 @@ class FastRelay:
         self._drain = lib.relay_drain
         self._send_tick = lib.relay_send_tick
         self._skipped = np.zeros(0, dtype=np.int32)
-        self._out = (ctypes.c_uint32 * (5 * OUT_CAP))()
+        self._out = (ctypes.c_uint32 * (RECORD_WORDS * OUT_CAP))()
         self._out_view = memoryview(self._out).cast("B").cast("I")
         self._buf = (ctypes.c_uint8 * BUF_CAP)()
         self._buf_view = memoryview(self._buf).cast("B")
-        self._counts = (ctypes.c_int64 * 3)()
+        self._counts = (ctypes.c_int64 * DRAIN_COUNTS)()
+        self._tick_counts = (ctypes.c_int64 * TICK_COUNTS)()
         self._out_p = ctypes.addressof(self._out)
         self._buf_p = ctypes.addressof(self._buf)
         self._counts_p = ctypes.addressof(self._counts)
+        self._tick_counts_p = ctypes.addressof(self._tick_counts)
         self.legs = (RelayLeg * 0)()
         self._legs_p = 0
         self.last_ready = 0  # sockets the last drain found ready
         self.relayed = 0  # figures: packets relayed, payloads passed up, frames sent
         self.passed_up = 0
         self.sent = 0
+        self.refused = 0  # descriptors and rows C would not follow (never expected: a bug on this side)
+        self.send_failures = 0  # sends the kernel refused (a full buffer, an ICMP error): lost, as on the wire
 
     # ---------------------------------------------------------------- ownership
     # A handed-over leg's receive side (statistics, last payload), and with MODE_RELAY its target's send side
@@ -235,11 +290,17 @@ class FastRelay:
         """Send this tick's frames for the SEND legs among `fds` (sender i sends row rows[i] of `frames`);
         returns the indices of the senders left to Python."""
         n = len(fds)
+        if len(rows) < n or frames.shape[1:] != (FRAME,):
+            raise ValueError("send_tick needs a row for every sender and frames of FRAME bytes")
         if len(self._skipped) < n:
             self._skipped = np.zeros(max(n, 2 * len(self._skipped)), dtype=np.int32)
         k = self._send_tick(self._legs_p, len(self.legs), fds.ctypes.data, rows.ctypes.data, n,
-                            frames.ctypes.data, tick, now, self._skipped.ctypes.data)
-        self.sent += n - k
+                            frames.ctypes.data, len(frames), tick, now, self._skipped.ctypes.data,
+                            self._tick_counts_p)
+        counts = self._tick_counts
+        self.sent += counts[0]
+        self.refused += counts[1]
+        self.send_failures += counts[2]
         return self._skipped[:k].tolist()  # type: ignore[no-any-return]
 
     def drain(self, epfd: int, now: float, units: int
@@ -253,19 +314,21 @@ class FastRelay:
         self.last_ready = counts[0]
         self.relayed += counts[1]
         self.passed_up += counts[2]
+        self.refused += counts[3]
+        self.send_failures += counts[4]
         left: list[tuple[int, int | bytes]] = []
         ups: list[tuple[int, int, bytes]] = []
         if n <= 0:
             if n < 0:
                 raise OSError(-n, "epoll_wait")
             return left, ups
-        records = self._out_view[:5 * n].tolist()
+        records = self._out_view[:RECORD_WORDS * n].tolist()
         buf = self._buf_view
-        for k in range(0, 5 * n, 5):
-            fd, kind, offset, length, ts = records[k:k + 5]
-            if kind == _KIND_PAYLOAD:
+        for k in range(0, RECORD_WORDS * n, RECORD_WORDS):
+            fd, kind, offset, length, ts = records[k:k + RECORD_WORDS]
+            if kind == KIND_PAYLOAD:
                 ups.append((fd, ts, bytes(buf[offset:offset + length])))
-            elif kind == _KIND_READ:
+            elif kind == KIND_READ:
                 left.append((fd, 0))
             else:
                 left.append((fd, bytes(buf[offset:offset + length])))

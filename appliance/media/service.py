@@ -70,8 +70,9 @@ class MediaEngine:
         self.config = config
         self.bus = bus
         self.clock: Clock = clock or SystemClock()
-        lib = load_fast_relay() if config.compiled_relay else None
+        lib, why = load_fast_relay() if config.compiled_relay else (None, "configured")
         fast = FastRelay(lib) if lib is not None else None
+        self._why_python = why  # why the packet path is Python's, when it is
         self._core = core = Core(config, bus, self.clock, fast)
         self._endpoints = core.endpoints
         self._fast = fast
@@ -92,9 +93,12 @@ class MediaEngine:
     @property
     def compiled_figures(self) -> dict[str, int]:
         """What the compiled path has done: packets relayed, payloads passed up to jitter buffers, frames
-        the tick sent (all 0 without it)."""
+        the tick sent, descriptors or rows it refused, sends the kernel refused (all 0 without it)."""
         f = self._fast
-        return {"relayed": f.relayed if f else 0, "passed_up": f.passed_up if f else 0, "sent": f.sent if f else 0}
+        if f is None:
+            return dict.fromkeys(("relayed", "passed_up", "sent", "refused", "send_failures"), 0)
+        return {"relayed": f.relayed, "passed_up": f.passed_up, "sent": f.sent, "refused": f.refused,
+                "send_failures": f.send_failures}
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -308,6 +312,13 @@ class MediaEngine:
     @property
     def tick_count(self) -> int:
         return self._tick.tick_count
+
+    @property
+    def send_failures(self) -> int:
+        """Packets the kernel would not send (a full buffer, an ICMP error), on every path: lost, as on the
+        wire, and counted."""
+        f = self._fast
+        return self._packets.send_failures + self._tick.send_failures + (f.send_failures if f else 0)
 
     @property
     def drains(self) -> int:
