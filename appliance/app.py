@@ -11,34 +11,55 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sanic import Sanic
 
+from appliance.acd.engine import AcdEngine
 from appliance.auth.http import make_blueprint as auth_blueprint
 from appliance.auth.service import AuthService
+from appliance.calls.agents import AgentDirectory
+from appliance.calls.assets import ensure_assets
+from appliance.calls.controller import CallController
 from appliance.calls.http import make_blueprint as calls_blueprint
+from appliance.calls.service import CallService, TelephonyConfig, acd_config_of, routing_config
 from appliance.clock import Clock, SystemClock
 from appliance.config import RunConfig
+from appliance.configuration.credentials import StoreCredentials
 from appliance.configuration.http import make_blueprint as configuration_blueprint
 from appliance.configuration.service import ConfigService
 from appliance.domain.kinds import all_kinds
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
+from appliance.health import Health, Status
 from appliance.http_api import Api
+from appliance.ivr.library import FlowRepository
+from appliance.ivr.service import IvrService
+from appliance.legs.factory import LegFactory
+from appliance.media.models import MediaConfig
+from appliance.media.service import MediaEngine
 from appliance.process_memory import settle_heap, unsettle_heap
 from appliance.prompts.http import make_blueprint as prompts_blueprint
 from appliance.prompts.store import PromptStore
 from appliance.prompts.tts import EspeakTts
+from appliance.records.journal import RecordJournal
 from appliance.records.sqlite_store import RecordStore
+from appliance.routing.router import RoutingTable
+from appliance.security.passwords import PasswordHasher
 from appliance.service_base import Service
+from appliance.sip.leg_provider import SipLegProvider
+from appliance.sip.models import SipConfig
+from appliance.sip.sdp_media import SdpBuilder
+from appliance.sip.service import SipService
+from appliance.sip.trunk_config import sip_trunks
 from appliance.store.config_store import ConfigStore
+from appliance.store.migrations import DEFAULT_REALM
 from appliance.voicemail.http import make_blueprint as voicemail_blueprint
 from appliance.voicemail.service import VoicemailService
-from web_ui.server import ServiceHealth, build_http_app
+from web_ui.server import build_http_app
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +116,7 @@ class Core:
     auth: AuthService
     voicemail: VoicemailService
     prompts: PromptStore
+    hasher: PasswordHasher
 
     @classmethod
     def open(cls, data_dir: Path, clock: Clock | None = None, bus: EventBus | None = None) -> Core:
@@ -112,10 +134,12 @@ class Core:
         config = ConfigService(store, records, clock)
         voicemail = VoicemailService(data_dir, records, bus, clock)
         prompts = PromptStore(data_dir / "prompts", tts=EspeakTts())
-        return cls(data_dir, clock, bus, lock, store, records, config, AuthService(config, clock), voicemail,
-                   prompts)
+        hasher = PasswordHasher()  # one small pool for web logins and phone PINs alike
+        return cls(data_dir, clock, bus, lock, store, records, config, AuthService(config, clock, hasher),
+                   voicemail, prompts, hasher)
 
     def close(self) -> None:
+        self.hasher.close()
         self.records.close()
         self.store.close()
         self.lock.release()
@@ -127,6 +151,8 @@ class Appliance:
     core: Core
     http_app: Sanic[Any, Any]
     services: list[Service] = field(default_factory=list)
+    probes: list[Callable[[], Health]] = field(default_factory=list)  # parts a service runs that report alone
+    telephony: CallService | None = None  # also among `services`; None when built without telephony
     started_at: float = 0.0
     setup_token: str | None = None
     _http_server: Any = None
@@ -177,12 +203,15 @@ class Appliance:
             lines += service.listening()
         return lines
 
-    def health(self) -> Iterable[ServiceHealth]:
-        yield ServiceHealth("config_store", "ok", f"{sum(self.core.store.count().values())} entities")
-        yield ServiceHealth("records", "ok", self.core.records.journal_mode())
+    def health(self) -> Iterable[Health]:
+        counts = self.core.store.count()
+        yield Health.of("config_store", Status.OK, f"{sum(counts.values())} entities",
+                        gauges={f"{kind}": float(n) for kind, n in counts.items()})
+        yield Health.of("records", Status.OK, self.core.records.journal_mode())
         for service in self.services:
-            status, detail = service.health()
-            yield ServiceHealth(service.name, status, detail)
+            yield service.health()
+        for probe in self.probes:
+            yield probe()
 
     async def stop(self) -> None:
         if self._http_server is not None:
@@ -202,20 +231,42 @@ class Appliance:
         await self._stopped.wait()
 
 
+def build_telephony(run: RunConfig, core: Core) -> CallService:
+    """SIP, media, IVR, ACD, the leg providers and call control, each given what it needs."""
+    settings = core.store.settings
+    port = run.sip_port
+    config = TelephonyConfig(bind=run.bind, sip_port=port, rtp_port_min=run.rtp_port_min,
+                             rtp_port_max=run.rtp_port_max, rtp_timeout=run.rtp_timeout)
+    media = MediaEngine(
+        MediaConfig(bind_address=run.bind, port_low=run.rtp_port_min, port_high=run.rtp_port_max - 1,
+                    tone_plan=str(settings.get("tone_plan", "cn")), rtp_timeout=run.rtp_timeout),
+        core.bus, core.clock)
+    sip = SipService(
+        SipConfig(realm=str(settings.get("sip_realm", DEFAULT_REALM)), listen_host=run.bind, udp_port=port,
+                  tcp_port=port, tls_port=port + 1 if port else 0, trunks=sip_trunks(core.store.list("trunks"))),
+        StoreCredentials(core.store), core.data_dir / "sip", core.bus, core.clock)
+    legs = LegFactory()
+    legs.register(SipLegProvider(sip, media, SdpBuilder(int(core.clock.wall()))))
+    routing = RoutingTable(routing_config(core.store))
+    flows = FlowRepository(core.store.list("ivr_flows"))
+    ivr = IvrService(flows, core.prompts, core.bus, core.clock,
+                     period_of=lambda schedule, wall: routing.router.period_of(schedule, wall))
+    acd = AcdEngine(acd_config_of(core.store), core.clock, sink=core.bus.publish)
+    controller = CallController(
+        legs=legs, media=media, acd=acd, ivr=ivr, store=core.store, prompts=core.prompts,
+        voicemail=core.voicemail, bus=core.bus, clock=core.clock, router=lambda: routing.router,
+        agents=AgentDirectory(core.store, core.hasher), recordings_dir=core.data_dir / "recordings",
+        assets=ensure_assets(core.data_dir / "media"))
+    legs.subscribe(controller.on_leg_event)
+    return CallService(config, core.store, core.bus, sip, media, ivr, acd, legs, routing, flows, controller)
+
+
 def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: bool = True) -> Appliance:
     """Build everything (opening the stores) but start nothing. `telephony=False` leaves out SIP and media
     (the API alone, for tests of the configuration side)."""
     core = Core.open(run.data_dir, clock)
     api = Api(core.auth)
-    calls = None
-    if telephony:
-        from appliance.calls.service import CallService, TelephonyConfig
-
-        calls = CallService(
-            TelephonyConfig(bind=run.bind, sip_port=run.sip_port, rtp_port_min=run.rtp_port_min,
-                            rtp_port_max=run.rtp_port_max, rtp_timeout=run.rtp_timeout),
-            core.data_dir, core.store, core.records, core.prompts, core.voicemail, core.bus, core.clock,
-        )
+    calls = build_telephony(run, core) if telephony else None
     blueprints = [
         auth_blueprint(api, core.auth),
         configuration_blueprint(api, core.config),
@@ -225,14 +276,18 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     ]
     holder: list[Appliance] = []
 
-    def health() -> Iterable[ServiceHealth]:
+    def health() -> Iterable[Health]:
         return holder[0].health() if holder else []
 
     http_app = build_http_app(
         api, blueprints, health, started_at=lambda: holder[0].started_at, now=core.clock.monotonic
     )
     appliance = Appliance(run, core, http_app)
+    # Started in this order, stopped in the reverse: the journal outlives the calls whose records it writes.
+    appliance.services.append(RecordJournal(core.records, core.bus, clock=core.clock))
     if calls is not None:
+        appliance.telephony = calls
         appliance.services.append(calls)
+        appliance.probes.append(calls.sip.health)
     holder.append(appliance)
     return appliance

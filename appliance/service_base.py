@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from appliance.health import Health
+
 
 class Service(Protocol):
     name: str
@@ -17,5 +19,5 @@ class Service(Protocol):
     def listening(self) -> list[str]:
         """Where it listens, for the start-up banner (e.g. "sip udp 127.0.0.1:5060")."""
 
-    def health(self) -> tuple[str, str]:
-        """(status, detail): status is ok | degraded | down | starting."""
+    def health(self) -> Health:
+        """Status, detail, counters and gauges (read by the health endpoint and the monitoring agent)."""

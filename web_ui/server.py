@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from sanic import Blueprint, Request, Sanic
@@ -18,20 +17,14 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 from appliance import __version__, process_memory, public_events
 from appliance.domain.models import Role
 from appliance.errors import ApplianceError
+from appliance.health import Health, Status
 from appliance.http_api import Api, ok
 from web_ui.openapi import build_document
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceHealth:
-    name: str
-    status: str  # ok | degraded | down | starting
-    detail: str = ""
-
-
-HealthProbe = Callable[[], Iterable[ServiceHealth]]
+HealthProbe = Callable[[], Iterable[Health]]
 
 
 def build_http_app(api: Api, blueprints: Iterable[Blueprint], health: HealthProbe, started_at: Callable[[], float],
@@ -46,12 +39,12 @@ def build_http_app(api: Api, blueprints: Iterable[Blueprint], health: HealthProb
 
     async def health_route(request: Request) -> HTTPResponse:
         services = list(health())
-        overall = "ok" if all(s.status == "ok" for s in services) else "degraded"
+        overall = "ok" if all(s.status == Status.OK for s in services) else "degraded"
         return ok({
             "status": overall,
             "version": __version__,
             "uptime_s": round(now() - started_at(), 3),
-            "services": {s.name: {"status": s.status, "detail": s.detail} for s in services},
+            "services": {s.name: s.to_dict() for s in services},
             "process": process_memory.figures(),
         })
 

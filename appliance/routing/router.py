@@ -157,3 +157,17 @@ class Router:
             reject=reject,
             sip_status=treatment.sip_status if reject else 0,
         )
+
+
+class RoutingTable:
+    """The router in force: configuration edits replace it whole, and each call routes with the one it finds."""
+
+    def __init__(self, config: RoutingConfig) -> None:
+        self._router = Router(config)
+
+    @property
+    def router(self) -> Router:
+        return self._router
+
+    def replace(self, config: RoutingConfig) -> None:
+        self._router = Router(config)

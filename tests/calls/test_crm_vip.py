@@ -81,9 +81,10 @@ async def configure_crm(admin: Client, url: str, timeout: float) -> CallControll
     exported["settings"].update({"crm_vip_url": url, "crm_vip_timeout_s": timeout})
     status, body = await admin.call("POST", "/api/v1/config/import", exported)
     assert status == 200, body
-    service = admin.appliance.services[0]
-    service._reload(None)  # type: ignore[attr-defined]  # what `start()` and config.replaced do
-    controller: CallController = service.controller  # type: ignore[attr-defined]
+    service = admin.appliance.telephony
+    assert service is not None
+    service._reload(None)  # what `start()` and config.replaced do
+    controller: CallController = service.controller
     await controller.start()
     return controller
 

@@ -39,7 +39,8 @@ def field_names(data: dict[str, Any]) -> set[str]:
 
 def add_call(client: Client, call_id: str, agent: str = "", phase: CallPhase = CallPhase.CONNECTED) -> _Live:
     """A call as the controller holds it, without SIP: the API reads calls, it does not care how they came."""
-    controller = client.appliance.services[0].controller  # type: ignore[attr-defined]
+    assert client.appliance.telephony is not None
+    controller = client.appliance.telephony.controller
     call = Call(id=call_id, direction=Direction.INBOUND, caller="13800000000", callee="8000", started_at=1000.0,
                 caller_leg=f"{call_id}-a", did="8000", phase=phase, queue="sales", agent=agent,
                 queued_at=1002.0, answered_at=1000.5, agent_answered_at=1010.0 if agent else None)
@@ -257,7 +258,7 @@ async def test_without_telephony_the_routes_exist_and_answer_503_and_records_sti
     plain = create_appliance(RunConfig(data_dir=data_dir, http_port=0), telephony=False)
     await plain.prepare()
     try:
-        assert plain.services == []
+        assert plain.telephony is None and [s.name for s in plain.services] == ["records_journal"]
         client = Client(plain)
         status, data = await client.call("POST", "/api/v1/login", {"name": "admin", "password": ADMIN_PASSWORD})
         assert status == 200
