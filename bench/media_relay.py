@@ -137,7 +137,8 @@ async def _engine(conn: Connection, mode: str) -> None:
         elif cmd["op"] == "stats":
             conn.send({"ticks_late": engine.ticks_late, "ticks_skipped": engine.ticks_skipped,
                        "ticks": engine.tick_count, "tick_busy": engine.tick_busy, "tick_max": engine.tick_max,
-                       "gc_seconds": round(gc_time[0], 3), "drains": engine.drains, "drained": engine.drained})
+                       "gc_seconds": round(gc_time[0], 3), "drains": engine.drains, "drained": engine.drained,
+                       "send_failures": engine.send_failures})
             engine.tick_max = 0.0
         elif cmd["op"] == "stop":
             for r in recordings:

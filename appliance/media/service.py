@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 from appliance.clock import Clock, SystemClock
 from appliance.events import EventBus
+from appliance.health import Health, Status
 from appliance.media import g711
 from appliance.media.bridges import Bridges
 from appliance.media.core import Core
@@ -286,6 +287,43 @@ class MediaEngine:
         self._recordings.stop(recording_id)
 
     # ---------------------------------------------------------------- figures
+
+    def health(self) -> Health:
+        """Counters (only ever grow) and gauges of the media path; `detail` says which packet path runs.
+        Degraded when no RTP port is free, or when the compiled path was asked for and is not running."""
+        f = self._fast
+        ports_free = self._ports.capacity - len(self._ports.in_use)
+        bridges = self._bridges.bridges.values()
+        relaying = sum(1 for br in bridges if br.relaying)
+        path = "packet path compiled" if f is not None else f"packet path Python ({self._why_python})"
+        status = Status.OK
+        if not self._tick.running:
+            status = Status.STARTING
+        elif ports_free <= 0 or (self.config.compiled_relay and f is None):
+            status = Status.DEGRADED
+        detail = f"{path}; {len(self._endpoints)} endpoints, {len(bridges)} bridges ({relaying} relaying)"
+        if ports_free <= 0:
+            detail += "; no RTP port free"
+        counters = {
+            "packets_relayed": self._packets.relayed + (f.relayed if f else 0),
+            "packets_passed_up": f.passed_up if f else 0,  # payloads C read for Python's jitter buffers
+            "packets_sent": self._tick.sent + (f.sent if f else 0),  # by the tick: mixes, prompts, tones, DTMF
+            "send_failures": self.send_failures,
+            "compiled_refused": f.refused if f else 0,
+            "ticks_late": self._tick.ticks_late,
+            "ticks_skipped": self._tick.ticks_skipped,
+            "wakeups": self._packets.drains,
+        }
+        gauges = {
+            "endpoints_in_use": len(self._endpoints),
+            "ports_in_use": len(self._ports.in_use),
+            "ports_free": ports_free,
+            "bridges": len(bridges),
+            "bridges_relaying": relaying,
+            "recordings": len(self._recordings.recordings),
+            "tick_max_ms": round(self._tick.tick_max * 1000, 3),
+        }
+        return Health.of("media", status, detail, counters=counters, gauges=gauges)
 
     @property
     def ticks_late(self) -> int:
