@@ -14,16 +14,19 @@ Call control uses it like this:
 
 Barge-in: a key during an interruptible prompt stops it (`StopPlayback`); on an input node the key counts
 as input, on a plain play node it is kept (type-ahead) for the next input node.
+
+This module is the session's state machine: where the call is in which flow, what it waits for (synthesis,
+a prompt, keys, a business system, a timer) and what moves it on. What the nodes mean is decided in pure
+modules beside it: `audio` (what is said), `collection` (questions, answers, retries), `selfservice`
+(conditions, HTTP requests and answers), `handover` (queue, extension, voicemail, outside number); the
+journey is written by `journey_log`.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
-import re
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
 
 from appliance.clock import Clock
 from appliance.events import Event
@@ -32,19 +35,27 @@ from appliance.ivr.actions import (
     CaptureCallback,
     CollectDigits,
     Hangup,
-    HttpRequest,
     Play,
     RecordSurvey,
     SetLanguage,
     StartTimer,
     StopPlayback,
     Synthesize,
-    TransferToExtension,
-    TransferToExternal,
-    TransferToQueue,
-    TransferToVoicemail,
 )
-from appliance.ivr.events import IvrEnded, IvrStarted, IvrStep
+from appliance.ivr.audio import KEY_PROMPTS, AudioItem, audio_items, spoken
+from appliance.ivr.collection import (
+    Answer,
+    Choice,
+    Entry,
+    InputNode,
+    Question,
+    after_retries,
+    answer_choice,
+    answer_entry,
+    input_spec,
+    retry_notice,
+)
+from appliance.ivr.handover import handover
 from appliance.ivr.inputs import (
     CallArrived,
     CallerHungUp,
@@ -58,44 +69,30 @@ from appliance.ivr.inputs import (
     TtsReady,
 )
 from appliance.ivr.journey import ExitReason, JourneyStep, JourneySummary, StepKind
+from appliance.ivr.journey_log import JourneyLog
 from appliance.ivr.library import FlowLibrary
 from appliance.ivr.models import (
     DIGITS,
     BackToParentNode,
     BackToTopNode,
-    CallbackNode,
-    CollectNode,
     ConditionNode,
-    ConditionRule,
-    ExtensionNode,
-    ExternalNode,
     Flow,
     GotoFlowNode,
     HangupNode,
     HttpNode,
     Language,
-    LanguageNode,
     MenuNode,
     Node,
     PlayNode,
-    QueueNode,
     SetVariableNode,
-    SurveyNode,
-    VoicemailNode,
 )
+from appliance.ivr.selfservice import HTTP_GRACE_SECONDS, CallFacts, branch, http_request, read_result
 from appliance.ivr.templates import render
+
+__all__ = ["HTTP_GRACE_SECONDS", "KEY_PROMPTS", "AudioItem", "FlowError", "IvrSession", "PeriodOf", "State"]
 
 # (schedule name, wall-clock seconds) -> period name ("work_hours", "holiday", ...); routing supplies it.
 PeriodOf = Callable[[str, float], str]
-
-# Keys of the shipped prompts used to speak single keys.
-KEY_PROMPTS = {**{d: f"digit_{d}" for d in "0123456789"}, "*": "key_star", "#": "key_pound"}
-
-# Grace on top of an HTTP node's own timeout before the session gives up on the runner's answer.
-HTTP_GRACE_SECONDS = 1.0
-
-# An audio item: ("prompt", key) | ("tts", text)
-AudioItem = tuple[str, str]
 
 
 class State(Enum):
@@ -139,7 +136,7 @@ class IvrSession:
         self._menu_stack: list[tuple[str, str]] = []
         self._steps_without_input = 0
         # input collection
-        self._buffer = ""
+        self._question: Question | None = None  # the keys given to the current prompt of an input node
         self._typeahead = ""
         self._retries = 0
         # playback / synthesis
@@ -152,16 +149,9 @@ class IvrSession:
         self._deadline: float | None = None
         self._timer_id = 0
         self._http_id: int | None = None
-        # journey
-        self._seq = 0
-        self._started_at = 0.0
-        self._path: list[str] = []
-        self._keys = ""
-        self._survey: int | None = None
-        self._callback = ""
-        self.journey: list[JourneyStep] = []
+        self._log = JourneyLog(clock)
+        self.journey: list[JourneyStep] = self._log.steps  # the same list, growing as the call goes
         self.summary: JourneySummary | None = None
-        self._outbox: list[Event] = []
 
     # ------------------------------------------------------------------ public API
 
@@ -187,20 +177,9 @@ class IvrSession:
         self.variables.update(
             caller=arrived.caller, did=arrived.did, call_id=arrived.call_id, language=arrived.language
         )
-        self._started_at = self._clock.wall()
         entry = self._library.get(arrived.flow)
         self._entry = entry
-        self._outbox.append(
-            IvrStarted(
-                at=self._started_at,
-                call_id=self.call_id,
-                caller=self.caller,
-                did=self.did,
-                flow=entry.name,
-                flow_version=entry.version,
-                vip=self.vip,
-            )
-        )
+        self._log.begin(arrived, entry)
         return self._enter(entry, entry.start)
 
     def handle(self, event: Input) -> list[Action]:
@@ -235,51 +214,18 @@ class IvrSession:
         return self._fire_timer()
 
     def drain_events(self) -> list[Event]:
-        out, self._outbox = self._outbox, []
-        return out
+        return self._log.drain_events()
 
     # ------------------------------------------------------------------ journey
 
     def _record(self, kind: StepKind, detail: str = "") -> None:
-        self._seq += 1
-        step = JourneyStep(
-            call_id=self.call_id,
-            seq=self._seq,
-            at=self._clock.wall(),
-            flow=self._flow.name if self._flow else "",
-            flow_version=self._flow.version if self._flow else 0,
-            node=self._node.id if self._node else "",
-            kind=kind,
-            detail=detail,
-        )
-        self.journey.append(step)
-        self._outbox.append(IvrStep.of(step))
+        self._log.step(self._flow, self._node, kind, detail)
 
     def _finish(self, action: Action | None, reason: ExitReason, destination: str = "") -> list[Action]:
         self._cancel_timer()
         was_playing = self.state is State.PLAYING and self._play_id is not None
         self.state = State.ENDED
-        self._record(StepKind.EXIT, reason.value if not destination else f"{reason.value}:{destination}")
-        assert self._entry is not None
-        summary = JourneySummary(
-            call_id=self.call_id,
-            caller=self.caller,
-            did=self.did,
-            entry_flow=self._entry.name,
-            entry_flow_version=self._entry.version,
-            started_at=self._started_at,
-            ended_at=self._clock.wall(),
-            exit_reason=reason,
-            last_flow=self._flow.name if self._flow else "",
-            last_node=self._node.id if self._node else "",
-            path=tuple(self._path),
-            keys=self._keys,
-            destination=destination,
-            survey_score=self._survey,
-            callback_number=self._callback,
-        )
-        self.summary = summary
-        self._outbox.append(IvrEnded.of(summary))
+        self.summary = self._log.end(self._flow, self._node, reason, destination)
         out: list[Action] = []
         if was_playing and self._play_id is not None and reason is not ExitReason.ABANDONED:
             out.append(StopPlayback(play_id=self._play_id))
@@ -326,41 +272,24 @@ class IvrSession:
             # Validation rejects cycles without input; this guards flows that bypassed it.
             self._record(StepKind.NODE_ENTERED, "loop without input")
             return self._finish(Hangup(reason="flow_loop"), ExitReason.FAILED)
-        self._path.append(f"{flow.name}/{node.id}")
+        self._log.path.append(f"{flow.name}/{node.id}")
         self._record(StepKind.NODE_ENTERED, node.kind)
         self._cancel_timer()
-        self._buffer = ""
+        self._question = None
         return self._run_node(node)
 
     def _run_node(self, node: Node) -> list[Action]:
         if isinstance(node, PlayNode):
-            items = self._audio(node.prompt, node.tts)
-            if node.say_digits:
-                items += self._digit_items(render(node.say_digits, self.variables))
+            items = spoken(node.prompt, node.tts, node.say_digits, self.variables)
             return self._play(items, node.barge_in, lambda: self._goto(node.next))
-        if isinstance(node, MenuNode | CollectNode | LanguageNode | SurveyNode | CallbackNode):
+        if isinstance(node, InputNode):
             if isinstance(node, MenuNode):
                 self._push_menu()
             self._retries = 0
             return self._prompt_and_collect([])
-        if isinstance(node, QueueNode):
-            action = TransferToQueue(
-                queue=node.queue,
-                skill=node.skill,
-                priority=node.priority,
-                vip=self.vip,
-                variables=dict(self.variables),
-            )
-            return self._finish(action, ExitReason.TRANSFERRED_TO_AGENT, node.queue)
-        if isinstance(node, ExtensionNode):
-            return self._finish(
-                TransferToExtension(extension=node.extension), ExitReason.TRANSFERRED_TO_AGENT, node.extension
-            )
-        if isinstance(node, VoicemailNode):
-            return self._finish(TransferToVoicemail(box=node.box), ExitReason.VOICEMAIL, node.box)
-        if isinstance(node, ExternalNode):
-            number = render(node.number, self.variables)
-            return self._finish(TransferToExternal(number=number), ExitReason.TRANSFERRED_EXTERNAL, number)
+        handed_over = handover(node, self.variables, self.vip)
+        if handed_over is not None:
+            return self._finish(*handed_over)
         if isinstance(node, GotoFlowNode):
             target = self._library.flows.get(node.flow)
             if target is None:
@@ -374,7 +303,7 @@ class IvrSession:
         if isinstance(node, HangupNode):
             reason = ExitReason.SELF_SERVED if node.outcome == "self_served" else ExitReason.FAILED
             return self._play(
-                self._audio(node.prompt, node.tts),
+                audio_items(node.prompt, node.tts, self.variables),
                 False,
                 lambda: self._finish(Hangup(reason=node.outcome), reason),
             )
@@ -384,7 +313,9 @@ class IvrSession:
             self._record(StepKind.VARIABLE_SET, f"{node.variable}={value}")
             return self._goto(node.next)
         if isinstance(node, ConditionNode):
-            return self._run_condition(node)
+            detail, next_node = branch(node, self.variables, CallFacts(self.caller, self.did, self._period))
+            self._record(StepKind.BRANCH, detail)
+            return self._goto(next_node)
         if isinstance(node, HttpNode):
             return self._run_http(node)
         raise FlowError(f"unhandled node kind {node.kind}")
@@ -414,20 +345,6 @@ class IvrSession:
         return self._enter(self._entry, self._entry.start)
 
     # ------------------------------------------------------------------ audio
-
-    def _audio(self, prompt: str, tts: str) -> list[AudioItem]:
-        items: list[AudioItem] = []
-        if prompt:
-            items.append(("prompt", prompt))
-        if tts:
-            text = render(tts, self.variables)
-            if text.strip():
-                items.append(("tts", text))
-        return items
-
-    @staticmethod
-    def _digit_items(text: str) -> list[AudioItem]:
-        return [("prompt", KEY_PROMPTS[ch]) for ch in text if ch in KEY_PROMPTS]
 
     def _play(self, items: list[AudioItem], barge_in: bool, then: Callable[[], list[Action]]) -> list[Action]:
         if not items:
@@ -484,7 +401,7 @@ class IvrSession:
     def _on_digit(self, digit: str) -> list[Action]:
         if len(digit) != 1 or digit not in DIGITS:
             return []
-        self._keys += digit
+        self._log.keys += digit
         self._record(StepKind.KEY, digit)
         if self.state in (State.PLAYING, State.SYNTHESIZING):
             if not self._play_barge_in:
@@ -502,124 +419,83 @@ class IvrSession:
         self._typeahead += digit
         return []
 
-    def _input_spec(self) -> tuple[bool, int, int, str, float, float]:
-        """(single_key, min, max, terminator, first-key timeout, inter-key timeout) of the current node."""
-        node = self._node
-        if isinstance(node, CollectNode | CallbackNode):
-            return (
-                False,
-                node.min_digits,
-                node.max_digits,
-                node.terminator,
-                node.first_digit_timeout,
-                node.inter_digit_timeout,
-            )
-        if isinstance(node, MenuNode | LanguageNode | SurveyNode):
-            return (True, 1, 1, "", node.timeout_seconds, node.timeout_seconds)
-        raise FlowError("not an input node")
-
     def _prompt_and_collect(self, before: list[AudioItem]) -> list[Action]:
         node = self._node
-        assert isinstance(node, MenuNode | CollectNode | LanguageNode | SurveyNode | CallbackNode)
+        assert isinstance(node, InputNode)
         barge_in = getattr(node, "barge_in", True)
         if self._typeahead and barge_in:
             # The caller already answered while the previous prompt played: do not make them hear this one.
             return self._begin_collect()
-        items = before + self._audio(node.prompt, node.tts)
+        items = before + audio_items(node.prompt, node.tts, self.variables)
         return self._play(items, barge_in, self._begin_collect)
 
     def _begin_collect(self) -> list[Action]:
+        node = self._node
+        assert isinstance(node, InputNode)
         self._steps_without_input = 0
-        _single, lo, hi, term, first, inter = self._input_spec()
+        spec = input_spec(node)
         self.state = State.COLLECTING
-        self._buffer = ""
+        self._question = Question(spec)
         out: list[Action] = [
             CollectDigits(
-                min_digits=lo, max_digits=hi, terminator=term, first_digit_timeout=first, inter_digit_timeout=inter
+                min_digits=spec.min_digits, max_digits=spec.max_digits, terminator=spec.terminator,
+                first_digit_timeout=spec.first_timeout, inter_digit_timeout=spec.inter_timeout,
             )
         ]
-        node_before = self._node
-        while self._typeahead and self.state is State.COLLECTING and self._node is node_before:
+        while self._typeahead and self.state is State.COLLECTING and self._node is node:
             # Keys typed ahead answer this question one by one; once it is decided, the rest stays queued
             # for the next question (whose own collection consumes it).
             digit, self._typeahead = self._typeahead[0], self._typeahead[1:]
             out += self._accept_digit(digit)
-        if self._node is not node_before:
+        if self._node is not node:
             return out
         if self.state is State.COLLECTING and self._deadline is None:
-            out.append(self._set_timer(inter if self._buffer else first))
+            # The current question, not `spec`'s first one: a retry in the loop above asked afresh.
+            assert self._question is not None
+            out.append(self._set_timer(self._question.wait()))
         return out
 
     def _accept_digit(self, digit: str) -> list[Action]:
-        single, _lo, hi, term, _first, inter = self._input_spec()
+        assert self._question is not None
         self._cancel_timer()
-        if single:
-            return self._on_choice(digit)
-        if term and digit == term:
-            return self._on_entry(self._buffer, terminated=True)
-        self._buffer += digit
-        if len(self._buffer) >= hi:
-            return self._on_entry(self._buffer, terminated=False)
-        return [self._set_timer(inter)]
-
-    def _on_input_timeout(self) -> list[Action]:
-        self._record(StepKind.TIMEOUT, self._buffer)
-        single, *_ = self._input_spec()
-        if not single and self._buffer:
-            # The inter-digit timeout ends an entry just as the terminator would.
-            return self._on_entry(self._buffer, terminated=False)
-        return self._retry("timeout")
+        verdict = self._question.accept(digit)
+        if isinstance(verdict, Choice):
+            return self._on_choice(verdict.digit)
+        if isinstance(verdict, Entry):
+            return self._on_entry(verdict)
+        return [self._set_timer(verdict.seconds)]
 
     def _on_choice(self, digit: str) -> list[Action]:
-        node = self._node
-        if isinstance(node, MenuNode):
-            for option in node.options:
-                if option.digit == digit:
-                    self._record(StepKind.INPUT_ACCEPTED, digit)
-                    return self._goto(option.next)
-            return self._invalid(digit)
-        if isinstance(node, LanguageNode):
-            for choice in node.options:
-                if choice.digit == digit:
-                    self._record(StepKind.LANGUAGE, choice.language)
-                    self.language = choice.language
-                    self.variables["language"] = choice.language
-                    return [SetLanguage(language=choice.language), *self._goto(node.next)]
-            return self._invalid(digit)
-        if isinstance(node, SurveyNode):
-            if digit in "12345":
-                score = int(digit)
-                self._survey = score
-                self.variables["survey_score"] = digit
-                self._record(StepKind.SURVEY, digit)
-                after = self._play(self._audio(node.thanks_prompt, ""), False, lambda: self._goto(node.next))
-                return [RecordSurvey(score=score), *after]
-            return self._invalid(digit)
-        raise FlowError("not a single-key node")
+        assert isinstance(self._node, InputNode)
+        return self._answer(answer_choice(self._node, digit), digit)
 
-    def _on_entry(self, entry: str, *, terminated: bool) -> list[Action]:
-        node = self._node
-        if isinstance(node, CollectNode):
-            ok = node.min_digits <= len(entry) <= node.max_digits
-            if ok and node.pattern:
-                ok = re.fullmatch(node.pattern, entry) is not None
-            if not ok:
-                return self._invalid(entry)
-            self.variables[node.variable] = entry
-            self._record(StepKind.INPUT_ACCEPTED, entry)
-            return self._goto(node.next)
-        if isinstance(node, CallbackNode):
-            number = entry
-            if not entry and terminated and node.allow_caller_id and self.caller:
-                number = self.caller
-            if not (number.isdigit() and node.min_digits <= len(number) <= node.max_digits):
-                return self._invalid(entry)
-            self._callback = number
-            self.variables["callback_number"] = number
-            self._record(StepKind.CALLBACK, number)
-            after = self._play(self._audio(node.confirm_prompt, ""), False, lambda: self._goto(node.next))
-            return [CaptureCallback(number=number), *after]
-        raise FlowError("not a multi-key node")
+    def _on_entry(self, entry: Entry) -> list[Action]:
+        assert isinstance(self._node, InputNode)
+        return self._answer(answer_entry(self._node, entry.text, entry.terminated, self.caller), entry.text)
+
+    def _on_input_timeout(self) -> list[Action]:
+        assert self._question is not None
+        self._record(StepKind.TIMEOUT, self._question.buffer)
+        entry = self._question.timed_out()
+        if entry is not None:
+            return self._on_entry(entry)
+        return self._retry("timeout")
+
+    def _answer(self, answer: Answer | None, given: str) -> list[Action]:
+        if answer is None:
+            return self._invalid(given)
+        self.variables.update(answer.variables)
+        action = answer.action
+        if isinstance(action, SetLanguage):
+            self.language = action.language  # before going on: the next prompts speak it
+        elif isinstance(action, RecordSurvey):
+            self._log.survey_score = action.score
+        elif isinstance(action, CaptureCallback):
+            self._log.callback_number = action.number
+        self._record(answer.step, answer.detail)
+        confirm = audio_items(answer.confirm_prompt, "", self.variables)
+        after = self._play(confirm, False, lambda: self._goto(answer.next))
+        return [action, *after] if action is not None else after
 
     def _invalid(self, entry: str) -> list[Action]:
         self._record(StepKind.INVALID, entry)
@@ -627,81 +503,25 @@ class IvrSession:
 
     def _retry(self, failure: str) -> list[Action]:
         node = self._node
-        assert node is not None
+        assert isinstance(node, InputNode)
         self._retries += 1
-        max_retries = getattr(node, "max_retries", 0)
-        if self._retries > max_retries:
-            target = getattr(node, failure, None)
-            if isinstance(node, LanguageNode | SurveyNode):
-                # No choice is an answer too: keep the language / record no score, and carry on.
-                return self._goto(node.next)
-            if not target:
+        if self._retries > node.max_retries:
+            target = after_retries(node, failure)
+            if target is None:
                 return self._finish(Hangup(reason=f"no_{failure}_path"), ExitReason.FAILED)
-            return self._goto(str(target))
+            return self._goto(target)
         self._cancel_timer()
-        notice = getattr(node, f"{failure}_prompt", "invalid" if failure == "invalid" else "no_input")
-        return self._prompt_and_collect(self._audio(str(notice), ""))
+        return self._prompt_and_collect(audio_items(retry_notice(node, failure), "", self.variables))
 
-    # ------------------------------------------------------------------ conditions
+    # ------------------------------------------------------------------ data: conditions and HTTP
 
-    def _run_condition(self, node: ConditionNode) -> list[Action]:
-        for index, rule in enumerate(node.rules):
-            if self._matches(rule):
-                self._record(StepKind.BRANCH, f"rule {index} → {rule.next}")
-                return self._goto(rule.next)
-        self._record(StepKind.BRANCH, f"otherwise → {node.otherwise}")
-        return self._goto(node.otherwise)
-
-    def _matches(self, rule: ConditionRule) -> bool:
-        if rule.subject == "variable":
-            present = rule.name in self.variables and self.variables[rule.name] != ""
-            subject = self.variables.get(rule.name, "")
-        elif rule.subject == "caller":
-            present, subject = bool(self.caller), self.caller
-        elif rule.subject == "did":
-            present, subject = bool(self.did), self.did
-        else:
-            subject = self._period_of(rule.name, self._clock.wall()) if self._period_of else ""
-            present = bool(subject)
-        value = render(rule.value, self.variables)
-        op = rule.op
-        if op == "exists":
-            return present
-        if op == "eq":
-            return subject == value
-        if op == "ne":
-            return subject != value
-        if op == "prefix":
-            return subject.startswith(value)
-        if op == "in":
-            return subject in [v.strip() for v in value.split(",")]
-        if op == "regex":
-            return re.fullmatch(value, subject) is not None
-        try:
-            left, right = float(subject), float(value)
-        except ValueError:
-            return False
-        return left < right if op == "lt" else left > right
-
-    # ------------------------------------------------------------------ HTTP self-service
+    def _period(self, schedule: str) -> str:
+        return self._period_of(schedule, self._clock.wall()) if self._period_of else ""
 
     def _run_http(self, node: HttpNode) -> list[Action]:
-        url = render(node.url, self.variables, escape="url")
-        body = render(node.body, self.variables, escape="json") if node.method == "POST" else ""
         self._http_id = next(self._ids)
         self.state = State.WAITING_HTTP
-        # Header values are single-line by construction: a caller's input cannot add a header.
-        headers = tuple(
-            (h.name, render(h.value, self.variables).replace("\r", " ").replace("\n", " ")) for h in node.headers
-        )
-        request = HttpRequest(
-            request_id=self._http_id,
-            method=node.method,
-            url=url,
-            body=body,
-            timeout=node.timeout_seconds,
-            headers=headers,
-        )
+        request = http_request(node, self.variables, self._http_id)
         return [request, self._set_timer(node.timeout_seconds + HTTP_GRACE_SECONDS)]
 
     def _on_http_failed(self, reason: str) -> list[Action]:
@@ -719,51 +539,14 @@ class IvrSession:
     def _on_http_result(self, result: HttpResult) -> list[Action]:
         node = self._node
         assert isinstance(node, HttpNode)
-        if not 200 <= result.status < 300:
-            return self._on_http_failed(f"status {result.status}")
-        try:
-            document = json.loads(result.body)
-        except ValueError:
-            return self._on_http_failed("bad_json")
-        found: dict[str, str] = {}
-        for mapping in node.results:
-            ok, value = _lookup(document, mapping.path)
-            if not ok:
-                if mapping.required:
-                    return self._on_http_failed(f"missing {mapping.path}")
-                continue
-            found[mapping.variable] = _as_text(value)
+        found = read_result(node, result)
+        if isinstance(found, str):
+            return self._on_http_failed(found)
         self._cancel_timer()
         self._http_id = None
         self.state = State.IDLE
         self.variables.update(found)
         self.variables["http_status"] = str(result.status)
         self._record(StepKind.HTTP_OK, ",".join(f"{k}={v}" for k, v in found.items()))
-        items = self._audio("", node.say_tts)
-        if node.say_digits:
-            items += self._digit_items(render(node.say_digits, self.variables))
+        items = spoken("", node.say_tts, node.say_digits, self.variables)
         return self._play(items, True, lambda: self._goto(node.next))
-
-
-def _lookup(document: Any, path: str) -> tuple[bool, Any]:
-    current = document
-    for part in path.split("."):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
-            current = current[int(part)]
-        else:
-            return False, None
-    return True, current
-
-
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, str | int | float):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)
