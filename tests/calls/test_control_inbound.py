@@ -120,3 +120,19 @@ async def test_a_caller_who_hangs_up_in_the_queue_is_abandoned(h: Harness) -> No
     assert (cdr["disposition"], cdr["hangup_side"], cdr["missed"], cdr["wait"]) == (
         "abandoned", "caller", ["queue_abandoned"], 12.0)
     assert len(h.published(acd_events.CallAbandoned)) == 1
+
+
+@control_test
+async def test_when_the_agent_hangs_up_first_the_caller_rates_the_service(h: Harness) -> None:
+    h.login("1002")
+    caller = await h.call_menu("1")
+    agent = await h.pick_up("1002", caller)
+    agent.hang_up()
+    await h.settle()
+    assert h.agent("1002")["state"] == "wrap_up" and caller.bridged_with() == set()
+    assert await h.play_through(caller) == ["survey"]  # 满意度调查
+    caller.press("5")
+    assert await h.play_through(caller) == ["thanks", "goodbye"]
+    assert caller.leg.ended
+    cdr = h.cdr()
+    assert (cdr["survey_score"], cdr["hangup_side"], cdr["disposition"]) == (5, "agent", "answered")
