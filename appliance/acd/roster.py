@@ -29,7 +29,7 @@ class Roster:
         self.counts[AgentState.LOGGED_OUT] += 1
 
     def set_state(self, agent: Agent, new: AgentState, reason: str = "", by: str = "") -> None:
-        # The hottest function of the engine (several times per call): locals and module constants only.
+        # The engine's hottest function (several times per call): attributes read once, ctx.emit inlined.
         ctx = self._ctx
         old = agent.state
         now = ctx.now
