@@ -48,6 +48,16 @@ async def take_ticket(h: Harness) -> Phone:
     return agent
 
 
+async def missed_callback(h: Harness) -> Phone:
+    """A number left in the IVR, the ticket taken by 1002, and the customer does not answer."""
+    await callback_desk(h)
+    await leave_number_in_ivr(h)
+    agent = await take_ticket(h)
+    (await h.rung(NUMBER)).refuse(Cause.NO_ANSWER)
+    await h.settle()
+    return agent
+
+
 @control_test
 async def test_a_number_left_in_the_ivr_is_called_back(h: Harness) -> None:
     await callback_desk(h)
@@ -100,8 +110,7 @@ async def test_a_number_left_in_the_ivr_is_confirmed_once(h: Harness) -> None:
     await h.play_through(caller)
     caller.press(NUMBER + "#")
     played = await h.play_through(caller)
-    h.controller.hangup(h.call().id)
-    await h.settle()
+    await h.hang_up_all()
     assert played == ["callback_saved"]
 
 
@@ -111,14 +120,9 @@ async def test_a_number_left_in_the_ivr_is_confirmed_once(h: Harness) -> None:
     "while the ACD has put the agent in wrap-up"))
 @control_test
 async def test_the_agent_is_let_go_when_the_customer_does_not_answer(h: Harness) -> None:
-    await callback_desk(h)
-    await leave_number_in_ivr(h)
-    agent = await take_ticket(h)
-    (await h.rung(NUMBER)).refuse(Cause.NO_ANSWER)
-    await h.settle()
+    agent = await missed_callback(h)
     released = agent.leg.ended
-    h.controller.hangup(h.call().id)
-    await h.settle()
+    await h.hang_up_all()
     assert released
 
 
@@ -128,11 +132,7 @@ async def test_the_agent_is_let_go_when_the_customer_does_not_answer(h: Harness)
     "DialCallback and the agent who answers the retry is connected to nobody, the customer never redialled"))
 @control_test
 async def test_a_callback_the_customer_missed_is_tried_again(h: Harness) -> None:
-    await callback_desk(h)
-    await leave_number_in_ivr(h)
-    agent = await take_ticket(h)
-    (await h.rung(NUMBER)).refuse(Cause.NO_ANSWER)
-    await h.settle()
+    agent = await missed_callback(h)
     if not agent.leg.ended:
         agent.hang_up()  # the agent gives up on the silent line (see the test above)
     await h.advance(120)  # CALLBACK_RETRY_S
@@ -140,6 +140,5 @@ async def test_a_callback_the_customer_missed_is_tried_again(h: Harness) -> None
     retry.answer()
     await h.settle()
     redialled = [leg for leg in h.legs_to(NUMBER) if not leg.ended]
-    h.controller.hangup(h.call().id)
-    await h.settle()
+    await h.hang_up_all()
     assert len(redialled) == 1

@@ -15,6 +15,15 @@ async def connected(h: Harness, *idle: str) -> tuple[Phone, Phone]:
     return caller, await h.pick_up(idle[0], caller)
 
 
+async def three_way(h: Harness, party: str) -> Phone:
+    """The agent brings `party` into the call (三方通话); it answers."""
+    h.controller.conference(h.call().id, party)
+    third = await h.rung(party)
+    third.answer()
+    await h.settle()
+    return third
+
+
 @control_test
 async def test_a_blind_transfer_to_a_queue_from_the_desk(h: Harness) -> None:
     caller, agent = await connected(h, "1002", "1004")
@@ -130,9 +139,7 @@ async def test_a_blind_transfer_to_an_unreachable_extension_does_not_strand_the_
     h.controller.transfer(h.call().id, "extension:1901")
     await h.advance(60)
     stranded = not caller.leg.ended and caller.hears() is None and caller.bridged_with() == set()
-    if not caller.leg.ended:
-        caller.hang_up()
-    await h.settle()
+    await h.hang_up_all()
     assert not stranded, "the caller waits in silence, bridged to nobody, until they hang up"
 
 
@@ -165,15 +172,11 @@ async def test_a_three_way_call_keeps_the_others_when_one_leaves(h: Harness) -> 
 @control_test
 async def test_the_caller_and_the_third_party_stay_together_when_the_agent_leaves(h: Harness) -> None:
     caller, agent = await connected(h, "1002")
-    h.controller.conference(h.call().id, "1901")
-    third = await h.rung("1901")
-    third.answer()
-    await h.settle()
+    third = await three_way(h, "1901")
     agent.hang_up()
     await h.settle()
     together = caller.bridged_with() == {third.endpoint}
-    caller.hang_up()
-    await h.settle()
+    await h.hang_up_all()
     assert together
 
 
@@ -183,13 +186,9 @@ async def test_the_caller_and_the_third_party_stay_together_when_the_agent_leave
     "while it talks; the same holds for a consulted agent until the transfer completes"))
 @control_test
 async def test_an_agent_in_a_three_way_call_is_not_offered_another_call(h: Harness) -> None:
-    caller, _agent = await connected(h, "1002", "1003")
-    h.controller.conference(h.call().id, "1003")
-    (await h.rung("1003")).answer()
-    await h.settle()
-    second = await h.call_menu("1", caller="13900000000")
+    await connected(h, "1002", "1003")
+    await three_way(h, "1003")
+    await h.call_menu("1", caller="13900000000")
     offered = h.agent("1003")["state"]
-    second.hang_up()
-    caller.hang_up()
-    await h.settle()
+    await h.hang_up_all()
     assert offered == "on_call"

@@ -282,6 +282,13 @@ class Harness:
         assert found is not None, f"no call {call_id} in progress"
         return found
 
+    async def hang_up_all(self) -> None:
+        """End every call in progress as the desk's hang-up does (a test that has seen what it came for, an
+        expected failure that must not leave calls behind)."""
+        for call in self.controller.active_calls:
+            self.controller.hangup(call.id)
+        await self.settle()
+
     # ---------------------------------------------------------------- what happened
 
     def published(self, kind: type[E]) -> list[E]:
