@@ -5,7 +5,7 @@ The store holds queues, staff, VIP entries and pause reasons as an admin edits t
 Staff who left, and QA/admin staff, are not agents; a queue's members are its agents.
 
 Settings read here: `crm_vip_url` (第三方VIP: when set, every queue also asks this CRM whether a caller is a
-VIP, see `appliance.acd.vip_lookup`) and `crm_vip_timeout_s` (how long an answer is waited for; default 1.5).
+VIP, see `appliance.crm.vip_lookup`) and `crm_vip_timeout_s` (how long an answer is waited for; default 1.5).
 """
 
 from __future__ import annotations
