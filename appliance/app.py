@@ -288,6 +288,6 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     if calls is not None:
         appliance.telephony = calls
         appliance.services.append(calls)
-        appliance.probes.append(calls.sip.health)
+        appliance.probes += [calls.sip.health, calls.media.health]
     holder.append(appliance)
     return appliance

@@ -145,9 +145,7 @@ class CallService:
             return Health.of(self.name, Status.STARTING)
         driverless = self.driverless_trunks()
         status = Status.DEGRADED if driverless else Status.OK
-        path = "compiled" if self.media.compiled_relay else "Python"
-        detail = (f"{len(self.controller.active_calls)} calls, {self.media.endpoint_count} media endpoints, "
-                  f"{path} packet path")
+        detail = f"{len(self.controller.active_calls)} calls"
         if driverless:
             detail += "; trunks without a driver: " + ", ".join(driverless)
         acd = self.acd.figures()

@@ -102,7 +102,10 @@ def test_run_serves_health_prints_listeners_and_a_setup_token(running: tuple[sub
     status, health = get(port, "/api/v1/health")
     assert status == 200 and health["status"] == "ok"
     # the media engine runs the compiled packet path that `make` builds
-    assert any("compiled packet path" in s["detail"] for s in health["services"].values()), health
+    media = health["services"]["media"]
+    assert media["detail"].startswith("packet path compiled"), health
+    assert {"telephony", "sip", "media", "records_journal"} <= set(health["services"]), health
+    assert media["gauges"]["endpoints_in_use"] == 0 and "packets_relayed" in media["counters"], media
     status, body = get(port, "/api/v1/staff")
     assert status == 403 and body["error_id"] == "setup_required"
     status, _ = post(port, "/api/v1/setup", {"token": token.group(1), "password": "a long admin password"})
