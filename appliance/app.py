@@ -25,6 +25,7 @@ from appliance.calls.agents import AgentDirectory
 from appliance.calls.assets import ensure_assets
 from appliance.calls.controller import CallController
 from appliance.calls.http import make_blueprint as calls_blueprint
+from appliance.calls.http_stream import make_stream_blueprint as stream_blueprint
 from appliance.calls.service import CallService, TelephonyConfig, acd_config_of, routing_config
 from appliance.clock import Clock, SystemClock
 from appliance.config import RunConfig
@@ -272,7 +273,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         configuration_blueprint(api, core.config),
         voicemail_blueprint(api, core.voicemail),
         prompts_blueprint(api, core.prompts),
-        calls_blueprint(api, calls, core.records, core.bus, core.data_dir / "recordings"),
+        calls_blueprint(api, calls, core.records, core.data_dir / "recordings"),
+        stream_blueprint(api, core.bus),
     ]
     holder: list[Appliance] = []
 

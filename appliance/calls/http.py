@@ -1,5 +1,5 @@
 """Call-control routes: active calls, agent actions, queue status, CDRs, queue and agent logs, recordings,
-and the live event stream (WebSocket).
+(the live event stream is `http_stream`).
 
 Who may do what:
 - admin and supervisor: everything, on every agent and call;
@@ -14,9 +14,6 @@ the OpenAPI document is the same either way.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -29,12 +26,9 @@ from sanic.response import HTTPResponse
 from appliance.auth.models import ANY_ROLE, READ_CONFIG, Session
 from appliance.domain.models import Role
 from appliance.errors import ApplianceError, FieldError, Forbidden, NotFound, ValidationFailed
-from appliance.events import Event, EventBus
 from appliance.http_api import (
     Api,
-    Operation,
     Param,
-    bearer_token,
     body_of,
     int_arg,
     ok,
@@ -42,7 +36,6 @@ from appliance.http_api import (
     send_file,
     session_of,
 )
-from appliance.public_events import public_topics, to_public
 from appliance.records.sqlite_store import RecordStore
 
 if TYPE_CHECKING:  # telephony is imported only when the box runs it (its import is slow)
@@ -54,12 +47,9 @@ log = logging.getLogger(__name__)
 
 SUPERVISING = frozenset({Role.ADMIN, Role.SUPERVISOR})
 ACTING = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT})
-EVENTS_PATH = "/api/v1/events"
 FORCE_STATES = ("idle", "busy", "logged_out")
 DIRECTIONS = ("inbound", "outbound", "internal")
-_TOPIC = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$")
 _DIGITS = re.compile(r"^[0-9]{1,20}$")
-WS_UNAUTHORISED = 4401  # close code when the session ends while the stream is open (4000-4999: private use)
 
 
 class TelephonyOff(ApplianceError):
@@ -126,7 +116,7 @@ def _page(page: Any) -> dict[str, Any]:
     return {"items": list(page.items), "total": page.total, "offset": page.offset, "limit": page.limit}
 
 
-def _own_agent(session: Session) -> str:
+def own_agent(session: Session) -> str:
     """The agent an agent-role login acts as; refused when the login is not linked to a staff member."""
     if not session.staff:
         raise Forbidden("this login is not linked to an agent (staff number)", "该账号未关联座席工号")
@@ -134,7 +124,7 @@ def _own_agent(session: Session) -> str:
 
 
 def _check_may_act(session: Session, agent_id: str) -> None:
-    if session.role == Role.AGENT and _own_agent(session) != agent_id:
+    if session.role == Role.AGENT and own_agent(session) != agent_id:
         raise Forbidden("agents may act only on themselves", "座席只能操作自己")
 
 
@@ -196,34 +186,7 @@ def call_detail(call: Call) -> dict[str, Any]:
     }
 
 
-def parse_topics(raw: str | None) -> set[str] | None:
-    """`acd.*,voicemail.new` → a topic set for `EventBus.stream`; None (every topic) when absent or `*`."""
-    if raw is None or raw.strip() in ("", "*"):
-        return None
-    topics = {t.strip() for t in raw.split(",") if t.strip()}
-    bad = sorted(t for t in topics if not _TOPIC.match(t))
-    if bad or not topics:
-        raise ValidationFailed([FieldError(
-            "topics", "pattern", f"topics: comma-separated topics such as acd.* or acd.call_queued (bad: {bad})",
-            f"topics: 应为逗号分隔的主题, 如 acd.* 或 acd.call_queued (无效: {bad})",
-        )])
-    return topics
-
-
-def event_visible_to(session: Session, data: dict[str, Any]) -> bool:
-    """Agents see only events about themselves (their state, offers to them, their calls' answers)."""
-    if session.role != Role.AGENT:
-        return True
-    me = session.staff
-    if not me:
-        return False
-    if data.get("agent_id") == me or data.get("agent") == me:
-        return True
-    agents = data.get("agent_ids")
-    return isinstance(agents, list | tuple) and me in agents
-
-
-def make_blueprint(api: Api, service: CallService | None, records: RecordStore, bus: EventBus,
+def make_blueprint(api: Api, service: CallService | None, records: RecordStore,
                    recordings_dir: Path) -> Blueprint:
     """`service` is None when the box runs without telephony."""
     bp = Blueprint("calls", url_prefix="")
@@ -259,7 +222,7 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
         if call is None:
             raise NotFound("call", call_id)
         session = session_of(request)
-        if session.role == Role.AGENT and _own_agent(session) not in _call_agents(call):
+        if session.role == Role.AGENT and own_agent(session) not in _call_agents(call):
             raise Forbidden("agents may see only their own calls", "座席只能查看自己的通话")
         return call
 
@@ -267,7 +230,7 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
         session = session_of(request)
         calls = sorted(controller().active_calls, key=lambda c: (c.started_at, c.id))
         if session.role == Role.AGENT:
-            me = _own_agent(session)
+            me = own_agent(session)
             calls = [c for c in calls if me in _call_agents(c)]
         items = [call_summary(c) for c in calls]
         return ok({"items": items, "total": len(items), "offset": 0, "limit": len(items)})
@@ -341,7 +304,7 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
         session = session_of(request)
         views = controller().agent_views()
         if session.role == Role.AGENT:
-            me = _own_agent(session)
+            me = own_agent(session)
             views = [v for v in views if v["agent"] == me]
         return ok({"items": views, "total": len(views), "offset": 0, "limit": len(views)})
 
@@ -408,7 +371,7 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
         session = session_of(request)
         if session.role != Role.AGENT:
             return
-        me = _own_agent(session)
+        me = own_agent(session)
         if where.get("agent", me) != me:
             raise Forbidden("agents may read only their own records", "座席只能查看自己的记录")
         where["agent"] = me
@@ -430,7 +393,7 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
             raise NotFound("call record", call_id)
         cdr: dict[str, Any] = page.items[0]
         session = session_of(request)
-        if session.role == Role.AGENT and _own_agent(session) not in _cdr_agents(cdr):
+        if session.role == Role.AGENT and own_agent(session) not in _cdr_agents(cdr):
             raise Forbidden("agents may read only their own calls", "座席只能查看自己的通话记录")
         return cdr
 
@@ -461,55 +424,6 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
         if path is None:
             raise NotFound("recording", call_id)
         return await send_file(request, path, "audio/wav", f"{call_id}.wav")
-
-    # ---------------------------------------------------------------- live events (WebSocket)
-
-    async def ws_admission(request: Request) -> HTTPResponse | None:
-        """Authenticate and validate before the upgrade, so a refusal is a plain JSON HTTP error."""
-        if request.path != EVENTS_PATH:
-            return None
-        session = api.auth.authenticate(bearer_token(request) or request.args.get("token"))
-        if session.role == Role.AGENT:
-            _own_agent(session)  # an agent login without a staff link has nothing to follow
-        request.ctx.session = session
-        request.ctx.topics = public_topics(parse_topics(request.args.get("topics")))
-        if not request.ctx.topics:
-            raise ValidationFailed([FieldError(
-                "topics", "public_topic", "topics: none of these is a public event topic (see /api/v1/events/schemas)",
-                "topics: 其中没有公开的事件主题(见 /api/v1/events/schemas)")])
-        return None
-
-    async def events(request: Request, ws: Any) -> None:
-        session: Session = request.ctx.session
-        token = bearer_token(request) or request.args.get("token")
-        stream = bus.stream(request.ctx.topics)
-        reader = asyncio.ensure_future(_drain(ws))
-        try:
-            dropped = 0
-            while not reader.done():
-                getter = asyncio.ensure_future(stream.__anext__())
-                await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    break
-                event: Event = getter.result()
-                try:
-                    api.auth.authenticate(token)
-                except ApplianceError:
-                    await ws.close(WS_UNAUTHORISED, "session ended")
-                    break
-                if stream.dropped != dropped:
-                    # A slow reader lost the oldest events; say so, so a wallboard knows to re-read the state.
-                    await ws.send(json.dumps({"topic": "stream.dropped", "dropped": stream.dropped - dropped}))
-                    dropped = stream.dropped
-                data = to_public(event)  # the contract's shape, never the internal object
-                if event_visible_to(session, data):
-                    await ws.send(json.dumps(data, ensure_ascii=False, default=str))
-        finally:
-            stream.close()
-            reader.cancel()
-            with contextlib.suppress(BaseException):
-                await reader
 
     # ---------------------------------------------------------------- routes
 
@@ -653,21 +567,6 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore, 
               tag="records", operation_id="get_recording", roles=ANY_ROLE, content_type="audio/wav",
               response={"type": "string", "format": "binary"}, errors=(401, 403, 404))
 
-    bp.on_request(ws_admission)
-    bp.add_websocket_route(events, EVENTS_PATH, name="event_stream")
-    # The stream is not an `Api.route` (Sanic upgrades it), so its operation is registered by hand.
-    api.operations.append(Operation(
-        "get", EVENTS_PATH,
-        "Live events: upgrades to a WebSocket (Upgrade: websocket); each text frame is one event as JSON "
-        "(Event.to_dict(): topic, at, fields); agents receive only events about themselves",
-        "events", "event_stream", ANY_ROLE,
-        response={"type": "object", "required": ["topic"], "properties": {
-            "topic": {"type": "string"}, "at": {"type": "number"}}, "additionalProperties": True},
-        response_status=101,
-        params=(Param("topics", description="comma-separated topics; a trailing .* matches a prefix (acd.*)"),
-                Param("token", description="the session token, for browsers that cannot set a header")),
-        errors=(401, 403, 422),
-    ))
     return bp
 
 
@@ -693,10 +592,3 @@ def recording_file(recordings_dir: Path, stored: str) -> Path | None:
     if not any(c.resolve().is_relative_to(root) for c in candidates):
         log.warning("a recording path outside %s was not served: %s", root, stored)
     return None
-
-
-async def _drain(ws: Any) -> None:
-    """Read (and ignore) what the client sends until it closes: the close is how we learn it has gone."""
-    with contextlib.suppress(Exception):
-        while True:
-            await ws.recv()

@@ -1,0 +1,134 @@
+"""The live event stream: a WebSocket at /api/v1/events that sends the public events (`appliance.public_events`)
+as JSON, one per text frame, filtered by topic and, for agents, to the events that name them.
+
+It authenticates before the upgrade (a refusal is a plain JSON HTTP error), re-checks the session for every
+event (logging out closes the stream with 4401), and tells a reader that fell behind how many events it lost
+instead of letting a stuck browser tab stall the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+
+from appliance.auth.models import ANY_ROLE, Session
+from appliance.calls.http import own_agent
+from appliance.domain.models import Role
+from appliance.errors import ApplianceError, FieldError, ValidationFailed
+from appliance.events import Event, EventBus
+from appliance.http_api import Api, Operation, Param, bearer_token
+from appliance.public_events import public_topics, to_public
+
+EVENTS_PATH = "/api/v1/events"
+WS_UNAUTHORISED = 4401  # close code when the session ends while the stream is open (4000-4999: private use)
+_TOPIC = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$")
+
+
+def parse_topics(raw: str | None) -> set[str] | None:
+    """`acd.*,voicemail.new` → a topic set for `EventBus.stream`; None (every topic) when absent or `*`."""
+    if raw is None or raw.strip() in ("", "*"):
+        return None
+    topics = {t.strip() for t in raw.split(",") if t.strip()}
+    bad = sorted(t for t in topics if not _TOPIC.match(t))
+    if bad or not topics:
+        raise ValidationFailed([FieldError(
+            "topics", "pattern", f"topics: comma-separated topics such as acd.* or acd.call_queued (bad: {bad})",
+            f"topics: 应为逗号分隔的主题, 如 acd.* 或 acd.call_queued (无效: {bad})",
+        )])
+    return topics
+
+
+def event_visible_to(session: Session, data: dict[str, Any]) -> bool:
+    """Agents see only events about themselves (their state, offers to them, their calls' answers)."""
+    if session.role != Role.AGENT:
+        return True
+    me = session.staff
+    if not me:
+        return False
+    if data.get("agent_id") == me or data.get("agent") == me:
+        return True
+    agents = data.get("agent_ids")
+    return isinstance(agents, list | tuple) and me in agents
+
+
+def make_stream_blueprint(api: Api, bus: EventBus) -> Blueprint:
+    bp = Blueprint("event_stream", url_prefix="")
+
+
+    async def ws_admission(request: Request) -> HTTPResponse | None:
+        """Authenticate and validate before the upgrade, so a refusal is a plain JSON HTTP error."""
+        if request.path != EVENTS_PATH:
+            return None
+        session = api.auth.authenticate(bearer_token(request) or request.args.get("token"))
+        if session.role == Role.AGENT:
+            own_agent(session)  # an agent login without a staff link has nothing to follow
+        request.ctx.session = session
+        request.ctx.topics = public_topics(parse_topics(request.args.get("topics")))
+        if not request.ctx.topics:
+            raise ValidationFailed([FieldError(
+                "topics", "public_topic", "topics: none of these is a public event topic (see /api/v1/events/schemas)",
+                "topics: 其中没有公开的事件主题(见 /api/v1/events/schemas)")])
+        return None
+
+    async def events(request: Request, ws: Any) -> None:
+        session: Session = request.ctx.session
+        token = bearer_token(request) or request.args.get("token")
+        stream = bus.stream(request.ctx.topics)
+        reader = asyncio.ensure_future(_drain(ws))
+        try:
+            dropped = 0
+            while not reader.done():
+                getter = asyncio.ensure_future(stream.__anext__())
+                await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    break
+                event: Event = getter.result()
+                try:
+                    api.auth.authenticate(token)
+                except ApplianceError:
+                    await ws.close(WS_UNAUTHORISED, "session ended")
+                    break
+                if stream.dropped != dropped:
+                    # A slow reader lost the oldest events; say so, so a wallboard knows to re-read the state.
+                    await ws.send(json.dumps({"topic": "stream.dropped", "dropped": stream.dropped - dropped}))
+                    dropped = stream.dropped
+                data = to_public(event)  # the contract's shape, never the internal object
+                if event_visible_to(session, data):
+                    await ws.send(json.dumps(data, ensure_ascii=False, default=str))
+        finally:
+            stream.close()
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+
+    bp.on_request(ws_admission)
+    bp.add_websocket_route(events, EVENTS_PATH, name="event_stream")
+    # The stream is not an `Api.route` (Sanic upgrades it), so its operation is registered by hand.
+    api.operations.append(Operation(
+        "get", EVENTS_PATH,
+        "Live events: upgrades to a WebSocket (Upgrade: websocket); each text frame is one public event as JSON "
+        "(topic, v, at and the fields of its schema at /api/v1/events/schemas); agents receive only events "
+        "about themselves",
+        "events", "event_stream", ANY_ROLE,
+        response={"type": "object", "required": ["topic"], "properties": {
+            "topic": {"type": "string"}, "at": {"type": "number"}}, "additionalProperties": True},
+        response_status=101,
+        params=(Param("topics", description="comma-separated topics; a trailing .* matches a prefix (acd.*)"),
+                Param("token", description="the session token, for browsers that cannot set a header")),
+        errors=(401, 403, 422),
+    ))
+    return bp
+
+
+async def _drain(ws: Any) -> None:
+    """Read (and ignore) what the client sends until it closes: the close is how we learn it has gone."""
+    with contextlib.suppress(Exception):
+        while True:
+            await ws.recv()
