@@ -5,7 +5,8 @@ Modules: `rtp` (RFC 3550 packets, RTCP, statistics), `g711` (codec tables), `jit
 `player`, `recorder`, `mixer` (masks, batched), `quality` (E-model MOS) are sans-IO. The asyncio shell is
 `service.MediaEngine`, a façade over `ports` (sockets, latching), `packets` (the per-packet path, with the
 compiled `_rtp_relay.c` through `fast_relay`), `bridges` (relay or mix), `playback` (prompts, tones, DTMF),
-`recordings`, `rtcp_reports` and `tick` (the 20 ms clock), sharing `core.Core`; `endpoint` is one RTP leg.
+`recordings`, `rtcp_reports`, `frames` (frame ports) and `tick` (the 20 ms clock), sharing `core.Core`;
+`endpoint` is one leg (RTP, or a frame port's).
 The composition root freezes start-up objects out of the garbage collector's full passes for the media path's
 timing (`appliance.process_memory.settle_heap`).
 
@@ -25,6 +26,12 @@ All values are structured; SDP text stays in the SIP layer.
     engine.set_remote(local_b.endpoint_id, RemoteMedia(...))   # also for re-INVITEs (hold = direction)
     # legs from FXO ports that cannot send RFC 4733: allocate(..., inband_dtmf=True)
     # per-leg DTMF callback: allocate(..., on_dtmf=lambda endpoint_id, digit: ...)
+
+    # a driver's line (E1/PRI B-channel, analog port): a frame port, used by endpoint_id like any leg
+    port: FramePort = engine.open_frame_port("alaw")   # or "linear"; inband_dtmf=True, on_dtmf=... as above
+    port.push(frame)                   # every 20 ms of the driver's clock: 160 bytes A-law, or 320 bytes of
+    frame = port.pull()                # 16-bit little-endian samples; both from the engine's event loop
+    engine.bridge(port.endpoint_id, local.endpoint_id)   # A-law <-> PCMA: passed through untouched
 
     bridge_id = engine.bridge(local.endpoint_id, local_b.endpoint_id)      # relays when it can
     engine.add_party(bridge_id, supervisor_id, PartyMask.listen())          # hears both, heard by none
@@ -46,11 +53,25 @@ All values are structured; SDP text stays in the SIP layer.
     engine.leg_stats(endpoint_id)                # received, lost, jitter_ms, sent, r_factor, mos, peer, ...
 
     quality: LegQuality | None = engine.release(endpoint_id)   # sockets, port, files freed; CDR figures
-    # (release also leaves the bridge and stops recordings and prompts of that leg)
+    # (release also leaves the bridge and stops recordings and prompts of that leg; a frame port closes:
+    # push is ignored and pull gives silence after it)
     await engine.stop()                                        # releases everything still allocated
+    engine.health()                    # appliance.health.Health: counters, gauges, the packet path in detail
 
 Recording and in-band detection tap the relay (a decoded copy), so they do not take a call off the fast path;
 a prompt, a tone, DTMF being sent, a third party or a mask does, and the bridge returns to relaying when they end.
+
+Frame ports (`frames.py`) are the media side of E1/PRI B-channels and analog lines; the drivers come later.
+A driver pushes the line's audio and pulls the line's audio in 20 ms frames on its own clock. Everything the
+engine does by endpoint_id works on a frame port: two-party and conference bridges, masks, prompts and
+tones, recordings, in-band DTMF detection (on by default: TDM and analog lines carry no RFC 4733) and its
+events. Its frames cross between the driver's clock and the engine's through small bounded elastic buffers
+(four frames, two before the first frame plays): a clock running faster or slower costs a dropped or a
+repeated frame now and then, counted (`leg_stats`: slips_in, slips_out; health: frame_slips), never a
+growing delay. An A-law port bridged two-party to a PCMA leg with no prompt, tone, mask or DTMF being sent
+passes through without transcoding: each pushed frame goes out at once as RTP on the leg's continuous
+stream, and the leg's code words reach the port untouched through its jitter buffer and the tick. Frame
+ports never enter the compiled packet path.
 
 Events on the EventBus (topics "media.*"): `DtmfReceived` (media.dtmf), `RtpTimeout` (media.rtp_timeout: no
 packets for `MediaConfig.rtp_timeout` seconds — end the dead call), `PlaybackFinished`, `RecordingStopped`
@@ -61,6 +82,7 @@ CDR, published by `release`). Errors: `NoPortAvailable`, `NoCommonCodec` (answer
 A repair command for recordings cut off by a crash: `python -m appliance.media.recorder repair FILE...`.
 """
 
+from appliance.media.frames import FramePort
 from appliance.media.models import (
     PCMA,
     PCMU,
@@ -78,6 +100,7 @@ __all__ = [
     "PCMU",
     "Codec",
     "Direction",
+    "FramePort",
     "LocalMedia",
     "MediaConfig",
     "MediaEngine",

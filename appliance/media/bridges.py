@@ -6,6 +6,10 @@ relay: they tap a copy of each payload into the leg's jitter buffer, which the t
 decides after every change and moves the legs over without a gap: each outgoing stream keeps its SSRC, its
 sequence goes on by one, its timestamp by the time that passed, and a new jitter buffer is seeded with the
 last relayed frame so concealment covers the first tick.
+
+A frame port (`frames.py`) in A-law bridged two-party to a PCMA leg relays too: its frames go out as RTP as
+the driver pushes them, and the leg's audio reaches the port untouched through the leg's jitter buffer and the
+tick, which hands the code words over without decoding (and decodes a copy for recordings and detectors).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from appliance.media.core import Core
 from appliance.media.endpoint import Endpoint
 from appliance.media.errors import endpoint_busy, unknown_bridge, unknown_endpoint
 from appliance.media.mixer import Mixer
-from appliance.media.models import PartyMask
+from appliance.media.models import PCMA, PartyMask
 
 
 @dataclass(eq=False)
@@ -103,8 +107,13 @@ class Bridges:
             return False
         if any(ep.player is not None or ep.dtmf_tx for ep in (a, b)):
             return False
-        # recording and in-band detection do not stop the relay: they tap a copy of the packets
-        return a.codec == b.codec
+        if a.frame is None and b.frame is None:
+            # recording and in-band detection do not stop the relay: they tap a copy of the packets
+            return a.codec == b.codec
+        # a frame port's A-law passes to and from a PCMA leg untouched; recordings and detectors read the
+        # decoded copy the tick makes of both sides anyway
+        port, leg = (a, b) if a.frame is not None else (b, a)
+        return port.frame is not None and port.frame.law == "alaw" and leg.frame is None and leg.codec == PCMA
 
     def reconcile(self, bridge_id: str | None) -> None:
         """Choose relay or mixing for a bridge and move its legs over without a gap."""
@@ -140,14 +149,19 @@ class Bridges:
         if bool(ep.recordings) or ep.inband is not None:
             return True  # decoded every tick, relayed or not
         if ep.relay_to is not None:
-            return False
+            # an RTP leg relayed into a frame port: the tick hands its frames (undecoded) to the port
+            return ep.relay_to.frame is not None and ep.frame is None
         return ep.bridge_id is not None or ep.player is not None or bool(ep.dtmf_tx)
 
     def reconcile_endpoint(self, ep: Endpoint) -> None:
         core = self._core
         core.own(ep)
         ticked = self.needs_tick(ep)
-        if ticked and ep.jitter is None:
+        if ep.frame is not None:  # no jitter buffer: the port's elastic buffer is its input to the tick
+            if ep.frame.ticked != ticked:
+                ep.frame.ticked = ticked
+                core.plan_dirty = True
+        elif ticked and ep.jitter is None:
             ep.jitter = core.new_jitter(ep)
             if ep.last_in_payload:
                 ep.jitter.seed(ep.last_in_ts, ep.last_in_payload)

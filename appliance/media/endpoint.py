@@ -1,6 +1,7 @@
 """One media endpoint: a phone's RTP stream as the engine holds it (socket, peer, statistics, outgoing stream,
-jitter buffer, player, DTMF, recordings). `service.MediaEngine` owns them; the compiled path (`fast_relay`)
-holds some of their per-packet state while a leg is handed over to it."""
+jitter buffer, player, DTMF, recordings), or a frame port (`frame`: a driver's line, no socket).
+`service.MediaEngine` owns them; the compiled path (`fast_relay`) holds some of their per-packet state while
+a leg is handed over to it (never a frame port's)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import errno
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.media import g711
 from appliance.media import rtp as rtpmod
@@ -19,6 +20,9 @@ from appliance.media.jitter import FRAME, JitterBuffer
 from appliance.media.models import PCMA, Codec, Direction
 from appliance.media.player import Player
 from appliance.media.tones import ToneGenerator
+
+if TYPE_CHECKING:
+    from appliance.media.frames import FramePort
 
 TICK = 0.02  # the engine's clock: one frame of FRAME samples
 
@@ -95,6 +99,7 @@ class Endpoint:
     # MODE_RELAY the target's send side
     fast_received: int = 0  # stats.received when last handed over or synced (has C relayed since?)
     fast_tx_packets: int = 0  # likewise for tx_packets
+    frame: FramePort | None = None  # a frame port's (frames.py): no socket, a driver pushes and pulls frames
 
     def next_out(self, now: float, tick: int = -1) -> tuple[int, int]:
         """Sequence number and timestamp of the next packet we generate. While we generate, the timestamp

@@ -38,3 +38,8 @@ def unknown_bridge(bridge_id: str) -> NotFound:
 def endpoint_busy(endpoint_id: str, bridge_id: str) -> Conflict:
     return Conflict(f"endpoint {endpoint_id} is already in bridge {bridge_id}",
                     f"媒体端点 {endpoint_id} 已在桥 {bridge_id} 中", {"endpoint": endpoint_id, "bridge": bridge_id})
+
+
+def not_rtp(endpoint_id: str) -> Conflict:
+    return Conflict(f"endpoint {endpoint_id} is a frame port, not an RTP leg", f"媒体端点 {endpoint_id} 是帧端口, 不是 RTP",
+                    {"endpoint": endpoint_id})

@@ -184,7 +184,7 @@ class FastRelay:
         target = ep.relay_to
         mode = 0
         if ep.connected and ep.peer_ssrc is not None and ep.stats.base_seq >= 0:
-            if target is None:
+            if target is None or target.frame is not None:  # mixed, or carried by the tick to a frame port
                 mode = MODE_UP if ep.jitter is not None else 0
             elif not ep.resync and target.tx == 1 and target.fd >= 0:
                 mode = MODE_RELAY | (MODE_UP if ep.jitter is not None else 0)

@@ -7,7 +7,8 @@
 - `playback.Playback` — prompts, tones, DTMF sent, digits heard;
 - `recordings.Recordings` — stereo WAV recordings;
 - `rtcp_reports.RtcpReports` — RTCP on port + 1;
-- `tick.Tick` — the 20 ms clock: decoding, detection, mixing, generated sends, housekeeping.
+- `tick.Tick` — the 20 ms clock: decoding, detection, mixing, generated sends, housekeeping;
+- `frames.FramePorts` — frame ports: a driver's line (E1/PRI B-channel, analog port) behind an endpoint_id.
 
 The engine owns every socket, task and file of the media path; `core.Core` holds what the parts share. Time is
 read only from the injected clock.
@@ -28,10 +29,11 @@ from appliance.media import g711
 from appliance.media.bridges import Bridges
 from appliance.media.core import Core
 from appliance.media.endpoint import DtmfCallback, Endpoint
-from appliance.media.errors import NoCommonCodec
+from appliance.media.errors import NoCommonCodec, not_rtp
 from appliance.media.events import LegQuality
 from appliance.media.fast_relay import FastRelay
 from appliance.media.fast_relay import load as load_fast_relay
+from appliance.media.frames import FrameLaw, FramePort, FramePorts
 from appliance.media.inband import InbandDetector
 from appliance.media.models import (
     PCMA,
@@ -85,6 +87,7 @@ class MediaEngine:
         self._packets = PacketPath(core, self._ports, self._playback.digit)
         self._tick = Tick(core, self._bridges, self._packets, self._playback, self._recordings, self._ports,
                           self._reports)
+        self._frames = FramePorts(core, self._packets.send)
 
     @property
     def compiled_relay(self) -> bool:
@@ -156,6 +159,8 @@ class MediaEngine:
     def set_remote(self, endpoint_id: str, remote: RemoteMedia) -> LocalMedia:
         """The answer to our offer, or a new offer in a re-INVITE (hold is a direction change)."""
         ep = self._core.endpoint(endpoint_id)
+        if ep.frame is not None:
+            raise not_rtp(endpoint_id)
         codec = self._choose_codec(remote)
         self._core.own(ep)
         if codec != ep.codec:
@@ -173,7 +178,8 @@ class MediaEngine:
         return self._local(ep)
 
     def release(self, endpoint_id: str) -> LegQuality | None:
-        """Tear down one endpoint: sockets closed, port freed, out of its bridge, recordings closed."""
+        """Tear down one endpoint (an RTP leg or a frame port): sockets closed, port freed, out of its bridge,
+        recordings and prompts stopped. Returns (and publishes) the leg's quality figures for the CDR."""
         ep = self._endpoints.pop(endpoint_id, None)
         if ep is None:
             return None
@@ -183,34 +189,71 @@ class MediaEngine:
             self._playback.finish(ep, interrupted=True)
         if ep.bridge_id is not None:
             self._bridges.leave(ep)
-        self._core.own(ep)
-        self._packets.unwatch(ep)
-        self._ports.close(ep)
+        if ep.frame is not None:
+            self._frames.close(ep.frame)
+        else:
+            self._core.own(ep)
+            self._packets.unwatch(ep)
+            self._ports.close(ep)
         self._core.plan_dirty = True
-        q = self.quality(ep)
-        event = LegQuality(at=self.clock.wall(), endpoint_id=endpoint_id, packets_received=ep.stats.received,
-                           packets_lost=ep.stats.cumulative_lost, jitter_ms=round(ep.stats.jitter_ms, 2),
-                           round_trip_ms=None if ep.rtt is None else round(ep.rtt * 1000, 1),
-                           r_factor=q[0], mos=q[1])
+        received, lost, jitter_ms, _loss = self._figures(ep)
+        r, mos = self.quality(ep)
+        event = LegQuality(at=self.clock.wall(), endpoint_id=endpoint_id, packets_received=received,
+                           packets_lost=lost, jitter_ms=round(jitter_ms, 2),
+                           round_trip_ms=None if ep.rtt is None else round(ep.rtt * 1000, 1), r_factor=r, mos=mos)
         self.bus.publish(event)
         return event
 
+    @staticmethod
+    def _figures(ep: Endpoint) -> tuple[int, int, float, float]:
+        """Received, lost, jitter (ms) and the loss fraction. A frame port's are its line's frames: pushed,
+        and slipped on the way in (dropped or made up)."""
+        port = ep.frame
+        if port is not None:
+            return port.pushed, port.rx.slips, 0.0, port.rx.slips / max(1, port.pushed)
+        st = ep.stats
+        return st.received, st.cumulative_lost, st.jitter_ms, st.loss_fraction_total
+
     def quality(self, ep: Endpoint) -> tuple[float, float]:
         one_way_ms = 0.0 if ep.rtt is None else ep.rtt * 500.0
-        q = estimate(ep.stats.loss_fraction_total, ep.stats.jitter_ms, one_way_ms)
+        _received, _lost, jitter_ms, loss = self._figures(ep)
+        q = estimate(loss, jitter_ms, one_way_ms)
         return q.r_factor, q.mos
 
     def leg_stats(self, endpoint_id: str) -> dict[str, Any]:
         ep = self._core.endpoint(endpoint_id)
         self._core.sync(ep)
         r, mos = self.quality(ep)
-        return {"received": ep.stats.received, "lost": ep.stats.cumulative_lost,
-                "jitter_ms": ep.stats.jitter_ms, "sent": ep.tx_packets, "r_factor": r, "mos": mos,
-                "peer": ep.peer, "relaying": ep.relay_to is not None, "mixing": ep.jitter is not None}
+        received, lost, jitter_ms, _loss = self._figures(ep)
+        stats: dict[str, Any] = {"received": received, "lost": lost, "jitter_ms": jitter_ms, "sent": ep.tx_packets,
+                                 "r_factor": r, "mos": mos, "peer": ep.peer, "relaying": ep.relay_to is not None,
+                                 "mixing": ep.jitter is not None}
+        port = ep.frame
+        if port is not None:
+            stats.update(sent=port.pulled, mixing=port.ticked and ep.relay_to is None, frame_law=port.law,
+                         slips_in=port.rx.slips, slips_out=port.tx.slips, relayed=port.relayed)
+        return stats
 
     @property
     def endpoint_count(self) -> int:
         return len(self._endpoints)
+
+    # ---------------------------------------------------------------- frame ports (frames.py)
+
+    def open_frame_port(self, law: FrameLaw = "alaw", *, inband_dtmf: bool = True,
+                        on_dtmf: DtmfCallback | None = None) -> FramePort:
+        """A port for a driver's line (an E1/PRI B-channel, an analog port): 20 ms frames of A-law (160 bytes)
+        or 16-bit linear (320 bytes) pushed and pulled on the driver's clock. Its `endpoint_id` goes wherever
+        an RTP endpoint's does; `release(endpoint_id)` closes it. In-band DTMF detection is on unless asked
+        otherwise (TDM and analog lines carry no RFC 4733)."""
+        port = self._frames.open(law, inband_dtmf=inband_dtmf, on_dtmf=on_dtmf)
+        self._bridges.reconcile_endpoint(self._core.endpoint(port.endpoint_id))
+        return port
+
+    def run_tick(self) -> None:
+        """One tick now: what the clock task does every 20 ms, for simulations and tests that drive time
+        themselves with a ManualClock instead of calling `start()`."""
+        self._tick.run(self._core.now())
 
     @property
     def ports_in_use(self) -> int:
@@ -314,8 +357,12 @@ class MediaEngine:
             "ticks_skipped": self._tick.ticks_skipped,
             "wakeups": self._packets.drains,
         }
+        frames = self._frames.figures()
+        counters.update(frames_pushed=frames["pushed"], frames_pulled=frames["pulled"],
+                        frames_relayed=frames["relayed"], frame_slips=frames["slips"])
         gauges = {
             "endpoints_in_use": len(self._endpoints),
+            "frame_ports": self._frames.open_ports,
             "ports_in_use": len(self._ports.in_use),
             "ports_free": ports_free,
             "bridges": len(bridges),

@@ -28,6 +28,7 @@ from appliance.media.bridges import Bridges
 from appliance.media.core import Core
 from appliance.media.endpoint import FRAME, TICK, Endpoint
 from appliance.media.events import RtpTimeout
+from appliance.media.frames import FramePort
 from appliance.media.inband import analyse
 from appliance.media.models import Direction
 from appliance.media.packets import HDR, PacketPath
@@ -38,6 +39,8 @@ from appliance.media.recordings import Recordings
 from appliance.media.rtcp_reports import RtcpReports
 
 log = logging.getLogger(__name__)
+
+_STAND_IN = bytes(FRAME)  # a linear row's place in the coded batch (decoded, then overwritten)
 
 
 class Tick:
@@ -76,6 +79,9 @@ class Tick:
         self._playing: list[tuple[int, Endpoint]] = []  # mixed legs with a prompt or tone: (row, endpoint)
         self._send_fds = np.zeros(0, dtype=np.int32)  # the same, for the compiled path: their sockets, rows
         self._send_rows = np.zeros(0, dtype=np.int32)
+        self._linear_rows: list[int] = []  # frame ports of 16-bit samples: no decoding
+        self._frame_outs: list[tuple[int, FramePort]] = []  # mixed frame ports: (row, port) their mix goes to
+        self._frame_feeds: list[tuple[int, FramePort]] = []  # RTP legs relayed into a frame port: (row, port)
 
     @property
     def running(self) -> bool:
@@ -131,19 +137,36 @@ class Tick:
         self._housekeeping(now)
 
     def _plan(self) -> None:
-        self._mixed = [ep for ep in self._core.endpoints.values() if ep.jitter is not None]
-        self._row_of = {ep.endpoint_id: i for i, ep in enumerate(self._mixed)}
+        endpoints = self._core.endpoints.values()
+        mixed = self._mixed = [ep for ep in endpoints
+                               if ep.jitter is not None or (ep.frame is not None and ep.frame.ticked)]
+        self._row_of = {ep.endpoint_id: i for i, ep in enumerate(mixed)}
         # relayed legs are decoded (for recordings and detectors) but neither mixed nor sent
-        self._mix_rows = {ep.endpoint_id: i for i, ep in enumerate(self._mixed) if ep.relay_to is None}
-        self._pops = [ep.jitter.pop for ep in self._mixed if ep.jitter is not None]
-        laws = {ep.law for ep in self._mixed}
-        self._one_law = laws.pop() if len(laws) == 1 else None
-        self._is_alaw = np.array([ep.law == "alaw" for ep in self._mixed], dtype=bool)
-        self._det_rows = [i for i, ep in enumerate(self._mixed) if ep.inband is not None]
-        self._senders = [(i, ep) for i, ep in enumerate(self._mixed) if ep.relay_to is None]
-        self._playing = [(i, ep) for i, ep in enumerate(self._mixed) if ep.player is not None]
+        self._mix_rows = {ep.endpoint_id: i for i, ep in enumerate(mixed) if ep.relay_to is None}
+        self._pops = [ep.jitter.pop if ep.jitter is not None else ep.frame.rx.take  # type: ignore[union-attr]
+                      for ep in mixed]
+        coded = [ep for ep in mixed if ep.frame is None or ep.frame.law != "linear"]
+        laws = {ep.law for ep in coded}
+        self._one_law = laws.pop() if len(laws) == 1 else ("alaw" if not laws else None)
+        self._is_alaw = np.array([ep.law == "alaw" for ep in mixed], dtype=bool)
+        self._linear_rows = [i for i, ep in enumerate(mixed) if ep.frame is not None and ep.frame.law == "linear"]
+        self._det_rows = [i for i, ep in enumerate(mixed) if ep.inband is not None]
+        self._senders = [(i, ep) for i, ep in enumerate(mixed) if ep.relay_to is None and ep.frame is None]
+        self._playing = [(i, ep) for i, ep in enumerate(mixed) if ep.player is not None]
         self._send_fds = np.array([ep.fd for _i, ep in self._senders], dtype=np.int32)
         self._send_rows = np.array([i for i, _ep in self._senders], dtype=np.int32)
+        self._frame_outs = [(i, ep.frame) for i, ep in enumerate(mixed) if ep.frame is not None and ep.relay_to is None]
+        self._frame_feeds = [(i, ep.relay_to.frame) for i, ep in enumerate(mixed)
+                             if ep.frame is None and ep.relay_to is not None and ep.relay_to.frame is not None]
+        # a frame port's buffers are open while the tick takes from them (a row) or fills them (fed)
+        fed = {id(port) for _i, port in self._frame_outs + self._frame_feeds}
+        for ep in endpoints:
+            port = ep.frame
+            if port is not None:
+                port.rx.set_open(port.ticked)
+                if not port.ticked:
+                    port.rx.clear()  # (the line's frames the tick did not read would be stale later)
+                port.tx.set_open(id(port) in fed)  # (closed, it still gives the driver what it holds)
         self._recordings.invalidate()
         self._mixer.invalidate()
         self._core.plan_dirty = False
@@ -156,13 +179,23 @@ class Tick:
 
     def _tick_mixed(self, mixed: list[Endpoint], now: float) -> None:
         n = len(mixed)
-        raw = np.frombuffer(b"".join([pop() for pop in self._pops]), dtype=np.uint8).reshape(n, FRAME)
+        frames = [pop() for pop in self._pops]
+        linear = self._linear_rows
+        if linear:  # 16-bit frames go in after the decoding of the coded ones, in place of a stand-in
+            samples = np.frombuffer(b"".join([frames[i] for i in linear]), dtype="<i2").reshape(len(linear), FRAME)
+            for i in linear:
+                frames[i] = _STAND_IN
+        for i, port in self._frame_feeds:
+            port.tx.put(frames[i])  # an RTP leg's code words to the frame port it relays into, untouched
+        raw = np.frombuffer(b"".join(frames), dtype=np.uint8).reshape(n, FRAME)
         one_law = self._one_law
         if one_law is not None:
             pcm = g711.DECODE[one_law][raw]
         else:
             is_a = self._is_alaw
             pcm = np.where(is_a[:, None], g711.DECODE["alaw"][raw], g711.DECODE["ulaw"][raw])
+        if linear:
+            pcm[linear] = samples
         # in-band DTMF, batched over the legs that need it
         det_rows = self._det_rows
         if det_rows:
@@ -195,7 +228,10 @@ class Tick:
             is_a = self._is_alaw
             enc = np.where(is_a[:, None], g711.ENCODE["alaw"][pcm_out.view(np.uint16)],
                            g711.ENCODE["ulaw"][pcm_out.view(np.uint16)])
-        self._send_mixed(enc, now)
+        for i, port in self._frame_outs:
+            port.tx.put(pcm_out[i].astype("<i2").tobytes() if port.law == "linear" else enc[i].tobytes())
+        if self._senders:
+            self._send_mixed(enc, now)
 
     def _send_mixed(self, enc: npt.NDArray[np.uint8], now: float) -> None:
         tick = self._tick_index
