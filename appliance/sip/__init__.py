@@ -18,8 +18,11 @@ The engine      core.py: `SipCore`, the sans-IO façade, over parts that share o
                 (OPTIONS probes), timers.py (the core's own deadlines)
 The shell       service.py (sockets, clock, persistence, health), transport.py (UDP/TCP/TLS, self-signed
                 certificate)
-API             models.py (SipConfig, TrunkConfig, CallerIdRule), events.py (events, topic "sip.*"), leg.py
-                (`CallLeg`: the interface call control uses)
+API             models.py (SipConfig, TrunkConfig, CallerIdRule), events.py (events, topic "sip.*"),
+                trunk_config.py (the stored configuration's SIP trunks as TrunkConfig)
+Legs            leg_provider.py (`SipLegProvider`: SIP as one `appliance.legs` provider — owns each leg's
+                RTP endpoint and SDP, maps events and causes), sdp_media.py (SDP ↔ the media engine's
+                values, RFC 3264), causes.py (SIP status ↔ Q.850 cause, RFC 3398 §7.2.4.1 and §8.2.6.1)
 
 Test tooling lives with the tests: `tests/sip/minirouter.py` (a minimal router over this API) and
 `tests/sip/testserver.py` (`python -m tests.sip.testserver`, a standalone server for interop tests and
@@ -63,8 +66,9 @@ B2BUA API for call control
 --------------------------
 Inbound: an `IncomingCall` event (leg_id, caller, caller_name, callee, sdp_offer, source, transport,
 extension | trunk, call_id, replaces) — phones are digest-authenticated (407), trunks by source network.
-Then, on `SipService` (each call sends at once; `sip.leg(leg_id)` gives a `SipLeg` with the same methods,
-which implements `leg.CallLeg`, the interface E1/PRI and FXO legs will share):
+Then, on `SipService` (each call sends at once; `sip.leg(leg_id)` gives a `SipLeg` handle with the same
+methods; call control does not use this API directly but `leg_provider.SipLegProvider`, which implements the
+protocol-neutral `appliance.legs` interface on top of it):
 
     sip.progress(leg_id, sdp=None)            # 180, or 183 with early media (reliable if the phone does 100rel)
     sip.answer(leg_id, sdp)                   # 200 OK; retransmitted until ACK; session timer honoured

@@ -19,7 +19,6 @@ import logging
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from appliance.clock import Clock, SystemClock
 from appliance.events import Event, EventBus
@@ -38,9 +37,6 @@ from appliance.sip.transport import (
     server_context,
 )
 from appliance.store.atomic import atomic_write_bytes
-
-if TYPE_CHECKING:
-    from appliance.sip.leg import CallLeg
 
 log = logging.getLogger(__name__)
 
@@ -436,7 +432,8 @@ class SipService:
 
 @dataclasses.dataclass(frozen=True)
 class SipLeg:
-    """A SIP leg as call control holds it (implements `appliance.sip.leg.CallLeg`)."""
+    """A handle on one SIP leg: the B2BUA commands bound to its id (call control holds legs through
+    `appliance.sip.leg_provider.SipLeg`, which adds the media side and Q.850 causes)."""
 
     service: SipService
     leg_id: str
@@ -481,7 +478,3 @@ def run_event_loop(main: Callable[[], object]) -> None:
         return
     uvloop.run(coro)
 
-
-if TYPE_CHECKING:
-    def _fits(leg: SipLeg) -> CallLeg:  # static proof that SipLeg implements the call-control interface
-        return leg
