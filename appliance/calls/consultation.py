@@ -1,0 +1,103 @@
+"""Consultation and conference from the agent desk. 询问: the caller waits with music while the agent talks to
+someone on a new leg, then goes back to the caller (询问后返回) or hands the caller over (询问转). 三方通话:
+a third party is rung into the caller's bridge; anyone may leave, the rest stay."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from appliance.calls.bridging import Bridging
+from appliance.calls.context import CallContext
+from appliance.calls.leg_control import LegControl
+from appliance.calls.live import LiveCall
+from appliance.calls.models import LegRole, LegState
+from appliance.calls.transfers import Transfers
+from appliance.errors import ApplianceError, Conflict
+from appliance.media.models import PartyMask
+
+
+@dataclass
+class Consultation:
+    ctx: CallContext
+    legs: LegControl
+    bridging: Bridging
+    transfers: Transfers
+
+    async def _ring(self, live: LiveCall, target: str) -> tuple[str, str, str | None]:
+        """Ring a consulted or conferenced party: (kind, name, leg id or None when it could not ring)."""
+        where, value = self.transfers.resolve_target(target)
+        extension = self.ctx.agents.extension_of(value) if where == "agent" else value
+        leg_id = await self.legs.ring_extension(live, extension or "", LegRole.CONSULT,
+                                                agent_id=value if where == "agent" else None)
+        return where, value, leg_id
+
+    async def consult(self, live: LiveCall, target: str) -> None:
+        call = live.call
+        if call.agent_leg is None or call.bridge_id is None:
+            raise Conflict("no agent is talking to the caller", "座席未与客户通话")
+        agent_state = call.legs[call.agent_leg]
+        self.bridging.hold_caller(live)
+        where, value, leg_id = await self._ring(live, target)
+        call.note(self.ctx.clock.wall(), "consult", f"{call.agent} → {where}:{value}")
+        if leg_id is None:
+            await self.back_to_caller(live)
+            return
+        live.consult_leg = leg_id
+        live.consult_agent_ep = agent_state.endpoint_id
+
+    async def consulted_answered(self, live: LiveCall, leg_id: str, state: LegState) -> None:
+        """The consulted party (or a conference's third party) answered: bridge it in."""
+        call = live.call
+        if leg_id in live.conference_legs:
+            if call.bridge_id is not None and state.endpoint_id is not None:
+                self.ctx.media.add_party(call.bridge_id, state.endpoint_id, PartyMask.everyone())
+            return
+        call.note(self.ctx.clock.wall(), "consult_answered", state.party)
+        if live.consult_agent_ep is not None and state.endpoint_id is not None:
+            live.consult_bridge = self.ctx.media.bridge(live.consult_agent_ep, state.endpoint_id)
+
+    async def consulted_left(self, live: LiveCall, leg_id: str) -> None:
+        live.conference_legs.discard(leg_id)
+        if leg_id == live.consult_leg:
+            live.consult_leg = None
+            await self.back_to_caller(live)
+
+    async def back_to_caller(self, live: LiveCall) -> None:
+        """The consultation is over: back to the caller (询问后返回)."""
+        call = live.call
+        self._end_consult_bridge(live)
+        if live.consult_leg is not None:
+            await self.legs.drop_leg(live, live.consult_leg, "consult_ended")
+            live.consult_leg = None
+        self.bridging.hold_changed(live, False)
+        if call.agent_leg is not None:
+            await self.bridging.connect(live, call.agent_leg, call.legs[call.agent_leg])
+
+    async def complete(self, live: LiveCall) -> None:
+        """询问转: the caller goes to the consulted party; the agent leaves."""
+        call = live.call
+        leg_id = live.consult_leg
+        if leg_id is None:
+            raise Conflict("there is no consultation to complete", "没有正在进行的询问")
+        self._end_consult_bridge(live)
+        live.consult_leg = None
+        state = call.legs.pop(leg_id)
+        self.bridging.hold_changed(live, False)
+        await self.transfers.adopt(live, leg_id, state)
+
+    def _end_consult_bridge(self, live: LiveCall) -> None:
+        if live.consult_bridge is not None:
+            with contextlib.suppress(ApplianceError, KeyError):
+                self.ctx.media.unbridge(live.consult_bridge)
+            live.consult_bridge = None
+
+    async def conference(self, live: LiveCall, target: str) -> None:
+        call = live.call
+        if call.bridge_id is None:
+            raise Conflict("the call is not connected", "通话未接通")
+        where, value, leg_id = await self._ring(live, target)
+        if leg_id is None:
+            raise Conflict(f"cannot ring {target}", f"无法呼叫 {target}")
+        live.conference_legs.add(leg_id)
+        call.note(self.ctx.clock.wall(), "conference", f"{where}:{value}")
