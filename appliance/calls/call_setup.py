@@ -114,7 +114,8 @@ class CallSetup:
             await self.voicemail.start(live, dest.target)
         elif dest.kind == "prompt":
             prompt = self.ctx.prompts.resolve(dest.target, decision.language)
-            await self.playback.play_then(live, [prompt], lambda: self.ending.end(live, "system", "prompt_played"))
+            await self.playback.play_then(live, [prompt],
+                                          lambda: self.ending.end(live, "system", "prompt_played"))
         else:
             await self.ending.end(live, "system", "no_destination")
 
@@ -128,7 +129,8 @@ class CallSetup:
         allowed = max((x.dial_class for x in (ext, person) if x is not None),
                       key=lambda c: list(m.DialClass).index(c), default=m.DialClass.INTERNAL)
         decision = may_dial(allowed, number, set(e.number for e in store.list("extensions")))
-        call.note(self.ctx.clock.wall(), "dial_out", f"{number}: {decision.number_class} needs {decision.required}")
+        call.note(self.ctx.clock.wall(), "dial_out",
+                  f"{number}: {decision.number_class} needs {decision.required}")
         if not decision.allowed:
             await self.legs.reject(live, Cause.OUTGOING_CALL_BARRED, "dial_not_allowed")
             return

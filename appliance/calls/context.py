@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class CallContext:
+class CallEngines:
+    """What call control is built from (the composition root passes each)."""
+
     legs: LegFactory
     media: MediaEngine
     acd: AcdEngine
@@ -51,14 +53,23 @@ class CallContext:
     agents: AgentDirectory
     recordings_dir: Path
     assets: MediaAssets
+
+
+@dataclass
+class CallContext(CallEngines):
     registry: CallRegistry = field(default_factory=CallRegistry)
     _acd_wake: asyncio.Event = field(default_factory=asyncio.Event)  # the ACD's next deadline may have moved
+
+    @classmethod
+    def around(cls, engines: CallEngines) -> CallContext:
+        return cls(**{f.name: getattr(engines, f.name) for f in dataclasses.fields(CallEngines)})
 
     def post(self, call_id: str, message: CallMessage) -> bool:
         return self.registry.post(call_id, message)
 
     def publish(self, event: Event) -> None:
-        """A public `calls.*` event, stamped with the wall clock (the journal writes `calls.ended` as the CDR)."""
+        """A public `calls.*` event, stamped with the wall clock (the journal writes `calls.ended` as the
+        CDR)."""
         self.bus.publish(dataclasses.replace(event, at=self.clock.wall()))
 
     def later(self, live: LiveCall, seconds: float, fire: Callable[[], Awaitable[None]]) -> None:

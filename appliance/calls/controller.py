@@ -44,23 +44,19 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, assert_never
 
 from appliance.acd import actions as A
 from appliance.acd import commands as C
-from appliance.acd.engine import AcdEngine
 from appliance.calls.acd_actions import AcdActionHandler
 from appliance.calls.actor import CallActors
 from appliance.calls.agent_commands import AgentCommands
 from appliance.calls.agent_offers import AgentOffers
-from appliance.calls.agents import AgentDirectory
-from appliance.calls.assets import MediaAssets
 from appliance.calls.bridging import Bridging
 from appliance.calls.call_setup import CallSetup
 from appliance.calls.callbacks import Callbacks
 from appliance.calls.consultation import Consultation
-from appliance.calls.context import CallContext
+from appliance.calls.context import CallContext, CallEngines
 from appliance.calls.crm_vip import CrmVipLookups
 from appliance.calls.digits import Digits
 from appliance.calls.ending import CallEnding
@@ -99,17 +95,9 @@ from appliance.calls.supervision import MONITOR_MODES, Supervision
 from appliance.calls.transfers import Transfers
 from appliance.calls.views import agent_views, queue_views
 from appliance.calls.voicemail_flow import VoicemailFlow
-from appliance.clock import Clock
 from appliance.errors import Conflict, NotFound
-from appliance.events import Event, EventBus
-from appliance.ivr.service import IvrService
+from appliance.events import Event
 from appliance.legs import events as leg_events
-from appliance.legs.factory import LegFactory
-from appliance.media.service import MediaEngine
-from appliance.prompts.store import PromptStore
-from appliance.routing.router import Router
-from appliance.store.config_store import ConfigStore
-from appliance.voicemail.service import VoicemailService
 
 log = logging.getLogger(__name__)
 
@@ -117,43 +105,28 @@ _Live = LiveCall  # the name tests written before the split build calls with
 
 
 @dataclass
-class CallController:
-    legs: LegFactory
-    media: MediaEngine
-    acd: AcdEngine
-    ivr: IvrService
-    store: ConfigStore
-    prompts: PromptStore
-    voicemail: VoicemailService
-    bus: EventBus
-    clock: Clock
-    router: Callable[[], Router]
-    agents: AgentDirectory
-    recordings_dir: Path
-    assets: MediaAssets
+class CallController(CallEngines):
     _acd_task: asyncio.Task[None] | None = field(default=None, init=False)
     _subs: list[Any] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
-        ctx = self._ctx = CallContext(
-            legs=self.legs, media=self.media, acd=self.acd, ivr=self.ivr, store=self.store, prompts=self.prompts,
-            voicemail=self.voicemail, bus=self.bus, clock=self.clock, router=self.router, agents=self.agents,
-            recordings_dir=self.recordings_dir, assets=self.assets)
+        """Build the parts, each after the parts it uses. Parts with end-of-call clean-up register it as they
+        are built, and the steps run in that order: voicemail, queueing, IVR, the serving agent, supervision."""
+        ctx = self._ctx = CallContext.around(self)
         playback = Playback(ctx)
-        bridging = self._bridging = Bridging(ctx, playback)
-        ending = self._ending = CallEnding(ctx, bridging)
-        legs = LegControl(ctx, bridging, ending)
+        self._bridging = bridging = Bridging(ctx, playback)
+        self._ending = ending = CallEnding(ctx, bridging)
+        self._legs = legs = LegControl(ctx, bridging, ending)
         self._actors = CallActors(ctx.registry, ending, self._handle)
         self._agent_commands = agent_commands = AgentCommands(ctx)
-        # The parts below that register an end-of-call clean-up step do so as they are built: voicemail,
-        # queueing, IVR, the serving agent, supervision — the order the steps run in.
+        self._vip = vip = CrmVipLookups(ctx)
         voicemail = VoicemailFlow(ctx, playback, bridging, ending)
         self._queueing = queueing = Queueing(ctx, playback, ending)
         self._ivr = ivr = CallIvr(ctx, playback, legs, queueing, voicemail, ending)
         offers = AgentOffers(ctx, playback, legs, bridging, queueing, ivr, ending)
         callbacks = Callbacks(ctx, playback, legs, bridging, queueing, offers, ending)
-        self._vip = vip = CrmVipLookups(ctx)
-        self._acd_actions = AcdActionHandler(ctx, queueing, offers, callbacks, vip, ivr, voicemail, legs, ending)
+        self._acd_actions = AcdActionHandler(ctx, queueing, offers, callbacks, vip, ivr, voicemail, legs,
+                                             ending)
         self._transfers = transfers = Transfers(ctx, playback, legs, bridging, queueing, ivr, offers, ending)
         self._consultation = consultation = Consultation(ctx, legs, bridging, transfers)
         self._supervision = supervision = Supervision(ctx, playback, legs, transfers, offers, ending)
@@ -163,7 +136,6 @@ class CallController:
         self._leg_events = LegEventHandler(ctx, digits, bridging, offers, callbacks, transfers, consultation,
                                            ending)
         self._media_events = MediaEventHandler(ctx, digits, ivr, playback, ending)
-        self._legs = legs
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -29,7 +29,8 @@ class CrmVipLookups:
             self.ctx.acd_command(C.VipLookupResult(call_id=action.call_id, vip=False))
             return
         if self._crm is None or self._crm_url != url:
-            if self._crm is not None:  # a new URL: its look-ups under way end, and the ACD's deadline covers them
+            if self._crm is not None:
+                # a new URL: its look-ups under way end, and the ACD's deadline covers them
                 task = asyncio.get_running_loop().create_task(self._crm.aclose())
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)

@@ -108,7 +108,8 @@ class LegControl:
         caller_id = trunk.outbound_caller_id or call.did or call.caller
         call.trunk = call.trunk or trunk.id
         try:
-            await self.ring(live, LegRole.CALLEE, number, trunk=trunk.id, caller=caller_id, kind=trunk.kind.value)
+            await self.ring(live, LegRole.CALLEE, number, trunk=trunk.id, caller=caller_id,
+                            kind=trunk.kind.value)
         except LegRefused as exc:
             call.note(self.ctx.clock.wall(), "trunk_failed", exc.cause.slug)
             await self.ending.end(live, "system", "trunk_failed")

@@ -109,7 +109,8 @@ class HandOver:
 
 @dataclass(frozen=True, slots=True)
 class Adopt:
-    """Attended transfer: the leg another call handed over joins this one (its registry entries moved already)."""
+    """Attended transfer: the leg another call handed over joins this one (the registry maps it here
+    already)."""
 
     leg_id: str
     state: LegState

@@ -70,7 +70,8 @@ class Supervision:
             en, zh = f"Agent {agent_id} is not on a call.", f"座席{' '.join(agent_id)}当前没有通话。"
         if supervisor is None or target is None:
             path = await self.playback.speak(zh if call.language != "en" else en, call.language)
-            await self.playback.play_then(live, [path], lambda: self.ending.end(live, "system", "monitor_refused"))
+            await self.playback.play_then(live, [path],
+                                          lambda: self.ending.end(live, "system", "monitor_refused"))
             return
         call.phase = CallPhase.CONNECTED
         call.agent = supervisor

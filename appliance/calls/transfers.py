@@ -83,7 +83,8 @@ class Transfers:
             if drop_agent_leg:
                 await self.legs.drop_leg(live, agent_leg, "transferred")
             else:
-                self.ctx.later(live, REFER_HANG_UP_GRACE_S, lambda: self.legs.drop_leg(live, agent_leg, "transferred"))
+                self.ctx.later(live, REFER_HANG_UP_GRACE_S,
+                               lambda: self.legs.drop_leg(live, agent_leg, "transferred"))
         call.agent, call.agent_answered_at = "", None
         self.bridging.unbridge(call)
         if where == "queue":
@@ -172,7 +173,8 @@ class Transfers:
         """Attended transfer, caller side: the consulted party becomes the one the caller talks to."""
         call = live.call
         from_agent = self.offers.release_agent(live)
-        old = next((lid for lid, st in call.legs.items() if st.role == LegRole.AGENT and st.ended_at is None), None)
+        old = next((lid for lid, st in call.legs.items() if st.role == LegRole.AGENT and st.ended_at is None),
+                   None)
         if old is not None:  # the transferring agent's leg is still up
             await self.legs.drop_leg(live, old, "transferred")
         call.legs[leg_id] = state

@@ -33,7 +33,9 @@ class VoicemailFlow:
         """Greeting (unless the IVR flow already spoke), the beep, then record until #, hang-up or the limit."""
         call = live.call
         call.phase = CallPhase.VOICEMAIL
-        files = [self.ctx.prompts.resolve("voicemail_greeting", call.language)] if greeting else []  # type: ignore[arg-type]
+        files = []
+        if greeting:
+            files.append(self.ctx.prompts.resolve("voicemail_greeting", call.language))  # type: ignore[arg-type]
         files.append(self.ctx.assets.beep)
 
         async def record() -> None:
