@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,8 +184,11 @@ class Appliance:
             for service in self.services:
                 await service.start()
                 started.append(service)
+            # Sanic takes port 0 for "not given" and would listen on 8000: the OS's choice needs our own socket.
+            sock = socket.create_server((self.run.bind, 0)) if self.run.http_port == 0 else None
             server: Any = await self.http_app.create_server(
-                host=self.run.bind, port=self.run.http_port, return_asyncio_server=True, access_log=False
+                host=None if sock else self.run.bind, port=None if sock else self.run.http_port, sock=sock,
+                return_asyncio_server=True, access_log=False
             )
             if server is None:
                 raise RuntimeError("the HTTP server did not start")
