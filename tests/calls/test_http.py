@@ -10,6 +10,7 @@ from typing import Any
 from appliance.acd.events import AgentStateChanged
 from appliance.app import create_appliance
 from appliance.calls.controller import _Live
+from appliance.calls.messages import ApiHangup
 from appliance.calls.models import Call, CallPhase, Direction, LegRole, LegState
 from appliance.config import RunConfig
 from appliance.events import Event
@@ -218,7 +219,7 @@ async def test_active_calls_list_details_and_hangup(admin: Client) -> None:
 
     status, data = await admin.call("POST", "/api/v1/calls/c1-2/hangup")
     assert status == 202 and data == {"call_id": "c1-2", "accepted": True}
-    assert live.inbox.get_nowait() == ("hangup", None)  # the call's own task carries it out
+    assert live.inbox.get_nowait() == ApiHangup()  # the call's own task carries it out
 
     status, data = await admin.call("GET", "/api/v1/calls/c9-9")
     assert status == 404 and data["details"] == {"kind": "call", "key": "c9-9"}
@@ -238,7 +239,7 @@ async def test_an_agent_sees_and_hangs_up_only_their_own_calls(admin: Client) ->
     assert status == 403
     assert theirs.inbox.empty()
     status, _ = await admin.call("POST", "/api/v1/calls/c2-1/hangup", token=me)
-    assert status == 202 and mine.inbox.get_nowait() == ("hangup", None)
+    assert status == 202 and mine.inbox.get_nowait() == ApiHangup()
     qa = await login_as(admin, "qa1", "qa")
     status, data = await admin.call("GET", "/api/v1/calls", token=qa)
     assert status == 200 and data["total"] == 2
