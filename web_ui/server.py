@@ -34,6 +34,10 @@ def build_http_app(api: Api, blueprints: Iterable[Blueprint], health: HealthProb
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.REQUEST_MAX_SIZE = 64 * 1024 * 1024  # prompt and backup uploads
     app.config.KEEP_ALIVE_TIMEOUT = 30
+    # Sanic's "touch-up" rewrites its HTTP classes' source at start-up, process-wide, and a second app started
+    # in the same process fails on the already rewritten methods; what it saves is a few signal look-ups per
+    # request, nothing next to a call's work.
+    app.config.TOUCHUP = False
     for bp in blueprints:
         app.blueprint(bp)
 
