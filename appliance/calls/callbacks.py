@@ -74,12 +74,14 @@ class Callbacks:
             await self.bridging.connect(live, call.agent_leg or "", agent_state)
 
     async def customer_missed(self, live: LiveCall, cause: str) -> None:
-        """The customer did not answer: the agent is released; try again later, a few times."""
+        """The customer did not answer: the agent is released and their phone hung up; try again later, a few
+        times."""
         call = live.call
         live.callback_leg = None
+        agent_leg = call.agent_leg  # release_agent forgets it: the agent's phone still hears ringback
         self.offers.release_agent(live)
-        if call.agent_leg is not None:
-            await self.legs.drop_leg(live, call.agent_leg, "callback_failed")
+        if agent_leg is not None:
+            await self.legs.drop_leg(live, agent_leg, "callback_failed")
         call.agent, call.agent_leg, call.agent_answered_at = "", None, None
         number = call.variables.get("callback_number", "")
         if live.callback_attempts >= CALLBACK_ATTEMPTS or not number:
