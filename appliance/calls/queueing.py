@@ -108,5 +108,8 @@ class Queueing:
     async def _caller_left_queue(self, live: LiveCall) -> None:
         if live.in_acd:
             self.dequeued(live, "caller")
-            with contextlib.suppress(ApplianceError, KeyError):
-                self.ctx.acd_command(C.CallerHungUp(call_id=live.call.id))
+            # The ACD takes the one that fits the call and ignores the other: a waiting caller hung up, or a
+            # callback ticket cancelled (its caller was let go on purpose).
+            for command in (C.CallerHungUp(call_id=live.call.id), C.CallbackCancelled(call_id=live.call.id)):
+                with contextlib.suppress(ApplianceError, KeyError):
+                    self.ctx.acd_command(command)

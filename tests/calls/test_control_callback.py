@@ -100,6 +100,14 @@ async def test_the_callback_key_calls_back_the_number_that_called(h: Harness) ->
     assert h.cdr()["variables"]["callback_number"] == CUSTOMER
 
 
+@control_test
+async def test_a_waiting_ticket_ended_from_the_desk_leaves_the_acd(h: Harness) -> None:
+    await callback_desk(h)
+    await leave_number_in_ivr(h)
+    await h.hang_up_all()  # the ACD cancels the ticket (a CallerHungUp alone is no news for a ticket)
+    assert h.acd.active_call_ids() == []
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "the IVR's CallbackNode already confirms with its confirm_prompt (callback_saved), then controller.py "
     "_callback_accepted plays callback_saved again before letting the caller go"))
