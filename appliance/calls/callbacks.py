@@ -31,10 +31,18 @@ class Callbacks:
     ending: CallEnding
 
     async def accepted(self, live: LiveCall, number: str) -> None:
-        """The ACD keeps the caller's place: confirm, let the caller go, keep the call open for the ticket."""
+        """The ACD keeps the caller's place: confirm once, let the caller go, keep the call open for the ticket.
+
+        A number left in the IVR was confirmed by the flow's callback step already (its confirm prompt, which a
+        flow may leave out on purpose), so only a callback asked for with the queue's key is confirmed here."""
         call = live.call
         call.variables["callback_number"] = number
         call.note(self.ctx.clock.wall(), "callback_registered", number)
+        if live.caller_gone:
+            return  # a retry's ticket: nobody is on the line
+        if live.callback_confirmed:
+            await self.legs.drop_leg(live, call.caller_leg, "callback_registered")
+            return
         saved = self.ctx.prompts.resolve("callback_saved", call.language)  # type: ignore[arg-type]
 
         async def release() -> None:

@@ -61,6 +61,7 @@ class CallIvr:
             call.survey_score = action.score
         elif isinstance(action, ivr_actions.CaptureCallback):
             call.variables["callback_number"] = action.number
+            live.callback_confirmed = True  # the callback step plays its own confirmation
         elif action.final:
             self._leave(live, action)
             await self._follow(live, action)

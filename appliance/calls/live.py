@@ -72,6 +72,8 @@ class LiveCall:
     conference_legs: set[str] = field(default_factory=set)
     # callbacks (callbacks.py)
     callback_attempts: int = 0
+    callback_confirmed: bool = False  # the IVR's callback step confirmed the number (its confirm prompt)
+    callback_ticket: bool = False  # the number left in the IVR made the call a ticket as it entered the queue
     callback_leg: str | None = None  # the leg ringing the customer, until it answers
     # supervision (supervision.py)
     monitor: Monitor | None = None  # this call is a supervisor listening to another

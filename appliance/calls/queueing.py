@@ -36,9 +36,6 @@ class Queueing:
         call.queue = queue_id
         call.queued_at = self.ctx.clock.wall()
         live.in_acd = True
-        endpoint = live.caller_endpoint
-        if endpoint is not None and music:
-            self.playback.play_music(endpoint, queue_id)
         customer = self._customer(call.caller)
         skills = (SkillRequirement(skill, 0),) if skill else None
         self.ctx.publish(E.CallQueued(call_id=call.id, queue=queue_id, caller=call.caller, priority=priority,
@@ -50,7 +47,12 @@ class Queueing:
         ))
         number = call.variables.get("callback_number")
         if number and live.in_acd:  # the caller left a number in the IVR: call back instead of waiting
-            self.ctx.acd_command(C.CallbackRequested(call_id=call.id, number=number))
+            actions = self.ctx.acd_command(C.CallbackRequested(call_id=call.id, number=number))
+            # a ticket: the caller, told already, is let go (AcceptCallback) and hears no music or position
+            live.callback_ticket = any(isinstance(a, A.AcceptCallback) for a in actions)
+        endpoint = live.caller_endpoint
+        if endpoint is not None and music and not live.callback_ticket:
+            self.playback.play_music(endpoint, queue_id)
 
     def dequeued(self, live: LiveCall, reason: str, agent: str = "") -> None:
         """The call leaves the ACD: answered, overflow, callback, or the caller hung up (abandoned)."""
@@ -76,6 +78,8 @@ class Queueing:
 
     async def announce_position(self, live: LiveCall, action: A.AnnouncePosition) -> None:
         call = live.call
+        if live.callback_ticket:
+            return  # asked for as the call arrived, before the ACD knew it would be a ticket
         minutes = max(1, round(action.estimated_wait / 60))
         if call.language == "en":
             text = f"You are number {action.position} in line. The expected wait is about {minutes} minutes."
