@@ -5,7 +5,8 @@ the agent's wrap-up. An agent who hangs up first may leave the caller to rate th
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from appliance.acd import commands as C
 from appliance.calls.bridging import Bridging
@@ -22,6 +23,8 @@ from appliance.legs import events as leg_events
 from appliance.legs.causes import Cause
 from appliance.legs.models import LegRefused
 
+AnsweredHandler = Callable[[LiveCall, str, LegState], Awaitable[None]]
+
 
 @dataclass
 class AgentOffers:
@@ -33,8 +36,14 @@ class AgentOffers:
     ivr: CallIvr
     ending: CallEnding
 
+    _ticket_answered: AnsweredHandler | None = field(default=None, init=False)
+
     def __post_init__(self) -> None:
         self.ending.register(self._agent_done_on_end)
+
+    def handle_tickets(self, handler: AnsweredHandler) -> None:
+        """Who takes over when an agent answers a callback ticket (the caller is gone): `callbacks`."""
+        self._ticket_answered = handler
 
     # ---------------------------------------------------------------- offers
 
@@ -88,13 +97,8 @@ class AgentOffers:
             await self.legs.drop_leg(live, leg_id, "late_answer")
             return
         agent_id = state.agent_id or ""
-        if live.caller_gone:
-            # a callback ticket: the agent is connected first, then the ACD asks us to dial the customer
-            call.agent, call.agent_leg, call.agent_answered_at = agent_id, leg_id, self.ctx.clock.wall()
-            call.phase = CallPhase.RINGING
-            self.queueing.dequeued(live, "callback", agent_id)
-            call.note(call.agent_answered_at, "agent_answered", f"{agent_id} (callback)")
-            self.ctx.acd_command(C.OfferAnswered(call_id=call.id, agent_id=agent_id))
+        if live.caller_gone and self._ticket_answered is not None:
+            await self._ticket_answered(live, leg_id, state)  # a callback ticket: the customer is dialled next
             return
         self.ctx.acd_command(C.OfferAnswered(call_id=call.id, agent_id=agent_id))
         self.queueing.dequeued(live, "answered", agent_id)

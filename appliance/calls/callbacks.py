@@ -1,11 +1,14 @@
 """Callbacks (回拨): a waiting caller leaves a number and hangs up; the call stays open as a ticket in the
 queue. When an agent takes the ticket the agent is connected first, then the customer is dialled and becomes
-the caller of the call; a customer who does not answer is tried again later, a few times."""
+the caller of the call; a customer who does not answer is tried again later, a few times: the ticket goes back
+to the queue and the customer is dialled again when an agent takes it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from appliance.acd import actions as A
+from appliance.acd import commands as C
 from appliance.calls.agent_offers import AgentOffers
 from appliance.calls.bridging import Bridging
 from appliance.calls.context import CallContext
@@ -30,6 +33,9 @@ class Callbacks:
     offers: AgentOffers
     ending: CallEnding
 
+    def __post_init__(self) -> None:
+        self.offers.handle_tickets(self.ticket_answered)
+
     async def accepted(self, live: LiveCall, number: str) -> None:
         """The ACD keeps the caller's place: confirm once, let the caller go, keep the call open for the ticket.
 
@@ -49,6 +55,25 @@ class Callbacks:
             await self.legs.drop_leg(live, call.caller_leg, "callback_registered")
 
         await self.playback.play_then(live, [saved], release)
+
+    async def ticket_answered(self, live: LiveCall, leg_id: str, state: LegState) -> None:
+        """An agent answered the ticket: the agent is connected first (hearing ringback), then the customer is
+        dialled. The ACD asks for that (`DialCallback`) when it knows the call as a ticket. A retry enters the
+        queue as a plain call and asks for the callback after; an idle agent is offered it at once, the ACD
+        refuses the callback (the call is no longer waiting) and never asks — so the customer is dialled here
+        when the ACD took the answer without asking."""
+        call = live.call
+        agent_id = state.agent_id or ""
+        call.agent, call.agent_leg, call.agent_answered_at = agent_id, leg_id, self.ctx.clock.wall()
+        call.phase = CallPhase.RINGING
+        self.queueing.dequeued(live, "callback", agent_id)
+        call.note(call.agent_answered_at, "agent_answered", f"{agent_id} (callback)")
+        actions = self.ctx.acd_command(C.OfferAnswered(call_id=call.id, agent_id=agent_id))
+        asked = any(isinstance(a, A.DialCallback) for a in actions)
+        stale = any(isinstance(a, A.CancelOffer) and a.agent_id == agent_id for a in actions)
+        number = call.variables.get("callback_number", "")
+        if not asked and not stale and number:
+            await self.dial(live, number)
 
     async def dial(self, live: LiveCall, number: str) -> None:
         """The agent answered the ticket: now call the customer and connect them (agent first, then customer)."""

@@ -4,8 +4,6 @@ through the trunk and bridged to the agent."""
 
 from __future__ import annotations
 
-import pytest
-
 from appliance.ivr.models import CallbackNode, Flow, QueueNode
 from appliance.legs.causes import Cause
 from appliance.routing.models import AccessNumber, Destination
@@ -130,19 +128,42 @@ async def test_the_agent_is_let_go_when_the_customer_does_not_answer(h: Harness)
     await h.hang_up_all()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "controller.py _callback_failed → again() → _enter_queue: CallArrived offers the ticket at once to an "
-    "idle agent, so the CallbackRequested that follows is refused ('not_waiting'); the ACD then never sends "
-    "DialCallback and the agent who answers the retry is connected to nobody, the customer never redialled"))
 @control_test
 async def test_a_callback_the_customer_missed_is_tried_again(h: Harness) -> None:
     agent = await missed_callback(h)
-    if not agent.leg.ended:
-        agent.hang_up()  # the agent gives up on the silent line (see the test above)
-    await h.advance(120)  # CALLBACK_RETRY_S
+    assert agent.leg.ended
+    await h.advance(120)  # CALLBACK_RETRY_S; 1002 is idle again by then and is offered the ticket at once
     retry = await h.rung("1002")
     retry.answer()
     await h.settle()
-    redialled = [leg for leg in h.legs_to(NUMBER) if not leg.ended]
+    assert retry.hears() == "tone:ringback"
+    customer = await h.rung(NUMBER)  # dialled again
+    assert len(h.legs_to(NUMBER)) == 2
+    customer.answer()
+    await h.settle()
+    assert retry.bridged_with() == {customer.endpoint} and retry.hears() is None
+    customer.hang_up()
+    await h.settle()
+    cdr = h.cdr()
+    assert (cdr["agent"], cdr["disposition"]) == ("1002", "answered")
+    assert [d for _, e, d in cdr["timeline"] if e == "callback_dial"] == [
+        f"{NUMBER} (attempt 1)", f"{NUMBER} (attempt 2)"]
+
+
+@control_test
+async def test_a_retry_that_waits_for_an_agent_is_dialled_when_one_takes_it(h: Harness) -> None:
+    agent = await missed_callback(h)
+    assert agent.leg.ended
+    h.controller.agent_end_wrap_up("1002")
+    h.controller.agent_pause("1002")  # nobody is free at the retry: the ticket waits in the queue
+    await h.advance(120)
+    assert h.call().phase == "queued" and h.legs_to("1002")[-1].ended
+    h.controller.agent_unpause("1002")
+    retry = await h.rung("1002")
+    retry.answer()
+    customer = await h.rung(NUMBER)
+    assert len(h.legs_to(NUMBER)) == 2
+    customer.answer()
+    await h.settle()
+    assert retry.bridged_with() == {customer.endpoint}
     await h.hang_up_all()
-    assert len(redialled) == 1
