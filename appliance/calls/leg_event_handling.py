@@ -62,6 +62,8 @@ class LegEventHandler:
             await self._caller_answered(live, leg_id, state)
             return
         self._mark_answered(live.call, state)
+        if leg_id == live.transfer_leg:
+            live.transfer_leg = None
         if state.role == LegRole.AGENT:
             await self.offers.answered(live, leg_id, state)
         elif state.role == LegRole.CALLEE:
@@ -90,7 +92,9 @@ class LegEventHandler:
         cause = event.cause.slug
         state.cause = cause
         self.ctx.registry.release_endpoint(state)
-        if state.role == LegRole.CALLER:
+        if leg_id == live.transfer_leg:
+            await self.transfers.target_missed(live, state, event.cause)
+        elif state.role == LegRole.CALLER:
             if leg_id == live.callback_leg and state.answered_at is None:
                 await self.callbacks.customer_missed(live, cause)
                 return

@@ -63,6 +63,8 @@ class LiveCall:
     in_acd: bool = False
     unanswered_offers: int = 0
     left_queue_by: str = ""
+    # transfers (transfers.py)
+    transfer_leg: str | None = None  # the phone a blind transfer rings, until it answers
     # voicemail (voicemail_flow.py)
     voicemail: VoicemailTake | None = None
     # consultation and conference (consultation.py)

@@ -1,6 +1,8 @@
 """Transfers: blind (from the desk or a phone's REFER) to a queue, agent, extension, IVR flow, access number or
 number; attended, where the caller's call adopts the party the agent consulted on another call. The serving
-agent is released either way, and the caller's data, recording and CDR travel along."""
+agent is released either way, and the caller's data, recording and CDR travel along. A blind transfer to a
+phone that cannot ring leaves the caller with the transferring agent; one whose phone rings but does not answer
+sends the caller back to the queue they came from. The CDR keeps the failed attempt either way."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from appliance.calls.playback import Playback
 from appliance.calls.queueing import Queueing
 from appliance.legs import events as leg_events
 from appliance.legs.causes import Cause
+from appliance.legs.models import LegRefused
 
 TARGET_KINDS = ("queue", "agent", "extension", "flow", "did", "external")
 REFER_HANG_UP_GRACE_S = 10.0  # a phone that asked for the transfer hangs up itself; after this we do
@@ -72,13 +75,30 @@ class Transfers:
     async def transfer(self, live: LiveCall, target: str, by: str, kind: str = "blind",
                        drop_agent_leg: bool = True) -> bool:
         """Send the caller elsewhere; the serving agent is released. Caller data and the CDR travel along.
-        After a REFER the phone hangs up its own leg once told the transfer worked (`drop_agent_leg=False`)."""
+        After a REFER the phone hangs up its own leg once told the transfer worked (`drop_agent_leg=False`).
+
+        A phone (an agent's or an extension's) is rung before the agent is released. When it cannot ring (not
+        registered, refused at once) nothing changes: the caller stays with the transferring agent, the
+        transfer is reported failed (False: the phone that asked hears so) and the CDR's transfers and
+        timeline say it failed. When it rings but does not answer, the agent has gone already: the caller goes
+        back to the queue they came from (`target_missed`)."""
         call = live.call
         where, value = self.resolve_target(target)
+        to = f"{where}:{value}"
+        rung: str | None = None
+        if where in ("agent", "extension"):
+            extension = (self.ctx.agents.extension_of(value) or "") if where == "agent" else value
+            role = LegRole.AGENT if where == "agent" else LegRole.CALLEE
+            try:
+                rung = await self.legs.ring(live, role, extension, extension=extension,
+                                            agent_id=value if where == "agent" else None)
+            except LegRefused as exc:
+                self._failed(call, kind, by, to, exc.cause.slug)
+                return False
         agent_leg = call.agent_leg
         from_agent = self.offers.release_agent(live)
-        self.record(call, kind, by, from_agent, f"{where}:{value}")
-        call.note(self.ctx.clock.wall(), "transfer", f"{kind} {from_agent or by} → {where}:{value}")
+        self.record(call, kind, by, from_agent, to)
+        call.note(self.ctx.clock.wall(), "transfer", f"{kind} {from_agent or by} → {to}")
         if agent_leg is not None:
             if drop_agent_leg:
                 await self.legs.drop_leg(live, agent_leg, "transferred")
@@ -87,7 +107,13 @@ class Transfers:
                                lambda: self.legs.drop_leg(live, agent_leg, "transferred"))
         call.agent, call.agent_answered_at = "", None
         self.bridging.unbridge(call)
-        if where == "queue":
+        if rung is not None:
+            live.transfer_leg = rung
+            call.phase = CallPhase.RINGING
+            caller_ep = live.caller_endpoint
+            if where == "agent" and caller_ep is not None:  # (ring() plays it for an extension)
+                self.ctx.media.play(caller_ep, tone="ringback")  # until the phone answers
+        elif where == "queue":
             self.queueing.enter(live, value, vip=call.vip)
         elif where == "flow":
             await self.ivr.start(live, value)
@@ -101,17 +127,32 @@ class Transfers:
             else:
                 await self.ending.end(live, "system", "transfer_unroutable")
                 return False
-        elif where == "agent":
-            extension = self.ctx.agents.extension_of(value) or ""
-            if await self.legs.ring_extension(live, extension, LegRole.AGENT, agent_id=value) is None:
-                await self.ending.end(live, "system", "transfer_failed")
-                return False
-            call.phase = CallPhase.RINGING
-        elif where == "extension":
-            await self.legs.ring_extension(live, value, LegRole.CALLEE)
         else:
             await self.legs.ring_external(live, value)
         return True
+
+    def _failed(self, call: Call, kind: str, by: str, to: str, reason: str) -> None:
+        """A transfer that could not even start: the CDR keeps the attempt, the public event says nothing
+        moved."""
+        call.transfers.append({"at": round(self.ctx.clock.wall(), 3), "kind": kind, "by": by,
+                               "from": call.agent, "to": to, "failed": reason})
+        call.note(self.ctx.clock.wall(), "transfer_failed", f"{kind} {call.agent or by} → {to}: {reason}")
+
+    async def target_missed(self, live: LiveCall, state: LegState, cause: Cause) -> None:
+        """The phone a blind transfer rang did not answer (busy, declined, no answer). The transferring agent
+        has gone: the caller goes back to the queue they came from (queued again, with music); a call that came
+        through no queue ends as an unanswered call to that phone does."""
+        call = live.call
+        live.transfer_leg = None
+        if call.transfers:
+            call.transfers[-1]["failed"] = cause.slug
+        call.note(self.ctx.clock.wall(), "transfer_failed", f"{state.party}: {cause.slug}")
+        if call.queue and not live.caller_gone:
+            self.queueing.enter(live, call.queue, vip=call.vip)
+            return
+        no_answer = cause in (Cause.NO_ANSWER, Cause.NO_USER_RESPONDING)
+        call.disposition = "no_answer" if no_answer else "failed"
+        await self.ending.end(live, "system", f"callee_{cause.slug}")
 
     # ---------------------------------------------------------------- asked by a phone (REFER)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.calls.events import CallTransferred
 from appliance.legs.causes import Cause
 from tests.calls.harness import Harness, Phone, control_test
 
@@ -128,19 +129,68 @@ async def test_an_attended_transfer_from_the_phone(h: Harness) -> None:
     assert by_callee["1003"]["hangup_cause"] == "attended_transfer"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "controller.py _transfer, `elif where == \"extension\"`: the result of _ring_extension is ignored, so a "
-    "blind transfer to an extension that cannot be rung (phone not registered) leaves the caller in phase "
-    "connected with no bridge, no music and no timer, after the agent was already released and hung up"))
 @control_test
 async def test_a_blind_transfer_to_an_unreachable_extension_does_not_strand_the_caller(h: Harness) -> None:
-    caller, _agent = await connected(h, "1002")
+    caller, agent = await connected(h, "1002")
     h.unregister("1901")
     h.controller.transfer(h.call().id, "extension:1901")
     await h.advance(60)
-    stranded = not caller.leg.ended and caller.hears() is None and caller.bridged_with() == set()
+    # nothing rang, so nothing moved: the caller still talks to the transferring agent
+    assert caller.bridged_with() == {agent.endpoint} and not agent.leg.ended
+    assert h.call().agent == "1002" and h.agent("1002")["state"] == "on_call"
+    assert not h.published(CallTransferred)
+    caller.hang_up()
+    await h.settle()
+    cdr = h.cdr()
+    assert (cdr["agent"], cdr["disposition"]) == ("1002", "answered")
+    assert [(t["kind"], t["by"], t["from"], t["to"], t["failed"]) for t in cdr["transfers"]] == [
+        ("blind", "api", "1002", "extension:1901", "subscriber_absent")]
+    assert "transfer_failed" in [e for _, e, _ in cdr["timeline"]]
+
+
+@control_test
+async def test_a_phone_is_told_when_its_blind_transfer_cannot_ring(h: Harness) -> None:
+    caller, agent = await connected(h, "1002")
+    h.unregister("1901")
+    agent.refer("1901")
+    await h.settle()
+    assert agent.leg.commands[-1] == ("transfer_progress", Cause.TEMPORARY_FAILURE)
+    assert caller.bridged_with() == {agent.endpoint}  # the phone takes the caller back
+    agent.hang_up()
+    await h.settle()
+    await h.hang_up_all()  # the survey the caller is asked to take
+
+
+@control_test
+async def test_a_caller_whose_transfer_is_not_answered_goes_back_to_the_queue(h: Harness) -> None:
+    caller, agent = await connected(h, "1002", "1003")
+    h.controller.transfer(h.call().id, "extension:1901")
+    target = await h.rung("1901")
+    assert agent.leg.ended and h.agent("1002")["state"] == "wrap_up"
+    assert caller.hears() == "tone:ringback"
+    target.refuse(Cause.USER_BUSY)
+    await h.settle()
+    assert h.call().phase == "queued" and h.call().queue == "sales"
+    assert caller.hears() == "hold_music"
+    await h.pick_up("1003", caller)  # the next agent of the queue the caller came from
+    caller.hang_up()
+    await h.settle()
+    cdr = h.cdr()
+    assert cdr["agent"] == "1003"
+    assert [(t["to"], t["failed"]) for t in cdr["transfers"]] == [("extension:1901", "user_busy")]
+
+
+@control_test
+async def test_a_caller_whose_transfer_to_an_agent_is_not_answered_goes_back_to_the_queue(h: Harness) -> None:
+    caller, _agent = await connected(h, "1002", "1001")
+    h.controller.transfer(h.call().id, "agent:1003")  # 1003 is not logged in: rung directly at its extension
+    target = await h.rung("1003")
+    assert caller.hears() == "tone:ringback"
+    target.refuse(Cause.NO_ANSWER)
+    await h.settle()
+    assert h.call().phase == "queued"
+    await h.pick_up("1001", caller)
     await h.hang_up_all()
-    assert not stranded, "the caller waits in silence, bridged to nobody, until they hang up"
 
 
 @control_test
