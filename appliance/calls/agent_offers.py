@@ -129,22 +129,27 @@ class AgentOffers:
         call = live.call
         cause = event.cause.slug
         if leg_id == call.agent_leg:
-            call.hangup_side = "agent"
-            queue = self.ctx.store.find("queues", call.queue) if call.queue else None
-            caller = call.legs.get(call.caller_leg)
-            if (queue is not None and queue.survey_flow and call.survey_score is None and caller is not None
-                    and caller.answered_at is not None and caller.ended_at is None):
-                # The agent hung up first: the caller is asked to rate the service (满意度调查).
-                self.release_agent(live)
-                self.bridging.unbridge(call)
-                call.note(self.ctx.clock.wall(), "survey", queue.survey_flow)
-                await self.ivr.start(live, queue.survey_flow)
-                return
-            await self.ending.end(live, "agent", cause)
+            await self.caller_left_alone(live, "agent", cause)
         elif call.phase == CallPhase.QUEUED and state.answered_at is None:
             live.unanswered_offers += 1
             if event.remote:  # the phone refused or timed out (we withdraw offers ourselves otherwise)
                 self.ctx.acd_command(C.OfferFailed(call_id=call.id, agent_id=state.agent_id or "", reason=cause))
+
+    async def caller_left_alone(self, live: LiveCall, side: str, cause: str) -> None:
+        """The agent (or, after the agent left a 3-way call, the third party) hung up first: the caller is
+        asked to rate the service (满意度调查) when the queue has a survey, else the call ends."""
+        call = live.call
+        call.hangup_side = side
+        queue = self.ctx.store.find("queues", call.queue) if call.queue else None
+        caller = call.legs.get(call.caller_leg)
+        if (queue is not None and queue.survey_flow and call.survey_score is None and caller is not None
+                and caller.answered_at is not None and caller.ended_at is None):
+            self.release_agent(live)
+            self.bridging.unbridge(call)
+            call.note(self.ctx.clock.wall(), "survey", queue.survey_flow)
+            await self.ivr.start(live, queue.survey_flow)
+            return
+        await self.ending.end(live, side, cause)
 
     # ---------------------------------------------------------------- the serving agent leaves
 

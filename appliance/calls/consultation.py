@@ -1,12 +1,15 @@
 """Consultation and conference from the agent desk. 询问: the caller waits with music while the agent talks to
 someone on a new leg, then goes back to the caller (询问后返回) or hands the caller over (询问转). 三方通话:
-a third party is rung into the caller's bridge; anyone may leave, the rest stay."""
+a third party is rung into the caller's bridge; anyone may leave, the rest stay: when the agent hangs up, the
+caller and the third party go on talking (the agent is released to wrap-up); when the last of them leaves the
+caller, the caller is asked for the survey or the call ends, as when an agent hangs up first."""
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
 
+from appliance.calls.agent_offers import AgentOffers
 from appliance.calls.bridging import Bridging
 from appliance.calls.context import CallContext
 from appliance.calls.leg_control import LegControl
@@ -23,6 +26,7 @@ class Consultation:
     legs: LegControl
     bridging: Bridging
     transfers: Transfers
+    offers: AgentOffers
 
     async def _ring(self, live: LiveCall, target: str) -> tuple[str, str, str | None]:
         """Ring a consulted or conferenced party: (kind, name, leg id or None when it could not ring)."""
@@ -57,11 +61,39 @@ class Consultation:
         if live.consult_agent_ep is not None and state.endpoint_id is not None:
             live.consult_bridge = self.ctx.media.bridge(live.consult_agent_ep, state.endpoint_id)
 
-    async def consulted_left(self, live: LiveCall, leg_id: str) -> None:
+    async def consulted_left(self, live: LiveCall, leg_id: str, state: LegState, cause: str) -> None:
+        """The consulted party hung up (back to the caller), or a conference's third party did (the others stay;
+        a caller the agent had left already is alone now)."""
+        call = live.call
         live.conference_legs.discard(leg_id)
         if leg_id == live.consult_leg:
             live.consult_leg = None
             await self.back_to_caller(live)
+        elif state.answered_at is not None and call.agent_leg is None and not self._in_conference(live):
+            await self.offers.caller_left_alone(live, "agent" if state.agent_id else "callee", cause)
+
+    def _in_conference(self, live: LiveCall) -> bool:
+        """A third party has answered and is still on the call."""
+        return any(live.call.legs[leg_id].answered for leg_id in live.conference_legs)
+
+    async def agent_left(self, live: LiveCall) -> bool:
+        """The serving agent hung up. In a 3-way call the caller and the third party stay together and the
+        agent is released (True). Otherwise a third party still ringing or a consultation ends with the agent,
+        and the agent's leaving goes on as usual (False)."""
+        call = live.call
+        if self._in_conference(live):
+            agent = self.offers.release_agent(live)
+            call.note(self.ctx.clock.wall(), "left_conference", agent)
+            return True
+        for leg_id in list(live.conference_legs):
+            await self.legs.drop_leg(live, leg_id, "conference_ended")
+        live.conference_legs.clear()
+        if live.consult_leg is not None:
+            self._end_consult_bridge(live)
+            await self.legs.drop_leg(live, live.consult_leg, "consult_ended")
+            live.consult_leg = None
+            self.bridging.hold_changed(live, False)
+        return False
 
     async def back_to_caller(self, live: LiveCall) -> None:
         """The consultation is over: back to the caller (询问后返回)."""

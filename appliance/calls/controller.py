@@ -128,7 +128,7 @@ class CallController(CallEngines):
         self._acd_actions = AcdActionHandler(ctx, queueing, offers, callbacks, vip, ivr, voicemail, legs,
                                              ending)
         self._transfers = transfers = Transfers(ctx, playback, legs, bridging, queueing, ivr, offers, ending)
-        self._consultation = consultation = Consultation(ctx, legs, bridging, transfers)
+        self._consultation = consultation = Consultation(ctx, legs, bridging, transfers, offers)
         self._supervision = supervision = Supervision(ctx, playback, legs, transfers, offers, ending)
         features = PhoneFeatures(ctx, playback, legs, agent_commands, supervision, ending)
         self._setup = CallSetup(ctx, self._actors, playback, legs, ivr, queueing, voicemail, features, ending)

@@ -101,9 +101,11 @@ class LegEventHandler:
             call.hangup_side = "caller" if event.remote else "system"
             await self.ending.end(live, call.hangup_side, cause, hang_up_caller=False)
         elif state.role == LegRole.AGENT:
+            if leg_id == call.agent_leg and await self.consultation.agent_left(live):
+                return  # a 3-way call goes on without the agent
             await self.offers.leg_ended(live, leg_id, state, event)
         elif state.role == LegRole.CONSULT:
-            await self.consultation.consulted_left(live, leg_id)
+            await self.consultation.consulted_left(live, leg_id, state, cause)
         elif state.role == LegRole.CALLEE:
             if state.answered_at is not None:
                 call.hangup_side = "callee"

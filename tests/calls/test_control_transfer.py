@@ -214,20 +214,47 @@ async def test_a_three_way_call_keeps_the_others_when_one_leaves(h: Harness) -> 
         ("caller", "13800138000"), ("agent", "1002"), ("consult", "1901")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "controller.py _leg_ended (the agent's leg of a call): when the agent leaves a 3-way call the whole "
-    "bridge is taken down and the caller goes to the survey (or, without one, the call ends for everyone); "
-    "the third party's leg stays up, bridged to nobody, although _conference promises 'anyone may leave, "
-    "the rest stay'"))
 @control_test
 async def test_the_caller_and_the_third_party_stay_together_when_the_agent_leaves(h: Harness) -> None:
     caller, agent = await connected(h, "1002")
     third = await three_way(h, "1901")
     agent.hang_up()
     await h.settle()
-    together = caller.bridged_with() == {third.endpoint}
+    assert caller.bridged_with() == {third.endpoint} and caller.hears() is None
+    assert h.call().phase == "connected" and h.agent("1002")["state"] == "wrap_up"
+
+    third.hang_up()  # the last one with the caller: as when an agent hangs up first, the survey
+    await h.settle()
+    assert not caller.leg.ended and h.call().phase == "ivr"
     await h.hang_up_all()
-    assert together
+    cdr = h.cdr()
+    assert cdr["agent"] == "1002" and "left_conference" in [e for _, e, _ in cdr["timeline"]]
+
+
+@control_test
+async def test_a_third_party_still_ringing_when_the_agent_leaves_is_not_left_ringing(h: Harness) -> None:
+    _caller, agent = await connected(h, "1002")
+    h.controller.conference(h.call().id, "1901")
+    third = await h.rung("1901")
+    agent.hang_up()
+    await h.settle()
+    assert third.leg.ended and h.call().phase == "ivr"  # the caller is asked for the survey
+    await h.hang_up_all()
+
+
+@control_test
+async def test_a_consultation_ends_when_the_agent_hangs_up(h: Harness) -> None:
+    _caller, agent = await connected(h, "1002")
+    h.controller.consult(h.call().id, "1901")
+    consulted = await h.rung("1901")
+    consulted.answer()
+    await h.advance(5)
+    agent.hang_up()
+    await h.settle()
+    assert consulted.leg.ended and h.call().phase == "ivr"  # the held caller is asked for the survey
+    assert h.call().hold_started is None
+    await h.hang_up_all()
+    assert h.cdr()["hold"] == 5.0
 
 
 @pytest.mark.xfail(strict=True, reason=(
