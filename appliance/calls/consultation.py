@@ -2,16 +2,22 @@
 someone on a new leg, then goes back to the caller (询问后返回) or hands the caller over (询问转). 三方通话:
 a third party is rung into the caller's bridge; anyone may leave, the rest stay: when the agent hangs up, the
 caller and the third party go on talking (the agent is released to wrap-up); when the last of them leaves the
-caller, the caller is asked for the survey or the call ends, as when an agent hangs up first."""
+caller, the caller is asked for the survey or the call ends, as when an agent hangs up first.
+
+An agent who answers as the consulted or third party is on this call for the ACD too (`AgentStartedOtherCall`,
+so it offers them no caller meanwhile) until they leave it (`CallCompleted`) — or, when the consultation
+completes, until the call ends, as the agent the caller was handed to."""
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
 
+from appliance.acd import commands as C
 from appliance.calls.agent_offers import AgentOffers
 from appliance.calls.bridging import Bridging
 from appliance.calls.context import CallContext
+from appliance.calls.ending import CallEnding
 from appliance.calls.leg_control import LegControl
 from appliance.calls.live import LiveCall
 from appliance.calls.models import LegRole, LegState
@@ -27,6 +33,10 @@ class Consultation:
     bridging: Bridging
     transfers: Transfers
     offers: AgentOffers
+    ending: CallEnding
+
+    def __post_init__(self) -> None:
+        self.ending.register(self._agents_leave_on_end)
 
     async def _ring(self, live: LiveCall, target: str) -> tuple[str, str, str | None]:
         """Ring a consulted or conferenced party: (kind, name, leg id or None when it could not ring)."""
@@ -53,6 +63,7 @@ class Consultation:
     async def consulted_answered(self, live: LiveCall, leg_id: str, state: LegState) -> None:
         """The consulted party (or a conference's third party) answered: bridge it in."""
         call = live.call
+        self._agent_joined(live, leg_id, state, "conference" if leg_id in live.conference_legs else "consult")
         if leg_id in live.conference_legs:
             if call.bridge_id is not None and state.endpoint_id is not None:
                 self.ctx.media.add_party(call.bridge_id, state.endpoint_id, PartyMask.everyone())
@@ -66,11 +77,38 @@ class Consultation:
         a caller the agent had left already is alone now)."""
         call = live.call
         live.conference_legs.discard(leg_id)
+        self._agent_left(live, leg_id)
         if leg_id == live.consult_leg:
             live.consult_leg = None
             await self.back_to_caller(live)
         elif state.answered_at is not None and call.agent_leg is None and not self._in_conference(live):
             await self.offers.caller_left_alone(live, "agent" if state.agent_id else "callee", cause)
+
+    def _agent_joined(self, live: LiveCall, leg_id: str, state: LegState, kind: str) -> None:
+        """An agent answered as the consulted or third party: the ACD must not offer them a caller meanwhile."""
+        agent_id = state.agent_id or self.ctx.agents.agent_at(state.party)
+        if agent_id is None:
+            return
+        state.agent_id = agent_id
+        try:
+            self.ctx.acd_command(C.AgentStartedOtherCall(agent_id=agent_id, call_id=live.call.id, kind=kind))
+        except (ApplianceError, KeyError):
+            return  # not an agent the ACD has logged in, or on another call already: nothing to undo later
+        live.joined_agents[leg_id] = agent_id
+
+    def _agent_left(self, live: LiveCall, leg_id: str) -> None:
+        agent_id = live.joined_agents.pop(leg_id, None)
+        if agent_id is not None:
+            self.offers.agent_done(agent_id, live.call.id)
+
+    async def _agents_leave_on_end(self, live: LiveCall) -> None:
+        for leg_id in list(live.joined_agents):
+            self._agent_left(live, leg_id)
+
+    async def _drop(self, live: LiveCall, leg_id: str, cause: str) -> None:
+        """Hang up a consulted or third party's leg; an agent on it is free for the ACD again."""
+        self._agent_left(live, leg_id)
+        await self.legs.drop_leg(live, leg_id, cause)
 
     def _in_conference(self, live: LiveCall) -> bool:
         """A third party has answered and is still on the call."""
@@ -86,11 +124,11 @@ class Consultation:
             call.note(self.ctx.clock.wall(), "left_conference", agent)
             return True
         for leg_id in list(live.conference_legs):
-            await self.legs.drop_leg(live, leg_id, "conference_ended")
+            await self._drop(live, leg_id, "conference_ended")
         live.conference_legs.clear()
         if live.consult_leg is not None:
             self._end_consult_bridge(live)
-            await self.legs.drop_leg(live, live.consult_leg, "consult_ended")
+            await self._drop(live, live.consult_leg, "consult_ended")
             live.consult_leg = None
             self.bridging.hold_changed(live, False)
         return False
@@ -100,7 +138,7 @@ class Consultation:
         call = live.call
         self._end_consult_bridge(live)
         if live.consult_leg is not None:
-            await self.legs.drop_leg(live, live.consult_leg, "consult_ended")
+            await self._drop(live, live.consult_leg, "consult_ended")
             live.consult_leg = None
         self.bridging.hold_changed(live, False)
         if call.agent_leg is not None:
@@ -114,6 +152,7 @@ class Consultation:
             raise Conflict("there is no consultation to complete", "没有正在进行的询问")
         self._end_consult_bridge(live)
         live.consult_leg = None
+        live.joined_agents.pop(leg_id, None)  # the ACD has the agent on this call already: it stays so
         state = call.legs.pop(leg_id)
         self.bridging.hold_changed(live, False)
         await self.transfers.adopt(live, leg_id, state)

@@ -111,7 +111,8 @@ class CallController(CallEngines):
 
     def __post_init__(self) -> None:
         """Build the parts, each after the parts it uses. Parts with end-of-call clean-up register it as they
-        are built, and the steps run in that order: voicemail, queueing, IVR, the serving agent, supervision."""
+        are built, and the steps run in that order: voicemail, queueing, IVR, the serving agent, consulted and
+        conferenced agents, supervision."""
         ctx = self._ctx = CallContext.around(self)
         playback = Playback(ctx)
         self._bridging = bridging = Bridging(ctx, playback)
@@ -128,7 +129,7 @@ class CallController(CallEngines):
         self._acd_actions = AcdActionHandler(ctx, queueing, offers, callbacks, vip, ivr, voicemail, legs,
                                              ending)
         self._transfers = transfers = Transfers(ctx, playback, legs, bridging, queueing, ivr, offers, ending)
-        self._consultation = consultation = Consultation(ctx, legs, bridging, transfers, offers)
+        self._consultation = consultation = Consultation(ctx, legs, bridging, transfers, offers, ending)
         self._supervision = supervision = Supervision(ctx, playback, legs, transfers, offers, ending)
         features = PhoneFeatures(ctx, playback, legs, agent_commands, supervision, ending)
         self._setup = CallSetup(ctx, self._actors, playback, legs, ivr, queueing, voicemail, features, ending)

@@ -72,6 +72,7 @@ class LiveCall:
     consult_agent_ep: str | None = None
     consult_bridge: str | None = None
     conference_legs: set[str] = field(default_factory=set)
+    joined_agents: dict[str, str] = field(default_factory=dict)  # consulted / third party's leg → agent (ACD)
     # callbacks (callbacks.py)
     callback_attempts: int = 0
     callback_confirmed: bool = False  # the IVR's callback step confirmed the number (its confirm prompt)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from appliance.calls.events import CallTransferred
 from appliance.legs.causes import Cause
 from tests.calls.harness import Harness, Phone, control_test
@@ -257,15 +255,38 @@ async def test_a_consultation_ends_when_the_agent_hangs_up(h: Harness) -> None:
     assert h.cdr()["hold"] == 5.0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "controller.py _on_leg (a CONSULT leg of a conference answers): the agent rung into a 3-way call is not "
-    "reported to the ACD (no AgentStartedOtherCall), so it stays idle and is offered the next queued call "
-    "while it talks; the same holds for a consulted agent until the transfer completes"))
 @control_test
 async def test_an_agent_in_a_three_way_call_is_not_offered_another_call(h: Harness) -> None:
     await connected(h, "1002", "1003")
-    await three_way(h, "1003")
-    await h.call_menu("1", caller="13900000000")
-    offered = h.agent("1003")["state"]
+    third = await three_way(h, "1003")
+    assert h.agent("1003")["state"] == "on_call"
+    second = await h.call_menu("1", caller="13900000000")
+    assert [leg.ended for leg in h.legs_to("1003")] == [False]  # 1003 is not rung for the second caller
+    third.hang_up()  # 1003 leaves the 3-way call: free again (no wrap-up after a call the ACD did not route)
+    await h.pick_up("1003", second)
     await h.hang_up_all()
-    assert offered == "on_call"
+    first = next(c for c in h.cdrs() if c["caller"] != "13900000000")
+    assert [(leg["role"], leg["agent"]) for leg in first["legs"]][1:] == [("agent", "1002"), ("consult", "1003")]
+
+
+@control_test
+async def test_a_consulted_agent_is_busy_until_the_consultation_ends(h: Harness) -> None:
+    await connected(h, "1002", "1003")
+    h.controller.consult(h.call().id, "1003")
+    consulted = await h.rung("1003")
+    consulted.answer()
+    await h.settle()
+    assert h.agent("1003")["state"] == "on_call"
+    h.controller.consult_return(h.call().id)
+    await h.settle()
+    assert consulted.leg.ended and h.agent("1003")["state"] == "idle"
+    await h.hang_up_all()
+
+
+@control_test
+async def test_a_conferenced_agent_is_free_again_when_the_call_ends(h: Harness) -> None:
+    caller, _agent = await connected(h, "1002", "1003")
+    await three_way(h, "1003")
+    caller.hang_up()
+    await h.settle()
+    assert h.agent("1003")["state"] == "idle" and h.agent("1002")["state"] == "wrap_up"
