@@ -1,6 +1,9 @@
 """A call's media events: digits heard on an endpoint, the end of a prompt on the caller (the IVR's next
-prompt, or the next step after a controller prompt), a leg whose RTP stopped, listening quality, and a
-recording that failed."""
+prompt, or the next step after a controller prompt), a leg whose RTP stopped, and a recording that failed.
+
+A leg's listening quality is not taken from here: the engine's `media.leg_quality` comes before or after the
+call ends depending on who hung up. The leg's provider keeps what it measured in `CallLeg.mos` when it releases
+the leg's media, and the registry copies that as the endpoint is forgotten (`CallRegistry.release_endpoint`)."""
 
 from __future__ import annotations
 
@@ -44,10 +47,6 @@ class MediaEventHandler:
             if state is not None and state.ended_at is None:
                 call.note(self.ctx.clock.wall(), "rtp_timeout", state.party)
                 await self.ending.end(live, "system", "rtp_timeout")
-        elif isinstance(event, media_events.LegQuality):
-            for state in call.legs.values():
-                if state.endpoint_id == event.endpoint_id:
-                    state.mos = event.mos
         elif isinstance(event, media_events.RecordingStopped) and event.error:
             call.note(self.ctx.clock.wall(), "recording_failed", event.error)
 

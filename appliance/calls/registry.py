@@ -64,11 +64,11 @@ class CallRegistry:
             self.map_endpoint(leg.endpoint_id, live.call.id)
 
     def release_endpoint(self, state: LegState) -> None:
-        """The leg's media is gone (its provider released it as the leg ended): forget it, keep its quality."""
+        """The leg's media is gone (its provider released it as the leg ended): forget it, and keep the quality
+        the provider measured (`CallLeg.mos`, the one source of a leg's MOS; None where it measures none)."""
         endpoint_id = state.endpoint_id
         if endpoint_id is None:
             return
         state.endpoint_id = None
-        if state.leg.mos is not None:
-            state.mos = state.leg.mos
+        state.mos = state.leg.mos
         self.by_endpoint.pop(endpoint_id, None)

@@ -136,3 +136,40 @@ async def test_when_the_agent_hangs_up_first_the_caller_rates_the_service(h: Har
     assert caller.leg.ended
     cdr = h.cdr()
     assert (cdr["survey_score"], cdr["hangup_side"], cdr["disposition"]) == (5, "agent", "answered")
+
+
+async def mos_per_leg(h: Harness, who_hangs_up: str) -> None:
+    """The CDR's MOS of each leg is what the leg's provider measured (`CallLeg.mos`), never the engine's own
+    `media.leg_quality`, which comes before or after the end of the call depending on who hung up."""
+    h.login("1002")
+    caller = await h.call_menu("1")
+    caller.leg.measures = None  # a line that measures nothing (a TDM channel): no MOS, not the engine's 4.3
+    agent = await h.pick_up("1002", caller)
+    agent.leg.measures = 3.6
+    if who_hangs_up == "caller":
+        caller.hang_up()
+    elif who_hangs_up == "agent":
+        agent.hang_up()
+        await h.play_through(caller)  # the survey
+        caller.hang_up()
+    else:
+        h.controller.hangup(h.call().id)
+    await h.settle()
+    cdr = h.cdr()
+    assert {leg["role"]: leg["mos"] for leg in cdr["legs"]} == {"caller": None, "agent": 3.6}
+    assert cdr["mos"] == 3.6
+
+
+@control_test
+async def test_the_mos_of_each_leg_comes_from_the_leg_when_the_caller_hangs_up(h: Harness) -> None:
+    await mos_per_leg(h, "caller")
+
+
+@control_test
+async def test_the_mos_of_each_leg_comes_from_the_leg_when_the_agent_hangs_up(h: Harness) -> None:
+    await mos_per_leg(h, "agent")
+
+
+@control_test
+async def test_the_mos_of_each_leg_comes_from_the_leg_when_the_desk_hangs_up(h: Harness) -> None:
+    await mos_per_leg(h, "desk")

@@ -4,7 +4,9 @@
 its media endpoint when it is created, an inbound one when call control opens its media, and the endpoint is
 released when the leg ends, whoever ends it. A leg ended by call control (hangup, reject) reports
 `LegEnded(remote=False)` at once, as the SIP core does. Extensions that are "not registered" are refused at
-`create()` with `LegRefused(SUBSCRIBER_ABSENT)` before any endpoint is allocated.
+`create()` with `LegRefused(SUBSCRIBER_ABSENT)` before any endpoint is allocated. A leg keeps the MOS its
+provider measured (`FakeLeg.measures`, the fake engine's figure unless a test sets another or None) as its
+media is released.
 
 Two providers share one `Switchboard` (legs, registrations, media): kind "test" carries the customers'
 calls, kind "sip" the extensions and the SIP trunk, because call control rings extensions as "sip".
@@ -23,7 +25,7 @@ from appliance.events import Event
 from appliance.legs import events as leg_events
 from appliance.legs.causes import Cause
 from appliance.legs.models import LegRefused, LegSink, OutboundLeg
-from tests.calls.harness.media import FakeMedia
+from tests.calls.harness.media import MOS, FakeMedia
 
 CUSTOMER_KIND = "test"
 EXTENSION_KIND = "sip"
@@ -39,7 +41,8 @@ class FakeLeg:
     outbound: bool
     party: str  # who is at the far end: the callee we rang, or the caller who rang us
     endpoint_id: str | None = None
-    mos: float | None = None
+    mos: float | None = None  # set as the leg ends, whoever ends it (the provider's measurement)
+    measures: float | None = MOS  # what the provider will measure (None: a line that measures none)
     state: str = "ringing"  # ringing | answered | ended
     commands: list[tuple[Any, ...]] = field(default_factory=list)
     refuse_media: Cause | None = None  # open_media fails with this cause
@@ -183,10 +186,10 @@ class Switchboard:
         leg.state = "ended"
         self.legs.pop(leg.leg_id, None)
         if leg.endpoint_id is not None:
-            quality = self.media.release(leg.endpoint_id)
+            # The engine reports its own figure (`media.leg_quality`); the leg keeps what its provider measured.
+            if self.media.release(leg.endpoint_id) is not None:
+                leg.mos = leg.measures
             leg.endpoint_id = None
-            if quality is not None:
-                leg.mos = quality.mos
         self.emit(leg.kind, leg_events.LegEnded(leg_id=leg.leg_id, cause=cause, remote=remote))
 
     def set_registered(self, extension: str, registered: bool) -> None:
