@@ -42,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
@@ -91,6 +90,7 @@ from appliance.calls.models import Call, CallPhase, LegRole
 from appliance.calls.phone_features import PhoneFeatures
 from appliance.calls.playback import Playback
 from appliance.calls.queueing import Queueing
+from appliance.calls.registry import CallRegistry
 from appliance.calls.supervision import MONITOR_MODES, Supervision
 from appliance.calls.transfers import Transfers
 from appliance.calls.views import agent_views, queue_views
@@ -100,8 +100,6 @@ from appliance.events import Event
 from appliance.legs import events as leg_events
 
 log = logging.getLogger(__name__)
-
-_Live = LiveCall  # the name tests written before the split build calls with
 
 
 @dataclass
@@ -122,7 +120,7 @@ class CallController(CallEngines):
         self._agent_commands = agent_commands = AgentCommands(ctx)
         self._vip = vip = CrmVipLookups(ctx)
         voicemail = VoicemailFlow(ctx, playback, bridging, ending)
-        self._queueing = queueing = Queueing(ctx, playback, ending)
+        queueing = Queueing(ctx, playback, ending)
         self._ivr = ivr = CallIvr(ctx, playback, legs, queueing, voicemail, ending)
         offers = AgentOffers(ctx, playback, legs, bridging, queueing, ivr, ending)
         callbacks = Callbacks(ctx, playback, legs, bridging, queueing, offers, ending)
@@ -155,6 +153,11 @@ class CallController(CallEngines):
                 await self._acd_task
             self._acd_task = None
         await self._vip.close()
+
+    @property
+    def registry(self) -> CallRegistry:
+        """The live calls and which call each leg and media endpoint belongs to."""
+        return self._ctx.registry
 
     @property
     def active_calls(self) -> list[Call]:
@@ -344,31 +347,3 @@ class CallController(CallEngines):
                 await self._ending.end(live, "system", "shutdown")
             case _:
                 assert_never(message)
-
-    # ------------------------------------------------------------------ for tests written before the split
-    # tests/calls/test_crm_vip.py, test_http.py and the harness reach into these; they go when those tests
-    # use the public API (or `submit` with a message) instead.
-
-    @property
-    def _calls(self) -> dict[str, LiveCall]:
-        return self._ctx.registry.calls
-
-    @property
-    def _by_leg(self) -> dict[str, str]:
-        return self._ctx.registry.by_leg
-
-    @property
-    def _by_endpoint(self) -> dict[str, str]:
-        return self._ctx.registry.by_endpoint
-
-    def _enter_queue(self, live: LiveCall, queue_id: str) -> None:
-        self._queueing.enter(live, queue_id)
-
-    async def _run(self, live: LiveCall, begin: Callable[[], Awaitable[None]]) -> None:
-        await self._actors.run(live, begin)
-
-    def _post(self, call_id: str, kind: str, fire: Callable[[], Awaitable[None]]) -> bool:
-        """The string-keyed inbox's one use from outside: a test posts a "timer" to probe a call's actor."""
-        if kind != "timer":
-            raise ValueError(f"post a message from appliance.calls.messages, not {kind!r}")
-        return self._ctx.post(call_id, TimerFired(fire))

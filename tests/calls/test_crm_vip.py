@@ -2,7 +2,8 @@
 
 The CRM URL is a setting (imported with the configuration); a queued call's look-up runs beside the call's
 actor, which keeps handling its inbox meanwhile; a VIP answer raises the call's priority in the ACD, and a CRM
-that answers too late leaves the call at normal priority.
+that answers too late leaves the call at normal priority. Customers call on lines of the test's own leg provider
+(tests/legs/frame_provider.py: no SIP, a frame port per leg) to an access number of the sales queue.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from appliance.acd.events import CallPriorityRaised, VipLookupTimedOut
-from appliance.calls.controller import CallController, _Live
-from appliance.calls.models import Call, CallPhase, Direction, LegRole, LegState
+from appliance.calls.controller import CallController
+from appliance.calls.messages import TimerFired
+from appliance.calls.models import Call, CallPhase
 from appliance.events import Event
+from appliance.routing.models import AccessNumber, Destination
 from tests.api_client import Client
+from tests.legs.frame_provider import FrameLineProvider
 
 VIP_CALLER, SLOW_CALLER, PLAIN_CALLER = "13800000001", "13900000002", "13700000003"
+SALES_DID = "8009"
 
 
 @dataclass
@@ -68,40 +73,37 @@ def crm() -> Iterator[_Crm]:
     server.server_close()
 
 
-class _Leg:
-    """A SIP leg that is only hung up (the call ends when the test is over)."""
-
-    def hangup(self) -> None:
-        pass
-
-
-async def configure_crm(admin: Client, url: str, timeout: float) -> CallController:
+async def configure_crm(admin: Client, url: str, timeout: float) -> tuple[CallController, FrameLineProvider]:
+    """The CRM at `url`, an access number straight to the sales queue, and lines of the test's own kind that
+    customers call on (a leg provider without SIP: a media-engine frame port per leg)."""
     status, exported = await admin.call("GET", "/api/v1/config/export")
     assert status == 200
     exported["settings"].update({"crm_vip_url": url, "crm_vip_timeout_s": timeout})
     status, body = await admin.call("POST", "/api/v1/config/import", exported)
     assert status == 200, body
-    service = admin.appliance.telephony
+    appliance = admin.appliance
+    await appliance.core.store.create("dids", AccessNumber(  # no routes: the default, whatever the time
+        number=SALES_DID, schedule="business_hours", default=Destination(kind="queue", target="sales")))
+    service = appliance.telephony
     assert service is not None
     service._reload(None)  # what `start()` and config.replaced do
+    lines = FrameLineProvider(service.media)
+    service.legs.register(lines)
     controller: CallController = service.controller
     await controller.start()
-    return controller
+    return controller, lines
 
 
-def queued_call(controller: CallController, call_id: str, caller: str) -> _Live:
-    """A caller who left the IVR for the sales queue, with its actor running."""
-    call = Call(id=call_id, direction=Direction.INBOUND, caller=caller, callee="8000", started_at=time.time(),
-                caller_leg=f"{call_id}-a", did="8000", phase=CallPhase.IVR)
-    call.legs[call.caller_leg] = LegState(_Leg(), LegRole.CALLER, caller, time.time())  # type: ignore[arg-type]
-    live = _Live(call)
-    controller._calls[call_id] = live
+async def stop(controller: CallController, lines: FrameLineProvider) -> None:
+    await controller.stop()  # every call ends: its lines are hung up
+    await lines.close()
 
-    async def begin() -> None:
-        controller._enter_queue(live, "sales")
 
-    live.task = asyncio.create_task(controller._run(live, begin))
-    return live
+async def queued_call(controller: CallController, lines: FrameLineProvider, caller: str) -> Call:
+    """A customer calls the access number of the sales queue on a line; the call queues (no agent is in)."""
+    lines.incoming(caller, SALES_DID)
+    await until(lambda: any(c.caller == caller and c.phase == CallPhase.QUEUED for c in controller.active_calls))
+    return next(c for c in controller.active_calls if c.caller == caller)
 
 
 async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -112,34 +114,34 @@ async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 async def test_a_vip_answer_from_the_crm_raises_the_callers_priority(admin: Client, crm: _Crm) -> None:
-    controller = await configure_crm(admin, crm.url, 1.0)
+    controller, lines = await configure_crm(admin, crm.url, 1.0)
     seen: list[Event] = []
     sub = admin.appliance.core.bus.subscribe(seen.append, {"acd.call_priority_raised", "acd.call_queued"})
     try:
-        vip = queued_call(controller, "c-vip", VIP_CALLER)
-        plain = queued_call(controller, "c-plain", PLAIN_CALLER)
-        await until(lambda: any(e == "crm_vip" for _, e, _ in vip.call.timeline)
-                    and any(e == "crm_vip" for _, e, _ in plain.call.timeline))
-        await until(lambda: any(isinstance(e, CallPriorityRaised) and e.call_id == "c-vip" for e in seen))
+        vip = await queued_call(controller, lines, VIP_CALLER)
+        plain = await queued_call(controller, lines, PLAIN_CALLER)
+        await until(lambda: any(e == "crm_vip" for _, e, _ in vip.timeline)
+                    and any(e == "crm_vip" for _, e, _ in plain.timeline))
+        await until(lambda: any(isinstance(e, CallPriorityRaised) and e.call_id == vip.id for e in seen))
     finally:
         admin.appliance.core.bus.unsubscribe(sub)
-        await controller.stop()
+        await stop(controller, lines)
     assert {"caller": VIP_CALLER, "queue": "sales"} in crm.seen
     assert {"caller": PLAIN_CALLER, "queue": "sales"} in crm.seen
     raised = [(e.call_id, e.priority, e.source) for e in seen if isinstance(e, CallPriorityRaised)]
-    assert raised == [("c-vip", 50, "crm")]
-    assert ("crm_vip", "vip") in [(e, d) for _, e, d in vip.call.timeline] and vip.call.vip
-    assert ("crm_vip", "not vip") in [(e, d) for _, e, d in plain.call.timeline] and not plain.call.vip
+    assert raised == [(vip.id, 50, "crm")]
+    assert ("crm_vip", "vip") in [(e, d) for _, e, d in vip.timeline] and vip.vip
+    assert ("crm_vip", "not vip") in [(e, d) for _, e, d in plain.timeline] and not plain.vip
 
 
 async def test_a_crm_that_answers_too_late_leaves_the_call_at_normal_priority_without_holding_it_up(
         admin: Client, crm: _Crm) -> None:
-    controller = await configure_crm(admin, crm.url, 0.3)
+    controller, lines = await configure_crm(admin, crm.url, 0.3)
     seen: list[Event] = []
     sub = admin.appliance.core.bus.subscribe(seen.append, {"acd.*"})
     try:
         started = time.monotonic()
-        live = queued_call(controller, "c-slow", SLOW_CALLER)
+        call = await queued_call(controller, lines, SLOW_CALLER)
         await until(crm.asked.is_set)
         # the CRM is still thinking: the call's actor handles its inbox all the same
         handled: list[float] = []
@@ -147,26 +149,26 @@ async def test_a_crm_that_answers_too_late_leaves_the_call_at_normal_priority_wi
         async def probe() -> None:
             handled.append(time.monotonic())
 
-        controller._post("c-slow", "timer", probe)
+        assert controller.submit(call.id, TimerFired(probe))
         await until(lambda: bool(handled), timeout=0.5)
-        await until(lambda: any(e == "crm_vip" for _, e, _ in live.call.timeline))
+        await until(lambda: any(e == "crm_vip" for _, e, _ in call.timeline))
         answered = time.monotonic() - started
     finally:
         admin.appliance.core.bus.unsubscribe(sub)
-        await controller.stop()
+        await stop(controller, lines)
     assert handled[0] - started < 0.3 and answered < 1.2  # gave up at the timeout, not when the CRM answered
-    assert ("crm_vip", "not vip") in [(e, d) for _, e, d in live.call.timeline] and not live.call.vip
+    assert ("crm_vip", "not vip") in [(e, d) for _, e, d in call.timeline] and not call.vip
     assert not [e for e in seen if isinstance(e, CallPriorityRaised)]
-    assert [e.call_id for e in seen if isinstance(e, VipLookupTimedOut)] == ["c-slow"]
+    assert [e.call_id for e in seen if isinstance(e, VipLookupTimedOut)] == [call.id]
 
 
 async def test_without_a_crm_url_nobody_is_asked(admin: Client, crm: _Crm) -> None:
-    controller = await configure_crm(admin, "", 1.0)
+    controller, lines = await configure_crm(admin, "", 1.0)
     try:
-        live = queued_call(controller, "c-none", VIP_CALLER)
-        await until(lambda: live.call.phase == CallPhase.QUEUED)
+        call = await queued_call(controller, lines, VIP_CALLER)
         await asyncio.sleep(0.2)
     finally:
-        await controller.stop()
-    assert crm.seen == [] and not live.call.vip
-    assert "crm_vip" not in [e for _, e, _ in live.call.timeline]
+        await stop(controller, lines)
+    assert crm.seen == [] and not call.vip
+    assert "crm_vip" not in [e for _, e, _ in call.timeline]
+    assert lines.live_legs == 0  # the line was hung up as the controller stopped

@@ -9,7 +9,7 @@ from typing import Any
 
 from appliance.acd.events import AgentStateChanged
 from appliance.app import create_appliance
-from appliance.calls.controller import _Live
+from appliance.calls.live import LiveCall
 from appliance.calls.messages import ApiHangup
 from appliance.calls.models import Call, CallPhase, Direction, LegRole, LegState
 from appliance.config import RunConfig
@@ -38,7 +38,7 @@ def field_names(data: dict[str, Any]) -> set[str]:
     return {f["field"] for f in data["details"]["fields"]}
 
 
-def add_call(client: Client, call_id: str, agent: str = "", phase: CallPhase = CallPhase.CONNECTED) -> _Live:
+def add_call(client: Client, call_id: str, agent: str = "", phase: CallPhase = CallPhase.CONNECTED) -> LiveCall:
     """A call as the controller holds it, without SIP: the API reads calls, it does not care how they came."""
     assert client.appliance.telephony is not None
     controller = client.appliance.telephony.controller
@@ -53,8 +53,8 @@ def add_call(client: Client, call_id: str, agent: str = "", phase: CallPhase = C
     call.ivr_path = ["main", "menu"]
     call.variables["customer"] = "VIP-7"
     call.note(1000.0, "incoming", "13800000000 → 8000")
-    live = _Live(call)
-    controller._calls[call_id] = live
+    live = LiveCall(call)
+    controller.registry.add(live)
     return live
 
 

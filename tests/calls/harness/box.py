@@ -51,6 +51,7 @@ from tests.calls.harness.tenant import tenant
 E = TypeVar("E", bound=Event)
 CUSTOMER = "13800138000"
 CDR_TOPIC = "calls.ended"  # the event that carries the CDR (`cdr`), once call control publishes it
+ACD_TIMERS_TASK = "acd-timers"  # the controller's one task of its own while it runs (the ACD's deadlines)
 MAX_PROMPTS = 50  # play_through gives up after this many prompts in a row (a prompt loop)
 
 
@@ -323,11 +324,11 @@ class Harness:
         await self.settle()
         controller = self.controller
         assert controller.active_calls == [], [c.id for c in controller.active_calls]
-        maps = {"legs": controller._by_leg, "endpoints": controller._by_endpoint}
+        maps = {"legs": controller.registry.by_leg, "endpoints": controller.registry.by_endpoint}
         assert not any(maps.values()), f"the controller still maps {maps}"
         current = asyncio.current_task()
         stray = [t.get_name() for t in asyncio.all_tasks()
-                 if t is not current and t is not controller._acd_task and not t.done()]
+                 if t is not current and t.get_name() != ACD_TIMERS_TASK and not t.done()]
         assert stray == [], f"tasks left running: {stray}"
         assert self.board.legs == {}, f"legs not ended: {list(self.board.legs)}"
         assert self.media.leftovers() == {}, f"media left: {self.media.leftovers()}"
