@@ -1,0 +1,269 @@
+"""Backup targets, schedules and retention (kept in the configuration store's settings under "backups"),
+and the snapshots, runs and progress the service reports. Input is validated once, here, naming each field."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+
+from appliance.errors import FieldError, ValidationFailed
+
+SETTINGS_KEY = "backups"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
+_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+
+
+class TargetKind(enum.StrEnum):
+    LOCAL = "local"  # a directory on the box
+    REMOVABLE = "removable"  # a USB disk found by filesystem label; `path` is inside its mount point
+    SFTP = "sftp"  # any plain SSH/SFTP server
+
+
+class Part(enum.StrEnum):
+    """The two tags: configuration and records (small, nightly) versus audio (large, often)."""
+
+    CONFIG = "config"
+    AUDIO = "audio"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    kind: TargetKind
+    path: str  # local: absolute directory; removable: relative to the mount point; sftp: path on the server
+    label: str = ""  # removable only
+    host: str = ""  # sftp only
+    port: int = 22
+    user: str = ""
+    identity_file: str = ""  # sftp: a private key; empty means the appliance's own key (generated)
+    host_key: str = ""  # sftp: the pinned "type base64" key, confirmed by the admin
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    daily: int = 7
+    weekly: int = 4
+    monthly: int = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    name: str
+    target: str
+    parts: tuple[Part, ...]
+    cron: str  # five fields, as crontab: "30 2 * * *"
+    verify_subset: bool = False  # a `check --read-data-subset` run instead of a backup (weekly, rotating)
+
+
+@dataclass(frozen=True, slots=True)
+class BackupSettings:
+    targets: tuple[Target, ...] = ()
+    schedules: tuple[Schedule, ...] = ()
+    retention: Retention = field(default_factory=Retention)
+
+    def target(self, name: str) -> Target | None:
+        return next((t for t in self.targets if t.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "targets": [{**asdict(t), "kind": t.kind.value} for t in self.targets],
+            "schedules": [{**asdict(s), "parts": [p.value for p in s.parts]} for s in self.schedules],
+            "retention": asdict(self.retention),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    id: str
+    short_id: str
+    time: str
+    host: str
+    tags: tuple[str, ...]
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    percent_done: float = 0.0
+    files_done: int = 0
+    total_files: int = 0
+    bytes_done: int = 0
+    total_bytes: int = 0
+    seconds_elapsed: float = 0.0
+    seconds_remaining: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class BackupSummary:
+    snapshot_id: str
+    files_new: int = 0
+    files_changed: int = 0
+    files_unmodified: int = 0
+    data_added: int = 0
+    total_files_processed: int = 0
+    total_bytes_processed: int = 0
+    total_duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One line of the history: what ran, on which target, how it ended."""
+
+    run_id: str
+    kind: str  # backup | verify | restore | forget
+    target: str
+    parts: tuple[str, ...]
+    started_at: float
+    ended_at: float
+    ok: bool
+    snapshots: tuple[str, ...] = ()
+    files_new: int = 0
+    files_changed: int = 0
+    bytes_added: int = 0
+    bytes_processed: int = 0
+    error_id: str = ""
+    message: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return self.ended_at - self.started_at
+
+
+# ---- validation at the edge ---------------------------------------------------------------------------
+
+def _err(errors: list[FieldError], name: str, rule: str, en: str, zh: str) -> None:
+    errors.append(FieldError(name, rule, f"{name}: {en}", f"{name}: {zh}"))
+
+
+def _str(raw: dict[str, Any], key: str, where: str, errors: list[FieldError], *, required: bool = False,
+         pattern: re.Pattern[str] | None = None) -> str:
+    value = raw.get(key, "")
+    name = f"{where}.{key}"
+    if not isinstance(value, str):
+        _err(errors, name, "type", "must be a string", "应为字符串")
+        return ""
+    if required and not value:
+        _err(errors, name, "required", "is required", "必填")
+    elif value and pattern is not None and not pattern.match(value):
+        _err(errors, name, "format", f"must match {pattern.pattern}", f"格式应为 {pattern.pattern}")
+    return str(value)
+
+
+def _int(raw: dict[str, Any], key: str, where: str, default: int, lo: int, hi: int,
+         errors: list[FieldError]) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        _err(errors, f"{where}.{key}", "range", f"an integer from {lo} to {hi}", f"应为 {lo} 到 {hi} 之间的整数")
+        return default
+    return value
+
+
+def parse_target(raw: Any, where: str = "target") -> Target:
+    errors: list[FieldError] = []
+    if not isinstance(raw, dict):
+        raise ValidationFailed([FieldError(where, "type", f"{where}: must be an object", f"{where}: 应为对象")])
+    name = _str(raw, "name", where, errors, required=True, pattern=_NAME)
+    try:
+        kind = TargetKind(str(raw.get("kind")))
+    except ValueError:
+        _err(errors, f"{where}.kind", "enum", "one of local, removable, sftp", "应为 local、removable 或 sftp")
+        kind = TargetKind.LOCAL
+    path = _str(raw, "path", where, errors, required=kind is not TargetKind.REMOVABLE)
+    if path and ("\n" in path or ".." in path.split("/")):
+        _err(errors, f"{where}.path", "format", "no line breaks or '..'", "不能含换行或 '..'")
+    if kind is TargetKind.LOCAL and path and not path.startswith("/"):
+        _err(errors, f"{where}.path", "absolute", "must be an absolute directory", "应为绝对路径")
+    if kind is TargetKind.REMOVABLE and path.startswith("/"):
+        _err(errors, f"{where}.path", "relative", "is relative to the disk's mount point", "应为相对挂载点的路径")
+    label = _str(raw, "label", where, errors, required=kind is TargetKind.REMOVABLE, pattern=_LABEL)
+    sftp = kind is TargetKind.SFTP
+    host = _str(raw, "host", where, errors, required=sftp, pattern=_HOST)
+    user = _str(raw, "user", where, errors, required=sftp, pattern=_USER)
+    port = _int(raw, "port", where, 22, 1, 65535, errors)
+    identity = _str(raw, "identity_file", where, errors)
+    if identity and (not identity.startswith("/") or "\n" in identity):
+        _err(errors, f"{where}.identity_file", "absolute", "must be an absolute path", "应为绝对路径")
+    host_key = _str(raw, "host_key", where, errors)
+    if host_key and not re.match(r"^(ssh-|ecdsa-)[a-z0-9-]+ [A-Za-z0-9+/=]+$", host_key):
+        _err(errors, f"{where}.host_key", "format", "'type base64' as ssh-keyscan prints it",
+             "格式应为 ssh-keyscan 输出的 '类型 base64'")
+    if errors:
+        raise ValidationFailed(errors, "backup target")
+    return Target(name, kind, path, label, host, port, user, identity, host_key)
+
+
+def parse_schedule(raw: Any, where: str = "schedule") -> Schedule:
+    errors: list[FieldError] = []
+    if not isinstance(raw, dict):
+        raise ValidationFailed([FieldError(where, "type", f"{where}: must be an object", f"{where}: 应为对象")])
+    name = _str(raw, "name", where, errors, required=True, pattern=_NAME)
+    target = _str(raw, "target", where, errors, required=True, pattern=_NAME)
+    cron = _str(raw, "cron", where, errors, required=True)
+    if cron:
+        try:
+            CronTrigger.from_crontab(cron)
+        except ValueError as exc:
+            _err(errors, f"{where}.cron", "cron", f"not a crontab time ({exc})", f"不是有效的 crontab 时间({exc})")
+    parts_raw = raw.get("parts", ["config", "audio"])
+    parts: list[Part] = []
+    if not isinstance(parts_raw, list) or not parts_raw:
+        _err(errors, f"{where}.parts", "type", "a non-empty list of config, audio", "应为 config、audio 的非空列表")
+    else:
+        for i, p in enumerate(parts_raw):
+            try:
+                part = Part(p)
+            except ValueError:
+                _err(errors, f"{where}.parts.{i}", "enum", "config or audio", "应为 config 或 audio")
+                continue
+            if part not in parts:
+                parts.append(part)
+    verify = raw.get("verify_subset", False)
+    if not isinstance(verify, bool):
+        _err(errors, f"{where}.verify_subset", "type", "must be true or false", "应为布尔值")
+        verify = False
+    if errors:
+        raise ValidationFailed(errors, "backup schedule")
+    return Schedule(name, target, tuple(parts), cron, verify)
+
+
+def parse_retention(raw: Any, where: str = "retention") -> Retention:
+    errors: list[FieldError] = []
+    if not isinstance(raw, dict):
+        raise ValidationFailed([FieldError(where, "type", f"{where}: must be an object", f"{where}: 应为对象")])
+    daily = _int(raw, "daily", where, 7, 1, 3650, errors)  # at least one: the last good backup always stays
+    weekly = _int(raw, "weekly", where, 4, 0, 520, errors)
+    monthly = _int(raw, "monthly", where, 12, 0, 1200, errors)
+    if errors:
+        raise ValidationFailed(errors, "backup retention")
+    return Retention(daily, weekly, monthly)
+
+
+def parse_settings(raw: Any) -> BackupSettings:
+    if raw is None:
+        return BackupSettings()
+    if not isinstance(raw, dict):
+        raise ValidationFailed([FieldError("backups", "type", "backups: must be an object", "backups: 应为对象")])
+    targets = tuple(parse_target(t, f"targets.{i}") for i, t in enumerate(raw.get("targets", [])))
+    schedules = tuple(parse_schedule(s, f"schedules.{i}") for i, s in enumerate(raw.get("schedules", [])))
+    retention = parse_retention(raw.get("retention", {}))
+    errors: list[FieldError] = []
+    names = [t.name for t in targets]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            _err(errors, f"targets.{i}.name", "unique", "used twice", "重复")
+    snames = [s.name for s in schedules]
+    for i, s in enumerate(schedules):
+        if s.name in snames[:i]:
+            _err(errors, f"schedules.{i}.name", "unique", "used twice", "重复")
+        if s.target not in names:
+            _err(errors, f"schedules.{i}.target", "reference", f"no target named {s.target!r}",
+                 f"没有名为 {s.target!r} 的目标")
+    if errors:
+        raise ValidationFailed(errors, "backup settings")
+    return BackupSettings(targets, schedules, retention)

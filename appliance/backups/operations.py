@@ -1,0 +1,186 @@
+"""The restic operations a run is made of, each one command (or a few) against one repository:
+open or initialise, remove stale locks and abandoned temporary files, back up a part, check, forget by
+the retention rules, list snapshots, restore a snapshot into a directory, and a dry run of a restore."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import glob
+import logging
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appliance.backups.errors import BackupError, RepositoryCorrupt, ResticFailed, TargetUnavailable
+from appliance.backups.models import BackupSummary, Part, Progress, Retention, Snapshot
+from appliance.backups.restic import EXIT_PARTIAL, Repository, Restic, summary_of
+
+log = logging.getLogger(__name__)
+
+TEMP_GLOB = "*-restic-temp-*"  # restic's SFTP (and local) backend writes a pack under this name, then renames it
+
+
+async def open_repository(restic: Restic, repo: Repository, *, may_init: bool) -> bool:
+    """True when the repository was created now. Only a person's run may initialise one: a scheduled run
+    against an empty or wrong place (an unmounted disk, a mistyped path) must fail, not start a new repository."""
+    try:
+        await restic.run(repo, ["cat", "config"], command="open")
+        return False
+    except ResticFailed as exc:
+        missing = "is there a repository" in str(exc).lower() or "does not exist" in str(exc).lower()
+        if not missing:
+            raise
+    if not may_init:
+        raise TargetUnavailable(repo.target, "no backup repository there yet; run a backup by hand to create it",
+                                "该处尚无备份仓库;请先手动运行一次备份以创建")
+    await restic.run(repo, ["init", "--repository-version", "2"], command="init")
+    return True
+
+
+async def remove_stale_locks(restic: Restic, repo: Repository) -> None:
+    """`restic unlock` removes only locks whose process is gone (or older than 30 min). The caller holds the
+    service's run lock, so no run of ours can hold one."""
+    await restic.run(repo, ["unlock"], command="unlock")
+
+
+async def cleanup_temp_files(repo: Repository, local_root: Path | None, sftp_batch: Callable[[str], Any] | None,
+                             remote_path: str) -> int:
+    """Abandoned `*-restic-temp-*` uploads from a killed run (prune ignores them)."""
+    if local_root is not None:
+        def sweep() -> int:
+            found = glob.glob(str(local_root / "data" / "*" / TEMP_GLOB)) + glob.glob(str(local_root / TEMP_GLOB))
+            for name in found:
+                with contextlib.suppress(OSError):
+                    os.unlink(name)
+            return len(found)
+        return await asyncio.to_thread(sweep)
+    if sftp_batch is not None:
+        # "-" before a command: no match is not an error
+        await sftp_batch(f"-rm {remote_path}/data/*/{TEMP_GLOB}\n-rm {remote_path}/{TEMP_GLOB}\n")
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class PartResult:
+    part: Part
+    summary: BackupSummary
+    partial: bool  # exit 3: some files could not be read
+
+
+async def backup_part(restic: Restic, repo: Repository, part: Part, paths: Sequence[Path], *,
+                      on_progress: Callable[[Progress], None] | None = None,
+                      at: dt.datetime | None = None) -> PartResult:
+    args = ["backup", "--json", "--host", restic.host, "--tag", part.value, "--exclude-caches"]
+    if at is not None:
+        args += ["--time", at.strftime("%Y-%m-%d %H:%M:%S")]
+    result = await restic.run(repo, [*args, *map(str, paths)], command="backup", on_progress=on_progress,
+                              ok_codes=(0, EXIT_PARTIAL))
+    summaries = [m for m in result.messages if m.get("message_type") == "summary"]
+    if not summaries or not summaries[-1].get("snapshot_id"):
+        raise ResticFailed(repo.target, "backup", result.code, "restic reported no snapshot")
+    return PartResult(part, summary_of(summaries[-1]), result.code == EXIT_PARTIAL)
+
+
+async def check(restic: Restic, repo: Repository, subset: str | None = None) -> str:
+    """`restic check` (structure), or with `--read-data-subset` (reads and authenticates that share of packs)."""
+    args = ["check"] + ([f"--read-data-subset={subset}"] if subset else [])
+    try:
+        result = await restic.run(repo, args, command="check", stall_s=max(restic.stall_s, 600))
+    except ResticFailed as exc:
+        raise RepositoryCorrupt(repo.target, str(exc.details.get("detail") or exc.message)) from None
+    return "\n".join(result.text)
+
+
+async def forget(restic: Restic, repo: Repository, part: Part, keep: Retention) -> list[str]:
+    """Apply the retention rules to one part's snapshots; returns the ids removed (each one is logged).
+    `--keep-daily` is at least 1, so the newest snapshot (the last good backup) always stays."""
+    result = await restic.run(repo, [
+        "forget", "--json", "--host", restic.host, "--tag", part.value, "--group-by", "host,tags",
+        "--keep-daily", str(max(1, keep.daily)), "--keep-weekly", str(keep.weekly),
+        "--keep-monthly", str(keep.monthly), "--prune"], command="forget")
+    removed: list[str] = []
+    for msg in result.messages:
+        groups = msg.get("list", [msg])
+        for group in groups if isinstance(groups, list) else []:
+            for snap in (group.get("remove") or []) if isinstance(group, dict) else []:
+                sid = str(snap.get("id", ""))
+                log.info("backup retention on %s removed %s snapshot %s of %s", repo.target, part.value,
+                         sid[:8], snap.get("time", "?"))
+                removed.append(sid)
+    return removed
+
+
+async def snapshots(restic: Restic, repo: Repository, part: Part | None = None) -> list[Snapshot]:
+    args = ["snapshots", "--json", "--host", restic.host] + (["--tag", part.value] if part else [])
+    result = await restic.run(repo, args, command="snapshots")
+    out: list[Snapshot] = []
+    for msg in result.messages:
+        for s in msg.get("list", []):
+            if isinstance(s, dict) and s.get("id"):
+                out.append(Snapshot(str(s["id"]), str(s.get("short_id", str(s["id"])[:8])), str(s.get("time", "")),
+                                    str(s.get("hostname", "")), tuple(s.get("tags") or ()),
+                                    tuple(s.get("paths") or ())))
+    return sorted(out, key=lambda s: s.time)
+
+
+async def restore_to(restic: Restic, repo: Repository, snapshot: Snapshot, into: Path) -> Path:
+    """Extract `snapshot` under `into` (which is created, and removed again on failure); `--verify` re-reads
+    every file written. A corrupted or tampered pack fails the MAC check and the restore is refused."""
+    into.mkdir(parents=True, exist_ok=False)
+    try:
+        result = await restic.run(repo, ["restore", snapshot.id, "--target", str(into), "--verify"],
+                                  command="restore", stall_s=max(restic.stall_s, 600))
+    except ResticFailed as exc:
+        await asyncio.to_thread(shutil.rmtree, into, True)
+        raise RepositoryCorrupt(repo.target, str(exc.details.get("detail") or exc.message)) from None
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, into, True)
+        raise
+    # restic 0.14 prints errors for single files and still exits 0 in some versions; trust only a clean report
+    bad = [line for line in result.text if "error" in line.lower() or "ciphertext" in line.lower()]
+    if bad:
+        await asyncio.to_thread(shutil.rmtree, into, True)
+        raise RepositoryCorrupt(repo.target, "; ".join(bad[:3]))
+    return into
+
+
+async def list_files(restic: Restic, repo: Repository, snapshot: Snapshot) -> list[dict[str, Any]]:
+    result = await restic.run(repo, ["ls", "--json", snapshot.id], command="ls")
+    return [m for m in result.messages if m.get("struct_type") == "node" and m.get("type") == "file"]
+
+
+def diff_against(nodes: Sequence[dict[str, Any]], root: str, dest: Path) -> dict[str, list[str]]:
+    """What a restore would change in `dest`: files it would add, files it would replace, files the same."""
+    plan: dict[str, list[str]] = {"new": [], "changed": [], "unchanged": []}
+    prefix = root.rstrip("/") + "/"
+    for node in nodes:
+        path = str(node.get("path", ""))
+        if not path.startswith(prefix):
+            continue
+        rel = path[len(prefix):]
+        try:
+            st = (dest / rel).stat()
+        except OSError:
+            plan["new"].append(rel)
+            continue
+        mtime = node.get("mtime", "")
+        same_size = st.st_size == int(node.get("size", 0) or 0)
+        try:
+            same_time = abs(dt.datetime.fromisoformat(str(mtime)[:26] + "+00:00").timestamp() - st.st_mtime) < 1.0
+        except ValueError:
+            same_time = False
+        plan["unchanged" if same_size and same_time else "changed"].append(rel)
+    return plan
+
+
+def latest(snaps: Sequence[Snapshot], part: Part) -> Snapshot:
+    mine = [s for s in snaps if part.value in s.tags]
+    if not mine:
+        raise BackupError(f"there is no {part.value} backup to restore", f"没有可恢复的 {part.value} 备份",
+                          "backup_no_snapshot", http_status=404)
+    return mine[-1]

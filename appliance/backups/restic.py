@@ -1,0 +1,222 @@
+"""The restic driver: restic run as an asyncio subprocess at idle CPU and I/O priority, its JSON lines read as
+they come, a stall watchdog, and its exit codes and stderr turned into errors that say what failed.
+
+restic 0.14 facts this relies on: only `backup`, `snapshots`, `forget` and `stats` speak `--json`; JSON
+omits zero-valued fields; exit 3 means a source file could not be read (a snapshot exists but is partial);
+fatal errors are plain text on stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import shutil
+import signal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.backups.errors import (
+    BackupError,
+    ConnectionLost,
+    HostKeyChanged,
+    RepositoryCorrupt,
+    ResticFailed,
+    Stalled,
+    TargetFull,
+    WrongPassword,
+)
+from appliance.backups.models import BackupSummary, Progress
+
+log = logging.getLogger(__name__)
+
+EXIT_PARTIAL = 3  # backup: some source files were unreadable, the snapshot was still written
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the appliance dies, restic dies with it (its lock is then stale and the
+    next run removes it), rather than running on unsupervised."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def low_priority_prefix() -> list[str]:
+    """`nice -n 19 ionice -c 3`: restic and the ssh it starts share the box with the RTP relay."""
+    prefix: list[str] = []
+    nice, ionice = shutil.which("nice"), shutil.which("ionice")
+    if nice:
+        prefix += [nice, "-n", "19"]
+    if ionice:
+        prefix += [ionice, "-c", "3"]
+    return prefix
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    """Where restic writes: the repository string, `-o` options, and the target's name for messages."""
+
+    target: str
+    url: str
+    options: tuple[str, ...] = ()
+
+
+@dataclass
+class ResticResult:
+    code: int
+    messages: list[dict[str, Any]] = field(default_factory=list)  # JSON lines
+    text: list[str] = field(default_factory=list)  # stdout lines that were not JSON
+    stderr: str = ""
+
+
+def _as_int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _as_float(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def progress_of(msg: Mapping[str, Any]) -> Progress:
+    """A status line, any field possibly missing (restic omits zeros)."""
+    return Progress(
+        percent_done=_as_float(msg.get("percent_done")), files_done=_as_int(msg.get("files_done")),
+        total_files=_as_int(msg.get("total_files")), bytes_done=_as_int(msg.get("bytes_done")),
+        total_bytes=_as_int(msg.get("total_bytes")), seconds_elapsed=_as_float(msg.get("seconds_elapsed")),
+        seconds_remaining=_as_float(msg.get("seconds_remaining")))
+
+
+def summary_of(msg: Mapping[str, Any]) -> BackupSummary:
+    return BackupSummary(
+        snapshot_id=str(msg.get("snapshot_id", "")), files_new=_as_int(msg.get("files_new")),
+        files_changed=_as_int(msg.get("files_changed")), files_unmodified=_as_int(msg.get("files_unmodified")),
+        data_added=_as_int(msg.get("data_added")), total_files_processed=_as_int(msg.get("total_files_processed")),
+        total_bytes_processed=_as_int(msg.get("total_bytes_processed")),
+        total_duration=_as_float(msg.get("total_duration")))
+
+
+def classify(target: str, command: str, code: int, stderr: str) -> BackupError:
+    """restic's exit code and stderr as the error a person can act on."""
+    low = stderr.lower()
+    tail = " ".join(line.strip() for line in stderr.strip().splitlines()[-3:])[:400] or f"exit status {code}"
+    if "host key verification failed" in low or "remote host identification has changed" in low:
+        return HostKeyChanged(target)
+    if "wrong password" in low:
+        return WrongPassword(target)
+    if "no space left on device" in low or "ssh_fx_failure" in low or "disk quota exceeded" in low:
+        return TargetFull(target, tail)
+    if ("ciphertext verification failed" in low or "repository contains errors" in low
+            or "pack file cannot be listed" in low or "hash does not match" in low):
+        return RepositoryCorrupt(target, tail)
+    if ("ssh command exited" in low or "connection lost" in low or "connection closed" in low
+            or "broken pipe" in low or "connection refused" in low or "timed out" in low
+            or "unable to start the sftp session" in low):
+        return ConnectionLost(target, tail)
+    return ResticFailed(target, command, code, tail)
+
+
+@dataclass
+class Restic:
+    """Runs restic commands against repositories. One instance per service; it holds no repository state."""
+
+    password_file: str
+    cache_dir: str
+    host: str  # fixed `--host`, so snapshots stay grouped whatever the box's hostname becomes
+    binary: str = "restic"
+    stall_s: float = 120.0  # no progress for this long kills the run (keepalives catch most hangs first)
+    low_priority: bool = True
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
+        env.update(RESTIC_PASSWORD_FILE=self.password_file, RESTIC_CACHE_DIR=self.cache_dir,
+                   RESTIC_PROGRESS_FPS="1")
+        return env
+
+    def argv(self, repo: Repository, args: Sequence[str]) -> list[str]:
+        opts = [x for o in repo.options for x in ("-o", o)]
+        prefix = low_priority_prefix() if self.low_priority else []
+        return [*prefix, self.binary, "-r", repo.url, *opts, *args]
+
+    async def run(self, repo: Repository, args: Sequence[str], *, command: str = "",
+                  on_progress: Callable[[Progress], None] | None = None,
+                  ok_codes: tuple[int, ...] = (0,), stall_s: float | None = None) -> ResticResult:
+        """Run one restic command; raise a classified `BackupError` unless it exits with one of `ok_codes`."""
+        command = command or args[0]
+        proc = await asyncio.create_subprocess_exec(
+            *self.argv(repo, args), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=self.env(), start_new_session=True,
+            preexec_fn=_die_with_parent)
+        result = ResticResult(code=-1)
+        stderr_parts: list[bytes] = []
+        loop = asyncio.get_running_loop()
+        last_activity = loop.time()
+        last_mark: tuple[int, int] | None = None
+        limit = self.stall_s if stall_s is None else stall_s
+
+        async def read_stdout() -> None:
+            nonlocal last_activity, last_mark
+            assert proc.stdout is not None
+            async for raw in proc.stdout:
+                line = raw.decode("utf-8", "replace").strip()
+                if not line:
+                    continue
+                msg: Any = None
+                if line[0] in "[{":
+                    with contextlib.suppress(json.JSONDecodeError):
+                        msg = json.loads(line)
+                if isinstance(msg, dict) and msg.get("message_type") == "status":
+                    progress = progress_of(msg)
+                    mark = (progress.bytes_done, progress.files_done)
+                    if mark != last_mark:  # a hung target keeps printing the same figures
+                        last_mark, last_activity = mark, loop.time()
+                    if on_progress is not None:
+                        on_progress(progress)
+                    continue
+                last_activity = loop.time()
+                if msg is not None:
+                    result.messages.append(msg if isinstance(msg, dict) else {"list": msg})
+                else:
+                    result.text.append(line)
+
+        async def read_stderr() -> None:
+            nonlocal last_activity
+            assert proc.stderr is not None
+            async for raw in proc.stderr:
+                stderr_parts.append(raw)
+                last_activity = loop.time()
+
+        readers = asyncio.gather(read_stdout(), read_stderr())
+        stalled = False
+        try:
+            while not readers.done():
+                await asyncio.wait([readers], timeout=1.0)
+                if not readers.done() and loop.time() - last_activity > limit:
+                    stalled = True
+                    self._kill(proc)
+                    break
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(readers, timeout=10)
+            result.code = await proc.wait()
+        except BaseException:
+            self._kill(proc)
+            readers.cancel()
+            with contextlib.suppress(BaseException):
+                await proc.wait()
+            raise
+        result.stderr = b"".join(stderr_parts).decode("utf-8", "replace")
+        if stalled:
+            raise Stalled(repo.target, limit)
+        if result.code not in ok_codes:
+            log.warning("restic %s on %s exited %d: %s", command, repo.target, result.code, result.stderr[-2000:])
+            raise classify(repo.target, command, result.code, result.stderr)
+        return result
+
+    @staticmethod
+    def _kill(proc: asyncio.subprocess.Process) -> None:
+        # the whole group: restic and the ssh it started for the SFTP target
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)

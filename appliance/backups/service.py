@@ -1,0 +1,450 @@
+"""The backup service: one run at a time (backup, verify, restore), each a sequence of restic commands run as
+subprocesses at low priority; progress, history and events; the password and SSH files under its state
+directory; targets, schedules and retention kept in the configuration store's settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from appliance.backups import operations as ops
+from appliance.backups.errors import BackupBusy, BackupError
+from appliance.backups.events import (
+    BackupFailed,
+    BackupProgress,
+    BackupStarted,
+    BackupSucceeded,
+    SnapshotsForgotten,
+)
+from appliance.backups.models import (
+    SETTINGS_KEY,
+    BackupSettings,
+    Part,
+    Progress,
+    RunRecord,
+    Snapshot,
+    Target,
+    TargetKind,
+    parse_settings,
+)
+from appliance.backups.restic import Repository, Restic
+from appliance.backups.ssh import HostKey, SshFiles, alias_of, scan_host_keys
+from appliance.backups.staging import audio_paths, move_into, source_root, stage_config
+from appliance.backups.targets import Disks, repository_of
+from appliance.clock import Clock
+from appliance.errors import NotFound
+from appliance.events import EventBus
+from appliance.health import Health, Status
+
+log = logging.getLogger(__name__)
+
+STATE_DIR = "backups"  # under the data directory; never itself backed up
+PASSWORD_FILE = "repository.password"
+HISTORY_FILE = "history.jsonl"
+HISTORY_KEEP = 500
+SUBSET_SLICES = 4  # `check --read-data-subset=k/4`: the whole repository is read once every four verifications
+
+
+class SettingsStore(Protocol):
+    @property
+    def settings(self) -> dict[str, Any]: ...
+
+    async def set_settings(self, **values: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreReport:
+    target: str
+    dest: str
+    dry_run: bool
+    snapshots: dict[str, str]  # part -> snapshot id
+    plan: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # dry run: part -> new/changed/unchanged
+    restored: dict[str, list[str]] = field(default_factory=dict)  # part -> top-level entries moved into dest
+    records_integrity: str = ""
+
+
+@dataclass
+class BackupService:
+    name = "backups"
+
+    data_dir: Path
+    store: SettingsStore
+    bus: EventBus
+    clock: Clock
+    host: str = "appliance"
+    disks: Disks = field(default_factory=Disks)
+    stall_s: float = 120.0
+    restic_binary: str = "restic"
+    state_dir: Path | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _running: dict[str, Any] | None = None
+    _counters: dict[str, int] = field(default_factory=lambda: {"runs_ok": 0, "runs_failed": 0, "snapshots_forgotten": 0})
+    _last: RunRecord | None = None
+    _last_ok_at: float = 0.0
+    _started: bool = False
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        self.state = Path(self.state_dir) if self.state_dir else self.data_dir / STATE_DIR
+        self.ssh = SshFiles(self.state / "ssh")
+        self.restic = Restic(password_file=str(self.state / PASSWORD_FILE), cache_dir=str(self.state / "cache"),
+                             host=self.host, binary=self.restic_binary, stall_s=self.stall_s)
+
+    # ---- lifecycle ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._prepare_state)
+        await asyncio.to_thread(self.ssh.write, self.settings().targets)
+        self._started = True
+
+    async def stop(self) -> None:
+        self._started = False  # a run in progress is a task of its caller's; it is cancelled with it
+
+    def listening(self) -> list[str]:
+        return []
+
+    def health(self) -> Health:
+        last = self._last
+        if not self._started:
+            status, detail = Status.STARTING, "not started"
+        elif last is not None and not last.ok:
+            status, detail = Status.DEGRADED, f"last {last.kind} on {last.target} failed: {last.message}"
+        else:
+            status, detail = Status.OK, "running" if self._running else "idle"
+        age = self.clock.wall() - self._last_ok_at if self._last_ok_at else -1.0
+        return Health.of(self.name, status, detail, counters=dict(self._counters),
+                         gauges={"running": 1.0 if self._running else 0.0, "last_success_age_s": age})
+
+    def _prepare_state(self) -> None:
+        self.state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.state, 0o700)
+        path = self.state / PASSWORD_FILE
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(secrets.token_urlsafe(32) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        (self.state / "cache").mkdir(exist_ok=True)
+        history = self.state / HISTORY_FILE
+        if history.exists():
+            for line in history.read_text(encoding="utf-8").splitlines()[-1:]:
+                with contextlib.suppress(ValueError, TypeError):
+                    self._last = _record_of(json.loads(line))
+            for line in reversed(history.read_text(encoding="utf-8").splitlines()):
+                with contextlib.suppress(ValueError, TypeError):
+                    rec = _record_of(json.loads(line))
+                    if rec.ok and rec.kind == "backup":
+                        self._last_ok_at = rec.ended_at
+                        break
+
+    # ---- settings ---------------------------------------------------------------------------------------
+
+    def settings(self) -> BackupSettings:
+        return parse_settings(self.store.settings.get(SETTINGS_KEY))
+
+    async def save_settings(self, raw: Any) -> BackupSettings:
+        parsed = parse_settings(raw)  # validation once, here
+        await self.store.set_settings(**{SETTINGS_KEY: parsed.to_json()})
+        await asyncio.to_thread(self.ssh.write, parsed.targets)
+        return parsed
+
+    def target(self, name: str) -> Target:
+        target = self.settings().target(name)
+        if target is None:
+            raise NotFound("backup target", name)
+        return target
+
+    def password_once(self) -> str | None:
+        """The repository password, for the admin to keep somewhere safe; shown only the first time."""
+        shown = self.state / "password.shown"
+        if shown.exists():
+            return None
+        value = (self.state / PASSWORD_FILE).read_text(encoding="utf-8").strip()
+        shown.touch(mode=0o600)
+        return value
+
+    async def scan_host_key(self, name: str) -> list[HostKey]:
+        return await scan_host_keys(self.target(name))
+
+    async def public_key(self) -> str:
+        return await self.ssh.ensure_key()
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        return dict(self._running) if self._running else None
+
+    # ---- runs -------------------------------------------------------------------------------------------
+
+    async def run_backup(self, target_name: str, parts: Sequence[Part] = (Part.CONFIG, Part.AUDIO), *,
+                         trigger: str = "manual", wait: bool = False, at: Any = None) -> RunRecord:
+        """Back up `parts` to the target, check what was written and apply retention. A person's run may
+        initialise a new repository; a scheduled one may not. `at` (a datetime) backdates the snapshot."""
+        target = self.target(target_name)
+        async with self._exclusive(wait):
+            return await self._run("backup", target, tuple(parts), trigger,
+                                   lambda rec: self._backup(target, tuple(parts), trigger, rec, at))
+
+    async def verify(self, target_name: str, *, read_data: bool = True, trigger: str = "manual",
+                     wait: bool = False) -> RunRecord:
+        """`restic check`, and a rotating `--read-data-subset` slice of the packs when `read_data`."""
+        target = self.target(target_name)
+        async with self._exclusive(wait):
+            return await self._run("verify", target, (), trigger, lambda rec: self._verify(target, read_data, rec))
+
+    async def list_snapshots(self, target_name: str, part: Part | None = None) -> list[Snapshot]:
+        target = self.target(target_name)
+        repo = await self._repository(target)
+        return await ops.snapshots(self.restic, repo, part)
+
+    async def restore(self, target_name: str, dest: Path, parts: Sequence[Part] = (Part.CONFIG, Part.AUDIO), *,
+                      snapshot_ids: dict[Part, str] | None = None, dry_run: bool = False) -> RestoreReport:
+        """Restore into `dest`, a data directory that is not the live one (the services keep theirs open).
+        Each part is extracted and verified beside `dest` first, so a refused restore changes nothing there."""
+        target = self.target(target_name)
+        dest = Path(dest).resolve()
+        if dest == self.data_dir.resolve():
+            raise BackupError("restore into the live data directory needs the services stopped; restore into a "
+                              "new directory", "恢复到正在使用的数据目录需先停止服务;请恢复到新目录",
+                              "backup_restore_live", http_status=409)
+        async with self._exclusive(False):
+            holder: list[RestoreReport] = []
+
+            async def body(rec: dict[str, Any]) -> None:
+                holder.append(await self._restore(target, dest, tuple(parts), snapshot_ids or {}, dry_run, rec))
+
+            await self._run("restore", target, tuple(parts), "manual", body)
+            return holder[0]
+
+    def history(self, limit: int = 50) -> list[RunRecord]:
+        path = self.state / HISTORY_FILE
+        if not path.exists():
+            return []
+        out: list[RunRecord] = []
+        for line in path.read_text(encoding="utf-8").splitlines()[-limit:]:
+            with contextlib.suppress(ValueError, TypeError):
+                out.append(_record_of(json.loads(line)))
+        return out[::-1]
+
+    # ---- internals --------------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, wait: bool) -> Any:
+        """Never two runs at once (a restic repository lock would refuse the second anyway, later and louder)."""
+        if not wait and self._lock.locked():
+            raise BackupBusy()
+        async with self._lock:
+            yield
+
+    async def _run(self, kind: str, target: Target, parts: tuple[Part, ...], trigger: str,
+                   body: Callable[[dict[str, Any]], Any]) -> RunRecord:
+        run_id = uuid.uuid4().hex[:12]
+        started = self.clock.wall()
+        rec: dict[str, Any] = {"run_id": run_id, "kind": kind, "target": target.name,
+                               "parts": [p.value for p in parts], "started_at": started, "snapshots": [],
+                               "files_new": 0, "files_changed": 0, "bytes_added": 0, "bytes_processed": 0,
+                               "partial": False}
+        self._running = {**rec, "part": "", "progress": dataclasses.asdict(Progress())}
+        self.bus.publish(BackupStarted(at=started, run_id=run_id, kind=kind, target=target.name,
+                                       parts=rec["parts"], trigger=trigger))
+        try:
+            await body(rec)
+        except BackupError as exc:
+            record = self._finish(rec, ok=False, error_id=exc.error_id, message=exc.message)
+            self.bus.publish(BackupFailed(at=record.ended_at, run_id=run_id, kind=kind, target=target.name,
+                                          error_id=exc.error_id, reason=exc.message, reason_zh=exc.message_zh))
+            await asyncio.to_thread(self._append_history, record)
+            raise
+        except asyncio.CancelledError:
+            record = self._finish(rec, ok=False, error_id="backup_cancelled", message="the run was stopped")
+            await asyncio.shield(asyncio.to_thread(self._append_history, record))
+            raise
+        finally:
+            self._running = None
+        record = self._finish(rec, ok=True)
+        self.bus.publish(BackupSucceeded(
+            at=record.ended_at, run_id=run_id, kind=kind, target=target.name, parts=rec["parts"],
+            snapshots=list(record.snapshots), files_new=record.files_new, files_changed=record.files_changed,
+            bytes_added=record.bytes_added, duration_s=record.duration_s, partial=bool(rec["partial"])))
+        await asyncio.to_thread(self._append_history, record)
+        if kind == "backup":
+            self._last_ok_at = record.ended_at
+        return record
+
+    def _finish(self, rec: dict[str, Any], *, ok: bool, error_id: str = "", message: str = "") -> RunRecord:
+        record = RunRecord(
+            run_id=rec["run_id"], kind=rec["kind"], target=rec["target"], parts=tuple(rec["parts"]),
+            started_at=rec["started_at"], ended_at=self.clock.wall(), ok=ok, snapshots=tuple(rec["snapshots"]),
+            files_new=rec["files_new"], files_changed=rec["files_changed"], bytes_added=rec["bytes_added"],
+            bytes_processed=rec["bytes_processed"], error_id=error_id,
+            message=message or ("partial: some files could not be read" if rec.get("partial") else ""))
+        self._last = record
+        self._counters["runs_ok" if ok else "runs_failed"] += 1
+        return record
+
+    def _append_history(self, record: RunRecord) -> None:
+        path = self.state / HISTORY_FILE
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({**dataclasses.asdict(record), "duration_s": record.duration_s}) + "\n")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if len(lines) > 2 * HISTORY_KEEP:
+            path.write_text("\n".join(lines[-HISTORY_KEEP:]) + "\n", encoding="utf-8")
+
+    async def _repository(self, target: Target) -> Repository:
+        if target.kind is TargetKind.SFTP:
+            await asyncio.to_thread(self.ssh.write, self.settings().targets)
+        return await asyncio.to_thread(repository_of, target, self.ssh, self.disks)
+
+    async def _prepare_repo(self, target: Target, *, may_init: bool) -> Repository:
+        repo = await self._repository(target)
+        created = await ops.open_repository(self.restic, repo, may_init=may_init)
+        if not created:
+            await ops.remove_stale_locks(self.restic, repo)
+            local = None if target.kind is TargetKind.SFTP else Path(repo.url)
+            await ops.cleanup_temp_files(repo, local, self._sftp_batch(target), target.path)
+        return repo
+
+    def _sftp_batch(self, target: Target) -> Callable[[str], Any] | None:
+        if target.kind is not TargetKind.SFTP:
+            return None
+
+        async def batch(commands: str) -> None:
+            proc = await asyncio.create_subprocess_exec(
+                "sftp", "-F", str(self.ssh.config), "-b", "-", alias_of(target), stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            try:
+                await asyncio.wait_for(proc.communicate(commands.encode()), 60)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+        return batch
+
+    def _on_progress(self, run_id: str, target: str, part: Part) -> Callable[[Progress], None]:
+        def report(p: Progress) -> None:
+            if self._running is not None:
+                self._running["part"] = part.value
+                self._running["progress"] = dataclasses.asdict(p)
+            self.bus.publish(BackupProgress(
+                at=self.clock.wall(), run_id=run_id, target=target, part=part.value, percent_done=p.percent_done,
+                files_done=p.files_done, total_files=p.total_files, bytes_done=p.bytes_done,
+                total_bytes=p.total_bytes, seconds_remaining=p.seconds_remaining))
+        return report
+
+    async def _backup(self, target: Target, parts: tuple[Part, ...], trigger: str, rec: dict[str, Any],
+                      at: Any) -> None:
+        repo = await self._prepare_repo(target, may_init=trigger == "manual")
+        staging = self.state / "staging" / "config"
+        try:
+            for part in parts:
+                if part is Part.CONFIG:
+                    await asyncio.to_thread(stage_config, self.data_dir, staging, host=self.host)
+                    paths = [staging]
+                else:
+                    paths = await asyncio.to_thread(audio_paths, self.data_dir)
+                    if not paths:
+                        continue
+                result = await ops.backup_part(self.restic, repo, part, paths,
+                                               on_progress=self._on_progress(rec["run_id"], target.name, part), at=at)
+                s = result.summary
+                rec["snapshots"].append(s.snapshot_id)
+                rec["files_new"] += s.files_new
+                rec["files_changed"] += s.files_changed
+                rec["bytes_added"] += s.data_added
+                rec["bytes_processed"] += s.total_bytes_processed
+                rec["partial"] = rec["partial"] or result.partial
+        finally:
+            await asyncio.to_thread(shutil.rmtree, staging, True)
+        await ops.check(self.restic, repo)
+        keep = self.settings().retention
+        for part in parts:
+            removed = await ops.forget(self.restic, repo, part, keep)
+            if removed:
+                self._counters["snapshots_forgotten"] += len(removed)
+                self.bus.publish(SnapshotsForgotten(at=self.clock.wall(), target=target.name, part=part.value,
+                                                    snapshots=removed))
+
+    async def _verify(self, target: Target, read_data: bool, rec: dict[str, Any]) -> None:
+        repo = await self._prepare_repo(target, may_init=False)
+        subset = None
+        if read_data:
+            counter = self.state / f"verify-slice.{target.name}"
+            n = int(counter.read_text()) if counter.exists() else 0
+            subset = f"{n % SUBSET_SLICES + 1}/{SUBSET_SLICES}"
+            await asyncio.to_thread(counter.write_text, str(n + 1))
+        rec["message"] = await ops.check(self.restic, repo, subset)
+
+    async def _restore(self, target: Target, dest: Path, parts: tuple[Part, ...], ids: dict[Part, str],
+                       dry_run: bool, rec: dict[str, Any]) -> RestoreReport:
+        repo = await self._repository(target)
+        snaps = await ops.snapshots(self.restic, repo)
+        chosen: dict[Part, Snapshot] = {}
+        for part in parts:
+            if part in ids:
+                found = [s for s in snaps if s.id.startswith(ids[part]) and part.value in s.tags]
+                if not found:
+                    raise NotFound(f"{part.value} snapshot", ids[part])
+                chosen[part] = found[-1]
+            else:
+                chosen[part] = ops.latest(snaps, part)
+        report = RestoreReport(target.name, str(dest), dry_run, {p.value: s.id for p, s in chosen.items()})
+        if dry_run:
+            for part, snap in chosen.items():
+                nodes = await ops.list_files(self.restic, repo, snap)
+                report.plan[part.value] = await asyncio.to_thread(
+                    ops.diff_against, nodes, str(source_root(part, snap.paths)), dest)
+            return report
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        work = dest.parent / f".{dest.name}.restore-{rec['run_id']}"
+        try:
+            extracted: dict[Part, Path] = {}
+            for part, snap in chosen.items():  # every part extracted and verified before anything moves
+                into = await ops.restore_to(self.restic, repo, snap, work / part.value)
+                root = source_root(part, snap.paths)
+                extracted[part] = into / root.relative_to(root.anchor)
+                rec["snapshots"].append(snap.id)
+            if Part.CONFIG in extracted:
+                integrity = await asyncio.to_thread(_records_integrity, extracted[Part.CONFIG])
+                if integrity not in ("ok", "absent"):
+                    raise BackupError(f"the restored record store failed its integrity check: {integrity}",
+                                      f"恢复的记录库完整性检查失败: {integrity}", "backup_restore_records")
+                report = dataclasses.replace(report, records_integrity=integrity)
+            for part, path in extracted.items():
+                if path.is_dir():
+                    report.restored[part.value] = await asyncio.to_thread(move_into, path, dest)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, True)
+        manifest = dest / "manifest.json"
+        if manifest.exists():
+            await asyncio.to_thread(manifest.unlink)  # it describes the backup, not the data directory
+        return report
+
+
+def _records_integrity(root: Path) -> str:
+    path = root / "records.sqlite3"
+    if not path.exists():
+        return "absent"
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _record_of(data: dict[str, Any]) -> RunRecord:
+    data = {k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(RunRecord)}}
+    data["parts"] = tuple(data.get("parts", ()))
+    data["snapshots"] = tuple(data.get("snapshots", ()))
+    return RunRecord(**data)

@@ -1,0 +1,147 @@
+"""The SSH side of SFTP targets: the appliance's own key, an ssh_config it writes, and host keys pinned in its
+own known_hosts (never the system's), so restic's `sftp.command` connects exactly as configured.
+
+Every SFTP target gets a `Host backup-<name>` block with `HostKeyAlias`, so its pin is one known_hosts line
+whatever host and port it points at, and `StrictHostKeyChecking yes` refuses a changed key. Keepalives and a
+connect time-out make a hung server fail the run in about 20 s instead of blocking it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.backups.errors import BackupError, ConnectionLost
+from appliance.backups.models import Target, TargetKind
+
+KEEPALIVE_S = 5
+KEEPALIVE_COUNT = 3
+CONNECT_TIMEOUT_S = 10
+
+
+def alias_of(target: Target) -> str:
+    return f"backup-{target.name}"
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True, slots=True)
+class HostKey:
+    key: str  # "ssh-ed25519 AAAA..."
+    fingerprint: str  # "SHA256:..." as ssh-keygen -l prints it
+
+
+@dataclass(frozen=True, slots=True)
+class SshFiles:
+    """Files under the backup state directory; written on a worker thread (they are small, but they fsync)."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "ssh_config"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.root / "known_hosts"
+
+    @property
+    def key(self) -> Path:
+        return self.root / "id_ed25519"
+
+    def sftp_command(self, target: Target) -> str:
+        return f"ssh -F {self.config} {alias_of(target)} -s sftp"
+
+    def write(self, targets: tuple[Target, ...]) -> None:
+        """The ssh_config and known_hosts for every SFTP target (replaces both)."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        blocks: list[str] = []
+        pins: list[str] = []
+        for t in targets:
+            if t.kind is not TargetKind.SFTP:
+                continue
+            alias = alias_of(t)
+            blocks.append("\n".join([
+                f"Host {alias}",
+                f"  HostName {t.host}",
+                f"  Port {t.port}",
+                f"  User {t.user}",
+                f"  IdentityFile {t.identity_file or self.key}",
+                "  IdentitiesOnly yes",
+                f"  HostKeyAlias {alias}",
+                f"  UserKnownHostsFile {self.known_hosts}",
+                "  GlobalKnownHostsFile /dev/null",
+                "  StrictHostKeyChecking yes",
+                "  UpdateHostKeys no",
+                "  BatchMode yes",
+                "  PasswordAuthentication no",
+                f"  ServerAliveInterval {KEEPALIVE_S}",
+                f"  ServerAliveCountMax {KEEPALIVE_COUNT}",
+                f"  ConnectTimeout {CONNECT_TIMEOUT_S}",
+                "  LogLevel ERROR",
+            ]))
+            if t.host_key:
+                pins.append(f"{alias} {t.host_key}")
+        # No catch-all block: a Host restic did not get from us matches nothing and fails.
+        _write_private(self.config, "\n\n".join(blocks) + "\n")
+        _write_private(self.known_hosts, "\n".join(pins) + ("\n" if pins else ""))
+
+    async def ensure_key(self) -> str:
+        """The appliance's own ed25519 key (made once); returns the public line for authorized_keys."""
+        pub = self.key.with_name(self.key.name + ".pub")
+        if not self.key.exists():
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            proc = await asyncio.create_subprocess_exec(
+                "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "appliance-backup", "-f", str(self.key),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE)
+            _, err = await proc.communicate()
+            if proc.returncode != 0:
+                raise BackupError(f"ssh-keygen failed: {err.decode(errors='replace').strip()}",
+                                  f"ssh-keygen 失败: {err.decode(errors='replace').strip()}", "backup_ssh_key")
+        return (await asyncio.to_thread(pub.read_text, encoding="utf-8")).strip()
+
+
+async def scan_host_keys(target: Target, timeout_s: float = 10.0) -> list[HostKey]:
+    """What the server presents now, with fingerprints, for the admin to compare and confirm (pin on first use)."""
+    if shutil.which("ssh-keyscan") is None:
+        raise BackupError("ssh-keyscan is not installed", "未安装 ssh-keyscan", "backup_ssh_missing")
+    proc = await asyncio.create_subprocess_exec(
+        "ssh-keyscan", "-T", str(int(timeout_s)), "-p", str(target.port), "-t", "ed25519,ecdsa,rsa", target.host,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout_s + 5)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise ConnectionLost(target.name, f"{target.host}:{target.port} did not answer") from None
+    keys: list[HostKey] = []
+    for line in out.decode(errors="replace").splitlines():
+        fields = line.split()
+        if len(fields) < 3 or line.startswith("#"):
+            continue
+        key = f"{fields[1]} {fields[2]}"
+        keys.append(HostKey(key, await fingerprint(key)))
+    if not keys:
+        raise ConnectionLost(target.name, f"no SSH host key from {target.host}:{target.port}")
+    return keys
+
+
+async def fingerprint(key: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        "ssh-keygen", "-l", "-f", "-", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL)
+    out, _ = await proc.communicate(f"x {key}\n".encode())
+    fields = out.decode(errors="replace").split()
+    return fields[1] if len(fields) > 1 else ""
