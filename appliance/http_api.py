@@ -28,6 +28,8 @@ from appliance.errors import ApplianceError, FieldError, Forbidden, ValidationFa
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
 SESSION_COOKIE = "appliance_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -128,7 +130,13 @@ class Api:
 
         async def wrapped(request_: Request, **kwargs: Any) -> HTTPResponse:
             if roles is not None:
-                session = self.auth.authenticate(bearer_token(request_))
+                token = bearer_token(request_)
+                session = self.auth.authenticate(token)
+                # The browser adds the cookie to any site's request; only our own pages know this token.
+                cookie_change = token and request_.method not in SAFE_METHODS and not _has_bearer(request_)
+                if cookie_change and not self.auth.csrf_valid(str(token), request_.headers.get(CSRF_HEADER)):
+                    raise Forbidden("the form's CSRF token is missing or wrong; reload the page",
+                                    "表单的 CSRF 令牌缺失或无效,请刷新页面", error_id="csrf")
                 if session.role not in roles:
                     raise Forbidden(
                         f"the {session.role.value} role may not do this", f"角色 {session.role.value} 无此权限"
@@ -145,6 +153,10 @@ def bearer_token(request: Request) -> str | None:
         return header[7:].strip()
     cookie = request.cookies.get(SESSION_COOKIE)
     return str(cookie) if cookie else None
+
+
+def _has_bearer(request: Request) -> bool:
+    return request.headers.get("authorization", "").lower().startswith("bearer ")
 
 
 def session_of(request: Request) -> Session:

@@ -3,13 +3,25 @@
 The admin account exists from the first start but has no password. The running appliance prints a
 one-time setup token; until it is used to set the password, the API refuses everything else. Sessions are
 random tokens kept (as SHA-256 digests) in memory: a restart logs everyone out, which is acceptable for an
-admin UI and keeps no session secret on disk. Failed logins are counted per user and per source address;
-past the limit both are locked for a while (no user enumeration: an unknown user fails the same way, after
-the same scrypt work). Password checks run on the `PasswordHasher`'s threads, never on the event loop.
+admin UI and keeps no session secret on disk. A session ends after `IDLE_SECONDS` without use, and after
+`SESSION_TTL` in any case.
+
+Failed logins are counted per source address, never per account: past the limit that *source* is refused
+for a while and the block is logged, while the account's owner still signs in from their own desk. Locking
+the account instead would hand any attacker a way to lock every agent out (no user enumeration either: an
+unknown user fails the same way, after the same scrypt work). Password checks run on the `PasswordHasher`'s
+threads, never on the event loop.
+
+Pages send a CSRF token with every change made with the session cookie: an HMAC of the session token under
+a key that lives only in this process, so it needs no storage and dies with the session.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +33,11 @@ from appliance.domain import models as m
 from appliance.errors import Forbidden
 from appliance.security.passwords import PasswordHasher, generate_token, token_digest
 
+log = logging.getLogger(__name__)
+
 SESSION_TTL = 8 * 3600.0
-MAX_FAILURES = 5
+IDLE_SECONDS = 30 * 60.0
+MAX_FAILURES = 10  # per source address
 LOCK_SECONDS = 300.0
 
 
@@ -40,6 +55,8 @@ class AuthService:
     _setup_digest: str | None = None
     _sessions: dict[str, Session] = field(default_factory=dict)
     _failures: dict[str, _Failures] = field(default_factory=dict)
+    _last_used: dict[str, float] = field(default_factory=dict)
+    _csrf_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
     ADMIN = "admin"
 
@@ -75,7 +92,7 @@ class AuthService:
     async def login(self, name: str, password: str, source: str) -> tuple[str, Session]:
         if self.setup_required:
             raise SetupRequired()
-        keys = (f"user:{name}", f"src:{source}")
+        keys = (f"src:{source}",)
         self._check_locks(keys)
         user = self.config.store.find("users", name)
         stored = user.password_hash if user is not None and not user.disabled else ""
@@ -87,11 +104,11 @@ class AuthService:
             for key in keys:
                 self._fail(key)
             raise Unauthorized("wrong user name or password", "用户名或密码错误")
-        self._failures.pop(f"user:{name}", None)
         token = generate_token()
         assert user is not None
         session = Session(user.name, user.role, self.clock.wall() + SESSION_TTL, user.staff)
         self._sessions[token_digest(token)] = session
+        self._last_used[token_digest(token)] = self.clock.wall()
         self._expire()
         return token, session
 
@@ -100,18 +117,32 @@ class AuthService:
             raise SetupRequired()
         if not token:
             raise Unauthorized()
-        session = self._sessions.get(token_digest(token))
-        if session is None or session.expires < self.clock.wall():
+        digest = token_digest(token)
+        session = self._sessions.get(digest)
+        now = self.clock.wall()
+        if session is None or session.expires < now or now - self._last_used.get(digest, 0.0) > IDLE_SECONDS:
+            self._sessions.pop(digest, None)
+            self._last_used.pop(digest, None)
             raise Unauthorized("the session has expired or is unknown; log in again", "会话已过期或无效,请重新登录")
+        self._last_used[digest] = now
         return session
+
+    def csrf_token(self, token: str) -> str:
+        """The token a page sends back with every change it makes under this session."""
+        return hmac.new(self._csrf_key, token.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def csrf_valid(self, token: str, presented: str | None) -> bool:
+        return bool(presented) and hmac.compare_digest(self.csrf_token(token), str(presented))
 
     def logout(self, token: str) -> None:
         self._sessions.pop(token_digest(token), None)
+        self._last_used.pop(token_digest(token), None)
 
     def drop_sessions_of(self, user: str) -> None:
         for digest, session in list(self._sessions.items()):
             if session.user == user:
                 del self._sessions[digest]
+                self._last_used.pop(digest, None)
 
     def _check_locks(self, keys: tuple[str, ...]) -> None:
         now = self.clock.wall()
@@ -126,9 +157,12 @@ class AuthService:
         if failures.count >= MAX_FAILURES:
             failures.locked_until = self.clock.wall() + LOCK_SECONDS
             failures.count = 0
+            log.warning("web login: %s blocked for %.0f s after %d failed attempts", key.removeprefix("src:"),
+                        LOCK_SECONDS, MAX_FAILURES)
 
     def _expire(self) -> None:
         now = self.clock.wall()
         for digest, session in list(self._sessions.items()):
-            if session.expires < now:
+            if session.expires < now or now - self._last_used.get(digest, 0.0) > IDLE_SECONDS:
                 del self._sessions[digest]
+                self._last_used.pop(digest, None)

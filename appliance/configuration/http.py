@@ -7,12 +7,13 @@ own routes. Every change lands in the audit log (`GET /api/v1/audit`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from appliance.auth.models import READ_CONFIG, WRITE_CONFIG
+from appliance.auth.models import READ_CONFIG, WRITE_CONFIG, DataScope
 from appliance.configuration.service import Actor, ConfigService
 from appliance.domain.kinds import EntityKind
 from appliance.http_api import Api, Param, body_of, int_arg, ok, page_schema, session_of, source_of
@@ -36,14 +37,20 @@ def actor_of(request: Request) -> Actor:
 
 def make_blueprint(api: Api, service: ConfigService) -> Blueprint:
     bp = Blueprint("configuration", url_prefix="")
+
+    def scope_of(request: Request) -> DataScope:
+        session = session_of(request)
+        return service.scope_of(session.role, session.staff)
+
     for kind in service.store.kinds:
-        _kind_routes(api, bp, service, kind)
+        _kind_routes(api, bp, service, kind, scope_of)
     _audit_routes(api, bp, service)
     _export_routes(api, bp, service)
     return bp
 
 
-def _kind_routes(api: Api, bp: Blueprint, service: ConfigService, kind: EntityKind) -> None:
+def _kind_routes(api: Api, bp: Blueprint, service: ConfigService, kind: EntityKind,
+                 scope_of: Callable[[Request], DataScope]) -> None:
     name = kind.name
     base = f"/api/v1/{name}"
     item_ref = api.schema_ref(kind.model, f"{kind.model.__name__}", drop=kind.secret_fields)
@@ -76,11 +83,13 @@ def _kind_routes(api: Api, bp: Blueprint, service: ConfigService, kind: EntityKi
             limit=int_arg(request, "limit", 50, 1, 1000),
             filters={f: str(request.args.get(f)) for f in kind.filters if request.args.get(f) is not None},
             q=request.args.get("q"),
+            sort=request.args.get("sort"),
+            scope=scope_of(request),
         )
         return ok({"items": list(page.items), "total": page.total, "offset": page.offset, "limit": page.limit})
 
     async def get(request: Request, key: str) -> HTTPResponse:
-        return ok(service.get(name, key))
+        return ok(service.get(name, key, scope_of(request)))
 
     async def create(request: Request) -> HTTPResponse:
         return ok(await service.create(name, body_of(request), actor_of(request)), status=201)
@@ -99,6 +108,7 @@ def _kind_routes(api: Api, bp: Blueprint, service: ConfigService, kind: EntityKi
         Param("offset", schema={"type": "integer", "minimum": 0}),
         Param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
         Param("q", description="free-text search over every field"),
+        Param("sort", description="a field to sort on; a leading - sorts descending"),
     )
     t, tz = kind.title, kind.title_zh
     api.route(bp, "GET", base, list_, summary=f"List {t}s ({tz})", tag=name, operation_id=f"list_{name}",

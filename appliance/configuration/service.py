@@ -8,14 +8,17 @@ with every employment period kept).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from enum import Enum
 from typing import Any
 
+from appliance.auth.models import EVERYONE, DataScope
 from appliance.clock import Clock
 from appliance.domain import models as m
 from appliance.domain.kinds import EntityKind
+from appliance.domain.models import Role
 from appliance.domain.validation import dump, parse
-from appliance.errors import Conflict, FieldError, ValidationFailed
+from appliance.errors import Conflict, FieldError, NotFound, ValidationFailed
 from appliance.records.models import AuditEntry, Page
 from appliance.records.sqlite_store import RecordStore
 from appliance.security.passwords import hash_password, sip_ha1
@@ -31,6 +34,19 @@ WRITE_ONLY_INPUT = {"extensions": "password", "users": "password", "staff": "pin
 class Actor:
     name: str
     source: str = ""
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    value = _plain(value)
+    if value is None:
+        return (0, "")
+    if isinstance(value, bool | int | float):
+        return (1, value)
+    return (2, str(value).lower())
 
 
 def _need(ok: bool, field: str, rule: str, en: str, zh: str) -> None:
@@ -82,20 +98,49 @@ class ConfigService:
 
     def list(
         self, kind_name: str, *, offset: int = 0, limit: int = 50, filters: dict[str, str] | None = None,
-        q: str | None = None,
+        q: str | None = None, sort: str | None = None, scope: DataScope = EVERYONE,
     ) -> Page:
+        """A page of `kind_name`, filtered, searched (`q` in any field) and sorted (`sort` = field, or
+        `-field` for descending; the kind's natural key order otherwise), within `scope`."""
         kind = self.store.kind(kind_name)
-        items = [self.public(kind, e) for e in self.store.list(kind.name)]
+        entities = [e for e in self.store.list(kind.name) if self._in_scope(kind, e, scope)]
         for name, value in (filters or {}).items():
-            items = [i for i in items if str(i.get(name)) == value]
-        if q:
+            entities = [e for e in entities if str(_plain(getattr(e, name, None))) == value]
+        if sort:
+            name = sort.lstrip("-")
+            if name not in {f.name for f in fields(kind.model)}:
+                raise ValidationFailed([FieldError("sort", "choice", f"sort: {name!r} is not a field of {kind.title}",
+                                                   f"sort: {name!r} 不是{kind.title_zh}的字段")])
+            entities.sort(key=lambda e: _sort_key(getattr(e, name)), reverse=sort.startswith("-"))
+        items = [self.public(kind, e) for e in entities] if q else None
+        if q and items is not None:
             needle = q.lower()
             items = [i for i in items if any(needle in str(v).lower() for v in i.values())]
-        return Page(items=tuple(items[offset: offset + limit]), total=len(items), offset=offset, limit=limit)
+            return Page(items=tuple(items[offset: offset + limit]), total=len(items), offset=offset, limit=limit)
+        # Only the page shown is turned into JSON: a list of thousands costs a sort, not thousands of dumps.
+        shown = tuple(self.public(kind, e) for e in entities[offset: offset + limit])
+        return Page(items=shown, total=len(entities), offset=offset, limit=limit)
 
-    def get(self, kind_name: str, key: str) -> dict[str, Any]:
+    def get(self, kind_name: str, key: str, scope: DataScope = EVERYONE) -> dict[str, Any]:
         kind = self.store.kind(kind_name)
-        return self.public(kind, self.store.get(kind.name, key))
+        entity = self.store.get(kind.name, key)
+        if not self._in_scope(kind, entity, scope):
+            raise NotFound(kind.title, key)  # outside the scope it does not exist, rather than "forbidden"
+        return self.public(kind, entity)
+
+    def scope_of(self, role: Role, staff: str | None) -> DataScope:
+        if role in (Role.ADMIN, Role.QA):
+            return EVERYONE
+        if role == Role.SUPERVISOR and staff:
+            person = self.store.find("staff", staff)
+            return DataScope(work_groups=frozenset(person.managed_groups if person else ()), staff=staff)
+        return DataScope(staff=staff)
+
+    @staticmethod
+    def _in_scope(kind: EntityKind, entity: Any, scope: DataScope) -> bool:
+        if scope.everyone or kind.name != "staff":
+            return True
+        return scope.sees_staff(entity.employee_no, entity.work_group)
 
     # ---- changes --------------------------------------------------------------------------------------
 

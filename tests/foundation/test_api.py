@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from appliance.auth.service import MAX_FAILURES
 from appliance.domain.kinds import all_kinds
 from tests.api_client import ADMIN_PASSWORD, Client
 
@@ -80,7 +81,7 @@ async def test_no_default_password_admin_cannot_log_in_before_setup(fresh: Clien
 
 
 async def test_login_lockout_after_repeated_failures(admin: Client) -> None:
-    for _ in range(5):
+    for _ in range(MAX_FAILURES):
         status, _ = await admin.call("POST", "/api/v1/login", {"name": "admin", "password": "wrong password"})
         assert status == 401
     status, data = await admin.call("POST", "/api/v1/login", {"name": "admin", "password": ADMIN_PASSWORD})

@@ -153,3 +153,15 @@ async def test_the_hasher_uses_at_most_its_threads_and_lets_them_go_on_close(mon
             break
         await asyncio.sleep(0.01)
     assert not used & {t.ident for t in threading.enumerate()}
+
+
+async def test_a_lockout_blocks_the_guessing_source_never_the_owner_elsewhere(box: Box,
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
+    for i in range(MAX_FAILURES):
+        with pytest.raises(Unauthorized):
+            await box.auth.login("admin", f"guess {i}", "198.51.100.7")
+    with pytest.raises(LoginLocked):
+        await box.auth.login("admin", ADMIN_PASSWORD, "198.51.100.7")
+    assert any("198.51.100.7 blocked" in r.getMessage() for r in caplog.records)
+    token, session = await box.auth.login("admin", ADMIN_PASSWORD, "10.0.0.9")  # the owner, at their own desk
+    assert session.user == "admin" and box.auth.authenticate(token) == session
