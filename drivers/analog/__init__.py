@@ -1,0 +1,1 @@
+"""Analog ports: FXO (PSTN lines) and FXS (analog phones)."""
