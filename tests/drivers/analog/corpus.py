@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -101,6 +102,7 @@ def corpus(cache: Path) -> list[tuple[str, npt.NDArray[np.int16]]]:
     work = cache / "work"
     work.mkdir(parents=True, exist_ok=True)
     signals = speech(work) + music(work)
-    np.savez(stamp, names=np.array([n for n, _ in signals]), **{f"s{i}": s for i, (_, s) in enumerate(signals)})
+    arrays: dict[str, Any] = {f"s{i}": s for i, (_, s) in enumerate(signals)}
+    np.savez(stamp, names=np.array([n for n, _ in signals]), **arrays)
     shutil.rmtree(work, ignore_errors=True)
     return signals
