@@ -116,7 +116,7 @@ class RunRecord:
     """One line of the history: what ran, on which target, how it ended."""
 
     run_id: str
-    kind: str  # backup | verify | restore | forget
+    kind: str  # backup | verify | restore | dry_run
     target: str
     parts: tuple[str, ...]
     started_at: float

@@ -211,7 +211,8 @@ class Restic:
         if stalled:
             raise Stalled(repo.target, limit)
         if result.code not in ok_codes:
-            log.warning("restic %s on %s exited %d: %s", command, repo.target, result.code, result.stderr[-2000:])
+            level = logging.DEBUG if command == "open" else logging.WARNING  # "open" failing is how we find none
+            log.log(level, "restic %s on %s exited %d: %s", command, repo.target, result.code, result.stderr[-2000:])
             raise classify(repo.target, command, result.code, result.stderr)
         return result
 

@@ -40,7 +40,7 @@ from appliance.backups.models import (
     parse_settings,
 )
 from appliance.backups.restic import Repository, Restic
-from appliance.backups.ssh import HostKey, SshFiles, alias_of, scan_host_keys
+from appliance.backups.ssh import HostKey, SshFiles, alias_of, probe, scan_host_keys
 from appliance.backups.staging import audio_paths, move_into, source_root, stage_config
 from appliance.backups.targets import Disks, repository_of
 from appliance.clock import Clock
@@ -225,7 +225,7 @@ class BackupService:
             async def body(rec: dict[str, Any]) -> None:
                 holder.append(await self._restore(target, dest, tuple(parts), snapshot_ids or {}, dry_run, rec))
 
-            await self._run("restore", target, tuple(parts), "manual", body)
+            await self._run("dry_run" if dry_run else "restore", target, tuple(parts), "manual", body)
             return holder[0]
 
     def history(self, limit: int = 50) -> list[RunRecord]:
@@ -303,9 +303,11 @@ class BackupService:
             path.write_text("\n".join(lines[-HISTORY_KEEP:]) + "\n", encoding="utf-8")
 
     async def _repository(self, target: Target) -> Repository:
+        repo = await asyncio.to_thread(repository_of, target, self.ssh, self.disks)
         if target.kind is TargetKind.SFTP:
             await asyncio.to_thread(self.ssh.write, self.settings().targets)
-        return await asyncio.to_thread(repository_of, target, self.ssh, self.disks)
+            await probe(self.ssh, target)
+        return repo
 
     async def _prepare_repo(self, target: Target, *, may_init: bool) -> Repository:
         repo = await self._repository(target)

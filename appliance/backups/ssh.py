@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.backups.errors import BackupError, ConnectionLost
+from appliance.backups.errors import BackupError, ConnectionLost, HostKeyChanged, TargetUnavailable
 from appliance.backups.models import Target, TargetKind
 
 KEEPALIVE_S = 5
@@ -145,3 +145,29 @@ async def fingerprint(key: str) -> str:
     out, _ = await proc.communicate(f"x {key}\n".encode())
     fields = out.decode(errors="replace").split()
     return fields[1] if len(fields) > 1 else ""
+
+
+async def probe(files: SshFiles, target: Target, timeout_s: float = 30.0) -> None:
+    """Open the SFTP subsystem once before restic does: ssh's own verdict (a changed host key, a refused key, no
+    route) is read from its stderr here, where restic may exit before relaying it."""
+    proc = await asyncio.create_subprocess_exec(
+        "ssh", "-F", str(files.config), alias_of(target), "-s", "sftp", stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise ConnectionLost(target.name, f"{target.host}:{target.port} did not answer within {timeout_s:.0f} s"
+                             ) from None
+    if proc.returncode == 0:
+        return
+    text = err.decode(errors="replace")
+    low = text.lower()
+    if "host key verification failed" in low or "has changed" in low:
+        raise HostKeyChanged(target.name)
+    if "permission denied" in low:
+        raise TargetUnavailable(target.name, f"the server refused the appliance's key for user {target.user!r}",
+                                f"服务器拒绝了用户 {target.user!r} 的设备密钥")
+    tail = " ".join(text.strip().splitlines()[-2:])[:300] or f"ssh exit status {proc.returncode}"
+    raise ConnectionLost(target.name, tail)
