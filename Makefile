@@ -13,7 +13,8 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc make \
 	espeak-ng sox lame tshark \
 	chromium \
 	openssh-server openssh-client \
-	qemu-system-x86 debootstrap squashfs-tools rauc
+	qemu-system-x86 debootstrap squashfs-tools rauc \
+	mmdebstrap ovmf grub-efi-amd64-bin grub-common mtools dosfstools fdisk bmap-tools zstd
 
 .PHONY: setup run test test-fast lint typecheck bench clean
 setup: .stamp-apt $(VENV)/.stamp-pip
@@ -51,6 +52,8 @@ test: setup
 # The fast set while working: everything not marked slow.
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not slow" -x
+
+include image_build/image.mk
 
 clean:
 	rm -rf $(VENV) .stamp-apt .mypy_cache .ruff_cache .pytest_cache

@@ -14,6 +14,7 @@ from pathlib import Path
 from appliance import __version__
 from appliance.config import RunConfig
 from appliance.errors import ApplianceError
+from appliance.sd_notify import SdNotifier
 
 DEFAULT_DATA_DIR = Path("var")
 
@@ -86,6 +87,8 @@ async def _run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    notifier = SdNotifier()  # systemd: READY once listening, the watchdog pinged from this loop
+    notifier.start_watchdog()
     try:
         await appliance.start()
     except OSError as exc:  # a port in use, an address not on this machine
@@ -107,9 +110,12 @@ async def _run(args: argparse.Namespace) -> int:
               "-d '{\"token\": \"...\", \"password\": \"...\"}'", flush=True)
         print("  (or from a shell on the box: appliance user set-password admin)", flush=True)
     print("  Demo numbers and SIP passwords: appliance demo info --data-dir " + str(run.data_dir), flush=True)
+    notifier.ready(f"appliance {__version__} running")
     try:
         await stop.wait()
     finally:
+        notifier.stopping()
+        await notifier.stop_watchdog()
         await appliance.stop()
     return 0
 

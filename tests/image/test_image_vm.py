@@ -1,0 +1,260 @@
+"""The box image booted under qemu-system-x86_64 -accel tcg with OVMF: systemd starts the appliance, health
+answers through a forwarded port, the security posture holds, RAUC updates into the other slot and marks it
+good, a bundle from another CA is refused, a release that fails its health check falls back after three
+tries, data survives both, and a factory reset brings back the first-boot state.
+
+The tests share one VM and run in file order, each starting from the state the previous one left. The image
+is built or reused (image_build/build.py caches every stage by its inputs): about 4 minutes from nothing with
+the Debian base cached, seconds when nothing changed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.image.vm import (
+    BUILD,
+    KEYS,
+    OUT,
+    REPO,
+    Vm,
+    build_image,
+    derive_rootfs,
+    missing_prerequisites,
+    rauc_bundle,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.interop]
+
+ADMIN_PASSWORD = "image-test-admin-1"
+FIGURES: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    why = missing_prerequisites()
+    if why:
+        pytest.skip(why)
+    data, seconds = build_image()
+    FIGURES["build_or_reuse_s"] = round(seconds, 1)
+    return data
+
+
+@pytest.fixture(scope="module")
+def vm(manifest: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vm]:
+    machine = Vm(OUT / "appliance.img", tmp_path_factory.mktemp("vm"))
+    machine.start()
+    machine.started_at = time.monotonic()  # type: ignore[attr-defined]
+    try:
+        yield machine
+    finally:
+        machine.stop()
+        print(f"\nimage VM figures: {FIGURES}")
+
+
+@pytest.fixture(scope="module")
+def bundles(manifest: dict[str, Any]) -> dict[str, Path]:
+    """A good next version, a release whose appliance never starts, and one signed by a foreign CA."""
+    work = BUILD / "test-bundles"
+    work.mkdir(parents=True, exist_ok=True)
+    squash = OUT / "rootfs.squashfs"
+    version = str(manifest["version"])
+    out: dict[str, Path] = {}
+    for name, broken in (("next", False), ("broken", True)):
+        variant = derive_rootfs(squash, work, f"{version}-{name}", broken)
+        out[name] = work / f"{name}.raucb"
+        rauc_bundle(variant, f"{version}-{name}", out[name], KEYS)
+    rogue = work / "rogue-keys"
+    if not (rogue / "signing.key.pem").exists():
+        subprocess.run(["sh", str(REPO / "image_build/keys.sh"), str(rogue), "Somebody else"], check=True)
+    out["foreign"] = work / "foreign.raucb"
+    rauc_bundle(OUT / "rootfs.squashfs", f"{version}-foreign", out["foreign"], rogue)
+    return out
+
+
+def booted(vm: Vm) -> str:
+    status = vm.rauc_status()
+    return str(status["booted"])
+
+
+def slot_of(vm: Vm, bootname: str) -> dict[str, Any]:
+    for entry in vm.rauc_status()["slots"]:
+        for _, slot in entry.items():
+            if slot.get("bootname") == bootname:
+                return dict(slot)
+    raise AssertionError(f"no slot {bootname}")
+
+
+def wait_marked_good(vm: Vm, bootname: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    env: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        env = vm.grubenv()
+        state = vm.ssh("systemctl show -p ActiveState --value appliance-mark-good.service").stdout.strip()
+        if state == "active" and env.get(f"{bootname}_OK") == "1" and env.get(f"{bootname}_TRY") == "0":
+            return
+        time.sleep(3)
+    raise AssertionError(f"slot {bootname} not marked good: {env}")
+
+
+def login(vm: Vm, password: str = ADMIN_PASSWORD) -> int:
+    status, _ = vm.http("POST", "/api/v1/login", {"name": "admin", "password": password})
+    return status
+
+
+def install(vm: Vm, bundle: Path) -> subprocess.CompletedProcess[str]:
+    vm.scp(bundle, "/data/update.raucb")
+    try:
+        return vm.ssh("rauc install /data/update.raucb 2>&1", timeout=600, check=False)
+    finally:
+        vm.ssh("rm -f /data/update.raucb", check=False)
+
+
+def test_boot_under_systemd_reaches_health_through_a_forwarded_port(vm: Vm) -> None:
+    seconds = vm.wait_health(timeout=420, since=vm.started_at)  # type: ignore[attr-defined]
+    FIGURES["boot_to_health_s"] = round(seconds, 1)
+    vm.wait_ssh()
+    show = vm.ssh("systemctl show appliance.service -p Type -p ActiveState -p WatchdogUSec -p User "
+                  "-p NRestarts -p StatusText").stdout
+    props = dict(line.split("=", 1) for line in show.splitlines() if "=" in line)
+    assert props["Type"] == "notify" and props["ActiveState"] == "active", props
+    assert props["WatchdogUSec"] == "1min" and props["NRestarts"] == "0", props
+    assert props["StatusText"].startswith("appliance "), props  # sent over sd_notify with READY=1
+    # The venv under /opt/appliance runs the compiled packet loop.
+    vm.ssh("ls /opt/appliance/lib/python3.11/site-packages/appliance/media/_rtp_relay*.so")
+    # First boot grew the data partition to the 4 GiB disk and formatted it.
+    size = int(vm.ssh("lsblk -bno SIZE /dev/disk/by-partlabel/data").stdout)
+    assert size > 3 * 1024**3, size
+    assert vm.ssh("findmnt -no FSTYPE,OPTIONS /").stdout.startswith("squashfs ro")
+    wait_marked_good(vm, "A")
+    assert booted(vm) == "A"
+    print(f"boot to health: {seconds:.1f} s")
+
+
+def test_security_posture_inside_the_vm(vm: Vm) -> None:
+    listening = set()
+    for line in vm.ssh("ss -Hlntu").stdout.splitlines():
+        proto, _, _, _, local, *_ = line.split()
+        addr, _, port = local.rpartition(":")
+        if addr.strip("[]").split("%")[0] in ("127.0.0.1", "::1", "127.0.0.53", "127.0.0.54"):
+            continue
+        listening.add(f"{port}/{proto}")
+    allowed = {"22/tcp", "80/tcp", "5060/tcp", "5060/udp", "5061/tcp", "161/udp", "69/udp", "68/udp"}
+    assert {"22/tcp", "80/tcp", "5060/udp", "5060/tcp"} <= listening, listening
+    assert listening <= allowed, f"unexpected listeners: {listening - allowed}"
+
+    pid = vm.ssh("systemctl show -p MainPID --value appliance.service").stdout.strip()
+    status = vm.ssh(f"cat /proc/{pid}/status").stdout
+    uid = re.search(r"^Uid:\s+(\d+)", status, re.M)
+    assert uid and uid.group(1) != "0"
+    assert vm.ssh(f"ps -o user= -p {pid}").stdout.strip() == "appliance"
+    cap_eff = int(re.search(r"^CapEff:\s+([0-9a-f]+)", status, re.M).group(1), 16)  # type: ignore[union-attr]
+    assert cap_eff == (1 << 10) | (1 << 23), hex(cap_eff)  # CAP_NET_BIND_SERVICE | CAP_SYS_NICE only
+    assert re.search(r"^NoNewPrivs:\s+1", status, re.M)
+    # ProtectSystem=strict: the appliance cannot write outside its data directory.
+    vm.ssh(f"nsenter -t {pid} -m sh -c 'touch /opt/appliance/x' 2>/dev/null && exit 1 || exit 0")
+
+    sshd = vm.ssh("sshd -T").stdout
+    assert "passwordauthentication no" in sshd and "kbdinteractiveauthentication no" in sshd
+    attempt = subprocess.run(
+        ["ssh", "-p", str(vm.ssh_port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive",
+         "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "root@127.0.0.1", "true"],
+        capture_output=True, text=True, timeout=60)
+    assert attempt.returncode != 0 and "Permission denied (publickey)" in attempt.stderr, attempt.stderr
+
+    ruleset = vm.ssh("nft list ruleset").stdout
+    assert "policy drop" in ruleset and "20000-29999" in ruleset
+    assert vm.ssh("sysctl -n net.core.rmem_max").stdout.strip() == "8388608"
+
+
+def test_setup_before_update(vm: Vm) -> None:
+    """First-boot state, then configuration the updates must keep: the admin password."""
+    status, body = vm.http("GET", "/api/v1/setup")
+    assert status == 200 and body["setup_required"] is True, body
+    journal = vm.ssh("journalctl -u appliance.service -o cat --no-pager").stdout
+    match = re.search(r"setup token.*\n\s+(\S+)", journal)
+    assert match, journal[-2000:]
+    status, body = vm.http("POST", "/api/v1/setup", {"token": match.group(1), "password": ADMIN_PASSWORD})
+    assert status == 200, body
+    assert login(vm) == 200
+    vm.ssh("sync")
+
+
+def test_signed_update_installs_into_the_other_slot_and_is_marked_good(vm: Vm, bundles: dict[str, Path],
+                                                                        manifest: dict[str, Any]) -> None:
+    t = time.monotonic()
+    result = install(vm, bundles["next"])
+    FIGURES["update_install_s"] = round(time.monotonic() - t, 1)
+    assert result.returncode == 0, result.stdout
+    env = vm.grubenv()
+    assert env["ORDER"].startswith("B") and env["B_OK"] == "1" and env["B_TRY"] == "0", env
+    old = vm.boot_id()
+    t = time.monotonic()
+    vm.ssh("systemctl reboot", check=False, timeout=30)
+    vm.wait_reboot(old)
+    FIGURES["reboot_to_health_s"] = round(vm.wait_health(timeout=300, since=t), 1)
+    assert booted(vm) == "B"
+    assert vm.ssh(". /etc/appliance-release; echo $VERSION").stdout.strip() == f"{manifest['version']}-next"
+    wait_marked_good(vm, "B")
+    assert login(vm) == 200  # configuration from before the update
+
+
+def test_bundle_signed_by_another_ca_is_refused(vm: Vm, bundles: dict[str, Path]) -> None:
+    before = vm.grubenv()
+    result = install(vm, bundles["foreign"])
+    assert result.returncode != 0
+    assert "signature verification failed" in result.stdout, result.stdout
+    assert vm.grubenv() == before
+    assert booted(vm) == "B"
+
+
+def test_release_failing_its_health_check_falls_back_after_its_tries(vm: Vm, bundles: dict[str, Path]) -> None:
+    result = install(vm, bundles["broken"])
+    assert result.returncode == 0, result.stdout
+    assert vm.grubenv()["ORDER"].startswith("A")
+    old = vm.boot_id()
+    t = time.monotonic()
+    vm.ssh("systemctl reboot", check=False, timeout=30)
+    # Each boot of the broken slot A reaches SSH, finds the appliance failed and reboots unmarked; the fourth
+    # boot finds A out of tries and GRUB takes B.
+    seen: set[str] = {old}
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        r = vm.ssh("cat /proc/sys/kernel/random/boot_id; . /etc/appliance-release; echo $VERSION", timeout=30,
+                   check=False)
+        if r.returncode == 0 and len(r.stdout.split()) == 2:
+            boot, version = r.stdout.split()
+            seen.add(boot)
+            if boot != old and not version.endswith("-broken"):
+                break
+        time.sleep(3)
+    else:
+        raise AssertionError(f"never came back to the good slot:\n{vm.serial_tail()}")
+    FIGURES["rollback_s"] = round(time.monotonic() - t, 1)
+    vm.wait_health(timeout=300)
+    assert booted(vm) == "B"
+    env = vm.grubenv()
+    assert env["A_TRY"] == "3" and env["ORDER"].startswith("A"), env  # three tries spent, never marked good
+    wait_marked_good(vm, "B")
+    assert login(vm) == 200  # data kept through the failed update and the rollback
+
+
+def test_factory_reset_brings_back_first_boot(vm: Vm) -> None:
+    old = vm.boot_id()
+    # Its own transient unit: the reset stops sshd, which must not take the reset with it.
+    vm.ssh("systemd-run --no-block --collect /usr/sbin/appliance-factory-reset --yes")
+    vm.wait_reboot(old, timeout=400)
+    vm.wait_health(timeout=300)
+    status, body = vm.http("GET", "/api/v1/setup")
+    assert status == 200 and body["setup_required"] is True, body
+    assert login(vm) != 200  # the admin password went with the data partition
+    journal = vm.ssh("journalctl -b -u appliance-data-setup.service -o cat --no-pager").stdout
+    assert "no filesystem" in journal, journal  # formatted again at this boot
+    assert booted(vm) == "B"  # the installed slot is kept
