@@ -3,6 +3,7 @@
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
+WEB_ASSETS := web_ui/static_build/manifest.json
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # System packages: reference peers and tools the tests and the appliance use.
@@ -11,13 +12,26 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc make \
 	snmp snmpd snmptrapd smitools \
 	libpri-dev libspandsp-dev \
 	espeak-ng sox lame tshark \
-	chromium \
+	chromium fonts-wqy-microhei \
 	openssh-server openssh-client \
 	qemu-system-x86 debootstrap squashfs-tools rauc \
-	mmdebstrap ovmf grub-efi-amd64-bin grub-common mtools dosfstools fdisk bmap-tools zstd
+	mmdebstrap ovmf grub-efi-amd64-bin grub-common mtools dosfstools fdisk bmap-tools zstd qemu-utils
 
 .PHONY: setup run test test-fast lint typecheck bench clean
-setup: .stamp-apt $(VENV)/.stamp-pip
+setup: .stamp-apt $(VENV)/.stamp-pip $(WEB_ASSETS)
+
+# The web UI's third-party files come from npm by the committed lock file; only their dist files are served.
+# Debian 12's nodejs and npm do (`npm ci`); a machine that already has npm keeps its own.
+.stamp-node:
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; }
+	@touch $@
+
+web_ui/frontend/node_modules/.package-lock.json: web_ui/frontend/package-lock.json .stamp-node
+	cd web_ui/frontend && npm ci --no-audit --no-fund --loglevel=error
+
+$(WEB_ASSETS): web_ui/frontend/node_modules/.package-lock.json $(wildcard web_ui/static/*) web_ui/assets.py $(VENV)/.stamp-pip
+	$(PY) -m web_ui.assets
 
 .stamp-apt: Makefile
 	@missing=$$(for p in $(APT_PACKAGES); do \

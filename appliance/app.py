@@ -19,6 +19,7 @@ from typing import Any
 
 from sanic import Sanic
 
+from appliance import __version__
 from appliance.acd.engine import AcdEngine
 from appliance.auth.http import make_blueprint as auth_blueprint
 from appliance.auth.service import AuthService
@@ -61,6 +62,10 @@ from appliance.store.config_store import ConfigStore
 from appliance.store.migrations import DEFAULT_REALM
 from appliance.voicemail.http import make_blueprint as voicemail_blueprint
 from appliance.voicemail.service import VoicemailService
+from web_ui.assets import AssetManifest
+from web_ui.i18n import Languages
+from web_ui.pages.context import WebUi
+from web_ui.pages.wiring import add_pages, page_error
 from web_ui.server import build_http_app
 
 log = logging.getLogger(__name__)
@@ -285,9 +290,12 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     def health() -> Iterable[Health]:
         return holder[0].health() if holder else []
 
+    web = WebUi(api, core.auth, core.config, Languages.load(), AssetManifest.load(), health, __version__)
     http_app = build_http_app(
-        api, blueprints, health, started_at=lambda: holder[0].started_at, now=core.clock.monotonic
+        api, blueprints, health, started_at=lambda: holder[0].started_at, now=core.clock.monotonic,
+        html_error=lambda request, exc: page_error(web, request, exc),
     )
+    add_pages(http_app, web)
     appliance = Appliance(run, core, http_app)
     # Started in this order, stopped in the reverse: the journal outlives the calls whose records it writes.
     appliance.services.append(RecordJournal(core.records, core.bus, clock=core.clock))

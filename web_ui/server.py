@@ -28,7 +28,9 @@ HealthProbe = Callable[[], Iterable[Health]]
 
 
 def build_http_app(api: Api, blueprints: Iterable[Blueprint], health: HealthProbe, started_at: Callable[[], float],
-                   now: Callable[[], float]) -> Sanic[Any, Any]:
+                   now: Callable[[], float],
+                   html_error: Callable[[Request, Exception], HTTPResponse | None] | None = None) -> Sanic[Any, Any]:
+    """The app with every API route; `html_error` lets the pages answer errors on page addresses in HTML."""
     # Sanic keeps a registry of apps by name; a unique name lets tests build several side by side.
     app = Sanic(f"appliance_{secrets.token_hex(4)}", configure_logging=False)
     app.config.FALLBACK_ERROR_FORMAT = "json"
@@ -90,10 +92,14 @@ def build_http_app(api: Api, blueprints: Iterable[Blueprint], health: HealthProb
 
     @app.exception(ApplianceError)
     async def appliance_error(request: Request, exc: ApplianceError) -> HTTPResponse:
-        return ok(exc.to_dict(), status=exc.http_status)
+        page = html_error(request, exc) if html_error else None
+        return page or ok(exc.to_dict(), status=exc.http_status)
 
     @app.exception(NotFound, MethodNotAllowed)
     async def routing_error(request: Request, exc: SanicException) -> HTTPResponse:
+        page = html_error(request, exc) if html_error else None
+        if page is not None:
+            return page
         status = int(getattr(exc, "status_code", 404))
         error_id = "not_found" if status == 404 else "method_not_allowed"
         return ok({"error_id": error_id, "message": str(exc), "message_zh": "未找到" if status == 404 else "方法不允许",

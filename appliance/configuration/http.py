@@ -15,7 +15,9 @@ from sanic.response import HTTPResponse
 
 from appliance.auth.models import READ_CONFIG, WRITE_CONFIG, DataScope
 from appliance.configuration.service import Actor, ConfigService
+from appliance.configuration.settings import GlobalSettings
 from appliance.domain.kinds import EntityKind
+from appliance.domain.validation import dump
 from appliance.http_api import Api, Param, body_of, int_arg, ok, page_schema, session_of, source_of
 
 WRITE_ONLY: dict[str, tuple[str, dict[str, Any]]] = {
@@ -46,7 +48,28 @@ def make_blueprint(api: Api, service: ConfigService) -> Blueprint:
         _kind_routes(api, bp, service, kind, scope_of)
     _audit_routes(api, bp, service)
     _export_routes(api, bp, service)
+    _settings_routes(api, bp, service)
     return bp
+
+
+def _settings_routes(api: Api, bp: Blueprint, service: ConfigService) -> None:
+    schema = api.schema_ref(GlobalSettings, "GlobalSettings")
+    patch = {**api.components["GlobalSettings"], "required": []}
+    api.components["GlobalSettingsPatch"] = patch
+
+    async def get_settings(request: Request) -> HTTPResponse:
+        return ok(dump(GlobalSettings, service.settings()))
+
+    async def change_settings(request: Request) -> HTTPResponse:
+        return ok(dump(GlobalSettings, await service.change_settings(body_of(request), actor_of(request))))
+
+    api.route(bp, "GET", "/api/v1/settings", get_settings, summary="The box's global settings", tag="settings",
+              operation_id="get_settings", roles=READ_CONFIG, response=schema, errors=(401, 403))
+    api.route(bp, "PATCH", "/api/v1/settings", change_settings,
+              summary="Change some global settings (CRM VIP look-up, time zone, language, SIP realm)",
+              tag="settings", operation_id="change_settings", roles=WRITE_CONFIG,
+              request={"$ref": "#/components/schemas/GlobalSettingsPatch"}, response=schema,
+              errors=(400, 401, 403, 422))
 
 
 def _kind_routes(api: Api, bp: Blueprint, service: ConfigService, kind: EntityKind,

@@ -14,6 +14,7 @@ from typing import Any
 
 from appliance.auth.models import EVERYONE, DataScope
 from appliance.clock import Clock
+from appliance.configuration.settings import GlobalSettings, current, merged
 from appliance.domain import models as m
 from appliance.domain.kinds import EntityKind
 from appliance.domain.models import Role
@@ -26,6 +27,10 @@ from appliance.store.config_store import ConfigStore
 from appliance.store.migrations import DEFAULT_REALM
 
 MIN_PASSWORD = 8
+# The first guesses of every password-spraying tool; refused whatever the rule above says.
+COMMON_PASSWORDS = frozenset({"password1", "passw0rd", "password123", "admin123", "admin1234", "abc12345",
+                              "12345678a", "a12345678", "qwerty123", "1qaz2wsx", "p@ssw0rd", "123456789a",
+                              "iloveyou1", "welcome1", "changeme1"})
 # The write-only input of each kind that has one (the API field; what is stored is derived from it).
 WRITE_ONLY_INPUT = {"extensions": "password", "users": "password", "staff": "pin", "trunks": "password"}
 
@@ -60,6 +65,13 @@ def check_password(password: Any, field: str = "password") -> str:
     _need(len(password) >= MIN_PASSWORD, field, "min_length", f"at least {MIN_PASSWORD} characters",
           f"至少 {MIN_PASSWORD} 个字符")
     _need(len(password) <= 128, field, "max_length", "at most 128 characters", "最多 128 个字符")
+    classes = sum((any(c.isalpha() for c in password), any(c.isdigit() for c in password),
+                   any(not c.isalnum() for c in password)))
+    # A long passphrase is strong with letters alone; a short password needs a second kind of character.
+    _need((classes >= 2 or len(password) >= 16) and len(set(password)) >= 4
+          and password.lower() not in COMMON_PASSWORDS, field, "weak",
+          "too easy to guess: use letters with digits or symbols, or a passphrase of 16 characters or more",
+          "过于简单:请混合字母与数字或符号,或使用 16 个字符以上的口令短语")
     return password
 
 
@@ -211,6 +223,16 @@ class ConfigService:
         entity = replace(self.store.get(kind.name, key), **self._stored_secret(kind.name, key, secret))
         await self.store.update(kind.name, entity)
         self._audit(actor, "set_secret", kind.name, key, None, None)
+
+    def settings(self) -> GlobalSettings:
+        return current(self.store.settings)
+
+    async def change_settings(self, change: Any, actor: Actor) -> GlobalSettings:
+        before = dump(GlobalSettings, self.settings())
+        after = merged(self.store.settings, change)
+        await self.store.set_settings(**dump(GlobalSettings, after))
+        self._audit(actor, "update", "settings", "global", before, dump(GlobalSettings, after))
+        return after
 
     async def import_config(self, data: Any, actor: Actor) -> int:
         """Replace the whole configuration from an export; validated in full first, nothing changes on error."""

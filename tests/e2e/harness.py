@@ -53,6 +53,7 @@ class RunningAppliance:
     proc: subprocess.Popen[str]
     token: str = ""
     log: Path = field(default_factory=Path)
+    setup_token: str = ""
 
     # ---- HTTP API
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -167,7 +168,9 @@ class RunningAppliance:
             return self.proc.wait()
 
 
-def start_appliance(work: Path, *extra: str) -> RunningAppliance:
+def start_appliance(work: Path, *extra: str, set_up: bool = True) -> RunningAppliance:
+    """`appliance run` on free ports; with `set_up`, the admin password set and a session opened (else the
+    one-time token is left in `setup_token` for the test to use)."""
     data = work / "data"
     http_port, sip_port = free_port(), free_port()
     log = work / "appliance.log"
@@ -189,7 +192,9 @@ def start_appliance(work: Path, *extra: str) -> RunningAppliance:
             token = proc.stdout.readline().strip()
         if "demo info" in line:
             break
-    app = RunningAppliance(data, work, http_port, sip_port, proc, log=log)
+    app = RunningAppliance(data, work, http_port, sip_port, proc, log=log, setup_token=token)
+    if not set_up:
+        return app
     status, _ = app.api("POST", "/api/v1/setup", {"token": token, "password": ADMIN_PASSWORD})
     assert status == 200
     status, session = app.api("POST", "/api/v1/login", {"name": "admin", "password": ADMIN_PASSWORD})

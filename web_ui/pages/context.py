@@ -1,0 +1,154 @@
+"""What every page needs: who is signed in, in which language, the CSRF token, the menu, and rendering.
+
+A page handler asks for a `Viewer` (which redirects to sign-in or set-up when there is none) and renders a
+template with it. The security headers, the Content-Security-Policy among them, are added to every response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sanic import Request
+from sanic.response import HTTPResponse, html, redirect
+
+from appliance.auth.errors import SetupRequired, Unauthorized
+from appliance.auth.models import READ_CONFIG, WRITE_CONFIG, DataScope, Session
+from appliance.auth.service import AuthService
+from appliance.configuration.service import ConfigService
+from appliance.domain.models import Role
+from appliance.health import Health
+from appliance.http_api import SESSION_COOKIE, Api
+from web_ui.assets import AssetManifest
+from web_ui.i18n import LANG_COOKIE, Formats, Languages, pick_language
+from web_ui.labels import KIND_TITLES, SECTIONS, VALUE_LABELS
+
+# No inline script or style anywhere, and nothing from elsewhere: the pages work offline on the LAN.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+       "connect-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+
+
+class PageRedirect(Exception):
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+class PageForbidden(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MenuItem:
+    href: str
+    label: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MenuSection:
+    label: str
+    items: tuple[MenuItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WebUi:
+    """The services the pages read from, passed in by the composition root."""
+
+    api: Api
+    auth: AuthService
+    config: ConfigService
+    languages: Languages
+    assets: AssetManifest
+    health: Callable[[], Iterable[Health]]
+    version: str
+
+    def zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(str(self.config.store.settings.get("time_zone", "Asia/Shanghai")))
+        except (KeyError, ValueError):
+            return ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The signed-in person looking at a page."""
+
+    session: Session
+    token: str
+    language: str
+    csrf: str
+    scope: DataScope
+
+    @property
+    def can_write(self) -> bool:
+        return self.session.role in WRITE_CONFIG
+
+    @property
+    def can_read_config(self) -> bool:
+        return self.session.role in READ_CONFIG
+
+
+def language_of(request: Request) -> str:
+    return pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+def viewer_of(ui: WebUi, request: Request, roles: frozenset[Role] | None = None) -> Viewer:
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        session = ui.auth.authenticate(str(token) if token else None)
+    except SetupRequired:
+        raise PageRedirect("/setup") from None
+    except Unauthorized:
+        target = request.path if request.method == "GET" else "/"
+        raise PageRedirect(f"/login?next={target}") from None
+    if roles is not None and session.role not in roles:
+        raise PageForbidden()
+    assert token is not None
+    return Viewer(session, str(token), language_of(request), ui.auth.csrf_token(str(token)),
+                  ui.config.scope_of(session.role, session.staff))
+
+
+def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSection, ...]:
+    sections: list[MenuSection] = []
+    if viewer.can_read_config:
+        for label, kinds in SECTIONS:
+            items = tuple(MenuItem(f"/admin/{k}", _(KIND_TITLES[k][0]), path.startswith(f"/admin/{k}"))
+                          for k in kinds)
+            sections.append(MenuSection(_(label), items))
+    system: list[MenuItem] = []
+    if viewer.can_write:
+        system.append(MenuItem("/admin/settings", _("Settings"), path.startswith("/admin/settings")))
+    if viewer.can_write:
+        system.append(MenuItem("/admin/audit", _("Audit log"), path.startswith("/admin/audit")))
+    system.append(MenuItem("/system/health", _("Health"), path.startswith("/system/health")))
+    system.append(MenuItem("/system/about", _("About and licences"), path.startswith("/system/about")))
+    sections.append(MenuSection(_("System"), tuple(system)))
+    return tuple(sections)
+
+
+def render(ui: WebUi, request: Request, template: str, *, viewer: Viewer | None = None, status: int = 200,
+           language: str | None = None, **context: Any) -> HTTPResponse:
+    lang = viewer.language if viewer else (language or language_of(request))
+    env = ui.languages.environments[lang]
+    _ = ui.languages.gettext(lang)
+    page = env.get_template(template).render(
+        viewer=viewer, menu=menu(viewer, request.path, _) if viewer else (), asset=ui.assets.url,
+        fmt=Formats(lang, ui.zone()), path=request.path, version=ui.version,
+        role_label=VALUE_LABELS[viewer.session.role.value] if viewer else "", **context)
+    return html(page, status=status)
+
+
+def add_security_headers(request: Request, response: HTTPResponse) -> None:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    if request.scheme == "https":
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if not request.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
+def to_redirect(exc: PageRedirect) -> HTTPResponse:
+    return redirect(exc.location, status=303)

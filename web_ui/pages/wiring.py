@@ -1,0 +1,47 @@
+"""Adds the pages, the static assets and the Content-Security-Policy to the API's Sanic app."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.exceptions import NotFound as SanicNotFound
+from sanic.response import BaseHTTPResponse, HTTPResponse
+
+from appliance.errors import ApplianceError
+from web_ui.assets import static_blueprint
+from web_ui.pages import console, session_pages, system_pages
+from web_ui.pages.context import PageForbidden, PageRedirect, WebUi, add_security_headers, render, to_redirect
+
+log = logging.getLogger(__name__)
+
+
+def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
+    app.blueprint(static_blueprint(ui.assets))
+    app.blueprint(session_pages.make_blueprint(ui))
+    app.blueprint(console.make_blueprint(ui))
+    app.blueprint(system_pages.make_blueprint(ui))
+
+    @app.exception(PageRedirect)
+    async def page_redirect(request: Request, exc: PageRedirect) -> HTTPResponse:
+        return to_redirect(exc)
+
+    @app.exception(PageForbidden)
+    async def page_forbidden(request: Request, exc: PageForbidden) -> HTTPResponse:
+        return render(ui, request, "error.html", status=403, message_id="forbidden")
+
+    async def html_errors(request: Request, response: BaseHTTPResponse) -> HTTPResponse | None:
+        add_security_headers(request, response)  # type: ignore[arg-type]
+        return None
+
+    app.register_middleware(html_errors, "response")
+
+
+def page_error(ui: WebUi, request: Request, exc: Exception) -> HTTPResponse | None:
+    """An HTML error page for a page address (the API keeps its JSON errors)."""
+    if request.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+        return None
+    if isinstance(exc, SanicNotFound) or (isinstance(exc, ApplianceError) and exc.http_status == 404):
+        return render(ui, request, "error.html", status=404, message_id="not_found")
+    return None

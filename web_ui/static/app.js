@@ -1,0 +1,162 @@
+// The console's own behaviour: forms saved through the REST API with field errors shown in place,
+// confirmations, and small Alpine components. No inline script anywhere (the CSP forbids it).
+"use strict";
+document.documentElement.classList.add("js");
+
+function csrfToken() {
+  try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || ""; }
+  catch (e) { return ""; }
+}
+function zh() { return document.body.dataset.lang === "zh_CN"; }
+function text(key) { const t = document.getElementById("i18n"); return t ? t.dataset[key] || "" : ""; }
+function messageOf(obj) { return (zh() ? obj.message_zh : obj.message) || obj.message || ""; }
+
+async function callApi(method, url, body) {
+  const headers = { "Accept": "application/json", "X-CSRF-Token": csrfToken() };
+  const init = { method: method, headers: headers, credentials: "same-origin" };
+  if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+  const response = await fetch(url, init);
+  let data = null;
+  if (response.status !== 204) { try { data = await response.json(); } catch (e) { data = null; } }
+  return { ok: response.ok, status: response.status, data: data };
+}
+
+function setPath(target, path, value) {
+  const parts = path.split(".");
+  let node = target;
+  for (let i = 0; i < parts.length - 1; i++) { node = node[parts[i]] = node[parts[i]] || {}; }
+  node[parts[parts.length - 1]] = value;
+}
+
+// Reads the form into the API's JSON; returns [body, localErrors].
+function collect(form) {
+  const body = {}; const errors = [];
+  for (const el of form.querySelectorAll("[name]")) {
+    if (el.disabled || el.hasAttribute("data-local") || el.type === "submit") continue;
+    const type = el.dataset.type || "string";
+    const nullable = el.hasAttribute("data-nullable");
+    let value;
+    if (type === "boolean") value = el.checked;
+    else if (type === "list") {
+      value = el.multiple ? Array.from(el.selectedOptions).map(o => o.value)
+        : el.value.split(/\n|,/).map(s => s.trim()).filter(s => s.length > 0);
+    } else if (type === "json") {
+      try { value = el.value.trim() ? JSON.parse(el.value) : []; }
+      catch (e) { errors.push({ field: el.name, message: "not valid JSON: " + e.message, message_zh: "不是有效的 JSON:" + e.message }); continue; }
+    } else if (type === "integer" || type === "number") {
+      if (el.value.trim() === "") { if (nullable) value = null; else continue; }
+      else value = type === "integer" ? Number.parseInt(el.value, 10) : Number.parseFloat(el.value);
+    } else {
+      value = el.value;
+      if (value === "" && el.hasAttribute("data-optional-secret")) continue;
+      if (value === "" && nullable) value = null;
+    }
+    setPath(body, el.name, value);
+  }
+  for (const el of form.querySelectorAll("[data-same-as]")) {
+    const other = document.getElementById(el.dataset.sameAs);
+    if (other && other.value !== el.value) errors.push({ field: el.name, message: el.dataset.mismatch, message_zh: el.dataset.mismatch });
+  }
+  return [body, errors];
+}
+
+function clearErrors(form) {
+  for (const el of form.querySelectorAll(".error")) el.textContent = "";
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  const top = form.querySelector(".form-error"); if (top) top.textContent = "";
+}
+
+// Puts each field error beside its control: "skills.0.level" falls back to "skills" when only that is drawn.
+function showErrors(form, fields, fallback) {
+  const top = form.querySelector(".form-error");
+  const unplaced = [];
+  let first = null;
+  for (const f of fields) {
+    let path = f.field || ""; let box = null;
+    while (path) {
+      box = form.querySelector('[data-field="' + CSS.escape(path) + '"]');
+      if (box) break;
+      path = path.includes(".") ? path.slice(0, path.lastIndexOf(".")) : "";
+    }
+    if (!box) { unplaced.push(messageOf(f)); continue; }
+    // Beside its control the field's name is already shown: "ring_timeout_s: 5 to 300" becomes "5 to 300".
+    let message = messageOf(f);
+    if (f.field && message.startsWith(f.field + ":")) message = message.slice(f.field.length + 1).trim();
+    const slot = box.querySelector(":scope > .error");
+    if (slot) slot.textContent = slot.textContent ? slot.textContent + " " + message : message;
+    const control = box.querySelector("input, select, textarea");
+    if (control) { control.setAttribute("aria-invalid", "true"); first = first || control; }
+  }
+  if (top && (unplaced.length || fallback)) top.textContent = [fallback].concat(unplaced).filter(Boolean).join(" ");
+  if (first) first.focus(); else if (top) top.focus();
+}
+
+async function submitApiForm(event) {
+  const form = event.target.closest("form[data-api]");
+  if (!form) return;
+  event.preventDefault();
+  clearErrors(form);
+  const [body, local] = collect(form);
+  if (local.length) { showErrors(form, local, ""); return; }
+  const button = form.querySelector("button[type=submit]");
+  if (button) button.disabled = true;
+  try {
+    const result = await callApi(form.dataset.method || "POST", form.dataset.api, body);
+    if (result.ok) {
+      const saved = form.querySelector(".saved");
+      if (saved) { saved.textContent = text("saved"); return; }
+      window.location.assign(form.dataset.next || window.location.pathname);
+      return;
+    }
+    const data = result.data || {};
+    const fields = (data.details && data.details.fields) || [];
+    showErrors(form, fields, fields.length ? "" : (messageOf(data) || text("failed")));
+  } catch (e) {
+    showErrors(form, [], text("failed"));
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+function confirmDialog(message) {
+  const dialog = document.getElementById("confirm");
+  if (!dialog || !dialog.showModal) return Promise.resolve(window.confirm(message));
+  document.getElementById("confirm-text").textContent = message;
+  dialog.returnValue = "";
+  dialog.showModal();
+  document.getElementById("confirm-ok").focus();
+  return new Promise(resolve => dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }));
+}
+
+async function actionButton(button, method, url) {
+  const slot = document.getElementById("action-error");
+  if (slot) slot.textContent = "";
+  const result = await callApi(method, url, method === "DELETE" ? undefined : {});
+  if (result.ok) { window.location.assign(button.dataset.next || "/"); return; }
+  if (slot) { slot.textContent = messageOf(result.data || {}) || text("failed"); slot.focus(); }
+}
+
+document.addEventListener("submit", submitApiForm);
+document.addEventListener("click", async event => {
+  const del = event.target.closest("[data-delete]");
+  if (del) {
+    const ok = await confirmDialog(text("confirmDelete").replace("%s", del.dataset.name || ""));
+    if (ok) await actionButton(del, "DELETE", del.dataset.delete);
+    return;
+  }
+  const post = event.target.closest("[data-post]");
+  if (post) await actionButton(post, "POST", post.dataset.post);
+});
+document.addEventListener("change", event => {
+  if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+});
+
+// Alpine's CSP build evaluates no expressions from the page: components are registered here by name.
+document.addEventListener("alpine:init", () => {
+  window.Alpine.data("navToggle", () => ({
+    open: false,
+    toggle() { this.open = !this.open; },
+    get openText() { return this.open ? "true" : "false"; },
+    get listClass() { return this.open ? "" : "nav-closed"; },
+  }));
+});
