@@ -58,6 +58,7 @@ class FxsPort:
         self._hook_down_at: float | None = None
         self._far_end_gone = False
         self._detector: InbandDetector | None = None
+        self._collecting = False  # digits after a flash, in a call
 
     # ------------------------------------------------------------------------------------------ timers
 
@@ -87,7 +88,7 @@ class FxsPort:
             return [self._fsk(self._caller_id)]
         if name == "hook":  # on hook for longer than a flash: hung up
             return self._hung_up(now)
-        if name == "digits" and self.state == PortState.OFF_HOOK and self.digits:
+        if name == "digits" and (self.state == PortState.OFF_HOOK or self._collecting) and self.digits:
             return self._dialled()
         if name == "digits" and self.state == PortState.OFF_HOOK:
             return [PlayTone("congestion")]
@@ -102,7 +103,7 @@ class FxsPort:
         if sig == PortSignal.ON_HOOK and self.off_hook:
             self.off_hook = False
             self._hook_down_at = now
-            if self.state == PortState.IN_CALL:
+            if self.state == PortState.IN_CALL and not self._far_end_gone:
                 self._timers["hook"] = now + s.flash_max_s  # a flash, or hanging up: the time tells
                 return []
             return self._hung_up(now)
@@ -126,7 +127,7 @@ class FxsPort:
 
     def audio(self, frame: npt.NDArray[np.int16], now: float) -> list[PortOutput]:
         """A 20 ms frame from the phone; digits are collected here only while it dials (no call yet)."""
-        if self.state != PortState.OFF_HOOK or self._detector is None:
+        if not (self.state == PortState.OFF_HOOK or self._collecting) or self._detector is None:
             return []
         out: list[PortOutput] = []
         for digit in self._detector.feed(frame.astype(np.int16)):
@@ -177,6 +178,24 @@ class FxsPort:
         self._timers["congestion"] = now + self.settings.busy_after_s
         return [PlayTone(tone), *self._to(PortState.OFF_HOOK, "far end gone")]
 
+    def collect(self, now: float) -> list[PortOutput]:
+        """After a flash: the caller is held, the phone hears dial tone and dials the transfer target."""
+        if self.state != PortState.IN_CALL:
+            return []
+        self._collecting = True
+        self.digits = ""
+        self._detector = InbandDetector()
+        self._timers["digits"] = now + self.settings.first_digit_s
+        return [PlayTone("dial")]
+
+    def resume(self, now: float) -> list[PortOutput]:
+        """Back to the held call (a second flash, or the transfer failed)."""
+        self._collecting = False
+        self._detector = None
+        self.digits = ""
+        self._timers.pop("digits", None)
+        return [PlayTone(None)]
+
     def message_waiting(self, active: bool) -> list[PortOutput]:
         if self.off_hook or self._ringing:
             return []  # sent on hook and idle only; the driver retries later
@@ -223,6 +242,9 @@ class FxsPort:
         self._timers.pop("digits", None)
         self._detector = None
         self.counters["dialled"] += 1
+        if self._collecting:
+            self._collecting = False
+            return [PlayTone(None), Dialled(digits, in_call=True)]
         return [Dialled(digits), *self._to(PortState.IN_CALL, f"dialled {digits}")]
 
     def _hung_up(self, now: float) -> list[PortOutput]:
@@ -231,6 +253,7 @@ class FxsPort:
         self._detector = None
         self.digits = ""
         self._far_end_gone = False
+        self._collecting = False
         out: list[PortOutput] = [PlayTone(None)]
         if was == PortState.IN_CALL:
             out.append(Ended(Cause.NORMAL_CLEARING, remote=True, why="on hook"))

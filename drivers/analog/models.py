@@ -122,9 +122,11 @@ class Ended:
 
 @dataclass(frozen=True, slots=True)
 class Dialled:
-    """FXS: the phone dialled this (a number or a feature code such as `*11`)."""
+    """FXS: the phone dialled this (a number or a feature code such as `*11`); `in_call`: after a flash, the
+    target of a transfer."""
 
     digits: str
+    in_call: bool = False
 
 
 @dataclass(frozen=True, slots=True)

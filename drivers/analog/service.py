@@ -1,0 +1,367 @@
+"""The analog driver's asyncio shell: one card (`drivers.hal.CardBackend`), its FXO and FXS ports as sans-IO
+machines (`fxo.FxoPort`, `fxs.FxsPort`), and their calls as legs (`legs.AnalogLegProvider`, kinds "fxo" and
+"fxs").
+
+Time and audio come from the card: every 20 ms each port delivers one A-law frame (`bearer`); the service
+runs the port's due timers, hands the line's audio to the machine (caller ID, busy tone, the phone's digits)
+and to the leg's frame port, and answers with one frame for the line: caller ID or dialled digits first, a
+tone of the plan (dial, busy, congestion) next, else what the call's media says. Port signals from the card
+(`card_event`) go to the machines; their outputs become card commands, leg events and port-state events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from appliance.events import EventBus
+from appliance.health import Health, Status
+from appliance.legs import events as leg_events
+from appliance.legs.causes import Cause
+from appliance.legs.models import LegRefused, OutboundLeg
+from appliance.media import g711
+from appliance.media.tones import PLANS, ToneGenerator
+from drivers.analog import models as m
+from drivers.analog.config import AnalogConfig
+from drivers.analog.dsp import callerid
+from drivers.analog.events import PortStateChanged
+from drivers.analog.fxo import FxoError, FxoPort
+from drivers.analog.fxs import FxsError, FxsPort
+from drivers.analog.legs import AnalogLeg, AnalogLegProvider, FrameMedia
+from drivers.hal.interface import BearerFrames, CardBackend
+from drivers.hal.models import IDLE_ALAW, CardEvent, CardLost, PortCommand, PortSignalled
+
+log = logging.getLogger(__name__)
+FRAME = 160
+IDLE = bytes([IDLE_ALAW]) * FRAME
+
+
+@dataclass(eq=False)
+class PortRuntime:
+    number: int
+    machine: FxoPort | FxsPort
+    trunk: str = ""  # FXO
+    access_number: str = ""  # FXO
+    extension: str = ""  # FXS
+    leg: AnalogLeg | None = None
+    tx_audio: deque[npt.NDArray[np.int16]] = field(default_factory=deque)  # caller ID, digits: 160 each
+    tone: ToneGenerator | None = None
+    frames_in: int = 0
+    frames_lost: int = 0
+    last_tick: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return "fxo" if isinstance(self.machine, FxoPort) else "fxs"
+
+
+class AnalogError(RuntimeError):
+    pass
+
+
+class AnalogService:
+    """Implements `drivers.hal.CardListener` for its card; a `Service` for the composition root."""
+
+    name = "analog"
+
+    def __init__(self, card: CardBackend, media: FrameMedia, config: AnalogConfig,
+                 bus: EventBus | None = None) -> None:
+        self.card = card
+        self.media = media
+        self.config = config
+        self.bus = bus
+        self.fxo = AnalogLegProvider(self, "fxo")
+        self.fxs = AnalogLegProvider(self, "fxs")
+        self.ports: dict[int, PortRuntime] = {}
+        for c in config.fxo:
+            self.ports[c.port] = PortRuntime(c.port, FxoPort(c.port, c.settings), trunk=c.trunk,
+                                             access_number=c.access_number)
+        for s in config.fxs:
+            self.ports[s.port] = PortRuntime(s.port, FxsPort(s.port, s.settings), extension=s.extension)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.card_lost: str | None = None
+        self.counters = {"commands_failed": 0, "bearer_frames": 0}
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        info = await self.card.open(self)
+        kinds = {p.port: p.kind for p in info.ports}
+        for number, rt in self.ports.items():
+            if kinds.get(number) != rt.kind:
+                await self.card.close()
+                raise AnalogError(f"port {number} is configured as {rt.kind} but the card has "
+                                  f"{kinds.get(number) or 'no such port'}")
+        for rt in self.ports.values():
+            if rt.kind == "fxs":
+                self.fxs.emit(leg_events.EndpointReachable(at=time.time(), extension=rt.extension,
+                                                           reachable=True))
+
+    async def stop(self) -> None:
+        for rt in self.ports.values():
+            if rt.leg is not None:
+                self._end_leg(rt, Cause.NORMAL_CLEARING, remote=False)
+        await self.card.close()
+        for task in list(self._tasks):
+            task.cancel()
+
+    def listening(self) -> list[str]:
+        return [f"analog {self.card.info.model} ({len(self.ports)} ports)"]
+
+    def health(self) -> Health:
+        states = [rt.machine.state for rt in self.ports.values()]
+        faulted = sum(1 for s in states if s == m.PortState.FAULTED)
+        status = Status.DOWN if self.card_lost else (Status.DEGRADED if faulted else Status.OK)
+        counters = dict(self.counters)
+        for rt in self.ports.values():
+            for key, value in rt.machine.counters.items():
+                counters[f"{rt.kind}_{key}"] = counters.get(f"{rt.kind}_{key}", 0) + value
+            counters["frames_lost"] = counters.get("frames_lost", 0) + rt.frames_lost
+        gauges = {f"ports_{s.value}": float(sum(1 for x in states if x == s)) for s in m.PortState}
+        gauges["legs_active"] = float(self.fxo.live_legs + self.fxs.live_legs)
+        return Health.of(self.name, status, self.card_lost or f"{len(self.ports)} ports", counters=counters,
+                         gauges=gauges)
+
+    def port_status(self) -> list[dict[str, object]]:
+        """What `appliance hw status` and the API list."""
+        return [{"port": rt.number, "kind": rt.kind, "state": rt.machine.state.value,
+                 "trunk": rt.trunk or None, "access_number": rt.access_number or None,
+                 "extension": rt.extension or None, "leg": rt.leg.leg_id if rt.leg else None,
+                 "counters": dict(rt.machine.counters), "frames_lost": rt.frames_lost}
+                for rt in sorted(self.ports.values(), key=lambda r: r.number)]
+
+    # ------------------------------------------------------------------------------------------ the card
+
+    def card_event(self, event: CardEvent) -> None:
+        now = self._now()
+        if isinstance(event, PortSignalled):
+            rt = self.ports.get(event.port)
+            if rt is not None:
+                self._apply(rt, rt.machine.signal(event.signal, now))
+        elif isinstance(event, CardLost):
+            self.card_lost = event.reason
+            for rt in self.ports.values():
+                if rt.leg is not None:
+                    self._end_leg(rt, Cause.NETWORK_OUT_OF_ORDER, remote=True)
+                self._publish(rt, m.PortState.FAULTED, f"card lost: {event.reason}")
+
+    def bearer(self, frames: BearerFrames) -> None:
+        if frames.kind != "port":
+            return
+        rt = self.ports.get(frames.unit)
+        if rt is None:
+            return
+        now = self._now()
+        self.counters["bearer_frames"] += 1
+        if rt.last_tick is not None and frames.tick > rt.last_tick + 1:
+            rt.frames_lost += frames.tick - rt.last_tick - 1
+        rt.last_tick = frames.tick
+        rx = frames.frames.get(1, IDLE)
+        deadline = rt.machine.next_deadline()
+        if deadline is not None and deadline <= now:
+            self._apply(rt, rt.machine.handle_timeout(now))
+        self._apply(rt, rt.machine.audio(g711.decode(rx, "alaw"), now))
+        tx = IDLE
+        leg = rt.leg
+        if leg is not None and leg.frame_port is not None:
+            leg.frame_port.push(rx)
+            tx = leg.frame_port.pull()
+        if rt.tx_audio:
+            tx = g711.encode(rt.tx_audio.popleft(), "alaw")
+        elif rt.tone is not None:
+            tx = g711.encode(rt.tone.frame(), "alaw")
+        self.card.send_bearer(BearerFrames("port", rt.number, frames.tick, {1: tx}))
+
+    def _command(self, rt: PortRuntime, command: PortCommand) -> None:
+        async def send() -> None:
+            try:
+                await self.card.port_command(rt.number, command)
+            except Exception as exc:  # (a card that does not answer: counted, the line's timers recover)
+                self.counters["commands_failed"] += 1
+                log.warning("port %s: %s failed: %s", rt.number, command.value, exc)
+
+        task = asyncio.get_running_loop().create_task(send(), name=f"analog-{rt.number}-{command.value}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------------------------------ outputs
+
+    def _apply(self, rt: PortRuntime, outputs: list[m.PortOutput]) -> None:
+        for out in outputs:
+            if isinstance(out, m.SendCommand):
+                self._command(rt, out.command)
+            elif isinstance(out, m.SendAudio):
+                pcm = np.concatenate([out.samples, np.zeros(-len(out.samples) % FRAME, np.int16)])
+                rt.tx_audio.extend(pcm.reshape(-1, FRAME))
+            elif isinstance(out, m.PlayTone):
+                plan = PLANS.get(rt.machine.settings.tone_plan, PLANS["cn"])
+                rt.tone = ToneGenerator(plan[out.tone]) if out.tone in plan else None
+            elif isinstance(out, m.StateChanged):
+                self._publish(rt, out.state, out.detail)
+            elif isinstance(out, m.CallOffered):
+                self._offered(rt, out.caller_id)
+            elif isinstance(out, m.Answered):
+                if rt.leg is not None and not rt.leg.ended:
+                    rt.leg.state = "answered"
+                    rt.leg.provider.emit(leg_events.LegAnswered(at=time.time(), leg_id=rt.leg.leg_id))
+            elif isinstance(out, m.Ended):
+                if rt.leg is not None:
+                    self._end_leg(rt, out.cause, remote=out.remote)
+            elif isinstance(out, m.Dialled):
+                self._dialled(rt, out)
+            elif isinstance(out, m.Flash):
+                self._flash(rt)
+
+    def _publish(self, rt: PortRuntime, state: m.PortState, detail: str) -> None:
+        log.info("port %s (%s): %s — %s", rt.number, rt.kind, state.value, detail)
+        if self.bus is not None:
+            self.bus.publish(PortStateChanged(port=rt.number, kind=rt.kind, state=state.value, detail=detail))
+
+    def _offered(self, rt: PortRuntime, cid: callerid.CallerId | None) -> None:
+        leg = self.fxo.new_leg(rt.number, outbound=False)
+        rt.leg = leg
+        self.fxo.incoming(leg, caller=(cid.number if cid and cid.number else ""),
+                          caller_name=cid.name if cid else None, callee=rt.access_number, trunk=rt.trunk)
+
+    def _dialled(self, rt: PortRuntime, out: m.Dialled) -> None:
+        if out.in_call:
+            if rt.leg is not None and not rt.leg.ended:
+                self.fxs.emit(leg_events.LegTransferRequested(at=time.time(), leg_id=rt.leg.leg_id,
+                                                              target=out.digits))
+            return
+        leg = self.fxs.new_leg(rt.number, outbound=False)
+        rt.leg = leg
+        self.fxs.incoming(leg, caller=rt.extension, caller_name=None, callee=out.digits, extension=rt.extension)
+
+    def _flash(self, rt: PortRuntime) -> None:
+        leg = rt.leg
+        if leg is None or leg.ended or not isinstance(rt.machine, FxsPort):
+            return
+        leg.held = True
+        self.fxs.emit(leg_events.LegHoldChanged(at=time.time(), leg_id=leg.leg_id, held=True))
+        self._apply(rt, rt.machine.collect(self._now()))
+
+    # ------------------------------------------------------------------------------------------ legs
+
+    def open_media(self, leg: AnalogLeg) -> None:
+        try:
+            port = self.media.open_frame_port("alaw")
+        except Exception as exc:
+            raise LegRefused(Cause.RESOURCE_UNAVAILABLE, f"no frame port: {exc}") from exc
+        leg.frame_port = port
+        leg.endpoint_id = port.endpoint_id
+
+    def answer_leg(self, leg: AnalogLeg) -> None:
+        rt = self.ports[leg.port]
+        now = self._now()
+        if isinstance(rt.machine, FxoPort):
+            try:
+                self._apply(rt, rt.machine.answer(now))
+            except FxoError as exc:
+                log.info("leg %s: %s", leg.leg_id, exc)
+                self._end_leg(rt, Cause.NORMAL_CLEARING, remote=True)
+        else:
+            self._apply(rt, rt.machine.connected(now))
+            leg.state = "answered"
+            self.fxs.emit(leg_events.LegAnswered(at=time.time(), leg_id=leg.leg_id))
+
+    def hangup_leg(self, leg: AnalogLeg, cause: Cause) -> None:
+        if leg.ended:
+            return
+        rt = self.ports[leg.port]
+        now = self._now()
+        if isinstance(rt.machine, FxoPort):
+            self._apply(rt, rt.machine.hangup(now))
+        else:
+            tone = "busy" if cause in (Cause.NORMAL_CLEARING, Cause.USER_BUSY) else "congestion"
+            self._apply(rt, rt.machine.far_end_gone(now, tone))
+        self._end_leg(rt, cause, remote=False)
+
+    def send_digits(self, leg: AnalogLeg, digits: str) -> None:
+        rt = self.ports[leg.port]
+        self._apply(rt, [m.SendAudio(callerid.dtmf_signal(digits, level=-8.0, on_ms=100, off_ms=100))])
+
+    def transfer_outcome(self, leg: AnalogLeg, failure: Cause | None) -> None:
+        rt = self.ports[leg.port]
+        if failure is None:
+            self.hangup_leg(leg, Cause.NORMAL_CLEARING)  # handed on: the phone hears busy until put down
+            return
+        if isinstance(rt.machine, FxsPort):
+            self._apply(rt, rt.machine.resume(self._now()))
+        leg.held = False
+        self.fxs.emit(leg_events.LegHoldChanged(at=time.time(), leg_id=leg.leg_id, held=False))
+
+    def dial_out(self, provider: AnalogLegProvider, request: OutboundLeg) -> AnalogLeg:
+        """Hunt the trunk's lines in port order for an idle one, seize it and dial."""
+        lines = sorted((rt for rt in self.ports.values()
+                        if rt.kind == "fxo" and (request.trunk is None or rt.trunk == request.trunk)),
+                       key=lambda r: r.number)
+        if not lines:
+            raise LegRefused(Cause.NO_ROUTE_TO_DESTINATION, f"no FXO line in trunk {request.trunk}")
+        for rt in lines:
+            if rt.leg is None and rt.machine.state == m.PortState.IDLE and isinstance(rt.machine, FxoPort):
+                leg = provider.new_leg(rt.number, outbound=True)
+                try:
+                    self.open_media(leg)
+                    outputs = rt.machine.dial(request.callee, self._now())
+                except (FxoError, LegRefused) as exc:
+                    provider.forget(leg)
+                    if leg.endpoint_id is not None:
+                        self.media.release(leg.endpoint_id)
+                    raise exc if isinstance(exc, LegRefused) else LegRefused(Cause.INVALID_NUMBER_FORMAT,
+                                                                             str(exc)) from exc
+                rt.leg = leg
+                leg.state = "ringing"
+                self._apply(rt, outputs)
+                return leg
+        raise LegRefused(Cause.NO_CIRCUIT_AVAILABLE, f"every line of trunk {request.trunk} is busy")
+
+    def ring_phone(self, provider: AnalogLegProvider, request: OutboundLeg) -> AnalogLeg:
+        port = self.config.fxs_for(request.extension or request.callee)
+        if port is None:
+            raise LegRefused(Cause.SUBSCRIBER_ABSENT, f"extension {request.extension} has no analog port")
+        rt = self.ports[port.port]
+        assert isinstance(rt.machine, FxsPort)
+        if rt.leg is not None or rt.machine.state != m.PortState.IDLE:
+            raise LegRefused(Cause.USER_BUSY, f"the phone on port {rt.number} is in use")
+        leg = provider.new_leg(rt.number, outbound=True)
+        self.open_media(leg)
+        cid = callerid.CallerId(number=request.caller or None, name=request.caller_name or None,
+                                date=time.strftime("%m%d%H%M"))
+        try:
+            outputs = rt.machine.ring(cid, self._now())
+        except FxsError as exc:
+            provider.forget(leg)
+            assert leg.endpoint_id is not None
+            self.media.release(leg.endpoint_id)
+            raise LegRefused(Cause.USER_BUSY, str(exc)) from exc
+        rt.leg = leg
+        leg.state = "ringing"
+        self._apply(rt, outputs)
+        return leg
+
+    def _end_leg(self, rt: PortRuntime, cause: Cause, *, remote: bool) -> None:
+        leg = rt.leg
+        if leg is None or leg.ended:
+            return
+        rt.leg = None
+        leg.state = "ended"
+        if not remote and isinstance(rt.machine, FxsPort) and rt.machine.state == m.PortState.RINGING:
+            self._apply(rt, rt.machine.stop_ringing(self._now()))
+        leg.provider.forget(leg)
+        endpoint_id, leg.endpoint_id, leg.frame_port = leg.endpoint_id, None, None
+        if endpoint_id is not None:
+            self.media.release(endpoint_id)
+        leg.provider.emit(leg_events.LegEnded(at=time.time(), leg_id=leg.leg_id, cause=cause, remote=remote))
+
+    def _now(self) -> float:
+        loop = self._loop
+        return loop.time() if loop is not None else time.monotonic()
