@@ -43,6 +43,7 @@ class Target:
     user: str = ""
     identity_file: str = ""  # sftp: a private key; empty means the appliance's own key (generated)
     host_key: str = ""  # sftp: the pinned "type base64" key, confirmed by the admin
+    upload_kib_s: int = 0  # a bandwidth cap for the upload (a shared office line); 0: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,9 +194,10 @@ def parse_target(raw: Any, where: str = "target") -> Target:
     if host_key and not re.match(r"^(ssh-|ecdsa-)[a-z0-9-]+ [A-Za-z0-9+/=]+$", host_key):
         _err(errors, f"{where}.host_key", "format", "'type base64' as ssh-keyscan prints it",
              "格式应为 ssh-keyscan 输出的 '类型 base64'")
+    upload = _int(raw, "upload_kib_s", where, 0, 0, 10_000_000, errors)
     if errors:
         raise ValidationFailed(errors, "backup target")
-    return Target(name, kind, path, label, host, port, user, identity, host_key)
+    return Target(name, kind, path, label, host, port, user, identity, host_key, upload)
 
 
 def parse_schedule(raw: Any, where: str = "schedule") -> Schedule:

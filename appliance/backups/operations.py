@@ -88,7 +88,10 @@ async def backup_part(restic: Restic, repo: Repository, part: Part, paths: Seque
 
 async def check(restic: Restic, repo: Repository, subset: str | None = None) -> str:
     """`restic check` (structure), or with `--read-data-subset` (reads and authenticates that share of packs)."""
-    args = ["check"] + ([f"--read-data-subset={subset}"] if subset else [])
+    if subset == "all":
+        args = ["check", "--read-data"]
+    else:
+        args = ["check"] + ([f"--read-data-subset={subset}"] if subset else [])
     try:
         result = await restic.run(repo, args, command="check", stall_s=max(restic.stall_s, 600))
     except ResticFailed as exc:

@@ -63,6 +63,7 @@ class Repository:
     target: str
     url: str
     options: tuple[str, ...] = ()
+    limit_upload_kib: int = 0
 
 
 @dataclass
@@ -138,6 +139,8 @@ class Restic:
 
     def argv(self, repo: Repository, args: Sequence[str]) -> list[str]:
         opts = [x for o in repo.options for x in ("-o", o)]
+        if repo.limit_upload_kib:
+            opts += ["--limit-upload", str(repo.limit_upload_kib)]
         prefix = low_priority_prefix() if self.low_priority else []
         return [*prefix, self.binary, "-r", repo.url, *opts, *args]
 

@@ -197,9 +197,10 @@ class BackupService:
             return await self._run("backup", target, tuple(parts), trigger,
                                    lambda rec: self._backup(target, tuple(parts), trigger, rec, at))
 
-    async def verify(self, target_name: str, *, read_data: bool = True, trigger: str = "manual",
+    async def verify(self, target_name: str, *, read_data: str = "subset", trigger: str = "manual",
                      wait: bool = False) -> RunRecord:
-        """`restic check`, and a rotating `--read-data-subset` slice of the packs when `read_data`."""
+        """`restic check`; with `read_data` "subset" also a rotating `--read-data-subset` slice of the packs
+        (the whole repository once every four runs), with "all" every pack, with "none" the structure only."""
         target = self.target(target_name)
         async with self._exclusive(wait):
             return await self._run("verify", target, (), trigger, lambda rec: self._verify(target, read_data, rec))
@@ -378,10 +379,10 @@ class BackupService:
                 self.bus.publish(SnapshotsForgotten(at=self.clock.wall(), target=target.name, part=part.value,
                                                     snapshots=removed))
 
-    async def _verify(self, target: Target, read_data: bool, rec: dict[str, Any]) -> None:
+    async def _verify(self, target: Target, read_data: str, rec: dict[str, Any]) -> None:
         repo = await self._prepare_repo(target, may_init=False)
-        subset = None
-        if read_data:
+        subset = "all" if read_data == "all" else None
+        if read_data == "subset":
             counter = self.state / f"verify-slice.{target.name}"
             n = int(counter.read_text()) if counter.exists() else 0
             subset = f"{n % SUBSET_SLICES + 1}/{SUBSET_SLICES}"

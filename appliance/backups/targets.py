@@ -62,12 +62,12 @@ def repository_of(target: Target, ssh: SshFiles, disks: Disks) -> Repository:
         if not parent.is_dir():
             raise TargetUnavailable(target.name, f"the directory {parent} does not exist",
                                     f"目录 {parent} 不存在")
-        return Repository(target.name, target.path)
+        return Repository(target.name, target.path, limit_upload_kib=target.upload_kib_s)
     if target.kind is TargetKind.REMOVABLE:
-        return Repository(target.name, str(removable_root(target, disks)))
+        return Repository(target.name, str(removable_root(target, disks)), limit_upload_kib=target.upload_kib_s)
     if not target.host_key:
         raise TargetUnavailable(target.name, "its SSH host key has not been confirmed yet",
                                 "尚未确认其 SSH 主机密钥")
     # With sftp.command set restic ignores the host part; the alias keeps messages readable.
     return Repository(target.name, f"sftp:{target.name}:{target.path}",
-                      (f"sftp.command={ssh.sftp_command(target)}",))
+                      (f"sftp.command={ssh.sftp_command(target)}",), target.upload_kib_s)

@@ -189,10 +189,30 @@ class Box:
     service: BackupService
 
 
+@pytest.fixture(scope="session")
+def backup_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory after first start with the demo tenant (the stores only: no listener, no web UI)."""
+    from appliance.app import Core
+    from appliance.demo import seed_if_empty
+
+    data = tmp_path_factory.mktemp("backup-template") / "data"
+
+    async def seed() -> None:
+        core = Core.open(data)
+        try:
+            await core.auth.ensure_admin()
+            await seed_if_empty(core)
+        finally:
+            core.close()
+
+    asyncio.run(seed())
+    return data
+
+
 @pytest.fixture
-async def box(tmp_path: Path, seeded_template: Path) -> AsyncIterator[Box]:
+async def box(tmp_path: Path, backup_template: Path) -> AsyncIterator[Box]:
     data = tmp_path / "data"
-    shutil.copytree(seeded_template, data)
+    shutil.copytree(backup_template, data)
     add_cdrs(data, 120)
     write_recordings(data, "20261201", 20, 64 * 1024, seed=1)
     (data / "voicemail" / "1001").mkdir(parents=True, exist_ok=True)
@@ -211,13 +231,14 @@ async def box(tmp_path: Path, seeded_template: Path) -> AsyncIterator[Box]:
         await asyncio.sleep(0)
 
 
-async def sftp_target(box: Box, sshd: Sshd, name: str = "remote", path: str | None = None) -> None:
+async def sftp_target(box: Box, sshd: Sshd, name: str = "remote", path: str | None = None,
+                      upload_kib_s: int = 0) -> None:
     """The appliance's key authorised on the server, and its host key scanned and pinned (as the admin would)."""
     public = await box.service.public_key()
     sshd.authorized_keys.write_text(public + "\n")
     repo = path or str(sshd.root / "repo")
     raw_target = {"name": name, "kind": "sftp", "host": "127.0.0.1", "port": sshd.port, "user": "root",
-                  "path": repo}
+                  "path": repo, "upload_kib_s": upload_kib_s}
     await box.service.save_settings({"targets": [raw_target]})
     keys = await box.service.scan_host_key(name)
     chosen = next(k for k in keys if k.key.startswith("ssh-ed25519"))
@@ -225,8 +246,9 @@ async def sftp_target(box: Box, sshd: Sshd, name: str = "remote", path: str | No
     await box.service.save_settings({"targets": [{**raw_target, "host_key": chosen.key}]})
 
 
-async def local_target(box: Box, path: Path, name: str = "local", retention: dict[str, int] | None = None) -> None:
-    raw = {"targets": [{"name": name, "kind": "local", "path": str(path)}]}
+async def local_target(box: Box, path: Path, name: str = "local", retention: dict[str, int] | None = None,
+                       upload_kib_s: int = 0) -> None:
+    raw = {"targets": [{"name": name, "kind": "local", "path": str(path), "upload_kib_s": upload_kib_s}]}
     if retention:
         raw["retention"] = retention  # type: ignore[assignment]
     await box.service.save_settings(raw)
