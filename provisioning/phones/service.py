@@ -1,0 +1,387 @@
+"""Phone provisioning: the inventory's lifecycle, files rendered per fetch from the live configuration, the
+phone-facing HTTPS server, the optional TFTP server (tftpy) and the SIP PnP responder.
+
+HTTPS: `https://<box>:<port>/p/<token>/<file>`. The token is the phone's own (random, revocable): a request
+with another phone's file name, an unknown token or a revoked one is refused and logged. TFTP has no
+authentication at all, so it is off unless asked for and its start is logged as a warning; it still serves a
+per-phone file only for a MAC in the inventory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import tftpy
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse, raw
+
+from appliance.configuration.service import Actor, ConfigService
+from appliance.errors import Conflict, FieldError, ValidationFailed
+from appliance.health import Health, Status
+from appliance.security.passwords import sip_ha1
+from appliance.sip.transport import ensure_certificate, server_context
+from appliance.store.migrations import DEFAULT_REALM
+from provisioning.errors import UnknownPhone
+from provisioning.phones.inventory import PhoneInventory, new_sip_password, new_token
+from provisioning.phones.models import Phone, PhoneRecord, phone_to_dict
+from provisioning.phones.pnp import PNP_GROUP, PNP_PORT, PnpResponder
+from provisioning.phones.render import COMMON_FILES, LiveContext, Renderer, mac_in, phone_files
+
+log = logging.getLogger(__name__)
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneServerConfig:
+    bind: str = "0.0.0.0"
+    https_port: int = 8443  # 0: the OS chooses
+    sip_port: int = 5060
+    tftp_port: int | None = None  # None: off (TFTP has no authentication)
+    pnp: bool = False  # answer multicast ua-profile SUBSCRIBEs
+    pnp_port: int = PNP_PORT
+    advertise: str | None = None  # the address phones register to, when no request tells it
+
+
+@dataclass
+class PhoneService:
+    data_dir: Path
+    config: ConfigService
+    server: PhoneServerConfig = field(default_factory=PhoneServerConfig)
+    # the box's own address facing a phone's (tests in network namespaces pass their own)
+    local_address: Callable[[str], str] | None = None
+    name: str = "phones"
+    inventory: PhoneInventory = field(init=False)
+    renderer: Renderer = field(default_factory=Renderer)
+    counters: dict[str, int] = field(default_factory=lambda: {"served": 0, "refused": 0, "pnp_answered": 0,
+                                                              "pnp_ignored": 0})
+    _https: Any = None
+    _tftp: tftpy.TftpServer | None = None
+    _tftp_thread: threading.Thread | None = None
+    _pnp: asyncio.DatagramTransport | None = None
+    _save_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.inventory = PhoneInventory.open(self.data_dir / "provisioning" / "phones.json")
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._start_https()
+        try:
+            if self.server.tftp_port is not None:
+                await self._start_tftp(self.server.tftp_port)
+            if self.server.pnp:
+                await self.start_pnp(_multicast_socket(self.server.bind, self.server.pnp_port))
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        if self._pnp is not None:
+            self._pnp.close()
+            self._pnp = None
+        if self._tftp is not None:
+            self._tftp.stop(now=True)
+            if self._tftp_thread is not None:
+                await asyncio.to_thread(self._tftp_thread.join, 5)
+            self._tftp, self._tftp_thread = None, None
+        if self._https is not None:
+            server, self._https = self._https, None
+            await server.before_stop()
+            server.close()
+            await server.wait_closed()
+            await server.after_stop()
+
+    def listening(self) -> list[str]:
+        out = [f"phones https://{self.server.bind}:{self.https_port}/p/<token>/<file>"]
+        if self._tftp is not None:
+            out.append(f"phones tftp {self.server.bind}:{self.tftp_port}  (no authentication)")
+        if self._pnp is not None:
+            out.append(f"phones sip-pnp udp {PNP_GROUP}:{self.server.pnp_port}")
+        return out
+
+    def health(self) -> Health:
+        return Health.of(self.name, Status.OK, f"{len(self.inventory)} phones", counters=dict(self.counters),
+                         gauges={"phones": float(len(self.inventory))})
+
+    @property
+    def https_port(self) -> int:
+        if self._https is None:
+            return self.server.https_port
+        return int(self._https.server.sockets[0].getsockname()[1])
+
+    @property
+    def tftp_port(self) -> int:
+        return int(self._tftp.listenport) if self._tftp is not None else 0
+
+    # ---- the inventory -------------------------------------------------------------------------------
+
+    def listing(self) -> list[dict[str, Any]]:
+        return [self.public(r) for r in self.inventory.all()]
+
+    def public(self, record: PhoneRecord) -> dict[str, Any]:
+        ext = self.config.store.find("extensions", record.phone.extension)
+        in_sync = ext is not None and ext.ha1_md5 == sip_ha1(record.phone.extension, self._realm(),
+                                                            record.sip_password, "MD5")
+        return {**phone_to_dict(record.phone), "revoked": record.revoked, "password_in_sync": in_sync,
+                "files": sorted(phone_files(record.phone.vendor, record.phone.mac))}
+
+    def get(self, mac: str) -> PhoneRecord:
+        record = self.inventory.get(mac)
+        if record is None:
+            raise UnknownPhone(mac)
+        return record
+
+    async def add(self, phones: list[Phone], actor: Actor) -> list[PhoneRecord]:
+        """Add phones: each gets a token and a new SIP password, set on its extension."""
+        errors: list[FieldError] = []
+        for n, phone in enumerate(phones):
+            if self.inventory.get(phone.mac) is not None:
+                errors.append(FieldError(f"{n}.mac", "unique", f"phone {phone.mac} is already in the inventory",
+                                         f"话机 {phone.mac} 已在清单中"))
+            if self.config.store.find("extensions", phone.extension) is None:
+                errors.append(FieldError(f"{n}.extension", "exists", f"there is no extension {phone.extension}",
+                                         f"没有分机 {phone.extension}"))
+        if len({p.mac for p in phones}) != len(phones):
+            errors.append(FieldError("mac", "unique", "a MAC is listed twice", "MAC 重复"))
+        if errors:
+            raise ValidationFailed(errors, "phones")
+        records = [PhoneRecord(p, new_token(), new_sip_password()) for p in phones]
+        for record in records:
+            await self._set_sip_password(record, actor)
+        self.inventory.put(records)
+        await self._save()
+        return records
+
+    async def update(self, phone: Phone, actor: Actor) -> PhoneRecord:
+        old = self.get(phone.mac)
+        if self.config.store.find("extensions", phone.extension) is None:
+            raise ValidationFailed([FieldError("extension", "exists", f"there is no extension {phone.extension}",
+                                               f"没有分机 {phone.extension}")], "phone")
+        record = replace(old, phone=phone)
+        if phone.extension != old.phone.extension:
+            record = replace(record, sip_password=new_sip_password())
+            await self._set_sip_password(record, actor)
+        self.inventory.put([record])
+        await self._save()
+        return record
+
+    async def remove(self, mac: str) -> None:
+        self.get(mac)
+        self.inventory.remove(mac)
+        await self._save()
+
+    async def revoke(self, mac: str) -> None:
+        """The phone's token stops working (HTTPS, TFTP and PnP); `reissue` gives it a new one."""
+        self.inventory.put([replace(self.get(mac), revoked=True)])
+        await self._save()
+
+    async def reissue(self, mac: str) -> PhoneRecord:
+        record = self.inventory.rotated(self.get(mac))
+        self.inventory.put([record])
+        await self._save()
+        return record
+
+    async def rotate_password(self, mac: str, actor: Actor) -> None:
+        """A new SIP password: set on the extension now, reaching the phone at its next check."""
+        record = replace(self.get(mac), sip_password=new_sip_password())
+        await self._set_sip_password(record, actor)
+        self.inventory.put([record])
+        await self._save()
+
+    def url_of(self, record: PhoneRecord, host: str) -> str:
+        shown = f"[{host}]" if ":" in host else host
+        return f"https://{shown}:{self.https_port}/p/{record.token}/"
+
+    async def _set_sip_password(self, record: PhoneRecord, actor: Actor) -> None:
+        if self.config.store.find("extensions", record.phone.extension) is None:
+            raise Conflict(f"there is no extension {record.phone.extension}", f"没有分机 {record.phone.extension}")
+        await self.config.set_secret("extensions", record.phone.extension, record.sip_password, actor)
+
+    async def _save(self) -> None:
+        async with self._save_lock:
+            await asyncio.to_thread(self.inventory.save, self.inventory.document())
+
+    # ---- files ---------------------------------------------------------------------------------------
+
+    def _realm(self) -> str:
+        return str(self.config.store.settings.get("sip_realm", DEFAULT_REALM))
+
+    def live(self, local_address: str) -> LiveContext:
+        settings = self.config.store.settings
+        ntp = settings.get("ntp_servers") or []
+        server = self.server.advertise or local_address
+        return LiveContext(server=server, port=self.server.sip_port, domain=self._realm(),
+                           time_zone=str(settings.get("time_zone") or DEFAULT_TIME_ZONE),
+                           ntp=tuple(str(s) for s in ntp))
+
+    def fetch(self, token: str, filename: str, local_address: str, source: str) -> bytes | None:
+        record = self.inventory.by_token(token)
+        if record is None:
+            return self._refuse(source, filename, "unknown or revoked token")
+        return self._file_for(record, filename, local_address, source)
+
+    def fetch_by_mac(self, filename: str, local_address: str, source: str) -> bytes | None:
+        """TFTP: the file name alone says which phone asks."""
+        name = filename.lstrip("/").lower()
+        if name in COMMON_FILES:
+            self.counters["served"] += 1
+            return self.renderer.common(name, self.live(local_address))
+        mac = mac_in(name)
+        record = self.inventory.get(mac) if mac else None
+        if record is None or record.revoked:
+            return self._refuse(source, filename, "MAC not in the inventory" if record is None else "revoked")
+        return self._file_for(record, name, local_address, source)
+
+    def _file_for(self, record: PhoneRecord, filename: str, local_address: str, source: str) -> bytes | None:
+        live = self.live(local_address)
+        name = filename.lower()
+        if name in COMMON_FILES:
+            if COMMON_FILES[name][0] != record.phone.vendor:
+                return self._refuse(source, filename, f"not a {record.phone.vendor.value} file")
+            data = self.renderer.common(name, live)
+        else:
+            ext = self.config.store.find("extensions", record.phone.extension)
+            data = self.renderer.for_phone(record, name, live, ext.name if ext is not None else "")
+            if data is None:
+                return self._refuse(source, filename, f"not a file of phone {record.phone.mac}")
+        self.counters["served"] += 1
+        return data
+
+    def _refuse(self, source: str, filename: str, why: str) -> bytes | None:
+        self.counters["refused"] += 1
+        log.warning("provisioning refused %s to %s: %s", filename[:80], source, why)
+        return None
+
+    # ---- servers ---------------------------------------------------------------------------------------
+
+    def tls_context(self) -> ssl.SSLContext:
+        directory = self.data_dir / "provisioning"
+        cert, key = directory / "tls.crt", directory / "tls.key"
+        ensure_certificate(cert, key, self.server.advertise or "appliance.local")
+        return server_context(cert, key)
+
+    async def _start_https(self, sock: socket.socket | None = None) -> None:
+        app = build_phone_app(self)
+        ctx = await asyncio.to_thread(self.tls_context)
+        if sock is None:
+            sock = socket.create_server((self.server.bind, self.server.https_port), reuse_port=False, backlog=1024)
+        server: Any = await app.create_server(sock=sock, ssl=ctx, return_asyncio_server=True, access_log=False)
+        await server.startup()
+        await server.before_start()
+        await server.after_start()
+        self._https = server
+
+    async def start_https_on(self, sock: socket.socket) -> None:
+        """Serve on a socket made elsewhere (a network namespace in tests, an inherited socket on the image)."""
+        await self._start_https(sock)
+
+    async def _start_tftp(self, port: int) -> None:
+        root = self.data_dir / "provisioning" / "tftp-empty"  # tftpy wants a root; every file is generated
+        root.mkdir(parents=True, exist_ok=True)
+        bind = self.server.bind
+
+        def dyn(path: str, raddress: str = "", rport: int = 0) -> BinaryIO | None:
+            data = self.fetch_by_mac(path, self.server.advertise or (bind if bind != "0.0.0.0" else ""),
+                                     f"{raddress}:{rport}")
+            if data is None:
+                return None
+            # tftpy 0.8.7 flocks the file object it is given whatever its flock flag says: a memory-backed
+            # file has a descriptor to lock, and the secret never touches a disk.
+            f = os.fdopen(os.memfd_create("phone-file", os.MFD_CLOEXEC), "w+b")
+            f.write(data)
+            f.seek(0)
+            return f
+
+        server = tftpy.TftpServer(str(root), dyn_file_func=dyn)
+        thread = threading.Thread(target=server.listen, args=(bind, port, 1), name="tftp", daemon=True)
+        thread.start()
+        started = await asyncio.to_thread(server.is_running.wait, 5)
+        if not started:
+            server.stop(now=True)
+            raise RuntimeError(f"the TFTP server did not start on {bind}:{port}")
+        self._tftp, self._tftp_thread = server, thread
+        log.warning("TFTP provisioning is on at %s:%s: TFTP has no authentication; anyone who knows a phone's MAC "
+                    "can read its SIP password. Prefer HTTPS.", bind, self.tftp_port)
+
+    async def start_pnp(self, sock: socket.socket) -> None:
+        """Answer ua-profile SUBSCRIBEs arriving on `sock` (bound, joined to the PnP group)."""
+        local = self.local_address or _route_source
+
+        def url_for(mac: str, local_addr: str) -> str | None:
+            record = self.inventory.get(mac)
+            if record is None or record.revoked:
+                return None
+            return self.url_of(record, self.server.advertise or local_addr)
+
+        responder = PnpResponder(url_for, local)
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _PnpProtocol(self, responder), sock=sock)
+        self._pnp = transport
+
+
+class _PnpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, service: PhoneService, responder: PnpResponder) -> None:
+        self.service, self.responder = service, responder
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        result = self.responder.datagram(data, (addr[0], addr[1]))
+        if not result.answered:
+            self.service.counters["pnp_ignored"] += 1
+            log.info("PnP: ignored a datagram from %s:%s: %s", addr[0], addr[1], result.reason)
+            return
+        self.service.counters["pnp_answered"] += 1
+        assert self.transport is not None
+        for out in result.out:
+            self.transport.sendto(out.data, out.to)
+
+
+def _route_source(peer: str) -> str:
+    """The source address the kernel would use towards `peer` (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((peer, 9))
+        return str(s.getsockname()[0])
+
+
+def _multicast_socket(bind: str, port: int) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    iface = socket.inet_aton(bind if bind not in ("", "0.0.0.0") else "0.0.0.0")
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(PNP_GROUP) + iface)
+    return s
+
+
+def build_phone_app(service: PhoneService) -> Sanic[Any, Any]:
+    """The phone-facing application: one route, no admin API, no session."""
+    import secrets
+
+    app = Sanic(f"phones_{secrets.token_hex(4)}", configure_logging=False)
+    app.config.TOUCHUP = False
+    app.config.KEEP_ALIVE_TIMEOUT = 5
+
+    async def fetch(request: Request, token: str, filename: str) -> HTTPResponse:
+        sockname = request.conn_info.sockname if request.conn_info else None
+        local = str(sockname[0]) if isinstance(sockname, tuple) else ""
+        data = service.fetch(token, filename, local, f"{request.ip}:{request.port}")
+        if data is None:
+            return raw(b"not found\n", status=404, content_type="text/plain")
+        kind = "application/xml" if data.lstrip().startswith(b"<?xml") else "text/plain"
+        return raw(data, content_type=f"{kind}; charset=utf-8", headers={"Cache-Control": "no-store"})
+
+    app.add_route(fetch, "/p/<token>/<filename>", methods=["GET"], name="phone_file")
+    return app
