@@ -113,7 +113,8 @@ def _field(path: str, name: str, prop: dict[str, Any], schemas: Schemas, value: 
         return FormField(widget="number", value=value if value is not None else prop.get("default"),
                          minimum=prop.get("minimum"), maximum=prop.get("maximum"), value_type=kind, **common)
     if kind == "object" and "properties" in prop:
-        inner = value if isinstance(value, dict) else {}
+        # a new entity starts from the defaults of the nested object, as the API would fill them in
+        inner = value if isinstance(value, dict) else (prop.get("default") or {})
         children = tuple(
             _field(f"{path}.{sub}", sub, sp, schemas, inner.get(sub), choices, _, sub in prop.get("required", ()),
                    readonly)
@@ -127,5 +128,7 @@ def _field(path: str, name: str, prop: dict[str, Any], schemas: Schemas, value: 
                              **common)
         return FormField(widget="json", value=json.dumps(value if value is not None else [], ensure_ascii=False,
                                                          indent=1), value_type="json", **common)
-    return FormField(widget="text", value="" if value is None else value, pattern=prop.get("pattern"),
+    if value is None:
+        value = prop.get("default") if isinstance(prop.get("default"), str) else ""
+    return FormField(widget="text", value=value, pattern=prop.get("pattern"),
                      max_length=prop.get("maxLength"), **common)

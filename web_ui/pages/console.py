@@ -117,8 +117,8 @@ def make_blueprint(ui: WebUi) -> Blueprint:
                       title=_(KIND_TITLES[kind.name][1]), list_title=_(KIND_TITLES[kind.name][0]),
                       action=f"/api/v1/{kind.name}/{key}", method="PATCH")
 
-    bp.add_route(list_page, "/admin/<kind_name:slug>", methods=["GET"], name="list_page")
-    bp.add_route(rows, "/admin/<kind_name:slug>/rows", methods=["GET"], name="rows")
-    bp.add_route(new_form, "/admin/<kind_name:slug>/new", methods=["GET"], name="new_form")
-    bp.add_route(edit_form, "/admin/<kind_name:slug>/item/<key:str>", methods=["GET"], name="edit_form")
+    bp.add_route(list_page, "/admin/<kind_name:str>", methods=["GET"], name="list_page")
+    bp.add_route(rows, "/admin/<kind_name:str>/rows", methods=["GET"], name="rows")
+    bp.add_route(new_form, "/admin/<kind_name:str>/new", methods=["GET"], name="new_form")
+    bp.add_route(edit_form, "/admin/<kind_name:str>/item/<key:str>", methods=["GET"], name="edit_form")
     return bp
