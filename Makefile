@@ -8,7 +8,7 @@ SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # System packages: reference peers and tools the tests and the appliance use.
 APT_PACKAGES := python3 python3-venv python3-dev gcc make \
-	sip-tester baresip baresip-core \
+	sip-tester baresip baresip-core tftp-hpa iputils-ping \
 	snmp snmpd snmptrapd smitools \
 	libpri-dev libspandsp-dev \
 	espeak-ng sox lame tshark \
