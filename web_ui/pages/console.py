@@ -19,8 +19,8 @@ from web_ui.labels import FIELD_LABELS, KIND_TITLES, LIST_COLUMNS
 from web_ui.pages.context import Viewer, WebUi, render, viewer_of
 
 PAGE_SIZE = 25
-# Kinds with a page of their own elsewhere are still listed here; these open their own editor instead.
-OWN_EDITOR: dict[str, str] = {}
+# Kinds listed here but edited on a page of their own: the list links to `<base>/<key>` and `<base>/new`.
+OWN_EDITOR: dict[str, str] = {"ivr_flows": "/admin/ivr"}
 
 
 def _kind(ui: WebUi, name: str) -> EntityKind:
@@ -56,6 +56,8 @@ def _rows_context(ui: WebUi, request: Request, viewer: Viewer, kind: EntityKind)
         "kind": kind, "title": _(KIND_TITLES[kind.name][0]), "singular": _(KIND_TITLES[kind.name][1]),
         "columns": [(c, _(FIELD_LABELS.get(c, c))) for c in columns], "rows": rows, "q": q, "sort": sort or "",
         "total": page.total, "offset": offset, "limit": PAGE_SIZE,
+        "editor": OWN_EDITOR.get(kind.name, f"/admin/{kind.name}/item"),
+        "new_href": f"{OWN_EDITOR[kind.name]}/new" if kind.name in OWN_EDITOR else f"/admin/{kind.name}/new",
         "prev": max(0, offset - PAGE_SIZE) if offset > 0 else None,
         "next": offset + PAGE_SIZE if offset + PAGE_SIZE < page.total else None,
     }
