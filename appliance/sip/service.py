@@ -23,6 +23,7 @@ from pathlib import Path
 from appliance.clock import Clock, SystemClock
 from appliance.events import Event, EventBus
 from appliance.health import Health, Status
+from appliance.security.certificates import ensure_certificate, server_context
 from appliance.sip.core import SipCore
 from appliance.sip.digest import CredentialSource
 from appliance.sip.errors import SipConfigError
@@ -33,8 +34,6 @@ from appliance.sip.transport import (
     StreamTransport,
     UdpProtocol,
     client_context,
-    ensure_certificate,
-    server_context,
 )
 from appliance.store.atomic import atomic_write_bytes
 

@@ -27,8 +27,8 @@ from sanic.response import HTTPResponse, raw
 from appliance.configuration.service import Actor, ConfigService
 from appliance.errors import Conflict, FieldError, ValidationFailed
 from appliance.health import Health, Status
+from appliance.security.certificates import ensure_certificate, server_context
 from appliance.security.passwords import sip_ha1
-from appliance.sip.transport import ensure_certificate, server_context
 from appliance.store.migrations import DEFAULT_REALM
 from provisioning.errors import UnknownPhone
 from provisioning.phones.inventory import PhoneInventory, new_sip_password, new_token
@@ -197,6 +197,16 @@ class PhoneService:
         await self._set_sip_password(record, actor)
         self.inventory.put([record])
         await self._save()
+
+    async def rehash_passwords(self, actor: Actor) -> set[str]:
+        """Set each provisioned phone's password on its extension again (after a change of SIP realm: the
+        stored HA1s are per realm). Returns the extensions done."""
+        done: set[str] = set()
+        for record in self.inventory.all():
+            if self.config.store.find("extensions", record.phone.extension) is not None:
+                await self._set_sip_password(record, actor)
+                done.add(record.phone.extension)
+        return done
 
     def url_of(self, record: PhoneRecord, host: str) -> str:
         shown = f"[{host}]" if ":" in host else host
