@@ -1,8 +1,8 @@
-"""An emulated card whose analog ports have far ends: the exchange behind each FXO port and an analog phone on
-each FXS port (`emulator_lines`), in a process of its own, speaking the HAL's serial protocol on a pty like
-the card emulator it extends (`drivers.emulator`), plus a control socket through which a test or a benchmark
-works the far ends: JSON lines `{"port": 1, "do": "call", "number": "...", "name": "...", "cid": "fsk_bell202"}`
-→ `{"ok": true, ...}`.
+"""An emulated analog card with far ends on its ports — the exchange behind each FXO port and an analog phone on
+each FXS port (`emulator_lines`) — in a process of its own. It speaks the HAL's serial protocol on a pty and
+its bearer datagrams on UDP (drivers/hal/PROTOCOL.md) exactly as a card would, so the driver under test opens
+it with `drivers.hal.serial_backend.SerialCard`; a control socket lets a test or a benchmark work the far ends:
+JSON lines `{"port": 1, "do": "call", "number": "...", "name": "...", "cid": "fsk_bell202"}` → `{"ok": true}`.
 
     python -m drivers.analog.emulator --ports fxo:2,fxs:2 --control /tmp/analog.sock
 
@@ -18,69 +18,155 @@ import json
 import os
 import signal
 import sys
+import tty
 from typing import Any
 
+from appliance.media import g711
 from drivers.analog.emulator_lines import Exchange, Phone
-from drivers.emulator.model import Card
-from drivers.emulator.process import Emulator
+from drivers.hal import bearer
+from drivers.hal.framing import Decoder, Frame, MsgType, encode_json
+from drivers.hal.interface import BearerFrames
 from drivers.hal.models import PortCommand
 
+TICK_S = 0.020
 FXS_ONLY = (PortCommand.RING_START, PortCommand.RING_STOP, PortCommand.POLARITY_REVERSE,
             PortCommand.POLARITY_NORMAL, PortCommand.LINE_OPEN)
 
 
-class AnalogCard(Card):
-    """The card emulator's model with a far end on every analog port."""
-
-    def __init__(self, ports: list[str], spans: int = 0) -> None:
-        super().__init__(spans, ports, [], [], [])
+class AnalogCardEmulator(asyncio.DatagramProtocol):
+    def __init__(self, ports: list[str]) -> None:
         self.far: dict[int, Exchange | Phone] = {
             n: (Exchange() if kind == "fxo" else Phone()) for n, kind in enumerate(ports, start=1)}
+        self.kinds = dict(enumerate(ports, start=1))
+        self.ticks = dict.fromkeys(self.far, 0)
+        self.decoder = Decoder()
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        os.set_blocking(self.master, False)
+        self.tty = os.ttyname(self.slave)
+        self.out = bytearray()
+        self.writing = False
+        self.cache: tuple[int, bytes, bytes] | None = None
+        self.host: tuple[str, int] | None = None
+        self.transport: asyncio.DatagramTransport | None = None
 
-    def port_command(self, data: dict[str, Any]) -> list[dict[str, Any]]:
-        n = int(data["port"])
-        far = self.far.get(n)
-        if far is None:
-            return super().port_command(data)
-        command = PortCommand(data["command"])
-        if isinstance(far, Phone) != (command in FXS_ONLY):
-            kind = "fxs" if isinstance(far, Phone) else "fxo"
-            raise ValueError(f"{command.value} is not a command for an {kind.upper()} port")
-        return [{"event": "port", "port": n, "signal": s.value} for s in far.command(command)]
+    async def start(self) -> int:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.master, self.readable)
+        transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=("127.0.0.1", 0))
+        self.transport = transport
+        return int(transport.get_extra_info("sockname")[1])
 
-    def bearer_from_host(self, kind: str, unit: int, frames: dict[int, bytes]) -> None:
-        far = self.far.get(unit) if kind == "port" else None
-        if far is None:
-            super().bearer_from_host(kind, unit, frames)
-        elif 1 in frames:
-            far.hear(frames[1])
+    async def run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        start, n = loop.time(), 0
+        while True:
+            n += 1
+            for port, far in self.far.items():
+                self.ticks[port] += 1
+                frame = g711.encode(far.tick(), "alaw")
+                if self.transport is not None and self.host is not None:
+                    self.transport.sendto(bearer.pack(BearerFrames("port", port, self.ticks[port], {1: frame})),
+                                          self.host)
+            self.signals()
+            delay = start + n * TICK_S - loop.time()
+            if delay < -1.0:
+                start, n = loop.time(), 0
+            await asyncio.sleep(max(0.0, delay))
 
-    def tick(self) -> list[tuple[str, int, int, dict[int, bytes]]]:
-        from appliance.media import g711
-
-        out = []
-        for kind, unit, tick, frames in super().tick():
-            far = self.far.get(unit) if kind == "port" else None
-            if far is not None:
-                frames = {1: g711.encode(far.tick(), "alaw")}
-            out.append((kind, unit, tick, frames))
-        return out
-
-    def changed_defects(self) -> list[dict[str, Any]]:
-        events = super().changed_defects()
-        for n, far in self.far.items():
-            events += [{"event": "port", "port": n, "signal": s.value} for s in far.signals]
+    def signals(self) -> None:
+        for port, far in self.far.items():
+            for sig in far.signals:
+                self.write(encode_json(MsgType.EVENT, 0, {"event": "port", "port": port, "signal": sig.value}))
             far.signals.clear()
-        return events
+
+    # ---------------------------------------------------------------- control line (PROTOCOL.md)
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+        self.flush()
+
+    def flush(self) -> None:
+        try:
+            sent = os.write(self.master, self.out) if self.out else 0
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.out.clear()
+            sent = 0
+        del self.out[:sent]
+        loop = asyncio.get_running_loop()
+        if self.out and not self.writing:
+            loop.add_writer(self.master, self.flush)
+            self.writing = True
+        elif not self.out and self.writing:
+            loop.remove_writer(self.master)
+            self.writing = False
+
+    def readable(self) -> None:
+        try:
+            data = os.read(self.master, 65536)
+        except (BlockingIOError, OSError):
+            return
+        for frame in self.decoder.feed(data):
+            self.request(frame)
+
+    def request(self, frame: Frame) -> None:
+        if frame.type == MsgType.DCH_TX:
+            return
+        if self.cache is not None and self.cache[0] == frame.seq and self.cache[1] == frame.payload:
+            self.write(self.cache[2])
+            return
+        try:
+            data = frame.json()
+            answer_type, answer = MsgType.ACK, {}
+            if frame.type == MsgType.HELLO:
+                answer_type = MsgType.HELLO_OK
+                answer = {"card_id": f"analog-emulator-{os.getpid()}", "model": "emulated analog card",
+                          "firmware": "1", "spans": [],
+                          "ports": [{"port": n, "kind": k} for n, k in self.kinds.items()]}
+            elif frame.type == MsgType.PORT:
+                self.port_command(int(data["port"]), PortCommand(data["command"]))
+            elif frame.type == MsgType.BEARER:
+                self.host = (str(data.get("host", "127.0.0.1")), int(data["port"]))
+                assert self.transport is not None
+                answer = {"host": "127.0.0.1", "port": self.transport.get_extra_info("sockname")[1]}
+            else:
+                raise ValueError(f"request type {frame.type:#04x} is not for an analog card")
+            wire = encode_json(answer_type, frame.seq, answer)
+        except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+            wire = encode_json(MsgType.NAK, frame.seq, {"error": str(exc) or type(exc).__name__})
+        self.cache = (frame.seq, frame.payload, wire)
+        self.write(wire)
+        self.signals()
+
+    def port_command(self, port: int, command: PortCommand) -> None:
+        far = self.far.get(port)
+        if far is None:
+            raise ValueError(f"no port {port}")
+        if isinstance(far, Phone) != (command in FXS_ONLY):
+            raise ValueError(f"{command.value} is not a command for an {self.kinds[port].upper()} port")
+        far.signals += far.command(command)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        try:
+            frames = bearer.unpack(data)
+        except bearer.BearerFormatError:
+            return
+        far = self.far.get(frames.unit) if frames.kind == "port" else None
+        if far is not None and 1 in frames.frames:
+            far.hear(frames.frames[1])
 
     def control(self, req: dict[str, Any]) -> dict[str, Any]:
         far = self.far.get(int(req.get("port", 0)))
         if far is None:
             raise ValueError(f"no analog port {req.get('port')}")
-        return far.control(req)
+        answer = far.control(req)
+        self.signals()  # (what the request made the far end do reaches the host at once)
+        return answer
 
 
-async def serve_control(card: AnalogCard, emulator: Emulator, path: str) -> asyncio.AbstractServer:
+async def serve_control(card: AnalogCardEmulator, path: str) -> asyncio.AbstractServer:
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError):
             while line := await reader.readline():
@@ -88,7 +174,6 @@ async def serve_control(card: AnalogCard, emulator: Emulator, path: str) -> asyn
                     answer: dict[str, Any] = {"ok": True, **card.control(json.loads(line))}
                 except (ValueError, KeyError, TypeError) as exc:
                     answer = {"ok": False, "error": str(exc) or type(exc).__name__}
-                emulator.events(card.changed_defects())  # (signals the request caused go out at once)
                 writer.write(json.dumps(answer).encode() + b"\n")
                 await writer.drain()
         writer.close()
@@ -110,17 +195,16 @@ async def main(argv: list[str] | None = None) -> None:
         if kind not in ("fxo", "fxs"):
             parser.error(f"port kind {kind!r} is not fxo or fxs")
         ports += [kind] * int(count or 1)
-    card = AnalogCard(ports)
-    emulator = Emulator(card, {})
-    bearer_port = await emulator.start()
-    server = await serve_control(card, emulator, args.control)
-    print(json.dumps({"tty": emulator.tty, "bearer_port": bearer_port, "pid": os.getpid(),
+    card = AnalogCardEmulator(ports)
+    bearer_port = await card.start()
+    server = await serve_control(card, args.control)
+    print(json.dumps({"tty": card.tty, "bearer_port": bearer_port, "pid": os.getpid(),
                       "control": args.control}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    clock = asyncio.create_task(emulator.run_clock())
+    clock = asyncio.create_task(card.run_clock())
     await stop.wait()
     clock.cancel()
     server.close()
