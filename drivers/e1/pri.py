@@ -40,6 +40,10 @@ class PriStack:
     def start(self, now: float) -> None:
         self._l2(self.lapd.establish(now), now)
 
+    def release(self, now: float) -> None:
+        """Take the data link down (DISC), as on shutdown."""
+        self._l2(self.lapd.release(now), now)
+
     def receive(self, frame_with_fcs: bytes, now: float) -> None:
         frame = check_fcs(frame_with_fcs)
         if frame is None:

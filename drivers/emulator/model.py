@@ -30,10 +30,11 @@ IDLE = bytes([IDLE_ALAW]) * FRAME_BYTES
 @dataclass
 class Span:
     span: int
+    card: int = 1
     config: SpanConfig | None = None
     loopback: str = "none"
     condition: str = "clear"  # injected on our receive line
-    peer: int | None = None  # the span wired back to back with ours
+    peer: tuple[int, int] | None = None  # (card, span) wired back to back with ours
     external: bool = False  # our D-channel goes to an external peer instead
     counters: dict[str, int] = field(default_factory=lambda: dict(SpanCounters().to_wire()))
     reported: frozenset[Defect] = frozenset()
@@ -61,23 +62,31 @@ class Port:
     tick: int = 0
 
 
-Outbox = list[tuple[str, Any]]  # ("event", dict) | ("dch", (span, frame)) | ("external", (span, frame))
+Outbox = list[tuple[str, Any]]  # ("dch", (card, span, frame)) | ("external", (card, span, frame))
+Chassis = dict[tuple[int, int], Span]  # every span of every emulated card, by (card, span)
+
+
+def wire(chassis: Chassis, a: tuple[int, int], b: tuple[int, int]) -> None:
+    """Two spans back to back (a cable between them; the cards may differ)."""
+    chassis[a].peer, chassis[b].peer = b, a
 
 
 class Card:
-    def __init__(self, spans: int, ports: list[str], links: list[tuple[int, int]],
-                 port_links: list[tuple[int, int]], external: list[int]) -> None:
-        self.spans = {n: Span(n) for n in range(1, spans + 1)}
+    def __init__(self, spans: int, ports: list[str], port_links: list[tuple[int, int]], external: list[int],
+                 *, card: int = 1, chassis: Chassis | None = None) -> None:
+        self.card = card
+        self.chassis: Chassis = chassis if chassis is not None else {}
+        self.spans = {n: Span(n, card) for n in range(1, spans + 1)}
+        for n, span in self.spans.items():
+            self.chassis[(card, n)] = span
         self.ports = {n: Port(n, kind) for n, kind in enumerate(ports, start=1)}
-        for a, b in links:
-            self.spans[a].peer, self.spans[b].peer = b, a
         for a, b in port_links:
             self.ports[a].peer, self.ports[b].peer = b, a
         for n in external:
             self.spans[n].external = True
 
     def info(self) -> dict[str, Any]:
-        return {"card_id": "EMU-E1-0001", "model": "emulated E1/analog card", "firmware": "emu-1",
+        return {"card_id": f"EMU-E1-{self.card:04d}", "model": "emulated E1/analog card", "firmware": "emu-1",
                 "spans": [{"span": n, "kind": "e1", "timeslots": E1_TIMESLOTS} for n in self.spans],
                 "ports": [{"port": p.port, "kind": p.kind} for p in self.ports.values()]}
 
@@ -91,7 +100,7 @@ class Card:
         found: set[Defect] = set()
         if span.config is None:
             return frozenset()
-        far = self.spans.get(span.peer) if span.peer is not None else None
+        far = self._far(span)
         if span.condition == "los" or (far is None and not span.external) or (
                 far is not None and self._tx_condition(far) == "los"):
             found.add(Defect.LOS)
@@ -114,7 +123,7 @@ class Card:
             return "none"
         if span.config.framing != "auto":
             return span.config.framing
-        far = self.spans.get(span.peer) if span.peer is not None else None
+        far = self._far(span)
         far_crc4 = far is not None and far.config is not None and far.config.framing in ("crc4", "auto")
         return "crc4" if far_crc4 or span.external else "no-crc4"
 
@@ -137,6 +146,9 @@ class Card:
         return {"span": n, "configured": span.config is not None, "defects": sorted(d.value for d in self.defects(span)),
                 "sending_rai": self.sending_rai(span), "framing_in_use": self.framing_in_use(span),
                 "loopback": span.loopback, "counters": dict(span.counters)}
+
+    def _far(self, span: Span) -> Span | None:
+        return self.chassis.get(span.peer) if span.peer is not None else None
 
     def _span(self, n: Any) -> Span:
         span = self.spans.get(int(n))
@@ -214,7 +226,7 @@ class Card:
         if errored:
             span.counters["crc4_errors"] += errored
             span.counters["bpv"] += errored
-            far = self.spans.get(span.peer) if span.peer is not None else None
+            far = self._far(span)
             if far is not None:
                 far.counters["ebits"] += errored  # the far end hears of our CRC errors through E bits
         span.slip_ticks += int(data.get("slips", 0))
@@ -228,10 +240,10 @@ class Card:
     def dchannel_from_host(self, n: int, frame: bytes) -> Outbox:
         span = self._span(n)
         if span.loopback in ("local", "remote"):
-            return [("dch", (n, frame))]
+            return [("dch", (self.card, n, frame))]
         if span.external:
-            return [("external", (n, frame))]
-        far = self.spans.get(span.peer) if span.peer is not None else None
+            return [("external", (self.card, n, frame))]
+        far = self._far(span)
         if far is None or not self.line_up(far) or self._tx_condition(span) == "los":
             return []
         if far.drop_dchannel:
@@ -240,11 +252,11 @@ class Card:
         if far.corrupt_dchannel and frame:
             far.corrupt_dchannel -= 1
             frame = bytes([frame[0] ^ 0x04]) + frame[1:]
-        return [("dch", (far.span, frame))]
+        return [("dch", (far.card, far.span, frame))]
 
     def dchannel_from_external(self, n: int, frame: bytes) -> Outbox:
         span = self._span(n)
-        return [("dch", (n, frame))] if self.line_up(span) else []
+        return [("dch", (self.card, n, frame))] if self.line_up(span) else []
 
     def bearer_from_host(self, kind: str, unit: int, frames: dict[int, bytes]) -> None:
         if kind == "span":
@@ -267,7 +279,7 @@ class Card:
             if span.config is None:
                 continue
             span.tick += 1
-            source = span if span.loopback in ("local", "payload") else self.spans.get(span.peer or 0)
+            source = span if span.loopback in ("local", "payload") else self._far(span)
             frames: dict[int, bytes] = {}
             up = self.line_up(span)
             for ts in span.bearer_slots:

@@ -21,8 +21,13 @@ TICK_S = 0.020
 
 
 class Emulator(asyncio.DatagramProtocol):
-    def __init__(self, card: Card, external: dict[int, str]) -> None:
+    """One emulated card: its pty and bearer socket. `rack` holds every card of the process by number, so a
+    D-channel frame crosses to the card at the other end of the cable."""
+
+    def __init__(self, card: Card, external: dict[int, str], rack: dict[int, Emulator] | None = None) -> None:
         self.card = card
+        self.rack: dict[int, Emulator] = rack if rack is not None else {}
+        self.rack[card.card] = self
         self.decoder = Decoder()
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)  # no line discipline between the card and pyserial: bytes as they are
@@ -53,16 +58,21 @@ class Emulator(asyncio.DatagramProtocol):
             loop.add_reader(srv.fileno(), self.accept, srv, span)
         return int(transport.get_extra_info("sockname")[1])
 
+    def tick(self) -> None:
+        for kind, unit, tick, frames in self.card.tick():
+            if self.transport is not None and self.host is not None:
+                self.transport.sendto(bearer.pack(BearerFrames(kind, unit, tick, frames)), self.host)  # type: ignore[arg-type]
+
     async def run_clock(self) -> None:
+        """The rack's one 20 ms clock (every card's framer runs on it, as cards sharing a line clock do)."""
         loop = asyncio.get_running_loop()
         start = loop.time()
         n = 0
         while True:
             n += 1
-            for kind, unit, tick, frames in self.card.tick():
-                if self.transport is not None and self.host is not None:
-                    self.transport.sendto(bearer.pack(BearerFrames(kind, unit, tick, frames)), self.host)  # type: ignore[arg-type]
-            self.events(self.card.changed_defects())
+            for emulator in self.rack.values():
+                emulator.tick()
+            self.all_defects()
             delay = start + n * TICK_S - loop.time()
             if delay < -1.0:  # far behind (a stopped process): re-anchor rather than burst
                 start, n = loop.time(), 0
@@ -139,12 +149,17 @@ class Emulator(asyncio.DatagramProtocol):
         self.cache = (frame.seq, frame.payload, wire)
         self.write(wire)
         self.events(events)
-        self.events(self.card.changed_defects())
+        self.all_defects()
+
+    def all_defects(self) -> None:
+        """A change on one card's line may change the defects its far end sees: every card reports."""
+        for emulator in self.rack.values():
+            emulator.events(emulator.card.changed_defects())
 
     def deliver(self, outbox: list[tuple[str, Any]]) -> None:
-        for what, (span, frame) in outbox:
-            if what == "dch":
-                self.write(encode(MsgType.DCH_RX, 0, bytes((span,)) + frame))
+        for what, (card, span, frame) in outbox:
+            if what == "dch" and card in self.rack:
+                self.rack[card].write(encode(MsgType.DCH_RX, 0, bytes((span,)) + frame))
             elif what == "external" and span in self.external:
                 with contextlib.suppress(OSError):
                     self.external[span].send(frame)

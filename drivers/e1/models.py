@@ -1,0 +1,54 @@
+"""Configuration of the E1/PRI driver: spans (line, role, channels, inbound number rules) and trunk groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from drivers.e1.q931 import B_CHANNELS, Timers
+from drivers.hal.models import SpanConfig
+
+Hunting = Literal["ascending", "descending", "round_robin"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpanSettings:
+    span: int
+    role: Literal["user", "network"] = "user"  # PRI user side (CPE, facing the carrier) or network side
+    name: str = ""  # the trunk this span is (CDRs name it); default "span-N"
+    line: SpanConfig = field(default_factory=SpanConfig)
+    channels: tuple[int, ...] = B_CHANNELS
+    hunting: Literal["ascending", "descending"] = "descending"  # channel choice on our outbound calls
+    strip_digits: int = 0  # inbound: the access number is `prefix` + the called number without its first digits
+    prefix: str = ""
+    overlap_digits: int = 0  # overlap receiving: the called number is complete at this many digits
+
+    @property
+    def trunk(self) -> str:
+        return self.name or f"span-{self.span}"
+
+    def access_number(self, called: str) -> str:
+        return self.prefix + called[self.strip_digits:]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrunkGroup:
+    """Outbound calls through trunk `name` hunt over `spans` in this order."""
+
+    name: str
+    spans: tuple[int, ...]
+    hunting: Hunting = "ascending"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class E1Settings:
+    device: str  # the card's serial line (or the emulator's pty)
+    spans: tuple[SpanSettings, ...]
+    groups: tuple[TrunkGroup, ...] = ()
+    t200: float = 1.0
+    t203: float = 10.0
+    timers: Timers = field(default_factory=Timers)
+    alarm_set_s: float = 2.5
+    alarm_clear_s: float = 10.0
+    pcap_dir: Path | None = None  # when set, every D-channel frame of span N goes to span-N.pcap
