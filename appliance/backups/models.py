@@ -58,7 +58,7 @@ class Schedule:
     name: str
     target: str
     parts: tuple[Part, ...]
-    cron: str  # five fields, as crontab: "30 2 * * *"
+    cron: str  # five fields, as crontab: "30 2 * * *" (or six, seconds first)
     verify_subset: bool = False  # a `check --read-data-subset` run instead of a backup (weekly, rotating)
 
 
@@ -209,7 +209,12 @@ def parse_schedule(raw: Any, where: str = "schedule") -> Schedule:
     cron = _str(raw, "cron", where, errors, required=True)
     if cron:
         try:
-            CronTrigger.from_crontab(cron)
+            fields = cron.split()
+            if len(fields) == 6:  # seconds first
+                CronTrigger(second=fields[0], minute=fields[1], hour=fields[2], day=fields[3], month=fields[4],
+                            day_of_week=fields[5])
+            else:
+                CronTrigger.from_crontab(cron)
         except ValueError as exc:
             _err(errors, f"{where}.cron", "cron", f"not a crontab time ({exc})", f"不是有效的 crontab 时间({exc})")
     parts_raw = raw.get("parts", ["config", "audio"])

@@ -34,12 +34,14 @@ from appliance.backups.models import (
     Part,
     Progress,
     RunRecord,
+    Schedule,
     Snapshot,
     Target,
     TargetKind,
     parse_settings,
 )
 from appliance.backups.restic import Repository, Restic
+from appliance.backups.schedule import BackupScheduler
 from appliance.backups.ssh import HostKey, SshFiles, alias_of, probe, scan_host_keys
 from appliance.backups.staging import audio_paths, move_into, source_root, stage_config
 from appliance.backups.targets import Disks, repository_of
@@ -94,6 +96,8 @@ class BackupService:
     _last: RunRecord | None = None
     _last_ok_at: float = 0.0
     _started: bool = False
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _scheduler: BackupScheduler | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -106,11 +110,50 @@ class BackupService:
 
     async def start(self) -> None:
         await asyncio.to_thread(self._prepare_state)
-        await asyncio.to_thread(self.ssh.write, self.settings().targets)
+        settings = self.settings()
+        await asyncio.to_thread(self.ssh.write, settings.targets)
+        self._scheduler = BackupScheduler(self._fire, self.state / "schedule-state.json",
+                                          str(self.store.settings.get("time_zone", "UTC")))
+        await self._scheduler.start(settings.schedules)
         self._started = True
 
     async def stop(self) -> None:
-        self._started = False  # a run in progress is a task of its caller's; it is cancelled with it
+        self._started = False
+        if self._scheduler is not None:
+            await self._scheduler.stop()
+            self._scheduler = None
+        tasks, self._tasks = self._tasks, set()
+        for task in tasks:  # a run cancelled kills its restic (and ssh) process group
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+
+    async def _fire(self, schedule: Schedule, trigger: str) -> None:
+        if schedule.verify_subset:
+            await self.verify(schedule.target, read_data="subset", trigger=trigger, wait=True)
+        else:
+            await self.run_backup(schedule.target, schedule.parts, trigger=trigger, wait=True)
+
+    def launch(self, kind: str, target_name: str, parts: Sequence[Part] = (Part.CONFIG, Part.AUDIO)) -> None:
+        """Start a backup or verification in the background (the API's "run now"); progress and the outcome
+        arrive as events, in `progress` and in the history."""
+        self.target(target_name)
+        if self._lock.locked():
+            raise BackupBusy()
+        coro = (self.run_backup(target_name, parts) if kind == "backup"
+                else self.verify(target_name, read_data="subset"))
+
+        async def guarded() -> None:
+            with contextlib.suppress(BackupError):
+                await coro
+
+        task = asyncio.create_task(guarded(), name=f"backup-{kind}-{target_name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def next_runs(self) -> dict[str, str]:
+        return self._scheduler.next_runs() if self._scheduler else {}
 
     def listening(self) -> list[str]:
         return []
@@ -159,6 +202,8 @@ class BackupService:
         parsed = parse_settings(raw)  # validation once, here
         await self.store.set_settings(**{SETTINGS_KEY: parsed.to_json()})
         await asyncio.to_thread(self.ssh.write, parsed.targets)
+        if self._scheduler is not None:
+            await self._scheduler.apply(parsed.schedules)
         return parsed
 
     def target(self, name: str) -> Target:
@@ -216,7 +261,7 @@ class BackupService:
         Each part is extracted and verified beside `dest` first, so a refused restore changes nothing there."""
         target = self.target(target_name)
         dest = Path(dest).resolve()
-        if dest == self.data_dir.resolve():
+        if dest == self.data_dir.resolve() and not dry_run:
             raise BackupError("restore into the live data directory needs the services stopped; restore into a "
                               "new directory", "恢复到正在使用的数据目录需先停止服务;请恢复到新目录",
                               "backup_restore_live", http_status=409)
