@@ -3,6 +3,8 @@ link that receives garbage stays up, and what we encode decodes to itself."""
 
 from __future__ import annotations
 
+import contextlib
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,10 +44,8 @@ def test_the_q931_decoder_raises_only_its_own_error(data: bytes) -> None:
 
 @given(st.binary(max_size=40).map(lambda b: b"\x08\x02" + b))
 def test_q931_messages_with_a_plausible_head_raise_only_their_own_error(data: bytes) -> None:
-    try:
+    with contextlib.suppress(Q931Error):
         decode(data)
-    except Q931Error:
-        pass
 
 
 digits = st.text("0123456789", min_size=1, max_size=20)
