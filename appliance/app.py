@@ -62,6 +62,7 @@ from appliance.store.config_store import ConfigStore
 from appliance.store.migrations import DEFAULT_REALM
 from appliance.voicemail.http import make_blueprint as voicemail_blueprint
 from appliance.voicemail.service import VoicemailService
+from provisioning.builder import build_provisioning
 from web_ui.assets import AssetManifest
 from web_ui.i18n import Languages
 from web_ui.pages.context import WebUi
@@ -277,6 +278,9 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     core = Core.open(run.data_dir, clock)
     api = Api(core.auth)
     calls = build_telephony(run, core) if telephony else None
+    # first boot (network, host name, time, SIP domain, cards) and phone provisioning
+    prov = build_provisioning(core, bind=run.bind, sip_port=run.sip_port,
+                              setup_token=lambda: holder[0].setup_token if holder else None)
     blueprints = [
         auth_blueprint(api, core.auth),
         configuration_blueprint(api, core.config),
@@ -284,6 +288,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         prompts_blueprint(api, core.prompts),
         calls_blueprint(api, calls, core.records, core.data_dir / "recordings"),
         stream_blueprint(api, core.bus),
+        *prov.blueprints(api),
     ]
     holder: list[Appliance] = []
 
@@ -303,5 +308,6 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         appliance.telephony = calls
         appliance.services.append(calls)
         appliance.probes += [calls.sip.health, calls.media.health]
+    appliance.services += prov.services
     holder.append(appliance)
     return appliance

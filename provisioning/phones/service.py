@@ -68,6 +68,7 @@ class PhoneService:
     _tftp_thread: threading.Thread | None = None
     _pnp: asyncio.DatagramTransport | None = None
     _save_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _error: str = ""
 
     def __post_init__(self) -> None:
         self.inventory = PhoneInventory.open(self.data_dir / "provisioning" / "phones.json")
@@ -75,7 +76,12 @@ class PhoneService:
     # ---- lifecycle -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self._start_https()
+        try:
+            await self._start_https()
+        except OSError as exc:
+            # the rest of the box runs without phone provisioning rather than not at all
+            self._error = f"HTTPS on {self.server.bind}:{self.server.https_port}: {exc.strerror or exc}"
+            log.error("phone provisioning is off: %s", self._error)
         try:
             if self.server.tftp_port is not None:
                 await self._start_tftp(self.server.tftp_port)
@@ -102,7 +108,7 @@ class PhoneService:
             await server.after_stop()
 
     def listening(self) -> list[str]:
-        out = [f"phones https://{self.server.bind}:{self.https_port}/p/<token>/<file>"]
+        out = [f"phones https://{self.server.bind}:{self.https_port}/p/<token>/<file>"] if self._https else []
         if self._tftp is not None:
             out.append(f"phones tftp {self.server.bind}:{self.tftp_port}  (no authentication)")
         if self._pnp is not None:
@@ -110,6 +116,8 @@ class PhoneService:
         return out
 
     def health(self) -> Health:
+        if self._error:
+            return Health.of(self.name, Status.DEGRADED, self._error, counters=dict(self.counters))
         return Health.of(self.name, Status.OK, f"{len(self.inventory)} phones", counters=dict(self.counters),
                          gauges={"phones": float(len(self.inventory))})
 
