@@ -251,15 +251,37 @@ def parse_retention(raw: Any, where: str = "retention") -> Retention:
     return Retention(daily, weekly, monthly)
 
 
+def _list(raw: dict[str, Any], key: str, errors: list[FieldError]) -> list[Any]:
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        _err(errors, key, "type", "must be a list", "应为列表")
+        return []
+    return value
+
+
 def parse_settings(raw: Any) -> BackupSettings:
     if raw is None:
         return BackupSettings()
     if not isinstance(raw, dict):
         raise ValidationFailed([FieldError("backups", "type", "backups: must be an object", "backups: 应为对象")])
-    targets = tuple(parse_target(t, f"targets.{i}") for i, t in enumerate(raw.get("targets", [])))
-    schedules = tuple(parse_schedule(s, f"schedules.{i}") for i, s in enumerate(raw.get("schedules", [])))
-    retention = parse_retention(raw.get("retention", {}))
     errors: list[FieldError] = []
+    targets: list[Target] = []
+    schedules: list[Schedule] = []
+    retention = Retention()
+    for i, t in enumerate(_list(raw, "targets", errors)):
+        try:
+            targets.append(parse_target(t, f"targets.{i}"))
+        except ValidationFailed as exc:
+            errors += exc.errors
+    for i, s in enumerate(_list(raw, "schedules", errors)):
+        try:
+            schedules.append(parse_schedule(s, f"schedules.{i}"))
+        except ValidationFailed as exc:
+            errors += exc.errors
+    try:
+        retention = parse_retention(raw.get("retention", {}))
+    except ValidationFailed as exc:
+        errors += exc.errors
     names = [t.name for t in targets]
     for i, n in enumerate(names):
         if n in names[:i]:
@@ -273,4 +295,4 @@ def parse_settings(raw: Any) -> BackupSettings:
                  f"没有名为 {s.target!r} 的目标")
     if errors:
         raise ValidationFailed(errors, "backup settings")
-    return BackupSettings(targets, schedules, retention)
+    return BackupSettings(tuple(targets), tuple(schedules), retention)

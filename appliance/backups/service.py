@@ -122,7 +122,7 @@ class BackupService:
         if self._scheduler is not None:
             await self._scheduler.stop()
             self._scheduler = None
-        tasks, self._tasks = self._tasks, set()
+        tasks = list(self._tasks)
         for task in tasks:  # a run cancelled kills its restic (and ssh) process group
             task.cancel()
         for task in tasks:
@@ -139,7 +139,7 @@ class BackupService:
         """Start a backup or verification in the background (the API's "run now"); progress and the outcome
         arrive as events, in `progress` and in the history."""
         self.target(target_name)
-        if self._lock.locked():
+        if self._lock.locked() or any(not t.done() for t in self._tasks):
             raise BackupBusy()
         coro = (self.run_backup(target_name, parts) if kind == "backup"
                 else self.verify(target_name, read_data="subset"))
