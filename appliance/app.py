@@ -23,6 +23,8 @@ from appliance import __version__
 from appliance.acd.engine import AcdEngine
 from appliance.auth.http import make_blueprint as auth_blueprint
 from appliance.auth.service import AuthService
+from appliance.backups.http import make_blueprint as backups_blueprint
+from appliance.backups.service import BackupService
 from appliance.calls.agents import AgentDirectory
 from appliance.calls.assets import ensure_assets
 from appliance.calls.controller import CallController
@@ -281,6 +283,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     # first boot (network, host name, time, SIP domain, cards) and phone provisioning
     prov = build_provisioning(core, bind=run.bind, sip_port=run.sip_port,
                               setup_token=lambda: holder[0].setup_token if holder else None)
+    backups = BackupService(core.data_dir, core.store, core.bus, core.clock)  # restic at low priority
     blueprints = [
         auth_blueprint(api, core.auth),
         configuration_blueprint(api, core.config),
@@ -288,6 +291,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         prompts_blueprint(api, core.prompts),
         calls_blueprint(api, calls, core.records, core.data_dir / "recordings"),
         stream_blueprint(api, core.bus),
+        backups_blueprint(api, backups),
         *prov.blueprints(api),
     ]
     holder: list[Appliance] = []
@@ -309,5 +313,6 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         appliance.services.append(calls)
         appliance.probes += [calls.sip.health, calls.media.health]
     appliance.services += prov.services
+    appliance.services.append(backups)  # started last (its missed runs wait for the rest), stopped first
     holder.append(appliance)
     return appliance
