@@ -14,6 +14,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from appliance.auth.models import READ_CONFIG, WRITE_CONFIG, DataScope
+from appliance.configuration.bulk import add_routes as add_bulk_routes
 from appliance.configuration.service import Actor, ConfigService
 from appliance.configuration.settings import GlobalSettings
 from appliance.domain.kinds import EntityKind
@@ -49,6 +50,7 @@ def make_blueprint(api: Api, service: ConfigService) -> Blueprint:
     _audit_routes(api, bp, service)
     _export_routes(api, bp, service)
     _settings_routes(api, bp, service)
+    add_bulk_routes(api, bp, service)
     return bp
 
 
