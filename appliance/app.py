@@ -64,6 +64,7 @@ from appliance.store.config_store import ConfigStore
 from appliance.store.migrations import DEFAULT_REALM
 from appliance.voicemail.http import make_blueprint as voicemail_blueprint
 from appliance.voicemail.service import VoicemailService
+from drivers.analog.wiring import AnalogWiring
 from provisioning.builder import build_provisioning
 from web_ui.assets import AssetManifest
 from web_ui.i18n import Languages
@@ -244,7 +245,7 @@ class Appliance:
         await self._stopped.wait()
 
 
-def build_telephony(run: RunConfig, core: Core) -> CallService:
+def build_telephony(run: RunConfig, core: Core, analog: AnalogWiring | None = None) -> CallService:
     """SIP, media, IVR, ACD, the leg providers and call control, each given what it needs."""
     settings = core.store.settings
     port = run.sip_port
@@ -259,7 +260,9 @@ def build_telephony(run: RunConfig, core: Core) -> CallService:
                   tcp_port=port, tls_port=port + 1 if port else 0, trunks=sip_trunks(core.store.list("trunks"))),
         StoreCredentials(core.store), core.data_dir / "sip", core.bus, core.clock)
     legs = LegFactory()
-    legs.register(SipLegProvider(sip, media, SdpBuilder(int(core.clock.wall()))))
+    sip_legs = SipLegProvider(sip, media, SdpBuilder(int(core.clock.wall())))
+    for provider in analog.providers(media, core.bus, sip_legs) if analog else [sip_legs]:
+        legs.register(provider)  # (an analog card: its FXS phones among the extensions, FXO lines, FXS ports)
     routing = RoutingTable(routing_config(core.store))
     flows = FlowRepository(core.store.list("ivr_flows"))
     ivr = IvrService(flows, core.prompts, core.bus, core.clock,
@@ -279,7 +282,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     (the API alone, for tests of the configuration side)."""
     core = Core.open(run.data_dir, clock)
     api = Api(core.auth)
-    calls = build_telephony(run, core) if telephony else None
+    analog = AnalogWiring.from_settings(core.store.settings.get("analog")) if telephony else None
+    calls = build_telephony(run, core, analog) if telephony else None
     # first boot (network, host name, time, SIP domain, cards) and phone provisioning
     prov = build_provisioning(core, bind=run.bind, sip_port=run.sip_port,
                               setup_token=lambda: holder[0].setup_token if holder else None)
@@ -312,6 +316,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         appliance.telephony = calls
         appliance.services.append(calls)
         appliance.probes += [calls.sip.health, calls.media.health]
+        if analog is not None and analog.service is not None:
+            appliance.services.append(analog.service)  # after call control, stopped before it
     appliance.services += prov.services
     appliance.services.append(backups)  # started last (its missed runs wait for the rest), stopped first
     holder.append(appliance)

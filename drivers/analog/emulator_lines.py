@@ -235,6 +235,7 @@ class Phone(FarEnd):
             return {}
         if what == "flash":  # the hook switch down for `ms`, then up again
             ms = int(req.get("ms", 300))
+            self.off_hook = False
             self.signals.append(PortSignal.ON_HOOK)
             self._pending.append((self.ticks + max(1, ms // 20), PortSignal.OFF_HOOK))
             return {}
