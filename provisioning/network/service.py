@@ -10,6 +10,7 @@ survives a power cycle either.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
@@ -160,6 +161,11 @@ class NetworkService:
 
     async def confirm(self, change_id: str, reached: str) -> None:
         """Keep the change. `reached` is the box's own address the confirming request arrived at."""
+        p = self._pending
+        if p is not None and p.change_id == change_id and p.task is not None:
+            # a change applied with a delay is in the kernel before it can be kept
+            with contextlib.suppress(Exception):
+                await asyncio.shield(p.task)
         async with self._lock:
             p = self._pending
             if p is None or p.change_id != change_id:

@@ -27,7 +27,8 @@ class RunningApi:
         await self.server.after_stop()
 
 
-async def start_api(core: Any, blueprints: Callable[[Api], list[Blueprint]], sock: socket.socket) -> RunningApi:
+async def start_api(core: Any, blueprints: Callable[[Api], list[Blueprint]], sock: socket.socket,
+                    log_in: bool = True) -> RunningApi:
     api = Api(core.auth)
     app = build_http_app(api, blueprints(api), lambda: [], started_at=lambda: 0.0, now=core.clock.monotonic)
     sock.listen(64)
@@ -35,5 +36,5 @@ async def start_api(core: Any, blueprints: Callable[[Api], list[Blueprint]], soc
     await server.startup()
     await server.before_start()
     await server.after_start()
-    token, _ = await core.auth.login("admin", ADMIN_PASSWORD, "test")
+    token = (await core.auth.login("admin", ADMIN_PASSWORD, "test"))[0] if log_in else ""
     return RunningApi(server, int(sock.getsockname()[1]), token)
