@@ -13,7 +13,7 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc make \
 	libpri-dev libspandsp-dev \
 	espeak-ng sox lame tshark \
 	chromium fonts-wqy-microhei \
-	openssh-server openssh-client \
+	openssh-server openssh-client restic \
 	qemu-system-x86 debootstrap squashfs-tools rauc \
 	mmdebstrap ovmf grub-efi-amd64-bin grub-common mtools dosfstools fdisk bmap-tools zstd qemu-utils
 
