@@ -53,6 +53,7 @@ from appliance.prompts.tts import EspeakTts
 from appliance.records.journal import RecordJournal
 from appliance.records.sqlite_store import RecordStore
 from appliance.routing.router import RoutingTable
+from appliance.security.certificates import box_certificate, server_context
 from appliance.security.passwords import PasswordHasher
 from appliance.service_base import Service
 from appliance.sip.leg_provider import SipLegProvider
@@ -69,7 +70,7 @@ from provisioning.builder import build_provisioning
 from web_ui.assets import AssetManifest
 from web_ui.i18n import Languages
 from web_ui.pages.context import WebUi
-from web_ui.pages.wiring import add_pages, page_error
+from web_ui.pages.wiring import add_https_redirect, add_pages, page_error
 from web_ui.server import build_http_app
 
 log = logging.getLogger(__name__)
@@ -167,14 +168,16 @@ class Appliance:
     started_at: float = 0.0
     setup_token: str | None = None
     _http_server: Any = None
+    _https_server: Any = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def http_port(self) -> int:
-        if self._http_server is None:
-            return self.run.http_port
-        sockets = self._http_server.server.sockets
-        return int(sockets[0].getsockname()[1]) if sockets else self.run.http_port
+        return _bound_port(self._http_server, self.run.http_port)
+
+    @property
+    def https_port(self) -> int:
+        return _bound_port(self._https_server, self.run.https_port)
 
     async def prepare(self) -> None:
         """First-start work before anything listens: the admin account, the demo tenant, the setup token."""
@@ -205,6 +208,16 @@ class Appliance:
             await server.before_start()
             await server.after_start()
             self._http_server = server
+            # The same app on a second, TLS listener: its routes and listeners are already set up by the
+            # first, so this one only serves.
+            cert, key = box_certificate(self.core.data_dir, self.run.bind)
+            tls_sock = socket.create_server((self.run.bind, self.run.https_port))
+            secure: Any = await self.http_app.create_server(
+                sock=tls_sock, ssl=server_context(cert, key), return_asyncio_server=True, access_log=False)
+            if secure is None:
+                raise RuntimeError("the HTTPS server did not start")
+            await secure.start_serving()
+            self._https_server = secure
             settle_heap()  # start-up objects out of the collector's full passes (media jitter)
         except BaseException:
             for service in reversed(started):
@@ -212,7 +225,8 @@ class Appliance:
             raise
 
     def listening(self) -> list[str]:
-        lines = [f"http  http://{self.run.bind}:{self.http_port}/  (API: /api/v1, health: /api/v1/health)"]
+        lines = [f"http  http://{self.run.bind}:{self.http_port}/  (API: /api/v1, health: /api/v1/health)",
+                 f"https https://{self.run.bind}:{self.https_port}/  (the web UI with the box's certificate)"]
         for service in self.services:
             lines += service.listening()
         return lines
@@ -228,6 +242,10 @@ class Appliance:
             yield probe()
 
     async def stop(self) -> None:
+        if self._https_server is not None:
+            secure, self._https_server = self._https_server, None
+            secure.close()
+            await secure.wait_closed()
         if self._http_server is not None:
             server, self._http_server = self._http_server, None
             await server.before_stop()
@@ -245,6 +263,13 @@ class Appliance:
         await self._stopped.wait()
 
 
+def _bound_port(server: Any, configured: int) -> int:
+    if server is None:
+        return configured
+    sockets = server.server.sockets
+    return int(sockets[0].getsockname()[1]) if sockets else configured
+
+
 def build_telephony(run: RunConfig, core: Core, analog: AnalogWiring | None = None) -> CallService:
     """SIP, media, IVR, ACD, the leg providers and call control, each given what it needs."""
     settings = core.store.settings
@@ -255,9 +280,11 @@ def build_telephony(run: RunConfig, core: Core, analog: AnalogWiring | None = No
         MediaConfig(bind_address=run.bind, port_low=run.rtp_port_min, port_high=run.rtp_port_max - 1,
                     tone_plan=str(settings.get("tone_plan", "cn")), rtp_timeout=run.rtp_timeout),
         core.bus, core.clock)
+    cert, key = box_certificate(core.data_dir, run.bind)
     sip = SipService(
         SipConfig(realm=str(settings.get("sip_realm", DEFAULT_REALM)), listen_host=run.bind, udp_port=port,
-                  tcp_port=port, tls_port=port + 1 if port else 0, trunks=sip_trunks(core.store.list("trunks"))),
+                  tcp_port=port, tls_port=port + 1 if port else 0, trunks=sip_trunks(core.store.list("trunks")),
+                  tls_cert=str(cert), tls_key=str(key)),
         StoreCredentials(core.store), core.data_dir / "sip", core.bus, core.clock)
     legs = LegFactory()
     sip_legs = SipLegProvider(sip, media, SdpBuilder(int(core.clock.wall())))
@@ -309,6 +336,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         html_error=lambda request, exc: page_error(web, request, exc),
     )
     add_pages(http_app, web)
+    if run.http_redirect:
+        add_https_redirect(http_app, lambda: holder[0].https_port)
     appliance = Appliance(run, core, http_app)
     # Started in this order, stopped in the reverse: the journal outlives the calls whose records it writes.
     appliance.services.append(RecordJournal(core.records, core.bus, clock=core.clock))

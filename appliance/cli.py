@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("--log-level", default="info", help='e.g. "info" or "info,appliance.sip=debug"')
     run.add_argument("--no-demo", action="store_true", help="do not seed the demo tenant into an empty store")
+    run.add_argument("--https-port", type=int, default=8443, help="the web UI over TLS (default 8443)")
+    run.add_argument("--http-redirect", action="store_true",
+                     help="plain HTTP only redirects to the HTTPS port (the image sets this)")
 
     user = sub.add_parser("user", help="login accounts").add_subparsers(dest="user_command", required=True)
     setpw = user.add_parser("set-password", help="set a user's password (from stdin, or prompted)")
@@ -77,7 +80,8 @@ async def _run(args: argparse.Namespace) -> int:
     if not (low.isdigit() and high.isdigit()):
         print(f"error: --rtp-ports {args.rtp_ports!r}: expected LOW-HIGH, e.g. 20000-29999", file=sys.stderr)
         return 2
-    run = RunConfig(data_dir=args.data_dir, bind=args.bind, http_port=args.http_port, sip_port=args.sip_port,
+    run = RunConfig(data_dir=args.data_dir, bind=args.bind, http_port=args.http_port, https_port=args.https_port,
+                    http_redirect=args.http_redirect, sip_port=args.sip_port,
                     snmp_port=args.snmp_port, rtp_port_min=int(low), rtp_port_max=int(high),
                     rtp_timeout=args.rtp_timeout,
                     log_format=args.log_format, log_levels=args.log_level, seed_demo=not args.no_demo)

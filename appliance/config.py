@@ -18,6 +18,8 @@ class RunConfig:
     data_dir: Path = Path("var")
     bind: str = "127.0.0.1"
     http_port: int = 8080
+    https_port: int = 8443  # the web UI over TLS with the box's certificate; 0: the OS chooses
+    http_redirect: bool = False  # plain HTTP answers only with a redirect to HTTPS (on the image)
     sip_port: int = 5060
     snmp_port: int = 1161
     rtp_port_min: int = 20000
@@ -34,7 +36,7 @@ class RunConfig:
         except ValueError:
             problems.append(FieldError("bind", "ip_address", f"bind: {self.bind!r} is not an IP address",
                                        f"bind: {self.bind!r} 不是 IP 地址"))
-        for name in ("http_port", "sip_port", "snmp_port", "rtp_port_min", "rtp_port_max"):
+        for name in ("http_port", "https_port", "sip_port", "snmp_port", "rtp_port_min", "rtp_port_max"):
             value = getattr(self, name)
             if not 0 <= value <= 65535:
                 problems.append(FieldError(name, "range", f"{name}: {value} is not a port (0-65535)",

@@ -52,7 +52,7 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import asyncio
 
     data = tmp_path_factory.mktemp("template") / "data"
-    appliance = create_appliance(RunConfig(data_dir=data, http_port=0, seed_demo=True))
+    appliance = create_appliance(RunConfig(data_dir=data, http_port=0, https_port=0, seed_demo=True))
     asyncio.run(appliance.prepare())
     appliance.core.close()
     return data
@@ -65,7 +65,7 @@ async def fresh(tmp_path: Path, seeded_template: Path) -> AsyncIterator[Client]:
 
     data = tmp_path / "data"
     shutil.copytree(seeded_template, data)
-    appliance = create_appliance(RunConfig(data_dir=data, http_port=0, seed_demo=True))
+    appliance = create_appliance(RunConfig(data_dir=data, http_port=0, https_port=0, seed_demo=True))
     await appliance.prepare()
     try:
         yield Client(appliance)

@@ -54,6 +54,7 @@ class RunningAppliance:
     token: str = ""
     log: Path = field(default_factory=Path)
     setup_token: str = ""
+    https_port: int = 0
 
     # ---- HTTP API
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -172,13 +173,13 @@ def start_appliance(work: Path, *extra: str, set_up: bool = True) -> RunningAppl
     """`appliance run` on free ports; with `set_up`, the admin password set and a session opened (else the
     one-time token is left in `setup_token` for the test to use)."""
     data = work / "data"
-    http_port, sip_port = free_port(), free_port()
+    http_port, https_port, sip_port = free_port(), free_port(), free_port()
     log = work / "appliance.log"
     rtp_low = 30000 + (os.getpid() % 200) * 100
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "appliance", "run", "--data-dir", str(data), "--http-port", str(http_port),
-         "--sip-port", str(sip_port), "--rtp-ports", f"{rtp_low}-{rtp_low + 99}", *extra],
+         "--https-port", str(https_port), "--sip-port", str(sip_port), "--rtp-ports", f"{rtp_low}-{rtp_low + 99}", *extra],
         stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=env, cwd=ROOT,
     )
     token = ""
@@ -192,7 +193,7 @@ def start_appliance(work: Path, *extra: str, set_up: bool = True) -> RunningAppl
             token = proc.stdout.readline().strip()
         if "demo info" in line:
             break
-    app = RunningAppliance(data, work, http_port, sip_port, proc, log=log, setup_token=token)
+    app = RunningAppliance(data, work, http_port, sip_port, proc, log=log, setup_token=token, https_port=https_port)
     if not set_up:
         return app
     status, _ = app.api("POST", "/api/v1/setup", {"token": token, "password": ADMIN_PASSWORD})

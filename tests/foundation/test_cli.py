@@ -48,7 +48,7 @@ def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path, 
     data = tmp_path / "data"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [*APPLIANCE, "run", "--data-dir", str(data), "--http-port", str(port), "--sip-port", str(free_port()),
+        [*APPLIANCE, "run", "--data-dir", str(data), "--http-port", str(port), "--https-port", "0", "--sip-port", str(free_port()),
          "--snmp-port", str(free_port())],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
     )
@@ -146,7 +146,7 @@ def _seeded(tmp_path: Path) -> Path:
     from appliance.config import RunConfig
 
     data = tmp_path / "data"
-    appliance = create_appliance(RunConfig(data_dir=data))
+    appliance = create_appliance(RunConfig(data_dir=data, https_port=0))
     asyncio.run(appliance.prepare())
     appliance.core.close()
     return data
@@ -188,7 +188,7 @@ def test_config_export_import_and_db_check(tmp_path: Path) -> None:
     (data / "config.json").write_text("{ truncated")
     check = cli("db", "check", "--data-dir", str(data))
     assert check.returncode == 1 and "unreadable" in check.stdout and "restore-last-good" in check.stdout
-    run = cli("run", "--data-dir", str(data), "--http-port", str(free_port()))
+    run = cli("run", "--data-dir", str(data), "--http-port", str(free_port()), "--https-port", "0")
     assert run.returncode == 2 and "corrupt" in run.stderr and "config.last-good.json" in run.stderr
     assert cli("db", "restore-last-good", "--data-dir", str(data)).returncode == 0
     assert cli("db", "check", "--data-dir", str(data)).returncode == 0

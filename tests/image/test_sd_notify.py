@@ -81,7 +81,7 @@ def test_appliance_run_notifies_ready_and_pings_the_watchdog(tmp_path: Path) -> 
         sock.settimeout(60)
         env = {**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"}
         proc = subprocess.Popen([sys.executable, "-m", "appliance", "run", "--data-dir", str(tmp_path / "data"),
-                                 "--http-port", "0", "--sip-port", "0", "--snmp-port", "0", "--no-demo"],
+                                 "--http-port", "0", "--https-port", "0", "--sip-port", "0", "--snmp-port", "0", "--no-demo"],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         got: list[bytes] = []
         try:

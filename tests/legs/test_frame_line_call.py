@@ -105,7 +105,7 @@ async def test_a_tdm_line_reaches_a_sip_agent_through_ivr_and_queue_with_frames_
     work.mkdir()
     rtp_low = free_rtp_port()
     # (not http_port=0: Sanic's create_server takes a port of 0 for "unset" and binds 8000)
-    appliance = create_appliance(RunConfig(data_dir=data, http_port=free_port(), sip_port=free_port(),
+    appliance = create_appliance(RunConfig(data_dir=data, http_port=free_port(), https_port=0, sip_port=free_port(),
                                            rtp_port_min=rtp_low, rtp_port_max=rtp_low + 59, seed_demo=True))
     telephony = appliance.telephony
     assert telephony is not None

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sanic import Request, Sanic
 from sanic.exceptions import NotFound as SanicNotFound
-from sanic.response import BaseHTTPResponse, HTTPResponse
+from sanic.response import BaseHTTPResponse, HTTPResponse, redirect
 
 from appliance.errors import ApplianceError
 from web_ui.assets import static_blueprint
-from web_ui.pages import console, session_pages, system_pages
+from web_ui.pages import bulk_pages, console, ivr_pages, prompt_pages, session_pages, system_pages
 from web_ui.pages.context import PageForbidden, PageRedirect, WebUi, add_security_headers, render, to_redirect
 
 log = logging.getLogger(__name__)
@@ -20,8 +21,11 @@ log = logging.getLogger(__name__)
 def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(static_blueprint(ui.assets))
     app.blueprint(session_pages.make_blueprint(ui))
+    app.blueprint(ivr_pages.make_blueprint(ui))
     app.blueprint(console.make_blueprint(ui))
     app.blueprint(system_pages.make_blueprint(ui))
+    app.blueprint(bulk_pages.make_blueprint(ui))
+    app.blueprint(prompt_pages.make_blueprint(ui))
 
     @app.exception(PageRedirect)
     async def page_redirect(request: Request, exc: PageRedirect) -> HTTPResponse:
@@ -45,3 +49,18 @@ def page_error(ui: WebUi, request: Request, exc: Exception) -> HTTPResponse | No
     if isinstance(exc, SanicNotFound) or (isinstance(exc, ApplianceError) and exc.http_status == 404):
         return render(ui, request, "error.html", status=404, message_id="not_found")
     return None
+
+
+def add_https_redirect(app: Sanic[Any, Any], https_port: Callable[[], int]) -> None:
+    """Plain HTTP answers with a redirect to the same address over HTTPS (the image turns this on).
+
+    The health check stays on HTTP: a load balancer or the update's health probe reads it without TLS."""
+
+    async def redirect_to_https(request: Request) -> HTTPResponse | None:
+        if request.scheme != "http" or request.path == "/api/v1/health":
+            return None
+        host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+        query = f"?{request.query_string}" if request.query_string else ""
+        return redirect(f"https://{host}:{https_port()}{request.path}{query}", status=308)
+
+    app.register_middleware(redirect_to_https, "request")
