@@ -158,3 +158,17 @@ def test_message_waiting_is_sent_on_hook_only() -> None:
     assert [m for m, _ in callerid.decode_fsk(sent.samples)] == [callerid.MessageWaiting(True)]
     port.signal(PortSignal.OFF_HOOK, 0.0)
     assert port.message_waiting(False) == []
+
+
+def test_flash_then_digits_name_a_transfer_target_and_a_second_flash_goes_back() -> None:
+    port = in_call()
+    port.signal(PortSignal.FLASH)
+    port.call(port.port.collect)
+    port.run(1.5, line(callerid.dtmf_signal("1003#", level=-8.0).astype(np.float64), lead_s=0.1))
+    assert [o for _, o in port.of(Dialled)] == [Dialled("1003", in_call=True)]
+    assert [o.tone for _, o in port.of(PlayTone)] == ["dial", None, None]
+    assert port.state() == PortState.IN_CALL
+    port.call(port.port.collect)
+    assert port.call(port.port.resume) == [PlayTone(None)]
+    port.run(1.0, line(callerid.dtmf_signal("5", level=-8.0).astype(np.float64)))
+    assert len(port.of(Dialled)) == 1  # digits after going back are not collected
