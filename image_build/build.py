@@ -271,10 +271,11 @@ class Builder:
             "debian_packages": dict(line.split("\t", 1) for line in pkgs.splitlines() if "\t" in line),
             "python_packages": {p["name"]: p["version"] for p in json.loads(pydeps)},
         }, indent=1, sort_keys=True))
-        log("rootfs", "mksquashfs (gzip)")
+        # gzip level 1: 6 s instead of 90 s at the default level, for a root filesystem 10 % larger.
+        log("rootfs", "mksquashfs (gzip -1)")
         tmp = squash.with_suffix(".tmp")
         tmp.unlink(missing_ok=True)
-        run(["mksquashfs", work, tmp, "-comp", "gzip", "-no-xattrs", "-noappend", "-quiet", "-no-progress",
+        run(["mksquashfs", work, tmp, "-comp", "gzip", "-Xcompression-level", "1", "-no-xattrs", "-noappend", "-quiet", "-no-progress",
              "-e", "var/cache/apt", "-e", "var/lib/apt/lists"], stdout=subprocess.DEVNULL)
         tmp.rename(squash)
         shutil.rmtree(work)

@@ -109,6 +109,7 @@ class Vm:
         self.disk = self.work / "disk.qcow2"
         self.vars = self.work / "OVMF_VARS.fd"
         self.serial = self.work / "serial.log"
+        self.console = self.work / "console.sock"  # the serial console's menu, for a person debugging a run
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(self.image),
                         str(self.disk), f"{self.disk_gb}G"], check=True)
         shutil.copy2(OVMF_VARS, self.vars)
@@ -124,7 +125,8 @@ class Vm:
                "-netdev", f"user,id=n0,{fwd}", "-device", "virtio-net-pci,netdev=n0",
                "-device", "virtio-rng-pci",
                "-fw_cfg", f"name=opt/appliance/authorized_keys,file={self.key}.pub",
-               "-chardev", f"file,id=ser0,path={self.serial},append=on", "-serial", "chardev:ser0"]
+               "-chardev", f"socket,id=ser0,path={self.console},server=on,wait=off,logfile={self.serial},"
+                           "logappend=on", "-serial", "chardev:ser0"]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=(self.work / "qemu.log").open("ab"))
 
