@@ -14,15 +14,17 @@ composition root from the `analog` setting, and the demo tenant answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from appliance.acd.events import AgentStateChanged
+from appliance.acd.events import AgentMissedCall, AgentStateChanged
 from appliance.app import Core, create_appliance
 from appliance.calls import events as call_events
 from appliance.config import RunConfig
@@ -58,8 +60,21 @@ async def log_in(far: FarEnds, port: int, agent: str, published: Callable[..., l
     await far(port, "on_hook")
 
 
-async def test_a_line_call_through_ivr_and_queue_to_an_analog_agent_then_flash_transfer_and_busy_clear(
-        tmp_path: Path, seeded_template: Path) -> None:
+@dataclass
+class Box:
+    data: Path
+    far: FarEnds
+    events: list[Event]
+
+    def published(self, kind: type[Event], **fields: object) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)
+                and all(getattr(e, k) == v for k, v in fields.items())]
+
+
+@contextlib.asynccontextmanager
+async def box(tmp_path: Path, seeded_template: Path) -> AsyncIterator[Box]:
+    """The emulated card (exchange on port 1, phones on 2 and 3), the appliance built from the analog setting,
+    always open, and both agents logged in from their analog phones."""
     data = tmp_path / "data"
     shutil.copytree(seeded_template, data)
     async with analog_card(tmp_path, "fxo:1,fxs:2") as (_card, far, info):
@@ -71,75 +86,106 @@ async def test_a_line_call_through_ivr_and_queue_to_an_analog_agent_then_flash_t
                                                rtp_port_min=rtp_low, rtp_port_max=rtp_low + 59, seed_demo=True))
         telephony = appliance.telephony
         assert telephony is not None and telephony.legs.provides("fxo") and telephony.legs.provides("fxs")
-        events: list[Event] = []
-        appliance.core.bus.subscribe(events.append, {"calls.*", "acd.*", "analog.*"})
-
-        def published(kind: type[Event], **fields: object) -> list[Any]:
-            return [e for e in events if isinstance(e, kind) and all(getattr(e, k) == v for k, v in fields.items())]
-
+        the_box = Box(data, far, [])
+        appliance.core.bus.subscribe(the_box.events.append, {"calls.*", "acd.*", "analog.*"})
         await appliance.start()
         try:
             await set_up_admin(appliance)
-            await log_in(far, 2, "1002", published)
-            await log_in(far, 3, "1003", published)
-
-            # the exchange rings the line with caller ID; the IVR answers it
-            await far(2, "auto_answer", rings=2)
-            await far(1, "call", number=CALLER, name=CALLER_NAME, date="12061130")
-            await until("the line's call", lambda: bool(published(call_events.CallOffered, leg_kind="fxo")), 15)
-            [offered] = published(call_events.CallOffered, leg_kind="fxo")
-            call_id = offered.call_id
-            await far.until("the IVR to answer", 1, lambda s: s["state"] == "connected", 10)
-            await asyncio.sleep(2.5)  # (into the menu)
-            await far(1, "press", digits="1")
-            await until("the call to queue", lambda: bool(published(call_events.CallQueued, call_id=call_id)), 10)
-            ringing = await until_ringing(published, call_id)
-            assert ringing.caller == CALLER
-            agent = ringing.agent
-            agent_port, other_port, other_agent = (2, 3, "1003") if agent == "1002" else (3, 2, "1002")
-            if agent_port == 3:
-                await far(3, "auto_answer", rings=2)
-            await until("the agent to answer", lambda: bool(published(call_events.CallBridged, call_id=call_id)), 15)
-            phone = await far(agent_port, "status")
-            assert phone["caller_id"]["number"] == CALLER and phone["caller_id"]["name"] == CALLER_NAME, phone
-
-            # tones both ways through the FXO line, the media engine and the FXS port
-            await far(1, "say_tone", hz=CALLER_HZ)
-            await far(agent_port, "say_tone", hz=AGENT_HZ)
-            await asyncio.sleep(2.0)
-            line_heard = (await far(1, "levels", hz=[CALLER_HZ, AGENT_HZ], seconds=1.5))["levels"]
-            agent_heard = (await far(agent_port, "levels", hz=[CALLER_HZ, AGENT_HZ], seconds=1.5))["levels"]
-            assert heard(line_heard, AGENT_HZ, CALLER_HZ), line_heard
-            assert heard(agent_heard, CALLER_HZ, AGENT_HZ), agent_heard
-
-            # flash, dial the other agent's extension, wait for the transfer, put the phone down
-            await far(other_port, "auto_answer", rings=1)
-            await far(agent_port, "flash", ms=300)
-            await asyncio.sleep(0.8)
-            await far(agent_port, "press", digits=f"{other_agent}#")
-            await until("the transfer", lambda: bool(published(call_events.CallTransferred, call_id=call_id)), 15)
-            await far.until("the second agent to pick up", other_port, lambda s: s["off_hook"], 15)
-            await far(agent_port, "on_hook")
-            await far(other_port, "say_tone", hz=AGENT_HZ)
-            await asyncio.sleep(2.5)
-            line_heard = (await far(1, "levels", hz=[CALLER_HZ, AGENT_HZ], seconds=1.5))["levels"]
-            assert heard(line_heard, AGENT_HZ, CALLER_HZ), line_heard
-
-            # the caller hangs up: the exchange's busy tone ends the call within 3 s
-            hung_up = time.monotonic()
-            await far(1, "hang_up", how="busy")
-            await until("the call to end", lambda: bool(published(call_events.CallEnded, call_id=call_id)), 6)
-            assert time.monotonic() - hung_up <= 3.0
-            cdr = await wait_for_cdr(data, call_id)
-            assert (cdr["caller"], cdr["caller_name"], cdr["trunk"], cdr["did"]) == (CALLER, CALLER_NAME, "pstn", "8000")
-            assert (cdr["queue"], cdr["ivr_keys"]) == ("sales", "1")
-            assert (cdr["hangup_side"], cdr["hangup_cause"]) == ("caller", "normal_clearing"), cdr
-            await far(other_port, "on_hook")
+            await log_in(far, 2, "1002", the_box.published)
+            await log_in(far, 3, "1003", the_box.published)
+            yield the_box
         finally:
             await appliance.stop()
+
+
+async def test_a_line_call_through_ivr_and_queue_to_an_analog_agent_then_flash_transfer_and_busy_clear(
+        tmp_path: Path, seeded_template: Path) -> None:
+    async with box(tmp_path, seeded_template) as the_box:
+        far, data, published = the_box.far, the_box.data, the_box.published
+        # the exchange rings the line with caller ID; the IVR answers it
+        await far(2, "auto_answer", rings=2)
+        await far(1, "call", number=CALLER, name=CALLER_NAME, date="12061130")
+        await until("the line's call", lambda: bool(published(call_events.CallOffered, leg_kind="fxo")), 15)
+        [offered] = published(call_events.CallOffered, leg_kind="fxo")
+        call_id = offered.call_id
+        await far.until("the IVR to answer", 1, lambda s: s["state"] == "connected", 10)
+        await asyncio.sleep(2.5)  # (into the menu)
+        await far(1, "press", digits="1")
+        await until("the call to queue", lambda: bool(published(call_events.CallQueued, call_id=call_id)), 10)
+        ringing = await until_ringing(published, call_id)
+        assert ringing.caller == CALLER
+        agent = ringing.agent
+        agent_port, other_port, other_agent = (2, 3, "1003") if agent == "1002" else (3, 2, "1002")
+        if agent_port == 3:
+            await far(3, "auto_answer", rings=2)
+        await until("the agent to answer", lambda: bool(published(call_events.CallBridged, call_id=call_id)), 15)
+        phone = await far(agent_port, "status")
+        assert phone["caller_id"]["number"] == CALLER and phone["caller_id"]["name"] == CALLER_NAME, phone
+
+        # tones both ways through the FXO line, the media engine and the FXS port
+        await far(1, "say_tone", hz=CALLER_HZ)
+        await far(agent_port, "say_tone", hz=AGENT_HZ)
+        await asyncio.sleep(2.0)
+        line_heard = (await far(1, "levels", hz=[CALLER_HZ, AGENT_HZ], seconds=1.5))["levels"]
+        agent_heard = (await far(agent_port, "levels", hz=[CALLER_HZ, AGENT_HZ], seconds=1.5))["levels"]
+        assert heard(line_heard, AGENT_HZ, CALLER_HZ), line_heard
+        assert heard(agent_heard, CALLER_HZ, AGENT_HZ), agent_heard
+
+        # flash, dial the other agent's extension, wait for the transfer, put the phone down
+        await far(other_port, "auto_answer", rings=1)
+        await far(agent_port, "flash", ms=300)
+        await asyncio.sleep(0.8)
+        await far(agent_port, "press", digits=f"{other_agent}#")
+        await until("the transfer", lambda: bool(published(call_events.CallTransferred, call_id=call_id)), 15)
+        await far.until("the second agent to pick up", other_port, lambda s: s["off_hook"], 15)
+        await far(agent_port, "on_hook")
+        await far(other_port, "say_tone", hz=AGENT_HZ)
+        await asyncio.sleep(2.5)
+        line_heard = (await far(1, "levels", hz=[CALLER_HZ, AGENT_HZ], seconds=1.5))["levels"]
+        assert heard(line_heard, AGENT_HZ, CALLER_HZ), line_heard
+
+        # the caller hangs up: the exchange's busy tone ends the call within 3 s
+        hung_up = time.monotonic()
+        await far(1, "hang_up", how="busy")
+        await until("the call to end", lambda: bool(published(call_events.CallEnded, call_id=call_id)), 6)
+        assert time.monotonic() - hung_up <= 3.0
+        cdr = await wait_for_cdr(data, call_id)
+        assert (cdr["caller"], cdr["caller_name"], cdr["trunk"], cdr["did"]) == (CALLER, CALLER_NAME, "pstn", "8000")
+        assert (cdr["queue"], cdr["ivr_keys"]) == ("sales", "1")
+        assert (cdr["hangup_side"], cdr["hangup_cause"]) == ("caller", "normal_clearing"), cdr
+        await far(other_port, "on_hook")
 
 
 async def until_ringing(published: Callable[..., list[Any]], call_id: str) -> Any:
     await until("an agent's phone to ring",
                 lambda: any(e.agent for e in published(call_events.CallRinging, call_id=call_id)), 10)
     return next(e for e in published(call_events.CallRinging, call_id=call_id) if e.agent)
+
+
+async def test_an_analog_agent_who_does_not_answer_is_skipped_after_the_ring_timeout(
+        tmp_path: Path, seeded_template: Path) -> None:
+    async with box(tmp_path, seeded_template) as the_box:
+        far, published = the_box.far, the_box.published
+        await far(1, "call", number=CALLER, name=CALLER_NAME)
+        await until("the line's call", lambda: bool(published(call_events.CallOffered, leg_kind="fxo")), 15)
+        call_id = published(call_events.CallOffered, leg_kind="fxo")[0].call_id
+        await far.until("the IVR to answer", 1, lambda s: s["state"] == "connected", 10)
+        await asyncio.sleep(2.5)
+        await far(1, "press", digits="1")
+        first = await until_ringing(published, call_id)
+        first_port, second_port = (2, 3) if first.agent == "1002" else (3, 2)
+        await far(second_port, "auto_answer", rings=1)
+        rang_at = time.monotonic()
+        # the first agent's phone rings on (1 s on, 4 s off) until the queue's ring timeout (15 s) skips it
+        await until("the second agent's phone to ring", lambda: any(
+            e.agent and e.agent != first.agent for e in published(call_events.CallRinging, call_id=call_id)), 25)
+        skipped_after = time.monotonic() - rang_at
+        assert 14.0 <= skipped_after <= 18.0, skipped_after
+        status = await far.until("the first phone to stop ringing", first_port, lambda s: not s["ringing"], 5)
+        assert status["rings"] >= 3 and not status["off_hook"]
+        assert published(AgentMissedCall, agent_id=first.agent)
+        await until("the second agent to answer", lambda: bool(published(call_events.CallBridged, call_id=call_id)),
+                    15)
+        await far(1, "hang_up", how="busy")
+        await until("the call to end", lambda: bool(published(call_events.CallEnded, call_id=call_id)), 6)
+        await far(second_port, "on_hook")
