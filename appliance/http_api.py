@@ -28,6 +28,7 @@ from appliance.errors import ApplianceError, FieldError, Forbidden, ValidationFa
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
 SESSION_COOKIE = "appliance_session"
+LANG_COOKIE = "appliance_lang"  # the web UI's language, for pages shown before sign-in too
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

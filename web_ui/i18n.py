@@ -24,6 +24,8 @@ from babel.numbers import format_decimal
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from appliance.http_api import LANG_COOKIE as LANG_COOKIE
+
 HERE = Path(__file__).resolve().parent
 LOCALE_DIR = HERE / "locale"
 TEMPLATES = HERE / "templates"
@@ -34,7 +36,6 @@ LANGUAGES: tuple[str, ...] = ("zh_CN", "en")
 DEFAULT_LANGUAGE = "zh_CN"
 LANGUAGE_NAMES = {"zh_CN": "简体中文", "en": "English"}
 HTML_LANG = {"zh_CN": "zh-CN", "en": "en"}
-LANG_COOKIE = "appliance_lang"
 
 
 def N_(message: str) -> str:
@@ -52,17 +53,15 @@ def load_translations(language: str) -> Translations:
     return Translations(buf, domain=DOMAIN)
 
 
-def pick_language(cookie: str | None, accept_language: str | None) -> str:
-    """The user's saved choice, else the browser's first supported language, else Chinese."""
+def pick_language(cookie: str | None, account: str = "", default: str = DEFAULT_LANGUAGE) -> str:
+    """The signed-in user's choice, else this browser's last choice, else the box's default (Chinese unless
+    the admin chose otherwise). The browser's own language list is not consulted: staff at a Chinese site
+    often run English browsers and still expect the console in Chinese."""
+    if account in LANGUAGES:
+        return account
     if cookie in LANGUAGES:
         return str(cookie)
-    for part in (accept_language or "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("zh"):
-            return "zh_CN"
-        if tag.startswith("en"):
-            return "en"
-    return DEFAULT_LANGUAGE
+    return default if default in LANGUAGES else DEFAULT_LANGUAGE
 
 
 @dataclass(frozen=True, slots=True)

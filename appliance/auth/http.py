@@ -7,7 +7,17 @@ from sanic.response import HTTPResponse
 
 from appliance.auth.models import ANY_ROLE
 from appliance.auth.service import SESSION_TTL, AuthService
-from appliance.http_api import SESSION_COOKIE, Api, bearer_token, body_of, ok, session_of, source_of
+from appliance.configuration.service import Actor
+from appliance.http_api import (
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    Api,
+    bearer_token,
+    body_of,
+    ok,
+    session_of,
+    source_of,
+)
 
 
 def make_blueprint(api: Api, auth: AuthService) -> Blueprint:
@@ -45,6 +55,16 @@ def make_blueprint(api: Api, auth: AuthService) -> Blueprint:
         s = session_of(request)
         return ok({"user": s.user, "role": s.role.value, "staff": s.staff, "expires": s.expires})
 
+    async def set_language(request: Request) -> HTTPResponse:
+        s = session_of(request)
+        body = body_of(request)
+        language = body.get("language") if isinstance(body, dict) else None
+        await auth.config.set_language(s.user, language, Actor(s.user, source_of(request)))
+        response = ok({"language": language})
+        response.add_cookie(LANG_COOKIE, str(language), httponly=True, samesite="Lax", max_age=365 * 24 * 3600,
+                            secure=request.scheme == "https")
+        return response
+
     cred = {"type": "object", "required": ["name", "password"],
             "properties": {"name": {"type": "string"}, "password": {"type": "string"}}}
     status = {"type": "object", "properties": {"setup_required": {"type": "boolean"}}}
@@ -63,6 +83,12 @@ def make_blueprint(api: Api, auth: AuthService) -> Blueprint:
               errors=(400, 401, 403, 429))
     api.route(bp, "POST", "/api/v1/logout", logout, summary="Log out", tag="auth", operation_id="logout",
               roles=None, response_status=204)
+    api.route(bp, "PUT", "/api/v1/me/language", set_language,
+              summary="The signed-in user's language for the web UI (remembered on the account)", tag="auth",
+              operation_id="set_my_language", roles=ANY_ROLE,
+              request={"type": "object", "required": ["language"],
+                       "properties": {"language": {"type": "string", "enum": ["zh_CN", "en"]}}},
+              response={"type": "object"}, errors=(401, 403, 422))
     api.route(bp, "GET", "/api/v1/me", me, summary="Who is logged in", tag="auth", operation_id="me",
               roles=ANY_ROLE, response={"type": "object"}, errors=(401, 403))
     return bp

@@ -224,6 +224,13 @@ class ConfigService:
         await self.store.update(kind.name, entity)
         self._audit(actor, "set_secret", kind.name, key, None, None)
 
+    async def set_language(self, user: str, language: Any, actor: Actor) -> None:
+        """A user's own language choice: the one change every role may make to their account."""
+        _need(language in ("zh_CN", "en"), "language", "choice", "zh_CN or en", "应为 zh_CN 或 en")
+        before = self.store.get("users", user)
+        await self.store.update("users", replace(before, language=language))
+        self._audit(actor, "update", "users", user, {"language": before.language}, {"language": language})
+
     def settings(self) -> GlobalSettings:
         return current(self.store.settings)
 

@@ -290,4 +290,5 @@ class User:
     role: Role = Role.AGENT
     staff: Digits | None = None  # the person behind the account, if any
     disabled: bool = False
+    language: Annotated[str, Field(pattern=r"^(|zh_CN|en)$")] = ""  # the web UI's language; "": the box's default
     password_hash: str = ""

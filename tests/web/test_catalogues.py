@@ -27,10 +27,11 @@ def test_every_marked_string_has_a_translation_in_every_language(tmp_path: Path,
 
 
 def test_chinese_is_the_default_and_the_choice_is_remembered() -> None:
-    assert pick_language(None, None) == "zh_CN"
-    assert pick_language(None, "en-US,en;q=0.9") == "en"
-    assert pick_language("zh_CN", "en-US") == "zh_CN"  # the saved choice wins over the browser
-    assert pick_language("fr", "fr-FR") == "zh_CN"
+    assert pick_language(None) == "zh_CN"
+    assert pick_language("en") == "en"  # this browser's last choice
+    assert pick_language("en", account="zh_CN") == "zh_CN"  # the account's choice wins
+    assert pick_language("fr") == "zh_CN"
+    assert pick_language(None, default="en") == "en"  # the box's default language
     assert load_translations("zh_CN").gettext("Queues") == "队列"
     page = Languages.load().environments["en"].from_string('{{ _("Queues") }}').render()
     assert page == "Queues"

@@ -84,6 +84,10 @@ def test_the_language_switch_changes_the_same_page_and_is_remembered(web_box: Ru
     b.shot("queues-en")
     page.goto("/admin/staff")  # remembered on the next page
     expect(page.locator("h1")).to_have_text("Staff")
+    # and on the account: a new browser where the admin signs in opens in English
+    other = open_page(playwright_browser, base_of(web_box))
+    sign_in(other, "admin", ADMIN_PASSWORD)
+    expect(other.page.locator("h1")).to_have_text("Overview")
     page.select_option("#lang-select", "zh_CN")
     page.wait_for_load_state()
     expect(page.locator("h1")).to_have_text("员工")

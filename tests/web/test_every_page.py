@@ -41,7 +41,7 @@ def test_every_page_loads_under_the_csp_and_passes_axe(web_box: RunningAppliance
     sign_in(b, "admin", ADMIN_PASSWORD)
     page = b.page
     if language == "en":
-        page.goto("/lang?lang=en&next=/")
+        page.goto("/lang?language=en&next=/")
     audit = open_page(playwright_browser, base_of(web_box), language=language, bypass_csp=True)
     audit.page.context.add_cookies(page.context.cookies())
     problems: dict[str, list[str]] = {}

@@ -92,8 +92,8 @@ class Viewer:
         return self.session.role in READ_CONFIG
 
 
-def language_of(request: Request) -> str:
-    return pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+def language_of(ui: WebUi, request: Request, account: str = "") -> str:
+    return pick_language(request.cookies.get(LANG_COOKIE), account, ui.config.settings().language)
 
 
 def viewer_of(ui: WebUi, request: Request, roles: frozenset[Role] | None = None) -> Viewer:
@@ -108,7 +108,9 @@ def viewer_of(ui: WebUi, request: Request, roles: frozenset[Role] | None = None)
     if roles is not None and session.role not in roles:
         raise PageForbidden()
     assert token is not None
-    return Viewer(session, str(token), language_of(request), ui.auth.csrf_token(str(token)),
+    user = ui.config.store.find("users", session.user)
+    return Viewer(session, str(token), language_of(ui, request, user.language if user else ""),
+                  ui.auth.csrf_token(str(token)),
                   ui.config.scope_of(session.role, session.staff))
 
 
@@ -118,6 +120,7 @@ def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSectio
         for label, kinds in SECTIONS:
             items = tuple(MenuItem(f"/admin/{k}", _(KIND_TITLES[k][0]), path.startswith(f"/admin/{k}"))
                           for k in kinds)
+            items += (MenuItem("/admin/prompts", _("Prompts"), path.startswith("/admin/prompts")),) if label == "Call center" else ()
             sections.append(MenuSection(_(label), items))
     system: list[MenuItem] = []
     if viewer.can_write:
@@ -132,7 +135,7 @@ def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSectio
 
 def render(ui: WebUi, request: Request, template: str, *, viewer: Viewer | None = None, status: int = 200,
            language: str | None = None, **context: Any) -> HTTPResponse:
-    lang = viewer.language if viewer else (language or language_of(request))
+    lang = viewer.language if viewer else (language or language_of(ui, request))
     env = ui.languages.environments[lang]
     _ = ui.languages.gettext(lang)
     page = env.get_template(template).render(

@@ -57,7 +57,7 @@ def make_blueprint(ui: WebUi) -> Blueprint:
 
     async def language(request: Request) -> HTTPResponse:
         # A preference in a cookie changes nothing on the box, so a plain link (GET) may set it.
-        lang = request.args.get("lang", "")
+        lang = request.args.get("language", "")
         response = redirect(safe_next(request.args.get("next")), status=303)
         if lang in LANGUAGES:
             response.add_cookie(LANG_COOKIE, lang, max_age=YEAR, samesite="Lax", httponly=True,

@@ -148,7 +148,8 @@ document.addEventListener("click", async event => {
   if (post) await actionButton(post, "POST", post.dataset.post);
 });
 document.addEventListener("change", event => {
-  if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+  // requestSubmit, not submit: the submit event must fire so a signed-in user's choice goes to the API
+  if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
 });
 
 // Alpine's CSP build evaluates no expressions from the page: components are registered here by name.
