@@ -145,7 +145,7 @@ def test_security_posture_inside_the_vm(vm: Vm) -> None:
         if addr.strip("[]").split("%")[0] in ("127.0.0.1", "::1", "127.0.0.53", "127.0.0.54"):
             continue
         listening.add(f"{port}/{proto}")
-    allowed = {"22/tcp", "80/tcp", "5060/tcp", "5060/udp", "5061/tcp", "161/udp", "69/udp", "68/udp"}
+    allowed = {"22/tcp", "80/tcp", "5060/tcp", "5060/udp", "5061/tcp", "8443/tcp", "161/udp", "69/udp", "68/udp"}
     assert {"22/tcp", "80/tcp", "5060/udp", "5060/tcp"} <= listening, listening
     assert listening <= allowed, f"unexpected listeners: {listening - allowed}"
 
