@@ -1,0 +1,294 @@
+"""PRI load benchmark: four emulated E1 spans (120 B-channels) held full by a far exchange that places calls
+at a steady rate, each answered by the box and bridged to a SIP-side RTP leg, for a given time.
+
+Processes: the card emulator (`python -m drivers.emulator`, two cards wired span to span), the box (this
+process: `E1Driver` in the user role on card 1, the real `MediaEngine`; every inbound PRI leg gets an RTP
+endpoint towards "SIP phones" and the two are bridged, A-law passthrough), and the far end (a child
+process: `E1Driver` in the network role on card 2, and a UDP reflector standing for the SIP phones, which
+sends each RTP packet back to where it came from with another SSRC). Every far-end B-channel frame carries
+a counter; it travels exchange -> box frame port -> RTP -> reflector -> RTP -> frame port -> exchange, and
+the far end counts the counters that never came back (frame loss, after each call's first second).
+
+Calls last `channels / rate` seconds on average (uniform ±33 %), so the spans stay full while `rate` calls
+per second are set up and torn down. CPU: the box process's user+system time over wall time, per channel.
+
+    .venv/bin/python bench/pri_load.py [--spans 4] [--seconds 600] [--rate 10]
+
+The last line printed is one JSON object: spans, channels, concurrent_calls, setups_per_s, failed,
+frame_loss_pct, cpu_per_channel_pct (and blocked: channels left blocked at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import random
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil
+
+from appliance.events import Event, EventBus
+from appliance.legs import events as le
+from appliance.legs.causes import Cause
+from appliance.legs.models import OutboundLeg
+from appliance.media.events import LegQuality
+from appliance.media.frames import FrameLaw
+from appliance.media.models import MediaConfig, RemoteMedia
+from appliance.media.service import MediaEngine
+from drivers.e1.models import E1Settings, SpanSettings
+from drivers.e1.q931 import Timers
+from drivers.e1.service import E1Driver
+from drivers.hal.serial_backend import SerialCard
+
+STAMP = struct.Struct(">I")
+ALAW_SILENCE = b"\xd5" * 160
+
+
+# ---------------------------------------------------------------- the far end (child process)
+
+
+@dataclass(eq=False)
+class CountingPort:
+    """A far-end B-channel: sends frames stamped with a counter, checks the counters that come back."""
+
+    endpoint_id: str
+    sent: int = 0
+    seen: set[int] = field(default_factory=set)
+    opened: float = field(default_factory=time.monotonic)
+    measure_from: int = 50  # (the first second: set-up, buffers priming, the bridge forming)
+
+    def pull(self) -> bytes:
+        self.sent += 1
+        return STAMP.pack(self.sent) + ALAW_SILENCE[4:]
+
+    def push(self, frame: bytes) -> None:
+        n = STAMP.unpack_from(frame)[0]
+        if 0 < n <= self.sent:
+            self.seen.add(n)
+
+    def figures(self) -> tuple[int, int]:
+        """(expected, lost) among the frames sent after the first second, allowing the path's delay."""
+        last = self.sent - 10  # frames still on their way when the call ended
+        wanted = range(self.measure_from, last)
+        return len(wanted), sum(1 for n in wanted if n not in self.seen)
+
+
+@dataclass
+class CountingMedia:
+    ports: dict[str, CountingPort] = field(default_factory=dict)
+    expected: int = 0
+    lost: int = 0
+    n: int = 0
+
+    def open_frame_port(self, law: FrameLaw = "alaw") -> CountingPort:
+        self.n += 1
+        port = CountingPort(f"far{self.n}")
+        self.ports[port.endpoint_id] = port
+        return port
+
+    def release(self, endpoint_id: str) -> LegQuality | None:
+        port = self.ports.pop(endpoint_id)
+        expected, lost = port.figures()
+        self.expected += max(0, expected)
+        self.lost += lost
+        return None
+
+
+class Reflector(asyncio.DatagramProtocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.DatagramTransport = transport  # type: ignore[assignment]
+        self.packets = 0
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if len(data) >= 12 and data[0] >> 6 == 2 and 72 <= data[1] & 0x7F <= 76:
+            return  # (RTCP: not audio)
+        self.packets += 1
+        if len(data) >= 12:
+            data = data[:8] + bytes(b ^ 0x5A for b in data[8:12]) + data[12:]
+        self.transport.sendto(data, addr)
+
+
+def far_main(conn: Connection, tty: str, spans: int, seconds: float, rate: float) -> None:
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(_far(conn, tty, spans, seconds, rate))
+
+
+async def _far(conn: Connection, tty: str, spans: int, seconds: float, rate: float) -> None:
+    loop = asyncio.get_running_loop()
+    transport, reflector = await loop.create_datagram_endpoint(Reflector, local_addr=("127.0.0.1", 0))
+    conn.send({"reflector": transport.get_extra_info("sockname")[1]})
+    media = CountingMedia()
+    settings = E1Settings(device=tty, spans=tuple(SpanSettings(span=n, role="network") for n in range(1, spans + 1)),
+                          timers=Timers())
+    far = E1Driver(settings, SerialCard(tty), media)
+    ended: list[le.LegEnded] = []
+    far.attach(lambda e: ended.append(e) if isinstance(e, le.LegEnded) else None)
+    await far.start()
+    while not all(rt.link_up for rt in far.spans.values()):
+        await asyncio.sleep(0.05)
+    conn.send({"up": True})
+    conn.recv()  # the box is ready
+    channels = 30 * spans
+    hold = channels / rate
+    live: dict[str, float] = {}  # leg id -> when to hang up
+    placed = failed = 0
+    concurrent_max = 0
+    legs: dict[str, Any] = {}
+    start = loop.time()
+    next_at = start
+    while loop.time() < start + seconds:
+        now = loop.time()
+        for leg_id, until in list(live.items()):
+            if now >= until:
+                legs.pop(leg_id).hangup(Cause.NORMAL_CLEARING)
+                del live[leg_id]
+        while now >= next_at and (len(live) < channels or now - start > hold):
+            next_at += 1 / rate if now - start > hold else 0.0  # ramp up at once, then the steady rate
+            if len(live) >= channels:
+                break
+            try:
+                leg = await far.create(OutboundLeg(callee=f"8{placed % 1000:03d}", caller="02150001234"))
+            except Exception:
+                failed += 1
+                break
+            placed += 1
+            legs[leg.leg_id] = leg
+            live[leg.leg_id] = now + random.uniform(0.67, 1.33) * hold
+        if now - start <= hold:
+            next_at = now + 1 / rate
+        concurrent_max = max(concurrent_max, len(live))
+        await asyncio.sleep(0.02)
+    for leg in legs.values():
+        leg.hangup(Cause.NORMAL_CLEARING)
+    await asyncio.sleep(1.0)
+    abnormal = [e for e in ended if e.cause not in (Cause.NORMAL_CLEARING,)]
+    conn.send({"placed": placed, "failed": failed + len(abnormal), "concurrent_max": concurrent_max,
+               "expected": media.expected, "lost": media.lost, "reflected": reflector.packets,
+               "causes": sorted({int(e.cause) for e in abnormal})})
+    await far.stop()
+    transport.close()
+
+
+# ---------------------------------------------------------------- the box (this process)
+
+
+async def box(args: argparse.Namespace) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "drivers.emulator", "--cards", "2", "--spans", str(args.spans),
+        "--link", ",".join(f"1.{n}-2.{n}" for n in range(1, args.spans + 1)), stdout=asyncio.subprocess.PIPE,
+        cwd=str(Path(__file__).resolve().parent.parent))
+    assert proc.stdout is not None
+    info = json.loads(await proc.stdout.readline())
+    parent, child = mp.Pipe()
+    far = mp.get_context("spawn").Process(target=far_main, args=(child, info["ttys"][1], args.spans, args.seconds,
+                                                                 args.rate))
+    far.start()
+    reflector_port = (await asyncio.to_thread(parent.recv))["reflector"]
+    bus = EventBus()
+    media = MediaEngine(MediaConfig(port_low=30000, port_high=31998, rtp_timeout=3600), bus)
+    await media.start()
+    settings = E1Settings(device=info["ttys"][0], spans=tuple(SpanSettings(span=n, role="user")
+                                                                 for n in range(1, args.spans + 1)))
+    driver = E1Driver(settings, SerialCard(info["ttys"][0]), media, bus)
+    rtp: dict[str, str] = {}  # PRI leg -> its RTP endpoint
+    failed = 0
+
+    async def answer(event: le.LegIncoming) -> None:
+        nonlocal failed
+        leg = driver.leg(event.leg_id)
+        try:
+            port_ep = await leg.open_media()
+            local = await media.allocate(RemoteMedia("127.0.0.1", reflector_port, (8,)))
+            rtp[event.leg_id] = local.endpoint_id
+            media.bridge(port_ep, local.endpoint_id)
+            leg.answer()
+        except Exception:
+            failed += 1
+            leg.hangup(Cause.TEMPORARY_FAILURE)
+
+    def on_leg(event: Event) -> None:
+        if isinstance(event, le.LegIncoming):
+            asyncio.get_running_loop().create_task(answer(event))
+        elif isinstance(event, le.LegEnded):
+            ep = rtp.pop(event.leg_id, None)
+            if ep is not None:
+                media.release(ep)
+
+    driver.attach(on_leg)
+    await driver.start()
+    await asyncio.to_thread(parent.recv)  # the far end is up
+    while not all(rt.link_up for rt in driver.spans.values()):
+        await asyncio.sleep(0.05)
+    me = psutil.Process()
+    cpu0, t0 = me.cpu_times(), time.monotonic()
+    in_use: list[int] = []
+
+    async def sample() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            in_use.append(sum(len(rt.stack.q931.busy) for rt in driver.spans.values()))
+
+    sampler = asyncio.create_task(sample())
+    parent.send("go")
+    result = await asyncio.to_thread(parent.recv)
+    cpu1, t1 = me.cpu_times(), time.monotonic()
+    sampler.cancel()
+    await asyncio.sleep(2.0)
+    blocked = sum(len(rt.stack.q931.blocked) for rt in driver.spans.values())
+    left = sum(len(rt.stack.q931.busy) for rt in driver.spans.values())
+    slips = media.health().counters
+    await driver.stop()
+    await media.stop()
+    far.join(10)
+    proc.terminate()
+    await proc.wait()
+    channels = 30 * args.spans
+    busy = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    steady = sorted(in_use[int(len(in_use) * 0.2):] or [0])
+    figures = {
+        "spans": args.spans, "channels": channels,
+        "concurrent_calls": max(in_use or [0]),
+        "concurrent_median": steady[len(steady) // 2],
+        "setups_per_s": round(result["placed"] / args.seconds, 2),
+        "failed": result["failed"] + failed,
+        "frame_loss_pct": round(100.0 * result["lost"] / max(1, result["expected"]), 4),
+        "cpu_per_channel_pct": round(100.0 * busy / (t1 - t0) / channels, 3),
+        "blocked": blocked, "left_in_use": left,
+    }
+    print(f"placed {result['placed']} calls in {args.seconds:.0f} s; frames checked {result['expected']}, "
+          f"lost {result['lost']}; reflected RTP packets {result['reflected']}; abnormal causes {result['causes']}")
+    print(f"box CPU {100.0 * busy / (t1 - t0):.1f} % of one core; media counters: "
+          f"{ {k: v for k, v in slips.items() if 'slip' in k or 'late' in k} }")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--spans", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=600.0)
+    parser.add_argument("--rate", type=float, default=10.0)
+    args = parser.parse_args()
+    with contextlib.suppress(ImportError):
+        import uvloop
+        uvloop.install()
+    figures = asyncio.run(box(args))
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
