@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "image_build"))
+from image_build import build
 
-import build  # noqa: E402 - image_build is a directory of scripts
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.skipif(shutil.which("grub-script-check") is None, reason="grub-common is not installed")

@@ -56,10 +56,9 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 
 def rauc_bundle(squash: Path, version: str, out: Path, keys: Path) -> None:
-    sys.path.insert(0, str(REPO / "image_build"))
-    import build
+    from image_build.build import make_bundle
 
-    build.make_bundle(squash, version, out, keys / "signing.cert.pem", keys / "signing.key.pem",
+    make_bundle(squash, version, out, keys / "signing.cert.pem", keys / "signing.key.pem",
                       keys / "ca.cert.pem")
 
 
