@@ -165,3 +165,26 @@ async def test_a_lockout_blocks_the_guessing_source_never_the_owner_elsewhere(bo
     assert any("198.51.100.7 blocked" in r.getMessage() for r in caplog.records)
     token, session = await box.auth.login("admin", ADMIN_PASSWORD, "10.0.0.9")  # the owner, at their own desk
     assert session.user == "admin" and box.auth.authenticate(token) == session
+
+
+async def test_a_session_ends_after_the_idle_time_and_stays_while_used(box: Box) -> None:
+    from appliance.auth.errors import Unauthorized as Expired
+    from appliance.auth.service import IDLE_SECONDS
+
+    clock = box.auth.clock
+    assert isinstance(clock, ManualClock)
+    token, _ = await box.auth.login("admin", ADMIN_PASSWORD, "10.0.0.5")
+    for _ in range(4):  # used every so often: it lives past the idle time in total
+        clock.advance(IDLE_SECONDS * 0.9)
+        box.auth.authenticate(token)
+    clock.advance(IDLE_SECONDS + 1)
+    with pytest.raises(Expired):
+        box.auth.authenticate(token)
+
+
+async def test_the_csrf_token_belongs_to_its_session(box: Box) -> None:
+    one, _ = await box.auth.login("admin", ADMIN_PASSWORD, "10.0.0.5")
+    two, _ = await box.auth.login("admin", ADMIN_PASSWORD, "10.0.0.5")
+    assert box.auth.csrf_valid(one, box.auth.csrf_token(one))
+    assert not box.auth.csrf_valid(one, box.auth.csrf_token(two))
+    assert not box.auth.csrf_valid(one, "") and not box.auth.csrf_valid(one, None)

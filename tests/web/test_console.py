@@ -195,3 +195,24 @@ def test_ten_wrong_passwords_block_the_address_not_the_account(web_box: RunningA
     sign_in(b, "admin", ADMIN_PASSWORD)  # the owner, from their own address
     expect(b.page.locator("h1")).to_have_text("概览")
     assert f"{attacker} blocked" in web_box.log.read_text()
+
+
+def test_settings_show_a_bad_time_zone_beside_its_field_then_save(web_box: RunningAppliance,
+                                                                  playwright_browser: object) -> None:
+    b = _admin(web_box, playwright_browser)
+    page = b.page
+    page.goto("/admin/settings")
+    page.fill("#f-time_zone", "Mars/Olympus")
+    page.click("form.entity button[type=submit]")
+    expect(page.locator("#f-time_zone-error")).to_contain_text("未知时区")
+    b.shot("settings-error")
+    page.fill("#f-time_zone", "Asia/Urumqi")
+    page.fill("#f-crm_vip_url", "http://crm.example.test/vip")
+    page.click("form.entity button[type=submit]")
+    expect(page.locator(".saved")).to_have_text("已保存")
+    status, settings = web_box.api("GET", "/api/v1/settings")
+    assert status == 200 and settings["time_zone"] == "Asia/Urumqi"
+    assert settings["crm_vip_url"] == "http://crm.example.test/vip"
+    page.goto("/admin/audit?kind=settings")
+    expect(page.locator("table.audit tbody")).to_contain_text("admin")
+    b.shot("audit-settings")
