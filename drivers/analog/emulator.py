@@ -166,8 +166,10 @@ class AnalogCardEmulator(asyncio.DatagramProtocol):
         return answer
 
 
-async def serve_control(card: AnalogCardEmulator, path: str) -> asyncio.AbstractServer:
+async def serve_control(card: AnalogCardEmulator, path: str,
+                        clients: set[asyncio.StreamWriter]) -> asyncio.AbstractServer:
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        clients.add(writer)
         with contextlib.suppress(ConnectionError):
             while line := await reader.readline():
                 try:
@@ -176,6 +178,7 @@ async def serve_control(card: AnalogCardEmulator, path: str) -> asyncio.Abstract
                     answer = {"ok": False, "error": str(exc) or type(exc).__name__}
                 writer.write(json.dumps(answer).encode() + b"\n")
                 await writer.drain()
+        clients.discard(writer)
         writer.close()
 
     with contextlib.suppress(FileNotFoundError):
@@ -197,7 +200,8 @@ async def main(argv: list[str] | None = None) -> None:
         ports += [kind] * int(count or 1)
     card = AnalogCardEmulator(ports)
     bearer_port = await card.start()
-    server = await serve_control(card, args.control)
+    clients: set[asyncio.StreamWriter] = set()
+    server = await serve_control(card, args.control, clients)
     print(json.dumps({"tty": card.tty, "bearer_port": bearer_port, "pid": os.getpid(),
                       "control": args.control}), flush=True)
     stop = asyncio.Event()
@@ -208,6 +212,9 @@ async def main(argv: list[str] | None = None) -> None:
     await stop.wait()
     clock.cancel()
     server.close()
+    for writer in list(clients):  # (their handlers see the end of input and return)
+        writer.transport.abort()
+    await asyncio.sleep(0.05)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(args.control)
     sys.stdout.flush()

@@ -42,13 +42,19 @@ class FarEnd:
     plan_tone: ToneGenerator | None = None  # or a tone of the plan
     heard: deque[tuple[int, npt.NDArray[np.int16]]] = field(default_factory=lambda: deque(maxlen=HEARD_S * 50))
     signals: list[PortSignal] = field(default_factory=list)  # to report at the next tick
+    talk: npt.NDArray[np.int16] | None = None  # or this recording, looped (speech, music)
     _phase: int = 0
+    _talk_at: int = 0
 
     def say_frame(self) -> npt.NDArray[np.int16]:
         if self.script:
             return self.script.popleft()
         if self.plan_tone is not None:
             return self.plan_tone.frame()
+        if self.talk is not None and len(self.talk) >= FRAME:
+            at = self._talk_at
+            self._talk_at = (at + FRAME) % (len(self.talk) - FRAME)
+            return self.talk[at:at + FRAME]
         if self.tone_hz is None:
             return np.zeros(FRAME, np.int16)
         t = (np.arange(FRAME) + self._phase) / 8000
@@ -81,6 +87,12 @@ class FarEnd:
         what = req.get("do")
         if what == "say_tone":
             self.tone_hz = float(req["hz"]) if req.get("hz") else None
+            self.plan_tone = None
+            self.talk = None
+            return {}
+        if what == "speak":  # 16-bit little-endian 8 kHz mono, looped from `offset` seconds in
+            self.talk = np.fromfile(str(req["path"]), dtype="<i2")
+            self._talk_at = int(float(req.get("offset", 0.0)) * 8000) % max(1, len(self.talk) - FRAME)
             self.plan_tone = None
             return {}
         if what == "press":
@@ -141,6 +153,7 @@ class Exchange(FarEnd):
                 return {}
             self.state = "gone"
             self.tone_hz = None
+            self.talk = None
             self.script.clear()
             self.plan_tone = ToneGenerator(PLANS["cn"]["busy"]) if how == "busy" else None
             return {}
@@ -165,6 +178,7 @@ class Exchange(FarEnd):
             self.state = "idle"
             self.plan_tone = None
             self.tone_hz = None
+            self.talk = None
             self.script.clear()
             return []
         if command == PortCommand.FLASH:
@@ -232,6 +246,7 @@ class Phone(FarEnd):
                 self.signals.append(PortSignal.ON_HOOK)
                 self.script.clear()
                 self.tone_hz = None
+                self.talk = None
             return {}
         if what == "flash":  # the hook switch down for `ms`, then up again
             ms = int(req.get("ms", 300))
