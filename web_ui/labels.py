@@ -174,3 +174,9 @@ VALUE_LABELS: dict[str, str] = {
     "ivr": N_("IVR node"), "external": N_("External number"), "true": N_("Yes"), "false": N_("No"),
     "zh_CN": N_("Simplified Chinese"), "en": N_("English"),
 }
+
+# The audit log's actions, as the log records them.
+ACTION_LABELS: dict[str, str] = {
+    "create": N_("Created"), "update": N_("Changed"), "delete": N_("Deleted"), "leave": N_("Left"),
+    "reinstate": N_("Reinstated"), "set_secret": N_("Password or PIN set"), "import": N_("Imported"),
+}

@@ -14,7 +14,7 @@ from appliance.domain.validation import dump, json_schema
 from appliance.health import Status
 from web_ui.forms import build_fields
 from web_ui.i18n import N_
-from web_ui.labels import KIND_TITLES
+from web_ui.labels import ACTION_LABELS, KIND_TITLES
 from web_ui.pages.context import WebUi, render, viewer_of
 
 # The Python packages the box runs on, shown with their licences on the about page.
@@ -71,7 +71,11 @@ def make_blueprint(ui: WebUi) -> Blueprint:
         except ValueError:
             offset = 0
         page = ui.config.records.audit(kind=kind, actor=actor, offset=offset, limit=AUDIT_PAGE)
-        entries = [(e, json.dumps(e.before, ensure_ascii=False, indent=1) if e.before else "",
+        _ = ui.languages.gettext(viewer.language)
+        titles = {k: t[1] for k, t in KIND_TITLES.items()} | {"settings": N_("Settings"), "config": N_("Configuration")}
+        entries = [(e, _(ACTION_LABELS[e.action]) if e.action in ACTION_LABELS else e.action,
+                    _(titles[e.kind]) if e.kind in titles else e.kind,
+                    json.dumps(e.before, ensure_ascii=False, indent=1) if e.before else "",
                     json.dumps(e.after, ensure_ascii=False, indent=1) if e.after else "") for e in page.items]
         kinds = [(k, t[0]) for k, t in KIND_TITLES.items()] + [("settings", N_("Settings"))]
         return render(ui, request, "audit.html", viewer=viewer, entries=entries, total=page.total, offset=offset,
