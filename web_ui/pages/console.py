@@ -16,6 +16,7 @@ from appliance.domain.kinds import EntityKind
 from appliance.errors import NotFound
 from web_ui.forms import FormField, build_fields, value_label
 from web_ui.labels import FIELD_LABELS, KIND_TITLES, LIST_COLUMNS
+from web_ui.pages.bulk_pages import BULK_IMPORT_KINDS
 from web_ui.pages.context import Viewer, WebUi, render, viewer_of
 
 PAGE_SIZE = 25
@@ -57,6 +58,7 @@ def _rows_context(ui: WebUi, request: Request, viewer: Viewer, kind: EntityKind)
         "columns": [(c, _(FIELD_LABELS.get(c, c))) for c in columns], "rows": rows, "q": q, "sort": sort or "",
         "total": page.total, "offset": offset, "limit": PAGE_SIZE,
         "editor": OWN_EDITOR.get(kind.name, f"/admin/{kind.name}/item"),
+        "bulk": kind.name in BULK_IMPORT_KINDS,
         "new_href": f"{OWN_EDITOR[kind.name]}/new" if kind.name in OWN_EDITOR else f"/admin/{kind.name}/new",
         "prev": max(0, offset - PAGE_SIZE) if offset > 0 else None,
         "next": offset + PAGE_SIZE if offset + PAGE_SIZE < page.total else None,
