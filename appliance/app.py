@@ -65,6 +65,7 @@ from appliance.store.config_store import ConfigStore
 from appliance.store.migrations import DEFAULT_REALM
 from appliance.voicemail.http import make_blueprint as voicemail_blueprint
 from appliance.voicemail.service import VoicemailService
+from drivers.analog.http import make_blueprint as analog_blueprint
 from drivers.analog.wiring import AnalogWiring
 from provisioning.builder import build_provisioning
 from web_ui.assets import AssetManifest
@@ -324,6 +325,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         stream_blueprint(api, core.bus),
         backups_blueprint(api, backups),
         *prov.blueprints(api),
+        analog_blueprint(api, analog),
     ]
     holder: list[Appliance] = []
 

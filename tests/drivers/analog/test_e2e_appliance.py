@@ -22,16 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from appliance.acd.events import AgentMissedCall, AgentStateChanged
-from appliance.app import Core, create_appliance
+from appliance.app import Appliance, Core, create_appliance
 from appliance.calls import events as call_events
 from appliance.config import RunConfig
 from appliance.events import Event
 from tests.conftest import free_port, free_rtp_port
 from tests.drivers.analog.emulated import FarEnds, analog_card
-from tests.legs.test_frame_line_call import set_up_admin, until, wait_for_cdr
+from tests.legs.test_frame_line_call import ADMIN_PASSWORD, set_up_admin, until, wait_for_cdr
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
@@ -65,6 +66,7 @@ class Box:
     data: Path
     far: FarEnds
     events: list[Event]
+    appliance: Appliance
 
     def published(self, kind: type[Event], **fields: object) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)
@@ -86,7 +88,7 @@ async def box(tmp_path: Path, seeded_template: Path) -> AsyncIterator[Box]:
                                                rtp_port_min=rtp_low, rtp_port_max=rtp_low + 59, seed_demo=True))
         telephony = appliance.telephony
         assert telephony is not None and telephony.legs.provides("fxo") and telephony.legs.provides("fxs")
-        the_box = Box(data, far, [])
+        the_box = Box(data, far, [], appliance)
         appliance.core.bus.subscribe(the_box.events.append, {"calls.*", "acd.*", "analog.*"})
         await appliance.start()
         try:
@@ -189,3 +191,16 @@ async def test_an_analog_agent_who_does_not_answer_is_skipped_after_the_ring_tim
         await far(1, "hang_up", how="busy")
         await until("the call to end", lambda: bool(published(call_events.CallEnded, call_id=call_id)), 6)
         await far(second_port, "on_hook")
+
+        # the API lists the ports, idle again, with their counters
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{the_box.appliance.http_port}", timeout=10) as http:
+            r = await http.post("/api/v1/login", json={"name": "admin", "password": ADMIN_PASSWORD})
+            headers = {"Authorization": f"Bearer {r.json()['token']}"}
+            r = await http.get("/api/v1/hw/analog/ports", headers=headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["status"] == "ok" and [(p["port"], p["kind"]) for p in body["items"]] == [
+            (1, "fxo"), (2, "fxs"), (3, "fxs")]
+        fxo = body["items"][0]
+        assert fxo["access_number"] == "8000" and fxo["counters"]["caller_ids"] == 1
+        assert body["items"][first_port - 1]["counters"]["rings"] >= 3
