@@ -9,7 +9,10 @@ the Debian base cached, seconds when nothing changed."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,11 +29,13 @@ from tests.image.vm import (
     Vm,
     build_image,
     derive_rootfs,
+    free_port,
     missing_prerequisites,
     rauc_bundle,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.interop]
+# Each test may wait through several tcg boots (the rollback: four); the module takes about 10 minutes.
+pytestmark = [pytest.mark.slow, pytest.mark.interop, pytest.mark.timeout(1200)]
 
 ADMIN_PASSWORD = "image-test-admin-1"
 FIGURES: dict[str, float] = {}
@@ -185,6 +190,29 @@ def test_setup_before_update(vm: Vm) -> None:
     assert status == 200, body
     assert login(vm) == 200
     vm.ssh("sync")
+
+
+@pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (sip-tester) is not installed")
+def test_sipp_call_to_the_demo_access_number_reaches_the_ivr(vm: Vm, tmp_path: Path) -> None:
+    """Through the forwarded SIP port: extension 1005 (digest auth) dials 8000, the IVR answers and plays."""
+    creds = json.loads(vm.ssh("cat /data/appliance/demo-credentials.json").stdout)
+    users = tmp_path / "users.csv"
+    users.write_text(f"SEQUENTIAL\n1005;[authentication username=1005 password={creds['extensions']['1005']}]\n")
+    result = subprocess.run(
+        ["sipp", "-sf", str(Path(__file__).parent / "scenarios/caller_ivr.xml"), "-inf", str(users), "-s", "8000",
+         "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM)), "-m", "1", "-nostdin", "-timeout", "60",
+         "-trace_err", f"127.0.0.1:{vm.sip_port}"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    status, token = vm.http("POST", "/api/v1/login", {"name": "admin", "password": ADMIN_PASSWORD})
+    assert status == 200
+    deadline = time.monotonic() + 30
+    cdrs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not cdrs:
+        status, page = vm.http("GET", "/api/v1/cdr?did=8000", token=token["token"])
+        cdrs = page.get("items", []) if status == 200 else []
+        time.sleep(1)
+    assert cdrs, page
+    assert cdrs[0]["direction"] == "inbound" and cdrs[0]["ivr_path"][:1] == ["main/welcome"], cdrs[0]
 
 
 def test_signed_update_installs_into_the_other_slot_and_is_marked_good(vm: Vm, bundles: dict[str, Path],
