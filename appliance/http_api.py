@@ -180,6 +180,11 @@ def body_of(request: Request) -> Any:
             f"the request body is not valid JSON: {exc}", f"请求体不是有效的 JSON: {exc}",
             error_id="bad_json", http_status=400,
         ) from None
+    except RecursionError:
+        # A body of thousands of nested arrays exhausts the decoder's stack: hostile, never a 500.
+        raise ApplianceError(
+            "the request body is nested too deeply", "请求体嵌套层级过深", error_id="bad_json", http_status=400,
+        ) from None
 
 
 def int_arg(request: Request, name: str, default: int, lo: int, hi: int) -> int:

@@ -52,9 +52,6 @@ class Authenticator:
         values = req.get_all(hdr)
         result = self._digest.check(req.method or "", values, source.host, now) if values else None
         if result is not None and result.status == 0 and result.extension is not None:
-            if self._guard.is_blocked("extension", result.extension, now):
-                self.refuse(req, stx, source, result.extension, now)
-                return None
             self._guard.success("source", source.host)
             self._guard.success("extension", result.extension)
             return result.extension
@@ -68,19 +65,27 @@ class Authenticator:
         return None
 
     def refuse(self, req: SipMessage, stx: Transaction, source: Address, user: str, now: float) -> None:
-        """403, whatever went wrong; the failure counts towards blocking the source and the extension."""
+        """403, whatever went wrong; the failure counts towards blocking the *source*.
+
+        An extension is never blocked: that would let anyone who reaches the SIP port take every agent's phone
+        out of service with a few wrong passwords. Failures against one extension from many sources are
+        reported (`ExtensionUnderAttack`, once per window), while the phone with the right password keeps
+        registering."""
         ctx = self._ctx
         ctx.tx.reply(stx, 403, now, ctx.new_id("t"))
         ctx.stats["auth_failures"] += 1
         ctx.emit(ev.AuthFailed(source=source.host, username=user, method=req.method or ""))
-        for kind, key in (("source", source.host), ("extension", user)):
-            if not key:
-                continue
-            n = self._guard.failure(kind, key, now)
+        n = self._guard.failure("source", source.host, now)
+        if n is not None:
+            secs = self._guard.policy.block_seconds
+            log.warning("SIP: source %s blocked for %.0f s after %d failed authentications", source.host, secs, n)
+            ctx.emit(ev.AuthBlocked(kind="source", key=source.host, seconds=secs, failures=n))
+        if user:
+            n = self._guard.failure("extension", user, now)
             if n is not None:
-                secs = self._guard.policy.block_seconds
-                log.warning("SIP: %s %s blocked for %.0f s after %d failed authentications", kind, key, secs, n)
-                ctx.emit(ev.AuthBlocked(kind=kind, key=key, seconds=secs, failures=n))
+                log.warning("SIP: extension %s had %d failed authentications within %.0f s (the sources are "
+                            "blocked; the extension is not)", user, n, self._guard.policy.window)
+                ctx.emit(ev.ExtensionUnderAttack(extension=user, failures=n))
 
 
 def _auth_username(values: list[str]) -> str:

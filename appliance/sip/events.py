@@ -124,12 +124,23 @@ class AuthFailed(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthBlocked(Event):
-    """Too many failed authentications: `kind` "source" (an address) or "extension"; blocked for `seconds`."""
+    """Too many failed authentications from one source: `kind` is "source", `key` its address; it is blocked
+    for `seconds`."""
 
     topic: ClassVar[str] = "sip.auth_blocked"
     kind: str
     key: str
     seconds: float
+    failures: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtensionUnderAttack(Event):
+    """`failures` failed authentications against one extension within the guard's window (once per window).
+    The extension stays in service; the sources are blocked one by one."""
+
+    topic: ClassVar[str] = "sip.extension_under_attack"
+    extension: str
     failures: int
 
 

@@ -1,10 +1,10 @@
 """Abuse protection for the SIP front door.
 
 A token bucket per source address (requests per second with a burst) and failure counting for digest
-authentication: after `max_failures` failures within `window` seconds from one source, or against one
-extension, that source/extension is blocked for `block_seconds`. Blocked sources are dropped silently (an
-attacker learns nothing and costs us nothing); a blocked extension is answered exactly like a wrong password,
-so blocking does not reveal which extensions exist. Pure logic: `now` comes from the caller.
+authentication: after `max_failures` failures within `window` seconds from one source, that source is blocked
+for `block_seconds` and dropped silently (an attacker learns nothing and costs us nothing). Failures against
+one extension are counted too, but only to report an attack: blocking an extension would hand any attacker a
+way to take agents' phones out of service. Pure logic: `now` comes from the caller.
 """
 
 from __future__ import annotations

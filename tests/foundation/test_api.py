@@ -318,3 +318,10 @@ async def test_openapi_document_is_valid_and_covers_every_route(admin: Client) -
 async def test_unknown_route_is_a_json_404(admin: Client) -> None:
     status, data = await admin.call("GET", "/api/v1/nothing-here")
     assert status == 404 and data["error_id"] == "not_found"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/login", "/api/v1/setup", "/api/v1/departments"])
+async def test_deeply_nested_json_is_a_400_not_a_500(admin: Client, path: str) -> None:
+    body = "[" * 100_000 + "]" * 100_000
+    status, data = await admin.call("POST", path, raw=body.encode())
+    assert status == 400 and data["error_id"] == "bad_json", data

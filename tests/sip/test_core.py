@@ -137,7 +137,7 @@ def test_wrong_password_and_unknown_user_are_indistinguishable_then_blocked() ->
     assert [m.status for m, _ in out(core)[0]] == [200]  # everyone else is still served
 
 
-def test_blocking_emits_event_with_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+def test_guessing_blocks_the_source_and_never_the_extension(caplog: pytest.LogCaptureFixture) -> None:
     core = make_core()
     seen: list[object] = []
     for i in range(3):
@@ -154,10 +154,11 @@ def test_blocking_emits_event_with_a_log_line(caplog: pytest.LogCaptureFixture) 
         assert packets[0][0].status == 403
         seen += events
     blocked = [e for e in seen if isinstance(e, ev.AuthBlocked)]
-    assert {e.kind for e in blocked} == {"source", "extension"}
-    assert any("blocked" in r.message for r in caplog.records)
-    # the extension is now blocked even with the right password, and the answer is the same 403
-    assert register(core, "1001", "pw1001", 5.0, src=Address("UDP", "192.168.1.70", 5060)).status == 403
+    assert [(e.kind, e.key) for e in blocked] == [("source", "192.168.9.9")]
+    assert [e.extension for e in seen if isinstance(e, ev.ExtensionUnderAttack)] == ["1001"]
+    assert any("192.168.9.9 blocked" in r.message for r in caplog.records)
+    # the phone with the right password, from its own address, keeps its service
+    assert register(core, "1001", "pw1001", 5.0, src=Address("UDP", "192.168.1.70", 5060)).status == 200
 
 
 def test_rate_limit_per_source() -> None:
