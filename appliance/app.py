@@ -67,6 +67,7 @@ from appliance.voicemail.http import make_blueprint as voicemail_blueprint
 from appliance.voicemail.service import VoicemailService
 from drivers.analog.http import make_blueprint as analog_blueprint
 from drivers.analog.wiring import AnalogWiring
+from drivers.e1.wiring import E1Wiring
 from provisioning.builder import build_provisioning
 from web_ui.assets import AssetManifest
 from web_ui.i18n import Languages
@@ -271,7 +272,8 @@ def _bound_port(server: Any, configured: int) -> int:
     return int(sockets[0].getsockname()[1]) if sockets else configured
 
 
-def build_telephony(run: RunConfig, core: Core, analog: AnalogWiring | None = None) -> CallService:
+def build_telephony(run: RunConfig, core: Core, analog: AnalogWiring | None = None,
+                    e1: E1Wiring | None = None) -> CallService:
     """SIP, media, IVR, ACD, the leg providers and call control, each given what it needs."""
     settings = core.store.settings
     port = run.sip_port
@@ -291,6 +293,8 @@ def build_telephony(run: RunConfig, core: Core, analog: AnalogWiring | None = No
     sip_legs = SipLegProvider(sip, media, SdpBuilder(int(core.clock.wall())))
     for provider in analog.providers(media, core.bus, sip_legs) if analog else [sip_legs]:
         legs.register(provider)  # (an analog card: its FXS phones among the extensions, FXO lines, FXS ports)
+    if e1 is not None:
+        legs.register(e1.provider(media, core.bus))  # E1/PRI spans: the leg kind of e1_pri trunks
     routing = RoutingTable(routing_config(core.store))
     flows = FlowRepository(core.store.list("ivr_flows"))
     ivr = IvrService(flows, core.prompts, core.bus, core.clock,
@@ -311,7 +315,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     core = Core.open(run.data_dir, clock)
     api = Api(core.auth)
     analog = AnalogWiring.from_settings(core.store.settings.get("analog")) if telephony else None
-    calls = build_telephony(run, core, analog) if telephony else None
+    e1 = E1Wiring.from_settings(core.store.settings.get("e1")) if telephony else None
+    calls = build_telephony(run, core, analog, e1) if telephony else None
     # first boot (network, host name, time, SIP domain, cards) and phone provisioning
     prov = build_provisioning(core, bind=run.bind, sip_port=run.sip_port,
                               setup_token=lambda: holder[0].setup_token if holder else None)
@@ -326,6 +331,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         backups_blueprint(api, backups),
         *prov.blueprints(api),
         analog_blueprint(api, analog),
+        *(e1.blueprints(api) if e1 is not None else []),
     ]
     holder: list[Appliance] = []
 
@@ -349,6 +355,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         appliance.probes += [calls.sip.health, calls.media.health]
         if analog is not None and analog.service is not None:
             appliance.services.append(analog.service)  # after call control, stopped before it
+        if e1 is not None and e1.service is not None:
+            appliance.services.append(e1.service)  # after call control, stopped before it
     appliance.services += prov.services
     appliance.services.append(backups)  # started last (its missed runs wait for the rest), stopped first
     holder.append(appliance)

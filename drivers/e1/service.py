@@ -56,6 +56,7 @@ class E1Driver:
     """Implements `appliance.legs.LegProvider` (kind "e1_pri") and `drivers.hal.interface.CardListener`."""
 
     kind = KIND
+    name = "e1"
 
     def __init__(self, settings: E1Settings, card: CardBackend, media: FrameMedia, bus: EventBus | None = None,
                  wall: Callable[[], float] = time.time) -> None:
@@ -114,6 +115,26 @@ class E1Driver:
             if rt.pcap is not None:
                 rt.pcap.close()
         self._started = False
+
+    def listening(self) -> list[str]:
+        return [f"e1 card {self.settings.device} ({len(self.spans)} spans)"]
+
+    def status(self) -> dict[str, Any]:
+        """Card, spans, channels (idle, in use, blocked, with their leg) and alarms with counters."""
+        spans = []
+        for rt in self.spans.values():
+            q = rt.stack.q931
+            channels = []
+            for ch in rt.settings.channels:
+                leg = next((leg for leg in rt.legs.values() if leg.channel == ch), None)
+                state = "blocked" if ch in q.blocked else "in_use" if ch in q.busy else "idle"
+                channels.append({"channel": ch, "state": state, "leg": leg.leg_id if leg else None})
+            spans.append({"span": rt.number, "trunk": rt.settings.trunk, "role": rt.settings.role,
+                          "framing": rt.settings.line.framing, "clock": rt.settings.line.clock,
+                          "d_channel": "up" if rt.link_up else "down", "lapd_state": rt.stack.lapd.state.name.lower(),
+                          "alarms": sorted(a.value for a in rt.alarms.active), "counters": rt.counters.to_wire(),
+                          "lapd": dict(rt.stack.lapd.counters), "q931": dict(q.counters), "channels": channels})
+        return {"card": self._card_id, "device": self.settings.device, "spans": spans}
 
     def health(self) -> Health:
         down = [rt.number for rt in self.spans.values() if not rt.link_up]

@@ -50,6 +50,10 @@ async def test_calls_both_ways_carry_numbers_causes_and_audio() -> None:
             endpoint = await leg.open_media()
             leg.progress()
             await until("ringing at the exchange", lambda: bool(far_sink.of(le.LegProgress)))
+            status = box.status()["spans"][0]
+            row = next(c for c in status["channels"] if c["channel"] == far_leg.channel)
+            assert (status["d_channel"], status["trunk"], row["state"], row["leg"]) == ("up", "pri1", "in_use",
+                                                                                       inc.leg_id)
             leg.answer()
             await until("answered both ways", lambda: bool(sink.of(le.LegAnswered)) and bool(
                 far_sink.of(le.LegAnswered)))
