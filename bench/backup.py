@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -137,7 +138,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         root = work / "sshd"
         root.mkdir()
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "host_ed25519")], check=True)
-        sshd = Sshd(root, free_port(), root / "authorized_keys", root / "host_ed25519")
+        # The SFTP server stands for a remote machine; here it shares the two cores with the relay. With
+        # --server-priority idle it gets them only when the relay does not want them, as a remote one would.
+        prefix = ("chrt", "--idle", "0", "ionice", "-c", "3") if args.server_priority == "idle" else ()
+        sshd = Sshd(root, free_port(), root / "authorized_keys", root / "host_ed25519", prefix=prefix)
         sshd.authorized_keys.write_text("")
         sshd.start()
         target = {"name": "remote", "kind": "sftp", "host": "127.0.0.1", "port": sshd.port, "user": "root",
@@ -156,8 +160,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         full = await service.run_backup("remote", [Part.AUDIO])
         full_s = time.perf_counter() - t0
         loss = await asyncio.to_thread(relay.stop)
+        full_windows = list(relay.windows)
         print(f"full: {full_s:.1f} s, {full.files_new} files new, {full.bytes_added / 2**20:.1f} MiB added; "
               f"relay loss during it {loss:.4f} % over {len(relay.windows)} windows", flush=True)
+        # the control: as many windows again with no backup running, on a machine that others share
+        relay.start()
+        await asyncio.sleep(5.5 * len(full_windows))
+        control = await asyncio.to_thread(relay.stop)
+        print(f"control, relay alone for as long: loss {control:.4f} % over {len(relay.windows)} windows",
+              flush=True)
 
         new_files, new_bytes = make_recordings(data, "20261202", max(1, total_mb // 100),
                                                max(1, args.sample_files // 100), seed=2)
@@ -181,9 +192,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "files": files + new_files, "bytes": size + new_bytes, "full_s": round(full_s, 2),
             "incremental_s": round(incremental_s, 2), "restore_s": round(restore_s, 2),
             "call_loss_pct": round(max(loss, loss_inc), 4), "baseline_loss_pct": round(baseline, 4),
+            "control_loss_pct": round(control, 4), "load_average": os.getloadavg()[0],
             "incremental_ratio": round(incremental_s / full_s, 3), "calls": args.calls,
             "uploaded_full_bytes": full.bytes_added, "uploaded_incremental_bytes": incremental.bytes_added,
-            "restore_identical": identical,
+            "restore_identical": identical, "server_priority": args.server_priority,
+            "loss_windows_pct": [round(w, 3) for w in full_windows],
         }
     finally:
         if relay is not None:
@@ -198,8 +211,14 @@ def main() -> None:
     parser.add_argument("--size-gb", type=float, default=10.0)
     parser.add_argument("--sample-files", type=int, default=100)
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--server-priority", choices=("idle", "normal"), default="idle",
+                        help="the loopback SFTP server's CPU and I/O class (it stands for a remote machine)")
+    parser.add_argument("--verbose", action="store_true", help="print each restic command's duration")
     parser.add_argument("--dir", default=None, help="where the data, repository and restore go (a temp dir)")
     args = parser.parse_args()
+    if args.verbose:  # each restic command and how long it took
+        logging.basicConfig(level=logging.WARNING, format="  %(message)s")
+        logging.getLogger("appliance.backups.restic").setLevel(logging.DEBUG)
     print(json.dumps(asyncio.run(run(args))))
 
 

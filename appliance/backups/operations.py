@@ -101,11 +101,12 @@ async def check(restic: Restic, repo: Repository, subset: str | None = None) -> 
 
 async def forget(restic: Restic, repo: Repository, part: Part, keep: Retention) -> list[str]:
     """Apply the retention rules to one part's snapshots; returns the ids removed (each one is logged).
-    `--keep-daily` is at least 1, so the newest snapshot (the last good backup) always stays."""
+    `--keep-daily` is at least 1, so the newest snapshot (the last good backup) always stays. The data only
+    they used goes with `prune`, which the caller runs (it reads the whole index: not after every hourly run)."""
     result = await restic.run(repo, [
         "forget", "--json", "--host", restic.host, "--tag", part.value, "--group-by", "host,tags",
         "--keep-daily", str(max(1, keep.daily)), "--keep-weekly", str(keep.weekly),
-        "--keep-monthly", str(keep.monthly), "--prune"], command="forget")
+        "--keep-monthly", str(keep.monthly)], command="forget")
     removed: list[str] = []
     for msg in result.messages:
         groups = msg.get("list", [msg])
@@ -116,6 +117,10 @@ async def forget(restic: Restic, repo: Repository, part: Part, keep: Retention) 
                          sid[:8], snap.get("time", "?"))
                 removed.append(sid)
     return removed
+
+
+async def prune(restic: Restic, repo: Repository) -> None:
+    await restic.run(repo, ["prune"], command="prune", stall_s=max(restic.stall_s, 600))
 
 
 async def snapshots(restic: Restic, repo: Repository, part: Part | None = None) -> list[Snapshot]:

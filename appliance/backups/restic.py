@@ -46,10 +46,13 @@ def _die_with_parent() -> None:
 
 
 def low_priority_prefix() -> list[str]:
-    """`nice -n 19 ionice -c 3`: restic and the ssh it starts share the box with the RTP relay."""
+    """restic and the ssh it starts share the box with the RTP relay: the idle CPU scheduling class (they run
+    only on a core nothing else wants; `nice 19` where `chrt` is missing) and the idle I/O class."""
     prefix: list[str] = []
-    nice, ionice = shutil.which("nice"), shutil.which("ionice")
-    if nice:
+    chrt, nice, ionice = shutil.which("chrt"), shutil.which("nice"), shutil.which("ionice")
+    if chrt:
+        prefix += [chrt, "--idle", "0"]
+    elif nice:
         prefix += [nice, "-n", "19"]
     if ionice:
         prefix += [ionice, "-c", "3"]
@@ -130,11 +133,14 @@ class Restic:
     binary: str = "restic"
     stall_s: float = 120.0  # no progress for this long kills the run (keepalives catch most hangs first)
     low_priority: bool = True
+    max_procs: int = 1
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
         env.update(RESTIC_PASSWORD_FILE=self.password_file, RESTIC_CACHE_DIR=self.cache_dir,
-                   RESTIC_PROGRESS_FPS="1")
+                   RESTIC_PROGRESS_FPS="1",
+                   # one core for restic's Go runtime whatever the box has: the other stays the relay's
+                   GOMAXPROCS=str(self.max_procs))
         return env
 
     def argv(self, repo: Repository, args: Sequence[str]) -> list[str]:
@@ -154,6 +160,7 @@ class Restic:
             stderr=asyncio.subprocess.PIPE, env=self.env(), start_new_session=True,
             preexec_fn=_die_with_parent)
         result = ResticResult(code=-1)
+        began = asyncio.get_running_loop().time()
         stderr_parts: list[bytes] = []
         loop = asyncio.get_running_loop()
         last_activity = loop.time()
@@ -211,6 +218,7 @@ class Restic:
                 await proc.wait()
             raise
         result.stderr = b"".join(stderr_parts).decode("utf-8", "replace")
+        log.debug("restic %s on %s: exit %d after %.2f s", command, repo.target, result.code, loop.time() - began)
         if stalled:
             raise Stalled(repo.target, limit)
         if result.code not in ok_codes:

@@ -56,7 +56,8 @@ STATE_DIR = "backups"  # under the data directory; never itself backed up
 PASSWORD_FILE = "repository.password"
 HISTORY_FILE = "history.jsonl"
 HISTORY_KEEP = 500
-SUBSET_SLICES = 4  # `check --read-data-subset=k/4`: the whole repository is read once every four verifications
+SUBSET_SLICES = 4
+PRUNE_EVERY_S = 20 * 3600  # forgotten snapshots' data is pruned at most about daily (prune reads every index)  # `check --read-data-subset=k/4`: the whole repository is read once every four verifications
 
 
 class SettingsStore(Protocol):
@@ -417,12 +418,19 @@ class BackupService:
             await asyncio.to_thread(shutil.rmtree, staging, True)
         await ops.check(self.restic, repo)
         keep = self.settings().retention
+        forgotten = 0
         for part in parts:
             removed = await ops.forget(self.restic, repo, part, keep)
             if removed:
+                forgotten += len(removed)
                 self._counters["snapshots_forgotten"] += len(removed)
                 self.bus.publish(SnapshotsForgotten(at=self.clock.wall(), target=target.name, part=part.value,
                                                     snapshots=removed))
+        stamp = self.state / f"pruned.{target.name}"
+        last = await asyncio.to_thread(_mtime, stamp)
+        if forgotten and self.clock.wall() - last >= PRUNE_EVERY_S:
+            await ops.prune(self.restic, repo)
+            await asyncio.to_thread(stamp.write_text, str(self.clock.wall()))
 
     async def _verify(self, target: Target, read_data: str, rec: dict[str, Any]) -> None:
         repo = await self._prepare_repo(target, may_init=False)
@@ -478,6 +486,13 @@ class BackupService:
         if manifest.exists():
             await asyncio.to_thread(manifest.unlink)  # it describes the backup, not the data directory
         return report
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _records_integrity(root: Path) -> str:

@@ -41,6 +41,7 @@ class Sshd:
     host_key: Path
     proc: subprocess.Popen[bytes] | None = None
     stopped: bool = False
+    prefix: tuple[str, ...] = ()  # e.g. ("chrt", "--idle", "0") when it stands for a remote machine
 
     @property
     def config(self) -> Path:
@@ -57,7 +58,7 @@ class Sshd:
     def start(self) -> None:
         Path("/run/sshd").mkdir(exist_ok=True)
         self.write_config()
-        self.proc = subprocess.Popen([SSHD, "-D", "-f", str(self.config.resolve()), "-E", str(self.root / "log")])
+        self.proc = subprocess.Popen([*self.prefix, SSHD, "-D", "-f", str(self.config.resolve()), "-E", str(self.root / "log")])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as s:
