@@ -90,6 +90,7 @@ class Column:
     required: bool = False
     pair: tuple[str, str] = ("", "")  # the two fields of a "pairs" item
     secret: bool = False
+    choices: tuple[str, ...] = ()  # the values an enumerated field takes
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,14 @@ def _shape(hint: Any) -> tuple[str, tuple[str, str]]:
     return "text", ("", "")  # str, a StrEnum, a Literal: the validator checks the value
 
 
+def _choices(hint: Any) -> tuple[str, ...]:
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return tuple(str(m.value) for m in hint)
+    if typing.get_origin(hint) is Literal:
+        return tuple(str(a) for a in typing.get_args(hint))
+    return ()
+
+
 def columns_of(kind: EntityKind) -> tuple[Column, ...]:
     """The file's columns for `kind`: its input fields in model order, then its write-only secret."""
     hints = typing.get_type_hints(kind.model, include_extras=True)
@@ -153,7 +162,7 @@ def columns_of(kind: EntityKind) -> tuple[Column, ...]:
             default = [dataclasses.asdict(d) if dataclasses.is_dataclass(d) else d for d in default]  # type: ignore[arg-type]
         if isinstance(default, Enum):
             default = default.value
-        out.append(Column(f.name, shape, nullable, default, required, pair))
+        out.append(Column(f.name, shape, nullable, default, required, pair, choices=_choices(hint)))
     secret = WRITE_ONLY_INPUT.get(kind.name)
     if secret:
         out.append(Column(secret, "text", secret=True))

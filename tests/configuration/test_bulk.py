@@ -210,3 +210,26 @@ async def test_extension_passwords_are_write_only_and_checked(admin: Client) -> 
     assert ext["has_password"] is True
     response = await admin.fetch("/api/v1/extensions/export")
     assert b"password" not in response.body.split(b"\n")[0] and b"a-good-passw0rd" not in response.body
+
+
+async def test_a_crash_in_the_middle_of_the_write_leaves_the_store_as_it_was(
+        admin: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = admin.appliance.run.data_dir / "config.json"
+    before_file = path.read_bytes()
+    before = await _staff(admin)
+
+    def power_cut(src: object, dst: object) -> None:
+        raise OSError("power cut before the rename")
+
+    # the new file is written and fsync'd in full; the crash comes before it replaces the old one
+    monkeypatch.setattr("appliance.store.atomic.os.replace", power_cut)
+    text = STAFF_HEADER + "2001,张三,agent,service,sales-team,,5,,\n1001,改名,agent,service,sales-team,,5,,\n"
+    status, _ = await _post(admin, "/api/v1/staff/import", text.encode())
+    assert status >= 500
+    monkeypatch.undo()
+    assert path.read_bytes() == before_file
+    assert await _staff(admin) == before  # memory did not move ahead of the disk either
+    ConfigStore.open(admin.appliance.run.data_dir, all_kinds(), read_only=True)  # and it still opens
+    assert await _imports(admin) == []
+    status, data = await _post(admin, "/api/v1/staff/import", text.encode())
+    assert status == 200 and data["created"] == 1, data

@@ -47,6 +47,8 @@ def _column_help(ui: WebUi, kind_name: str, _: Callable[[str], str]) -> list[Col
             notes.append(N_("skill:level separated by ;, e.g. sales:7;support:4"))
         if c.shape == "bool":
             notes.append(N_("true or false"))
+        if c.choices:
+            notes.append(_("One of: {values}").replace("{values}", ", ".join(c.choices)))
         if c.secret:
             notes.append(N_("Write-only: never exported; empty keeps the current one"))
         label = FIELD_LABELS.get(c.name, c.name)
