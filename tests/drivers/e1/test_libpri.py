@@ -5,6 +5,7 @@ libpri as the network, and the reverse. Every frame our stack sends or receives 
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -297,3 +298,24 @@ def test_glare_on_one_channel_is_resolved_by_role(bench_of, ours: str) -> None: 
     assert b.stack.q931.counters["glare"] == 1
     d = Decoded(b)
     assert len(d.with_type("SETUP")) == 2 and d.with_type("RELEASE_COMPLETE")[0]["q931.cause_value"] == "44"
+
+
+def test_overlap_receiving_from_libpri_as_the_network(bench_of) -> None:  # type: ignore[no-untyped-def]
+    b = bench_of("user", overlap_digits=4)
+    up(b)
+    b.peer.lib.pri_set_overlapdial(ctypes.c_void_p(b.peer.pri), 1)  # (else libpri adds Sending Complete)
+    call = b.peer.setup("80", "02150001234", 8, complete=False)  # the number comes in pieces
+    b.pump(lambda: bool(b.theirs("SETUP_ACK")), 3)
+    assert not b.ours_of(q931.IncomingCall)
+    for digit in "01":
+        b.peer.lib.pri_information.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char]
+        b.peer.lib.pri_information(ctypes.c_void_p(b.peer.pri), ctypes.c_void_p(call), digit.encode())
+    b.pump(lambda: bool(b.ours_of(q931.IncomingCall)), 3)
+    inc = b.ours_of(q931.IncomingCall)[0]
+    assert (inc.called.digits, inc.channel) == ("8001", 8)
+    b.feed(b.stack.q931.alerting(inc.call, b.now))
+    b.pump(lambda: bool(b.theirs("RINGING")), 3)
+    d = Decoded(b)
+    assert d.with_type("SETUP")[0]["q931.called_party_number.digits"] == "80"
+    assert [r["q931.called_party_number.digits"] for r in d.rows if r["q931.message_type"] == "0x7b"] == ["0", "1"]
+    assert [r for r in d.rows if r["q931.message_type"] == "0x0d"]  # SETUP ACKNOWLEDGE
