@@ -14,8 +14,8 @@ from sanic.response import HTTPResponse
 
 from appliance.auth.models import READ_CONFIG, WRITE_CONFIG
 from appliance.errors import FieldError, ValidationFailed
-from appliance.http_api import Api, ok, send_file
-from appliance.ivr.models import Language
+from appliance.http_api import Api, Param, ok, send_file
+from appliance.ivr.models import LANGUAGES, Language
 from appliance.prompts.store import PromptStore
 
 
@@ -49,6 +49,19 @@ def make_blueprint(api: Api, store: PromptStore) -> Blueprint:
         path = store.resolve(name, cast(Language, language))
         return await send_file(request, path, "audio/wav", f"{name}.wav")
 
+    async def tts_preview(request: Request) -> HTTPResponse:
+        # A GET, so an <audio> element can play it directly; the result is cached like any TTS prompt.
+        text = str(request.args.get("text") or "").strip()
+        language = str(request.args.get("language") or "zh-CN")
+        if not 0 < len(text) <= 500:
+            raise ValidationFailed([FieldError("text", "length", "text: 1 to 500 characters", "text: 1 到 500 个字符")],
+                                   "prompt")
+        if language not in LANGUAGES:
+            raise ValidationFailed([FieldError("language", "enum", "language: zh-CN or en", "language: zh-CN 或 en")],
+                                   "prompt")
+        key = await store.speak(text, language)
+        return await send_file(request, store.resolve(key, language), "audio/wav", "preview.wav")
+
     async def delete(request: Request, language: str, name: str) -> HTTPResponse:
         store.delete_upload(name, cast(Language, language))
         return HTTPResponse(status=204)
@@ -65,6 +78,10 @@ def make_blueprint(api: Api, store: PromptStore) -> Blueprint:
     api.route(bp, "GET", "/api/v1/prompts/{language}/{name}/audio", audio, summary="Play a prompt (WAV)",
               tag="prompts", operation_id="prompt_audio", roles=READ_CONFIG, content_type="audio/wav",
               response={"type": "string", "format": "binary"}, errors=(401, 403, 404, 422))
+    api.route(bp, "GET", "/api/v1/prompts/tts", tts_preview, summary="Preview text to speech (WAV, 文本转语音试听)",
+              tag="prompts", operation_id="preview_tts", roles=READ_CONFIG, content_type="audio/wav",
+              params=(Param("text", required=True), Param("language", schema={"type": "string", "enum": ["zh-CN", "en"]})),
+              response={"type": "string", "format": "binary"}, errors=(401, 403, 422, 503))
     api.route(bp, "DELETE", "/api/v1/prompts/{language}/{name}", delete,
               summary="Delete an uploaded prompt (the shipped default, if any, comes back)", tag="prompts",
               operation_id="delete_prompt", roles=WRITE_CONFIG, response_status=204, errors=(401, 403, 404, 422))

@@ -1,0 +1,267 @@
+"""The visual IVR editor in Chromium against `appliance run`: a flow built from nothing (palette drag and
+buttons, a branch drawn with the mouse, the others chosen in the side panel), the API's validation error shown
+on the offending node, fixed and published; then a SIPp call to the demo access number routed to it presses 1
+and is answered by an agent of the queue. The demo flows open and save back unchanged; import and export of the
+JSON; a prompt uploaded and played, and text to speech previewed, through <audio>."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import struct
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import free_port, free_rtp_port
+from tests.e2e.harness import MEDIA_FIXTURES, RunningAppliance, sipp_available, successful
+from tests.web.conftest import ADMIN_PASSWORD, Browser, base_of, open_page, sign_in
+
+pytestmark = [pytest.mark.slow, pytest.mark.interop]
+PCAP = MEDIA_FIXTURES / "g711a.pcap"
+
+
+def editor(web_box: RunningAppliance, playwright_browser: object, path: str, language: str = "en") -> Browser:
+    b = open_page(playwright_browser, base_of(web_box), language=language)
+    sign_in(b, "admin", ADMIN_PASSWORD)
+    if language == "en":  # through the header's language switch, as a user does
+        with b.page.expect_navigation():  # type: ignore[attr-defined]
+            b.page.select_option("#lang-select", "en")  # type: ignore[attr-defined]
+    b.page.goto(path)  # type: ignore[attr-defined]
+    expect(b.page.locator("#node-form")).not_to_be_empty()  # type: ignore[attr-defined]
+    return b
+
+
+def node(page: Page, node_id: str) -> Any:
+    return page.locator(f'.drawflow-node[data-node="{node_id}"]')
+
+
+def pick(page: Page, node_id: str) -> None:
+    page.select_option("#node-pick", node_id)
+    expect(page.locator("#nf-id")).to_have_value(node_id)
+
+
+def canvas_position(page: Page, node_id: str) -> tuple[str, str]:
+    """Where a node sits on the canvas (its coordinates before zoom)."""
+    left, top = node(page, node_id).evaluate("e => [e.style.left, e.style.top]")
+    return str(left), str(top)
+
+
+def drag_wire(page: Page, source: Any, target: Any) -> None:
+    """Draw a connection with the mouse, as a user does: press on an output dot, release on an input dot."""
+    page.locator("#ivr-canvas").scroll_into_view_if_needed()
+    a, b = source.bounding_box(), target.bounding_box()
+    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
+    page.mouse.down()
+    page.mouse.move((a["x"] + b["x"]) / 2, (a["y"] + b["y"]) / 2, steps=5)
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=5)
+    page.mouse.up()
+
+
+def test_a_flow_built_in_the_editor_takes_a_sipp_call_to_the_queue(
+        web_box: RunningAppliance, playwright_browser: object) -> None:
+    b = editor(web_box, playwright_browser, "/admin/ivr/new")
+    page: Page = b.page  # type: ignore[assignment]
+    page.fill("#flow-name", "hotline")
+    page.fill("#flow-title", "Hotline")
+    # the menu from the palette by keyboard: it becomes the start node and its form opens
+    page.locator('.palette-item[data-kind="menu"]').focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#nf-id")).to_have_value("menu_1")
+    expect(page.locator("#nf-id")).to_be_focused()
+    page.select_option("#nf-prompt", "main_menu")
+    # a queue and a hang-up by button, a voicemail dragged from the palette onto the canvas
+    page.click('.palette-item[data-kind="queue"]')
+    page.select_option("#nf-queue", "sales")
+    page.locator('.palette-item[data-kind="voicemail"]').drag_to(page.locator("#ivr-canvas"),
+                                                               target_position={"x": 150, "y": 420})
+    expect(page.locator("#nf-id")).to_have_value("voicemail_1")
+    page.select_option("#nf-box", "general")
+    page.click('.palette-item[data-kind="hangup"]')
+    page.select_option("#nf-prompt", "goodbye")
+    # key 1 -> queue, key 2 -> voicemail, chosen in the side panel
+    pick(page, "menu_1")
+    for i, (digit, target) in enumerate((("1", "queue_1"), ("2", "voicemail_1"))):
+        page.click('[data-add="options"]')
+        page.fill(f"#nf-options-{i}-digit", digit)
+        page.locator(f"#nf-options-{i}-digit").dispatch_event("change")
+        page.select_option(f"#nf-options-{i}-next", target)
+    menu = node(page, "menu_1")
+    expect(menu.locator(".port-label")).to_have_text(["Key 1", "Key 2", "On invalid key", "On timeout"])
+    # the timeout branch drawn with the mouse: from the menu's fourth output to the hang-up's input
+    drag_wire(page, menu.locator(".output_4"), node(page, "hangup_1").locator(".input_1"))
+    pick(page, "menu_1")
+    expect(page.locator("#nf-timeout")).to_have_value("hangup_1")
+    b.shot("ivr-editor-built")
+
+    # no invalid-key branch yet: the API refuses, and says so on the menu node and beside the field
+    page.click("#ivr-publish")
+    expect(menu.locator(".node-errors")).to_contain_text("invalid key")
+    expect(page.locator("#nf-invalid-error")).to_contain_text("invalid key")
+    expect(page.locator("#ivr-errors")).to_contain_text("menu_1")
+    assert "invalid" in (menu.get_attribute("class") or "")
+    assert web_box.api("GET", "/api/v1/ivr_flows/hotline")[0] == 404
+    b.shot("ivr-editor-error-on-node")
+
+    page.select_option("#nf-invalid", "hangup_1")
+    page.click("#ivr-publish")
+    expect(page.locator("#ivr-status")).to_contain_text("version 1")
+    expect(menu.locator(".node-errors")).to_have_count(0)
+    assert page.url.endswith("/admin/ivr/hotline")
+    status, flow = web_box.api("GET", "/api/v1/ivr_flows/hotline")
+    assert status == 200 and flow["start"] == "menu_1" and flow["version"] == 1
+    by_id = {n["id"]: n for n in flow["nodes"]}
+    assert [(o["digit"], o["next"]) for o in by_id["menu_1"]["options"]] == [("1", "queue_1"), ("2", "voicemail_1")]
+    assert by_id["menu_1"]["timeout"] == "hangup_1" and by_id["menu_1"]["invalid"] == "hangup_1"
+    assert by_id["queue_1"]["queue"] == "sales" and by_id["voicemail_1"]["box"] == "general"
+    b.shot("ivr-editor-published")
+    assert b.csp_errors() == []
+
+    if not sipp_available():
+        pytest.skip("SIPp (sip-tester) is not installed")
+    # the demo access number now goes to the new flow at every hour
+    status, did = web_box.api("PATCH", "/api/v1/dids/8000", {"routes": [], "default": {"kind": "flow",
+                                                                                      "target": "hotline"}})
+    assert status == 200, did
+    agent_port = free_port()
+    login = web_box.phone_feature("1002", "*11", agent_port)
+    assert successful(login) == 1, login.stdout[-2000:]
+    agent = web_box.sipp_background(web_box.sipp_args(web_box.scenario("agent_answer.xml", PCAP=PCAP), agent_port,
+                                                      media_port=free_rtp_port()))
+    time.sleep(0.3)
+    scenario = web_box.scenario("caller_menu.xml", DIGIT="1", PCAP=PCAP, WAIT_MS=8000, BEFORE_KEY_MS=2000)
+    caller = web_box.sipp([*web_box.sipp_args(scenario, free_port(), media_port=free_rtp_port()), "-inf",
+                           str(web_box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{web_box.sip_port}"],
+                          timeout=90)
+    assert successful(caller) == 1, caller.stdout[-2000:]
+    out, _ = agent.communicate(timeout=60)
+    assert successful(out) == 1, out[-2000:]
+    cdr = web_box.wait_for_cdr("8000")
+    assert cdr["ivr_path"][:2] == ["hotline/menu_1", "hotline/queue_1"], cdr["ivr_path"]
+    assert cdr["ivr_keys"] == "1" and cdr["queue"] == "sales" and cdr["agent"] == "1002"
+    assert cdr["disposition"] == "answered"
+
+
+@pytest.mark.parametrize("name", ["main", "off_hours", "survey"])
+def test_a_demo_flow_opens_and_saves_back_unchanged(web_box: RunningAppliance, playwright_browser: object,
+                                                    name: str) -> None:
+    status, before = web_box.api("GET", f"/api/v1/ivr_flows/{name}")
+    assert status == 200
+    b = editor(web_box, playwright_browser, f"/admin/ivr/{name}")
+    page: Page = b.page  # type: ignore[assignment]
+    expect(page.locator(".drawflow-node")).to_have_count(len(before["nodes"]))
+    expect(page.locator(".connection")).to_have_count(sum(
+        len([t for t in (n.get(f) for f in ("next", "invalid", "timeout", "fallback", "otherwise")) if t])
+        + len(n.get("options", [])) for n in before["nodes"]))
+    b.shot(f"ivr-editor-demo-{name}")
+    page.click("#ivr-publish")
+    expect(page.locator("#ivr-status")).to_contain_text(f"version {before['version'] + 1}")
+    status, after = web_box.api("GET", f"/api/v1/ivr_flows/{name}")
+    assert status == 200 and after["version"] == before["version"] + 1
+    assert {**after, "version": 0} == {**before, "version": 0}
+    assert json.dumps(after["nodes"]) == json.dumps(before["nodes"])  # the same order and fields too
+    assert b.csp_errors() == []
+
+
+def test_export_import_and_the_layout_kept(web_box: RunningAppliance, playwright_browser: object,
+                                           tmp_path: Path) -> None:
+    b = editor(web_box, playwright_browser, "/admin/ivr/off_hours")
+    page: Page = b.page  # type: ignore[assignment]
+    with page.expect_download() as download:
+        page.click("#ivr-export")
+    exported = json.loads(Path(download.value.path()).read_text())
+    status, stored = web_box.api("GET", "/api/v1/ivr_flows/off_hours")
+    assert exported == stored
+
+    copy = {**exported, "name": "after_hours", "title": "Imported copy"}
+    copy.pop("version")
+    path = tmp_path / "after_hours.json"
+    path.write_text(json.dumps(copy))
+    page.goto("/admin/ivr/new")
+    page.set_input_files("#ivr-import", str(path))
+    expect(page.locator("#flow-name")).to_have_value("after_hours")
+    expect(page.locator(".drawflow-node")).to_have_count(len(copy["nodes"]))
+    # move a node, publish, reopen: the layout is where it was left
+    initial = canvas_position(page, "voicemail")
+    box = node(page, "voicemail").bounding_box()
+    page.mouse.move(box["x"] + 40, box["y"] + 12)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 90, box["y"] + 150, steps=8)
+    page.mouse.up()
+    moved = canvas_position(page, "voicemail")
+    assert moved != initial
+    page.click("#ivr-publish")
+    expect(page.locator("#ivr-status")).to_contain_text("version 1")
+    status, imported = web_box.api("GET", "/api/v1/ivr_flows/after_hours")
+    assert status == 200 and imported["nodes"] == copy["nodes"] and imported["title"] == "Imported copy"
+    page.goto("/admin/ivr/after_hours")
+    expect(node(page, "voicemail")).to_have_count(1)
+    assert canvas_position(page, "voicemail") == moved
+
+    page.set_input_files("#ivr-import", files=[{"name": "bad.json", "mimeType": "application/json",
+                                                "buffer": b'{"nodes": [{"kind": "teleport"}]}'}])
+    expect(page.locator("#ivr-status")).to_contain_text("not a flow")
+    assert b.csp_errors() == []
+
+
+def _tone_wav(seconds: float = 1.5, rate: int = 16000) -> bytes:
+    """A stereo 16 kHz 440 Hz tone: the upload path converts it to the prompts' 8 kHz mono."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        frames = bytearray()
+        for i in range(int(seconds * rate)):
+            v = int(8000 * math.sin(2 * math.pi * 440 * i / rate))
+            frames += struct.pack("<hh", v, v)
+        w.writeframes(bytes(frames))
+    return out.getvalue()
+
+
+def _audio_loaded(page: Page) -> float:
+    page.wait_for_function("() => { const a = document.getElementById('prompt-audio');"
+                           " return a.readyState >= 1 && a.duration > 0; }")
+    return float(page.evaluate("document.getElementById('prompt-audio').duration"))
+
+
+def test_a_prompt_uploaded_played_and_tts_previewed(web_box: RunningAppliance, playwright_browser: object,
+                                                    tmp_path: Path) -> None:
+    b = editor(web_box, playwright_browser, "/admin/ivr/main")
+    page: Page = b.page  # type: ignore[assignment]
+    # a shipped prompt plays
+    page.select_option("#prompt-pick", "zh-CN/welcome")
+    page.click("#prompt-play")
+    assert _audio_loaded(page) > 0.5
+    # a bad name is refused beside the form; a good one is converted, listed and played
+    wav = tmp_path / "greeting.wav"
+    wav.write_bytes(_tone_wav())
+    page.fill("#upload-name", "Bad Name")
+    page.set_input_files("#upload-file", str(wav))
+    page.click("#prompt-upload button[type=submit]")
+    expect(page.locator("#upload-error")).to_contain_text("name")
+    page.evaluate("document.getElementById('prompt-audio').removeAttribute('src')")
+    page.fill("#upload-name", "spring_greeting")
+    page.click("#prompt-upload button[type=submit]")
+    expect(page.locator("#prompt-pick")).to_have_value("zh-CN/spring_greeting")
+    duration = _audio_loaded(page)
+    assert 1.3 < duration < 1.7, duration
+    assert page.evaluate("document.getElementById('prompt-audio').src").endswith("/zh-CN/spring_greeting/audio")
+    _, listing = web_box.api("GET", "/api/v1/prompts")
+    assert {"name": "spring_greeting", "language": "zh-CN", "source": "upload"}.items() <= next(
+        p for p in listing["items"] if p["name"] == "spring_greeting").items()
+    # the new prompt is offered in the node forms
+    page.select_option("#node-pick", "welcome")
+    page.select_option("#nf-prompt", "spring_greeting")
+    b.shot("ivr-editor-prompt-uploaded")
+    # text to speech, previewed in the same player
+    page.evaluate("document.getElementById('prompt-audio').removeAttribute('src')")
+    page.fill("#tts-text", "您好,欢迎致电")
+    page.click("#tts-preview button[type=submit]")
+    assert _audio_loaded(page) > 0.5
+    assert b.csp_errors() == []
