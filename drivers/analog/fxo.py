@@ -65,6 +65,7 @@ class FxoPort:
         self._deadline: float | None = None
         self._timer: str | None = None
         self._dial_queue: list[str] = []
+        self._early_cid: tuple[float, callerid.CallerId] | None = None
 
     # ------------------------------------------------------------------------------------------ timers
 
@@ -105,6 +106,9 @@ class FxoPort:
                 self._offered = False
                 self._cid_samples.clear()
                 out = self._to(PortState.RINGING, "ringing")
+                early, self._early_cid = self._early_cid, None
+                if early is not None and now - early[0] <= s.caller_id_window_s:
+                    out += self._got_caller_id(early[1], "dtmf")
             elif self.state == PortState.RINGING:
                 out = []
             else:
@@ -142,6 +146,12 @@ class FxoPort:
 
     def audio(self, frame: npt.NDArray[np.int16], now: float) -> list[PortOutput]:
         """One 20 ms frame heard on the line."""
+        if self.state == PortState.IDLE:
+            # DTMF caller ID comes before the first ring, on a line that is still idle
+            cid = self._dtmf_cid.feed(frame)
+            if cid is not None:
+                self._early_cid = (now, cid)
+            return []
         if self.state == PortState.RINGING:
             return self._caller_id_audio(frame)
         if self.state == PortState.IN_CALL and "busy_tone" in self.settings.disconnect:
@@ -154,7 +164,7 @@ class FxoPort:
     def _caller_id_audio(self, frame: npt.NDArray[np.int16]) -> list[PortOutput]:
         if self.caller_id is not None:
             return []
-        if self.rings == 0:  # DTMF caller ID comes before the first ring
+        if self.rings == 0:  # (while the first ring lasts: DTMF caller ID may still be finishing)
             cid = self._dtmf_cid.feed(frame)
             return self._got_caller_id(cid, "dtmf") if cid is not None else []
         self._cid_samples.append(frame.copy())

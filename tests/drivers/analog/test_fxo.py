@@ -69,13 +69,21 @@ def test_fsk_caller_id_between_the_first_rings_then_the_call_is_offered_at_the_s
 
 def test_dtmf_caller_id_before_the_first_ring() -> None:
     port = Clocked(FxoPort(1, FxoSettings(rings_to_answer=1)))
-    port.signal(PortSignal.RING_ON)  # (the card reports the line active: DTMF comes while we listen)
-    port.port.rings = 0
-    port.run(2.5, line(at_level(fixture("dtmf_cid_twist+0"), -30.0)))
-    port.signal(PortSignal.RING_OFF)
+    port.run(2.5, line(at_level(fixture("dtmf_cid_twist+0"), -30.0)))  # the line is idle: no ring yet
+    assert port.state() == PortState.IDLE and not port.of(CallerIdReceived)
+    ring(port)
     [(_, got)] = port.of(CallerIdReceived)
     assert got == CallerIdReceived(CallerId(number="13800138000"), "dtmf")
     assert [o for _, o in port.of(CallOffered)] == [CallOffered(CallerId(number="13800138000"))]
+
+
+def test_dtmf_caller_id_too_long_before_a_ring_belongs_to_no_call() -> None:
+    port = Clocked(FxoPort(1, FxoSettings(rings_to_answer=1)))
+    port.run(2.5, line(at_level(fixture("dtmf_cid_twist-6"), -20.0)))
+    port.run(10.0)
+    ring(port)
+    ring(port)
+    assert not port.of(CallerIdReceived) and [o for _, o in port.of(CallOffered)] == [CallOffered(None)]
 
 
 def test_answer_after_one_ring_waits_for_caller_id_and_offers_as_it_arrives() -> None:

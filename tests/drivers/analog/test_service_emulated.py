@@ -127,3 +127,29 @@ async def test_fxo_call_with_caller_id_bridged_to_an_fxs_phone_then_busy_tone_en
         finally:
             await service.stop()
     await media.stop()
+
+
+async def test_dtmf_caller_id_before_the_first_ring_and_a_caller_who_gives_up(tmp_path: Path) -> None:
+    bus = EventBus()
+    low, high = free_port_range()
+    media = MediaEngine(MediaConfig(port_low=low, port_high=high), bus)
+    await media.start()
+    async with analog_card(tmp_path, "fxo:1,fxs:2") as (card, far, _info):
+        service = AnalogService(card, media, parse_config(CONFIG), bus)
+        got: list[Event] = []
+        service.fxo.attach(got.append)
+        await service.start()
+        try:
+            await far(1, "call", number="13800138000", cid="dtmf")
+            await until("the line's call", lambda: any(isinstance(e, leg_events.LegIncoming) for e in got), 15)
+            [incoming] = [e for e in got if isinstance(e, leg_events.LegIncoming)]
+            assert (incoming.caller, incoming.caller_name) == ("13800138000", None)
+            # nobody answers; the caller gives up: the offered leg ends, remote, normal clearing
+            await far(1, "hang_up")
+            await until("the offer to end", lambda: any(isinstance(e, leg_events.LegEnded) for e in got), 10)
+            [ended] = [e for e in got if isinstance(e, leg_events.LegEnded)]
+            assert (ended.leg_id, ended.cause, ended.remote) == (incoming.leg_id, Cause.NORMAL_CLEARING, True)
+            assert service.port_status()[0]["state"] == "idle"
+        finally:
+            await service.stop()
+    await media.stop()
