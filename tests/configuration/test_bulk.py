@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from typing import Any
 
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from appliance.configuration.bulk import MAX_BYTES, XLSX_TYPE
+from appliance.configuration.bulk import MAX_BYTES, MAX_ROWS, MAX_UNPACKED, XLSX_TYPE
 from appliance.domain.kinds import all_kinds
 from appliance.store.config_store import ConfigStore
 from tests.api_client import Client
@@ -119,6 +120,15 @@ async def test_hostile_input_is_refused_with_a_4xx(admin: Client) -> None:
     assert status == 400 and data["error_id"] == "bad_encoding"
     big = b"employee_no,name\n" + b"2001,x\n" * (MAX_BYTES // 7 + 1)
     status, data = await _post(admin, "/api/v1/staff/import", big)
+    assert status == 413 and data["error_id"] == "too_large"
+    many = b"employee_no\n" + b"1\n" * (MAX_ROWS + 1)  # small in bytes, too long in rows
+    status, data = await _post(admin, "/api/v1/staff/import", many)
+    assert status == 413 and "10000" in data["message"]
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (MAX_UNPACKED + 1))  # ~64 KB packed
+    assert len(bomb.getvalue()) < MAX_BYTES
+    status, data = await _post(admin, "/api/v1/staff/import", bomb.getvalue(), XLSX_TYPE)
     assert status == 413 and data["error_id"] == "too_large"
     status, data = await _post(admin, "/api/v1/staff/import", b"PK\x03\x04 not really a zip", XLSX_TYPE)
     assert status == 400 and data["error_id"] == "bad_file"
