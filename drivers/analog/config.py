@@ -25,6 +25,7 @@ class FxoPortConfig:
 class FxsPortConfig:
     port: int
     extension: str  # the analog phone on this port is this extension
+    voicemail_box: str | None = None  # its lamp lights while this box holds unhandled messages
     settings: FxsSettings = field(default_factory=FxsSettings)
 
 
@@ -124,7 +125,11 @@ def parse_config(data: Mapping[str, Any]) -> AnalogConfig:
                     errors.append(_err(f"{where}.extension", "unique", f"extension {ext} is on two ports",
                                        f"分机 {ext} 配置在两个端口上"))
                     continue
-                fxs.append(FxsPortConfig(port=port, extension=ext,
+                box = item.get("voicemail_box")
+                if box is not None and (not isinstance(box, str) or not box):
+                    errors.append(_err(f"{where}.voicemail_box", "type", "a voicemail box's id", "应为语音信箱 ID"))
+                    continue
+                fxs.append(FxsPortConfig(port=port, extension=ext, voicemail_box=box,
                                          settings=_settings(FxsSettings, FxsSettings(), raw, where, errors)))
     if errors:
         raise ValidationFailed(errors)

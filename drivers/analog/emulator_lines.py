@@ -229,6 +229,7 @@ class Phone(FarEnd):
     ring_stops: list[int] = field(default_factory=list)
     auto_answer_rings: int | None = None
     caller_id: dict[str, Any] | None = None
+    lamp: bool = False  # message waiting, as the last indication on hook set it
     _cid_audio: list[npt.NDArray[np.int16]] = field(default_factory=list)
     _pending: list[tuple[int, PortSignal]] = field(default_factory=list)  # (tick, signal) for the hook switch
 
@@ -260,7 +261,8 @@ class Phone(FarEnd):
         if what == "status":
             return {"off_hook": self.off_hook, "ringing": self.ringing, "rings": self.rings,
                     "ring_starts": [t / TICKS_PER_S for t in self.ring_starts],
-                    "ring_stops": [t / TICKS_PER_S for t in self.ring_stops], "caller_id": self.caller_id}
+                    "ring_stops": [t / TICKS_PER_S for t in self.ring_stops], "caller_id": self.caller_id,
+                    "lamp": self.lamp}
         raise ValueError(f"unknown request {what!r} for a phone")
 
     def _lift(self) -> None:
@@ -292,6 +294,16 @@ class Phone(FarEnd):
             self._cid_audio.append(self.heard[-1][1])
             del self._cid_audio[: -6 * TICKS_PER_S]
 
+    def _message_waiting(self) -> None:
+        """An on-hook message waiting indication (MDMF 0x82 / SDMF 0x06) sets the lamp."""
+        recent = self._cid_audio[-2 * TICKS_PER_S:]
+        if sum(float(np.abs(f).max()) for f in recent) == 0:
+            return
+        for message, _ in callerid.decode_fsk(np.concatenate(recent)):
+            if isinstance(message, callerid.MessageWaiting):
+                self.lamp = message.active
+                self._cid_audio = []
+
     def _decode_caller_id(self) -> None:
         if not self._cid_audio:
             return
@@ -315,4 +327,6 @@ class Phone(FarEnd):
         if not self.off_hook and self.ringing is False and self.rings == 1 and self.caller_id is None and \
                 len(self._cid_audio) >= 3 * TICKS_PER_S:
             self._decode_caller_id()
+        if not self.off_hook and not self.ringing and self.ticks % TICKS_PER_S == 0 and self._cid_audio:
+            self._message_waiting()
         return self.say_frame() if self.off_hook else np.zeros(FRAME, np.int16)

@@ -16,11 +16,12 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from appliance.events import EventBus
+from appliance.events import Event, EventBus
 from appliance.health import Health, Status
 from appliance.legs import events as leg_events
 from appliance.legs.causes import Cause
@@ -49,6 +50,8 @@ class PortRuntime:
     trunk: str = ""  # FXO
     access_number: str = ""  # FXO
     extension: str = ""  # FXS
+    voicemail_box: str | None = None  # FXS: the box whose messages light the phone's lamp
+    lamp: bool | None = None  # FXS: message waiting to send when the phone is next idle (None: nothing)
     leg: AnalogLeg | None = None
     tx_audio: deque[npt.NDArray[np.int16]] = field(default_factory=deque)  # caller ID, digits: 160 each
     tone: ToneGenerator | None = None
@@ -83,10 +86,13 @@ class AnalogService:
             self.ports[c.port] = PortRuntime(c.port, FxoPort(c.port, c.settings), trunk=c.trunk,
                                              access_number=c.access_number)
         for s in config.fxs:
-            self.ports[s.port] = PortRuntime(s.port, FxsPort(s.port, s.settings), extension=s.extension)
+            self.ports[s.port] = PortRuntime(s.port, FxsPort(s.port, s.settings), extension=s.extension,
+                                             voicemail_box=s.voicemail_box)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.card_lost: str | None = None
+        self._unheard: dict[str, set[str]] = {}  # voicemail box -> unhandled message ids (since start)
+        self._subscription: Any = None  # (the bus's subscription handle)
         self.counters = {"commands_failed": 0, "bearer_frames": 0}
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -100,12 +106,17 @@ class AnalogService:
                 await self.card.close()
                 raise AnalogError(f"port {number} is configured as {rt.kind} but the card has "
                                   f"{kinds.get(number) or 'no such port'}")
+        if self.bus is not None:
+            self._subscription = self.bus.subscribe(self._voicemail, {"voicemail.new", "voicemail.handled"})
         for rt in self.ports.values():
             if rt.kind == "fxs":
                 self.fxs.emit(leg_events.EndpointReachable(at=time.time(), extension=rt.extension,
                                                            reachable=True))
 
     async def stop(self) -> None:
+        if self.bus is not None and self._subscription is not None:
+            self.bus.unsubscribe(self._subscription)
+            self._subscription = None
         for rt in self.ports.values():
             if rt.leg is not None:
                 self._end_leg(rt, Cause.NORMAL_CLEARING, remote=False)
@@ -174,6 +185,11 @@ class AnalogService:
         if leg is not None and leg.frame_port is not None:
             leg.frame_port.push(rx)
             tx = leg.frame_port.pull()
+        if rt.lamp is not None and not rt.tx_audio and isinstance(rt.machine, FxsPort):
+            outputs = rt.machine.message_waiting(rt.lamp)  # (nothing while the phone is in use: kept)
+            if outputs:
+                rt.lamp = None
+                self._apply(rt, outputs)
         if rt.tx_audio:
             tx = g711.encode(rt.tx_audio.popleft(), "alaw")
         elif rt.tone is not None:
@@ -219,6 +235,18 @@ class AnalogService:
                 self._dialled(rt, out)
             elif isinstance(out, m.Flash):
                 self._flash(rt)
+
+    def _voicemail(self, event: Event) -> None:
+        """Message waiting: the lamp of each phone whose box this is follows whether anything is unhandled."""
+        box, message = getattr(event, "box", ""), getattr(event, "message_id", "")
+        unheard = self._unheard.setdefault(box, set())
+        if event.topic == "voicemail.new":
+            unheard.add(message)
+        else:
+            unheard.discard(message)
+        for rt in self.ports.values():
+            if rt.voicemail_box == box:
+                rt.lamp = bool(unheard)
 
     def _publish(self, rt: PortRuntime, state: m.PortState, detail: str) -> None:
         log.info("port %s (%s): %s — %s", rt.number, rt.kind, state.value, detail)

@@ -17,6 +17,7 @@ from appliance.legs.causes import Cause
 from appliance.legs.models import LegRefused, OutboundLeg
 from appliance.media.models import MediaConfig
 from appliance.media.service import MediaEngine
+from appliance.voicemail.events import VoicemailHandled, VoicemailReceived
 from drivers.analog.config import parse_config
 from drivers.analog.events import PortStateChanged
 from drivers.analog.legs import AnalogLeg
@@ -150,6 +151,35 @@ async def test_dtmf_caller_id_before_the_first_ring_and_a_caller_who_gives_up(tm
             [ended] = [e for e in got if isinstance(e, leg_events.LegEnded)]
             assert (ended.leg_id, ended.cause, ended.remote) == (incoming.leg_id, Cause.NORMAL_CLEARING, True)
             assert service.port_status()[0]["state"] == "idle"
+        finally:
+            await service.stop()
+    await media.stop()
+
+
+async def test_the_phone_lamp_follows_unhandled_voicemail_in_its_box(tmp_path: Path) -> None:
+    bus = EventBus()
+    low, high = free_port_range()
+    media = MediaEngine(MediaConfig(port_low=low, port_high=high), bus)
+    await media.start()
+    config = {"fxs": [{"port": 2, "extension": "1002", "voicemail_box": "sales"}, {"port": 3, "extension": "1003"}]}
+    async with analog_card(tmp_path, "fxo:1,fxs:2") as (card, far, _info):
+        service = AnalogService(card, media, parse_config(config), bus)
+        await service.start()
+        try:
+            bus.publish(VoicemailReceived(message_id="m1", box="sales", caller="10086", duration_s=4.0))
+            bus.publish(VoicemailReceived(message_id="m2", box="sales", caller="10010", duration_s=3.0))
+            await far.until("the lamp on", 2, lambda s: s["lamp"] is True, 8)
+            bus.publish(VoicemailHandled(message_id="m1", box="sales", by="admin"))
+            await asyncio.sleep(2.0)
+            assert (await far(2, "status"))["lamp"] is True  # one message is still unhandled
+            # the phone is in use when the last one is handled: the lamp goes off once it is put down
+            await far(2, "off_hook")
+            bus.publish(VoicemailHandled(message_id="m2", box="sales", by="admin"))
+            await asyncio.sleep(1.5)
+            assert (await far(2, "status"))["lamp"] is True
+            await far(2, "on_hook")
+            await far.until("the lamp off", 2, lambda s: s["lamp"] is False, 8)
+            assert (await far(3, "status"))["lamp"] is False  # (a phone without that box)
         finally:
             await service.stop()
     await media.stop()
