@@ -183,3 +183,33 @@ async def test_the_phone_lamp_follows_unhandled_voicemail_in_its_box(tmp_path: P
         finally:
             await service.stop()
     await media.stop()
+
+
+async def test_an_outbound_call_seizes_a_line_of_the_trunk_and_dials_in_dtmf(tmp_path: Path) -> None:
+    bus = EventBus()
+    low, high = free_port_range()
+    media = MediaEngine(MediaConfig(port_low=low, port_high=high), bus)
+    await media.start()
+    async with analog_card(tmp_path, "fxo:1,fxs:2") as (card, far, _info):
+        service = AnalogService(card, media, parse_config(CONFIG), bus)
+        got: list[Event] = []
+        service.fxo.attach(got.append)
+        await service.start()
+        try:
+            leg = await service.fxo.create(OutboundLeg(callee="10086", caller="8000", trunk="pstn"))
+            assert isinstance(leg, AnalogLeg) and leg.endpoint_id is not None
+            with pytest.raises(LegRefused) as refused:
+                await service.fxo.create(OutboundLeg(callee="10010", caller="8000", trunk="pstn"))
+            assert refused.value.cause == Cause.NO_CIRCUIT_AVAILABLE
+            with pytest.raises(LegRefused) as refused:
+                await service.fxo.create(OutboundLeg(callee="10010", caller="8000", trunk="other"))
+            assert refused.value.cause == Cause.NO_ROUTE_TO_DESTINATION
+            await until("the number dialled", lambda: leg.state == "answered", 10)
+            status = await far.until("the exchange to connect", 1, lambda s: s["state"] == "connected", 10)
+            assert status["dialled"] == "10086"
+            leg.hangup()
+            await far.until("the line released", 1, lambda s: s["state"] == "idle", 5)
+            assert [e.remote for e in got if isinstance(e, leg_events.LegEnded)] == [False]
+        finally:
+            await service.stop()
+    await media.stop()
