@@ -49,7 +49,7 @@ NODE_FIELD_LABELS: dict[str, str] = {
     "tts": N_("Text to speech"),
     "say_digits": N_("Digits to speak"),
     "barge_in": N_("Keys interrupt the prompt"),
-    "next": N_("Next"),
+    "next": N_("Then go to"),
     "options": N_("Keys"),
     "digit": N_("Key"),
     "invalid": N_("On invalid key"),

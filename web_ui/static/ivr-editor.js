@@ -161,14 +161,14 @@ document.addEventListener("DOMContentLoaded", function () {
     const rect = this.editor.precanvas.getBoundingClientRect();
     return [Math.round((clientX - rect.x) / this.editor.zoom), Math.round((clientY - rect.y) / this.editor.zoom)];
   };
-  // Zoom out (to half at most) so the whole flow shows, its top left corner at the canvas's.
+  // Zoom out (to 70 % at most, so it stays legible) so the flow shows, its top left corner at the canvas's.
   GraphView.prototype.fit = function () {
     const ed = this.editor;
     const nodes = Object.values(ed.drawflow.drawflow[ed.module].data);
     if (!nodes.length) return;
     const w = ed.precanvas.clientWidth; const h = ed.precanvas.clientHeight;
     const right = Math.max(...nodes.map(n => n.pos_x)) + 340; const bottom = Math.max(...nodes.map(n => n.pos_y)) + 170;
-    const z = Math.max(0.5, Math.min(1, w / right, h / bottom));
+    const z = Math.max(0.7, Math.min(1, w / right, h / bottom));
     ed.zoom = z; ed.zoom_last_value = z;
     ed.canvas_x = (w / 2) * (z - 1); ed.canvas_y = (h / 2) * (z - 1);
     ed.zoom_refresh();
