@@ -1,0 +1,1 @@
+"""Health of the box (psutil), alarms with hysteresis and flap damping, the alarm table kept across restarts."""
