@@ -27,9 +27,12 @@ TEMP_GLOB = "*-restic-temp-*"  # restic's SFTP (and local) backend writes a pack
 
 async def open_repository(restic: Restic, repo: Repository, *, may_init: bool) -> bool:
     """True when the repository was created now. Only a person's run may initialise one: a scheduled run
-    against an empty or wrong place (an unmounted disk, a mistyped path) must fail, not start a new repository."""
+    against an empty or wrong place (an unmounted disk, a mistyped path) must fail, not start a new repository.
+
+    Opening is `restic unlock`: it proves the repository and the password, and removes stale locks (only locks
+    whose process is gone, or older than 30 min; the service's run lock means no run of ours holds one)."""
     try:
-        await restic.run(repo, ["cat", "config"], command="open")
+        await restic.run(repo, ["unlock"], command="open")
         return False
     except ResticFailed as exc:
         missing = "is there a repository" in str(exc).lower() or "does not exist" in str(exc).lower()
@@ -40,12 +43,6 @@ async def open_repository(restic: Restic, repo: Repository, *, may_init: bool) -
                                 "该处尚无备份仓库;请先手动运行一次备份以创建")
     await restic.run(repo, ["init", "--repository-version", "2"], command="init")
     return True
-
-
-async def remove_stale_locks(restic: Restic, repo: Repository) -> None:
-    """`restic unlock` removes only locks whose process is gone (or older than 30 min). The caller holds the
-    service's run lock, so no run of ours can hold one."""
-    await restic.run(repo, ["unlock"], command="unlock")
 
 
 async def cleanup_temp_files(repo: Repository, local_root: Path | None, sftp_batch: Callable[[str], Any] | None,

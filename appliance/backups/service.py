@@ -98,6 +98,7 @@ class BackupService:
     _last_ok_at: float = 0.0
     _started: bool = False
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _clean: set[str] = field(default_factory=set)  # targets with no leftovers of ours since start
     _scheduler: BackupScheduler | None = None
 
     def __post_init__(self) -> None:
@@ -309,12 +310,14 @@ class BackupService:
         try:
             await body(rec)
         except BackupError as exc:
+            self._clean.discard(target.name)
             record = self._finish(rec, ok=False, error_id=exc.error_id, message=exc.message)
             self.bus.publish(BackupFailed(at=record.ended_at, run_id=run_id, kind=kind, target=target.name,
                                           error_id=exc.error_id, reason=exc.message, reason_zh=exc.message_zh))
             await asyncio.to_thread(self._append_history, record)
             raise
         except asyncio.CancelledError:
+            self._clean.discard(target.name)
             record = self._finish(rec, ok=False, error_id="backup_cancelled", message="the run was stopped")
             await asyncio.shield(asyncio.to_thread(self._append_history, record))
             raise
@@ -359,10 +362,12 @@ class BackupService:
     async def _prepare_repo(self, target: Target, *, may_init: bool) -> Repository:
         repo = await self._repository(target)
         created = await ops.open_repository(self.restic, repo, may_init=may_init)
-        if not created:
-            await ops.remove_stale_locks(self.restic, repo)
+        if not created and target.name not in self._clean:
+            # Leftovers come from a run that failed or a process that died: once after start, and after a
+            # failure, not before every hourly run (each is another SSH session).
             local = None if target.kind is TargetKind.SFTP else Path(repo.url)
             await ops.cleanup_temp_files(repo, local, self._sftp_batch(target), target.path)
+        self._clean.add(target.name)
         return repo
 
     def _sftp_batch(self, target: Target) -> Callable[[str], Any] | None:
