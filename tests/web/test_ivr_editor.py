@@ -13,14 +13,16 @@ import struct
 import time
 import wave
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from appliance.ivr import models as ivr
 from tests.conftest import free_port, free_rtp_port
 from tests.e2e.harness import MEDIA_FIXTURES, RunningAppliance, sipp_available, successful
 from tests.web.conftest import ADMIN_PASSWORD, Browser, base_of, open_page, sign_in
+from web_ui.pages.ivr_pages import NODE_FIELD_LABELS, NODE_LABELS, node_kinds
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 PCAP = MEDIA_FIXTURES / "g711a.pcap"
@@ -61,6 +63,18 @@ def drag_wire(page: Page, source: Any, target: Any) -> None:
     page.mouse.move((a["x"] + b["x"]) / 2, (a["y"] + b["y"]) / 2, steps=5)
     page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=5)
     page.mouse.up()
+
+
+def test_the_palette_offers_every_node_kind_of_the_model() -> None:
+    kinds = node_kinds()
+    assert set(kinds) == {get_args(get_type_hints(c)["kind"])[0] for c in get_args(get_args(ivr.Node)[0])}
+    assert set(kinds) <= set(NODE_LABELS)
+    fields = {f["name"] for k in kinds.values() for f in k["fields"]}
+    fields |= {i["name"] for k in kinds.values() for f in k["fields"] for i in f.get("item", [])}
+    assert fields <= set(NODE_FIELD_LABELS), fields - set(NODE_FIELD_LABELS)
+    menu = {f["name"]: f for f in kinds["menu"]["fields"]}
+    assert menu["options"]["type"] == "list" and menu["timeout_seconds"] == {"name": "timeout_seconds",
+                                                                              "type": "float", "default": 5.0}
 
 
 def test_a_flow_built_in_the_editor_takes_a_sipp_call_to_the_queue(
@@ -203,8 +217,23 @@ def test_export_import_and_the_layout_kept(web_box: RunningAppliance, playwright
     expect(node(page, "voicemail")).to_have_count(1)
     assert canvas_position(page, "voicemail") == moved
 
-    page.set_input_files("#ivr-import", files=[{"name": "bad.json", "mimeType": "application/json",
-                                                "buffer": b'{"nodes": [{"kind": "teleport"}]}'}])
+    # by keyboard: a node on the canvas opens its form with Enter
+    node(page, "notice").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#nf-id")).to_be_focused()
+    expect(page.locator("#nf-id")).to_have_value("notice")
+    expect(page.locator("#nf-next")).to_have_value("voicemail")
+    # a node deleted on the canvas (Delete key) leaves the model, and the branch to it with it
+    node(page, "voicemail").locator(".node-kind").click()
+    page.locator("#ivr-canvas").press("Delete")
+    expect(page.locator(".drawflow-node")).to_have_count(len(copy["nodes"]) - 1)
+    pick(page, "notice")
+    expect(page.locator("#nf-next")).to_have_value("")
+    expect(page.locator(".connection")).to_have_count(0)
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"nodes": [{"kind": "teleport"}]}')
+    page.set_input_files("#ivr-import", str(bad))
     expect(page.locator("#ivr-status")).to_contain_text("not a flow")
     assert b.csp_errors() == []
 
