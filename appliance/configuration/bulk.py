@@ -71,7 +71,7 @@ class ImportRefused(ApplianceError):
         if rows == [0]:
             message, message_zh = problems[0].message, problems[0].message_zh
         else:
-            message = f"nothing was imported: {len(problems)} problem(s) in row(s) {shown}"
+            message = f"Nothing was imported: {len(problems)} problem(s) in row(s) {shown}"
             message_zh = f"未导入任何数据:第 {shown} 行有 {len(problems)} 处错误"
         super().__init__(message, message_zh, {"rows": [p.to_dict() for p in problems], **(extra or {})},
                          error_id=error_id, http_status=status)
