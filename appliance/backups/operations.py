@@ -10,6 +10,7 @@ import datetime as dt
 import glob
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -159,6 +160,20 @@ async def list_files(restic: Restic, repo: Repository, snapshot: Snapshot) -> li
     return [m for m in result.messages if m.get("struct_type") == "node" and m.get("type") == "file"]
 
 
+_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def restic_time(text: str) -> float | None:
+    """restic's RFC 3339 times carry nanoseconds and the zone it ran in ("Z" or "+08:00")."""
+    m = _TIME.match(text)
+    if m is None:
+        return None
+    base, frac, zone = m.groups()
+    parsed = dt.datetime.fromisoformat(f"{base}{'.' + (frac or '0')[:6].ljust(6, '0')}"
+                                       f"{'+00:00' if zone == 'Z' else zone}")
+    return parsed.timestamp()
+
+
 def diff_against(nodes: Sequence[dict[str, Any]], root: str, dest: Path) -> dict[str, list[str]]:
     """What a restore would change in `dest`: files it would add, files it would replace, files the same."""
     plan: dict[str, list[str]] = {"new": [], "changed": [], "unchanged": []}
@@ -173,12 +188,9 @@ def diff_against(nodes: Sequence[dict[str, Any]], root: str, dest: Path) -> dict
         except OSError:
             plan["new"].append(rel)
             continue
-        mtime = node.get("mtime", "")
         same_size = st.st_size == int(node.get("size", 0) or 0)
-        try:
-            same_time = abs(dt.datetime.fromisoformat(str(mtime)[:26] + "+00:00").timestamp() - st.st_mtime) < 1.0
-        except ValueError:
-            same_time = False
+        when = restic_time(str(node.get("mtime", "")))
+        same_time = when is not None and abs(when - st.st_mtime) < 1.0
         plan["unchanged" if same_size and same_time else "changed"].append(rel)
     return plan
 
