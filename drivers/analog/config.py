@@ -65,6 +65,11 @@ def _settings(cls: type[Any], base: Any, data: Mapping[str, Any], where: str,
             if not isinstance(value, bool):
                 errors.append(_err(f"{where}.{key}", "type", "true or false", "应为 true 或 false"))
                 continue
+        elif key.endswith("_gain_db"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not -24 <= value <= 24:
+                errors.append(_err(f"{where}.{key}", "range", "a gain of -24 to 24 dB", "增益应为 -24 到 24 dB"))
+                continue
+            value = float(value)
         elif isinstance(current, (int, float)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 errors.append(_err(f"{where}.{key}", "type", "a number of at least 0", "应为不小于 0 的数字"))

@@ -63,6 +63,8 @@ class FxsSettings:
     interdigit_s: float = 3.0
     first_digit_s: float = 15.0  # dial tone this long with no digit: congestion
     busy_after_s: float = 30.0  # far end gone and the phone still up: busy tone, then this long to congestion
+    rx_gain_db: float = 0.0  # per-port gain (applied by the driver to the port's audio)
+    tx_gain_db: float = 0.0
 
 
 # -------------------------------------------------------------------------------------------- outputs

@@ -43,6 +43,12 @@ FRAME = 160
 IDLE = bytes([IDLE_ALAW]) * FRAME
 
 
+def gain(alaw: bytes, db: float) -> bytes:
+    """A-law audio made `db` louder (or softer), clipped at full scale."""
+    pcm = g711.decode(alaw, "alaw").astype(np.float64) * 10 ** (db / 20)
+    return g711.encode(np.clip(np.round(pcm), -32768, 32767).astype(np.int16), "alaw")
+
+
 @dataclass(eq=False)
 class PortRuntime:
     number: int
@@ -183,8 +189,12 @@ class AnalogService:
         tx = IDLE
         leg = rt.leg
         if leg is not None and leg.frame_port is not None:
-            leg.frame_port.push(rx)
+            settings = rt.machine.settings
+            # (no gain set: the line's code words pass untouched, to an A-law peer without transcoding)
+            leg.frame_port.push(gain(rx, settings.rx_gain_db) if settings.rx_gain_db else rx)
             tx = leg.frame_port.pull()
+            if settings.tx_gain_db:
+                tx = gain(tx, settings.tx_gain_db)
         if rt.lamp is not None and not rt.tx_audio and isinstance(rt.machine, FxsPort):
             outputs = rt.machine.message_waiting(rt.lamp)  # (nothing while the phone is in use: kept)
             if outputs:

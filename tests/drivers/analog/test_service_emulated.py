@@ -44,6 +44,11 @@ def heard(levels: dict[str, float], hz: float, other: float) -> bool:
     return levels[f"{hz:g}"] > -30.0 and levels[f"{hz:g}"] > levels[f"{other:g}"] + 10
 
 
+GAIN_CONFIG = {"fxo": [{"port": 1, "trunk": "pstn", "access_number": "8000",
+                        "settings": {"rings_to_answer": 1, "rx_gain_db": -6.0}}],
+               "fxs": [{"port": 2, "extension": "1002"}, {"port": 3, "extension": "1003"}]}
+
+
 async def test_fxo_call_with_caller_id_bridged_to_an_fxs_phone_then_busy_tone_ends_it(tmp_path: Path) -> None:
     bus = EventBus()
     states: list[Event] = []
@@ -52,7 +57,7 @@ async def test_fxo_call_with_caller_id_bridged_to_an_fxs_phone_then_busy_tone_en
     media = MediaEngine(MediaConfig(port_low=low, port_high=high), bus)
     await media.start()
     async with analog_card(tmp_path, "fxo:1,fxs:2") as (card, far, _info):
-        service = AnalogService(card, media, parse_config(CONFIG), bus)
+        service = AnalogService(card, media, parse_config(GAIN_CONFIG), bus)
         got: list[Event] = []
         service.fxo.attach(got.append)
         service.fxs.attach(got.append)
@@ -100,6 +105,9 @@ async def test_fxo_call_with_caller_id_bridged_to_an_fxs_phone_then_busy_tone_en
             phone_heard = (await far(2, "levels", hz=[500, 1100], seconds=1.5))["levels"]
             assert heard(exchange_heard, 1100, 500), exchange_heard
             assert heard(phone_heard, 500, 1100), phone_heard
+            # both far ends say -12 dBm0; the line's port takes 6 dB off what it hears, the phone's nothing
+            assert exchange_heard["1100"] == pytest.approx(-12.0, abs=1.0), exchange_heard
+            assert phone_heard["500"] == pytest.approx(-18.0, abs=1.0), phone_heard
 
             # the caller hangs up: the exchange plays busy; the line leg ends within three cycles
             loop = asyncio.get_running_loop()
