@@ -53,7 +53,7 @@ LIST_COLUMNS: dict[str, tuple[str, ...]] = {
     "pause_reasons": ("code", "name", "name_zh"),
     "customers": ("id", "name", "phones", "account_manager", "area", "vip"),
     "vip_list": ("number", "name", "queues", "note"),
-    "blacklist": ("number", "reason"),
+    "blacklist": ("number", "match", "note"),
 }
 
 FIELD_LABELS: dict[str, str] = {
@@ -150,6 +150,7 @@ FIELD_LABELS: dict[str, str] = {
     "has_password": N_("Password set"),
     "has_pin": N_("PIN set"),
     "employment": N_("Employment history"),
+    "match": N_("Match"),
     "sip_realm": N_("SIP domain (realm)"),
     "time_zone": N_("Time zone"),
     "language": N_("Default language"),
@@ -171,7 +172,8 @@ VALUE_LABELS: dict[str, str] = {
     "last_served": N_("Last served agent"), "account_manager": N_("Account manager"), "locality": N_("Locality"),
     "level": N_("Agent level"), "fifo": N_("First in, first out"), "lifo": N_("Last in, first out"),
     "hangup": N_("Hang up"), "voicemail": N_("Voicemail"), "queue": N_("Another queue"), "flow": N_("IVR flow"),
-    "ivr": N_("IVR node"), "external": N_("External number"), "true": N_("Yes"), "false": N_("No"),
+    "ivr": N_("IVR node"), "external": N_("External number"),
+    "exact": N_("Exact number"), "prefix": N_("Number prefix"), "true": N_("Yes"), "false": N_("No"),
     "zh_CN": N_("Simplified Chinese"), "en": N_("English"),
 }
 

@@ -62,6 +62,7 @@ def test_deleting_something_in_use_is_refused_naming_the_user(web_box: RunningAp
     page = b.page
     page.goto("/admin/skills/item/french")
     page.click("[data-delete]")
+    expect(page.locator("#confirm-text")).to_have_text("删除 french?此操作无法撤销。")
     page.click("#confirm-ok")
     expect(page.locator("#action-error")).to_contain_text("fr")
     b.shot("delete-refused")

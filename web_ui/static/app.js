@@ -140,7 +140,7 @@ document.addEventListener("submit", submitApiForm);
 document.addEventListener("click", async event => {
   const del = event.target.closest("[data-delete]");
   if (del) {
-    const ok = await confirmDialog(text("confirmDelete").replace("%s", del.dataset.name || ""));
+    const ok = await confirmDialog(text("confirmDelete").replace("{name}", del.dataset.name || ""));
     if (ok) await actionButton(del, "DELETE", del.dataset.delete);
     return;
   }
