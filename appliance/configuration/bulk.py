@@ -480,11 +480,12 @@ class BulkTransfer:
         if any(store.find(kind.name, key) is not was for key, was in before.items()):
             raise Conflict("some of these entries changed while the file was checked; import it again",
                            "检查文件期间部分条目已被修改,请重新导入")
+        revision = store.revision  # the state `whole` is built from; a write in between makes this a 409
         whole = {k.name: store.list(k.name) for k in store.kinds}
         merged = {kind.key_of(e): e for e in whole[kind.name]}
         merged.update({kind.key_of(e): e for e in entities})
         whole[kind.name] = list(merged.values())
-        await store.replace_all(whole)
+        await store.replace_all(whole, if_revision=revision)
         self.service.records.append_audit(AuditEntry(
             at=self.service.clock.wall(), actor=actor.name, action="import", kind=kind.name, key="*",
             before=None, after=result.to_dict(), source=actor.source))

@@ -74,6 +74,7 @@ class ConfigStore:
     _db: TinyDB | None = None
     _snapshot: dict[str, dict[str, Any]] = field(default_factory=dict)
     _settings: dict[str, Any] = field(default_factory=dict)
+    _revision: int = 0  # counts committed writes: a caller that read a state can ask to write only onto it
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _by_name: dict[str, EntityKind] = field(default_factory=dict)
 
@@ -253,6 +254,7 @@ class ConfigStore:
             table = dict(self._snapshot[kind.name])
             del table[key]
             self._snapshot = {**self._snapshot, kind.name: table}
+            self._revision += 1
         self._publish(kind, key, "delete")
         return before
 
@@ -267,11 +269,19 @@ class ConfigStore:
 
             await asyncio.to_thread(write)
             self._settings = merged
+            self._revision += 1
 
-    async def replace_all(self, entities: Mapping[str, Iterable[Any]], settings: dict[str, Any] | None = None) -> int:
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    async def replace_all(self, entities: Mapping[str, Iterable[Any]], settings: dict[str, Any] | None = None,
+                          *, if_revision: int | None = None) -> int:
         """Replace every entity (import, first-start seeding) in one atomic write.
 
-        References are checked against the new whole, so the order of the input does not matter.
+        References are checked against the new whole, so the order of the input does not matter. With
+        `if_revision`, the write happens only if nothing was written since the caller read that revision
+        (a whole built from an older state would silently undo the writes in between): else `Conflict`.
         """
         snapshot: dict[str, dict[str, Any]] = {k.name: {} for k in self.kinds}
         for name, items in entities.items():
@@ -296,14 +306,18 @@ class ConfigStore:
             doc[kind.name] = {
                 str(i + 1): dump(kind.model, e) for i, e in enumerate(snapshot[kind.name].values())
             }
-        new_settings = settings if settings is not None else self._settings
-        doc[SETTINGS_TABLE] = {"1": dict(new_settings)}
         async with self._lock:
+            if if_revision is not None and if_revision != self._revision:
+                raise Conflict("the configuration changed meanwhile; nothing was written, try again",
+                               "配置已被同时修改,未写入任何内容,请重试")
+            new_settings = settings if settings is not None else self._settings
+            doc[SETTINGS_TABLE] = {"1": dict(new_settings)}
             db = self.db
             await asyncio.to_thread(db.storage.write, doc)
             db.clear_cache()
             self._snapshot = snapshot
             self._settings = dict(new_settings)
+            self._revision += 1
         count = sum(len(v) for v in snapshot.values())
         self.bus.publish(ConfigReplaced(at=self.clock.wall(), entities=count))
         return count
@@ -371,6 +385,7 @@ class ConfigStore:
         db = self.db
         await asyncio.to_thread(db.table(kind.name).upsert, record, where(kind.key) == key)
         self._snapshot = snapshot
+        self._revision += 1
 
     def _reference_problems(
         self, kind: EntityKind, entity: Any, snapshot: dict[str, dict[str, Any]], prefix: str = ""

@@ -157,3 +157,17 @@ def test_kill_9_during_a_burst_of_writes_loses_no_acknowledged_write(tmp_path: P
     stored = {s.id for s in store.list("skills")}
     assert set(acked) <= stored
     assert check_integrity(tmp_path, all_kinds()).ok
+
+
+async def test_a_replacement_built_from_an_older_state_is_refused(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    try:
+        seen = store.revision
+        whole = {k.name: store.list(k.name) for k in store.kinds}
+        await store.create("skills", m.Skill(id="late", name="Written meanwhile"))
+        with pytest.raises(Conflict):
+            await store.replace_all(whole, if_revision=seen)
+        assert store.find("skills", "late") is not None  # the write in between survives
+        await store.replace_all({k.name: store.list(k.name) for k in store.kinds}, if_revision=store.revision)
+    finally:
+        store.close()
