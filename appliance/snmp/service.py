@@ -1,0 +1,214 @@
+"""The SNMP service: the agent on `--snmp-port`, interface counters gathered on a worker thread, and
+notifications (traps, or informs retried until acknowledged) for alarms and the box's events, to every
+configured receiver. Every notification is logged; alarms are also in the alarm table."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from pysnmp.hlapi.v3arch.asyncio import (
+    CommunityData,
+    ContextData,
+    Udp6TransportTarget,
+    UdpTransportTarget,
+    UsmUserData,
+    send_notification,
+)
+from pysnmp.proto import rfc1902
+
+from appliance.clock import Clock
+from appliance.events import Event, EventBus
+from appliance.health import Health, Status
+from appliance.monitoring.service import MonitorService
+from appliance.snmp.agent import AUTH, PRIV, Agent, engine_id_of, load_engine_local
+from appliance.snmp.mib import SEVERITY, Oid, Tree
+from appliance.snmp.models import SnmpSettings, TrapReceiver, parse_settings
+from appliance.snmp.view import Identity, Interface, RowIndex, Sources, build_rows, read_interfaces
+
+log = logging.getLogger(__name__)
+
+SETTINGS_KEY = "snmp"
+SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+SNMP_TRAP_OID: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
+ENGINE_FILE = Path("snmp") / "engine-id"
+EVENT_TOPICS = {"monitoring.alarm_raised", "monitoring.alarm_cleared", "config.changed", "config.replaced",
+                "backups.failed", "backups.succeeded", "sip.auth_blocked"}
+
+
+class SnmpService:
+    name = "snmp"
+
+    def __init__(self, bind: str, port: int, data_dir: Path, store: Any, bus: EventBus, clock: Clock,
+                 monitor: MonitorService, health: Callable[[], Iterable[Health]], identity: Identity,
+                 trunks: Callable[[], list[tuple[str, bool]]], *, max_age: float = 1.0,
+                 interface_interval: float = 5.0) -> None:
+        self.bind, self.port, self.data_dir, self.store, self.bus, self.clock = bind, port, data_dir, store, bus, clock
+        self.monitor, self._health, self.identity, self._trunks = monitor, health, identity, trunks
+        self.max_age, self.interface_interval = max_age, interface_interval
+        self.settings = SnmpSettings()
+        self.tree = Tree()
+        self.agent: Agent | None = None
+        self.bound_port = 0
+        self._started_at = 0.0
+        self._interfaces: list[Interface] = []
+        self._index: RowIndex | None = None
+        self._built_at = -1e9
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._sub: Any = None
+        self.counters = {"traps_sent": 0, "informs_acknowledged": 0, "informs_failed": 0, "rebuilds": 0}
+
+    # ---- lifecycle
+
+    async def start(self) -> None:
+        self.settings = parse_settings(self.store.settings.get(SETTINGS_KEY))
+        self.tree = Tree(self.settings.enterprise_number)
+        local = await asyncio.to_thread(load_engine_local, self.data_dir / ENGINE_FILE)
+        self._interfaces = await asyncio.to_thread(read_interfaces)
+        self._started_at = self.clock.monotonic()
+        self.agent = Agent(self.settings, engine_id_of(self.settings.enterprise_number, local), self.snapshot)
+        self.bound_port = self.agent.open(self.bind, self.port)
+        self._loops = [asyncio.create_task(self._refresh_interfaces(), name="snmp-interfaces")]
+        if self.settings.heartbeat_interval > 0:
+            self._loops.append(asyncio.create_task(self._heartbeat(), name="snmp-heartbeat"))
+        self._sub = self.bus.subscribe(self._on_event, EVENT_TOPICS)
+        self.notify("ccaServiceRestarted", [(self._n(3), "appliance"),
+                                            ((*self.tree.identity, 3, 0), self.identity.firmware),
+                                            (self._n(1), "services started")])
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            self.bus.unsubscribe(self._sub)
+            self._sub = None
+        for task in [*self._loops, *self._tasks]:
+            task.cancel()
+        for task in [*self._loops, *self._tasks]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._loops, self._tasks = [], set()
+        if self.agent is not None:
+            self.agent.close()
+            self.agent = None
+
+    def listening(self) -> list[str]:
+        if self.agent is None:
+            return []
+        versions = (["v2c"] if self.settings.communities else []) + (["v3"] if self.settings.users else [])
+        return [f"snmp  udp {self.bind}:{self.bound_port} ({', '.join(versions) or 'no communities or users yet'})"]
+
+    def health(self) -> Health:
+        if self.agent is None:
+            return Health.of(self.name, Status.STARTING)
+        return Health.of(self.name, Status.OK, f"udp {self.bound_port}, {len(self.settings.trap_receivers)} receivers",
+                         counters={**self.counters, "requests": self.agent.instrum.requests,
+                                   "dropped_sources": self.agent.dropped},
+                         gauges={"objects": float(len(self._index.rows) if self._index else 0)})
+
+    # ---- the rows
+
+    def sources(self) -> Sources:
+        return Sources(self.tree, self.identity, lambda: self.clock.monotonic() - self._started_at,
+                       socket.gethostname(), self.monitor, self._health, self._trunks, lambda: self._interfaces)
+
+    def snapshot(self) -> RowIndex:
+        now = self.clock.monotonic()
+        if self._index is None or now - self._built_at >= self.max_age:
+            self._index = RowIndex(build_rows(self.sources()))
+            self._built_at = now
+            self.counters["rebuilds"] += 1
+        return self._index
+
+    async def _refresh_interfaces(self) -> None:
+        while True:
+            await asyncio.sleep(self.interface_interval)
+            with contextlib.suppress(OSError):
+                self._interfaces = await asyncio.to_thread(read_interfaces)
+
+    # ---- notifications
+
+    def _n(self, sub: int) -> Oid:
+        return (*self.tree.notify, sub, 0)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval)
+            rows = self.snapshot()
+            active = rows.get((*self.tree.alarms, 1, 0))
+            calls = rows.get((*self.tree.calls, 1, 0))
+            self.notify("ccaHeartbeat", [((*self.tree.identity, 4, 0), self._uptime_ticks()),
+                                         ((*self.tree.alarms, 1, 0), rfc1902.Gauge32(active[2] if active else 0)),
+                                         ((*self.tree.calls, 1, 0), rfc1902.Gauge32(calls[2] if calls else 0))])
+
+    def _uptime_ticks(self) -> rfc1902.TimeTicks:
+        return rfc1902.TimeTicks(int((self.clock.monotonic() - self._started_at) * 100) % 2**32)
+
+    def _on_event(self, event: Event) -> None:
+        d, t = event.to_dict(), event.topic
+        if t in ("monitoring.alarm_raised", "monitoring.alarm_cleared"):
+            e, i = self.tree.alarm_entry, d["alarm_id"]
+            self.notify("ccaAlarmRaised" if t.endswith("raised") else "ccaAlarmCleared", [
+                ((*e, 2, i), d["name"]), ((*e, 3, i), d["source"]), ((*e, 4, i), rfc1902.Integer32(SEVERITY[d["severity"]])),
+                ((*e, 8, i), rfc1902.Counter32(d["count"])), ((*e, 9, i), d["text"])])
+        elif t == "config.changed":
+            self.notify("ccaConfigChanged", [(self._n(3), f"{d['kind']}/{d['key']}"), (self._n(2), str(d.get("by", ""))),
+                                             (self._n(1), f"{d['action']} {d['kind']} {d['key']}")])
+        elif t == "config.replaced":
+            self.notify("ccaConfigChanged", [(self._n(3), "configuration"), (self._n(2), ""),
+                                             (self._n(1), f"configuration replaced: {d.get('what', '')}")])
+        elif t == "backups.failed":
+            self.notify("ccaBackupFailed", [(self._n(3), d["target"]), (self._n(1), d["reason"])])
+        elif t == "backups.succeeded":
+            self.notify("ccaBackupSucceeded", [(self._n(3), d["target"]),
+                                               (self._n(1), f"{d['kind']} backup of {', '.join(d['parts'])}")])
+        elif t == "sip.auth_blocked":
+            self.notify("ccaBruteForceBlocked", [(self._n(3), d["key"]),
+                                                 (self._n(1), f"sip: {d['failures']} failed logins, blocked "
+                                                              f"{d['seconds']:g} s")])
+
+    def notify(self, name: str, objects: list[tuple[Oid, Any]]) -> None:
+        """Send notification `name` with `objects` to every receiver (fire and forget; informs retried)."""
+        if self.agent is None:
+            return
+        log.info("snmp notification %s %s", name, [v if isinstance(v, str) else str(v) for _, v in objects])
+        var_binds = [(SYS_UPTIME, self._uptime_ticks()),
+                     (SNMP_TRAP_OID, rfc1902.ObjectIdentifier(self.tree.notification(name)))]
+        var_binds += [(oid, rfc1902.OctetString(v.encode()) if isinstance(v, str) else v) for oid, v in objects]
+        for receiver in self.settings.trap_receivers:
+            task = asyncio.create_task(self._send(receiver, var_binds), name=f"snmp-{name}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, r: TrapReceiver, var_binds: list[tuple[Oid, Any]]) -> None:
+        assert self.agent is not None
+        auth: Any
+        if r.version == "v3":
+            u = self.settings.user(r.user)
+            assert u is not None  # checked when the settings were parsed
+            auth = UsmUserData(u.name, u.auth_key, u.priv_key, authProtocol=AUTH[u.auth_protocol],
+                               privProtocol=PRIV[u.priv_protocol])
+        else:
+            auth = CommunityData(r.community, mpModel=1)
+        target_cls = Udp6TransportTarget if ":" in r.host else UdpTransportTarget
+        try:
+            target = await target_cls.create((r.host, r.port), timeout=r.timeout, retries=r.retries)
+            result = await send_notification(self.agent.engine, auth, target, ContextData(),
+                                             "inform" if r.inform else "trap", *var_binds)
+        except Exception as exc:  # an unreachable receiver must not take the agent down
+            log.warning("snmp notification to %s:%d failed: %s", r.host, r.port, exc)
+            self.counters["informs_failed" if r.inform else "traps_sent"] += 0 if not r.inform else 1
+            return
+        error_indication = result[0]
+        if r.inform:
+            if error_indication:
+                self.counters["informs_failed"] += 1
+                log.warning("snmp inform to %s:%d not acknowledged: %s", r.host, r.port, error_indication)
+            else:
+                self.counters["informs_acknowledged"] += 1
+        else:
+            self.counters["traps_sent"] += 1

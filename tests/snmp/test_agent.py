@@ -1,0 +1,122 @@
+"""net-snmp's tools against the agent: GET, GETNEXT (walk) and GETBULK over v2c and v3 authPriv, values
+checked against the figures the monitor and services hold; wrong credentials and foreign sources get
+nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.snmp.conftest import ROOT, Box, parse_walk, run, v2c, v3
+
+pytestmark = pytest.mark.interop
+
+
+async def test_snmpget_v2c_reads_identity_and_system(box: Box) -> None:
+    rc, out, err = await run("snmpget", *v2c(box.port), f"{ROOT}.1.1.1.0", f"{ROOT}.1.1.2.0", f"{ROOT}.1.1.3.0",
+                             "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.3.0")
+    assert rc == 0, err
+    got = parse_walk(out)
+    assert got[f"{ROOT}.1.1.1.0"] == 'STRING: "CC-1000"'
+    assert got[f"{ROOT}.1.1.2.0"] == 'STRING: "SN-0042"'
+    assert got[f"{ROOT}.1.1.3.0"] == 'STRING: "1.2.3"'
+    assert got["1.3.6.1.2.1.1.2.0"] == f"OID: .{ROOT}"
+    assert got["1.3.6.1.2.1.1.3.0"].startswith("Timeticks:")
+
+
+def _check_enterprise_walk(box: Box, got: dict[str, str]) -> None:
+    s = box.monitor.sample
+    assert s is not None
+    # identity, health scalars
+    assert got[f"{ROOT}.1.1.4.0"].startswith("Timeticks:")
+    cpu = int(got[f"{ROOT}.1.2.1.0"].split()[-1])
+    assert 0 <= cpu <= 100
+    assert int(got[f"{ROOT}.1.2.3.0"].split()[-1]) == round(s.memory_percent)
+    assert int(got[f"{ROOT}.1.2.5.0"].split()[-1]) == s.open_files
+    assert got[f"{ROOT}.1.2.7.0"] == "Counter32: 7"  # media ticks late, from the media service's health
+    # the data partition is row 1
+    assert got[f"{ROOT}.1.2.10.1.2.1"] == f'STRING: "{s.disks[0].mount}"'
+    assert got[f"{ROOT}.1.2.10.1.6.1"] == "INTEGER: 1"
+    assert got[f"{ROOT}.1.2.10.1.5.1"] == f"Gauge32: {round(s.disks[0].percent)}"
+    # services, with their status
+    services = {got[k]: k.rsplit(".", 1)[1] for k in got if k.startswith(f"{ROOT}.1.3.1.2.")}
+    assert {'STRING: "telephony"', 'STRING: "media"', 'STRING: "monitoring"', 'STRING: "snmp"'} <= set(services)
+    telephony = services['STRING: "telephony"']
+    assert got[f"{ROOT}.1.3.1.3.{telephony}"] == "INTEGER: 1"
+    # calls, agents
+    assert got[f"{ROOT}.1.4.1.0"] == "Gauge32: 2"
+    assert [got[f"{ROOT}.1.6.{i}.0"] for i in (1, 2, 3, 4)] == ["Gauge32: 5", "Gauge32: 3", "Gauge32: 2",
+                                                                "Gauge32: 0"]
+    # queues: one row per queue, as call control reports them
+    assert [got[f"{ROOT}.1.5.1.2.{i}"] for i in (1, 2, 3)] == ['STRING: "q001"', 'STRING: "q002"', 'STRING: "q003"']
+    assert got[f"{ROOT}.1.5.1.3.3"] == "Gauge32: 3" and got[f"{ROOT}.1.5.1.4.1"] == "Gauge32: 12"
+    assert got[f"{ROOT}.1.5.1.7.1"] == "Gauge32: 100"  # nothing answered late today
+    # trunks: the registering one not (yet) registered, the other not required to
+    assert got[f"{ROOT}.1.8.1.3.1"] == "INTEGER: 2" and got[f"{ROOT}.1.8.1.3.2"] == "INTEGER: 3"
+    # the alarm table matches the monitor's
+    active = box.monitor.table.active()
+    assert got[f"{ROOT}.1.7.1.0"] == f"Gauge32: {len(active)}"
+    for a in box.monitor.table.rows():
+        assert got[f"{ROOT}.1.7.2.1.2.{a.id}"] == f'STRING: "{a.name}"'
+        assert got[f"{ROOT}.1.7.2.1.8.{a.id}"] == f"Counter32: {a.count}"
+
+
+async def _raise_some_alarm(box: Box) -> None:
+    from appliance.sip.events import TrunkRegistrationChanged
+
+    box.bus.publish(TrunkRegistrationChanged(trunk="carrier", registered=False, status=503))
+    box.snmp._built_at = -1e9  # do not wait for the snapshot's second
+
+
+async def test_snmpwalk_v2c_returns_every_object_with_plausible_values(box: Box) -> None:
+    await _raise_some_alarm(box)
+    rc, out, err = await run("snmpwalk", *v2c(box.port), ROOT)
+    assert rc == 0, err
+    got = parse_walk(out)
+    assert len(got) > 60 and all(k.startswith(ROOT) for k in got)
+    _check_enterprise_walk(box, got)
+    assert got[f"{ROOT}.1.8.1.3.1"] == "INTEGER: 2"
+    alarm = box.monitor.table.get("trunk_unregistered", "carrier")
+    assert alarm is not None
+    assert got[f"{ROOT}.1.7.2.1.3.{alarm.id}"] == 'STRING: "carrier"'
+    assert got[f"{ROOT}.1.7.2.1.5.{alarm.id}"] == "INTEGER: 1"
+    assert got[f"{ROOT}.1.7.2.1.6.{alarm.id}"].startswith("Hex-STRING:")  # DateAndTime without the MIB loaded
+
+
+async def test_snmpwalk_v3_authpriv_and_bulkwalk_agree(box: Box) -> None:
+    rc, out, err = await run("snmpwalk", *v3(box.port), ROOT)
+    assert rc == 0, err
+    walked = parse_walk(out)
+    _check_enterprise_walk(box, walked)
+    rc, out, err = await run("snmpbulkwalk", *v2c(box.port), "-Cr50", ROOT)
+    assert rc == 0, err
+    bulk = parse_walk(out)
+    assert set(bulk) == set(walked)
+    rc, out, err = await run("snmpbulkwalk", *v3(box.port), "-Cr50", "1.3.6.1.2.1")
+    assert rc == 0, err
+    mib2 = parse_walk(out)
+    assert mib2["1.3.6.1.2.1.2.2.1.2.1"] == 'STRING: "lo"'  # ifTable: the loopback is interface 1
+    assert int(mib2["1.3.6.1.2.1.2.1.0"].split()[-1]) >= 1
+
+
+async def test_wrong_community_and_wrong_v3_password_get_nothing(box: Box) -> None:
+    rc, out, _ = await run("snmpget", *v2c(box.port, "public"), f"{ROOT}.1.1.1.0")
+    assert rc != 0 and "STRING" not in out
+    rc, out, err = await run("snmpget", *v3(box.port, auth="wrong-pass-0000"), f"{ROOT}.1.1.1.0")
+    assert rc != 0 and "STRING" not in out
+    assert "Authentication failure" in err or "Timeout" in err
+    rc, out, _ = await run("snmpget", *v3(box.port, priv="wrong-priv-0000"), f"{ROOT}.1.1.1.0")
+    assert rc != 0 and "STRING" not in out
+
+
+async def test_writes_are_refused(box: Box) -> None:
+    rc, _, _ = await run("snmpset", *v2c(box.port), f"{ROOT}.1.1.1.0", "s", "hacked")
+    assert rc != 0
+    rc, out, _ = await run("snmpget", *v2c(box.port), f"{ROOT}.1.1.1.0")
+    assert '"CC-1000"' in out
+
+
+@pytest.mark.parametrize("snmp_extra", [{"allowed_networks": ["10.0.0.0/8"]}])
+async def test_a_source_outside_the_allowed_networks_gets_nothing(box: Box) -> None:
+    rc, out, err = await run("snmpget", *v2c(box.port), f"{ROOT}.1.1.1.0")
+    assert rc != 0 and "Timeout" in err and out == ""
+    assert box.snmp.agent is not None and box.snmp.agent.dropped >= 1
