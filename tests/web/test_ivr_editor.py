@@ -142,8 +142,13 @@ def test_a_flow_built_in_the_editor_takes_a_sipp_call_to_the_queue(
     status, did = web_box.api("PATCH", "/api/v1/dids/8000", {"routes": [], "default": {"kind": "flow",
                                                                                       "target": "hotline"}})
     assert status == 200, did
-    agent_port = free_port()
-    login = web_box.phone_feature("1002", "*11", agent_port)
+    # the agent logs in from a phone with *11; on this shared 2-core box one UDP exchange may be lost, so the
+    # phone tries twice as a real one would
+    for _attempt in range(2):
+        agent_port = free_port()
+        login = web_box.phone_feature("1002", "*11", agent_port)
+        if successful(login) == 1:
+            break
     assert successful(login) == 1, login.stdout[-2000:]
     agent = web_box.sipp_background(web_box.sipp_args(web_box.scenario("agent_answer.xml", PCAP=PCAP), agent_port,
                                                       media_port=free_rtp_port()))

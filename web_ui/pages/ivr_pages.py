@@ -165,6 +165,8 @@ def make_blueprint(ui: WebUi) -> Blueprint:
                 "schedule": _names(ui, "schedules"),
             },
             "can_write": viewer.can_write,
+            # With a `layout` field in the model, node positions travel with the flow instead of the browser.
+            "flow_fields": [f.name for f in dataclasses.fields(ivr.Flow)],
         }
         title = _("IVR flow") + (f": {name}" if name else "")
         return render(ui, request, "ivr_editor.html", viewer=viewer, editor=editor, flow=flow, name=name,

@@ -206,10 +206,14 @@ document.addEventListener("DOMContentLoaded", function () {
     prompts: [],
     dirty: false,
   };
+  // Node positions: the model has no place for them (yet), so they are kept in this browser per flow; should
+  // the Flow gain a `layout` list of {node, x, y}, they are read from and saved with the flow instead.
+  const FLOW_LAYOUT = (DATA.flow_fields || []).includes("layout");
   try {
     const saved = state.exists && JSON.parse(window.localStorage.getItem(LAYOUT_KEY + state.flow.name) || "null");
     if (saved && typeof saved === "object") state.positions = saved;
   } catch (e) { state.positions = {}; }
+  if (FLOW_LAYOUT && Array.isArray(state.flow.layout)) for (const p of state.flow.layout) state.positions[p.node] = [p.x, p.y];
   const auto = autoLayout(state.flow);
   for (const n of state.flow.nodes) if (!state.positions[n.id]) state.positions[n.id] = auto[n.id];
   state.selected = state.flow.start || (state.flow.nodes[0] && state.flow.nodes[0].id) || null;
@@ -483,6 +487,7 @@ document.addEventListener("DOMContentLoaded", function () {
   function flowBody() {
     const body = { name: state.flow.name, title: state.flow.title || "", start: state.flow.start, nodes: state.flow.nodes };
     for (const [k, v] of Object.entries(state.flow)) if (!(k in body) && k !== "version") body[k] = v;
+    if (FLOW_LAYOUT) body.layout = Object.entries(view.positions()).map(([node, p]) => ({ node: node, x: p[0], y: p[1] }));
     return body;
   }
   function rememberLayout() {
@@ -543,6 +548,7 @@ document.addEventListener("DOMContentLoaded", function () {
     $("flow-name").value = flow.name || ""; $("flow-title").value = flow.title || "";
     state.errors = {}; state.flowErrors = []; view.dfOf = {};
     state.positions = autoLayout(flow);
+    if (FLOW_LAYOUT && Array.isArray(flow.layout)) for (const p of flow.layout) state.positions[p.node] = [p.x, p.y];
     state.selected = flow.start || null;
     changed(); redraw(); panel(); showFlowErrors();
     $("ivr-status").textContent = T.imported;
