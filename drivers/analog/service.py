@@ -35,6 +35,7 @@ from drivers.analog.events import PortStateChanged
 from drivers.analog.fxo import FxoError, FxoPort
 from drivers.analog.fxs import FxsError, FxsPort
 from drivers.analog.legs import AnalogLeg, AnalogLegProvider, FrameMedia
+from drivers.hal.errors import HalError
 from drivers.hal.interface import BearerFrames, CardBackend
 from drivers.hal.models import IDLE_ALAW, CardEvent, CardLost, PortCommand, PortSignalled
 
@@ -70,10 +71,6 @@ class PortRuntime:
         return "fxo" if isinstance(self.machine, FxoPort) else "fxs"
 
 
-class AnalogError(RuntimeError):
-    pass
-
-
 class AnalogService:
     """Implements `drivers.hal.CardListener` for its card; a `Service` for the composition root."""
 
@@ -104,20 +101,34 @@ class AnalogService:
     # ------------------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        """Open the card. A card that is missing or does not match the configuration leaves the box running
+        without it: every port is faulted, health says why, and its extensions cannot be rung."""
         self._loop = asyncio.get_running_loop()
-        info = await self.card.open(self)
+        self.card_lost = None
+        try:
+            info = await self.card.open(self)
+        except HalError as exc:
+            self._down(f"cannot open the card: {exc.message}")
+            return
         kinds = {p.port: p.kind for p in info.ports}
-        for number, rt in self.ports.items():
-            if kinds.get(number) != rt.kind:
-                await self.card.close()
-                raise AnalogError(f"port {number} is configured as {rt.kind} but the card has "
-                                  f"{kinds.get(number) or 'no such port'}")
+        wrong = [f"port {n} is configured as {rt.kind} but the card has {kinds.get(n) or 'no such port'}"
+                 for n, rt in self.ports.items() if kinds.get(n) != rt.kind]
+        if wrong:
+            await self.card.close()
+            self._down("; ".join(wrong))
+            return
         if self.bus is not None:
             self._subscription = self.bus.subscribe(self._voicemail, {"voicemail.new", "voicemail.handled"})
         for rt in self.ports.values():
             if rt.kind == "fxs":
                 self.fxs.emit(leg_events.EndpointReachable(at=time.time(), extension=rt.extension,
                                                            reachable=True))
+
+    def _down(self, why: str) -> None:
+        log.error("analog card: %s", why)
+        self.card_lost = why
+        for rt in self.ports.values():
+            self._publish(rt, m.PortState.FAULTED, why)
 
     async def stop(self) -> None:
         if self.bus is not None and self._subscription is not None:
@@ -126,7 +137,8 @@ class AnalogService:
         for rt in self.ports.values():
             if rt.leg is not None:
                 self._end_leg(rt, Cause.NORMAL_CLEARING, remote=False)
-        await self.card.close()
+        if self.card_lost is None:
+            await self.card.close()
         for task in list(self._tasks):
             task.cancel()
 
@@ -134,7 +146,7 @@ class AnalogService:
         return [f"analog {self.card.info.model} ({len(self.ports)} ports)"]
 
     def health(self) -> Health:
-        states = [rt.machine.state for rt in self.ports.values()]
+        states = [m.PortState.FAULTED if self.card_lost else rt.machine.state for rt in self.ports.values()]
         faulted = sum(1 for s in states if s == m.PortState.FAULTED)
         status = Status.DOWN if self.card_lost else (Status.DEGRADED if faulted else Status.OK)
         counters = dict(self.counters)
@@ -149,7 +161,8 @@ class AnalogService:
 
     def port_status(self) -> list[dict[str, object]]:
         """What `appliance hw status` and the API list."""
-        return [{"port": rt.number, "kind": rt.kind, "state": rt.machine.state.value,
+        return [{"port": rt.number, "kind": rt.kind,
+                 "state": m.PortState.FAULTED.value if self.card_lost else rt.machine.state.value,
                  "trunk": rt.trunk or None, "access_number": rt.access_number or None,
                  "extension": rt.extension or None, "leg": rt.leg.leg_id if rt.leg else None,
                  "counters": dict(rt.machine.counters), "frames_lost": rt.frames_lost}
@@ -339,6 +352,8 @@ class AnalogService:
 
     def dial_out(self, provider: AnalogLegProvider, request: OutboundLeg) -> AnalogLeg:
         """Hunt the trunk's lines in port order for an idle one, seize it and dial."""
+        if self.card_lost:
+            raise LegRefused(Cause.NETWORK_OUT_OF_ORDER, f"the analog card is down: {self.card_lost}")
         lines = sorted((rt for rt in self.ports.values()
                         if rt.kind == "fxo" and (request.trunk is None or rt.trunk == request.trunk)),
                        key=lambda r: r.number)
@@ -366,6 +381,8 @@ class AnalogService:
         port = self.config.fxs_for(request.extension or request.callee)
         if port is None:
             raise LegRefused(Cause.SUBSCRIBER_ABSENT, f"extension {request.extension} has no analog port")
+        if self.card_lost:
+            raise LegRefused(Cause.DESTINATION_OUT_OF_ORDER, f"the analog card is down: {self.card_lost}")
         rt = self.ports[port.port]
         assert isinstance(rt.machine, FxsPort)
         if rt.leg is not None or rt.machine.state != m.PortState.IDLE:

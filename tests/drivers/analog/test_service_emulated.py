@@ -221,3 +221,15 @@ async def test_an_outbound_call_seizes_a_line_of_the_trunk_and_dials_in_dtmf(tmp
         finally:
             await service.stop()
     await media.stop()
+
+
+async def test_a_card_whose_ports_do_not_match_the_configuration_is_not_used(tmp_path: Path) -> None:
+    bus = EventBus()
+    media = MediaEngine(MediaConfig(), bus)
+    wrong = {"fxs": [{"port": 1, "extension": "1001"}]}  # port 1 of the card is an FXO port
+    async with analog_card(tmp_path, "fxo:1,fxs:2") as (card, _far, _info):
+        service = AnalogService(card, media, parse_config(wrong), bus)
+        await service.start()
+        assert service.health().detail == "port 1 is configured as fxs but the card has fxo"
+        assert [p["state"] for p in service.port_status()] == ["faulted"]
+        await service.stop()
