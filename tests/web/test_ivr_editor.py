@@ -299,3 +299,35 @@ def test_a_prompt_uploaded_played_and_tts_previewed(web_box: RunningAppliance, p
     page.click("#tts-preview button[type=submit]")
     assert _audio_loaded(page) > 0.5
     assert b.csp_errors() == []
+
+
+def test_only_an_admin_edits_and_an_agent_gets_no_editor(web_box: RunningAppliance,
+                                                         playwright_browser: object) -> None:
+    for name, role in (("qa9", "qa"), ("agent9", "agent")):
+        status, data = web_box.api("POST", "/api/v1/users", {"name": name, "role": role, "password": f"{name}-password"})
+        assert status == 201, data
+    b = open_page(playwright_browser, base_of(web_box))
+    sign_in(b, "qa9", "qa9-password")
+    page: Page = b.page  # type: ignore[assignment]
+    page.goto("/admin/ivr/main")
+    expect(page.locator(".drawflow-node")).to_have_count(9)
+    expect(page.locator("#ivr-publish")).to_have_count(0)
+    expect(page.locator("#ivr-import")).to_have_count(0)
+    expect(page.locator(".palette-item").first).to_be_disabled()
+    expect(page.locator("#nf-prompt")).to_be_disabled()
+    # nodes can be looked at but not moved
+    before = canvas_position(page, "menu")
+    node(page, "menu").locator(".node-kind").click()
+    expect(page.locator("#nf-id")).to_have_value("menu")
+    box = node(page, "menu").bounding_box()
+    page.mouse.move(box["x"] + 30, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 130, box["y"] + 110, steps=5)
+    page.mouse.up()
+    assert canvas_position(page, "menu") == before
+    b.shot("ivr-editor-read-only")
+    agent = open_page(playwright_browser, base_of(web_box))
+    sign_in(agent, "agent9", "agent9-password")
+    for path in ("/admin/ivr/main", "/admin/ivr/new"):
+        response = agent.page.goto(path)  # type: ignore[attr-defined]
+        assert response is not None and response.status == 403, path

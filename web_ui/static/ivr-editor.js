@@ -100,10 +100,12 @@ document.addEventListener("DOMContentLoaded", function () {
 
   // ---------------------------------------------------------------- GraphView: the Drawflow adapter
 
-  function GraphView(container, handlers) {
+  function GraphView(container, handlers, readOnly) {
     this.handlers = handlers;
+    this.readOnly = readOnly;
     this.editor = new window.Drawflow(container);
     this.editor.reroute = false;
+    if (readOnly) this.editor.editor_mode = "view";  // pan and zoom only: nothing moves, joins or goes
     this.editor.start();
     this.dfOf = {};
     this.idOf = {};
@@ -133,6 +135,7 @@ document.addEventListener("DOMContentLoaded", function () {
         box.setAttribute("tabindex", "0");
         box.setAttribute("role", "button");
         box.setAttribute("aria-label", kindLabel(node.kind) + " " + node.id);
+        if (this.readOnly) box.addEventListener("click", () => this.handlers.select(node.id));
         box.addEventListener("keydown", e => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); this.handlers.select(node.id, true); } });
         fillNode(box.querySelector(".drawflow_content_node"), node, flow, errors[index] || []);
         box.querySelectorAll(".outputs .output").forEach((out, i) => out.appendChild(el("span", { class: "port-label", text: p[i].label })));
@@ -232,7 +235,7 @@ document.addEventListener("DOMContentLoaded", function () {
     remove(id) { setTimeout(() => removeNode(id), 0); },
     select(id, focus) { state.selected = id; panel(focus); markCurrent(); },
     moved() { state.positions = view.positions(); },
-  });
+  }, !DATA.can_write);
 
   function nodeById(id) { return state.flow.nodes.find(n => n.id === id); }
   function changed() { state.dirty = true; $("ivr-status").textContent = T.unsaved; }
