@@ -60,6 +60,8 @@ class PortRuntime:
     voicemail_box: str | None = None  # FXS: the box whose messages light the phone's lamp
     lamp: bool | None = None  # FXS: message waiting to send when the phone is next idle (None: nothing)
     leg: AnalogLeg | None = None
+    consult: AnalogLeg | None = None  # FXS: the call made after a flash while `leg` is held
+    consult_target: str = ""
     tx_audio: deque[npt.NDArray[np.int16]] = field(default_factory=deque)  # caller ID, digits: 160 each
     tone: ToneGenerator | None = None
     frames_in: int = 0
@@ -200,7 +202,11 @@ class AnalogService:
             self._apply(rt, rt.machine.handle_timeout(now))
         self._apply(rt, rt.machine.audio(g711.decode(rx, "alaw"), now))
         tx = IDLE
-        leg = rt.leg
+        held = rt.leg if rt.consult is not None else None
+        if held is not None and held.frame_port is not None:  # (clocked on: the held caller hears hold music)
+            held.frame_port.push(IDLE)
+            held.frame_port.pull()
+        leg = rt.consult or rt.leg
         if leg is not None and leg.frame_port is not None:
             settings = rt.machine.settings
             # (no gain set: the line's code words pass untouched, to an A-law peer without transcoding)
@@ -252,7 +258,9 @@ class AnalogService:
                     rt.leg.state = "answered"
                     rt.leg.provider.emit(leg_events.LegAnswered(at=time.time(), leg_id=rt.leg.leg_id))
             elif isinstance(out, m.Ended):
-                if rt.leg is not None:
+                if rt.consult is not None and rt.leg is not None and out.why == "on hook":
+                    self._transfer_on_hang_up(rt)
+                elif rt.leg is not None:
                     self._end_leg(rt, out.cause, remote=out.remote)
             elif isinstance(out, m.Dialled):
                 self._dialled(rt, out)
@@ -283,18 +291,39 @@ class AnalogService:
                           caller_name=cid.name if cid else None, callee=rt.access_number, trunk=rt.trunk)
 
     def _dialled(self, rt: PortRuntime, out: m.Dialled) -> None:
-        if out.in_call:
-            if rt.leg is not None and not rt.leg.ended:
-                self.fxs.emit(leg_events.LegTransferRequested(at=time.time(), leg_id=rt.leg.leg_id,
-                                                              target=out.digits))
-            return
         leg = self.fxs.new_leg(rt.number, outbound=False)
-        rt.leg = leg
+        if out.in_call:  # after a flash: a consultation call, the first one held
+            if rt.leg is None or rt.leg.ended or rt.consult is not None:
+                self.fxs.forget(leg)
+                return
+            rt.consult, rt.consult_target = leg, out.digits
+        else:
+            rt.leg = leg
         self.fxs.incoming(leg, caller=rt.extension, caller_name=None, callee=out.digits, extension=rt.extension)
+
+    def _transfer_on_hang_up(self, rt: PortRuntime) -> None:
+        """The agent put the phone down during a consultation: the held caller goes to the consulted party —
+        attended (replacing the consultation) once it answered, else blind to the number dialled."""
+        held, consult = rt.leg, rt.consult
+        assert held is not None and consult is not None
+        if consult.state == "answered":
+            self.fxs.emit(leg_events.LegTransferRequested(at=time.time(), leg_id=held.leg_id, target=None,
+                                                          replaces_leg=consult.leg_id))
+            return
+        self._end_leg(rt, Cause.NORMAL_CLEARING, remote=True, leg=consult)
+        self.fxs.emit(leg_events.LegTransferRequested(at=time.time(), leg_id=held.leg_id,
+                                                      target=rt.consult_target))
 
     def _flash(self, rt: PortRuntime) -> None:
         leg = rt.leg
         if leg is None or leg.ended or not isinstance(rt.machine, FxsPort):
+            return
+        if rt.consult is not None:  # a second flash: leave the consultation, back to the held caller
+            self._end_leg(rt, Cause.NORMAL_CLEARING, remote=True, leg=rt.consult)
+            self._resume(rt)
+            return
+        if leg.held:  # a second flash before dialling: back to the caller
+            self._resume(rt)
             return
         leg.held = True
         self.fxs.emit(leg_events.LegHoldChanged(at=time.time(), leg_id=leg.leg_id, held=True))
@@ -329,6 +358,15 @@ class AnalogService:
             return
         rt = self.ports[leg.port]
         now = self._now()
+        if rt.consult is not None and leg is rt.consult:  # the consulted party left: back to the held caller
+            self._end_leg(rt, cause, remote=False, leg=leg)
+            if rt.leg is not None and rt.machine.state == m.PortState.IN_CALL:
+                self._resume(rt)
+            return
+        if rt.consult is not None and leg is rt.leg:  # the held caller left: the consultation goes on
+            self._end_leg(rt, cause, remote=False, leg=leg)
+            rt.leg, rt.consult = rt.consult, None
+            return
         if isinstance(rt.machine, FxoPort):
             self._apply(rt, rt.machine.hangup(now))
         else:
@@ -342,13 +380,21 @@ class AnalogService:
 
     def transfer_outcome(self, leg: AnalogLeg, failure: Cause | None) -> None:
         rt = self.ports[leg.port]
-        if failure is None:
-            self.hangup_leg(leg, Cause.NORMAL_CLEARING)  # handed on: the phone hears busy until put down
+        if failure is None or rt.machine.state != m.PortState.IN_CALL:
+            # handed on (or the agent is gone anyway): our legs end; a phone still up hears busy
+            for other in (rt.consult, leg):
+                if other is not None and not other.ended:
+                    self.hangup_leg(other, Cause.NORMAL_CLEARING)
             return
+        self._resume(rt)
+
+    def _resume(self, rt: PortRuntime) -> None:
+        leg = rt.leg
         if isinstance(rt.machine, FxsPort):
             self._apply(rt, rt.machine.resume(self._now()))
-        leg.held = False
-        self.fxs.emit(leg_events.LegHoldChanged(at=time.time(), leg_id=leg.leg_id, held=False))
+        if leg is not None and leg.held:
+            leg.held = False
+            self.fxs.emit(leg_events.LegHoldChanged(at=time.time(), leg_id=leg.leg_id, held=False))
 
     def dial_out(self, provider: AnalogLegProvider, request: OutboundLeg) -> AnalogLeg:
         """Hunt the trunk's lines in port order for an idle one, seize it and dial."""
@@ -403,11 +449,14 @@ class AnalogService:
         self._apply(rt, outputs)
         return leg
 
-    def _end_leg(self, rt: PortRuntime, cause: Cause, *, remote: bool) -> None:
-        leg = rt.leg
+    def _end_leg(self, rt: PortRuntime, cause: Cause, *, remote: bool, leg: AnalogLeg | None = None) -> None:
+        leg = leg or rt.leg
         if leg is None or leg.ended:
             return
-        rt.leg = None
+        if leg is rt.consult:
+            rt.consult = None
+        else:
+            rt.leg = None
         leg.state = "ended"
         if not remote and isinstance(rt.machine, FxsPort) and rt.machine.state == m.PortState.RINGING:
             self._apply(rt, rt.machine.stop_ringing(self._now()))

@@ -37,7 +37,7 @@ from tests.legs.test_frame_line_call import ADMIN_PASSWORD, set_up_admin, until,
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
 CALLER, CALLER_NAME = "02150001234", "WANG WU"
-CALLER_HZ, AGENT_HZ = 500.0, 1100.0
+CALLER_HZ, AGENT_HZ, OTHER_HZ = 500.0, 1100.0, 1400.0
 
 
 def analog_settings(tty: str) -> dict[str, Any]:
@@ -133,18 +133,23 @@ async def test_a_line_call_through_ivr_and_queue_to_an_analog_agent_then_flash_t
         assert heard(line_heard, AGENT_HZ, CALLER_HZ), line_heard
         assert heard(agent_heard, CALLER_HZ, AGENT_HZ), agent_heard
 
-        # flash, dial the other agent's extension, wait for the transfer, put the phone down
+        # flash (the caller is held), dial the other agent, talk to them, put the phone down: attended transfer
         await far(other_port, "auto_answer", rings=1)
         await far(agent_port, "flash", ms=300)
         await asyncio.sleep(0.8)
         await far(agent_port, "press", digits=f"{other_agent}#")
-        await until("the transfer", lambda: bool(published(call_events.CallTransferred, call_id=call_id)), 15)
         await far.until("the second agent to pick up", other_port, lambda s: s["off_hook"], 15)
+        await far(other_port, "say_tone", hz=OTHER_HZ)
+        await asyncio.sleep(2.0)
+        consult_heard = (await far(agent_port, "levels", hz=[OTHER_HZ, CALLER_HZ], seconds=1.0))["levels"]
+        assert heard(consult_heard, OTHER_HZ, CALLER_HZ), consult_heard  # (the caller, held, is not heard)
         await far(agent_port, "on_hook")
-        await far(other_port, "say_tone", hz=AGENT_HZ)
+        await until("the transfer", lambda: bool(published(call_events.CallTransferred, call_id=call_id)), 15)
         await asyncio.sleep(2.5)
-        line_heard = (await far(1, "levels", hz=[CALLER_HZ, AGENT_HZ], seconds=1.5))["levels"]
-        assert heard(line_heard, AGENT_HZ, CALLER_HZ), line_heard
+        line_heard = (await far(1, "levels", hz=[CALLER_HZ, OTHER_HZ], seconds=1.5))["levels"]
+        assert heard(line_heard, OTHER_HZ, CALLER_HZ), line_heard
+        other_heard = (await far(other_port, "levels", hz=[CALLER_HZ, OTHER_HZ], seconds=1.5))["levels"]
+        assert heard(other_heard, CALLER_HZ, OTHER_HZ), other_heard
 
         # the caller hangs up: the exchange's busy tone ends the call within 3 s
         hung_up = time.monotonic()
