@@ -292,6 +292,10 @@ def test_a_prompt_uploaded_played_and_tts_previewed(web_box: RunningAppliance, p
     # the new prompt is offered in the node forms
     page.select_option("#node-pick", "welcome")
     page.select_option("#nf-prompt", "spring_greeting")
+    page.evaluate("document.getElementById('prompt-audio').removeAttribute('src')")
+    page.click('[data-play="nf-prompt"]')  # played beside the field (the English page falls back to zh-CN)
+    assert 1.3 < _audio_loaded(page) < 1.7
+    assert page.evaluate("document.getElementById('prompt-audio').src").endswith("/en/spring_greeting/audio")
     b.shot("ivr-editor-prompt-uploaded")
     # text to speech, previewed in the same player
     page.evaluate("document.getElementById('prompt-audio').removeAttribute('src')")

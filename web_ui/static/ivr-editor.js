@@ -322,6 +322,11 @@ document.addEventListener("DOMContentLoaded", function () {
     const label = el("label", { for: id, text: fieldLabel(name) });
     const box = el("div", { class: "field" + (spec.type === "bool" ? " check" : ""), "data-field": path },
       spec.type === "bool" ? [control, label] : [label, control]);
+    if (/(^|_)prompt$/.test(name)) {
+      box.classList.add("with-play");
+      box.appendChild(el("button", { type: "button", class: "secondary", "data-play": id, text: T.play,
+        "aria-label": T.play + ": " + fieldLabel(name) }));
+    }
     box.appendChild(el("p", { class: "error", id: id + "-error" }));
     return box;
   }
@@ -423,6 +428,10 @@ document.addEventListener("DOMContentLoaded", function () {
       const [field, i] = remove.dataset.remove.split(".");
       node[field].splice(Number(i), 1);
       changed(); redraw(); panel();
+    } else if (e.target.closest("[data-play]")) {
+      const name = $(e.target.closest("[data-play]").dataset.play).value;
+      const language = document.body.dataset.lang === "en" ? "en" : "zh-CN";
+      if (name) playPrompt(language, name);
     } else if (e.target.closest("[data-start]")) {
       state.flow.start = node.id; changed(); redraw(); panel();
     } else if (e.target.closest("[data-delete-node]")) {
@@ -570,11 +579,15 @@ document.addEventListener("DOMContentLoaded", function () {
     panel();
   }
   function play(url) { audio.src = url; audio.load(); audio.play().catch(() => {}); }
+  // The prompt store falls back to the other language when a prompt has no recording in this one.
+  function playPrompt(language, name) {
+    play("/api/v1/prompts/" + encodeURIComponent(language) + "/" + encodeURIComponent(name) + "/audio");
+  }
   $("prompt-play").addEventListener("click", () => {
     const v = $("prompt-pick").value;
     if (!v) return;
     const [language, name] = v.split("/");
-    play("/api/v1/prompts/" + encodeURIComponent(language) + "/" + encodeURIComponent(name) + "/audio");
+    playPrompt(language, name);
   });
   if ($("prompt-upload")) $("prompt-upload").addEventListener("submit", async e => {
     e.preventDefault();
