@@ -62,7 +62,8 @@ class SnmpService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._sub: Any = None
-        self.counters = {"traps_sent": 0, "informs_acknowledged": 0, "informs_failed": 0, "rebuilds": 0}
+        self.counters = {"traps_sent": 0, "informs_acknowledged": 0, "informs_failed": 0, "send_errors": 0,
+                         "rebuilds": 0}
 
     # ---- lifecycle
 
@@ -193,7 +194,10 @@ class SnmpService:
             auth = UsmUserData(u.name, u.auth_key, u.priv_key, authProtocol=AUTH[u.auth_protocol],
                                privProtocol=PRIV[u.priv_protocol])
         else:
-            auth = CommunityData(r.community, mpModel=1)
+            # One community entry per receiver and kind: pysnmp keys its configuration by community index,
+            # and a trap receiver sharing an inform receiver's entry left the inform's answers unmatched.
+            kind = "inform" if r.inform else "trap"
+            auth = CommunityData(f"{kind}-{r.host}-{r.port}", r.community, mpModel=1)
         target_cls = Udp6TransportTarget if ":" in r.host else UdpTransportTarget
         try:
             target = await target_cls.create((r.host, r.port), timeout=r.timeout, retries=r.retries)
@@ -201,7 +205,7 @@ class SnmpService:
                                              "inform" if r.inform else "trap", *var_binds)
         except Exception as exc:  # an unreachable receiver must not take the agent down
             log.warning("snmp notification to %s:%d failed: %s", r.host, r.port, exc)
-            self.counters["informs_failed" if r.inform else "traps_sent"] += 0 if not r.inform else 1
+            self.counters["send_errors"] += 1
             return
         error_indication = result[0]
         if r.inform:
