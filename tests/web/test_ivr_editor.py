@@ -187,6 +187,65 @@ def test_a_demo_flow_opens_and_saves_back_unchanged(web_box: RunningAppliance, p
     assert b.csp_errors() == []
 
 
+EVERY_KIND = {
+    "name": "every_kind", "title": "Every node kind / 全部节点", "start": "hello",
+    "nodes": [
+        {"id": "hello", "kind": "play", "tts": "hello ${caller}", "say_digits": "${caller}", "barge_in": False,
+         "next": "lang"},
+        {"id": "lang", "kind": "language", "prompt": "welcome", "next": "menu"},
+        {"id": "menu", "kind": "menu", "prompt": "main_menu", "invalid": "bye", "timeout": "bye", "max_retries": 3,
+         "options": [{"digit": d, "next": t} for d, t in (("1", "collect"), ("2", "ask"), ("3", "cond"), ("4", "cb"),
+                                                          ("5", "sub"), ("6", "rate"), ("7", "ext"), ("8", "out"),
+                                                          ("9", "vm"), ("0", "parent"), ("*", "top"))]},
+        {"id": "collect", "kind": "collect", "variable": "account", "pattern": "^[0-9]{6}$", "next": "remember",
+         "invalid": "bye", "timeout": "bye"},
+        {"id": "remember", "kind": "set_variable", "variable": "seen", "value": "${account}", "next": "menu"},
+        {"id": "ask", "kind": "http", "method": "POST", "url": "http://127.0.0.1:9/balance",
+         "body": "{\"account\": \"${account}\"}", "headers": [{"name": "X-Token", "value": "t"}],
+         "results": [{"path": "data.balance", "variable": "balance", "required": False}],
+         "say_tts": "${balance}", "next": "q", "fallback": "bye"},
+        {"id": "cond", "kind": "condition", "otherwise": "bye", "rules": [
+            {"subject": "caller", "op": "prefix", "value": "138", "next": "q"},
+            {"subject": "time_period", "name": "business_hours", "op": "eq", "value": "work_hours", "next": "q"}]},
+        {"id": "cb", "kind": "callback", "allow_caller_id": False, "next": "bye"},
+        {"id": "sub", "kind": "goto_flow", "flow": "off_hours"},
+        {"id": "rate", "kind": "survey", "next": "bye"},
+        {"id": "ext", "kind": "extension", "extension": "1901"},
+        {"id": "out", "kind": "external", "number": "13800000000"},
+        {"id": "vm", "kind": "voicemail", "box": "general"},
+        {"id": "parent", "kind": "back_to_parent"},
+        {"id": "top", "kind": "back_to_top"},
+        {"id": "q", "kind": "queue", "queue": "support", "skill": "support", "priority": 3},
+        {"id": "bye", "kind": "hangup", "prompt": "goodbye", "outcome": "failed"},
+    ],
+}
+
+
+def test_a_flow_of_every_node_kind_saves_back_unchanged(web_box: RunningAppliance,
+                                                        playwright_browser: object) -> None:
+    status, before = web_box.api("POST", "/api/v1/ivr_flows", EVERY_KIND)
+    assert status == 201, before
+    assert {n["kind"] for n in before["nodes"]} == set(node_kinds())
+    b = editor(web_box, playwright_browser, "/admin/ivr/every_kind")
+    page: Page = b.page  # type: ignore[assignment]
+    expect(page.locator(".drawflow-node")).to_have_count(len(before["nodes"]))
+    for n in before["nodes"]:  # every node's form opens, showing its values
+        pick(page, n["id"])
+    expect(page.locator("#nf-rules-1-name")).to_have_count(0)
+    pick(page, "cond")
+    expect(page.locator("#nf-rules-1-name")).to_have_value("business_hours")
+    expect(page.locator("#nf-rules-0-op")).to_have_value("prefix")
+    pick(page, "ask")
+    expect(page.locator("#nf-headers-0-name")).to_have_value("X-Token")
+    expect(page.locator("#nf-results-0-required")).not_to_be_checked()
+    b.shot("ivr-editor-every-kind")
+    page.click("#ivr-publish")
+    expect(page.locator("#ivr-status")).to_contain_text("version 2")
+    status, after = web_box.api("GET", "/api/v1/ivr_flows/every_kind")
+    assert status == 200 and json.dumps({**after, "version": 0}) == json.dumps({**before, "version": 0})
+    assert b.csp_errors() == []
+
+
 def test_export_import_and_the_layout_kept(web_box: RunningAppliance, playwright_browser: object,
                                            tmp_path: Path) -> None:
     b = editor(web_box, playwright_browser, "/admin/ivr/off_hours")
