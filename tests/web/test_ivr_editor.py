@@ -243,6 +243,18 @@ def test_a_flow_of_every_node_kind_saves_back_unchanged(web_box: RunningApplianc
     expect(page.locator("#ivr-status")).to_contain_text("version 2")
     status, after = web_box.api("GET", "/api/v1/ivr_flows/every_kind")
     assert status == 200 and json.dumps({**after, "version": 0}) == json.dumps({**before, "version": 0})
+    # renaming a node renames every branch to it
+    pick(page, "q")
+    page.fill("#nf-id", "support_queue")
+    page.locator("#nf-id").dispatch_event("change")
+    expect(node(page, "support_queue")).to_have_count(1)
+    page.click("#ivr-publish")
+    expect(page.locator("#ivr-status")).to_contain_text("version 3")
+    _, renamed = web_box.api("GET", "/api/v1/ivr_flows/every_kind")
+    by_id = {n["id"]: n for n in renamed["nodes"]}
+    assert "q" not in by_id and by_id["support_queue"]["queue"] == "support"
+    assert by_id["ask"]["next"] == "support_queue"
+    assert [r["next"] for r in by_id["cond"]["rules"]] == ["support_queue", "support_queue"]
     assert b.csp_errors() == []
 
 

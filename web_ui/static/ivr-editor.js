@@ -314,7 +314,10 @@ document.addEventListener("DOMContentLoaded", function () {
     } else if (spec.type === "int" || spec.type === "float") {
       control = el("input", { id: id, type: "number", step: spec.type === "int" ? "1" : "any", value: value });
     } else {
-      control = el("input", { id: id, type: "text", value: value == null ? "" : value, maxlength: name === "digit" ? 1 : null });
+      // a rule's name is a variable, or for a time period the schedule: offer the schedules, allow any text
+      const list = name === "name" && path.startsWith("rules.") ? "ivr-schedules" : null;
+      control = el("input", { id: id, type: "text", value: value == null ? "" : value, list: list,
+        maxlength: name === "digit" ? 1 : null });
     }
     control.dataset.path = path;
     control.dataset.type = spec.type;
@@ -330,6 +333,8 @@ document.addEventListener("DOMContentLoaded", function () {
     box.appendChild(el("p", { class: "error", id: id + "-error" }));
     return box;
   }
+
+  document.body.appendChild(el("datalist", { id: "ivr-schedules" }, (CHOICES.schedule || []).map(v => el("option", { value: v }))));
 
   function panel(focus) {
     const form = $("node-form");
