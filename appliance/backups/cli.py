@@ -34,7 +34,11 @@ def add_commands(sub: Any, data_dir_arg: Callable[[argparse.ArgumentParser], Non
     verify.add_argument("--all", action="store_true", help="read every pack, not a rotating quarter")
     restore = backup.add_parser("restore", help="restore the latest (or given) snapshots into a new directory")
     restore.add_argument("target")
-    restore.add_argument("--into", type=Path, required=True, help="a new data directory (not the live one)")
+    where = restore.add_mutually_exclusive_group(required=True)
+    where.add_argument("--into", type=Path, help="a new data directory (not the live one)")
+    where.add_argument("--live", action="store_true",
+                       help="into the data directory itself (the appliance stopped; a safety backup first, what is "
+                            "replaced kept aside)")
     restore.add_argument("--parts", default="config,audio", help=parts_help)
     restore.add_argument("--dry-run", action="store_true", help="say what would change in --into, change nothing")
     for p in (run, lst, verify, restore):
@@ -125,7 +129,16 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     async def body(service: BackupService) -> int:
-        report = await service.restore(args.target, args.into, _parts(args.parts), dry_run=args.dry_run)
+        if args.live:
+            if args.dry_run:
+                report = await service.restore(args.target, service.data_dir, _parts(args.parts), dry_run=True)
+            else:
+                report, aside = await service.restore_live(args.target, _parts(args.parts))
+                print(f"\nrestored {', '.join(f'{p} {s[:8]}' for p, s in report.snapshots.items())} into "
+                      f"{report.dest}; what it replaced is in {aside}; start the appliance again")
+                return 0
+        else:
+            report = await service.restore(args.target, args.into, _parts(args.parts), dry_run=args.dry_run)
         if args.dry_run:
             for part, plan in report.plan.items():
                 print(f"{part}: {len(plan['new'])} new, {len(plan['changed'])} replaced, "

@@ -72,8 +72,10 @@ class PartResult:
 
 async def backup_part(restic: Restic, repo: Repository, part: Part, paths: Sequence[Path], *,
                       on_progress: Callable[[Progress], None] | None = None,
-                      at: dt.datetime | None = None) -> PartResult:
+                      at: dt.datetime | None = None, extra_tags: Sequence[str] = ()) -> PartResult:
     args = ["backup", "--json", "--host", restic.host, "--tag", part.value, "--exclude-caches"]
+    for tag in extra_tags:
+        args += ["--tag", tag]
     if at is not None:
         args += ["--time", at.strftime("%Y-%m-%d %H:%M:%S")]
     result = await restic.run(repo, [*args, *map(str, paths)], command="backup", on_progress=on_progress,
@@ -97,23 +99,29 @@ async def check(restic: Restic, repo: Repository, subset: str | None = None) -> 
     return "\n".join(result.text)
 
 
-async def forget(restic: Restic, repo: Repository, part: Part, keep: Retention) -> list[str]:
-    """Apply the retention rules to one part's snapshots; returns the ids removed (each one is logged).
-    `--keep-daily` is at least 1, so the newest snapshot (the last good backup) always stays. The data only
-    they used goes with `prune`, which the caller runs (it reads the whole index: not after every hourly run)."""
+async def forget(restic: Restic, repo: Repository, parts: Sequence[Part], keep: Retention) -> dict[Part, list[str]]:
+    """Apply the retention rules to the parts' snapshots (one command: `--tag` filters are or-ed, and each tag
+    set is its own group); returns the ids removed per part, each one logged. `--keep-daily` is at least 1, so
+    the newest snapshot of each group (the last good backup) always stays. The data only they used goes with
+    `prune`, which the caller runs (it reads the whole index: not after every hourly run)."""
+    tags = [x for p in parts for x in ("--tag", p.value)]
     result = await restic.run(repo, [
-        "forget", "--json", "--host", restic.host, "--tag", part.value, "--group-by", "host,tags",
+        "forget", "--json", "--host", restic.host, *tags, "--group-by", "host,tags",
         "--keep-daily", str(max(1, keep.daily)), "--keep-weekly", str(keep.weekly),
         "--keep-monthly", str(keep.monthly)], command="forget")
-    removed: list[str] = []
+    removed: dict[Part, list[str]] = {}
     for msg in result.messages:
         groups = msg.get("list", [msg])
         for group in groups if isinstance(groups, list) else []:
-            for snap in (group.get("remove") or []) if isinstance(group, dict) else []:
+            if not isinstance(group, dict):
+                continue
+            for snap in group.get("remove") or []:
                 sid = str(snap.get("id", ""))
+                snap_tags = snap.get("tags") or []
+                part = next((p for p in parts if p.value in snap_tags), parts[0])
                 log.info("backup retention on %s removed %s snapshot %s of %s", repo.target, part.value,
                          sid[:8], snap.get("time", "?"))
-                removed.append(sid)
+                removed.setdefault(part, []).append(sid)
     return removed
 
 

@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from appliance.backups import operations as ops
-from appliance.backups.errors import BackupBusy, BackupError
+from appliance.backups.errors import BackupBusy, BackupError, HostKeyChanged, TargetUnavailable
 from appliance.backups.events import (
     BackupFailed,
     BackupProgress,
@@ -255,7 +256,13 @@ class BackupService:
     async def list_snapshots(self, target_name: str, part: Part | None = None) -> list[Snapshot]:
         target = self.target(target_name)
         repo = await self._repository(target)
-        return await ops.snapshots(self.restic, repo, part)
+        try:
+            return await ops.snapshots(self.restic, repo, part)
+        except BackupError as raw:
+            diagnosed = await self._diagnosed(target, raw)
+            if diagnosed is raw:
+                raise
+            raise diagnosed from raw
 
     async def restore(self, target_name: str, dest: Path, parts: Sequence[Part] = (Part.CONFIG, Part.AUDIO), *,
                       snapshot_ids: dict[Part, str] | None = None, dry_run: bool = False) -> RestoreReport:
@@ -275,6 +282,26 @@ class BackupService:
 
             await self._run("dry_run" if dry_run else "restore", target, tuple(parts), "manual", body)
             return holder[0]
+
+    async def restore_live(self, target_name: str, parts: Sequence[Part] = (Part.CONFIG,), *,
+                           snapshot_ids: dict[Part, str] | None = None) -> tuple[RestoreReport, Path]:
+        """Restore into the live data directory. Only with the services stopped (the caller holds the data
+        directory's lock: the command line). The snapshots are chosen first; then a safety backup of the current
+        state is taken; then they are extracted and verified beside the data directory, and only then swapped in.
+        What they replace is kept aside (returned). Schema migrations run when the appliance next opens the
+        stores, as after any update."""
+        snaps = await self.list_snapshots(target_name)
+        chosen = {p: (snapshot_ids or {}).get(p) or ops.latest(snaps, p).id for p in parts}
+        await self.run_backup(target_name, parts, trigger="safety", wait=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock.wall()))
+        incoming = self.data_dir.parent / f".{self.data_dir.name}.incoming-{stamp}"
+        aside = self.data_dir.parent / f"{self.data_dir.name}.before-restore-{stamp}"
+        try:
+            report = await self.restore(target_name, incoming, parts, snapshot_ids=chosen)
+            await asyncio.to_thread(swap_in, incoming, self.data_dir, aside)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, incoming, True)
+        return dataclasses.replace(report, dest=str(self.data_dir)), aside
 
     def history(self, limit: int = 50) -> list[RunRecord]:
         path = self.state / HISTORY_FILE
@@ -308,7 +335,13 @@ class BackupService:
         self.bus.publish(BackupStarted(at=started, run_id=run_id, kind=kind, target=target.name,
                                        parts=rec["parts"], trigger=trigger))
         try:
-            await body(rec)
+            try:
+                await body(rec)
+            except BackupError as raw:
+                diagnosed = await self._diagnosed(target, raw)
+                if diagnosed is raw:
+                    raise
+                raise diagnosed from raw
         except BackupError as exc:
             self._clean.discard(target.name)
             record = self._finish(rec, ok=False, error_id=exc.error_id, message=exc.message)
@@ -356,12 +389,27 @@ class BackupService:
         repo = await asyncio.to_thread(repository_of, target, self.ssh, self.disks)
         if target.kind is TargetKind.SFTP:
             await asyncio.to_thread(self.ssh.write, self.settings().targets)
-            await probe(self.ssh, target)
         return repo
+
+    async def _diagnosed(self, target: Target, exc: BackupError) -> BackupError:
+        """restic says only "unable to start the sftp session, error: EOF" when ssh gave up at once, and may
+        exit before relaying why; one `ssh -s sftp` of our own then reads ssh's verdict (a changed host key,
+        a refused key). Only then: an SSH session per run saved."""
+        if target.kind is not TargetKind.SFTP or "unable to start the sftp session" not in exc.message.lower():
+            return exc
+        try:
+            await probe(self.ssh, target)
+        except (HostKeyChanged, TargetUnavailable) as found:
+            return found
+        except BackupError:
+            pass
+        return exc
 
     async def _prepare_repo(self, target: Target, *, may_init: bool) -> Repository:
         repo = await self._repository(target)
         created = await ops.open_repository(self.restic, repo, may_init=may_init)
+        if created:  # nothing to prune in a new repository for a day
+            await asyncio.to_thread((self.state / f"pruned.{target.name}").write_text, str(self.clock.wall()))
         if not created and target.name not in self._clean:
             # Leftovers come from a run that failed or a process that died: once after start, and after a
             # failure, not before every hourly run (each is another SSH session).
@@ -411,7 +459,8 @@ class BackupService:
                     if not paths:
                         continue
                 result = await ops.backup_part(self.restic, repo, part, paths,
-                                               on_progress=self._on_progress(rec["run_id"], target.name, part), at=at)
+                                               on_progress=self._on_progress(rec["run_id"], target.name, part), at=at,
+                                               extra_tags=("safety",) if trigger == "safety" else ())
                 s = result.summary
                 rec["snapshots"].append(s.snapshot_id)
                 rec["files_new"] += s.files_new
@@ -422,15 +471,16 @@ class BackupService:
         finally:
             await asyncio.to_thread(shutil.rmtree, staging, True)
         await ops.check(self.restic, repo)
+        if trigger == "safety":
+            return  # a safety copy before a restore: the snapshot about to be restored must not be forgotten now
         keep = self.settings().retention
+        removed_by_part = await ops.forget(self.restic, repo, parts, keep)
         forgotten = 0
-        for part in parts:
-            removed = await ops.forget(self.restic, repo, part, keep)
-            if removed:
-                forgotten += len(removed)
-                self._counters["snapshots_forgotten"] += len(removed)
-                self.bus.publish(SnapshotsForgotten(at=self.clock.wall(), target=target.name, part=part.value,
-                                                    snapshots=removed))
+        for part, removed in removed_by_part.items():
+            forgotten += len(removed)
+            self._counters["snapshots_forgotten"] += len(removed)
+            self.bus.publish(SnapshotsForgotten(at=self.clock.wall(), target=target.name, part=part.value,
+                                                snapshots=removed))
         stamp = self.state / f"pruned.{target.name}"
         last = await asyncio.to_thread(_mtime, stamp)
         if forgotten and self.clock.wall() - last >= PRUNE_EVERY_S:
@@ -491,6 +541,20 @@ class BackupService:
         if manifest.exists():
             await asyncio.to_thread(manifest.unlink)  # it describes the backup, not the data directory
         return report
+
+
+def swap_in(incoming: Path, live: Path, aside: Path) -> None:
+    """Move each restored entry into `live`, what it replaces into `aside`. A restored record store comes
+    without the live one's `-wal`/`-shm` files, which SQLite would otherwise replay onto it."""
+    aside.mkdir(parents=True, exist_ok=True)
+    names = sorted(p.name for p in incoming.iterdir())
+    extra = [f"{n}{suffix}" for n in names if n.endswith(".sqlite3") for suffix in ("-wal", "-shm")]
+    for name in names + extra:
+        current = live / name
+        if current.exists() or current.is_symlink():
+            os.replace(current, aside / name)
+    for name in names:
+        os.replace(incoming / name, live / name)
 
 
 def _mtime(path: Path) -> float:
