@@ -42,6 +42,21 @@ class FxsError(RuntimeError):
     """A request the port cannot carry out in its state."""
 
 
+def displayable(cid: callerid.CallerId | None) -> callerid.CallerId | None:
+    """Caller ID as an analog phone can take it: a number of digits (else "unavailable"), a name cut to 32
+    bytes on a character boundary."""
+    if cid is None:
+        return None
+    number = "".join(ch for ch in (cid.number or "") if ch.isdigit())[:20] or None
+    name = cid.name
+    if name:
+        while len(name.encode(callerid.NAME_ENCODING)) > 32:
+            name = name[:-1]
+    return callerid.CallerId(number=number, name=name or None, date=cid.date,
+                             number_absent=None if number else (cid.number_absent or "O"),
+                             name_absent=cid.name_absent)
+
+
 class FxsPort:
     def __init__(self, port: int, settings: FxsSettings | None = None) -> None:
         self.port = port
@@ -142,12 +157,13 @@ class FxsPort:
     # ------------------------------------------------------------------------------------------ requests
 
     def ring(self, caller_id: callerid.CallerId | None, now: float) -> list[PortOutput]:
-        """A call for this phone: ring it with caller ID."""
+        """A call for this phone: ring it with caller ID (what a phone can show of it: the number's digits,
+        a name of at most 32 bytes)."""
         if self.off_hook or self._ringing:
             raise FxsError(f"port {self.port}: busy ({self.state})")
         self._ringing = True
         self._rings_sent = 0
-        self._caller_id = caller_id if self.settings.caller_id != "none" else None
+        self._caller_id = displayable(caller_id) if self.settings.caller_id != "none" else None
         out: list[PortOutput] = [*self._to(PortState.RINGING, "ringing")]
         if self._caller_id is not None and self.settings.caller_id == "dtmf":
             digits = callerid.encode_dtmf(self._caller_id)

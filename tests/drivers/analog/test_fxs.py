@@ -172,3 +172,19 @@ def test_flash_then_digits_name_a_transfer_target_and_a_second_flash_goes_back()
     assert port.call(port.port.resume) == [PlayTone(None)]
     port.run(1.0, line(callerid.dtmf_signal("5", level=-8.0).astype(np.float64)))
     assert len(port.of(Dialled)) == 1  # digits after going back are not collected
+
+
+def test_caller_id_is_cut_to_what_a_phone_can_show() -> None:
+    port = Clocked(FxsPort(1))
+    port.call(lambda now: port.port.ring(callerid.CallerId(number="+86 21-5000 1234", name="上海某某某某某某科技有限公司客服中心",
+                                                           date="12061130"), now))
+    port.run(3.0)
+    [(_, sent)] = port.of(SendAudio)
+    [(message, _)] = callerid.decode_fsk(sent.samples)
+    assert isinstance(message, callerid.CallerId)
+    assert message.number == "862150001234" and message.name is not None
+    assert len(message.name.encode("gb18030")) <= 32 and "上海某某" in message.name
+    port = Clocked(FxsPort(2, FxsSettings(caller_id="dtmf")))
+    out = port.call(lambda now: port.port.ring(callerid.CallerId(number="anonymous"), now))
+    [sent_dtmf] = [o for o in out if isinstance(o, SendAudio)]
+    assert callerid.decode_dtmf(sent_dtmf.samples) == callerid.CallerId(number_absent="O")
