@@ -14,6 +14,10 @@ per second are set up and torn down. CPU: the box process's user+system time ove
 
     .venv/bin/python bench/pri_load.py [--spans 4] [--seconds 600] [--rate 10]
 
+PRI_BENCH_RT=1 runs all three processes at round-robin real-time priority (as media servers run on a box,
+and as bench/media_relay.py does with MEDIA_BENCH_RT=1), so other jobs on a shared machine do not decide
+the result.
+
 The last line printed is one JSON object: spans, channels, concurrent_calls, setups_per_s, failed,
 frame_loss_pct, cpu_per_channel_pct (and blocked: channels left blocked at the end).
 """
@@ -25,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing as mp
+import os
 import random
 import socket
 import struct
@@ -162,7 +167,7 @@ async def _far(conn: Connection, tty: str, spans: int, seconds: float, rate: flo
     conn.send({"up": True})
     conn.recv()  # the box is ready
     channels = 30 * spans
-    hold = channels / rate
+    hold = 0.95 * channels / rate  # (a little headroom: a cleared channel is busy until RELEASE COMPLETE)
     live: dict[str, float] = {}  # leg id -> when to hang up
     placed = failed = 0
     concurrent_max = 0
@@ -177,8 +182,8 @@ async def _far(conn: Connection, tty: str, spans: int, seconds: float, rate: flo
                 del live[leg_id]
         while now >= next_at and (len(live) < channels or now - start > hold):
             next_at += 1 / rate if now - start > hold else 0.0  # ramp up at once, then the steady rate
-            if len(live) >= channels:
-                break
+            if len(live) >= channels or sum(len(rt.stack.q931.busy) for rt in far.spans.values()) >= channels:
+                break  # (every channel busy or still clearing: the next call waits for one)
             try:
                 leg = await far.create(OutboundLeg(callee=f"8{placed % 1000:03d}", caller="02150001234"))
             except Exception:
@@ -308,6 +313,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--rate", type=float, default=10.0)
     args = parser.parse_args()
+    if os.environ.get("PRI_BENCH_RT") and hasattr(os, "sched_setscheduler"):
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(10))  # (inherited by the emulator and far end)
     with contextlib.suppress(ImportError):
         import uvloop
         uvloop.install()

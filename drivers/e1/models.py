@@ -13,6 +13,23 @@ Hunting = Literal["ascending", "descending", "round_robin"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallerIdRule:
+    """Our caller ID on an outbound call: when it starts with `match_prefix`, drop `strip` digits and put
+    `prepend` in front (the first matching rule wins), as the trunk's caller-ID rules say."""
+
+    match_prefix: str = ""
+    strip: int = 0
+    prepend: str = ""
+
+
+def apply_caller_rules(rules: tuple[CallerIdRule, ...], number: str) -> str:
+    for rule in rules:
+        if number.startswith(rule.match_prefix):
+            return rule.prepend + number[rule.strip:]
+    return number
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SpanSettings:
     span: int
     role: Literal["user", "network"] = "user"  # PRI user side (CPE, facing the carrier) or network side
@@ -23,6 +40,8 @@ class SpanSettings:
     strip_digits: int = 0  # inbound: the access number is `prefix` + the called number without its first digits
     prefix: str = ""
     overlap_digits: int = 0  # overlap receiving: the called number is complete at this many digits
+    caller_id_rules: tuple[CallerIdRule, ...] = ()  # outbound: how our number is presented
+    restrict_caller: bool = False  # outbound: presentation restricted (Q.931 §4.5.10, octet 3a)
 
     @property
     def trunk(self) -> str:

@@ -26,7 +26,7 @@ from drivers.e1 import q921, q931
 from drivers.e1.alarms import AlarmChange, SpanAlarms
 from drivers.e1.events import ChannelStateChanged, SpanAlarmChanged, SpanStateChanged
 from drivers.e1.legs import KIND, FrameMedia, PriLeg
-from drivers.e1.models import E1Settings, SpanSettings, TrunkGroup
+from drivers.e1.models import E1Settings, SpanSettings, TrunkGroup, apply_caller_rules
 from drivers.e1.pcap import PcapWriter
 from drivers.e1.pri import PriStack
 from drivers.e1.q931_codec import Number
@@ -163,7 +163,10 @@ class E1Driver:
             channel = rt.stack.q931.free_channel()
             if channel is None:
                 continue
-            calling = Number(request.caller, type=0, plan=1, presentation=0, screening=0) if request.caller else None
+            number = apply_caller_rules(rt.settings.caller_id_rules, request.caller or "")
+            restricted = rt.settings.restrict_caller or request.caller == "anonymous"
+            calling = Number("" if request.caller == "anonymous" else number, type=0, plan=1,
+                             presentation=1 if restricted else 0, screening=0) if request.caller else None
             call_id, out = rt.stack.q931.setup(loop.time(), Number(request.callee), calling=calling, channel=channel)
             leg = self._new_leg(rt, call_id, channel, outbound=True, caller=request.caller, callee=request.callee)
             try:

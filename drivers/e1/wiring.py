@@ -4,7 +4,8 @@ and a service) and its routes. The setting, validated here once:
     {"card": "/dev/ttyUSB0",
      "spans": [{"span": 1, "role": "user", "name": "pri1", "framing": "auto", "clock": "line",
                 "clock_priority": 1, "channels": "1-15,17-31", "hunting": "descending",
-                "strip_digits": 0, "prefix": ""}],
+                "strip_digits": 0, "prefix": "", "restrict_caller": false,
+                "caller_id_rules": [{"match_prefix": "021", "strip": 3, "prepend": ""}]}],
      "groups": [{"name": "pstn", "spans": [1, 2], "hunting": "round_robin"}]}
 """
 
@@ -20,7 +21,7 @@ from appliance.errors import FieldError, ValidationFailed
 from appliance.events import EventBus
 from appliance.http_api import Api
 from drivers.e1.legs import FrameMedia
-from drivers.e1.models import E1Settings, SpanSettings, TrunkGroup
+from drivers.e1.models import CallerIdRule, E1Settings, SpanSettings, TrunkGroup
 from drivers.e1.q931 import B_CHANNELS
 from drivers.e1.service import E1Driver
 from drivers.hal.models import SpanConfig
@@ -54,6 +55,21 @@ def _channels(raw: Any, where: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _rules(raw: Any, where: str) -> tuple[CallerIdRule, ...]:
+    if not isinstance(raw, list):
+        raise _bad(f"{where}.caller_id_rules", "type", "a list of rules", "应为规则列表")
+    out = []
+    for i, r in enumerate(raw):
+        ok = isinstance(r, dict) and all(str(r.get(k, "")).lstrip("+").isdigit() or not r.get(k)
+                                         for k in ("match_prefix", "prepend"))
+        if not ok or not isinstance(r.get("strip", 0), int) or not 0 <= r.get("strip", 0) <= 20:
+            raise _bad(f"{where}.caller_id_rules.{i}", "format", "match_prefix and prepend of digits, strip 0-20",
+                       "match_prefix 和 prepend 应为数字,strip 为 0-20")
+        out.append(CallerIdRule(match_prefix=str(r.get("match_prefix", "")), strip=int(r.get("strip", 0)),
+                                prepend=str(r.get("prepend", ""))))
+    return tuple(out)
+
+
 def parse_settings(raw: Mapping[str, Any]) -> E1Settings:
     card = raw.get("card")
     if not isinstance(card, str) or not card:
@@ -73,7 +89,9 @@ def parse_settings(raw: Mapping[str, Any]) -> E1Settings:
             span=s["span"], role=_choice(s, "role", where, ("user", "network"), "user"),  # type: ignore[arg-type]
             name=str(s.get("name", "")), line=line, channels=_channels(s.get("channels"), where),
             hunting=_choice(s, "hunting", where, ("ascending", "descending"), "descending"),  # type: ignore[arg-type]
-            strip_digits=int(s.get("strip_digits", 0)), prefix=str(s.get("prefix", ""))))
+            strip_digits=int(s.get("strip_digits", 0)), prefix=str(s.get("prefix", "")),
+            caller_id_rules=_rules(s.get("caller_id_rules", []), where),
+            restrict_caller=bool(s.get("restrict_caller", False))))
     numbers = {s.span for s in spans}
     groups: list[TrunkGroup] = []
     for i, g in enumerate(raw.get("groups", []) or []):

@@ -5,6 +5,7 @@ ports, trunk group hunting, and alarms raised and cleared as events."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -13,7 +14,8 @@ from appliance.legs import events as le
 from appliance.legs.causes import Cause
 from appliance.legs.models import LegRefused, OutboundLeg
 from drivers.e1.events import SpanAlarmChanged, SpanStateChanged
-from drivers.e1.models import E1Settings, SpanSettings, TrunkGroup
+from drivers.e1.models import CallerIdRule, E1Settings, SpanSettings, TrunkGroup
+from drivers.e1.q931_codec import Number
 from drivers.e1.service import E1Driver
 from drivers.hal.serial_backend import SerialCard
 from tests.drivers.e1.far_end import FAST, Sink, ToneMedia, two_cards, until
@@ -88,8 +90,17 @@ async def test_calls_both_ways_carry_numbers_causes_and_audio() -> None:
             await until("the exchange's leg to end", lambda: len(far_sink.of(le.LegEnded)) == 2)
             assert far_sink.of(le.LegEnded)[-1].cause == Cause.NORMAL_CLEARING
             assert far_sink.of(le.LegEnded)[-1].remote is True
+            # the span's caller-ID rules and restriction: the exchange sees the rewritten number, restricted
+            box.spans[1].settings = replace(box.spans[1].settings, restrict_caller=True, caller_id_rules=(
+                CallerIdRule(match_prefix="021", strip=3, prepend="8621"),))
+            await box.create(OutboundLeg(callee="13800138001", caller="02150009999", trunk="pri1"))
+            await until("the exchange's second call", lambda: len(far_sink.of(le.LegIncoming)) == 2)
+            assert far_sink.of(le.LegIncoming)[1].caller == "anonymous"  # presentation restricted
+            far_setup = far.spans[1].stack.q931.calls
+            assert [c.setup.calling for c in far_setup.values() if c.setup is not None] == [Number(
+                "862150009999", type=0, plan=1, presentation=1, screening=0)]
             health = box.health()
-            assert health.counters["calls_in"] == 1 and health.counters["calls_out"] == 1
+            assert health.counters["calls_in"] == 1 and health.counters["calls_out"] == 2
         finally:
             await box.stop()
 
