@@ -56,6 +56,7 @@ from appliance.routing.router import RoutingTable
 from appliance.security.certificates import box_certificate, server_context
 from appliance.security.passwords import PasswordHasher
 from appliance.service_base import Service
+from appliance.snmp.builder import build_monitoring
 from appliance.sip.leg_provider import SipLegProvider
 from appliance.sip.models import SipConfig
 from appliance.sip.sdp_media import SdpBuilder
@@ -321,6 +322,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     prov = build_provisioning(core, bind=run.bind, sip_port=run.sip_port,
                               setup_token=lambda: holder[0].setup_token if holder else None)
     backups = BackupService(core.data_dir, core.store, core.bus, core.clock)  # restic at low priority
+    monitoring = build_monitoring(core, run.bind, run.snmp_port, lambda: holder[0].health() if holder else [],
+                                  calls.controller.queue_views if calls else None)  # alarms, SNMP agent, /metrics
     blueprints = [
         auth_blueprint(api, core.auth),
         configuration_blueprint(api, core.config),
@@ -332,6 +335,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         *prov.blueprints(api),
         analog_blueprint(api, analog),
         *(e1.blueprints(api) if e1 is not None else []),
+        *monitoring.blueprints(api),
     ]
     holder: list[Appliance] = []
 
@@ -358,6 +362,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         if e1 is not None and e1.service is not None:
             appliance.services.append(e1.service)  # after call control, stopped before it
     appliance.services += prov.services
+    appliance.services += monitoring.services
     appliance.services.append(backups)  # started last (its missed runs wait for the rest), stopped first
     holder.append(appliance)
     return appliance

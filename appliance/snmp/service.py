@@ -55,6 +55,7 @@ class SnmpService:
         self.tree = Tree()
         self.agent: Agent | None = None
         self.bound_port = 0
+        self.failure = ""  # why the agent is not listening
         self._started_at = 0.0
         self._interfaces: list[Interface] = []
         self._index: RowIndex | None = None
@@ -73,8 +74,16 @@ class SnmpService:
         local = await asyncio.to_thread(load_engine_local, self.data_dir / ENGINE_FILE)
         self._interfaces = await asyncio.to_thread(read_interfaces)
         self._started_at = self.clock.monotonic()
-        self.agent = Agent(self.settings, engine_id_of(self.settings.enterprise_number, local), self.snapshot)
-        self.bound_port = self.agent.open(self.bind, self.port)
+        agent = Agent(self.settings, engine_id_of(self.settings.enterprise_number, local), self.snapshot)
+        try:
+            self.bound_port = agent.open(self.bind, self.port)
+        except OSError as exc:  # monitoring must not keep the box from taking calls: report it instead
+            agent.close()
+            self.failure = f"cannot listen on udp {self.bind}:{self.port}: {exc.strerror or exc}"
+            log.error("snmp: %s", self.failure)
+            return
+        self.failure = ""
+        self.agent = agent
         self._loops = [asyncio.create_task(self._refresh_interfaces(), name="snmp-interfaces")]
         if self.settings.heartbeat_interval > 0:
             self._loops.append(asyncio.create_task(self._heartbeat(), name="snmp-heartbeat"))
@@ -97,6 +106,17 @@ class SnmpService:
             self.agent.close()
             self.agent = None
 
+    async def restart(self) -> None:
+        """Apply changed settings: the agent is rebuilt on the same port."""
+        if self.agent is None:
+            return
+        port, self.port = self.port, self.bound_port
+        await self.stop()
+        try:
+            await self.start()
+        finally:
+            self.port = port
+
     def listening(self) -> list[str]:
         if self.agent is None:
             return []
@@ -105,7 +125,7 @@ class SnmpService:
 
     def health(self) -> Health:
         if self.agent is None:
-            return Health.of(self.name, Status.STARTING)
+            return Health.of(self.name, Status.DOWN if self.failure else Status.STARTING, self.failure)
         return Health.of(self.name, Status.OK, f"udp {self.bound_port}, {len(self.settings.trap_receivers)} receivers",
                          counters={**self.counters, "requests": self.agent.instrum.requests,
                                    "dropped_sources": self.agent.dropped},

@@ -1,0 +1,60 @@
+"""Builds the health monitor and the SNMP agent for the composition root, with their routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sanic import Blueprint
+
+from appliance import __version__
+from appliance.health import Health
+from appliance.http_api import Api
+from appliance.monitoring.http import make_blueprint as monitoring_blueprint
+from appliance.monitoring.service import MonitorService
+from appliance.service_base import Service
+from appliance.snmp.http import make_blueprint as snmp_blueprint
+from appliance.snmp.service import SnmpService
+from appliance.snmp.view import Identity
+
+DEFAULT_MODEL = "CC-Appliance"
+
+
+def _serial(settings: dict[str, Any]) -> str:
+    if settings.get("serial_number"):
+        return str(settings["serial_number"])
+    try:  # the machine's identity until manufacturing sets a serial number
+        return Path("/etc/machine-id").read_text().strip()[:16]
+    except OSError:
+        return ""
+
+
+@dataclass
+class Monitoring:
+    monitor: MonitorService
+    snmp: SnmpService
+    health: Callable[[], Iterable[Health]]
+
+    @property
+    def services(self) -> list[Service]:
+        return [self.monitor, self.snmp]
+
+    def blueprints(self, api: Api) -> list[Blueprint]:
+        return [monitoring_blueprint(api, self.monitor, self.health), snmp_blueprint(api, self.snmp)]
+
+
+def build_monitoring(core: Any, bind: str, snmp_port: int, health: Callable[[], Iterable[Health]],
+                     queues: Callable[[], list[dict[str, Any]]] | None) -> Monitoring:
+    """`core` is the composition root's `Core` (data directory, store, bus, clock)."""
+    settings = core.store.settings
+    monitor = MonitorService(core.data_dir, core.store, core.bus, core.clock, health, queues=queues)
+    identity = Identity(str(settings.get("model", DEFAULT_MODEL)), _serial(settings), __version__)
+
+    def trunks() -> list[tuple[str, bool]]:
+        return [(t.id, bool(t.register)) for t in core.store.list("trunks") if str(t.kind.value) == "sip"]
+
+    snmp = SnmpService(bind, snmp_port, core.data_dir, core.store, core.bus, core.clock, monitor, health,
+                       identity, trunks)
+    return Monitoring(monitor, snmp, health)
