@@ -169,7 +169,8 @@ class Agent:
         self.sock = sock
         cls, domain = (FilteredUdp6, udp6.DOMAIN_NAME) if family == socket.AF_INET6 else (FilteredUdp, udp.DOMAIN_NAME)
         transport = cls()
-        transport.allows = s.allows
+        receivers = frozenset(r.host for r in s.trap_receivers)  # their inform acknowledgements come back here
+        transport.allows = lambda address: s.allows(address) or address in receivers
         self.transport = transport
         config.add_transport(e, domain, transport.open_server_mode(sock=sock))
         for n, community in enumerate(s.communities):
