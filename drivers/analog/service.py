@@ -59,6 +59,8 @@ class PortRuntime:
     extension: str = ""  # FXS
     voicemail_box: str | None = None  # FXS: the box whose messages light the phone's lamp
     lamp: bool | None = None  # FXS: message waiting to send when the phone is next idle (None: nothing)
+    lamp_sends: int = 0  # copies of it still to send (a lost one leaves the lamp wrong until the next change)
+    lamp_next: float = 0.0
     leg: AnalogLeg | None = None
     consult: AnalogLeg | None = None  # FXS: the call made after a flash while `leg` is held
     consult_target: str = ""
@@ -98,7 +100,7 @@ class AnalogService:
         self.card_lost: str | None = None
         self._unheard: dict[str, set[str]] = {}  # voicemail box -> unhandled message ids (since start)
         self._subscription: Any = None  # (the bus's subscription handle)
-        self.counters = {"commands_failed": 0, "bearer_frames": 0}
+        self.counters = {"commands_failed": 0, "bearer_frames": 0, "port_errors": 0}
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -196,14 +198,23 @@ class AnalogService:
         if rt.last_tick is not None and frames.tick > rt.last_tick + 1:
             rt.frames_lost += frames.tick - rt.last_tick - 1
         rt.last_tick = frames.tick
-        rx = frames.frames.get(1, IDLE)
+        try:
+            tx = self._tick(rt, frames.frames.get(1, IDLE), now)
+        except Exception:  # (one port's fault must not silence the others: counted, logged, idle sent)
+            self.counters["port_errors"] += 1
+            log.exception("port %s: processing a frame failed", rt.number)
+            tx = IDLE
+        self.card.send_bearer(BearerFrames("port", rt.number, frames.tick, {1: tx}))
+
+    def _tick(self, rt: PortRuntime, rx: bytes, now: float) -> bytes:
+        """One 20 ms frame of a port: its due timers, what the line said, and what it is sent back."""
         deadline = rt.machine.next_deadline()
         if deadline is not None and deadline <= now:
             self._apply(rt, rt.machine.handle_timeout(now))
         self._apply(rt, rt.machine.audio(g711.decode(rx, "alaw"), now))
         tx = IDLE
         held = rt.leg if rt.consult is not None else None
-        if held is not None and held.frame_port is not None:  # (clocked on: the held caller hears hold music)
+        if held is not None and held.frame_port is not None:  # (still clocked, silent: its buffer stays even)
             held.frame_port.push(IDLE)
             held.frame_port.pull()
         leg = rt.consult or rt.leg
@@ -214,16 +225,19 @@ class AnalogService:
             tx = leg.frame_port.pull()
             if settings.tx_gain_db:
                 tx = gain(tx, settings.tx_gain_db)
-        if rt.lamp is not None and not rt.tx_audio and isinstance(rt.machine, FxsPort):
+        if rt.lamp is not None and not rt.tx_audio and now >= rt.lamp_next and isinstance(rt.machine, FxsPort):
             outputs = rt.machine.message_waiting(rt.lamp)  # (nothing while the phone is in use: kept)
             if outputs:
-                rt.lamp = None
+                rt.lamp_sends -= 1
+                rt.lamp_next = now + 2.0
+                if rt.lamp_sends <= 0:
+                    rt.lamp = None
                 self._apply(rt, outputs)
         if rt.tx_audio:
             tx = g711.encode(rt.tx_audio.popleft(), "alaw")
         elif rt.tone is not None:
             tx = g711.encode(rt.tone.frame(), "alaw")
-        self.card.send_bearer(BearerFrames("port", rt.number, frames.tick, {1: tx}))
+        return tx
 
     def _command(self, rt: PortRuntime, command: PortCommand) -> None:
         async def send() -> None:
@@ -277,7 +291,7 @@ class AnalogService:
             unheard.discard(message)
         for rt in self.ports.values():
             if rt.voicemail_box == box:
-                rt.lamp = bool(unheard)
+                rt.lamp, rt.lamp_sends, rt.lamp_next = bool(unheard), 2, 0.0
 
     def _publish(self, rt: PortRuntime, state: m.PortState, detail: str) -> None:
         log.info("port %s (%s): %s — %s", rt.number, rt.kind, state.value, detail)
