@@ -24,7 +24,10 @@ def serial_candidates(extra: tuple[str, ...] = ()) -> list[Candidate]:
     found = [Candidate("serial", p.device, p.description or p.device)
              for p in list_ports.comports() if p.vid in CARD_USB_VIDS]
     seen = {c.path for c in found}
-    found += [Candidate("serial", path, "configured") for path in extra if path not in seen]
+    for path in extra:
+        if path not in seen:
+            seen.add(path)
+            found.append(Candidate("serial", path, "configured"))
     return found
 
 
