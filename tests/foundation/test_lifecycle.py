@@ -31,7 +31,7 @@ def _threads() -> set[str]:
 async def test_start_opens_and_stop_closes_everything(tmp_path: Path) -> None:
     before = _threads()
     rtp = free_rtp_port()
-    box = create_appliance(RunConfig(data_dir=tmp_path / "data", http_port=0, https_port=0, sip_port=0,
+    box = create_appliance(RunConfig(data_dir=tmp_path / "data", http_port=0, https_port=0, sip_port=0, snmp_port=0,
                                      rtp_port_min=rtp, rtp_port_max=rtp + 20))
     await box.start()
     try:
