@@ -149,13 +149,13 @@ async def test_los_and_ais_raise_and_clear_alarms_and_the_far_end_sees_rai() -> 
                 await card.inject(span=1, condition=condition)
                 await until(f"{condition} raised", lambda c=condition: any(a.alarm == c and a.raised for a in alarms), 3)
                 raised = time.monotonic() - t0
-                assert 0.15 <= raised < 1.0, raised  # the (scaled) 2.5 s persistence: 0.2 s here
+                assert 0.15 <= raised < 2.0, raised  # the (scaled) 2.5 s persistence: 0.2 s here
                 await until("RAI at the far end", lambda: "rai" in {d.value for d in far_alarms.active}, 3)
                 t1 = time.monotonic()
                 await card.inject(span=1, condition="clear")
                 await until(f"{condition} cleared", lambda c=condition: any(
                     a.alarm == c and not a.raised for a in alarms), 3)
-                assert 0.45 <= time.monotonic() - t1 < 1.5  # the (scaled) 10 s clear: 0.5 s here
+                assert 0.45 <= time.monotonic() - t1 < 2.5  # the (scaled) 10 s clear: 0.5 s here
                 await until("RAI cleared at the far end", lambda: not far_alarms.active, 3)
             assert [(a.alarm, a.raised) for a in alarms] == [("los", True), ("los", False), ("ais", True),
                                                              ("ais", False)]
