@@ -1,0 +1,97 @@
+"""The running appliance: SNMP configured through the REST API, net-snmp walking the agent on --snmp-port,
+and the figures checked against the API's and against /metrics."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from appliance.app import Appliance, create_appliance
+from appliance.config import RunConfig
+from appliance.snmp.service import SnmpService
+from tests.conftest import free_port, free_rtp_port
+from tests.snmp.conftest import ROOT, parse_walk, run, settings, v2c, v3
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+async def running(tmp_path: Path, seeded_template: Path) -> AsyncIterator[tuple[Appliance, httpx.AsyncClient]]:
+    data = tmp_path / "data"
+    shutil.copytree(seeded_template, data)
+    rtp = free_rtp_port()
+    box = create_appliance(RunConfig(data_dir=data, http_port=0, https_port=0, sip_port=0,
+                                     snmp_port=free_port(2), rtp_port_min=rtp, rtp_port_max=rtp + 20))
+    await box.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{box.http_port}", timeout=10) as http:
+            r = await http.post("/api/v1/setup", json={"token": box.setup_token, "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            r = await http.post("/api/v1/login", json={"name": "admin", "password": PASSWORD})
+            http.headers["Authorization"] = f"Bearer {r.json()['token']}"
+            yield box, http
+    finally:
+        await box.stop()
+
+
+def _snmp(box: Appliance) -> SnmpService:
+    return next(s for s in box.services if isinstance(s, SnmpService))
+
+
+async def test_walks_of_the_running_box_match_the_api(running: tuple[Appliance, httpx.AsyncClient]) -> None:
+    box, http = running
+    snmp = _snmp(box)
+    port = snmp.bound_port
+    assert port == box.run.snmp_port
+    # nothing is served before a community or user is configured
+    rc, out, _ = await run("snmpget", *v2c(port), f"{ROOT}.1.1.1.0")
+    assert rc != 0 and "STRING" not in out
+
+    r = await http.put("/api/v1/snmp/settings", json={**settings(), "communities": ["public"]})
+    assert r.status_code in (400, 422) and r.json()["details"]["fields"][0]["field"] == "communities.0"
+    r = await http.put("/api/v1/snmp/settings", json=settings())
+    assert r.status_code == 200, r.text
+    shown = (await http.get("/api/v1/snmp/settings")).json()
+    assert shown["communities"] == ["********"] and shown["users"][0]["auth_key"] == "********"
+    # saving what was shown keeps the secrets
+    r = await http.put("/api/v1/snmp/settings", json=shown)
+    assert r.status_code == 200, r.text
+    assert _snmp(box).bound_port == port
+
+    rc, out, err = await run("snmpbulkwalk", "-Cr50", *v2c(port), ROOT)
+    assert rc == 0, err
+    got = parse_walk(out)
+    rc, out, err = await run("snmpwalk", *v3(port), ROOT)
+    assert rc == 0, err
+    assert set(parse_walk(out)) == set(got)
+
+    queues = (await http.get("/api/v1/queues/status")).json()["items"]
+    walked_queues = sorted(v for k, v in got.items() if k.startswith(f"{ROOT}.1.5.1.2."))
+    assert walked_queues == sorted(f'STRING: "{q["queue"]}"' for q in queues) and queues
+    health = (await http.get("/api/v1/health")).json()
+    services = health["services"]
+    walked_services = {v.split('"')[1] for k, v in got.items() if k.startswith(f"{ROOT}.1.3.1.2.")}
+    assert {"telephony", "sip", "media", "monitoring", "snmp", "records"} <= walked_services
+    assert walked_services <= set(services)
+    alarms = (await http.get("/api/v1/alarms")).json()
+    assert got[f"{ROOT}.1.7.1.0"] == f"Gauge32: {alarms['active']}"
+    assert got[f"{ROOT}.1.1.3.0"] == f'STRING: "{health["version"]}"'
+
+    # /metrics from the box itself needs no token; its figures are the ones SNMP serves
+    r = await http.get("/metrics", headers={"Authorization": ""})
+    assert r.status_code == 200
+    families: dict[str, Any] = {f.name: f for f in text_string_to_metric_families(r.text)}
+    metric_queues = {s.labels["queue"] for s in families["appliance_queue_waiting"].samples}
+    assert {q["queue"] for q in queues} == metric_queues
+    data_mount = next(s.labels["mount"] for s in families["appliance_disk_usage_percent"].samples
+                      if s.labels["data"] == "true")
+    assert got[f"{ROOT}.1.2.10.1.2.1"] == f'STRING: "{data_mount}"'
+    active = sum(s.value for s in families["appliance_alarm_active"].samples)
+    assert active == alarms["active"]
