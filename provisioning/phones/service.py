@@ -63,7 +63,7 @@ class PhoneService:
     renderer: Renderer = field(default_factory=Renderer)
     counters: dict[str, int] = field(default_factory=lambda: {"served": 0, "refused": 0, "pnp_answered": 0,
                                                               "pnp_ignored": 0})
-    _https: Any = None
+    _https: _HttpsThread | None = None
     _tftp: tftpy.TftpServer | None = None
     _tftp_thread: threading.Thread | None = None
     _pnp: asyncio.DatagramTransport | None = None
@@ -101,11 +101,8 @@ class PhoneService:
                 await asyncio.to_thread(self._tftp_thread.join, 5)
             self._tftp, self._tftp_thread = None, None
         if self._https is not None:
-            server, self._https = self._https, None
-            await server.before_stop()
-            server.close()
-            await server.wait_closed()
-            await server.after_stop()
+            https, self._https = self._https, None
+            await asyncio.to_thread(https.stop)
 
     def listening(self) -> list[str]:
         out = [f"phones https://{self.server.bind}:{self.https_port}/p/<token>/<file>"] if self._https else []
@@ -125,7 +122,7 @@ class PhoneService:
     def https_port(self) -> int:
         if self._https is None:
             return self.server.https_port
-        return int(self._https.server.sockets[0].getsockname()[1])
+        return self._https.port
 
     @property
     def tftp_port(self) -> int:
@@ -289,15 +286,12 @@ class PhoneService:
         return server_context(cert, key)
 
     async def _start_https(self, sock: socket.socket | None = None) -> None:
-        app = build_phone_app(self)
         ctx = await asyncio.to_thread(self.tls_context)
         if sock is None:
-            sock = socket.create_server((self.server.bind, self.server.https_port), reuse_port=False, backlog=1024)
-        server: Any = await app.create_server(sock=sock, ssl=ctx, return_asyncio_server=True, access_log=False)
-        await server.startup()
-        await server.before_start()
-        await server.after_start()
-        self._https = server
+            sock = socket.create_server((self.server.bind, self.server.https_port), backlog=1024)
+        https = _HttpsThread(build_phone_app(self), sock, ctx)
+        await asyncio.to_thread(https.start)
+        self._https = https
 
     async def start_https_on(self, sock: socket.socket) -> None:
         """Serve on a socket made elsewhere (a network namespace in tests, an inherited socket on the image)."""
@@ -345,6 +339,45 @@ class PhoneService:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(lambda: _PnpProtocol(self, responder), sock=sock)
         self._pnp = transport
+
+
+class _HttpsThread:
+    """The phones' HTTPS server on a thread and event loop of its own: a power cut brings hundreds of phones
+    back at once, and their TLS handshakes (Python's SSL protocol runs on the loop) must not stall the loop
+    that relays RTP. The files are rendered there too, from the configuration's immutable snapshot."""
+
+    def __init__(self, app: Sanic[Any, Any], sock: socket.socket, ctx: ssl.SSLContext) -> None:
+        self.app, self.sock, self.ctx = app, sock, ctx
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="phones-https", daemon=True)
+        self.server: Any = None
+        self.port = int(sock.getsockname()[1])
+
+    def start(self) -> None:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
+
+    async def _start(self) -> None:
+        server: Any = await self.app.create_server(sock=self.sock, ssl=self.ctx, return_asyncio_server=True,
+                                                   access_log=False, backlog=1024)
+        await server.startup()
+        await server.before_start()
+        await server.after_start()
+        self.server = server
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(30)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+        self.loop.close()
+
+    async def _stop(self) -> None:
+        if self.server is not None:
+            await self.server.before_stop()
+            self.server.close()
+            await self.server.wait_closed()
+            await self.server.after_stop()
 
 
 class _PnpProtocol(asyncio.DatagramProtocol):

@@ -1,0 +1,194 @@
+"""Provisioning benchmark: a power cut brings 500 phones back at once, while the box relays 200 calls.
+
+One box process runs, on one event loop as the appliance does, the media engine and the phone provisioning
+server (HTTPS, per-phone tokens, files rendered per fetch) over an inventory of 2,000 phones (Yealink,
+Grandstream, Polycom and generic in turn, each on an extension of its own). The relay load is the media
+benchmark's C generator (`media_relay.py`): 200 two-party G.711 calls. The calls run first alone (the
+baseline) and then again while 500 phones fetch at once, each over its own new TLS connection, first its
+vendor's common file (when it has one) and then its own file. Reported: every fetch's latency (p50, p99,
+max), fetches per second over the storm, errors, and the relay's loss and added-jitter p99 in both runs.
+
+    .venv/bin/python bench/provisioning.py [--phones 2000] [--fetching 500] [--calls 200] [--seconds 12]
+
+The last line printed is one JSON object: phones, fetching, fetches, fetches_per_s, p50_ms, p99_ms,
+max_ms, errors, calls, loss_pct, baseline_loss_pct, jitter_p99_ms, baseline_jitter_p99_ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+# this file's name would shadow the `provisioning` package: the repository root goes first instead
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(HERE.parent))
+_spec = importlib.util.spec_from_file_location("media_relay", HERE / "media_relay.py")
+assert _spec is not None and _spec.loader is not None
+media_relay = importlib.util.module_from_spec(_spec)
+sys.modules["media_relay"] = media_relay
+_spec.loader.exec_module(media_relay)
+
+VENDORS = ("yealink", "grandstream", "polycom", "generic")
+COMMON = {"yealink": "y000000000000.cfg", "polycom": "000000000000.cfg"}
+
+
+def own_file(vendor: str, mac: str) -> str:
+    return {"yealink": f"{mac}.cfg", "grandstream": f"cfg{mac}.xml", "polycom": f"{mac}-phone.cfg"}.get(
+        vendor, f"{mac}.xml")
+
+
+# ------------------------------------------------------------------------------------------ the box
+
+def box_main(conn: Connection, info: Connection, data_dir: str, phones: int) -> None:
+    media_relay.raise_fd_limit()
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(_box(conn, info, Path(data_dir), phones))
+
+
+async def _box(conn: Connection, info: Connection, data_dir: Path, phones: int) -> None:
+    from appliance.app import Core
+    from appliance.domain import models as m
+    from provisioning.phones.inventory import new_sip_password, new_token
+    from provisioning.phones.models import LineKey, KeyKind, Phone, PhoneRecord, Vendor
+    from provisioning.phones.service import PhoneServerConfig, PhoneService
+
+    core = Core.open(data_dir)
+    numbers = [str(20000 + i) for i in range(phones)]
+    await core.store.replace_all({"extensions": [m.Extension(number=n, name=f"Agent {n}") for n in numbers]},
+                                 {"time_zone": "Asia/Shanghai", "ntp_servers": ["ntp.aliyun.com"]})
+    service = PhoneService(data_dir, core.config, PhoneServerConfig(bind="127.0.0.1", https_port=0))
+    records = []
+    for i, number in enumerate(numbers):
+        vendor = Vendor(VENDORS[i % len(VENDORS)])
+        keys = (LineKey(KeyKind.BLF, numbers[(i + 1) % phones], "Next"), LineKey(KeyKind.LOGIN, "*11", "Log in"),
+                LineKey(KeyKind.PAUSE, "*13", "Pause"))
+        records.append(PhoneRecord(Phone(f"0015{i:08x}", number, vendor, line_keys=keys), new_token(),
+                                   new_sip_password()))
+    service.inventory.put(records)
+    await asyncio.to_thread(service.inventory.save, service.inventory.document())
+    await service.start()
+    info.send({"port": service.https_port,
+               "phones": [(r.phone.mac, r.phone.vendor.value, r.token) for r in records]})
+    try:
+        await media_relay._engine(conn, "relay")  # the relay benchmark's engine, on this same loop
+    finally:
+        info.send({"health": dict(service.health().counters)})
+        await service.stop()
+        core.close()
+
+
+# ------------------------------------------------------------------------------------------ the phones
+
+async def storm(port: int, phones: list[tuple[str, str, str]]) -> tuple[list[float], int, float]:
+    import ssl
+
+    import httpx
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    latencies: list[float] = []
+    errors = 0
+    start = asyncio.Event()
+
+    async def phone(mac: str, vendor: str, token: str) -> None:
+        nonlocal errors
+        names = ([COMMON[vendor]] if vendor in COMMON else []) + [own_file(vendor, mac)]
+        await start.wait()
+        # its own client: a phone coming back from a power cut opens its own connection
+        async with httpx.AsyncClient(verify=ctx, timeout=30.0) as client:
+            for name in names:
+                t0 = time.perf_counter()
+                try:
+                    r = await client.get(f"https://127.0.0.1:{port}/p/{token}/{name}")
+                    ok = r.status_code == 200 and len(r.content) > 0
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - t0)
+                errors += 0 if ok else 1
+
+    tasks = [asyncio.create_task(phone(*p)) for p in phones]
+    await asyncio.sleep(0.2)
+    t0 = time.perf_counter()
+    start.set()
+    await asyncio.gather(*tasks)
+    return latencies, errors, time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--phones", type=int, default=2000)
+    parser.add_argument("--fetching", type=int, default=500)
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=12.0)
+    args = parser.parse_args()
+    media_relay.raise_fd_limit()
+    work = tempfile.TemporaryDirectory()
+    build = tempfile.TemporaryDirectory()
+    generator = media_relay.build_generator(Path(build.name))
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    info_parent, info_child = ctx.Pipe()
+    proc = ctx.Process(target=box_main, args=(child, info_child, work.name, args.phones), daemon=True)
+    proc.start()
+    try:
+        hello = info_parent.recv()
+        port, phones = hello["port"], hello["phones"]
+        print(f"box up: {len(phones)} phones in the inventory, HTTPS on {port}", flush=True)
+        base = media_relay.run_step(parent, proc.pid or 0, generator, args.calls, args.seconds / 2, 1)
+        print(f"baseline: calls={base.calls} loss={base.loss_pct:.3f}% jitter_p99={base.jitter_p99_ms:.2f} ms "
+              f"engine_cpu={base.engine_cpu_pct:.1f}%", flush=True)
+        result: dict[str, Any] = {}
+
+        def relay() -> None:
+            result["step"] = media_relay.run_step(parent, proc.pid or 0, generator, args.calls, args.seconds, 2)
+
+        thread = threading.Thread(target=relay)
+        thread.start()
+        time.sleep(1.5)  # the relay is warm and measuring
+        latencies, errors, wall = asyncio.run(storm(port, phones[:args.fetching]))
+        thread.join()
+        step = result["step"]
+        parent.send({"op": "stop"})
+        parent.recv()
+        counters = info_parent.recv()["health"]
+        proc.join(10)
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        work.cleanup()
+        build.cleanup()
+    ms = sorted(x * 1000 for x in latencies)
+    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+    storm_inside = wall + 1.5 < args.seconds
+    print(f"storm: {args.fetching} phones, {len(ms)} fetches in {wall:.2f} s ({len(ms) / wall:.0f}/s), "
+          f"p50={statistics.median(ms):.1f} ms p99={p99:.1f} ms max={ms[-1]:.1f} ms errors={errors} "
+          f"(served {counters['served']}, refused {counters['refused']}); inside the relay window: {storm_inside}")
+    print(f"with the storm: calls={step.calls} loss={step.loss_pct:.3f}% jitter_p99={step.jitter_p99_ms:.2f} ms "
+          f"engine_cpu={step.engine_cpu_pct:.1f}%", flush=True)
+    print(json.dumps({
+        "phones": args.phones, "fetching": args.fetching, "fetches": len(ms),
+        "fetches_per_s": round(len(ms) / wall, 1), "p50_ms": round(statistics.median(ms), 1),
+        "p99_ms": round(p99, 1), "max_ms": round(ms[-1], 1), "errors": errors, "calls": step.calls,
+        "loss_pct": step.loss_pct, "baseline_loss_pct": base.loss_pct, "jitter_p99_ms": step.jitter_p99_ms,
+        "baseline_jitter_p99_ms": base.jitter_p99_ms, "storm_inside_relay_window": storm_inside}))
+
+
+if __name__ == "__main__":
+    main()
