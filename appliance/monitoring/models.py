@@ -46,6 +46,8 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {t.name: t for t in (
     Threshold("media_ticks_late_rate", 50.0, 5.0, Severity.MINOR),  # late ticks per sampling interval
     Threshold("queue_waiting_high", 10.0, 5.0, Severity.MINOR),  # callers waiting in one queue
     Threshold("queue_wait_long", 120.0, 60.0, Severity.MINOR),  # seconds the longest caller has waited
+    # how far today's service level is below 100 %: set at 20 (below 80 %), clear at 10 (back above 90 %)
+    Threshold("queue_service_level_low", 20.0, 10.0, Severity.MINOR),
 )}
 
 

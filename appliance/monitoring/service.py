@@ -204,6 +204,9 @@ class MonitorService:
                                       f"queue {q['queue']} callers waiting")
             out += self.table.measure(th["queue_wait_long"], q["queue"], float(q["longest_wait"]), now,
                                       f"queue {q['queue']} longest wait s")
+            if q["offered_today"]:
+                out += self.table.measure(th["queue_service_level_low"], q["queue"], 100.0 - q["service_level"],
+                                          now, f"queue {q['queue']} service level shortfall %")
         self._notify(out)
 
     # ---- conditions from the bus
@@ -261,7 +264,7 @@ class MonitorService:
         for view in self._queues():
             day = self.today.queues.get(view["queue"], QueueDay())
             out.append({**view, "service_level": round(day.service_level(), 1),
-                        "abandon_rate": round(day.abandon_rate(), 1)})
+                        "abandon_rate": round(day.abandon_rate(), 1), "offered_today": day.answered + day.abandoned})
         return out
 
     # ---- telling and keeping

@@ -37,8 +37,21 @@ SETTINGS_KEY = "snmp"
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SNMP_TRAP_OID: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 ENGINE_FILE = Path("snmp") / "engine-id"
+VERSION_FILE = Path("snmp") / "firmware-version"
 EVENT_TOPICS = {"monitoring.alarm_raised", "monitoring.alarm_cleared", "config.changed", "config.replaced",
                 "backups.failed", "backups.succeeded", "sip.auth_blocked"}
+
+
+def _swap_version(path: Path, version: str) -> str | None:
+    """The firmware version the box ran last time (None on first start); records this one."""
+    try:
+        previous: str | None = path.read_text().strip()
+    except FileNotFoundError:
+        previous = None
+    if previous != version:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(version + "\n")
+    return previous
 
 
 class SnmpService:
@@ -88,6 +101,10 @@ class SnmpService:
         if self.settings.heartbeat_interval > 0:
             self._loops.append(asyncio.create_task(self._heartbeat(), name="snmp-heartbeat"))
         self._sub = self.bus.subscribe(self._on_event, EVENT_TOPICS)
+        previous = await asyncio.to_thread(_swap_version, self.data_dir / VERSION_FILE, self.identity.firmware)
+        if previous is not None and previous != self.identity.firmware:
+            self.notify("ccaFirmwareUpdated", [((*self.tree.identity, 3, 0), self.identity.firmware),
+                                               (self._n(1), f"firmware {previous} -> {self.identity.firmware}")])
         self.notify("ccaServiceRestarted", [(self._n(3), "appliance"),
                                             ((*self.tree.identity, 3, 0), self.identity.firmware),
                                             (self._n(1), "services started")])

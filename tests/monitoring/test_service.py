@@ -90,3 +90,23 @@ async def test_thresholds_are_validated_and_stored(tmp_path: Path, store: Config
     t = mon.thresholds()["cpu_high"]
     assert (t.set_level, t.clear_level, t.severity.value) == (50.0, 40.0, "critical")
     assert store.settings["monitoring"]["thresholds"]["cpu_high"]["set_level"] == 50.0
+
+
+async def test_queue_service_level_and_abandon_rate_today(tmp_path: Path, store: ConfigStore) -> None:
+    from appliance.acd.events import CallAbandoned, CallAnswered
+
+    bus, clock = EventBus(), ManualClock()
+    mon = _monitor(tmp_path / "data", bus, clock, store)
+    await mon.start()
+    try:
+        for i, wait in enumerate((5.0, 10.0, 45.0, 90.0)):  # two answered within the 20 s target
+            bus.publish(CallAnswered(call_id=f"c{i}", queue_id="sales", agent_id="a1", wait=wait, attempts=1))
+        bus.publish(CallAbandoned(call_id="c9", queue_id="sales", wait=30.0, while_ringing=False))
+        [q] = mon.queue_figures()
+        assert (q["service_level"], q["abandon_rate"], q["offered_today"]) == (40.0, 20.0, 5)
+        assert (mon.today.answered, mon.today.abandoned) == (4, 1)
+        await mon.tick()
+        low = mon.table.get("queue_service_level_low", "sales")
+        assert low is not None and low.active and low.value == 60.0
+    finally:
+        await mon.stop()

@@ -47,6 +47,7 @@ def snmp_extra(tmp_path: Path, trap_port: int, heartbeat: float) -> dict[str, An
     engine = tmp_path / "data" / "snmp" / "engine-id"
     engine.parent.mkdir(parents=True, exist_ok=True)
     engine.write_bytes(ENGINE_LOCAL)
+    (engine.parent / "firmware-version").write_text("1.2.2\n")  # the box ran an older version before
     return {"heartbeat_interval": heartbeat, "trap_receivers": [
         {"host": "127.0.0.1", "port": trap_port, "version": "v2c", "community": COMMUNITY},
         {"host": "127.0.0.1", "port": trap_port, "version": "v3", "user": USER}]}
@@ -69,6 +70,13 @@ async def test_alarm_raised_and_cleared_reach_snmptrapd_v2c_and_v3(trapd: TrapD,
     cleared = await trapd.wait_for(ALARM_CLEARED, 2)
     assert len(cleared) == 2 and "registered" in text_of(cleared[0].varbinds[f"{ROOT}.1.7.2.1.9.{alarm.id}"])
     assert box.snmp.counters["traps_sent"] >= 6
+
+
+async def test_a_new_firmware_version_is_announced_once(trapd: TrapD, box: Box) -> None:
+    [updated, _] = await trapd.wait_for(f"{ROOT}.0.9", 2)
+    assert text_of(updated.varbinds[f"{ROOT}.1.9.1.0"]) == "firmware 1.2.2 -> 1.2.3"
+    assert text_of(updated.varbinds[f"{ROOT}.1.1.3.0"]) == "1.2.3"
+    assert (box.data / "snmp" / "firmware-version").read_text().strip() == "1.2.3"
 
 
 async def test_the_box_events_become_their_own_notifications(trapd: TrapD, box: Box) -> None:
