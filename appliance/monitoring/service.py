@@ -290,5 +290,9 @@ class MonitorService:
             if self.table.changes == self._saved_changes:
                 return
             changes, data = self.table.changes, self.table.dumps()
-            await asyncio.to_thread(write_atomically, self.data_dir / ALARMS_FILE, data)
+            try:
+                await asyncio.to_thread(write_atomically, self.data_dir / ALARMS_FILE, data)
+            except OSError as exc:  # a full data disk is itself an alarm: keep the table, write it next pass
+                log.error("the alarm table could not be written: %s", exc)
+                return
             self._saved_changes = changes
