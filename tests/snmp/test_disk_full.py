@@ -3,6 +3,7 @@ receives them, and freeing the space clears them."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -71,6 +72,59 @@ async def test_a_full_data_disk_raises_and_clears_its_alarms(tmp_path: Path, sma
         names = {text_of(v) for n in cleared for k, v in n.varbinds.items() if k.startswith(f"{ROOT}.1.7.2.1.2.")}
         assert {"disk_high", "data_disk_full"} <= names
     finally:
+        await snmp.stop()
+        await monitor.stop()
+        store.close()
+        await trapd.stop()
+
+
+@pytest.mark.slow
+async def test_a_recording_that_fills_the_disk_raises_recording_stopped(tmp_path: Path, small_disk: Path) -> None:
+    """A call between two lines recorded onto the full tmpfs: the recorder stops with ENOSPC, the call goes on,
+    the monitor raises `recording_stopped` and snmptrapd gets the trap."""
+    from appliance.clock import ManualClock
+    from appliance.media import MediaConfig, MediaEngine
+    from tests.media.conftest import free_port_range
+
+    trapd = TrapD(free_port(2), tmp_path / "trapd")
+    await trapd.start(config(COMMUNITY, USER, AUTH_KEY, PRIV_KEY, ENGINE_ID))
+    bus, wall = EventBus(), SystemClock()
+    store = ConfigStore.open(tmp_path / "config", all_kinds(), bus, wall)
+    await store.set_settings(snmp=settings(trap_receivers=[
+        {"host": "127.0.0.1", "port": trapd.port, "version": "v2c", "community": COMMUNITY}]))
+    data = small_disk / "data"
+    monitor = MonitorService(data, store, bus, wall, lambda: [], interval=3600.0)
+    snmp = SnmpService("127.0.0.1", 0, tmp_path / "config", store, bus, wall, monitor, lambda: [],
+                       Identity("m", "s", "v"), lambda: [])
+    clock = ManualClock()
+    low, high = free_port_range()
+    engine = MediaEngine(MediaConfig(port_low=low, port_high=high), bus, clock=clock)
+    await monitor.start()
+    await snmp.start()
+    try:
+        line_a, line_b = engine.open_frame_port("alaw"), engine.open_frame_port("alaw")
+        engine.bridge(line_a.endpoint_id, line_b.endpoint_id)
+        (data / "recordings").mkdir(parents=True, exist_ok=True)
+        engine.start_recording(line_a.endpoint_id, line_b.endpoint_id, data / "recordings" / "call.wav")
+        speech = bytes(range(0x20, 0xC0))[:160]
+        for k in range(1, 50 * 200):  # up to 200 s of call; 4 MB fill in about two minutes of stereo audio
+            clock.now = 0.02 * k
+            line_a.push(speech)
+            line_b.push(speech)
+            engine.run_tick()
+            line_a.pull()
+            line_b.pull()
+            if k % 50 == 0:
+                await asyncio.sleep(0)  # the recorder's writer and the bus's consumers get their turn
+                if monitor.table.get("recording_stopped", "recordings") is not None:
+                    break
+        alarm = monitor.table.get("recording_stopped", "recordings")
+        assert alarm is not None and alarm.active and "No space left" in alarm.text
+        raised = await trapd.wait_for(ALARM_RAISED, 1)
+        names = {text_of(v) for n in raised for k, v in n.varbinds.items() if k.startswith(f"{ROOT}.1.7.2.1.2.")}
+        assert "recording_stopped" in names
+    finally:
+        await engine.stop()
         await snmp.stop()
         await monitor.stop()
         store.close()
