@@ -65,7 +65,7 @@ async def _box(conn: Connection, info: Connection, data_dir: Path, phones: int) 
     from appliance.app import Core
     from appliance.domain import models as m
     from provisioning.phones.inventory import new_sip_password, new_token
-    from provisioning.phones.models import LineKey, KeyKind, Phone, PhoneRecord, Vendor
+    from provisioning.phones.models import KeyKind, LineKey, Phone, PhoneRecord, Vendor
     from provisioning.phones.service import PhoneServerConfig, PhoneService
 
     core = Core.open(data_dir)

@@ -341,6 +341,15 @@ class PhoneService:
         self._pnp = transport
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:  # uvloop's TLS is compiled; asyncio's runs its SSL protocol in Python
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:
+        return asyncio.new_event_loop()
+
+
 class _HttpsThread:
     """The phones' HTTPS server on a thread and event loop of its own: a power cut brings hundreds of phones
     back at once, and their TLS handshakes (Python's SSL protocol runs on the loop) must not stall the loop
@@ -348,7 +357,7 @@ class _HttpsThread:
 
     def __init__(self, app: Sanic[Any, Any], sock: socket.socket, ctx: ssl.SSLContext) -> None:
         self.app, self.sock, self.ctx = app, sock, ctx
-        self.loop = asyncio.new_event_loop()
+        self.loop = _new_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="phones-https", daemon=True)
         self.server: Any = None
         self.port = int(sock.getsockname()[1])
