@@ -27,7 +27,7 @@ from sanic.response import HTTPResponse, raw
 from appliance.configuration.service import Actor, ConfigService
 from appliance.errors import Conflict, FieldError, ValidationFailed
 from appliance.health import Health, Status
-from appliance.security.certificates import ensure_certificate, server_context
+from appliance.security.certificates import box_certificate, server_context
 from appliance.security.passwords import sip_ha1
 from appliance.store.migrations import DEFAULT_REALM
 from provisioning.errors import UnknownPhone
@@ -280,9 +280,8 @@ class PhoneService:
     # ---- servers ---------------------------------------------------------------------------------------
 
     def tls_context(self) -> ssl.SSLContext:
-        directory = self.data_dir / "provisioning"
-        cert, key = directory / "tls.crt", directory / "tls.key"
-        ensure_certificate(cert, key, self.server.advertise or "appliance.local")
+        """The box's one certificate (the web UI's and SIP over TLS's too)."""
+        cert, key = box_certificate(self.data_dir, self.server.advertise or "appliance.local")
         return server_context(cert, key)
 
     async def _start_https(self, sock: socket.socket | None = None) -> None:
