@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.snmp.conftest import ROOT, Box, parse_walk, run, v2c, v3
+from tests.snmp.conftest import COMMUNITY, ROOT, Box, parse_walk, run, v2c, v3
 
 pytestmark = pytest.mark.interop
 
@@ -120,3 +120,22 @@ async def test_a_source_outside_the_allowed_networks_gets_nothing(box: Box) -> N
     rc, out, err = await run("snmpget", *v2c(box.port), f"{ROOT}.1.1.1.0")
     assert rc != 0 and "Timeout" in err and out == ""
     assert box.snmp.agent is not None and box.snmp.agent.dropped >= 1
+
+
+async def test_every_object_of_the_mib_is_served_with_its_syntax(box: Box) -> None:
+    """Walked with the MIB loaded: every read-only object has an instance, and net-snmp finds no value of the
+    wrong type (it prints "Wrong Type" when the agent's type differs from the MIB's syntax)."""
+    import re
+
+    from appliance.snmp.mib import MIB_DIR, MIB_NAME
+
+    await _raise_some_alarm(box)
+    text = (MIB_DIR / f"{MIB_NAME}.txt").read_text()
+    read_only = set(re.findall(r"^(\w+) OBJECT-TYPE\s+SYNTAX[^:]*?MAX-ACCESS\s+read-only", text, re.M | re.S))
+    assert len(read_only) > 40
+    rc, out, err = await run("snmpwalk", "-v2c", "-c", COMMUNITY, "-M", str(MIB_DIR), "-m", MIB_NAME, "-OS",
+                             f"udp:127.0.0.1:{box.port}", ROOT)
+    assert rc == 0, err
+    assert "Wrong Type" not in out, [line for line in out.splitlines() if "Wrong Type" in line]
+    walked = {line.split("::", 1)[1].split(".", 1)[0] for line in out.splitlines() if "::" in line}
+    assert read_only <= walked, read_only - walked
