@@ -4,6 +4,7 @@ progress and history."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from pathlib import Path
@@ -72,7 +73,7 @@ def make_blueprint(api: Api, service: BackupService) -> Blueprint:
         return ok({"public_key": await service.public_key()})
 
     async def password(request: Request) -> HTTPResponse:
-        value = service.password_once()
+        value = await asyncio.to_thread(service.password_once)
         if value is None:
             raise ApplianceError("the repository password was shown once already", "仓库密码已显示过一次",
                                  error_id="backup_password_shown", http_status=410)
@@ -107,7 +108,8 @@ def make_blueprint(api: Api, service: BackupService) -> Blueprint:
 
     async def history(request: Request) -> HTTPResponse:
         limit = int_arg(request, "limit", 50, 1, 500)
-        return ok({"items": [{**dataclasses.asdict(r), "duration_s": r.duration_s} for r in service.history(limit)]})
+        records = await asyncio.to_thread(service.history, limit)  # a file read: off the loop
+        return ok({"items": [{**dataclasses.asdict(r), "duration_s": r.duration_s} for r in records]})
 
     settings_schema = {"type": "object", "properties": {"targets": {"type": "array", "items": _OBJ},
                                                         "schedules": {"type": "array", "items": _OBJ},
