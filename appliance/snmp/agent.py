@@ -23,6 +23,7 @@ from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.smi import error as smi_error
 
 from appliance.snmp.models import SnmpSettings
+from appliance.snmp.peek import principal
 from appliance.snmp.view import (
     COUNTER,
     COUNTER64,
@@ -113,11 +114,11 @@ def _filtered(base: type[Any]) -> type[Any]:
     class Filtered(base):  # type: ignore[misc]
         """Drops datagrams from outside the allowed networks before pysnmp parses them."""
 
-        allows: Callable[[str], bool] = staticmethod(lambda _a: True)
+        allows: Callable[[str, bytes], bool] = staticmethod(lambda _a, _d: True)
         dropped = 0
 
         def datagram_received(self, datagram: bytes, address: Any) -> None:
-            if not self.allows(str(address[0])):
+            if not self.allows(str(address[0]), datagram):
                 self.dropped += 1
                 return
             super().datagram_received(datagram, address)
@@ -170,12 +171,12 @@ class Agent:
         cls, domain = (FilteredUdp6, udp6.DOMAIN_NAME) if family == socket.AF_INET6 else (FilteredUdp, udp.DOMAIN_NAME)
         transport = cls()
         receivers = frozenset(r.host for r in s.trap_receivers)  # their inform acknowledgements come back here
-        transport.allows = lambda address: s.allows(address) or address in receivers
+        transport.allows = lambda address, datagram: address in receivers or s.admits(address, principal(datagram))
         self.transport = transport
         config.add_transport(e, domain, transport.open_server_mode(sock=sock))
         for n, community in enumerate(s.communities):
             area = f"community-{n}"
-            config.add_v1_system(e, area, community)
+            config.add_v1_system(e, area, community.name)
             config.add_vacm_user(e, 2, area, "noAuthNoPriv", READ_VIEW)
         for u in s.users:
             config.add_v3_user(e, u.name, AUTH[u.auth_protocol], u.auth_key, PRIV[u.priv_protocol], u.priv_key)

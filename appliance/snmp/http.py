@@ -20,7 +20,8 @@ SECRET = "********"
 
 def public_view(raw: dict[str, Any]) -> dict[str, Any]:
     out = dict(raw)
-    out["communities"] = [SECRET for _ in raw.get("communities", [])]
+    out["communities"] = [{**c, "name": SECRET} if isinstance(c, dict) else SECRET
+                          for c in raw.get("communities", [])]
     out["users"] = [{**u, "auth_key": SECRET, "priv_key": SECRET} for u in raw.get("users", [])]
     out["trap_receivers"] = [{**r, "community": SECRET if r.get("community") else ""}
                              for r in raw.get("trap_receivers", [])]
@@ -39,9 +40,14 @@ def _keep_secrets(new: Any, old: dict[str, Any]) -> Any:
             u = {**u, **{k: prev[k] for k in ("auth_key", "priv_key") if u.get(k) in (None, SECRET)}}
         users.append(u)
     merged["users"] = users
-    old_comms = list(old.get("communities", []))
-    merged["communities"] = [old_comms[i] if c == SECRET and i < len(old_comms) else c
-                             for i, c in enumerate(new.get("communities", []) or [])]
+    old_names = [c.get("name") if isinstance(c, dict) else c for c in old.get("communities", [])]
+    communities: list[Any] = []
+    for i, c in enumerate(new.get("communities", []) or []):
+        name = c.get("name") if isinstance(c, dict) else c
+        if name == SECRET and i < len(old_names):  # shown masked, saved back unchanged
+            c = {**c, "name": old_names[i]} if isinstance(c, dict) else old_names[i]
+        communities.append(c)
+    merged["communities"] = communities
     old_rcv = list(old.get("trap_receivers", []))
     merged["trap_receivers"] = [
         {**r, "community": old_rcv[i].get("community", "")} if isinstance(r, dict) and r.get("community") == SECRET

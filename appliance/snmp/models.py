@@ -14,6 +14,22 @@ PRIV_PROTOCOLS = ("aes128", "aes192", "aes256")
 WELL_KNOWN_COMMUNITIES = frozenset({"public", "private"})  # every scanner tries them
 
 
+def _in(address: str, networks: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in ipaddress.ip_network(n) for n in networks)
+
+
+@dataclass(frozen=True, slots=True)
+class Community:
+    name: str
+    networks: tuple[str, ...] = ()  # sources it may be used from (within allowed_networks); empty: all of those
+
+
 @dataclass(frozen=True, slots=True)
 class V3User:
     name: str
@@ -21,6 +37,7 @@ class V3User:
     priv_key: str
     auth_protocol: str = "sha256"
     priv_protocol: str = "aes128"
+    networks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +55,7 @@ class TrapReceiver:
 @dataclass(frozen=True, slots=True)
 class SnmpSettings:
     enterprise_number: int = PLACEHOLDER_PEN
-    communities: tuple[str, ...] = ()  # read-only v2c; none: v2c is off
+    communities: tuple[Community, ...] = ()  # read-only v2c; none: v2c is off
     users: tuple[V3User, ...] = ()
     allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     trap_receivers: tuple[TrapReceiver, ...] = ()
@@ -50,13 +67,19 @@ class SnmpSettings:
         return next((u for u in self.users if u.name == name), None)
 
     def allows(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address.split("%")[0])
-        except ValueError:
+        return _in(address, self.allowed_networks)
+
+    def admits(self, address: str, principal: tuple[str, str] | None) -> bool:
+        """A request from `address` naming `principal` (("community" | "user", name)) may be answered."""
+        if not self.allows(address):
             return False
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in ipaddress.ip_network(n) for n in self.allowed_networks)
+        networks: tuple[str, ...] = ()
+        if principal is not None and principal[0] == "community":
+            networks = next((c.networks for c in self.communities if c.name == principal[1]), ())
+        elif principal is not None:
+            user = self.user(principal[1])
+            networks = user.networks if user is not None else ()
+        return not networks or _in(address, networks)
 
 
 def _str(raw: dict[str, Any], key: str, where: str, problems: list[FieldError], default: str = "",
@@ -68,6 +91,20 @@ def _str(raw: dict[str, Any], key: str, where: str, problems: list[FieldError], 
                                    f"{where}{key}: 应为 {min_len} 到 255 个字符的文本"))
         return default
     return v
+
+
+def _networks(raw: Any, where: str, problems: list[FieldError]) -> tuple[str, ...]:
+    out = []
+    if not isinstance(raw, list):
+        problems.append(FieldError(where, "type", f"{where}: a list of networks", f"{where}: 应为网络列表"))
+        return ()
+    for i, n in enumerate(raw):
+        try:
+            out.append(str(ipaddress.ip_network(n, strict=False)))
+        except (TypeError, ValueError):
+            problems.append(FieldError(f"{where}.{i}", "network", f"{where}.{i}: a network like 10.0.0.0/8",
+                                       f"{where}.{i}: 应为网络,如 10.0.0.0/8"))
+    return tuple(out)
 
 
 def parse_settings(raw: Any) -> SnmpSettings:
@@ -83,6 +120,10 @@ def parse_settings(raw: Any) -> SnmpSettings:
         pen = PLACEHOLDER_PEN
     communities = []
     for i, c in enumerate(raw.get("communities", []) or []):
+        networks: tuple[str, ...] = ()
+        if isinstance(c, dict):
+            networks = _networks(c.get("networks", []), f"communities.{i}.networks", p)
+            c = c.get("name")
         if not isinstance(c, str) or not 1 <= len(c) <= 64:
             p.append(FieldError(f"communities.{i}", "string", f"communities.{i}: 1 to 64 characters",
                                 f"communities.{i}: 应为 1 到 64 个字符"))
@@ -90,7 +131,7 @@ def parse_settings(raw: Any) -> SnmpSettings:
             p.append(FieldError(f"communities.{i}", "weak", f"communities.{i}: {c!r} is the first name scanners try",
                                 f"communities.{i}: {c!r} 是扫描器最先尝试的名字"))
         else:
-            communities.append(c)
+            communities.append(Community(c, networks))
     users = []
     for i, u in enumerate(raw.get("users", []) or []):
         w = f"users.{i}."
@@ -108,14 +149,9 @@ def parse_settings(raw: Any) -> SnmpSettings:
         if pp not in PRIV_PROTOCOLS:
             p.append(FieldError(f"{w}priv_protocol", "enum", f"{w}priv_protocol: one of {', '.join(PRIV_PROTOCOLS)}",
                                 f"{w}priv_protocol: 应为 {', '.join(PRIV_PROTOCOLS)} 之一"))
-        users.append(V3User(name, auth_key, priv_key, str(ap), str(pp)))
-    networks = []
-    for i, n in enumerate(raw.get("allowed_networks", ["127.0.0.0/8", "::1/128"]) or []):
-        try:
-            networks.append(str(ipaddress.ip_network(n, strict=False)))
-        except (TypeError, ValueError):
-            p.append(FieldError(f"allowed_networks.{i}", "network", f"allowed_networks.{i}: a network like 10.0.0.0/8",
-                                f"allowed_networks.{i}: 应为网络,如 10.0.0.0/8"))
+        users.append(V3User(name, auth_key, priv_key, str(ap), str(pp),
+                            _networks(u.get("networks", []), f"{w}networks", p)))
+    networks = _networks(raw.get("allowed_networks", ["127.0.0.0/8", "::1/128"]), "allowed_networks", p)
     receivers = []
     user_names = {u.name for u in users}
     for i, r in enumerate(raw.get("trap_receivers", []) or []):

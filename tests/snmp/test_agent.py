@@ -139,3 +139,19 @@ async def test_every_object_of_the_mib_is_served_with_its_syntax(box: Box) -> No
     assert "Wrong Type" not in out, [line for line in out.splitlines() if "Wrong Type" in line]
     walked = {line.split("::", 1)[1].split(".", 1)[0] for line in out.splitlines() if "::" in line}
     assert read_only <= walked, read_only - walked
+
+
+@pytest.mark.parametrize("snmp_extra", [{"communities": [{"name": "lab-only-community", "networks": ["10.9.0.0/16"]},
+                                                        COMMUNITY]}])
+async def test_a_community_limited_to_another_network_gets_nothing_here(box: Box) -> None:
+    rc, out, err = await run("snmpget", *v2c(box.port, "lab-only-community"), f"{ROOT}.1.1.1.0")
+    assert rc != 0 and "Timeout" in err and out == ""
+    rc, out, _ = await run("snmpget", *v2c(box.port), f"{ROOT}.1.1.1.0")
+    assert rc == 0 and '"CC-1000"' in out  # the other community, unrestricted, still works
+
+
+@pytest.mark.parametrize("snmp_extra", [{"users": [{"name": "noc", "auth_key": "auth-pass-1234",
+                                                    "priv_key": "priv-pass-5678", "networks": ["10.9.0.0/16"]}]}])
+async def test_a_v3_user_limited_to_another_network_gets_nothing_here(box: Box) -> None:
+    rc, out, _ = await run("snmpget", *v3(box.port), f"{ROOT}.1.1.1.0")
+    assert rc != 0 and out == ""
