@@ -68,6 +68,10 @@ def derive_rootfs(squash: Path, work: Path, version: str, broken: bool) -> Path:
     out = work / f"rootfs-{version}.squashfs"
     if out.exists() and out.stat().st_mtime > squash.stat().st_mtime:
         return out
+    base = version.rsplit("-", 1)[0]
+    for stale in work.glob("rootfs-*.squashfs"):  # variants of earlier builds
+        if not stale.name.startswith(f"rootfs-{base}-"):
+            stale.unlink()
     tree = work / f"tree-{version}"
     shutil.rmtree(tree, ignore_errors=True)
     subprocess.run(["unsquashfs", "-q", "-n", "-d", str(tree), str(squash)], check=True, stdout=subprocess.DEVNULL)
