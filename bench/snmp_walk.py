@@ -85,6 +85,7 @@ async def _engine(conn: Connection, snmp_port: int, data_dir: Path) -> None:
     await snmp.start()
     try:
         await media_relay._engine(conn, "relay")  # the media relay benchmark's engine, on this same loop
+        conn.send(snmp.health().to_dict())  # how long SNMP datagrams held the loop
     finally:
         await snmp.stop()
         await monitor.stop()
@@ -151,14 +152,22 @@ def main() -> None:
               f"jitter_p99={during.jitter_p99_ms:.2f} ms ticks_late={during.ticks_late} "
               f"engine_cpu={during.engine_cpu_pct:.1f}% walks={walks[0]}", flush=True)
     finally:
-        media_relay.stop_engine(proc, parent)
+        parent.send({"op": "stop"})
+        parent.recv()
+        agent = parent.recv() if parent.poll(10) else {"gauges": {}, "counters": {}}
+        proc.join(10)
         work.cleanup()
+    gauges, counters = agent["gauges"], agent["counters"]
+    print(f"agent: {counters.get('datagrams')} datagrams, longest held the loop {gauges.get('datagram_ms_max')} ms, "
+          f"mean {gauges.get('datagram_ms_mean')} ms", flush=True)
     print(json.dumps({"objects": objects, "walk_s": round(walk_s, 3), "bulkwalk_s": round(bulk_s, 3),
                       "bulkwalk_v3_s": round(v3_s, 3), "call_loss_pct": during.loss_pct,
                       "baseline_loss_pct": base.loss_pct, "added_loss_pct": round(during.loss_pct - base.loss_pct, 4),
                       "jitter_p99_ms": during.jitter_p99_ms, "baseline_jitter_p99_ms": base.jitter_p99_ms,
                       "ticks_late": during.ticks_late, "baseline_ticks_late": base.ticks_late,
-                      "walks_during_relay": walks[0], "queues": QUEUES, "agents": AGENTS}))
+                      "walks_during_relay": walks[0], "queues": QUEUES, "agents": AGENTS,
+                      "datagram_ms_max": gauges.get("datagram_ms_max"),
+                      "datagram_ms_mean": gauges.get("datagram_ms_mean")}))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -117,11 +118,26 @@ def _filtered(base: type[Any]) -> type[Any]:
         allows: Callable[[str, bytes], bool] = staticmethod(lambda _a, _d: True)
         dropped = 0
 
+        busy_max = 0.0  # longest time one datagram held the event loop (decode, answer, encode), seconds
+        busy_total = 0.0
+        handled = 0
+
         def datagram_received(self, datagram: bytes, address: Any) -> None:
             if not self.allows(str(address[0]), datagram):
                 self.dropped += 1
                 return
-            super().datagram_received(datagram, address)
+            self.loop.call_soon(self._timed, datagram, address)
+
+        def _timed(self, datagram: bytes, address: Any) -> None:
+            t0 = time.perf_counter()
+            try:
+                if self._callback_function is not None:
+                    self._callback_function(self, address, datagram)
+            finally:
+                took = time.perf_counter() - t0
+                self.busy_total += took
+                self.busy_max = max(self.busy_max, took)
+                self.handled += 1
 
     return Filtered
 
@@ -192,6 +208,11 @@ class Agent:
     @property
     def dropped(self) -> int:
         return int(self.transport.dropped) if self.transport is not None else 0
+
+    def load(self) -> tuple[int, float, float]:
+        """Datagrams handled, longest and total time they held the event loop (seconds)."""
+        t = self.transport
+        return (0, 0.0, 0.0) if t is None else (int(t.handled), float(t.busy_max), float(t.busy_total))
 
     def close(self) -> None:
         self.engine.close_dispatcher()

@@ -143,10 +143,13 @@ class SnmpService:
     def health(self) -> Health:
         if self.agent is None:
             return Health.of(self.name, Status.DOWN if self.failure else Status.STARTING, self.failure)
+        handled, busy_max, busy_total = self.agent.load()
         return Health.of(self.name, Status.OK, f"udp {self.bound_port}, {len(self.settings.trap_receivers)} receivers",
                          counters={**self.counters, "requests": self.agent.instrum.requests,
-                                   "dropped_sources": self.agent.dropped},
-                         gauges={"objects": float(len(self._index.rows) if self._index else 0)})
+                                   "dropped_sources": self.agent.dropped, "datagrams": handled},
+                         gauges={"objects": float(len(self._index.rows) if self._index else 0),
+                                 "datagram_ms_max": round(busy_max * 1000, 3),
+                                 "datagram_ms_mean": round(busy_total * 1000 / handled, 3) if handled else 0.0})
 
     # ---- the rows
 
