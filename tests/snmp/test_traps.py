@@ -43,14 +43,19 @@ def heartbeat() -> float:
 
 
 @pytest.fixture
-def snmp_extra(tmp_path: Path, trap_port: int, heartbeat: float) -> dict[str, Any]:
+def v3_inform() -> bool:
+    return False
+
+
+@pytest.fixture
+def snmp_extra(tmp_path: Path, trap_port: int, heartbeat: float, v3_inform: bool) -> dict[str, Any]:
     engine = tmp_path / "data" / "snmp" / "engine-id"
     engine.parent.mkdir(parents=True, exist_ok=True)
     engine.write_bytes(ENGINE_LOCAL)
     (engine.parent / "firmware-version").write_text("1.2.2\n")  # the box ran an older version before
     return {"heartbeat_interval": heartbeat, "trap_receivers": [
         {"host": "127.0.0.1", "port": trap_port, "version": "v2c", "community": COMMUNITY},
-        {"host": "127.0.0.1", "port": trap_port, "version": "v3", "user": USER}]}
+        {"host": "127.0.0.1", "port": trap_port, "version": "v3", "user": USER, "inform": v3_inform}]}
 
 
 async def test_alarm_raised_and_cleared_reach_snmptrapd_v2c_and_v3(trapd: TrapD, box: Box) -> None:
@@ -143,3 +148,16 @@ async def test_the_heartbeat_comes_every_interval(trapd: TrapD, box: Box) -> Non
     assert len(beats) >= 6  # two receivers, three intervals
     assert beats[0].varbinds[f"{ROOT}.1.7.1.0"].startswith("Gauge32:")
     assert beats[0].varbinds[f"{ROOT}.1.4.1.0"] == "Gauge32: 2"
+
+
+
+@pytest.mark.parametrize("v3_inform", [True])
+async def test_a_v3_inform_is_acknowledged(trapd: TrapD, box: Box) -> None:
+    """snmptrapd knows the user under its own engine ID only for informs: pysnmp discovers it first."""
+    box.bus.publish(TrunkRegistrationChanged(trunk="carrier", registered=False, status=503))
+    await trapd.wait_for(ALARM_RAISED, 2)
+    for _ in range(100):
+        if box.snmp.counters["informs_acknowledged"] >= 2:  # service restarted, then the alarm
+            break
+        await asyncio.sleep(0.05)
+    assert box.snmp.counters["informs_acknowledged"] >= 2 and box.snmp.counters["informs_failed"] == 0
