@@ -61,15 +61,17 @@ def make_blueprint(api: Api, service: SnmpService | None) -> Blueprint:
         return bp
 
     async def get_settings(request: Request) -> HTTPResponse:
-        return ok(public_view(service.store.settings.get(SETTINGS_KEY, {}) or {}))
+        return ok({**public_view(service.store.settings.get(SETTINGS_KEY, {}) or {}), "engine_id": service.engine_id})
 
     async def put_settings(request: Request) -> HTTPResponse:
         old = service.store.settings.get(SETTINGS_KEY, {}) or {}
         raw = _keep_secrets(body_of(request), old)
+        if isinstance(raw, dict):
+            raw.pop("engine_id", None)  # shown, never set
         parse_settings(raw)  # validation once, here: every bad field named
         await service.store.set_settings(**{SETTINGS_KEY: raw})
         await service.restart()
-        return ok(public_view(raw))
+        return ok({**public_view(raw), "engine_id": service.engine_id})
 
     tag = "snmp"
     api.route(bp, "GET", "/api/v1/snmp/settings", get_settings, summary="SNMP settings (secrets hidden)", tag=tag,

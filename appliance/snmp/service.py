@@ -123,6 +123,11 @@ class SnmpService:
             self.agent.close()
             self.agent = None
 
+    @property
+    def engine_id(self) -> str:
+        """This agent's SNMP engine ID in hex (trap receivers need it for v3 traps: `createUser -e 0x…`)."""
+        return bytes(self.agent.engine.snmpEngineID).hex() if self.agent is not None else ""
+
     async def restart(self) -> None:
         """Apply changed settings: the agent is rebuilt on the same port."""
         if self.agent is None:

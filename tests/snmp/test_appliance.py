@@ -60,6 +60,7 @@ async def test_walks_of_the_running_box_match_the_api(running: tuple[Appliance, 
     assert r.status_code == 200, r.text
     shown = (await http.get("/api/v1/snmp/settings")).json()
     assert shown["communities"] == ["********"] and shown["users"][0]["auth_key"] == "********"
+    assert shown["engine_id"].startswith("80007ed905") and len(shown["engine_id"]) == 26
     # saving what was shown keeps the secrets
     r = await http.put("/api/v1/snmp/settings", json=shown)
     assert r.status_code == 200, r.text
