@@ -166,6 +166,8 @@ class Restic:
         last_activity = loop.time()
         last_mark: tuple[int, int] | None = None
         limit = self.stall_s if stall_s is None else stall_s
+        if repo.limit_upload_kib:  # a capped line may take this long for a few packs (up to 16 MiB each)
+            limit = max(limit, 3 * 16 * 1024 / repo.limit_upload_kib)
 
         async def read_stdout() -> None:
             nonlocal last_activity, last_mark

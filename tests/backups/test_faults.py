@@ -250,3 +250,30 @@ async def test_appliance_killed_mid_backup_then_next_run_succeeds(box: Box, tmp_
     assert not list(repo.glob(f"data/*/{TEMP_GLOB}"))
     with contextlib.suppress(BackupError):
         assert (await box.service.verify("local", read_data="all")).ok
+
+
+async def test_stall_watchdog_kills_a_run_making_no_progress(box: Box, sshd: Sshd) -> None:
+    """With the watchdog shorter than ssh's keepalives, it is the watchdog that ends a hung upload: restic and
+    its ssh are killed as a group, and the run says it stalled."""
+    await sftp_target(box, sshd, upload_kib_s=8192)
+    big_recordings(box.data, 160)
+    box.service.restic.stall_s = 4.0
+    task = asyncio.create_task(box.service.run_backup("remote", [Part.AUDIO]))
+    await wait_uploading(box, task)
+    mine = [p for p in psutil.Process().children(recursive=True)
+            if any("restic" in part or part == "ssh" or part.endswith("/ssh") for part in p.cmdline()[:8])]
+    assert mine
+    sshd.stop_all()
+    started = time.monotonic()
+    try:
+        with pytest.raises(Stalled) as info:
+            await asyncio.wait_for(task, 60)
+    finally:
+        sshd.resume()
+    assert time.monotonic() - started < 12
+    assert "no progress" in info.value.message
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in mine):
+        await asyncio.sleep(0.1)
+    assert not [p for p in mine if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert failed_event(box).error_id == "backup_stalled"  # type: ignore[attr-defined]
