@@ -3,7 +3,9 @@ last sample of the box, and Prometheus metrics at /metrics with their own read-o
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -14,6 +16,7 @@ from appliance.domain.models import Role
 from appliance.errors import ApplianceError, Forbidden
 from appliance.health import Health
 from appliance.http_api import Api, Param, body_of, ok, source_of
+from appliance.monitoring.logs import LogService, parse_query
 from appliance.monitoring.metrics import exposition, registry_for
 from appliance.monitoring.service import SETTINGS_KEY, MonitorService
 
@@ -32,8 +35,8 @@ def _metrics_allowed(request: Request, token: str) -> bool:
     return source_of(request) in ("127.0.0.1", "::1")
 
 
-def make_blueprint(api: Api, monitor: MonitorService | None,
-                   health: Callable[[], Iterable[Health]]) -> Blueprint:
+def make_blueprint(api: Api, monitor: MonitorService | None, health: Callable[[], Iterable[Health]],
+                   logs: LogService | None = None) -> Blueprint:
     bp = Blueprint("monitoring", url_prefix="")
     if monitor is None:
         return bp
@@ -77,6 +80,15 @@ def make_blueprint(api: Api, monitor: MonitorService | None,
         await monitor.store.set_settings(**{SETTINGS_KEY: current})
         return ok({"token_set": bool(token)})
 
+    async def download_logs(request: Request) -> HTTPResponse:
+        assert logs is not None
+        query = {k: request.args.get(k, "") for k in ("since", "until", "level", "limit")}
+        since, until, level, limit = parse_query({k: str(v) for k, v in query.items()})
+        records = await asyncio.to_thread(logs.read, since, until, level, limit)
+        body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+        return raw(body, content_type="application/x-ndjson",
+                   headers={"Content-Disposition": 'attachment; filename="appliance-log.jsonl"'})
+
     tag = "monitoring"
     items = {"type": "object", "properties": {"items": {"type": "array", "items": _OBJ}}}
     api.route(bp, "GET", "/api/v1/alarms", alarms, summary="The alarm table: active alarms first (告警)", tag=tag,
@@ -92,6 +104,15 @@ def make_blueprint(api: Api, monitor: MonitorService | None,
     api.route(bp, "PUT", "/api/v1/monitoring/metrics-token", put_metrics_token,
               summary="The read-only bearer token of /metrics (empty: the box itself only)", tag=tag,
               operation_id="put_metrics_token", roles=WRITE, request=_OBJ, response=_OBJ, errors=(401, 403, 422))
+    if logs is not None:
+        api.route(bp, "GET", "/api/v1/logs", download_logs,
+                  summary="Service logs as JSON lines, filtered by time and level (日志下载)", tag=tag,
+                  operation_id="download_logs", roles=WRITE, errors=(400, 401, 403, 422),
+                  content_type="application/x-ndjson",
+                  params=(Param("since", description="epoch seconds or YYYY-MM-DDTHH:MM:SS (UTC)"),
+                          Param("until", description="epoch seconds or YYYY-MM-DDTHH:MM:SS (UTC)"),
+                          Param("level", description="the lowest level shown (default info)"),
+                          Param("limit", schema={"type": "integer"}, description="the newest N (10000)")))
     # Outside /api/v1 where scrapers look for it, so outside the OpenAPI document too.
     bp.add_route(metrics, "/metrics", methods=["GET"], name="metrics", error_format="json")
     return bp

@@ -1,4 +1,4 @@
-"""Builds the health monitor and the SNMP agent for the composition root, with their routes."""
+"""Builds the health monitor, the SNMP agent and the file log for the composition root, with their routes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from appliance import __version__
 from appliance.health import Health
 from appliance.http_api import Api
 from appliance.monitoring.http import make_blueprint as monitoring_blueprint
+from appliance.monitoring.logs import LogService
 from appliance.monitoring.service import MonitorService
 from appliance.service_base import Service
 from appliance.snmp.http import make_blueprint as snmp_blueprint
@@ -35,14 +36,15 @@ def _serial(settings: dict[str, Any]) -> str:
 class Monitoring:
     monitor: MonitorService
     snmp: SnmpService
+    logs: LogService
     health: Callable[[], Iterable[Health]]
 
     @property
     def services(self) -> list[Service]:
-        return [self.monitor, self.snmp]
+        return [self.logs, self.monitor, self.snmp]
 
     def blueprints(self, api: Api) -> list[Blueprint]:
-        return [monitoring_blueprint(api, self.monitor, self.health), snmp_blueprint(api, self.snmp)]
+        return [monitoring_blueprint(api, self.monitor, self.health, self.logs), snmp_blueprint(api, self.snmp)]
 
 
 def build_monitoring(core: Any, bind: str, snmp_port: int, health: Callable[[], Iterable[Health]],
@@ -57,4 +59,4 @@ def build_monitoring(core: Any, bind: str, snmp_port: int, health: Callable[[], 
 
     snmp = SnmpService(bind, snmp_port, core.data_dir, core.store, core.bus, core.clock, monitor, health,
                        identity, trunks)
-    return Monitoring(monitor, snmp, health)
+    return Monitoring(monitor, snmp, LogService(core.data_dir), health)
