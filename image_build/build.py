@@ -337,6 +337,8 @@ class Builder:
         bmap = out_dir / "appliance.img.bmap"
         run(["bmaptool", "create", "-o", bmap, img])
         outputs: dict[str, object] = {"image": img.name, "bmap": bmap.name}
+        for stale in (out_dir / "appliance.img.zst", out_dir / "appliance.img.zst.sha256"):
+            stale.unlink(missing_ok=True)  # never beside an image it was not made from
         if compress:
             log("disk", "zstd")
             zst = out_dir / "appliance.img.zst"
