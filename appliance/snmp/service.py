@@ -12,14 +12,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from pysnmp.hlapi.v3arch.asyncio import (
-    CommunityData,
-    ContextData,
-    Udp6TransportTarget,
-    UdpTransportTarget,
-    UsmUserData,
-    send_notification,
-)
+from pysnmp.entity.rfc3413 import ntforg
+from pysnmp.hlapi.v3arch.asyncio import CommunityData, Udp6TransportTarget, UdpTransportTarget, UsmUserData
+from pysnmp.hlapi.v3arch.asyncio.lcd import NotificationOriginatorLcdConfigurator
 from pysnmp.proto import rfc1902
 
 from appliance.clock import Clock
@@ -76,6 +71,7 @@ class SnmpService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._sub: Any = None
+        self._lcd = NotificationOriginatorLcdConfigurator()  # what it configures is kept in the engine
         self.counters = {"traps_sent": 0, "informs_acknowledged": 0, "informs_failed": 0, "send_errors": 0,
                          "rebuilds": 0}
 
@@ -230,6 +226,24 @@ class SnmpService:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    async def _originate(self, auth: Any, target: Any, kind: str, var_binds: list[tuple[Oid, Any]]) -> Any:
+        """pysnmp's notification originator with our varbinds as they are: the high-level call would resolve
+        each one through the MIB machinery (and, with pysmi installed, could look for MIB files), for OIDs
+        it does not know anyway."""
+        assert self.agent is not None
+        engine = self.agent.engine
+        name = self._lcd.configure(engine, auth, target, kind, b"")
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def answered(_engine: Any, _handle: Any, error_indication: Any, *_rest: Any) -> None:
+            if not done.done():
+                done.set_result(error_indication)
+
+        ntforg.NotificationOriginator().send_varbinds(engine, name, None, b"", var_binds, answered)
+        if kind == "trap":
+            return None  # nothing comes back for a trap
+        return await done
+
     async def _send(self, r: TrapReceiver, var_binds: list[tuple[Oid, Any]]) -> None:
         assert self.agent is not None
         auth: Any
@@ -246,13 +260,11 @@ class SnmpService:
         target_cls = Udp6TransportTarget if ":" in r.host else UdpTransportTarget
         try:
             target = await target_cls.create((r.host, r.port), timeout=r.timeout, retries=r.retries)
-            result = await send_notification(self.agent.engine, auth, target, ContextData(),
-                                             "inform" if r.inform else "trap", *var_binds)
+            error_indication = await self._originate(auth, target, "inform" if r.inform else "trap", var_binds)
         except Exception as exc:  # an unreachable receiver must not take the agent down
             log.warning("snmp notification to %s:%d failed: %s", r.host, r.port, exc)
             self.counters["send_errors"] += 1
             return
-        error_indication = result[0]
         if r.inform:
             if error_indication:
                 self.counters["informs_failed"] += 1

@@ -61,10 +61,13 @@ def snmp_extra(tmp_path: Path, trap_port: int, heartbeat: float, v3_inform: bool
 async def test_alarm_raised_and_cleared_reach_snmptrapd_v2c_and_v3(trapd: TrapD, box: Box) -> None:
     assert (await trapd.wait_for(f"{ROOT}.0.7", 2))  # service restarted, once per receiver
     box.bus.publish(TrunkRegistrationChanged(trunk="carrier", registered=False, status=503))
-    raised = await trapd.wait_for(ALARM_RAISED, 2)
-    assert len(raised) == 2
+    await trapd.wait_for_alarms(ALARM_RAISED, {"trunk_unregistered"})
     alarm = box.monitor.table.get("trunk_unregistered", "carrier")
     assert alarm is not None
+    # (the box's own alarms, e.g. CPU on a busy test machine, may arrive too: only this alarm's are checked)
+    await asyncio.sleep(0.3)
+    raised = [n for n in trapd.received if n.oid == ALARM_RAISED and f"{ROOT}.1.7.2.1.2.{alarm.id}" in n.varbinds]
+    assert len(raised) == 2  # v2c and v3
     for n in raised:
         assert text_of(n.varbinds[f"{ROOT}.1.7.2.1.2.{alarm.id}"]) == "trunk_unregistered"
         assert text_of(n.varbinds[f"{ROOT}.1.7.2.1.3.{alarm.id}"]) == "carrier"
@@ -72,7 +75,9 @@ async def test_alarm_raised_and_cleared_reach_snmptrapd_v2c_and_v3(trapd: TrapD,
         assert n.varbinds[f"{ROOT}.1.7.2.1.8.{alarm.id}"] == "Counter32: 1"
         assert n.varbinds["1.3.6.1.2.1.1.3.0"].startswith("Timeticks:")
     box.bus.publish(TrunkRegistrationChanged(trunk="carrier", registered=True, status=200))
-    cleared = await trapd.wait_for(ALARM_CLEARED, 2)
+    await trapd.wait_for_alarms(ALARM_CLEARED, {"trunk_unregistered"})
+    await asyncio.sleep(0.3)
+    cleared = [n for n in trapd.received if n.oid == ALARM_CLEARED and f"{ROOT}.1.7.2.1.2.{alarm.id}" in n.varbinds]
     assert len(cleared) == 2 and "registered" in text_of(cleared[0].varbinds[f"{ROOT}.1.7.2.1.9.{alarm.id}"])
     assert box.snmp.counters["traps_sent"] >= 6
 
@@ -111,10 +116,11 @@ async def test_a_flapping_condition_sends_a_damped_set_of_traps(trapd: TrapD, bo
         box.bus.publish(TrunkRegistrationChanged(trunk="carrier", registered=True, status=200))
         await asyncio.sleep(0.01)
     await asyncio.sleep(1.0)
-    per_receiver = len([n for n in trapd.received if n.oid in (ALARM_RAISED, ALARM_CLEARED)]) / 2
-    assert 1 <= per_receiver <= 8, per_receiver
     alarm = box.monitor.table.get("trunk_unregistered", "carrier")
     assert alarm is not None and alarm.count == 50 and alarm.flapping
+    per_receiver = len([n for n in trapd.received if n.oid in (ALARM_RAISED, ALARM_CLEARED)
+                        and f"{ROOT}.1.7.2.1.2.{alarm.id}" in n.varbinds]) / 2
+    assert 1 <= per_receiver <= 8, per_receiver
 
 
 @pytest.mark.slow

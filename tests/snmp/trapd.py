@@ -69,6 +69,17 @@ class TrapD:
                 return found
             await asyncio.sleep(0.05)
 
+    def alarm_names(self, oid_suffix: str) -> set[str]:
+        """The alarm names (ccaAlarmName) carried by the notifications received so far with this OID."""
+        return {text_of(v) for n in self.received if n.oid.endswith(oid_suffix)
+                for k, v in n.varbinds.items() if ".1.7.2.1.2." in k}
+
+    async def wait_for_alarms(self, oid_suffix: str, names: set[str], timeout: float = 10.0) -> set[str]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not names <= self.alarm_names(oid_suffix) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        return self.alarm_names(oid_suffix)
+
     async def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.terminate()
