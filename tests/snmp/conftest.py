@@ -105,8 +105,11 @@ async def box(tmp_path: Path, store: ConfigStore, snmp_extra: dict[str, Any]) ->
     snmp = SnmpService("127.0.0.1", 0, tmp_path / "data", store, bus, clock, monitor, health,
                        Identity("CC-1000", "SN-0042", "1.2.3"), lambda: [("carrier", True), ("pbx", False)])
     holder.append(snmp)
-    await monitor.start()
-    await monitor.tick()
+    await monitor.start()  # its loop samples once at once, then not for an hour: the figures hold still
+    for _ in range(200):
+        if monitor.samples_taken:
+            break
+        await asyncio.sleep(0.025)
     await snmp.start()
     try:
         yield Box(store, bus, monitor, snmp, tmp_path / "data")
