@@ -78,6 +78,9 @@ class SnmpService:
     # ---- lifecycle
 
     async def start(self) -> None:
+        await self._open(announce=True)
+
+    async def _open(self, *, announce: bool) -> None:
         self.settings = parse_settings(self.store.settings.get(SETTINGS_KEY))
         self.tree = Tree(self.settings.enterprise_number)
         local = await asyncio.to_thread(load_engine_local, self.data_dir / ENGINE_FILE)
@@ -97,6 +100,8 @@ class SnmpService:
         if self.settings.heartbeat_interval > 0:
             self._loops.append(asyncio.create_task(self._heartbeat(), name="snmp-heartbeat"))
         self._sub = self.bus.subscribe(self._on_event, EVENT_TOPICS)
+        if not announce:
+            return
         previous = await asyncio.to_thread(_swap_version, self.data_dir / VERSION_FILE, self.identity.firmware)
         if previous is not None and previous != self.identity.firmware:
             self.notify("ccaFirmwareUpdated", [((*self.tree.identity, 3, 0), self.identity.firmware),
@@ -125,13 +130,13 @@ class SnmpService:
         return bytes(self.agent.engine.snmpEngineID).hex() if self.agent is not None else ""
 
     async def restart(self) -> None:
-        """Apply changed settings: the agent is rebuilt on the same port."""
-        if self.agent is None:
-            return
-        port, self.port = self.port, self.bound_port
+        """Apply changed settings: the agent is rebuilt on the same port (or tries its port again)."""
+        if self.agent is None and not self.failure:
+            return  # not started: the settings apply when it starts
+        port, self.port = self.port, self.bound_port or self.port
         await self.stop()
         try:
-            await self.start()
+            await self._open(announce=False)
         finally:
             self.port = port
 
