@@ -56,12 +56,12 @@ from appliance.routing.router import RoutingTable
 from appliance.security.certificates import box_certificate, server_context
 from appliance.security.passwords import PasswordHasher
 from appliance.service_base import Service
-from appliance.snmp.builder import build_monitoring
 from appliance.sip.leg_provider import SipLegProvider
 from appliance.sip.models import SipConfig
 from appliance.sip.sdp_media import SdpBuilder
 from appliance.sip.service import SipService
 from appliance.sip.trunk_config import sip_trunks
+from appliance.snmp.builder import build_monitoring
 from appliance.store.config_store import ConfigStore
 from appliance.store.migrations import DEFAULT_REALM
 from appliance.voicemail.http import make_blueprint as voicemail_blueprint
