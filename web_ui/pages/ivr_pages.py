@@ -95,6 +95,16 @@ NODE_FIELD_LABELS: dict[str, str] = {
 }
 
 
+# The enumerated values a node's fields take, as the editor shows them.
+CHOICE_LABELS: dict[str, str] = {
+    "self_served": N_("Served by the IVR"), "failed": N_("Not served"), "GET": N_("GET"), "POST": N_("POST"),
+    "caller": N_("Caller's number"), "did": N_("Dialled access number"), "variable": N_("Variable"),
+    "time_period": N_("Time period"), "eq": N_("equals"), "ne": N_("differs from"), "lt": N_("less than"),
+    "gt": N_("greater than"), "in": N_("is one of"), "exists": N_("is set"), "prefix": N_("starts with"),
+    "regex": N_("matches the pattern"), "zh-CN": N_("Chinese"), "en": N_("English"),
+}
+
+
 def _field_spec(cls: type[Any]) -> list[dict[str, Any]]:
     """The fields of a model dataclass: name, value type, default, choices, and the fields of list items."""
     hints = typing.get_type_hints(cls)
@@ -155,6 +165,7 @@ def make_blueprint(ui: WebUi) -> Blueprint:
             "labels": {
                 "kinds": kind_labels,
                 "fields": {k: _(v) for k, v in NODE_FIELD_LABELS.items()},
+                "choices": {k: _(v) for k, v in CHOICE_LABELS.items()},
             },
             "choices": {
                 "queue": _names(ui, "queues"),

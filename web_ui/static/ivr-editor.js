@@ -309,6 +309,8 @@ document.addEventListener("DOMContentLoaded", function () {
       control = el("select", { id: id }, options(CHOICES[CHOICE_FIELDS[name]] || [], value, !spec.required));
     } else if (spec.type === "enum") {
       control = el("select", { id: id }, options(spec.choices, value, false));
+      // the stored codes stay the option values; the reader sees them in their language
+      for (const o of control.options) o.textContent = (LABELS.choices || {})[o.value] || o.value;
     } else if (spec.type === "bool") {
       control = el("input", { id: id, type: "checkbox", checked: !!value });
     } else if (spec.type === "int" || spec.type === "float") {
