@@ -39,9 +39,13 @@ class FlowRepository:
             self.publish(flow)
 
     def publish(self, flow: Flow) -> Flow:
-        """Store `flow` as the next version of its name and return it with that version number."""
+        """Store `flow` as the next version of its name and return it with that version number.
+
+        The configuration store numbers a flow's versions; its number is kept when it is ahead, so the
+        version in an IVR journey is the one the API and the editor show, also after a restart."""
         versions = self._history.setdefault(flow.name, [])
-        stored = dataclasses.replace(flow, version=len(versions) + 1)
+        following = versions[-1].version + 1 if versions else 1
+        stored = dataclasses.replace(flow, version=max(flow.version, following))
         versions.append(stored)
         # A new mapping each time: snapshots handed out earlier stay exactly as they were.
         current = {name: hist[-1] for name, hist in self._history.items()}

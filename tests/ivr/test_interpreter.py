@@ -803,3 +803,10 @@ def test_session_must_be_started_first() -> None:
     s = Script(demo_flows())
     with pytest.raises(RuntimeError):
         s.send(CallerHungUp())
+
+
+def test_a_flow_keeps_the_version_the_store_gave_it() -> None:
+    repo = demo_repository()
+    stored = repo.publish(dataclasses.replace(main_flow(), version=7))  # the store's own number
+    assert stored.version == 7 and repo.snapshot().flows["main"] == stored
+    assert repo.publish(main_flow()).version == 8  # never backwards
