@@ -13,34 +13,16 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from appliance.events import Event
 from appliance.legs import events as leg_events
 from appliance.legs.causes import Cause
 from appliance.legs.models import CallLeg, LegRefused, LegSink, OutboundLeg
-from appliance.media.events import LegQuality
-from appliance.media.frames import FrameLaw
+from appliance.media.frame_media import FramePortLike
 
 if TYPE_CHECKING:
     from drivers.analog.service import AnalogService
-
-
-class FramePortLike(Protocol):
-    @property
-    def endpoint_id(self) -> str: ...
-
-    def push(self, frame: bytes) -> None: ...
-
-    def pull(self) -> bytes: ...
-
-
-class FrameMedia(Protocol):
-    """What the analog driver needs of the media engine."""
-
-    def open_frame_port(self, law: FrameLaw = "alaw") -> FramePortLike: ...
-
-    def release(self, endpoint_id: str) -> LegQuality | None: ...
 
 
 @dataclass(eq=False)

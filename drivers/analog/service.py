@@ -27,6 +27,7 @@ from appliance.legs import events as leg_events
 from appliance.legs.causes import Cause
 from appliance.legs.models import LegRefused, OutboundLeg
 from appliance.media import g711
+from appliance.media.frame_media import FrameMedia
 from appliance.media.tones import PLANS, ToneGenerator
 from drivers.analog import models as m
 from drivers.analog.config import AnalogConfig
@@ -34,7 +35,7 @@ from drivers.analog.dsp import callerid
 from drivers.analog.events import PortStateChanged
 from drivers.analog.fxo import FxoError, FxoPort
 from drivers.analog.fxs import FxsError, FxsPort
-from drivers.analog.legs import AnalogLeg, AnalogLegProvider, FrameMedia
+from drivers.analog.legs import AnalogLeg, AnalogLegProvider
 from drivers.hal.errors import HalError
 from drivers.hal.interface import BearerFrames, CardBackend
 from drivers.hal.models import IDLE_ALAW, CardEvent, CardLost, PortCommand, PortSignalled

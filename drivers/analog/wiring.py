@@ -15,8 +15,8 @@ from typing import Any
 from appliance.errors import FieldError, ValidationFailed
 from appliance.events import EventBus
 from appliance.legs.models import CallLeg, LegProvider, LegSink, OutboundLeg
+from appliance.media.frame_media import FrameMedia
 from drivers.analog.config import AnalogConfig, parse_config
-from drivers.analog.legs import FrameMedia
 from drivers.analog.service import AnalogService
 from drivers.hal.serial_backend import SerialCard
 

@@ -7,34 +7,16 @@ its media side is an A-law frame port the driver feeds from the card's bearer ti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from appliance.legs.causes import Cause
 from appliance.legs.models import LegRefused
-from appliance.media.events import LegQuality
-from appliance.media.frames import FrameLaw
+from appliance.media.frame_media import FramePortLike
 
 if TYPE_CHECKING:
     from drivers.e1.service import E1Driver, SpanRuntime
 
 KIND = "e1_pri"
-
-
-class FramePortLike(Protocol):
-    @property
-    def endpoint_id(self) -> str: ...
-
-    def push(self, frame: bytes) -> None: ...
-
-    def pull(self) -> bytes: ...
-
-
-class FrameMedia(Protocol):
-    """What the driver needs of the media engine (`appliance.media.service.MediaEngine`)."""
-
-    def open_frame_port(self, law: FrameLaw = "alaw") -> FramePortLike: ...
-
-    def release(self, endpoint_id: str) -> LegQuality | None: ...
 
 
 @dataclass(eq=False)

@@ -22,10 +22,11 @@ from appliance.health import Health, Status
 from appliance.legs import events as leg_events
 from appliance.legs.causes import Cause
 from appliance.legs.models import CallLeg, LegRefused, LegSink, OutboundLeg
+from appliance.media.frame_media import FrameMedia
 from drivers.e1 import q921, q931
 from drivers.e1.alarms import AlarmChange, SpanAlarms
 from drivers.e1.events import ChannelStateChanged, SpanAlarmChanged, SpanStateChanged
-from drivers.e1.legs import KIND, FrameMedia, PriLeg
+from drivers.e1.legs import KIND, PriLeg
 from drivers.e1.models import E1Settings, SpanSettings, TrunkGroup, apply_caller_rules
 from drivers.e1.pcap import PcapWriter
 from drivers.e1.pri import PriStack

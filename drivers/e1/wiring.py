@@ -20,7 +20,7 @@ from sanic import Blueprint
 from appliance.errors import FieldError, ValidationFailed
 from appliance.events import EventBus
 from appliance.http_api import Api
-from drivers.e1.legs import FrameMedia
+from appliance.media.frame_media import FrameMedia
 from drivers.e1.models import CallerIdRule, E1Settings, SpanSettings, TrunkGroup
 from drivers.e1.q931 import B_CHANNELS
 from drivers.e1.service import E1Driver

@@ -24,7 +24,6 @@ import itertools
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
@@ -32,8 +31,7 @@ from appliance.events import Event
 from appliance.legs import events as leg_events
 from appliance.legs.causes import Cause
 from appliance.legs.models import CallLeg, LegRefused, LegSink, OutboundLeg
-from appliance.media.events import LegQuality
-from appliance.media.frames import FrameLaw
+from appliance.media.frame_media import FrameMedia, FramePortLike
 
 KIND = "test"
 RATE = 8000
@@ -45,25 +43,6 @@ DTMF = {"1": (697.0, 1209.0), "2": (697.0, 1336.0), "3": (697.0, 1477.0), "A": (
         "*": (941.0, 1209.0), "0": (941.0, 1336.0), "#": (941.0, 1477.0), "D": (941.0, 1633.0)}
 DTMF_AMPLITUDE = 7000.0  # per tone: about -10 dBm0, well inside Q.24's levels
 TONE_AMPLITUDE = 6000.0  # as the RTP test phone speaks
-
-
-class FramePortLike(Protocol):
-    """What a driver holds of a frame port (`appliance.media.frames.FramePort`)."""
-
-    @property
-    def endpoint_id(self) -> str: ...
-
-    def push(self, frame: bytes) -> None: ...
-
-    def pull(self) -> bytes: ...
-
-
-class FrameMedia(Protocol):
-    """What the provider needs of the media engine."""
-
-    def open_frame_port(self, law: FrameLaw = "alaw") -> FramePortLike: ...
-
-    def release(self, endpoint_id: str) -> LegQuality | None: ...
 
 
 def alaw(samples: np.ndarray) -> bytes:
