@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_arg(info)
     info.add_argument("--sip-port", type=int, default=5060)
     info.add_argument("--bind", default="127.0.0.1")
+
+    from appliance.backups import cli as backup_cli
+
+    backup_cli.add_commands(sub, _data_dir_arg)
     return parser
 
 
@@ -247,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("db", "restore-last-good"): _restore,
             ("demo", "info"): _demo_info,
         }
+        from appliance.backups import cli as backup_cli
+
+        handlers.update(backup_cli.HANDLERS)
         sub = getattr(args, f"{args.command}_command")
         return handlers[(args.command, sub)](args)
     except ApplianceError as exc:

@@ -192,3 +192,12 @@ def test_config_export_import_and_db_check(tmp_path: Path) -> None:
     assert run.returncode == 2 and "corrupt" in run.stderr and "config.last-good.json" in run.stderr
     assert cli("db", "restore-last-good", "--data-dir", str(data)).returncode == 0
     assert cli("db", "check", "--data-dir", str(data)).returncode == 0
+
+
+def test_the_backup_commands_are_part_of_the_appliance_command() -> None:
+    from appliance.backups.cli import HANDLERS
+    from appliance.cli import build_parser
+
+    args = build_parser().parse_args(["backup", "list", "usb", "--data-dir", "var"])
+    assert (args.command, args.backup_command, args.target) == ("backup", "list", "usb")
+    assert ("backup", "list") in HANDLERS
