@@ -37,7 +37,7 @@ def test_chinese_is_the_default_and_the_choice_is_remembered() -> None:
     assert page == "Queues"
 
 
-def test_assets_are_fingerprinted_compressed_and_cached_for_a_year() -> None:
+async def test_assets_are_fingerprinted_compressed_and_cached_for_a_year() -> None:
     try:
         manifest = AssetManifest.load()
     except AssetsMissing:
@@ -47,15 +47,15 @@ def test_assets_are_fingerprinted_compressed_and_cached_for_a_year() -> None:
     app.blueprint(static_blueprint(manifest))
     url = manifest.url("vendor/htmx.js")
     assert url.startswith("/static/vendor/htmx.") and url.endswith(".js") and len(url) > len("/static/vendor/htmx.js")
-    _, plain = app.test_client.get(url, headers={"accept-encoding": "identity"})
-    _, packed = app.test_client.get(url, headers={"accept-encoding": "gzip"})
+    _, plain = await app.asgi_client.get(url, headers={"accept-encoding": "identity"})
+    _, packed = await app.asgi_client.get(url, headers={"accept-encoding": "gzip"})
     assert plain.status == 200 and "immutable" in plain.headers["cache-control"]
     assert "max-age=31536000" in plain.headers["cache-control"]
     assert packed.headers.get("content-encoding") == "gzip"
     assert packed.body == plain.body  # the client inflated the gzip copy back into the same file
     stored = manifest.root / url.removeprefix("/static/")
     assert gzip.decompress(Path(f"{stored}.gz").read_bytes()) == stored.read_bytes() == plain.body
-    _, missing = app.test_client.get("/static/vendor/htmx.js")
+    _, missing = await app.asgi_client.get("/static/vendor/htmx.js")
     assert missing.status == 404  # only hashed names are served
     total_gz = sum((manifest.root / (f + ".gz")).stat().st_size for n, f in manifest.files.items()
                    if not n.startswith("vendor/drawflow"))

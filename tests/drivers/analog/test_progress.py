@@ -4,8 +4,6 @@ espeak-ng and sox (corpus.py) and the hold music give no false busy."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -73,10 +71,10 @@ def test_the_detector_reports_once_per_tone_and_again_after_reset() -> None:
 
 
 @pytest.fixture(scope="module")
-def speech_and_music(request: pytest.FixtureRequest) -> list[tuple[str, npt.NDArray[np.int16]]]:
+def speech_and_music(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, npt.NDArray[np.int16]]]:
     if not corpus.tools_available():
         pytest.skip("espeak-ng and sox are needed")
-    return corpus.corpus(Path(request.config.cache.mkdir("analog-false-busy")))
+    return corpus.corpus(tmp_path_factory.mktemp("analog-false-busy"))
 
 
 @pytest.mark.slow
