@@ -53,7 +53,7 @@ from appliance.media.frames import FrameLaw
 from appliance.media.models import MediaConfig, RemoteMedia
 from appliance.media.service import MediaEngine
 from drivers.e1.models import E1Settings, SpanSettings
-from drivers.e1.q931 import Timers
+from drivers.e1.q931_model import Timers
 from drivers.e1.service import E1Driver
 from drivers.hal.serial_backend import SerialCard
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from drivers.e1.q931 import B_CHANNELS, Timers
+from drivers.e1.q931 import B_CHANNELS
+from drivers.e1.q931_model import Timers
 from drivers.hal.models import SpanConfig
 
 Hunting = Literal["ascending", "descending", "round_robin"]

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from drivers.e1 import q921
+from drivers.e1 import q921, q931_model
 from drivers.e1 import q931 as l3
 from drivers.hal.crc import add_fcs, check_fcs
 
-Event = l3.Output | q921.Established | q921.Released | q921.MdlError
+Event = q931_model.Output | q921.Established | q921.Released | q921.MdlError
 Tap = Callable[[bytes, bool, float], None]  # (frame without FCS, sent by us, time): a pcap, a test's hand
 
 
@@ -26,7 +26,7 @@ class PriStack:
     q931: l3.Q931 = field(init=False)
     t200: float = 1.0
     t203: float = 10.0
-    timers: l3.Timers = field(default_factory=l3.Timers)
+    timers: q931_model.Timers = field(default_factory=q931_model.Timers)
     overlap_digits: int = 0
     frames: list[bytes] = field(default_factory=list)  # to the card, with FCS
     events: list[Event] = field(default_factory=list)
@@ -53,10 +53,10 @@ class PriStack:
             self.tap(frame, False, now)
         self._l2(self.lapd.receive(frame, now), now)
 
-    def feed(self, outputs: list[l3.Output], now: float) -> None:
+    def feed(self, outputs: list[q931_model.Output], now: float) -> None:
         """Send what a Q.931 request returned: `stack.feed(stack.q931.alerting(call_id, now), now)`."""
         for out in outputs:
-            if isinstance(out, l3.Send):
+            if isinstance(out, q931_model.Send):
                 self._l2(self.lapd.send(out.data, now), now)
             else:
                 self.events.append(out)

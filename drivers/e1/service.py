@@ -23,7 +23,7 @@ from appliance.legs import events as leg_events
 from appliance.legs.causes import Cause
 from appliance.legs.models import CallLeg, LegRefused, LegSink, OutboundLeg
 from appliance.media.frame_media import FrameMedia
-from drivers.e1 import q921, q931
+from drivers.e1 import q921, q931_model
 from drivers.e1.alarms import AlarmChange, SpanAlarms
 from drivers.e1.events import ChannelStateChanged, SpanAlarmChanged, SpanStateChanged
 from drivers.e1.legs import KIND, PriLeg
@@ -208,7 +208,7 @@ class E1Driver:
         leg.port = port
         leg.endpoint_id = port.endpoint_id
 
-    def q931_request(self, rt: SpanRuntime, method: Callable[..., list[q931.Output]], call: int) -> None:
+    def q931_request(self, rt: SpanRuntime, method: Callable[..., list[q931_model.Output]], call: int) -> None:
         now = asyncio.get_running_loop().time()
         rt.stack.feed(method(call, now), now)
         self._process(rt)
@@ -318,30 +318,30 @@ class E1Driver:
             self._link(rt, True, "D-channel established")
         elif isinstance(ev, q921.Released):
             self._link(rt, False, ev.reason)
-        elif isinstance(ev, q931.IncomingCall):
+        elif isinstance(ev, q931_model.IncomingCall):
             self._incoming(rt, ev)
-        elif isinstance(ev, q931.Alerting | q931.Progressing | q931.Proceeding):
+        elif isinstance(ev, q931_model.Alerting | q931_model.Progressing | q931_model.Proceeding):
             leg = rt.legs.get(ev.call)
-            if leg is not None and not isinstance(ev, q931.Proceeding):
-                inband = ev.inband if isinstance(ev, q931.Alerting) else ev.description in (1, 8)
+            if leg is not None and not isinstance(ev, q931_model.Proceeding):
+                inband = ev.inband if isinstance(ev, q931_model.Alerting) else ev.description in (1, 8)
                 self._emit(leg_events.LegProgress(at=self.wall(), leg_id=leg.leg_id, early_media=inband))
-        elif isinstance(ev, q931.Answered | q931.ConnectAcknowledged):
+        elif isinstance(ev, q931_model.Answered | q931_model.ConnectAcknowledged):
             leg = rt.legs.get(ev.call)
             if leg is not None:
                 self.answered(leg)
-        elif isinstance(ev, q931.Cleared):
+        elif isinstance(ev, q931_model.Cleared):
             leg = rt.legs.get(ev.call)
             if leg is not None:
                 self._end(leg, ev.cause, remote=ev.remote)
-        elif isinstance(ev, q931.Digits):
+        elif isinstance(ev, q931_model.Digits):
             leg = rt.legs.get(ev.call)
             if leg is not None:
                 for digit in ev.digits:
                     self._emit(leg_events.LegDtmf(at=self.wall(), leg_id=leg.leg_id, digit=digit))
-        elif isinstance(ev, q931.ProtocolError | q921.MdlError):
+        elif isinstance(ev, q931_model.ProtocolError | q921.MdlError):
             log.info("E1 span %d: %s", rt.number, ev)
 
-    def _incoming(self, rt: SpanRuntime, ev: q931.IncomingCall) -> None:
+    def _incoming(self, rt: SpanRuntime, ev: q931_model.IncomingCall) -> None:
         now = asyncio.get_running_loop().time()
         caller = ev.calling.digits if ev.calling is not None else ""
         if ev.calling is not None and ev.calling.presentation == 1:

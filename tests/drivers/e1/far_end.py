@@ -19,7 +19,7 @@ from appliance.events import Event, EventBus
 from appliance.media.events import LegQuality
 from appliance.media.frames import FrameLaw
 from drivers.e1.models import E1Settings, SpanSettings
-from drivers.e1.q931 import Timers
+from drivers.e1.q931_model import Timers
 from drivers.e1.service import E1Driver
 from drivers.hal.serial_backend import SerialCard
 from tests.drivers.hal.emulated import emulator

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drivers.e1 import q931
+from drivers.e1 import q931, q931_model
 from drivers.e1.pcap import PcapWriter
 from drivers.e1.pri import PriStack
 from drivers.hal.crc import add_fcs
@@ -197,7 +197,7 @@ class Bench:
     pcap_path: Path
     t200: float = 1.0
     t203: float = 10.0
-    timers: q931.Timers = field(default_factory=q931.Timers)
+    timers: q931_model.Timers = field(default_factory=q931_model.Timers)
     overlap_digits: int = 0
     stack: PriStack = field(init=False)
     peer: LibPri = field(init=False)
@@ -299,7 +299,7 @@ class Bench:
     def theirs(self, name: str) -> list[dict[str, Any]]:
         return [e for e in self.peer_events if e["e"] == name]
 
-    def feed(self, outputs: list[q931.Output]) -> None:
+    def feed(self, outputs: list[q931_model.Output]) -> None:
         self.stack.feed(outputs, self.now)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.e1 import q921, q931
+from drivers.e1 import q921, q931_model
 from drivers.e1.q931_codec import Number
 from tests.drivers.e1.libpri import Bench, find_libpri, tshark_fields
 
@@ -89,8 +89,8 @@ def test_inbound_call_set_up_and_cleared(bench_of, ours: str, clears: str) -> No
     b = bench_of(ours)
     up(b)
     call = b.peer.setup("8000", "02150001234", 5, calling_pres=0x01)  # presentation allowed, user passed
-    b.pump(lambda: bool(b.ours_of(q931.IncomingCall)), 3)
-    inc = b.ours_of(q931.IncomingCall)[0]
+    b.pump(lambda: bool(b.ours_of(q931_model.IncomingCall)), 3)
+    inc = b.ours_of(q931_model.IncomingCall)[0]
     assert (inc.channel, inc.called.digits, inc.calling.digits) == (5, "8000", "02150001234")
     assert (inc.calling.type, inc.calling.plan, inc.calling.presentation, inc.calling.screening) == (2, 1, 0, 1)
     cid = inc.call
@@ -98,12 +98,12 @@ def test_inbound_call_set_up_and_cleared(bench_of, ours: str, clears: str) -> No
     b.feed(b.stack.q931.alerting(cid, b.now))
     b.pump(lambda: bool(b.theirs("RINGING")), 3)
     b.feed(b.stack.q931.connect(cid, b.now))
-    b.pump(lambda: bool(b.theirs("ANSWER")) and (ours == "network" or bool(b.ours_of(q931.ConnectAcknowledged))), 3)
+    b.pump(lambda: bool(b.theirs("ANSWER")) and (ours == "network" or bool(b.ours_of(q931_model.ConnectAcknowledged))), 3)
     assert b.theirs("PROCEEDING")[0]["channel"] == 5
     if clears == "caller":
         b.peer.act("pri_hangup", call, 17)  # user busy, from libpri
-        b.pump(lambda: bool(b.ours_of(q931.Cleared)), 3)
-        assert b.ours_of(q931.Cleared)[0] == q931.Cleared(cid, 17, True, 5)
+        b.pump(lambda: bool(b.ours_of(q931_model.Cleared)), 3)
+        assert b.ours_of(q931_model.Cleared)[0] == q931_model.Cleared(cid, 17, True, 5)
         b.pump(lambda: bool(b.theirs("HANGUP")) and not b.stack.q931.calls, 3)
         cause = 17
     else:
@@ -146,14 +146,14 @@ def test_outbound_call_set_up_and_cleared(bench_of, ours: str, clears: str) -> N
     call = ring["call"]
     b.peer.act("pri_proceeding", call, ring["raw_channel"], 0)
     b.peer.act("pri_acknowledge", call, ring["raw_channel"], 1)
-    b.pump(lambda: bool(b.ours_of(q931.Alerting)), 3)
-    assert b.ours_of(q931.Proceeding)[0] == q931.Proceeding(cid, 7)
+    b.pump(lambda: bool(b.ours_of(q931_model.Alerting)), 3)
+    assert b.ours_of(q931_model.Proceeding)[0] == q931_model.Proceeding(cid, 7)
     b.peer.act("pri_answer", call, ring["raw_channel"], 0)
-    b.pump(lambda: bool(b.ours_of(q931.Answered)), 3)
+    b.pump(lambda: bool(b.ours_of(q931_model.Answered)), 3)
     if clears == "callee":
         b.peer.act("pri_hangup", call, 16)
-        b.pump(lambda: bool(b.ours_of(q931.Cleared)), 3)
-        assert b.ours_of(q931.Cleared)[0] == q931.Cleared(cid, 16, True, 7)
+        b.pump(lambda: bool(b.ours_of(q931_model.Cleared)), 3)
+        assert b.ours_of(q931_model.Cleared)[0] == q931_model.Cleared(cid, 16, True, 7)
         b.pump(lambda: bool(b.theirs("HANGUP")), 3)
     else:
         b.feed(b.stack.q931.hangup(cid, 16, b.now))
@@ -200,9 +200,9 @@ def test_a_dropped_i_frame_is_recovered_by_retransmission(bench_of, ours: str) -
     ring = b.theirs("RING")[0]
     b.peer.act("pri_proceeding", ring["call"], ring["raw_channel"], 0)
     b.peer.act("pri_acknowledge", ring["call"], ring["raw_channel"], 1)
-    b.pump(lambda: bool(b.ours_of(q931.Alerting)), 5)
+    b.pump(lambda: bool(b.ours_of(q931_model.Alerting)), 5)
     assert lost and b.stack.lapd.counters["rej_out"] == 1
-    assert b.ours_of(q931.Proceeding) == [q931.Proceeding(cid, 3)] and b.ours_of(q931.Alerting)
+    assert b.ours_of(q931_model.Proceeding) == [q931_model.Proceeding(cid, 3)] and b.ours_of(q931_model.Alerting)
     d = Decoded(b)
     assert [r["lapd.control.s_ftype"] for r in d.rows if r["lapd.control.s_ftype"]].count("0x0002") == 1  # REJ
     assert len(d.with_type("SETUP")) == 2 and len(d.with_type("CALL_PROCEEDING")) == 1
@@ -210,12 +210,12 @@ def test_a_dropped_i_frame_is_recovered_by_retransmission(bench_of, ours: str) -
 
 @pytest.mark.parametrize("ours", ROLES)
 def test_t303_expiry_clears_an_unanswered_setup(bench_of, ours: str) -> None:  # type: ignore[no-untyped-def]
-    b = bench_of(ours, timers=q931.Timers(t303=0.4))
+    b = bench_of(ours, timers=q931_model.Timers(t303=0.4))
     up(b)
     cid, out = b.stack.q931.setup(b.now, Number("8002"), calling=Number("1002"), channel=9)
     b.feed(out)
-    b.pump(lambda: bool(b.ours_of(q931.Cleared)), 3)  # libpri's application never answers the RING
-    assert b.ours_of(q931.Cleared)[0] == q931.Cleared(cid, q931.NO_USER_RESPONDING, True, 9)
+    b.pump(lambda: bool(b.ours_of(q931_model.Cleared)), 3)  # libpri's application never answers the RING
+    assert b.ours_of(q931_model.Cleared)[0] == q931_model.Cleared(cid, q931_model.NO_USER_RESPONDING, True, 9)
     # libpri took the RELEASE COMPLETE quietly (no STATUS back) and takes a new call on the same channel
     _, out = b.stack.q931.setup(b.now, Number("8012"), calling=Number("1002"), channel=9)
     b.feed(out)
@@ -223,7 +223,7 @@ def test_t303_expiry_clears_an_unanswered_setup(bench_of, ours: str) -> None:  #
     ring = b.theirs("RING")[1]
     assert (ring["channel"], ring["callednum"]) == (9, "8012")
     b.peer.act("pri_answer", ring["call"], ring["raw_channel"], 0)
-    b.pump(lambda: bool(b.ours_of(q931.Answered)), 3)
+    b.pump(lambda: bool(b.ours_of(q931_model.Answered)), 3)
     d = Decoded(b)
     assert not d.with_type("STATUS")
     assert len(d.with_type("SETUP")) == 3  # the first sent again on the first expiry (Q.931 §5.1.1)
@@ -239,16 +239,16 @@ def test_restart_of_one_channel_and_of_the_interface(bench_of, ours: str) -> Non
     b.feed(out)
     b.pump(lambda: bool(b.theirs("RING")), 3)
     b.peer.call_fn("pri_reset", 4)
-    b.pump(lambda: bool(b.ours_of(q931.Restarted)) and bool(b.theirs("RESTART_ACK")), 3)
-    assert b.ours_of(q931.Restarted) == [q931.Restarted((4,))]
-    assert b.ours_of(q931.Cleared)[0].call == cid and not b.stack.q931.busy
+    b.pump(lambda: bool(b.ours_of(q931_model.Restarted)) and bool(b.theirs("RESTART_ACK")), 3)
+    assert b.ours_of(q931_model.Restarted) == [q931_model.Restarted((4,))]
+    assert b.ours_of(q931_model.Cleared)[0].call == cid and not b.stack.q931.busy
     # we restart channel 6, then the whole interface
     b.feed(b.stack.q931.restart(b.now, [6]))
-    b.pump(lambda: bool(b.ours_of(q931.RestartConfirmed)), 3)
+    b.pump(lambda: bool(b.ours_of(q931_model.RestartConfirmed)), 3)
     assert b.theirs("RESTART")[-1]["channel"] == 6
     b.feed(b.stack.q931.restart(b.now))
-    b.pump(lambda: len(b.ours_of(q931.RestartConfirmed)) == 2, 3)
-    assert b.ours_of(q931.RestartConfirmed)[-1] == q931.RestartConfirmed(None)
+    b.pump(lambda: len(b.ours_of(q931_model.RestartConfirmed)) == 2, 3)
+    assert b.ours_of(q931_model.RestartConfirmed)[-1] == q931_model.RestartConfirmed(None)
     d = Decoded(b)
     restarts = d.with_type("RESTART")
     assert [r["q931.channel.number"] for r in restarts] == ["4", "6", ""]
@@ -278,22 +278,22 @@ def test_glare_on_one_channel_is_resolved_by_role(bench_of, ours: str) -> None: 
     theirs_on[2] = theirs
     b.feed(out)
     if ours == "user":  # the network's call keeps channel 2; ours is refused
-        b.pump(lambda: bool(b.ours_of(q931.Cleared)) and bool(b.ours_of(q931.IncomingCall)), 3)
-        assert [e.channel for e in b.ours_of(q931.IncomingCall)] == [2]
-        cleared = b.ours_of(q931.Cleared)[0]
-        assert (cleared.call, cleared.cause, cleared.remote) == (cid, q931.CHANNEL_UNAVAILABLE, True)
-        inc = b.ours_of(q931.IncomingCall)[0].call
+        b.pump(lambda: bool(b.ours_of(q931_model.Cleared)) and bool(b.ours_of(q931_model.IncomingCall)), 3)
+        assert [e.channel for e in b.ours_of(q931_model.IncomingCall)] == [2]
+        cleared = b.ours_of(q931_model.Cleared)[0]
+        assert (cleared.call, cleared.cause, cleared.remote) == (cid, q931_model.CHANNEL_UNAVAILABLE, True)
+        inc = b.ours_of(q931_model.IncomingCall)[0].call
         b.feed(b.stack.q931.connect(inc, b.now))
         b.pump(lambda: bool(b.theirs("ANSWER")), 3)
         assert b.theirs("ANSWER")[0]["call"] == theirs
         b.pump(lambda: len(b.stack.q931.calls) == 1, 3)
         assert b.stack.q931.busy == {2: inc}
     else:  # we are the network: our call keeps it, libpri's is refused
-        b.pump(lambda: bool(b.theirs("HANGUP")) and bool(b.ours_of(q931.Proceeding)), 3)
-        assert not b.ours_of(q931.IncomingCall)
+        b.pump(lambda: bool(b.theirs("HANGUP")) and bool(b.ours_of(q931_model.Proceeding)), 3)
+        assert not b.ours_of(q931_model.IncomingCall)
         hangup = b.theirs("HANGUP")[0]
-        assert (hangup["call"], hangup["cause"]) == (theirs, q931.CHANNEL_UNAVAILABLE)
-        assert b.ours_of(q931.Proceeding) == [q931.Proceeding(cid, 2)]
+        assert (hangup["call"], hangup["cause"]) == (theirs, q931_model.CHANNEL_UNAVAILABLE)
+        assert b.ours_of(q931_model.Proceeding) == [q931_model.Proceeding(cid, 2)]
         assert b.stack.q931.busy == {2: cid}
     assert b.stack.q931.counters["glare"] == 1
     d = Decoded(b)
@@ -306,12 +306,12 @@ def test_overlap_receiving_from_libpri_as_the_network(bench_of) -> None:  # type
     b.peer.lib.pri_set_overlapdial(ctypes.c_void_p(b.peer.pri), 1)  # (else libpri adds Sending Complete)
     call = b.peer.setup("80", "02150001234", 8, complete=False)  # the number comes in pieces
     b.pump(lambda: bool(b.theirs("SETUP_ACK")), 3)
-    assert not b.ours_of(q931.IncomingCall)
+    assert not b.ours_of(q931_model.IncomingCall)
     for digit in "01":
         b.peer.lib.pri_information.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char]
         b.peer.lib.pri_information(ctypes.c_void_p(b.peer.pri), ctypes.c_void_p(call), digit.encode())
-    b.pump(lambda: bool(b.ours_of(q931.IncomingCall)), 3)
-    inc = b.ours_of(q931.IncomingCall)[0]
+    b.pump(lambda: bool(b.ours_of(q931_model.IncomingCall)), 3)
+    inc = b.ours_of(q931_model.IncomingCall)[0]
     assert (inc.called.digits, inc.channel) == ("8001", 8)
     b.feed(b.stack.q931.alerting(inc.call, b.now))
     b.pump(lambda: bool(b.theirs("RINGING")), 3)

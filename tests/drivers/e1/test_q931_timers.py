@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from drivers.e1 import q921, q931
+from drivers.e1 import q921, q931_model
 from drivers.e1.pri import PriStack
 from drivers.e1.q931_codec import MT, Message, Number, decode, encode
 from drivers.hal.crc import add_fcs
@@ -13,8 +13,8 @@ from drivers.hal.crc import add_fcs
 
 @dataclass
 class Pair:
-    user: PriStack = field(default_factory=lambda: PriStack("user", timers=q931.Timers()))
-    net: PriStack = field(default_factory=lambda: PriStack("network", timers=q931.Timers(), overlap_digits=0))
+    user: PriStack = field(default_factory=lambda: PriStack("user", timers=q931_model.Timers()))
+    net: PriStack = field(default_factory=lambda: PriStack("network", timers=q931_model.Timers(), overlap_digits=0))
     now: float = 0.0
     events: dict[str, list[object]] = field(default_factory=lambda: {"user": [], "network": []})
     sent: dict[str, list[str]] = field(default_factory=lambda: {"user": [], "network": []})
@@ -71,7 +71,7 @@ def call_up_to(p: Pair, state: str) -> tuple[int, int]:
     cid, out = p.net.q931.setup(p.now, Number("8000"), calling=Number("02150001234"), channel=1)
     p.net.feed(out, p.now)
     p.settle()
-    uid = p.of("user", q931.IncomingCall)[-1].call  # type: ignore[attr-defined]
+    uid = p.of("user", q931_model.IncomingCall)[-1].call  # type: ignore[attr-defined]
     if state in ("proceeding", "connect"):
         p.user.feed(p.user.q931.proceeding(uid, p.now), p.now)
     if state == "connect":
@@ -87,9 +87,9 @@ def test_t313_user_connect_without_connect_ack_is_cleared_with_cause_102() -> No
     p.user.feed(p.user.q931.connect(uid, p.now), p.now)
     p.settle()
     p.advance(3.9)
-    assert not p.of("user", q931.Cleared)
+    assert not p.of("user", q931_model.Cleared)
     p.advance(0.2)  # T313 = 4 s
-    assert p.of("user", q931.Cleared) == [q931.Cleared(uid, q931.RECOVERY_ON_TIMER, True, 1)]
+    assert p.of("user", q931_model.Cleared) == [q931_model.Cleared(uid, q931_model.RECOVERY_ON_TIMER, True, 1)]
     assert p.sent["user"][-1] == "DISCONNECT"
 
 
@@ -98,15 +98,15 @@ def test_t310_proceeding_without_alerting_or_connect_is_disconnected() -> None:
     uid, out = p.user.q931.setup(p.now, Number("13800138000"), channel=5)
     p.user.feed(out, p.now)
     p.settle()
-    nid = p.of("network", q931.IncomingCall)[-1].call  # type: ignore[attr-defined]
+    nid = p.of("network", q931_model.IncomingCall)[-1].call  # type: ignore[attr-defined]
     p.net.feed(p.net.q931.proceeding(nid, p.now), p.now)
     p.settle()
-    assert p.of("user", q931.Proceeding) == [q931.Proceeding(uid, 5)]
+    assert p.of("user", q931_model.Proceeding) == [q931_model.Proceeding(uid, 5)]
     p.advance(29.9)
-    assert not p.of("user", q931.Cleared)
+    assert not p.of("user", q931_model.Cleared)
     p.advance(0.2)  # T310 = 30 s
-    assert p.of("user", q931.Cleared)[0].cause == q931.RECOVERY_ON_TIMER  # type: ignore[attr-defined]
-    assert p.of("network", q931.Cleared)[0].cause == q931.RECOVERY_ON_TIMER  # type: ignore[attr-defined]
+    assert p.of("user", q931_model.Cleared)[0].cause == q931_model.RECOVERY_ON_TIMER  # type: ignore[attr-defined]
+    assert p.of("network", q931_model.Cleared)[0].cause == q931_model.RECOVERY_ON_TIMER  # type: ignore[attr-defined]
     assert not p.user.q931.busy and not p.net.q931.busy
 
 
@@ -134,13 +134,13 @@ def test_status_enquiry_is_answered_with_the_call_state() -> None:
     cid, _uid = call_up_to(p, "connect")
     p.net.feed(p.net.q931.status_enquiry(cid, p.now), p.now)
     p.settle()
-    status = p.of("network", q931.StatusReceived)
-    assert status == [q931.StatusReceived(cid, q931.STATUS_ENQUIRY_RESPONSE, 10)]
+    status = p.of("network", q931_model.StatusReceived)
+    assert status == [q931_model.StatusReceived(cid, q931_model.STATUS_ENQUIRY_RESPONSE, 10)]
 
 
 def test_a_message_for_an_unknown_call_reference_gets_release_complete_81() -> None:
     p = Pair()
-    p.net.feed([q931.Send(encode(m := Message(MT.DISCONNECT, 77, False)), m)], p.now)
+    p.net.feed([q931_model.Send(encode(m := Message(MT.DISCONNECT, 77, False)), m)], p.now)
     p.settle()
     assert p.sent["user"][-1] == "RELEASE_COMPLETE"
     assert not p.user.q931.calls
@@ -155,10 +155,10 @@ def test_data_link_failure_clears_calls_not_active_and_t309_the_active_ones() ->
     p.cut = True
     p.advance(60)  # T203 polls, N200 tries: the link goes down on both sides
     assert p.of("user", q921.Released)
-    cleared = p.of("user", q931.Cleared)
+    cleared = p.of("user", q931_model.Cleared)
     assert [c.channel for c in cleared] == [2]  # type: ignore[attr-defined]
     p.advance(90)  # T309: the active call goes too
-    assert sorted(c.channel for c in p.of("user", q931.Cleared)) == [1, 2]  # type: ignore[attr-defined]
+    assert sorted(c.channel for c in p.of("user", q931_model.Cleared)) == [1, 2]  # type: ignore[attr-defined]
     p.cut = False
     p.advance(10)
     assert p.user.lapd.up and p.net.lapd.up  # persistent: the link comes back by itself
@@ -170,10 +170,10 @@ def test_overlap_receiving_collects_the_number_from_information_messages() -> No
     cid, out = p.net.q931.setup(p.now, Number("80"), channel=3, sending_complete=False)
     p.net.feed(out, p.now)
     p.settle()
-    assert not p.of("user", q931.IncomingCall) and p.sent["user"][-1] == "SETUP_ACKNOWLEDGE"
+    assert not p.of("user", q931_model.IncomingCall) and p.sent["user"][-1] == "SETUP_ACKNOWLEDGE"
     for digit in "01":
         info = Message(MT.INFORMATION, p.net.q931.calls[cid].cref, False, called=Number(digit))
-        p.net.feed([q931.Send(encode(info), info)], p.now)
+        p.net.feed([q931_model.Send(encode(info), info)], p.now)
         p.settle()
-    assert [e.called.digits for e in p.of("user", q931.IncomingCall)] == ["8001"]  # type: ignore[attr-defined]
+    assert [e.called.digits for e in p.of("user", q931_model.IncomingCall)] == ["8001"]  # type: ignore[attr-defined]
     assert add_fcs(b"\x00\x01\x7f")  # (the FCS helper the stacks use, importable beside them)
