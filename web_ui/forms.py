@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.domain.kinds import EntityKind
 from web_ui.labels import FIELD_LABELS, VALUE_LABELS
 
 Schemas = Mapping[str, dict[str, Any]]
@@ -69,19 +68,19 @@ def value_label(value: Any, _: Translate) -> str:
     return _(VALUE_LABELS[text]) if text in VALUE_LABELS else text
 
 
-def build_fields(kind: EntityKind, schema: dict[str, Any], schemas: Schemas, values: Mapping[str, Any],
+def build_fields(key: str | None, schema: dict[str, Any], schemas: Schemas, values: Mapping[str, Any],
                  choices: Mapping[str, tuple[str, ...]], _: Translate, *, editing: bool,
                  readonly: bool) -> tuple[FormField, ...]:
     """Controls for `schema` (a kind's input schema), filled from `values`.
 
     `choices` gives, for each reference field, the keys it may name (so it becomes a list to pick from).
-    The key cannot change once created."""
+    `key` names the field that identifies the entity: it cannot change once created (None: no such field)."""
     required = set(schema.get("required", ()))
     out: list[FormField] = []
     for name, prop in schema.get("properties", {}).items():
         if name not in FIELD_LABELS:
             continue
-        locked = readonly or (editing and name == kind.key)
+        locked = readonly or (editing and name == key)
         out.append(_field(name, name, prop, schemas, values.get(name), choices, _, name in required, locked))
     return tuple(out)
 

@@ -85,7 +85,7 @@ def _form_fields(ui: WebUi, viewer: Viewer, kind: EntityKind, values: dict[str, 
                  editing: bool) -> tuple[FormField, ...]:
     _ = ui.languages.gettext(viewer.language)
     input_schema = ui.api.components[f"{kind.model.__name__}Input"]
-    return build_fields(kind, input_schema, ui.api.components, values, _choices(ui, kind, viewer), _,
+    return build_fields(kind.key, input_schema, ui.api.components, values, _choices(ui, kind, viewer), _,
                         editing=editing, readonly=not viewer.can_write)
 
 

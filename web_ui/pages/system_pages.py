@@ -58,7 +58,7 @@ def make_blueprint(ui: WebUi) -> Blueprint:
         viewer = viewer_of(ui, request, WRITE_CONFIG)
         _ = ui.languages.gettext(viewer.language)
         values = dump(GlobalSettings, ui.config.settings())
-        fields = build_fields(ui.config.store.kind("departments"), settings_schema, {}, values, {}, _,
+        fields = build_fields(None, settings_schema, {}, values, {}, _,
                               editing=False, readonly=False)
         return render(ui, request, "settings.html", viewer=viewer, fields=fields)
 
