@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from appliance.auth.models import EVERYONE, DataScope
@@ -124,10 +125,10 @@ class ConfigService:
                 raise ValidationFailed([FieldError("sort", "choice", f"sort: {name!r} is not a field of {kind.title}",
                                                    f"sort: {name!r} 不是{kind.title_zh}的字段")])
             entities.sort(key=lambda e: _sort_key(getattr(e, name)), reverse=sort.startswith("-"))
-        items = [self.public(kind, e) for e in entities] if q else None
-        if q and items is not None:
+        if q:  # a search reads every field's text, so every entity is turned into JSON
             needle = q.lower()
-            items = [i for i in items if any(needle in str(v).lower() for v in i.values())]
+            items = [i for i in map(partial(self.public, kind), entities)
+                     if any(needle in str(v).lower() for v in i.values())]
             return Page(items=tuple(items[offset: offset + limit]), total=len(items), offset=offset, limit=limit)
         # Only the page shown is turned into JSON: a list of thousands costs a sort, not thousands of dumps.
         shown = tuple(self.public(kind, e) for e in entities[offset: offset + limit])
