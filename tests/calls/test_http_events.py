@@ -93,7 +93,7 @@ async def test_events_arrive_as_json_and_the_subscription_ends_with_the_socket(a
             bus.publish(Internal(n=0))
             bus.publish(ping(1, "你好", at=12.5))
             bus.publish(ping(2, at=13.0))
-            assert await receive(ws) == {"topic": "calls.held", "v": "1.0", "at": 12.5, "call_id": "c1",
+            assert await receive(ws) == {"topic": "calls.held", "v": public_events.VERSION, "at": 12.5, "call_id": "c1",
                                          "held": True, "agent": "你好"}
             assert (await receive(ws))["call_id"] == "c2"
         await until(lambda: bus.subscriber_count == base)
