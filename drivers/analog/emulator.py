@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import tty
 from typing import Any
@@ -56,9 +55,7 @@ class AnalogCardEmulator(asyncio.DatagramProtocol):
         loop.add_reader(self.master, self.readable)
         transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=("127.0.0.1", 0))
         self.transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:  # one tick of every port arrives at once: room for a few ticks of all of them
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        bearer.enlarge_rcvbuf(transport.get_extra_info("socket"))  # the host answers every port's tick at once
         return int(transport.get_extra_info("sockname")[1])
 
     async def run_clock(self) -> None:

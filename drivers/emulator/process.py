@@ -47,6 +47,7 @@ class Emulator(asyncio.DatagramProtocol):
         loop.add_reader(self.master, self.readable)
         transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=("127.0.0.1", 0))
         self.transport = transport
+        bearer.enlarge_rcvbuf(transport.get_extra_info("socket"))  # the host answers every unit's tick at once
         for span, path in self.external_paths.items():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)

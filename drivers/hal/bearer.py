@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import struct
 
 from drivers.hal.interface import BearerFrames
@@ -13,6 +15,25 @@ from drivers.hal.models import FRAME_BYTES
 MAGIC = b"B1"
 HEAD = struct.Struct(">2sBBII")
 KINDS = ("span", "port")
+# Every unit's datagram of a tick arrives at once (48 analog ports: 48 datagrams, each costing the kernel about
+# 1 KB of buffer whatever its size), so the default 208 KB receive buffer holds only a few ticks: a process that
+# is not scheduled for ~80 ms loses frames. 4 MB holds seconds of a full card.
+RCVBUF = 4 << 20
+
+
+def enlarge_rcvbuf(sock: socket.socket | None, size: int = RCVBUF) -> int:
+    """Give a bearer socket a receive buffer of `size` bytes (root may exceed `net.core.rmem_max` with
+    SO_RCVBUFFORCE; others get at most that limit) and return what the kernel granted (it counts double)."""
+    if sock is None:
+        return 0
+    if os.geteuid() == 0 and hasattr(socket, "SO_RCVBUFFORCE"):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, size)
+        except OSError:  # (no CAP_NET_ADMIN in this namespace: the plain option below)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    else:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
 
 
 class BearerFormatError(ValueError):

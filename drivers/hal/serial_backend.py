@@ -69,6 +69,7 @@ class SerialCard:
         self._transport: asyncio.DatagramTransport | None = None
         self._card_bearer: tuple[str, int] | None = None
         self._writing = False
+        self.rcvbuf = 0  # the bearer socket's receive buffer as the kernel granted it
         self.counters = {"requests": 0, "retries": 0, "timeouts": 0, "dch_tx": 0, "dch_rx": 0, "events": 0,
                          "bearer_rx": 0, "bearer_tx": 0, "bearer_bad": 0}
 
@@ -96,6 +97,7 @@ class SerialCard:
             transport, _ = await loop.create_datagram_endpoint(lambda: _BearerProtocol(self),
                                                                local_addr=(self.bearer_host, 0))
             self._transport = transport
+            self.rcvbuf = bearer.enlarge_rcvbuf(transport.get_extra_info("socket"))
             port = transport.get_extra_info("sockname")[1]
             ack = await self.request(MsgType.BEARER, {"host": self.bearer_host, "port": port})
             self._card_bearer = (str(ack.get("host", self.bearer_host)), int(ack["port"]))
@@ -152,7 +154,7 @@ class SerialCard:
     def health(self) -> Health:
         status = Status.OK if self._serial is not None and self._info is not None else Status.DOWN
         counters = dict(self.counters, bad_crc=self._decoder.bad_crc, skipped_bytes=self._decoder.skipped)
-        return Health.of(f"card {self.path}", status, counters=counters)
+        return Health.of(f"card {self.path}", status, counters=counters, gauges={"bearer_rcvbuf": self.rcvbuf})
 
     # ---------------------------------------------------------------- requests
 

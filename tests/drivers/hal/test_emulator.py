@@ -107,3 +107,17 @@ async def test_analog_ports_wired_fxs_to_fxo_signal_each_other() -> None:
         await rec.wait_for("the injected signal", lambda: PortSignalled(
             port=2, signal=PortSignal.POLARITY_REVERSAL) in rec.events)
         await rec.wait_for("port ticks", lambda: {t.unit for t in rec.ticks if t.kind == "port"} == {1, 2})
+
+
+async def test_the_bearer_socket_has_room_for_seconds_of_a_full_card() -> None:
+    """Every unit's datagram of a tick arrives at once: the default receive buffer lost frames under load."""
+    import os
+    from pathlib import Path
+
+    from drivers.hal.bearer import RCVBUF
+
+    rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    async with open_card("--spans", "1") as (card, _rec, _info):
+        wanted = RCVBUF if os.geteuid() == 0 else min(RCVBUF, rmem_max)
+        assert card.rcvbuf >= 2 * wanted  # (the kernel reports double what was set: its bookkeeping share)
+        assert card.health().gauges["bearer_rcvbuf"] == card.rcvbuf
