@@ -20,12 +20,13 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from appliance.acd import events as acd_events
+from appliance.backups.events import PUBLIC_BACKUP_EVENTS
 from appliance.calls.events import PUBLIC_CALL_EVENTS
 from appliance.events import Event
 from appliance.records import events as records_events
 from appliance.voicemail import events as voicemail_events
 
-VERSION = "1.0"
+VERSION = "1.1"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -36,6 +37,7 @@ def _events_of(module: ModuleType) -> tuple[type[Event], ...]:
 
 PUBLIC_EVENTS: tuple[type[Event], ...] = (
     *PUBLIC_CALL_EVENTS, *_events_of(acd_events), *_events_of(voicemail_events), *_events_of(records_events),
+    *PUBLIC_BACKUP_EVENTS,
 )
 
 # Built once at import (read-only afterwards): a TypeAdapter is costly to make and cheap to use.

@@ -1,5 +1,6 @@
 """Events of the backup service: runs starting, progressing, succeeding and failing (SNMP turns the failures
-into traps), and every snapshot the retention rules removed."""
+into traps), a repository that failed verification, and every snapshot the retention rules removed. All of
+them are public (`appliance.public_events`): the WebSocket stream and the web UI's progress bar read them."""
 
 from __future__ import annotations
 
@@ -60,6 +61,18 @@ class BackupFailed(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyFailed(Event):
+    """The repository failed verification (a run's closing `check`, a scheduled or manual verification, or a
+    restore refusing a damaged snapshot). Also a `backups.failed`; this one says the stored data is at risk."""
+
+    topic: ClassVar[str] = "backups.verify_failed"
+    run_id: str
+    kind: str  # the run that found it: backup | verify | restore
+    target: str
+    detail: str  # restic's own words, e.g. "pack 1a2b... : ciphertext verification failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SnapshotsForgotten(Event):
     topic: ClassVar[str] = "backups.forgotten"
     target: str
@@ -67,4 +80,5 @@ class SnapshotsForgotten(Event):
     snapshots: list[str] = field(default_factory=list)
 
 
-PUBLIC_BACKUP_EVENTS = (BackupStarted, BackupProgress, BackupSucceeded, BackupFailed, SnapshotsForgotten)
+PUBLIC_BACKUP_EVENTS = (BackupStarted, BackupProgress, BackupSucceeded, BackupFailed, VerifyFailed,
+                        SnapshotsForgotten)

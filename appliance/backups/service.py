@@ -21,13 +21,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from appliance.backups import operations as ops
-from appliance.backups.errors import BackupBusy, BackupError, HostKeyChanged, TargetUnavailable
+from appliance.backups.errors import (
+    BackupBusy,
+    BackupError,
+    HostKeyChanged,
+    RepositoryCorrupt,
+    TargetUnavailable,
+)
 from appliance.backups.events import (
     BackupFailed,
     BackupProgress,
     BackupStarted,
     BackupSucceeded,
     SnapshotsForgotten,
+    VerifyFailed,
 )
 from appliance.backups.models import (
     SETTINGS_KEY,
@@ -347,6 +354,9 @@ class BackupService:
             record = self._finish(rec, ok=False, error_id=exc.error_id, message=exc.message)
             self.bus.publish(BackupFailed(at=record.ended_at, run_id=run_id, kind=kind, target=target.name,
                                           error_id=exc.error_id, reason=exc.message, reason_zh=exc.message_zh))
+            if isinstance(exc, RepositoryCorrupt):
+                self.bus.publish(VerifyFailed(at=record.ended_at, run_id=run_id, kind=kind, target=target.name,
+                                              detail=str(exc.details.get("detail", exc.message))))
             await asyncio.to_thread(self._append_history, record)
             raise
         except asyncio.CancelledError:

@@ -28,6 +28,7 @@ from appliance.backups.models import Part
 from appliance.backups.operations import TEMP_GLOB
 from appliance.backups.service import PASSWORD_FILE
 from appliance.backups.targets import Disks
+from appliance.public_events import to_public
 from tests.backups.conftest import Box, Sshd, local_target, sftp_target, tree_digest
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
@@ -144,11 +145,16 @@ async def test_corrupted_pack_found_and_restore_refused(box: Box, tmp_path: Path
         await box.service.verify("local", read_data="all")
     assert info.value.error_id == "backup_repository_corrupt"
     assert failed_event(box).kind == "verify"  # type: ignore[attr-defined]
+    found = box.events.of("backups.verify_failed")
+    assert len(found) == 1 and found[0].kind == "verify"  # type: ignore[attr-defined]
+    assert "ciphertext" in found[0].detail or "error" in found[0].detail.lower()  # type: ignore[attr-defined]
+    assert to_public(found[0])["topic"] == "backups.verify_failed"  # it leaves the box as the contract says
 
     dest = tmp_path / "restored"
     with pytest.raises(RepositoryCorrupt):
         await box.service.restore("local", dest)
     assert not dest.exists()
+    assert [e.kind for e in box.events.of("backups.verify_failed")] == ["verify", "restore"]  # type: ignore[attr-defined]
     assert not [p for p in tmp_path.iterdir() if ".restore-" in p.name]
 
 
