@@ -19,6 +19,7 @@ from appliance.http_api import Api
 from provisioning.firstboot.http import make_blueprint as firstboot_blueprint
 from provisioning.firstboot.system import SystemService
 from provisioning.network.http import make_blueprint as network_blueprint
+from provisioning.network.netlink import Netlink
 from provisioning.network.service import NetworkService
 from provisioning.phones.http import make_blueprint as phones_blueprint
 from provisioning.phones.service import PhoneServerConfig, PhoneService
@@ -35,6 +36,9 @@ class ProvisioningConfig:
     tftp_port: int | None = None
     pnp: bool = False
     advertise: str | None = None
+    # A named network namespace whose interfaces the box manages (a lab or test bench standing for the box's
+    # ports); its systemd-networkd files stay in the data directory and /etc is not written.
+    netns: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProvisioningConfig:
@@ -46,7 +50,8 @@ class ProvisioningConfig:
                    phones_port=int(env.get("APPLIANCE_PHONES_PORT", "8443" if image else "0")),
                    tftp_port=int(tftp) if tftp else None,
                    pnp=env.get("APPLIANCE_SIP_PNP", "1" if image else "0") == "1",
-                   advertise=env.get("APPLIANCE_ADVERTISE") or None)
+                   advertise=env.get("APPLIANCE_ADVERTISE") or None,
+                   netns=env.get("APPLIANCE_NETWORK_NETNS") or None)
 
 
 @dataclass
@@ -67,7 +72,8 @@ def build_provisioning(core: Core, *, bind: str, sip_port: int, config: Provisio
     cfg = config or ProvisioningConfig.from_env()
     data_dir = core.data_dir
     network = NetworkService(cfg.networkd_dir if cfg.image else data_dir / "provisioning" / "networkd",
-                             managed=cfg.image, bus=core.bus, clock=core.clock)
+                             Netlink(cfg.netns), managed=cfg.image or cfg.netns is not None, bus=core.bus,
+                             clock=core.clock)
     phones = PhoneService(data_dir, core.config, PhoneServerConfig(
         bind="0.0.0.0" if cfg.image else bind, https_port=cfg.phones_port, sip_port=sip_port,
         tftp_port=cfg.tftp_port, pnp=cfg.pnp, advertise=cfg.advertise))

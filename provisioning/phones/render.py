@@ -79,8 +79,14 @@ class Renderer:
             loader=FileSystemLoader(str(directory or Path(__file__).parent / "templates")),
             autoescape=select_autoescape(enabled_extensions=("xml.j2",), default_for_string=False, default=False),
             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+            auto_reload=False,  # the templates ship with the code: no stat per fetch
         )
         self.env.filters["cfg"] = _cfg
+
+    def warm(self) -> None:
+        """Compile every template now, not during the first fetches after a power cut."""
+        for name in self.env.list_templates(filter_func=lambda n: n.endswith(".j2")):
+            self.env.get_template(name)
 
     def common(self, filename: str, live: LiveContext) -> bytes | None:
         entry = COMMON_FILES.get(filename.lower())

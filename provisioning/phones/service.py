@@ -15,6 +15,7 @@ import os
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -69,6 +70,9 @@ class PhoneService:
     _pnp: asyncio.DatagramTransport | None = None
     _save_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _error: str = ""
+    # MAC → (wall time, file, source) of the phone's last file served since start: the pages' "provisioned"
+    # state. Written from the HTTPS and TFTP threads; a dict item assignment is atomic.
+    _last_fetch: dict[str, tuple[float, str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.inventory = PhoneInventory.open(self.data_dir / "provisioning" / "phones.json")
@@ -76,6 +80,7 @@ class PhoneService:
     # ---- lifecycle -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        await asyncio.to_thread(self.renderer.warm)
         try:
             await self._start_https()
         except OSError as exc:
@@ -137,8 +142,10 @@ class PhoneService:
         ext = self.config.store.find("extensions", record.phone.extension)
         in_sync = ext is not None and ext.ha1_md5 == sip_ha1(record.phone.extension, self._realm(),
                                                             record.sip_password, "MD5")
+        last = self._last_fetch.get(record.phone.mac)
         return {**phone_to_dict(record.phone), "revoked": record.revoked, "password_in_sync": in_sync,
-                "files": sorted(phone_files(record.phone.vendor, record.phone.mac))}
+                "files": sorted(phone_files(record.phone.vendor, record.phone.mac)),
+                "last_fetch": {"at": last[0], "file": last[1], "source": last[2]} if last else None}
 
     def get(self, mac: str) -> PhoneRecord:
         record = self.inventory.get(mac)
@@ -270,6 +277,7 @@ class PhoneService:
             if data is None:
                 return self._refuse(source, filename, f"not a file of phone {record.phone.mac}")
         self.counters["served"] += 1
+        self._last_fetch[record.phone.mac] = (time.time(), name, source)
         return data
 
     def _refuse(self, source: str, filename: str, why: str) -> bytes | None:
