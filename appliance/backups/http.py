@@ -90,8 +90,37 @@ def make_blueprint(api: Api, service: BackupService) -> Blueprint:
     async def snapshots(request: Request, name: str) -> HTTPResponse:
         part_arg = request.args.get("part")
         part = _parts({"parts": [part_arg]})[0] if part_arg else None
-        snaps = await service.list_snapshots(name, part)
-        return ok({"items": [dataclasses.asdict(s) for s in reversed(snaps)]})
+        infos = await service.snapshot_infos(name, part)
+        return ok({"items": [i.to_json() for i in infos]})
+
+    async def create_target(request: Request) -> HTTPResponse:
+        return ok((await service.put_target(body_of(request))).to_json(), status=201)
+
+    async def put_target(request: Request, name: str) -> HTTPResponse:
+        return ok((await service.put_target(body_of(request), name)).to_json())
+
+    async def delete_target(request: Request, name: str) -> HTTPResponse:
+        await service.delete_target(name)
+        return HTTPResponse(status=204)
+
+    async def create_schedule(request: Request) -> HTTPResponse:
+        await service.put_schedule(body_of(request))
+        return ok(service.settings().to_json()["schedules"], status=201)
+
+    async def put_schedule(request: Request, name: str) -> HTTPResponse:
+        await service.put_schedule(body_of(request), name)
+        return ok(service.settings().to_json()["schedules"])
+
+    async def delete_schedule(request: Request, name: str) -> HTTPResponse:
+        await service.delete_schedule(name)
+        return HTTPResponse(status=204)
+
+    async def put_retention(request: Request) -> HTTPResponse:
+        return ok(dataclasses.asdict(await service.put_retention(body_of(request))))
+
+    async def scan_address(request: Request) -> HTTPResponse:
+        keys = await service.scan_address(body_of(request))
+        return ok({"items": [dataclasses.asdict(k) for k in keys]})
 
     async def restore(request: Request, name: str) -> HTTPResponse:
         body = body_of(request)
@@ -129,6 +158,43 @@ def make_blueprint(api: Api, service: BackupService) -> Blueprint:
     api.route(bp, "POST", "/api/v1/backups/targets/{name}/scan-host-key", scan,
               summary="The SFTP server's host keys and fingerprints, to confirm and pin", tag=tag,
               operation_id="scan_backup_host_key", roles=WRITE_CONFIG, response=items, errors=(401, 403, 404, 502))
+    target_schema: dict[str, Any] = {"type": "object", "properties": {
+        "name": {"type": "string"}, "kind": {"type": "string", "enum": ["local", "removable", "sftp"]},
+        "path": {"type": "string"}, "label": {"type": "string"}, "host": {"type": "string"},
+        "port": {"type": "integer"}, "user": {"type": "string"}, "identity_file": {"type": "string"},
+        "host_key": {"type": "string"}, "upload_kib_s": {"type": "integer"},
+        "auth": {"type": "string", "enum": ["key", "password"]},
+        "password": {"type": "string", "writeOnly": True}}}
+    schedule_schema: dict[str, Any] = {"type": "object", "properties": {
+        "name": {"type": "string"}, "target": {"type": "string"}, "cron": {"type": "string"},
+        "parts": parts_schema, "verify_subset": {"type": "boolean"}}}
+    api.route(bp, "POST", "/api/v1/backups/targets", create_target, summary="Add a backup target", tag=tag,
+              operation_id="create_backup_target", roles=WRITE_CONFIG, request=target_schema,
+              response=target_schema, response_status=201, errors=(400, 401, 403, 422))
+    api.route(bp, "PUT", "/api/v1/backups/targets/{name}", put_target, summary="Replace a backup target",
+              tag=tag, operation_id="replace_backup_target", roles=WRITE_CONFIG, request=target_schema,
+              response=target_schema, errors=(400, 401, 403, 422))
+    api.route(bp, "DELETE", "/api/v1/backups/targets/{name}", delete_target,
+              summary="Remove a backup target (refused while a schedule uses it; its repository is kept)", tag=tag,
+              operation_id="delete_backup_target", roles=WRITE_CONFIG, response_status=204,
+              errors=(401, 403, 404, 409))
+    api.route(bp, "POST", "/api/v1/backups/schedules", create_schedule, summary="Add a backup schedule", tag=tag,
+              operation_id="create_backup_schedule", roles=WRITE_CONFIG, request=schedule_schema,
+              response={"type": "array", "items": _OBJ}, response_status=201, errors=(400, 401, 403, 422))
+    api.route(bp, "PUT", "/api/v1/backups/schedules/{name}", put_schedule, summary="Replace a backup schedule",
+              tag=tag, operation_id="replace_backup_schedule", roles=WRITE_CONFIG, request=schedule_schema,
+              response={"type": "array", "items": _OBJ}, errors=(400, 401, 403, 422))
+    api.route(bp, "DELETE", "/api/v1/backups/schedules/{name}", delete_schedule, summary="Remove a backup schedule",
+              tag=tag, operation_id="delete_backup_schedule", roles=WRITE_CONFIG, response_status=204,
+              errors=(401, 403, 404))
+    api.route(bp, "PUT", "/api/v1/backups/retention", put_retention,
+              summary="Keep N daily, M weekly, K monthly snapshots", tag=tag, operation_id="put_backup_retention",
+              roles=WRITE_CONFIG, request=_OBJ, response=_OBJ, errors=(400, 401, 403, 422))
+    api.route(bp, "POST", "/api/v1/backups/scan-host-key", scan_address,
+              summary="An SFTP server's host keys and fingerprints, before its target is saved", tag=tag,
+              operation_id="scan_backup_address", roles=WRITE_CONFIG,
+              request={"type": "object", "properties": {"host": {"type": "string"}, "port": {"type": "integer"}}},
+              response=items, errors=(400, 401, 403, 422, 502))
     api.route(bp, "GET", "/api/v1/backups/public-key", public_key,
               summary="The appliance's SSH public key, for the server's authorized_keys", tag=tag,
               operation_id="backup_public_key", roles=WRITE_CONFIG, response=_OBJ, errors=(401, 403))

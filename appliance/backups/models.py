@@ -25,6 +25,11 @@ class TargetKind(enum.StrEnum):
     SFTP = "sftp"  # any plain SSH/SFTP server
 
 
+class SshAuth(enum.StrEnum):
+    KEY = "key"  # the appliance's own key (or `identity_file`), added to the server's authorized_keys
+    PASSWORD = "password"  # the account's password, kept in a 0600 file under the backup state directory
+
+
 class Part(enum.StrEnum):
     """The two tags: configuration and records (small, nightly) versus audio (large, often)."""
 
@@ -44,6 +49,14 @@ class Target:
     identity_file: str = ""  # sftp: a private key; empty means the appliance's own key (generated)
     host_key: str = ""  # sftp: the pinned "type base64" key, confirmed by the admin
     upload_kib_s: int = 0  # a bandwidth cap for the upload (a shared office line); 0: none
+    auth: SshAuth = SshAuth.KEY  # sftp only
+    # sftp password: write-only, never in the settings (kept in a 0600 file); "" when read back or unchanged
+    password: str = field(default="", repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {**asdict(self), "kind": self.kind.value, "auth": self.auth.value}
+        del out["password"]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +86,7 @@ class BackupSettings:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "targets": [{**asdict(t), "kind": t.kind.value} for t in self.targets],
+            "targets": [t.to_json() for t in self.targets],
             "schedules": [{**asdict(s), "parts": [p.value for p in s.parts]} for s in self.schedules],
             "retention": asdict(self.retention),
         }
@@ -87,6 +100,19 @@ class Snapshot:
     host: str
     tags: tuple[str, ...]
     paths: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    snapshot: Snapshot
+    size: int  # bytes its backup read; -1: not known (made elsewhere, or before sizes were kept)
+    files: int
+    verified: str  # checked (by its run's `restic check`) | verified (a later verification passed) | failed
+    verified_at: float  # wall-clock seconds of that verification; 0 when none
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self.snapshot), "size": self.size, "files": self.files, "verified": self.verified,
+                "verified_at": self.verified_at}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +164,11 @@ class RunRecord:
 
 # ---- validation at the edge ---------------------------------------------------------------------------
 
+def _at(where: str, key: str) -> str:
+    """A field's name as the client sent it: "targets.0.path" in the whole settings, "path" in one target."""
+    return f"{where}.{key}" if where else key
+
+
 def _err(errors: list[FieldError], name: str, rule: str, en: str, zh: str) -> None:
     errors.append(FieldError(name, rule, f"{name}: {en}", f"{name}: {zh}"))
 
@@ -145,7 +176,7 @@ def _err(errors: list[FieldError], name: str, rule: str, en: str, zh: str) -> No
 def _str(raw: dict[str, Any], key: str, where: str, errors: list[FieldError], *, required: bool = False,
          pattern: re.Pattern[str] | None = None) -> str:
     value = raw.get(key, "")
-    name = f"{where}.{key}"
+    name = _at(where, key)
     if not isinstance(value, str):
         _err(errors, name, "type", "must be a string", "应为字符串")
         return ""
@@ -160,7 +191,7 @@ def _int(raw: dict[str, Any], key: str, where: str, default: int, lo: int, hi: i
          errors: list[FieldError]) -> int:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        _err(errors, f"{where}.{key}", "range", f"an integer from {lo} to {hi}", f"应为 {lo} 到 {hi} 之间的整数")
+        _err(errors, _at(where, key), "range", f"an integer from {lo} to {hi}", f"应为 {lo} 到 {hi} 之间的整数")
         return default
     return value
 
@@ -173,15 +204,15 @@ def parse_target(raw: Any, where: str = "target") -> Target:
     try:
         kind = TargetKind(str(raw.get("kind")))
     except ValueError:
-        _err(errors, f"{where}.kind", "enum", "one of local, removable, sftp", "应为 local、removable 或 sftp")
+        _err(errors, _at(where, "kind"), "enum", "one of local, removable, sftp", "应为 local、removable 或 sftp")
         kind = TargetKind.LOCAL
     path = _str(raw, "path", where, errors, required=kind is not TargetKind.REMOVABLE)
     if path and ("\n" in path or ".." in path.split("/")):
-        _err(errors, f"{where}.path", "format", "no line breaks or '..'", "不能含换行或 '..'")
+        _err(errors, _at(where, "path"), "format", "no line breaks or '..'", "不能含换行或 '..'")
     if kind is TargetKind.LOCAL and path and not path.startswith("/"):
-        _err(errors, f"{where}.path", "absolute", "must be an absolute directory", "应为绝对路径")
+        _err(errors, _at(where, "path"), "absolute", "must be an absolute directory", "应为绝对路径")
     if kind is TargetKind.REMOVABLE and path.startswith("/"):
-        _err(errors, f"{where}.path", "relative", "is relative to the disk's mount point", "应为相对挂载点的路径")
+        _err(errors, _at(where, "path"), "relative", "is relative to the disk's mount point", "应为相对挂载点的路径")
     label = _str(raw, "label", where, errors, required=kind is TargetKind.REMOVABLE, pattern=_LABEL)
     sftp = kind is TargetKind.SFTP
     host = _str(raw, "host", where, errors, required=sftp, pattern=_HOST)
@@ -189,15 +220,26 @@ def parse_target(raw: Any, where: str = "target") -> Target:
     port = _int(raw, "port", where, 22, 1, 65535, errors)
     identity = _str(raw, "identity_file", where, errors)
     if identity and (not identity.startswith("/") or "\n" in identity):
-        _err(errors, f"{where}.identity_file", "absolute", "must be an absolute path", "应为绝对路径")
+        _err(errors, _at(where, "identity_file"), "absolute", "must be an absolute path", "应为绝对路径")
     host_key = _str(raw, "host_key", where, errors)
     if host_key and not re.match(r"^(ssh-|ecdsa-)[a-z0-9-]+ [A-Za-z0-9+/=]+$", host_key):
-        _err(errors, f"{where}.host_key", "format", "'type base64' as ssh-keyscan prints it",
+        _err(errors, _at(where, "host_key"), "format", "'type base64' as ssh-keyscan prints it",
              "格式应为 ssh-keyscan 输出的 '类型 base64'")
     upload = _int(raw, "upload_kib_s", where, 0, 0, 10_000_000, errors)
+    try:
+        auth = SshAuth(str(raw.get("auth", "key")))
+    except ValueError:
+        _err(errors, _at(where, "auth"), "enum", "key or password", "应为 key 或 password")
+        auth = SshAuth.KEY
+    password = _str(raw, "password", where, errors)
+    if len(password) > 256 or any(c in password for c in "\r\n\0"):
+        _err(errors, _at(where, "password"), "format", "at most 256 characters, on one line", "最多 256 个字符,不能换行")
+    if password and (not sftp or auth is not SshAuth.PASSWORD):
+        _err(errors, _at(where, "password"), "unused", "only for an SFTP target with password authentication",
+             "仅用于使用密码认证的 SFTP 目标")
     if errors:
         raise ValidationFailed(errors, "backup target")
-    return Target(name, kind, path, label, host, port, user, identity, host_key, upload)
+    return Target(name, kind, path, label, host, port, user, identity, host_key, upload, auth, password)
 
 
 def parse_schedule(raw: Any, where: str = "schedule") -> Schedule:
@@ -216,23 +258,23 @@ def parse_schedule(raw: Any, where: str = "schedule") -> Schedule:
             else:
                 CronTrigger.from_crontab(cron)
         except ValueError as exc:
-            _err(errors, f"{where}.cron", "cron", f"not a crontab time ({exc})", f"不是有效的 crontab 时间({exc})")
+            _err(errors, _at(where, "cron"), "cron", f"not a crontab time ({exc})", f"不是有效的 crontab 时间({exc})")
     parts_raw = raw.get("parts", ["config", "audio"])
     parts: list[Part] = []
     if not isinstance(parts_raw, list) or not parts_raw:
-        _err(errors, f"{where}.parts", "type", "a non-empty list of config, audio", "应为 config、audio 的非空列表")
+        _err(errors, _at(where, "parts"), "type", "a non-empty list of config, audio", "应为 config、audio 的非空列表")
     else:
         for i, p in enumerate(parts_raw):
             try:
                 part = Part(p)
             except ValueError:
-                _err(errors, f"{where}.parts.{i}", "enum", "config or audio", "应为 config 或 audio")
+                _err(errors, _at(where, f"parts.{i}"), "enum", "config or audio", "应为 config 或 audio")
                 continue
             if part not in parts:
                 parts.append(part)
     verify = raw.get("verify_subset", False)
     if not isinstance(verify, bool):
-        _err(errors, f"{where}.verify_subset", "type", "must be true or false", "应为布尔值")
+        _err(errors, _at(where, "verify_subset"), "type", "must be true or false", "应为布尔值")
         verify = False
     if errors:
         raise ValidationFailed(errors, "backup schedule")

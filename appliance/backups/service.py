@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from appliance.backups import operations as ops
+from appliance.backups.editing import SettingsEditing
 from appliance.backups.errors import (
     BackupBusy,
     BackupError,
@@ -37,16 +38,16 @@ from appliance.backups.events import (
     VerifyFailed,
 )
 from appliance.backups.models import (
-    SETTINGS_KEY,
-    BackupSettings,
+    BackupSummary,
     Part,
     Progress,
     RunRecord,
     Schedule,
     Snapshot,
+    SnapshotInfo,
+    SshAuth,
     Target,
     TargetKind,
-    parse_settings,
 )
 from appliance.backups.restic import Repository, Restic
 from appliance.backups.schedule import BackupScheduler
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 STATE_DIR = "backups"  # under the data directory; never itself backed up
 PASSWORD_FILE = "repository.password"
 HISTORY_FILE = "history.jsonl"
+CATALOGUE_FILE = "snapshots.json"  # snapshot id -> bytes and files its backup read
 HISTORY_KEEP = 500
 SUBSET_SLICES = 4
 PRUNE_EVERY_S = 20 * 3600  # forgotten snapshots' data is pruned at most about daily (prune reads every index)  # `check --read-data-subset=k/4`: the whole repository is read once every four verifications
@@ -87,7 +89,7 @@ class RestoreReport:
 
 
 @dataclass
-class BackupService:
+class BackupService(SettingsEditing):
     name = "backups"
 
     data_dir: Path
@@ -203,24 +205,7 @@ class BackupService:
                         self._last_ok_at = rec.ended_at
                         break
 
-    # ---- settings ---------------------------------------------------------------------------------------
-
-    def settings(self) -> BackupSettings:
-        return parse_settings(self.store.settings.get(SETTINGS_KEY))
-
-    async def save_settings(self, raw: Any) -> BackupSettings:
-        parsed = parse_settings(raw)  # validation once, here
-        await self.store.set_settings(**{SETTINGS_KEY: parsed.to_json()})
-        await asyncio.to_thread(self.ssh.write, parsed.targets)
-        if self._scheduler is not None:
-            await self._scheduler.apply(parsed.schedules)
-        return parsed
-
-    def target(self, name: str) -> Target:
-        target = self.settings().target(name)
-        if target is None:
-            raise NotFound("backup target", name)
-        return target
+    # ---- settings (and editing them: `SettingsEditing`) --------------------------------------------------
 
     def password_once(self) -> str | None:
         """The repository password, for the admin to keep somewhere safe; shown only the first time."""
@@ -259,6 +244,42 @@ class BackupService:
         target = self.target(target_name)
         async with self._exclusive(wait):
             return await self._run("verify", target, (), trigger, lambda rec: self._verify(target, read_data, rec))
+
+    async def snapshot_infos(self, target_name: str, part: Part | None = None) -> list[SnapshotInfo]:
+        """The snapshots with what the list page shows: size and files read (kept from each run's summary:
+        restic 0.14 lists neither) and the verification state from the history (newest first)."""
+        snaps = await self.list_snapshots(target_name, part)
+        catalogue = await asyncio.to_thread(self._catalogue)
+        verifies = [r for r in await asyncio.to_thread(self.history, HISTORY_KEEP)
+                    if r.kind == "verify" and r.target == target_name]
+        out: list[SnapshotInfo] = []
+        for snap in reversed(snaps):
+            taken = ops.restic_time(snap.time) or 0.0
+            after = next((r for r in verifies if r.started_at >= taken
+                          and (r.ok or r.error_id == "backup_repository_corrupt")), None)
+            state = "checked" if after is None else "verified" if after.ok else "failed"
+            # restic 0.14's backup summary names the snapshot by its short id
+            size = catalogue.get(snap.id) or catalogue.get(snap.short_id) or {}
+            out.append(SnapshotInfo(snap, int(size.get("bytes", -1)), int(size.get("files", -1)), state,
+                                    after.ended_at if after else 0.0))
+        return out
+
+    def _catalogue(self) -> dict[str, dict[str, int]]:
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads((self.state / CATALOGUE_FILE).read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                return data
+        return {}
+
+    def _catalogue_add(self, summary: BackupSummary) -> None:
+        data = self._catalogue()
+        data[summary.snapshot_id] = {"bytes": summary.total_bytes_processed,
+                                     "files": summary.total_files_processed, "added": summary.data_added}
+        if len(data) > 4 * HISTORY_KEEP:  # forgotten snapshots' lines go, oldest first
+            data = dict(list(data.items())[-2 * HISTORY_KEEP:])
+        tmp = self.state / (CATALOGUE_FILE + ".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, self.state / CATALOGUE_FILE)
 
     async def list_snapshots(self, target_name: str, part: Part | None = None) -> list[Snapshot]:
         target = self.target(target_name)
@@ -432,10 +453,15 @@ class BackupService:
         if target.kind is not TargetKind.SFTP:
             return None
 
+        # `sftp -b` forces BatchMode, which forbids the askpass a password target answers with: commands on
+        # stdin without -b run the same way (each "-" command may fail without stopping the rest).
+        batch_args = [] if target.auth is SshAuth.PASSWORD else ["-b", "-"]
+
         async def batch(commands: str) -> None:
             proc = await asyncio.create_subprocess_exec(
-                "sftp", "-F", str(self.ssh.config), "-b", "-", alias_of(target), stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                "sftp", "-F", str(self.ssh.config), *batch_args, alias_of(target), stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                env={**os.environ, **self.ssh.env(target)})
             try:
                 await asyncio.wait_for(proc.communicate(commands.encode()), 60)
             except TimeoutError:
@@ -472,6 +498,7 @@ class BackupService:
                                                on_progress=self._on_progress(rec["run_id"], target.name, part), at=at,
                                                extra_tags=("safety",) if trigger == "safety" else ())
                 s = result.summary
+                await asyncio.to_thread(self._catalogue_add, s)
                 rec["snapshots"].append(s.snapshot_id)
                 rec["files_new"] += s.files_new
                 rec["files_changed"] += s.files_changed

@@ -4,6 +4,10 @@ own known_hosts (never the system's), so restic's `sftp.command` connects exactl
 Every SFTP target gets a `Host backup-<name>` block with `HostKeyAlias`, so its pin is one known_hosts line
 whatever host and port it points at, and `StrictHostKeyChecking yes` refuses a changed key. Keepalives and a
 connect time-out make a hung server fail the run in about 20 s instead of blocking it.
+
+Password authentication: the password sits in a 0600 file beside the config and ssh reads it through a
+one-line askpass program (`SSH_ASKPASS` with `SSH_ASKPASS_REQUIRE=force`, OpenSSH 8.4+), so it never appears
+on a command line, in the environment or in the configuration store.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.backups.errors import BackupError, ConnectionLost, HostKeyChanged, TargetUnavailable
-from appliance.backups.models import Target, TargetKind
+from appliance.backups.models import SshAuth, Target, TargetKind
 
 KEEPALIVE_S = 5
 KEEPALIVE_COUNT = 3
@@ -60,8 +64,36 @@ class SshFiles:
     def key(self) -> Path:
         return self.root / "id_ed25519"
 
+    def password_file(self, name: str) -> Path:
+        return self.root / f"password.{name}"
+
+    def askpass(self, name: str) -> Path:
+        return self.root / f"askpass.{name}"
+
+    def env(self, target: Target) -> dict[str, str]:
+        """What ssh needs in its environment for this target (the askpass program for a password)."""
+        if target.auth is not SshAuth.PASSWORD:
+            return {}
+        return {"SSH_ASKPASS": str(self.askpass(target.name)), "SSH_ASKPASS_REQUIRE": "force"}
+
     def sftp_command(self, target: Target) -> str:
-        return f"ssh -F {self.config} {alias_of(target)} -s sftp"
+        env = " ".join(f"{k}={v}" for k, v in self.env(target).items())
+        return f"{'env ' + env + ' ' if env else ''}ssh -F {self.config} {alias_of(target)} -s sftp"
+
+    def has_password(self, name: str) -> bool:
+        return self.password_file(name).is_file()
+
+    def write_password(self, name: str, password: str) -> None:
+        """Keep an SFTP target's password (0600) and its askpass program (0700, only `cat` of that file)."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_private(self.password_file(name), password)
+        script = self.askpass(name)
+        _write_private(script, f"#!/bin/sh\nexec cat '{self.password_file(name)}'\n")
+        os.chmod(script, 0o700)
+
+    def forget_password(self, name: str) -> None:
+        for path in (self.password_file(name), self.askpass(name)):
+            path.unlink(missing_ok=True)
 
     def write(self, targets: tuple[Target, ...]) -> None:
         """The ssh_config and known_hosts for every SFTP target (replaces both)."""
@@ -72,20 +104,24 @@ class SshFiles:
             if t.kind is not TargetKind.SFTP:
                 continue
             alias = alias_of(t)
+            if t.auth is SshAuth.PASSWORD:  # askpass answers the one prompt; BatchMode would forbid asking
+                auth = ["  PubkeyAuthentication no", "  PasswordAuthentication yes",
+                        "  KbdInteractiveAuthentication no", "  PreferredAuthentications password",
+                        "  NumberOfPasswordPrompts 1", "  BatchMode no"]
+            else:
+                auth = [f"  IdentityFile {t.identity_file or self.key}", "  IdentitiesOnly yes",
+                        "  BatchMode yes", "  PasswordAuthentication no"]
             blocks.append("\n".join([
                 f"Host {alias}",
                 f"  HostName {t.host}",
                 f"  Port {t.port}",
                 f"  User {t.user}",
-                f"  IdentityFile {t.identity_file or self.key}",
-                "  IdentitiesOnly yes",
+                *auth,
                 f"  HostKeyAlias {alias}",
                 f"  UserKnownHostsFile {self.known_hosts}",
                 "  GlobalKnownHostsFile /dev/null",
                 "  StrictHostKeyChecking yes",
                 "  UpdateHostKeys no",
-                "  BatchMode yes",
-                "  PasswordAuthentication no",
                 f"  ServerAliveInterval {KEEPALIVE_S}",
                 f"  ServerAliveCountMax {KEEPALIVE_COUNT}",
                 f"  ConnectTimeout {CONNECT_TIMEOUT_S}",
@@ -152,7 +188,7 @@ async def probe(files: SshFiles, target: Target, timeout_s: float = 30.0) -> Non
     route) is read from its stderr here, where restic may exit before relaying it."""
     proc = await asyncio.create_subprocess_exec(
         "ssh", "-F", str(files.config), alias_of(target), "-s", "sftp", stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env={**os.environ, **files.env(target)})
     try:
         _, err = await asyncio.wait_for(proc.communicate(), timeout_s)
     except TimeoutError:
@@ -166,6 +202,9 @@ async def probe(files: SshFiles, target: Target, timeout_s: float = 30.0) -> Non
     low = text.lower()
     if "host key verification failed" in low or "has changed" in low:
         raise HostKeyChanged(target.name)
+    if "permission denied" in low and target.auth is SshAuth.PASSWORD:
+        raise TargetUnavailable(target.name, f"the server refused the password of user {target.user!r}",
+                                f"服务器拒绝了用户 {target.user!r} 的密码")
     if "permission denied" in low:
         raise TargetUnavailable(target.name, f"the server refused the appliance's key for user {target.user!r}",
                                 f"服务器拒绝了用户 {target.user!r} 的设备密钥")

@@ -74,3 +74,61 @@ async def test_backup_routes(admin: Client, tmp_path: Path) -> None:
         assert status == 410
     finally:
         await service.stop()
+
+
+async def test_one_target_schedule_retention_at_a_time(admin: Client, tmp_path: Path) -> None:
+    """The web UI's forms: each thing saved alone, errors named after the form's own fields."""
+    service = backups_of(admin)
+    await service.start()
+    try:
+        status, body = await admin.call("POST", "/api/v1/backups/targets", {"name": "usb", "kind": "local",
+                                                                            "path": "relative"})
+        assert status == 422 and [f["field"] for f in body["details"]["fields"]] == ["path"]
+        status, body = await admin.call("POST", "/api/v1/backups/targets", {
+            "name": "nas", "kind": "sftp", "host": "127.0.0.1", "user": "backup", "path": "/srv/b", "auth": "password"})
+        assert status == 422 and [f["field"] for f in body["details"]["fields"]] == ["password"], body
+        status, body = await admin.call("POST", "/api/v1/backups/targets", {
+            "name": "nas", "kind": "sftp", "host": "127.0.0.1", "user": "backup", "path": "/srv/b", "auth": "password",
+            "password": "s3cret pass"})
+        assert status == 201 and "password" not in body, body
+        status, body = await admin.call("GET", "/api/v1/backups/settings")
+        assert "s3cret" not in str(body)
+        assert (service.ssh.password_file("nas").stat().st_mode & 0o777) == 0o600
+        status, body = await admin.call("PUT", "/api/v1/backups/targets/nas", {
+            "kind": "sftp", "host": "127.0.0.1", "user": "backup", "path": "/srv/c", "auth": "password"})
+        assert status == 200 and body["path"] == "/srv/c"  # the kept password stays
+        assert service.ssh.password_file("nas").read_text() == "s3cret pass"
+
+        repo = tmp_path / "repo"
+        status, body = await admin.call("POST", "/api/v1/backups/targets", {"name": "disk", "kind": "local",
+                                                                            "path": str(repo)})
+        assert status == 201, body
+        status, body = await admin.call("POST", "/api/v1/backups/targets", {"name": "disk", "kind": "local",
+                                                                            "path": str(repo)})
+        assert status == 422 and body["details"]["fields"][0]["field"] == "name"
+        status, body = await admin.call("POST", "/api/v1/backups/schedules", {"name": "hourly", "target": "nowhere",
+                                                                              "cron": "0 * * * *"})
+        assert status == 422 and body["details"]["fields"][0]["field"] == "target"
+        status, body = await admin.call("POST", "/api/v1/backups/schedules", {"name": "hourly", "target": "disk",
+                                                                              "cron": "0 * * * *", "parts": ["audio"]})
+        assert status == 201 and body[0]["parts"] == ["audio"], body
+        status, body = await admin.call("PUT", "/api/v1/backups/retention", {"daily": 0})
+        assert status == 422 and body["details"]["fields"][0]["field"] == "daily"
+        status, body = await admin.call("PUT", "/api/v1/backups/retention", {"daily": 3, "weekly": 2, "monthly": 1})
+        assert status == 200 and service.settings().retention.daily == 3
+        status, body = await admin.call("DELETE", "/api/v1/backups/targets/disk")
+        assert status == 409 and "hourly" in body["message"]
+        status, _ = await admin.call("DELETE", "/api/v1/backups/schedules/hourly")
+        assert status == 204
+        status, _ = await admin.call("DELETE", "/api/v1/backups/targets/nas")
+        assert status == 204 and not service.ssh.password_file("nas").exists()
+
+        record = await service.run_backup("disk")
+        assert record.ok
+        await service.verify("disk", read_data="all")
+        status, snaps = await admin.call("GET", "/api/v1/backups/targets/disk/snapshots")
+        assert status == 200 and snaps["items"]  # config (the test box has no audio yet)
+        for snap in snaps["items"]:
+            assert snap["size"] > 0 and snap["files"] > 0 and snap["verified"] == "verified", snap
+    finally:
+        await service.stop()
