@@ -78,6 +78,14 @@ class Transport(StrEnum):
     TLS = "tls"
 
 
+class SrtpPolicy(StrEnum):
+    """Media encryption of a phone's or trunk's calls (SRTP keyed by SDES, RFC 4568; keys only over TLS)."""
+
+    OFF = "off"  # plain RTP only; an RTP/SAVP offer is refused
+    OFFERED = "offered"  # SRTP when the peer takes it over TLS, else RTP
+    REQUIRED = "required"  # SRTP or no call: an offer of plain RTP is refused with 488
+
+
 @with_config(STRICT)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Department:
@@ -204,6 +212,7 @@ class Extension:
     name: Annotated[str, Field(max_length=80)] = ""
     allowed_networks: tuple[Cidr, ...] = ()  # empty: anywhere
     transport: Transport = Transport.UDP
+    srtp: SrtpPolicy = SrtpPolicy.OFFERED
     dial_class: DialClass = DialClass.INTERNAL
     voicemail_box: Slug | None = None
     ha1_md5: str = ""
@@ -234,6 +243,7 @@ class Trunk:
     host: Annotated[str, Field(max_length=253)] = ""
     port: Annotated[int, Field(ge=1, le=65535)] = 5060
     transport: Transport = Transport.UDP
+    srtp: SrtpPolicy = SrtpPolicy.OFFERED
     username: Annotated[str, Field(max_length=64)] = ""
     register: bool = False
     ip_auth_networks: tuple[Cidr, ...] = ()

@@ -92,6 +92,7 @@ from appliance.media.models import (
     MediaConfig,
     PartyMask,
     RemoteMedia,
+    SrtpKeys,
 )
 from appliance.media.service import MediaEngine
 
@@ -106,4 +107,5 @@ __all__ = [
     "MediaEngine",
     "PartyMask",
     "RemoteMedia",
+    "SrtpKeys",
 ]

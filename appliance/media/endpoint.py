@@ -23,6 +23,7 @@ from appliance.media.tones import ToneGenerator
 
 if TYPE_CHECKING:
     from appliance.media.frames import FramePort
+    from appliance.media.srtp import SrtpContext
 
 TICK = 0.02  # the engine's clock: one frame of FRAME samples
 
@@ -100,6 +101,8 @@ class Endpoint:
     fast_received: int = 0  # stats.received when last handed over or synced (has C relayed since?)
     fast_tx_packets: int = 0  # likewise for tx_packets
     frame: FramePort | None = None  # a frame port's (frames.py): no socket, a driver pushes and pulls frames
+    srtp: SrtpContext | None = None  # an encrypted leg's (srtp.py): sits between the endpoint and its socket;
+    # such a leg never goes to the compiled path
 
     def next_out(self, now: float, tick: int = -1) -> tuple[int, int]:
         """Sequence number and timestamp of the next packet we generate. While we generate, the timestamp

@@ -182,6 +182,8 @@ class FastRelay:
         if ep.fast:
             self._take_back(ep)
         target = ep.relay_to
+        if ep.srtp is not None or (target is not None and target.srtp is not None):
+            return  # C reads and writes the sockets itself: an encrypted leg (srtp.py) stays on Python's path
         mode = 0
         if ep.connected and ep.peer_ssrc is not None and ep.stats.base_seq >= 0:
             if target is None or target.frame is not None:  # mixed, or carried by the tick to a frame port

@@ -43,6 +43,16 @@ class RemoteMedia:
 
 
 @dataclass(frozen=True, slots=True)
+class SrtpKeys:
+    """An SRTP leg's keys as SDES agreed them (RFC 4568): the suite, the master key and salt we send with
+    (the one in our SDP) and the one the peer sends with (in its SDP). `repr` never shows a key."""
+
+    suite: str
+    tx_key: bytes = field(repr=False)
+    rx_key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class LocalMedia:
     """What call control puts in our SDP: address, port, chosen codec, telephone-event PT, ptime."""
 

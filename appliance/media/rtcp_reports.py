@@ -1,6 +1,7 @@
 """RTCP for each RTP leg on port + 1 (RFC 3550 §6, §11): reports received feed the round trip (LSR/DLSR,
 §6.4.1) that the E-model uses; reports sent are an SR when we have sent, an RR otherwise, always with an SDES
-CNAME (§6.1). The tick's housekeeping sends each leg's report once per `rtcp_interval`."""
+CNAME (§6.1). On an encrypted leg both ways are SRTCP (RFC 3711 §3.4) through the leg's
+`srtp.SrtpContext`. The tick's housekeeping sends each leg's report once per `rtcp_interval`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ class RtcpReports:
         self._core = core
 
     def received(self, ep: Endpoint, data: bytes) -> None:
+        if ep.srtp is not None:  # SRTCP (RFC 3711 §3.4): nothing unauthenticated is read
+            plain = ep.srtp.unprotect_rtcp(data)
+            if plain is None:
+                return
+            data = plain
         try:
             compound = rtpmod.parse_rtcp(data)
         except rtpmod.RtpParseError:
@@ -41,4 +47,9 @@ class RtcpReports:
             packet = rtpmod.build_sr(ep.ssrc, info, blocks, cname)
         else:
             packet = rtpmod.build_rr(ep.ssrc, blocks, cname)
+        if ep.srtp is not None:
+            protected = ep.srtp.protect_rtcp(packet)
+            if protected is None:
+                return  # no key agreed yet
+            packet = protected
         ep.rtcp_transport.sendto(packet, ep.peer_rtcp)

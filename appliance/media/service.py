@@ -44,6 +44,7 @@ from appliance.media.models import (
     MediaConfig,
     PartyMask,
     RemoteMedia,
+    SrtpKeys,
 )
 from appliance.media.packets import PacketPath
 from appliance.media.playback import Playback
@@ -51,6 +52,9 @@ from appliance.media.ports import Ports
 from appliance.media.quality import estimate
 from appliance.media.recordings import Recordings
 from appliance.media.rtcp_reports import RtcpReports
+from appliance.media.srtp import SrtpContext
+from appliance.media.srtp import unwrap as unwrap_srtp
+from appliance.media.srtp import wrap as wrap_srtp
 from appliance.media.tick import Tick
 
 log = logging.getLogger(__name__)
@@ -88,6 +92,7 @@ class MediaEngine:
         self._tick = Tick(core, self._bridges, self._packets, self._playback, self._recordings, self._ports,
                           self._reports)
         self._frames = FramePorts(core, self._packets.send)
+        self._srtp_auth_failures = 0  # of released (or no longer encrypted) legs; live ones are added up
 
     @property
     def compiled_relay(self) -> bool:
@@ -124,9 +129,12 @@ class MediaEngine:
     # ---------------------------------------------------------------- endpoints
 
     async def allocate(self, remote: RemoteMedia | None = None, *, inband_dtmf: bool = False,
-                       on_dtmf: DtmfCallback | None = None) -> LocalMedia:
+                       on_dtmf: DtmfCallback | None = None, srtp: SrtpKeys | None = None,
+                       encrypted: bool = False) -> LocalMedia:
         """A new endpoint. With `remote` (the peer's offer) the codec is chosen from it (the peer's order, as
-        RFC 3264 §6.1 asks of an answerer); without, we are the offerer and `set_remote` follows the answer."""
+        RFC 3264 §6.1 asks of an answerer); without, we are the offerer and `set_remote` follows the answer.
+        With `srtp` (or `encrypted`: keys to come with `set_srtp`, nothing sent or taken until then) its RTP
+        and RTCP are SRTP and SRTCP (`srtp.py`), on the Python packet path."""
         codec = self._choose_codec(remote)
         te_pt: int | None = self.config.telephone_event_pt
         if remote is not None:
@@ -143,6 +151,12 @@ class MediaEngine:
         if inband_dtmf:
             ep.inband = InbandDetector()
         await self._ports.open(ep)
+        if srtp is not None or encrypted:
+            try:
+                wrap_srtp(ep, SrtpContext(srtp))
+            except ValueError:
+                self._ports.close(ep)
+                raise
         try:
             self._packets.watch(ep)
         except BaseException:
@@ -177,6 +191,23 @@ class MediaEngine:
         self._bridges.reconcile(ep.bridge_id)
         return self._local(ep)
 
+    def set_srtp(self, endpoint_id: str, keys: SrtpKeys | None) -> None:
+        """The keys SDES agreed for an encrypted endpoint (the answer to our offer, or a re-key in a new
+        offer/answer), or None: the peer answered plain RTP to an offer where SRTP was optional."""
+        ep = self._core.endpoint(endpoint_id)
+        if ep.frame is not None:
+            raise not_rtp(endpoint_id)
+        self._core.own(ep)  # (and the leg relayed into it: neither may stay in C once it is encrypted)
+        if keys is None:
+            if ep.srtp is not None:
+                self._srtp_auth_failures += ep.srtp.figures.auth_failures
+                unwrap_srtp(ep)
+            return
+        if ep.srtp is None:
+            wrap_srtp(ep, SrtpContext(keys))
+        else:
+            ep.srtp.set_keys(keys)
+
     def release(self, endpoint_id: str) -> LegQuality | None:
         """Tear down one endpoint (an RTP leg or a frame port): sockets closed, port freed, out of its bridge,
         recordings and prompts stopped. Returns (and publishes) the leg's quality figures for the CDR."""
@@ -189,6 +220,8 @@ class MediaEngine:
             self._playback.finish(ep, interrupted=True)
         if ep.bridge_id is not None:
             self._bridges.leave(ep)
+        if ep.srtp is not None:
+            self._srtp_auth_failures += ep.srtp.figures.auth_failures
         if ep.frame is not None:
             self._frames.close(ep.frame)
         else:
@@ -360,8 +393,11 @@ class MediaEngine:
         frames = self._frames.figures()
         counters.update(frames_pushed=frames["pushed"], frames_pulled=frames["pulled"],
                         frames_relayed=frames["relayed"], frame_slips=frames["slips"])
+        encrypted = [ep.srtp for ep in self._endpoints.values() if ep.srtp is not None]
+        counters["srtp_auth_failures"] = self._srtp_auth_failures + sum(c.figures.auth_failures for c in encrypted)
         gauges = {
             "endpoints_in_use": len(self._endpoints),
+            "srtp_legs": len(encrypted),
             "frame_ports": self._frames.open_ports,
             "ports_in_use": len(self._ports.in_use),
             "ports_free": ports_free,

@@ -31,6 +31,7 @@ from appliance.sip.errors import LocalProtocolError, SipParseError
 from appliance.sip.header_values import parse_name_addr, parse_uri
 from appliance.sip.message import SipMessage, reason_for
 from appliance.sip.request_checks import ALLOW_HEADER, capabilities
+from appliance.sip.sdes import carry_crypto
 from appliance.sip.sdp import NotAcceptable, answer, parse_sdp, render, with_direction
 from appliance.sip.session_timers import SessionTimers
 from appliance.sip.syntax import unescape
@@ -115,8 +116,8 @@ class InDialog:
             if mine is not None and mine.audio is not None:
                 leg.sdp_version += 1
                 try:
-                    ans = answer(sd, mine.address, mine.audio.port, mine.session_id, ctx.config.media,
-                                 version=max(leg.sdp_version, mine.version + 1))
+                    ans = carry_crypto(answer(sd, mine.address, mine.audio.port, mine.session_id, ctx.config.media,
+                                              version=max(leg.sdp_version, mine.version + 1)), mine, sd)
                 except NotAcceptable:
                     ctx.tx.reply(stx, 488, now)
                     return

@@ -5,25 +5,31 @@ end reasons into Q.850 causes, RFC 3398 through `sip.causes`; an SDP direction c
 each leg's media side: it allocates the RTP endpoint from the peer's SDP offer (RFC 3264 §6.1: the engine
 picks the codec in the peer's order), answers with an SDP built from what the engine chose, applies the
 far end's answers and re-offers, and releases the endpoint when the leg ends. Call control never sees SDP.
+SRTP (`sdes.py`, RFC 4568) is decided here too, per leg, from the extension's or trunk's policy and whether
+the leg is signalled over TLS: an offer we cannot meet is refused with 488 (Q.850 65).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from appliance.domain.models import SrtpPolicy
 from appliance.events import Event
 from appliance.legs import events as leg_events
 from appliance.legs.causes import Cause
 from appliance.legs.models import CallLeg, LegRefused, LegSink, OutboundLeg
 from appliance.media.errors import MediaError
 from appliance.media.events import LegQuality
-from appliance.media.models import LocalMedia, RemoteMedia
+from appliance.media.models import LocalMedia, RemoteMedia, SrtpKeys
 from appliance.sip import events as sip_events
 from appliance.sip.causes import cause_from_status, status_from_cause
 from appliance.sip.errors import LocalProtocolError, UnknownLeg
-from appliance.sip.sdp import NotAcceptable
+from appliance.sip.sdes import Offer, answer_crypto, crypto_offer, keys_from_answer, rekeyed
+from appliance.sip.sdp import NotAcceptable, parse_sdp
 from appliance.sip.sdp_media import SdpBuilder, remote_media
 from appliance.sip.service import SipService
 
@@ -36,11 +42,21 @@ _HOLD_DIRECTIONS = ("sendonly", "inactive")
 class RtpMedia(Protocol):
     """What the provider needs of the media engine."""
 
-    async def allocate(self, remote: RemoteMedia | None = None) -> LocalMedia: ...
+    async def allocate(self, remote: RemoteMedia | None = None, *, srtp: SrtpKeys | None = None,
+                       encrypted: bool = False) -> LocalMedia: ...
 
     def set_remote(self, endpoint_id: str, remote: RemoteMedia) -> LocalMedia: ...
 
+    def set_srtp(self, endpoint_id: str, keys: SrtpKeys | None) -> None: ...
+
     def release(self, endpoint_id: str) -> LegQuality | None: ...
+
+
+SrtpPolicyOf = Callable[[str | None, str | None], SrtpPolicy]  # (extension, trunk) -> the leg's SRTP policy
+
+
+def default_srtp_policy(extension: str | None, trunk: str | None) -> SrtpPolicy:
+    return SrtpPolicy.OFFERED  # (SRTP only ever goes over TLS: offered is plain RTP on UDP and TCP)
 
 
 def _ended_cause(event: sip_events.LegEnded, outbound: bool) -> tuple[Cause, bool]:
@@ -77,18 +93,35 @@ class SipLeg:
     mos: float | None = None
     answer_sdp: bytes | None = None
     kind: str = KIND
+    srtp_policy: SrtpPolicy = SrtpPolicy.OFFERED
+    tls: bool = False  # signalled over SIP TLS: the only transport SRTP keys may travel on
+    srtp_offer: Offer | None = None  # what we offered on an outbound leg, until the answer settles it
+    srtp_keys: SrtpKeys | None = None  # the keys in use (None: plain RTP)
 
     async def open_media(self) -> str:
+        """The inbound leg's media, from the peer's offer; LegRefused (→ 488) when the offer and the leg's
+        SRTP policy cannot meet (`sdes.answer_crypto`). An INVITE without an offer gets a plain offer in our
+        answer (its answer comes in the ACK), unless SRTP is required."""
         if self.endpoint_id is not None:
             return self.endpoint_id
         media = self.provider.media
         try:
-            remote = remote_media(self.offer) if self.offer else None
-            local = await media.allocate(remote)
+            if self.offer:
+                remote = remote_media(self.offer)
+                answered = answer_crypto(parse_sdp(self.offer), self.srtp_policy, self.tls)
+                local = await media.allocate(remote, srtp=answered.keys)
+                crypto = (answered.crypto.render(),) if answered.crypto is not None else ()
+                self.answer_sdp = self.provider.sdp.describe(local, offer=False, proto=answered.proto,
+                                                             crypto=crypto)
+                self.srtp_keys = answered.keys
+            else:
+                if self.srtp_policy is SrtpPolicy.REQUIRED:
+                    raise NotAcceptable("SRTP is required and the INVITE has no offer")
+                local = await media.allocate()
+                self.answer_sdp = self.provider.sdp.describe(local, offer=True)
         except (NotAcceptable, MediaError) as exc:
             raise LegRefused(Cause.BEARER_CAPABILITY_NOT_IMPLEMENTED, str(exc)) from exc
         self.endpoint_id = local.endpoint_id
-        self.answer_sdp = self.provider.sdp.describe(local, offer=not self.offer)
         return local.endpoint_id
 
     def progress(self) -> None:
@@ -126,12 +159,35 @@ class SipLeg:
             self.mos = quality.mos
 
     def apply_remote(self, sdp: bytes) -> None:
-        """The far end's answer, early media or re-offer."""
+        """The far end's answer, early media or re-offer. The first answer to an SRTP offer settles the
+        leg's keys (or turns it plain where SRTP was optional); one that cannot be used ends the leg, whose
+        media stays silent meanwhile (an encrypted endpoint without keys sends and takes nothing)."""
         if self.endpoint_id is None or not sdp:
             return
+        media = self.provider.media
         try:
-            self.provider.media.set_remote(self.endpoint_id, remote_media(sdp))
-        except (NotAcceptable, MediaError) as exc:
+            remote = remote_media(sdp)
+            sd = parse_sdp(sdp)
+        except NotAcceptable as exc:
+            log.info("leg %s: unusable SDP from the far end (%s); media unchanged", self.leg_id, exc)
+            return
+        if self.srtp_offer is not None:
+            offer, self.srtp_offer = self.srtp_offer, None
+            if offer.encrypted:
+                try:
+                    self.srtp_keys = keys_from_answer(offer, sd)
+                except NotAcceptable as exc:
+                    # (not from inside the SIP event being handled: the hang-up emits events of its own)
+                    log.warning("leg %s: %s; hanging up", self.leg_id, exc)
+                    asyncio.get_running_loop().call_soon(self.hangup, Cause.BEARER_CAPABILITY_NOT_IMPLEMENTED)
+                    return
+                media.set_srtp(self.endpoint_id, self.srtp_keys)
+        elif self.srtp_keys is not None and (keys := rekeyed(self.srtp_keys, sd)) != self.srtp_keys:
+            self.srtp_keys = keys
+            media.set_srtp(self.endpoint_id, keys)
+        try:
+            media.set_remote(self.endpoint_id, remote)
+        except MediaError as exc:
             log.info("leg %s: unusable SDP from the far end (%s); media unchanged", self.leg_id, exc)
 
 
@@ -140,6 +196,7 @@ class SipLegProvider:
     sip: SipService
     media: RtpMedia
     sdp: SdpBuilder
+    srtp_policy: SrtpPolicyOf = default_srtp_policy
     kind: str = KIND
     _legs: dict[str, SipLeg] = field(default_factory=dict)
     _sink: LegSink | None = None
@@ -156,20 +213,29 @@ class SipLegProvider:
         return len(self._legs)
 
     async def create(self, request: OutboundLeg) -> CallLeg:
+        policy = self.srtp_policy(request.extension, request.trunk)
+        tls = self.sip.transport_to(extension=request.extension, trunk=request.trunk) == "TLS"
         try:
-            local = await self.media.allocate()
+            offer = crypto_offer(policy, tls)
+        except NotAcceptable as exc:  # SRTP required where keys cannot go: nothing is sent
+            raise LegRefused(Cause.BEARER_CAPABILITY_NOT_IMPLEMENTED, str(exc)) from exc
+        try:
+            local = await self.media.allocate(encrypted=offer.encrypted)
         except MediaError as exc:
             raise LegRefused(Cause.RESOURCE_UNAVAILABLE, str(exc)) from exc
+        sdp_offer = self.sdp.describe(local, offer=True, proto=offer.proto,
+                                      crypto=tuple(c.render() for c in offer.cryptos))
         try:
             handle = self.sip.create_leg(
-                callee=request.callee, sdp_offer=self.sdp.describe(local, offer=True), caller=request.caller,
+                callee=request.callee, sdp_offer=sdp_offer, caller=request.caller,
                 caller_name=request.caller_name, extension=request.extension, trunk=request.trunk)
         except LocalProtocolError as exc:
             # An extension with no registered phone, or a trunk that is gone: nothing was sent.
             self.media.release(local.endpoint_id)
             cause = Cause.SUBSCRIBER_ABSENT if request.extension else Cause.NO_ROUTE_TO_DESTINATION
             raise LegRefused(cause, str(exc)) from exc
-        leg = SipLeg(self, handle.leg_id, outbound=True, endpoint_id=local.endpoint_id)
+        leg = SipLeg(self, handle.leg_id, outbound=True, endpoint_id=local.endpoint_id, srtp_policy=policy,
+                     tls=tls, srtp_offer=offer)
         self._legs[leg.leg_id] = leg
         return leg
 
@@ -183,7 +249,9 @@ class SipLegProvider:
                                                     reachable=event.expires > 0))
             return
         if isinstance(event, sip_events.IncomingCall):
-            self._legs[event.leg_id] = SipLeg(self, event.leg_id, outbound=False, offer=event.sdp_offer)
+            self._legs[event.leg_id] = SipLeg(self, event.leg_id, outbound=False, offer=event.sdp_offer,
+                                              srtp_policy=self.srtp_policy(event.extension, event.trunk),
+                                              tls=event.transport.upper() == "TLS")
             self._emit(leg_events.LegIncoming(
                 at=event.at, leg_id=event.leg_id, kind=KIND, caller=event.caller, caller_name=event.caller_name,
                 callee=event.callee, extension=event.extension, trunk=event.trunk))

@@ -3,7 +3,8 @@
 Implements the parts of RFC 4566 (session description syntax) and RFC 3264 (offer/answer model) an audio
 PBX needs: one audio stream (other streams are answered with port 0), PCMA/PCMU (static payload types 8 and 0),
 telephone-event (RFC 4733, dynamic payload type), a=ptime, and the direction attributes sendrecv / sendonly /
-recvonly / inactive used for hold (RFC 3264 §8.4, with the c=0.0.0.0 form of RFC 2543 understood).
+recvonly / inactive used for hold (RFC 3264 §8.4, with the c=0.0.0.0 form of RFC 2543 understood), and the
+a=crypto lines of RFC 4568 kept as text for `sdes.py`.
 `NotAcceptable` means "answer 488".
 """
 
@@ -42,6 +43,7 @@ class MediaLine:
     direction: str = "sendrecv"
     ptime: int | None = None
     connection: str | None = None
+    crypto: tuple[str, ...] = ()  # a=crypto values (RFC 4568; `sdes.py` reads them), kept as sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,7 @@ def parse_sdp(body: bytes) -> SessionDescription:
             except ValueError as e:
                 raise NotAcceptable("bad port in m= line") from e
             cur = {"kind": p[0], "port": port, "proto": p[2], "fmts": tuple(p[3:]), "rtpmap": {}, "fmtp": {},
-                   "dir": None, "ptime": None}
+                   "dir": None, "ptime": None, "crypto": []}
             media.append(cur)
         elif k == "a":
             name_, _, val = v.partition(":")
@@ -138,6 +140,10 @@ def parse_sdp(body: bytes) -> SessionDescription:
                 assert isinstance(fmtp, dict)
                 if pt.isdigit():
                     fmtp[int(pt)] = params
+            elif cur is not None and name_ == "crypto":
+                crypto = cur["crypto"]
+                assert isinstance(crypto, list)
+                crypto.append(val.strip())
             elif cur is not None and name_ == "ptime" and val.strip().isdigit():
                 cur["ptime"] = int(val.strip())
     if not saw_v:
@@ -162,7 +168,7 @@ def parse_sdp(body: bytes) -> SessionDescription:
         lines.append(MediaLine(
             str(m["kind"]), int(str(m["port"])), str(m["proto"]), fmts, tuple(codecs),
             str(m["dir"] or session_dir), m["ptime"] if isinstance(m["ptime"], int) else None,
-            str(m["c"]) if "c" in m else None,
+            str(m["c"]) if "c" in m else None, tuple(m["crypto"]),  # type: ignore[arg-type]
         ))
     return SessionDescription(origin[0], origin[1], origin[2], address or "0.0.0.0", tuple(lines), name)
 
@@ -183,6 +189,8 @@ def render(sd: SessionDescription) -> bytes:
             out.append(f"a=rtpmap:{c.pt} {c.name if c.name != 'TELEPHONE-EVENT' else 'telephone-event'}/{c.rate}")
             if c.fmtp:
                 out.append(f"a=fmtp:{c.pt} {c.fmtp}")
+        if m.port:
+            out.extend(f"a=crypto:{c}" for c in m.crypto)
         if m.port and m.ptime:
             out.append(f"a=ptime:{m.ptime}")
         if m.port:

@@ -38,9 +38,9 @@ class SdpBuilder:
         self._ids = itertools.count(first_session_id)
 
     def describe(self, local: LocalMedia, *, offer: bool, version: int = 0,
-                 direction: Direction | None = None) -> bytes:
+                 direction: Direction | None = None, proto: str = "RTP/AVP", crypto: tuple[str, ...] = ()) -> bytes:
         """An offer lists both codecs (the engine's choice first) and telephone-event; an answer only what
-        the engine chose."""
+        the engine chose. `proto` and `crypto` (a=crypto values) come from `sdes.py` for SRTP legs."""
         voice = [Codec(local.codec.payload_type, local.codec.name, local.codec.clock_rate)]
         if offer:
             other = ("PCMU", 0) if local.codec.name == "PCMA" else ("PCMA", 8)
@@ -48,7 +48,7 @@ class SdpBuilder:
         codecs = list(voice)
         if local.telephone_event_pt is not None:
             codecs.append(Codec(local.telephone_event_pt, "TELEPHONE-EVENT", 8000, "0-16"))
-        line = MediaLine("audio", local.port, "RTP/AVP", tuple(str(c.pt) for c in codecs), tuple(codecs),
-                         (direction or local.direction).value, local.ptime_ms)
+        line = MediaLine("audio", local.port, proto, tuple(str(c.pt) for c in codecs), tuple(codecs),
+                         (direction or local.direction).value, local.ptime_ms, crypto=crypto)
         sd = SessionDescription("appliance", next(self._ids), version, local.address, (line,), "call")
         return render(sd)

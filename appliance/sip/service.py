@@ -401,6 +401,17 @@ class SipService:
         self._flush()
         return SipLeg(self, leg_id)
 
+    def transport_to(self, *, extension: str | None = None, trunk: str | None = None) -> str | None:
+        """The transport a new leg to `extension` (its registered contacts: "TLS" only when every one
+        registered over TLS) or `trunk` would take; None when there is nowhere to send it."""
+        if extension is not None:
+            sources = {b.source.transport for b in self.core.registrar.lookup(extension, self.clock.monotonic())}
+            return None if not sources else "TLS" if sources == {"TLS"} else min(sources - {"TLS"})
+        if trunk is not None:
+            t = next((x for x in self.core.config.trunks if x.name == trunk), None)
+            return None if t is None else t.transport.upper()
+        return None
+
     def answer(self, leg_id: str, sdp: bytes) -> None:
         self._run(lambda now: self.core.answer(leg_id, sdp, now))
 
