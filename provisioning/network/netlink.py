@@ -7,8 +7,12 @@ the managed links that are not in the settings are removed, connected (kernel) r
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import ipaddress
+import os
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 from pyroute2 import IPRoute
@@ -21,14 +25,26 @@ RTPROT_KERNEL = 2
 RTPROT_STATIC = 4
 IFA_F_PERMANENT = 0x80
 MAIN_TABLE = 254
+CLONE_NEWNET = 0x40000000
+NETNS_DIR = "/run/netns"  # where iproute2 names namespaces
 
 
 class Netlink:
     def __init__(self, netns: str | None = None) -> None:
         self.netns = netns  # a named namespace (tests); None: this process's own
 
-    def _ipr(self) -> IPRoute:
-        return IPRoute(netns=self.netns) if self.netns else IPRoute()
+    @contextlib.contextmanager
+    def _ipr(self) -> Iterator[IPRoute]:
+        if not self.netns:
+            with IPRoute() as ip:
+                yield ip
+            return
+        # pyroute2's own netns support forks a child, which inherits the appliance's signal wake-up pipe:
+        # the SIGTERM pyroute2 sends its child reached the parent's loop as its own. Instead this worker
+        # thread enters the namespace (setns(2) moves the calling thread only), opens the netlink socket
+        # there, and comes back once the work is done.
+        with _thread_in_netns(self.netns), IPRoute() as ip:
+            yield ip
 
     # ---- reading ---------------------------------------------------------------------------------------
 
@@ -198,3 +214,26 @@ def _dst(r: Any) -> str:
 def _gateway_routes(routes: list[Any], idx: int, name: str) -> list[Route]:
     return [Route(_dst(r), str(r.get("RTA_GATEWAY")), name) for r in routes
             if r.get("RTA_OIF") == idx and r["dst_len"] > 0 and r.get("RTA_GATEWAY")]
+
+
+@contextlib.contextmanager
+def _thread_in_netns(name: str) -> Iterator[None]:
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        target = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY)
+        try:
+            if libc.setns(target, CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise NetworkError(f"cannot enter network namespace {name}: {os.strerror(err)}",
+                                   f"无法进入网络命名空间 {name}: {os.strerror(err)}")
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            if libc.setns(own, CLONE_NEWNET) != 0:  # a thread left in the wrong namespace must not run on
+                os.abort()
+    finally:
+        os.close(own)
+
