@@ -60,7 +60,7 @@ from appliance.sip.leg_provider import SipLegProvider
 from appliance.sip.models import SipConfig
 from appliance.sip.sdp_media import SdpBuilder
 from appliance.sip.service import SipService
-from appliance.sip.trunk_config import sip_trunks
+from appliance.sip.trunk_config import sip_trunks, srtp_policies
 from appliance.snmp.builder import build_monitoring
 from appliance.store.config_store import ConfigStore
 from appliance.store.migrations import DEFAULT_REALM
@@ -291,7 +291,8 @@ def build_telephony(run: RunConfig, core: Core, analog: AnalogWiring | None = No
                   tls_cert=str(cert), tls_key=str(key)),
         StoreCredentials(core.store), core.data_dir / "sip", core.bus, core.clock)
     legs = LegFactory()
-    sip_legs = SipLegProvider(sip, media, SdpBuilder(int(core.clock.wall())))
+    sip_legs = SipLegProvider(sip, media, SdpBuilder(int(core.clock.wall())),
+                              srtp_policy=srtp_policies(core.store))  # SRTP off/offered/required per line
     for provider in analog.providers(media, core.bus, sip_legs) if analog else [sip_legs]:
         legs.register(provider)  # (an analog card: its FXS phones among the extensions, FXO lines, FXS ports)
     if e1 is not None:

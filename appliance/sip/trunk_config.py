@@ -1,9 +1,11 @@
-"""The configuration's SIP trunks as the SIP stack takes them (the SIP edge of the stored configuration)."""
+"""The configuration's SIP trunks as the SIP stack takes them, and each leg's SRTP policy (the SIP edge of the
+stored configuration)."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from appliance.domain import models as m
 from appliance.sip.models import CallerIdRule, TrunkConfig
@@ -25,3 +27,21 @@ def sip_trunks(trunks: Iterable[m.Trunk]) -> tuple[TrunkConfig, ...]:
                 for r in t.caller_id_rules),
         ))
     return tuple(out)
+
+
+class _Finder(Protocol):
+    def find(self, kind: str, key: str) -> Any | None: ...
+
+
+def srtp_policies(store: _Finder) -> Callable[[str | None, str | None], m.SrtpPolicy]:
+    """The SRTP policy of a leg from the stored configuration (read from the store's in-memory snapshot on
+    each new leg, so an edit applies to the next call): its extension's, else its trunk's, else offered."""
+
+    def policy(extension: str | None, trunk: str | None) -> m.SrtpPolicy:
+        if extension is not None and (ext := store.find("extensions", extension)) is not None:
+            return ext.srtp  # type: ignore[no-any-return]
+        if trunk is not None and (t := store.find("trunks", trunk)) is not None:
+            return t.srtp  # type: ignore[no-any-return]
+        return m.SrtpPolicy.OFFERED
+
+    return policy
