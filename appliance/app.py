@@ -39,6 +39,7 @@ from appliance.configuration.service import ConfigService
 from appliance.domain.kinds import all_kinds
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
+from appliance.firmware.builder import build_firmware
 from appliance.health import Health, Status
 from appliance.http_api import Api
 from appliance.ivr.library import FlowRepository
@@ -322,6 +323,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     # first boot (network, host name, time, SIP domain, cards) and phone provisioning
     prov = build_provisioning(core, bind=run.bind, sip_port=run.sip_port,
                               setup_token=lambda: holder[0].setup_token if holder else None)
+    firmware, firmware_routes = build_firmware(core.data_dir, core.bus, core.clock)  # RAUC slots, updates, reset
     backups = BackupService(core.data_dir, core.store, core.bus, core.clock)  # restic at low priority
     monitoring = build_monitoring(core, run.bind, run.snmp_port, lambda: holder[0].health() if holder else [],
                                   calls.controller.queue_views if calls else None)  # alarms, SNMP agent, /metrics
@@ -333,6 +335,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         calls_blueprint(api, calls, core.records, core.data_dir / "recordings"),
         stream_blueprint(api, core.bus),
         backups_blueprint(api, backups),
+        firmware_routes(api),
         *prov.blueprints(api),
         analog_blueprint(api, analog),
         *(e1.blueprints(api) if e1 is not None else []),
@@ -343,7 +346,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     def health() -> Iterable[Health]:
         return holder[0].health() if holder else []
 
-    web = WebUi(api, core.auth, core.config, Languages.load(), AssetManifest.load(), health, __version__)
+    web = WebUi(api, core.auth, core.config, Languages.load(), AssetManifest.load(), health, __version__,
+                firmware=firmware)
     http_app = build_http_app(
         api, blueprints, health, started_at=lambda: holder[0].started_at, now=core.clock.monotonic,
         html_error=lambda request, exc: page_error(web, request, exc),
@@ -364,6 +368,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
             appliance.services.append(e1.service)  # after call control, stopped before it
     appliance.services += prov.services
     appliance.services += monitoring.services
+    appliance.services.append(firmware)
     appliance.services.append(backups)  # started last (its missed runs wait for the rest), stopped first
     holder.append(appliance)
     return appliance

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     from appliance.backups import cli as backup_cli
 
     backup_cli.add_commands(sub, _data_dir_arg)
+    from appliance.firmware import cli as firmware_cli
+
+    firmware_cli.add_commands(sub, _data_dir_arg)
     return parser
 
 
@@ -254,6 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from appliance.backups import cli as backup_cli
 
         handlers.update(backup_cli.HANDLERS)
+        from appliance.firmware import cli as firmware_cli
+
+        handlers.update(firmware_cli.HANDLERS)
         sub = getattr(args, f"{args.command}_command")
         return handlers[(args.command, sub)](args)
     except ApplianceError as exc:

@@ -121,6 +121,7 @@ class Api:
         params: tuple[Param, ...] = (),
         errors: tuple[int, ...] = (),
         content_type: str = "application/json",
+        stream: bool = False,  # the handler reads request.stream itself (large uploads), with no size limit
     ) -> None:
         path_params = tuple(Param(n, "path", required=True) for n in re.findall(r"{(\w+)}", path))
         self.operations.append(
@@ -145,7 +146,8 @@ class Api:
                 request_.ctx.session = session
             return await handler(request_, **kwargs)
 
-        bp.add_route(wrapped, sanic_path, methods=[method.upper()], name=operation_id, error_format="json")
+        bp.add_route(wrapped, sanic_path, methods=[method.upper()], name=operation_id, error_format="json",
+                     stream=stream)
 
 
 def bearer_token(request: Request) -> str | None:

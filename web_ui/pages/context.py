@@ -19,6 +19,7 @@ from appliance.auth.models import READ_CONFIG, WRITE_CONFIG, DataScope, Session
 from appliance.auth.service import AuthService
 from appliance.configuration.service import ConfigService
 from appliance.domain.models import Role
+from appliance.firmware.service import FirmwareService
 from appliance.health import Health
 from appliance.http_api import SESSION_COOKIE, Api
 from web_ui.assets import AssetManifest
@@ -65,6 +66,7 @@ class WebUi:
     assets: AssetManifest
     health: Callable[[], Iterable[Health]]
     version: str
+    firmware: FirmwareService | None = None  # the root slots and updates (System → Firmware)
 
     def zone(self) -> ZoneInfo:
         try:
@@ -128,6 +130,8 @@ def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSectio
     if viewer.can_write:
         system.append(MenuItem("/admin/audit", _("Audit log"), path.startswith("/admin/audit")))
     system.append(MenuItem("/system/health", _("Health"), path.startswith("/system/health")))
+    if viewer.can_write:
+        system.append(MenuItem("/system/firmware", _("Firmware"), path.startswith("/system/firmware")))
     system.append(MenuItem("/system/about", _("About and licences"), path.startswith("/system/about")))
     sections.append(MenuSection(_("System"), tuple(system)))
     return tuple(sections)

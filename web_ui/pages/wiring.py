@@ -12,7 +12,7 @@ from sanic.response import BaseHTTPResponse, HTTPResponse, redirect
 
 from appliance.errors import ApplianceError
 from web_ui.assets import static_blueprint
-from web_ui.pages import bulk_pages, console, ivr_pages, prompt_pages, session_pages, system_pages
+from web_ui.pages import bulk_pages, console, firmware_pages, ivr_pages, prompt_pages, session_pages, system_pages
 from web_ui.pages.context import PageForbidden, PageRedirect, WebUi, add_security_headers, render, to_redirect
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(system_pages.make_blueprint(ui))
     app.blueprint(bulk_pages.make_blueprint(ui))
     app.blueprint(prompt_pages.make_blueprint(ui))
+    app.blueprint(firmware_pages.make_blueprint(ui))
 
     @app.exception(PageRedirect)
     async def page_redirect(request: Request, exc: PageRedirect) -> HTTPResponse:

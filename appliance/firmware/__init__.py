@@ -1,0 +1,1 @@
+"""The box's firmware: the root slots RAUC manages, installing an update bundle, rebooting and factory reset."""
