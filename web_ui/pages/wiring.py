@@ -12,7 +12,15 @@ from sanic.response import BaseHTTPResponse, HTTPResponse, redirect
 
 from appliance.errors import ApplianceError
 from web_ui.assets import static_blueprint
-from web_ui.pages import bulk_pages, console, firmware_pages, ivr_pages, prompt_pages, session_pages, system_pages
+from web_ui.pages import (
+    bulk_pages,
+    console,
+    firmware_pages,
+    ivr_pages,
+    prompt_pages,
+    session_pages,
+    system_pages,
+)
 from web_ui.pages.context import PageForbidden, PageRedirect, WebUi, add_security_headers, render, to_redirect
 
 log = logging.getLogger(__name__)
