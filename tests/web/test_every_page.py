@@ -21,6 +21,7 @@ def _pages(web_box: RunningAppliance) -> list[str]:
     pages = ["/", "/admin/settings", "/admin/audit", "/system/health", "/system/about", "/admin/prompts", "/admin/ivr/new", "/admin/ivr/main"]
     pages.append("/system/firmware")
     pages += [f"/admin/{kind}/import" for kind in ("staff", "extensions", "vip_list", "blacklist")]
+    pages += ["/setup/wizard", "/admin/network", "/admin/phones"]
     for kind in KIND_TITLES:
         pages += [f"/admin/{kind}", f"/admin/{kind}/new"]
         status, listing = web_box.api("GET", f"/api/v1/{kind}?limit=1")

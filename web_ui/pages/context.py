@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sanic import Request
@@ -25,6 +25,9 @@ from appliance.http_api import SESSION_COOKIE, Api
 from web_ui.assets import AssetManifest
 from web_ui.i18n import LANG_COOKIE, Formats, Languages, pick_language
 from web_ui.labels import KIND_TITLES, SECTIONS, VALUE_LABELS
+
+if TYPE_CHECKING:
+    from provisioning.builder import Provisioning
 
 # No inline script or style anywhere, and nothing from elsewhere: the pages work offline on the LAN.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -67,6 +70,7 @@ class WebUi:
     health: Callable[[], Iterable[Health]]
     version: str
     firmware: FirmwareService | None = None  # the root slots and updates (System → Firmware)
+    provisioning: Provisioning | None = None  # first boot, network and phones (None: not built)
 
     def zone(self) -> ZoneInfo:
         try:
@@ -129,6 +133,10 @@ def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSectio
         system.append(MenuItem("/admin/settings", _("Settings"), path.startswith("/admin/settings")))
     if viewer.can_write:
         system.append(MenuItem("/admin/audit", _("Audit log"), path.startswith("/admin/audit")))
+    if viewer.can_write:
+        system += [MenuItem("/setup/wizard", _("Set-up wizard"), path.startswith("/setup/wizard")),
+                   MenuItem("/admin/network", _("Network"), path.startswith("/admin/network")),
+                   MenuItem("/admin/phones", _("Phones"), path.startswith("/admin/phones"))]
     system.append(MenuItem("/system/health", _("Health"), path.startswith("/system/health")))
     if viewer.can_write:
         system.append(MenuItem("/system/firmware", _("Firmware"), path.startswith("/system/firmware")))

@@ -17,8 +17,11 @@ from web_ui.pages import (
     console,
     firmware_pages,
     ivr_pages,
+    network_pages,
+    phone_pages,
     prompt_pages,
     session_pages,
+    setup_pages,
     system_pages,
 )
 from web_ui.pages.context import PageForbidden, PageRedirect, WebUi, add_security_headers, render, to_redirect
@@ -34,6 +37,9 @@ def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(system_pages.make_blueprint(ui))
     app.blueprint(bulk_pages.make_blueprint(ui))
     app.blueprint(prompt_pages.make_blueprint(ui))
+    app.blueprint(setup_pages.make_blueprint(ui))
+    app.blueprint(network_pages.make_blueprint(ui))
+    app.blueprint(phone_pages.make_blueprint(ui))
     app.blueprint(firmware_pages.make_blueprint(ui))
 
     @app.exception(PageRedirect)

@@ -1,0 +1,98 @@
+"""The phones page (inventory, add with field errors, provisioning state after a real HTTPS fetch, revoke,
+new token) and the network page (the live state read through netlink), in the browser."""
+
+from __future__ import annotations
+
+import ssl
+import urllib.error
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.harness import RunningAppliance
+from tests.web.conftest import ADMIN_PASSWORD, base_of, open_page, sign_in
+
+pytestmark = [pytest.mark.slow, pytest.mark.interop]
+MAC = "805ec0aabb01"
+
+
+def _fetch(url: str) -> tuple[int, bytes]:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+
+def test_phones_page_adds_shows_the_state_and_revokes(web_box: RunningAppliance, playwright_browser: object) -> None:
+    b = open_page(playwright_browser, base_of(web_box))
+    page = b.page
+    sign_in(b, "admin", ADMIN_PASSWORD)
+    page.goto("/admin/phones")
+    expect(page.locator("h1")).to_have_text("话机")
+    expect(page.locator("#templates")).to_contain_text("y000000000000.cfg")
+    expect(page.locator("#templates")).to_contain_text("cfg<mac>.xml")
+
+    # each bad field is named beside its control
+    page.fill("#p-mac", "80:5e:c0")
+    page.fill("#p-extension", "99999")
+    page.click("form[data-api='/api/v1/phones'] button[type=submit]")
+    expect(page.locator("#p-mac-error")).not_to_be_empty()
+    expect(page.locator("#p-mac")).to_have_attribute("aria-invalid", "true")
+    page.fill("#p-mac", "80:5E:C0:AA:BB:01")
+    page.click("form[data-api='/api/v1/phones'] button[type=submit]")
+    expect(page.locator("#p-extension-error")).to_contain_text("99999")
+    b.shot("phones-add-errors")
+
+    page.fill("#p-extension", "1003")
+    page.select_option("#p-vendor", "yealink")
+    page.fill("#p-model", "T54W")
+    page.fill("#p-label", "Front desk")
+    page.click("form[data-api='/api/v1/phones'] button[type=submit]")
+    row = page.locator(f"tr[data-mac='{MAC}']")
+    expect(row).to_contain_text("1003")
+    expect(row).to_contain_text("等待话机")
+    expect(row).to_contain_text("T54W")
+
+    # the phone fetches its file over HTTPS with its token: the page shows it as provisioned
+    status, info = web_box.api("GET", f"/api/v1/phones/{MAC}/url")
+    assert status == 200
+    code, body = _fetch(info["url"] + f"{MAC}.cfg")
+    assert code == 200 and b"account.1.user_name = 1003" in body
+    page.reload()
+    expect(row).to_contain_text("已获取")
+    expect(row).to_contain_text(f"{MAC}.cfg")
+    b.shot("phones")
+
+    # revoked: the page says so and the phone's files are refused; a new token brings them back
+    row.get_by_role("button", name="吊销").click()
+    expect(row).to_contain_text("已吊销")
+    assert _fetch(info["url"] + f"{MAC}.cfg")[0] == 404
+    row.get_by_role("button", name="新令牌").click()
+    expect(row).not_to_contain_text("已吊销")
+    status, fresh = web_box.api("GET", f"/api/v1/phones/{MAC}/url")
+    assert fresh["url"] != info["url"] and _fetch(fresh["url"] + f"{MAC}.cfg")[0] == 200
+    b.shot("phones-reissued")
+    assert b.csp_errors() == []
+
+
+def test_network_page_shows_the_live_state(web_box: RunningAppliance, playwright_browser: object) -> None:
+    b = open_page(playwright_browser, base_of(web_box))
+    page = b.page
+    sign_in(b, "admin", ADMIN_PASSWORD)
+    page.goto("/admin/network")
+    expect(page.locator("h1")).to_have_text("网络")
+    status, state = web_box.api("GET", "/api/v1/network")
+    assert status == 200
+    shown = [link["name"] for link in state["live"]["links"] if link["name"] != "lo"]
+    for name in shown:
+        expect(page.locator("#links")).to_contain_text(name)
+    # a developer's machine: read, never changed
+    expect(page.locator("#network-unmanaged")).to_be_visible()
+    expect(page.locator("form[data-network-apply]")).to_have_count(0)
+    b.shot("network")
+    assert b.csp_errors() == []
