@@ -39,7 +39,6 @@ from appliance.configuration.service import ConfigService
 from appliance.domain.kinds import all_kinds
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
-from appliance.firmware.builder import build_firmware
 from appliance.health import Health, Status
 from appliance.http_api import Api
 from appliance.ivr.library import FlowRepository
@@ -70,6 +69,8 @@ from appliance.voicemail.service import VoicemailService
 from drivers.analog.http import make_blueprint as analog_blueprint
 from drivers.analog.wiring import AnalogWiring
 from drivers.e1.wiring import E1Wiring
+from drivers.hardware.http import make_blueprint as hardware_blueprint
+from drivers.hardware.wiring import build_hardware
 from provisioning.builder import build_provisioning
 from web_ui.assets import AssetManifest
 from web_ui.i18n import Languages
@@ -320,10 +321,10 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     analog = AnalogWiring.from_settings(core.store.settings.get("analog")) if telephony else None
     e1 = E1Wiring.from_settings(core.store.settings.get("e1")) if telephony else None
     calls = build_telephony(run, core, analog, e1) if telephony else None
+    hardware = build_hardware(e1, analog, core.data_dir)  # cards, spans, channels, ports: one read-only view
     # first boot (network, host name, time, SIP domain, cards) and phone provisioning
     prov = build_provisioning(core, bind=run.bind, sip_port=run.sip_port,
                               setup_token=lambda: holder[0].setup_token if holder else None)
-    firmware, firmware_routes = build_firmware(core.data_dir, core.bus, core.clock)  # RAUC slots, updates, reset
     backups = BackupService(core.data_dir, core.store, core.bus, core.clock)  # restic at low priority
     monitoring = build_monitoring(core, run.bind, run.snmp_port, lambda: holder[0].health() if holder else [],
                                   calls.controller.queue_views if calls else None)  # alarms, SNMP agent, /metrics
@@ -335,10 +336,10 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         calls_blueprint(api, calls, core.records, core.data_dir / "recordings"),
         stream_blueprint(api, core.bus),
         backups_blueprint(api, backups),
-        firmware_routes(api),
         *prov.blueprints(api),
         analog_blueprint(api, analog),
         *(e1.blueprints(api) if e1 is not None else []),
+        hardware_blueprint(api, hardware),
         *monitoring.blueprints(api),
     ]
     holder: list[Appliance] = []
@@ -347,7 +348,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         return holder[0].health() if holder else []
 
     web = WebUi(api, core.auth, core.config, Languages.load(), AssetManifest.load(), health, __version__,
-                firmware=firmware, provisioning=prov)
+                hardware=hardware, provisioning=prov)
     http_app = build_http_app(
         api, blueprints, health, started_at=lambda: holder[0].started_at, now=core.clock.monotonic,
         html_error=lambda request, exc: page_error(web, request, exc),
@@ -366,9 +367,9 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
             appliance.services.append(analog.service)  # after call control, stopped before it
         if e1 is not None and e1.service is not None:
             appliance.services.append(e1.service)  # after call control, stopped before it
+    appliance.services.append(hardware)  # after the drivers it reads, stopped before them
     appliance.services += prov.services
     appliance.services += monitoring.services
-    appliance.services.append(firmware)
     appliance.services.append(backups)  # started last (its missed runs wait for the rest), stopped first
     holder.append(appliance)
     return appliance

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     from appliance.firmware import cli as firmware_cli
 
     firmware_cli.add_commands(sub, _data_dir_arg)
+    from drivers.hardware import cli as hw_cli
+
+    hw_cli.add_commands(sub, _data_dir_arg)
     return parser
 
 
@@ -260,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from appliance.firmware import cli as firmware_cli
 
         handlers.update(firmware_cli.HANDLERS)
+        from drivers.hardware import cli as hw_cli
+
+        handlers.update(hw_cli.HANDLERS)
         sub = getattr(args, f"{args.command}_command")
         return handlers[(args.command, sub)](args)
     except ApplianceError as exc:

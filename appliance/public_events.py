@@ -23,9 +23,10 @@ from appliance.acd import events as acd_events
 from appliance.backups.events import PUBLIC_BACKUP_EVENTS
 from appliance.calls.events import PUBLIC_CALL_EVENTS
 from appliance.events import Event
-from appliance.firmware.events import PUBLIC_FIRMWARE_EVENTS
 from appliance.records import events as records_events
 from appliance.voicemail import events as voicemail_events
+from drivers.analog import events as analog_events
+from drivers.e1 import events as e1_events
 
 VERSION = "1.1"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -38,8 +39,7 @@ def _events_of(module: ModuleType) -> tuple[type[Event], ...]:
 
 PUBLIC_EVENTS: tuple[type[Event], ...] = (
     *PUBLIC_CALL_EVENTS, *_events_of(acd_events), *_events_of(voicemail_events), *_events_of(records_events),
-    *PUBLIC_BACKUP_EVENTS,
-    *PUBLIC_FIRMWARE_EVENTS,
+    *PUBLIC_BACKUP_EVENTS, *_events_of(e1_events), *_events_of(analog_events),
 )
 
 # Built once at import (read-only afterwards): a TypeAdapter is costly to make and cheap to use.

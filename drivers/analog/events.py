@@ -13,6 +13,7 @@ class PortStateChanged(Event):
     """A port went idle, ringing, off hook, into a call, or faulted (and back): faults and their recovery."""
 
     topic: ClassVar[str] = "analog.port_state"
+    card: str = ""  # the card's id (empty when the card never opened)
     port: int
     kind: str  # fxo | fxs
     state: str

@@ -99,6 +99,7 @@ class AnalogService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.card_lost: str | None = None
+        self.card_id = ""  # what the card called itself when it opened
         self._unheard: dict[str, set[str]] = {}  # voicemail box -> unhandled message ids (since start)
         self._subscription: Any = None  # (the bus's subscription handle)
         self.counters = {"commands_failed": 0, "bearer_frames": 0, "port_errors": 0}
@@ -115,6 +116,7 @@ class AnalogService:
         except HalError as exc:
             self._down(f"cannot open the card: {exc.message}")
             return
+        self.card_id = info.card_id
         kinds = {p.port: p.kind for p in info.ports}
         wrong = [f"port {n} is configured as {rt.kind} but the card has {kinds.get(n) or 'no such port'}"
                  for n, rt in self.ports.items() if kinds.get(n) != rt.kind]
@@ -297,7 +299,8 @@ class AnalogService:
     def _publish(self, rt: PortRuntime, state: m.PortState, detail: str) -> None:
         log.info("port %s (%s): %s — %s", rt.number, rt.kind, state.value, detail)
         if self.bus is not None:
-            self.bus.publish(PortStateChanged(port=rt.number, kind=rt.kind, state=state.value, detail=detail))
+            self.bus.publish(PortStateChanged(at=time.time(), card=self.card_id, port=rt.number, kind=rt.kind,
+                                              state=state.value, detail=detail))
 
     def _offered(self, rt: PortRuntime, cid: callerid.CallerId | None) -> None:
         leg = self.fxo.new_leg(rt.number, outbound=False)

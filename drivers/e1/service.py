@@ -47,6 +47,8 @@ class SpanRuntime:
     counters: SpanCounters = field(default_factory=SpanCounters)
     pcap: PcapWriter | None = None
     link_up: bool = False
+    red: bool = False  # in red alarm (LOS, AIS or LOF declared), as last published
+    blocked: frozenset[int] = frozenset()  # channels out of service, as last published
 
     @property
     def number(self) -> int:
@@ -279,7 +281,20 @@ class E1Driver:
         if rt.stack.frames or rt.stack.events:
             self._process(rt)
             return
+        self._blocking(rt)
         self._schedule(rt)
+
+    def _blocking(self, rt: SpanRuntime) -> None:
+        """Channels taken out of service (T308 twice, Q.931 §5.3.4.3) or back in (RESTART) are state changes
+        too, with or without a call on them."""
+        blocked = frozenset(rt.stack.q931.blocked)
+        if blocked == rt.blocked:
+            return
+        for channel in sorted(blocked ^ rt.blocked):
+            state = "blocked" if channel in blocked else "in_use" if channel in rt.stack.q931.busy else "idle"
+            self._publish(ChannelStateChanged(at=self.wall(), card=self._card_id, span=rt.number, channel=channel,
+                                              state=state))
+        rt.blocked = blocked
 
     def _schedule(self, rt: SpanRuntime) -> None:
         deadlines = [d for d in (rt.stack.next_deadline(), rt.alarms.next_deadline()) if d is not None]
@@ -306,6 +321,12 @@ class E1Driver:
                                            counters=rt.counters.to_wire()))
             log.warning("E1 span %d: alarm %s %s", rt.number, change.alarm.value,
                         "raised" if change.raised else "cleared")
+        if rt.alarms.red != rt.red:  # red alarm takes the span out of service: a span state of its own
+            rt.red = rt.alarms.red
+            active = ", ".join(sorted(a.value for a in rt.alarms.active))
+            state = "alarm" if rt.red else "up" if rt.link_up else "down"
+            self._publish(SpanStateChanged(at=self.wall(), card=self._card_id, span=rt.number, state=state,
+                                           detail=f"alarms: {active}" if rt.red else "red alarm cleared"))
 
     def _link(self, rt: SpanRuntime, up: bool, detail: str) -> None:
         if rt.link_up != up:
@@ -378,6 +399,8 @@ class E1Driver:
         except ValueError:
             q850 = Cause.NORMAL_UNSPECIFIED
         blocked = leg.channel in leg.span.stack.q931.blocked
+        if blocked:
+            leg.span.blocked |= {leg.channel}  # (published here, with the call's end)
         self._publish(ChannelStateChanged(at=self.wall(), card=self._card_id, span=leg.span.number,
                                           channel=leg.channel, state="blocked" if blocked else "idle"))
         self._emit(leg_events.LegEnded(at=self.wall(), leg_id=leg.leg_id, cause=q850, remote=remote))

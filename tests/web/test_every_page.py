@@ -18,7 +18,7 @@ AXE = Path(__file__).resolve().parents[2] / "web_ui" / "frontend" / "node_module
 
 
 def _pages(web_box: RunningAppliance) -> list[str]:
-    pages = ["/", "/admin/settings", "/admin/audit", "/system/health", "/system/about", "/admin/prompts", "/admin/ivr/new", "/admin/ivr/main"]
+    pages = ["/", "/admin/settings", "/admin/audit", "/system/health", "/system/about", "/system/hardware", "/admin/prompts", "/admin/ivr/new", "/admin/ivr/main"]
     pages.append("/system/firmware")
     pages += [f"/admin/{kind}/import" for kind in ("staff", "extensions", "vip_list", "blacklist")]
     pages += ["/setup/wizard", "/admin/network", "/admin/phones"]

@@ -27,6 +27,7 @@ from web_ui.i18n import LANG_COOKIE, Formats, Languages, pick_language
 from web_ui.labels import KIND_TITLES, SECTIONS, VALUE_LABELS
 
 if TYPE_CHECKING:
+    from drivers.hardware.service import HardwareService
     from provisioning.builder import Provisioning
 
 # No inline script or style anywhere, and nothing from elsewhere: the pages work offline on the LAN.
@@ -70,6 +71,7 @@ class WebUi:
     health: Callable[[], Iterable[Health]]
     version: str
     firmware: FirmwareService | None = None  # the root slots and updates (System → Firmware)
+    hardware: HardwareService | None = None  # the cards' status (System → Hardware)
     provisioning: Provisioning | None = None  # first boot, network and phones (None: not built)
 
     def zone(self) -> ZoneInfo:
@@ -138,6 +140,8 @@ def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSectio
                    MenuItem("/admin/network", _("Network"), path.startswith("/admin/network")),
                    MenuItem("/admin/phones", _("Phones"), path.startswith("/admin/phones"))]
     system.append(MenuItem("/system/health", _("Health"), path.startswith("/system/health")))
+    if viewer.can_read_config:
+        system.append(MenuItem("/system/hardware", _("Hardware"), path.startswith("/system/hardware")))
     if viewer.can_write:
         system.append(MenuItem("/system/firmware", _("Firmware"), path.startswith("/system/firmware")))
     system.append(MenuItem("/system/about", _("About and licences"), path.startswith("/system/about")))
