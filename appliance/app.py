@@ -39,6 +39,7 @@ from appliance.configuration.service import ConfigService
 from appliance.domain.kinds import all_kinds
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
+from appliance.firmware.builder import build_firmware
 from appliance.health import Health, Status
 from appliance.http_api import Api
 from appliance.ivr.library import FlowRepository
@@ -325,6 +326,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     # first boot (network, host name, time, SIP domain, cards) and phone provisioning
     prov = build_provisioning(core, bind=run.bind, sip_port=run.sip_port,
                               setup_token=lambda: holder[0].setup_token if holder else None)
+    firmware, firmware_routes = build_firmware(core.data_dir, core.bus, core.clock)  # RAUC slots, updates, reset
     backups = BackupService(core.data_dir, core.store, core.bus, core.clock)  # restic at low priority
     monitoring = build_monitoring(core, run.bind, run.snmp_port, lambda: holder[0].health() if holder else [],
                                   calls.controller.queue_views if calls else None)  # alarms, SNMP agent, /metrics
@@ -336,6 +338,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         calls_blueprint(api, calls, core.records, core.data_dir / "recordings"),
         stream_blueprint(api, core.bus),
         backups_blueprint(api, backups),
+        firmware_routes(api),
         *prov.blueprints(api),
         analog_blueprint(api, analog),
         *(e1.blueprints(api) if e1 is not None else []),
@@ -348,7 +351,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         return holder[0].health() if holder else []
 
     web = WebUi(api, core.auth, core.config, Languages.load(), AssetManifest.load(), health, __version__,
-                hardware=hardware, provisioning=prov)
+                firmware=firmware, provisioning=prov, hardware=hardware)
     http_app = build_http_app(
         api, blueprints, health, started_at=lambda: holder[0].started_at, now=core.clock.monotonic,
         html_error=lambda request, exc: page_error(web, request, exc),
@@ -370,6 +373,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     appliance.services.append(hardware)  # after the drivers it reads, stopped before them
     appliance.services += prov.services
     appliance.services += monitoring.services
+    appliance.services.append(firmware)
     appliance.services.append(backups)  # started last (its missed runs wait for the rest), stopped first
     holder.append(appliance)
     return appliance

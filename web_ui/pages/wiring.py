@@ -15,6 +15,7 @@ from web_ui.assets import static_blueprint
 from web_ui.pages import (
     bulk_pages,
     console,
+    firmware_pages,
     hardware_pages,
     ivr_pages,
     network_pages,
@@ -40,6 +41,7 @@ def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(setup_pages.make_blueprint(ui))
     app.blueprint(network_pages.make_blueprint(ui))
     app.blueprint(phone_pages.make_blueprint(ui))
+    app.blueprint(firmware_pages.make_blueprint(ui))
     app.blueprint(hardware_pages.make_blueprint(ui))
 
     @app.exception(PageRedirect)
