@@ -1,0 +1,179 @@
+"""SRTP end to end: the agent's phone is baresip with its SRTP module, registered over SIP TLS with
+`mediaenc=srtp-mand` (RTP/SAVP with SDES keys), and extension 1002's policy is "required". A caller (SIPp
+over UDP, with the test's own RTP phone) dials the access number, presses 1, and the call reaches the agent
+through IVR and queue. Audio is checked both ways by tone (the phone sends 1100 Hz and records what it
+decodes; the caller sends 500 Hz), and dumpcap on loopback records the agent leg's UDP: every datagram there
+must be SRTP — no tone in its payload, and no payload the caller sent. A caller whose extension requires
+SRTP and who offers plain RTP is refused with 488."""
+
+from __future__ import annotations
+
+import audioop
+import random
+import shutil
+import subprocess
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.baresip_peer import baresip_modules, free_pair, tone
+from tests.conftest import free_port, free_rtp_port
+from tests.e2e.harness import (
+    SCENARIOS,
+    RunningAppliance,
+    sipp_available,
+    start_appliance,
+    successful,
+    wait_until,
+)
+from tests.e2e.rtp_phone import RtpPhone
+from tests.media.helpers import read_pcap_udp, tone_level
+
+MODULES = baresip_modules()
+pytestmark = [pytest.mark.interop, pytest.mark.slow,
+              pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed"),
+              pytest.mark.skipif(MODULES is None or not (MODULES / "srtp.so").exists(),
+                                 reason="baresip (with its srtp module) is not installed"),
+              pytest.mark.skipif(shutil.which("dumpcap") is None, reason="dumpcap (tshark) is not installed")]
+
+ALWAYS_OPEN = {"work_days": [1, 2, 3, 4, 5, 6, 7], "work_hours": [{"start": "00:00", "end": "24:00"}]}
+CALLER_HZ, AGENT_HZ = 500.0, 1100.0
+AGENT_TALKS_S = 10.0  # baresip hangs up when its aufile source ends
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[RunningAppliance]:
+    app = start_appliance(tmp_path, "--snmp-port", "0")
+    try:
+        yield app
+    finally:
+        assert app.stop() == 0, app.log.read_text()[-3000:]
+
+
+def tone_share(path: Path, hz: float, others: tuple[float, ...]) -> float:
+    """Power at `hz` over the power at `hz` and `others` in a mono 16-bit WAV (1.0: only `hz` is there)."""
+    with wave.open(str(path)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+        rate = w.getframerate()
+    t = np.arange(len(pcm)) / rate
+
+    def power(f: float) -> float:
+        return float(abs(np.dot(pcm, np.exp(-2j * np.pi * f * t))) ** 2)
+
+    wanted = power(hz)
+    return wanted / max(1e-9, wanted + sum(power(f) for f in others))
+
+
+def srtp_agent(box: RunningAppliance, extension: str, folder: Path, rtp_low: int) -> subprocess.Popen[bytes]:
+    folder.mkdir()
+    tone(folder / "tone.wav", AGENT_TALKS_S, AGENT_HZ)
+    (folder / "config").write_text(f"""
+sip_listen 127.0.0.1:{free_pair()}
+audio_source aufile,{folder / 'tone.wav'}
+audio_player aubridge,a
+audio_srate 8000
+audio_channels 1
+rtp_ports {rtp_low}-{rtp_low + 40}
+module_path {MODULES}
+module g711.so
+module aufile.so
+module aubridge.so
+module sndfile.so
+module srtp.so
+module menu.so
+module_app account.so
+snd_path {folder}
+""")
+    tls_port = box.sip_port + 1  # the box's SIP TLS listener
+    (folder / "accounts").write_text(
+        f"<sip:{extension}@127.0.0.1:{tls_port};transport=tls>;auth_pass={box.password(extension)};"
+        "regint=300;answermode=auto;mediaenc=srtp-mand\n")
+    return subprocess.Popen(["baresip", "-f", str(folder), "-t", "90"], cwd=folder,
+                            stdout=(folder / "out.log").open("wb"), stderr=subprocess.STDOUT)
+
+
+def test_srtp_agent_over_tls_hears_and_is_heard_and_nothing_plain_crosses_its_leg(box: RunningAppliance) -> None:
+    assert box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)[0] == 200
+    assert box.api("PATCH", "/api/v1/queues/sales", {"survey_flow": None})[0] == 200
+    status, ext = box.api("PATCH", "/api/v1/extensions/1002", {"srtp": "required"})
+    assert status == 200 and ext["srtp"] == "required", ext
+    rtp_low = random.randrange(21000, 29000, 100)
+    capture = box.work / "agent-leg.pcap"
+    dumpcap = subprocess.Popen(["dumpcap", "-q", "-P", "-i", "lo", "-f", f"udp portrange {rtp_low}-{rtp_low + 41}",
+                                "-w", str(capture)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    folder = box.work / "baresip-1002"
+    phone = srtp_agent(box, "1002", folder, rtp_low)
+    caller_rtp = RtpPhone(CALLER_HZ)
+    caller_rtp.start()
+    try:
+        wait_until("baresip's registration over TLS", lambda: b"200 OK" in (folder / "out.log").read_bytes(), 20)
+        status, agent = box.api("POST", "/api/v1/agents/1002/login", {})
+        assert status == 200 and agent["state"] == "idle", agent
+        caller = box.sipp(box.caller_with_media(caller_rtp.port), timeout=90)
+        assert successful(caller) == 1, caller.stdout[-3000:] + (folder / "out.log").read_text()[-3000:]
+    finally:
+        caller_rtp.stop()
+        phone.terminate()
+        phone.wait(timeout=10)
+        time.sleep(0.5)
+        dumpcap.terminate()
+        dumpcap.wait(timeout=10)
+
+    cdr = box.wait_for_cdr("8000")
+    assert cdr["queue"] == "sales" and cdr["agent"] == "1002" and cdr["disposition"] == "answered", cdr
+    to_mono = time.time() - time.monotonic()
+    bridged = next(at for at, e, _ in cdr["timeline"] if e == "bridged") - to_mono
+    ended = cdr["ended"] - to_mono
+    # the caller hears the agent's phone: the box decrypted its SRTP
+    heard = caller_rtp.level(AGENT_HZ, bridged + 0.5, ended - 0.5)
+    assert heard > 1000.0 and heard > 20 * caller_rtp.level(CALLER_HZ, bridged + 0.5, ended - 0.5), heard
+    # the agent's phone decrypted what the box encrypted, and heard the caller
+    (decoded,) = folder.glob("*-dec.wav")
+    assert tone_share(decoded, CALLER_HZ, (AGENT_HZ,)) > 0.9
+    log = (folder / "out.log").read_text(errors="replace")
+    assert "srtp" in log.lower(), log[-2000:]
+
+    # the agent leg on the wire: SRTP both ways, in numbers, and no audio to be heard in it
+    datagrams = [d for d in read_pcap_udp(capture) if len(d.payload) >= 12 and d.payload[0] >> 6 == 2]
+    baresip_ports = range(rtp_low, rtp_low + 42)
+    to_phone = [d.payload for d in datagrams if d.dst[1] in baresip_ports and d.src[1] not in baresip_ports]
+    from_phone = [d.payload for d in datagrams if d.src[1] in baresip_ports and d.dst[1] not in baresip_ports]
+    assert len(to_phone) > 200 and len(from_phone) > 200, (len(to_phone), len(from_phone))
+    rtp_to_phone = [p for p in to_phone if not 192 <= p[1] <= 223]
+    rtp_from_phone = [p for p in from_phone if not 192 <= p[1] <= 223]
+    # both ends have AEAD_AES_128_GCM, first in our offer: its 16-byte tag follows each 160-byte A-law frame
+    assert {len(p) for p in rtp_to_phone} == {12 + 160 + 16}, {len(p) for p in rtp_to_phone}
+    assert {len(p) for p in rtp_from_phone} == {12 + 160 + 16}, {len(p) for p in rtp_from_phone}
+
+    def level(packets: list[bytes], hz: float) -> float:
+        pcm = np.frombuffer(audioop.alaw2lin(b"".join(p[12:12 + 160] for p in packets), 2), dtype="<i2")
+        return tone_level(pcm, hz)
+
+    # decoded as if plain, the payloads are noise: the tones the phones send and hear are not in them
+    for packets, hz in ((rtp_to_phone, CALLER_HZ), (rtp_from_phone, AGENT_HZ)):
+        noise = np.frombuffer(audioop.alaw2lin(b"".join(p[12:172] for p in packets), 2), dtype="<i2")
+        rms = float(np.sqrt(np.mean(noise.astype(np.float64) ** 2)))
+        assert level(packets, hz) < 0.02 * rms, (hz, level(packets, hz), rms)
+    # and no frame the caller's phone sent (its 500 Hz A-law repeats every 16 samples: any plain frame holds this)
+    t = np.arange(16 * 160) / 8000
+    caller_audio = audioop.lin2alaw((6000 * np.sin(2 * np.pi * CALLER_HZ * t)).astype("<i2").tobytes(), 2)
+    probe = caller_audio[:40]
+    assert not any(probe in p for p in rtp_to_phone)
+
+
+def test_a_plain_rtp_offer_from_an_extension_that_requires_srtp_gets_488(box: RunningAppliance) -> None:
+    status, ext = box.api("PATCH", "/api/v1/extensions/1005", {"srtp": "required"})
+    assert status == 200 and ext["srtp"] == "required", ext
+    scenario = box.work / "caller_488.xml"
+    scenario.write_text((SCENARIOS / "caller_refused.xml").read_text()
+                        .replace('<recv response="403"/>', '<recv response="488"/>')
+                        .replace("refused with 403", "refused with 488"))
+    result = box.sipp([*box.sipp_args(scenario, free_port(), media_port=free_rtp_port()),
+                       "-inf", str(box.users_csv("1005")), "-s", "8000", f"127.0.0.1:{box.sip_port}"])
+    assert successful(result) == 1, result.stdout[-2000:]
+    cdr = box.wait_for_cdr("8000")
+    assert cdr["disposition"] == "rejected", cdr
