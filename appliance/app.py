@@ -351,7 +351,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         return holder[0].health() if holder else []
 
     web = WebUi(api, core.auth, core.config, Languages.load(), AssetManifest.load(), health, __version__,
-                firmware=firmware, provisioning=prov, hardware=hardware)
+                backups=backups, firmware=firmware, provisioning=prov, hardware=hardware)
     http_app = build_http_app(
         api, blueprints, health, started_at=lambda: holder[0].started_at, now=core.clock.monotonic,
         html_error=lambda request, exc: page_error(web, request, exc),

@@ -207,6 +207,9 @@ class BackupService(SettingsEditing):
 
     # ---- settings (and editing them: `SettingsEditing`) --------------------------------------------------
 
+    def password_was_shown(self) -> bool:
+        return (self.state / "password.shown").exists()
+
     def password_once(self) -> str | None:
         """The repository password, for the admin to keep somewhere safe; shown only the first time."""
         shown = self.state / "password.shown"

@@ -27,6 +27,7 @@ from web_ui.i18n import LANG_COOKIE, Formats, Languages, pick_language
 from web_ui.labels import KIND_TITLES, SECTIONS, VALUE_LABELS
 
 if TYPE_CHECKING:
+    from appliance.backups.service import BackupService
     from drivers.hardware.service import HardwareService
     from provisioning.builder import Provisioning
 
@@ -73,6 +74,7 @@ class WebUi:
     firmware: FirmwareService | None = None  # the root slots and updates (System → Firmware)
     hardware: HardwareService | None = None  # the cards' status (System → Hardware)
     provisioning: Provisioning | None = None  # first boot, network and phones (None: not built)
+    backups: BackupService | None = None  # targets, schedules, snapshots, restore (None: not built)
 
     def zone(self) -> ZoneInfo:
         try:
@@ -139,6 +141,8 @@ def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSectio
         system += [MenuItem("/setup/wizard", _("Set-up wizard"), path.startswith("/setup/wizard")),
                    MenuItem("/admin/network", _("Network"), path.startswith("/admin/network")),
                    MenuItem("/admin/phones", _("Phones"), path.startswith("/admin/phones"))]
+    if viewer.can_write:
+        system.append(MenuItem("/admin/backups", _("Backups"), path.startswith("/admin/backups")))
     system.append(MenuItem("/system/health", _("Health"), path.startswith("/system/health")))
     if viewer.can_read_config:
         system.append(MenuItem("/system/hardware", _("Hardware"), path.startswith("/system/hardware")))

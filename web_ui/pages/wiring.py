@@ -13,6 +13,7 @@ from sanic.response import BaseHTTPResponse, HTTPResponse, redirect
 from appliance.errors import ApplianceError
 from web_ui.assets import static_blueprint
 from web_ui.pages import (
+    backup_pages,
     bulk_pages,
     console,
     firmware_pages,
@@ -38,6 +39,7 @@ def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(system_pages.make_blueprint(ui))
     app.blueprint(bulk_pages.make_blueprint(ui))
     app.blueprint(prompt_pages.make_blueprint(ui))
+    app.blueprint(backup_pages.make_blueprint(ui))
     app.blueprint(setup_pages.make_blueprint(ui))
     app.blueprint(network_pages.make_blueprint(ui))
     app.blueprint(phone_pages.make_blueprint(ui))
