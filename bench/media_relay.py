@@ -23,7 +23,17 @@ figures per step, MEDIA_BENCH_PYTHON=1 runs the engine's Python packet path inst
 reference it is compared with). Each step also reports the raw UDP sockets open on the machine (they make
 every packet dearer).
 
-The last line printed is one JSON object: calls, loss_pct, jitter_p99_ms, cpu_per_call_pct.
+With `--srtp`, the same engine process then runs SRTP steps (`--srtp-steps`), so plain and SRTP calls are
+measured in one run: each SRTP call is a chain of four endpoints, generator → plain leg → SRTP leg → (UDP on
+loopback) → SRTP leg → plain leg → generator, the two SRTP legs keyed as SDES would key two phones
+(`--srtp-suite`, AES_CM_128_HMAC_SHA1_80 by default). Each packet is thus protected once and unprotected once
+in each direction, as in an SRTP-to-SRTP call, on the Python packet path (encrypted legs never take the
+compiled one), but relayed twice where such a call relays it once: the SRTP figure per call is an upper
+bound. The generator stays plain: its payload marks come back untouched, so loss and jitter are measured as
+for plain calls.
+
+The last line printed is one JSON object: calls, loss_pct, jitter_p99_ms, cpu_per_call_pct (and with --srtp
+the same figures prefixed srtp_).
 """
 
 from __future__ import annotations
@@ -77,6 +87,25 @@ def engine_main(conn: Connection, mode: str) -> None:
     asyncio.run(_engine(conn, mode))
 
 
+async def _srtp_chain(engine: Any, host: str, gen_a: int, gen_b: int, suite: str) -> tuple[list[str], list[int]]:
+    """One SRTP call of the bench (see the module docstring): its endpoints, and the two ports the generator
+    sends to."""
+    import secrets
+
+    from appliance.media import RemoteMedia, SrtpKeys
+    from appliance.media.srtp import key_length
+
+    a = await engine.allocate(RemoteMedia(host, gen_a, (8,)))
+    b = await engine.allocate(RemoteMedia(host, gen_b, (8,)))
+    ka, kb = secrets.token_bytes(key_length(suite)), secrets.token_bytes(key_length(suite))
+    sa = await engine.allocate(srtp=SrtpKeys(suite, tx_key=ka, rx_key=kb))
+    sb = await engine.allocate(RemoteMedia("127.0.0.1", sa.port, (8,)), srtp=SrtpKeys(suite, tx_key=kb, rx_key=ka))
+    engine.set_remote(sa.endpoint_id, RemoteMedia("127.0.0.1", sb.port, (8,)))
+    engine.bridge(a.endpoint_id, sa.endpoint_id)
+    engine.bridge(sb.endpoint_id, b.endpoint_id)
+    return [a.endpoint_id, b.endpoint_id, sa.endpoint_id, sb.endpoint_id], [a.port, b.port]
+
+
 async def _engine(conn: Connection, mode: str) -> None:
     from appliance.events import EventBus
     from appliance.media import MediaConfig, MediaEngine, PartyMask, RemoteMedia
@@ -116,10 +145,16 @@ async def _engine(conn: Connection, mode: str) -> None:
             recordings.clear()
             await asyncio.sleep(0.05)
             settle_heap()
-            ports = []
+            ports: list[int] = []
             host, gen_ports = cmd["host"], cmd["ports"]
             group = cmd["group"]
-            for _ in range(cmd["groups"]):
+            for _ in range(cmd["groups"] if cmd.get("srtp") else 0):
+                n = len(gen_ports)
+                members, pair = await _srtp_chain(engine, host, gen_ports[len(ports) % n],
+                                                  gen_ports[(len(ports) + 1) % n], cmd["srtp"])
+                legs.extend(members)
+                ports.extend(pair)
+            for _ in range(0 if cmd.get("srtp") else cmd["groups"]):
                 members = []
                 for _ in range(group):
                     # leg i is answered by the generator's socket i mod S (see media_loadgen.c)
@@ -143,8 +178,8 @@ async def _engine(conn: Connection, mode: str) -> None:
         elif cmd["op"] == "stop":
             for r in recordings:
                 engine.stop_recording(r)
-            for r in range(len(recordings)):
-                (rec_dir / f"bench-{r}.wav").unlink(missing_ok=True)
+            for i in range(len(recordings)):
+                (rec_dir / f"bench-{i}.wav").unlink(missing_ok=True)
             await engine.stop()
             conn.send({"stopped": True})
             return
@@ -194,12 +229,12 @@ def generator_socket() -> socket.socket:
 
 
 def run_step(conn: Connection, engine_pid: int, generator: Path, calls: int, seconds: float, step: int,
-             group: int = 2, record: bool = False, relay: bool = True) -> StepResult:
+             group: int = 2, record: bool = False, relay: bool = True, srtp: str | None = None) -> StepResult:
     # The generator's legs are spread over several sockets: phones each have their own address, and one
     # socket receiving every leg's packets would make the engine's sends contend for its queue.
     socks = [generator_socket() for _ in range(min(GENERATOR_SOCKETS, calls * group))]
     conn.send({"op": "setup", "groups": calls, "group": group, "host": "127.0.0.1",
-               "ports": [s.getsockname()[1] for s in socks], "record": record})
+               "ports": [s.getsockname()[1] for s in socks], "record": record, "srtp": srtp})
     ports = conn.recv()["ports"]
     # the generator warms up for 0.5 s first (every leg latched, jitter buffers settled), not measured; the
     # engine's CPU time is read when it says the measured window starts and ends
@@ -308,29 +343,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--max-loss-pct", type=float, default=0.1)
     parser.add_argument("--max-jitter-ms", type=float, default=5.0)
+    parser.add_argument("--srtp", action="store_true", help="then SRTP calls in the same run (see above)")
+    parser.add_argument("--srtp-steps", default="100,250,500,750,1000")
+    parser.add_argument("--srtp-suite", default="AES_CM_128_HMAC_SHA1_80",
+                        choices=("AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM"))
     args = parser.parse_args()
     raise_fd_limit()
     pin_generator()
     build_dir = tempfile.TemporaryDirectory()
     generator = build_generator(Path(build_dir.name))
     proc, conn = start_engine("relay")
-    best: StepResult | None = None
-    failed: dict[str, float] | None = None
+    srtp_best: StepResult | None = None
+    srtp_failed: dict[str, float] | None = None
     try:
-        for k, calls in enumerate(int(s) for s in args.steps.split(",")):
-            r = run_step(conn, proc.pid or 0, generator, calls, args.seconds, k + 1)
-            ok = r.loss_pct <= args.max_loss_pct and r.jitter_p99_ms <= args.max_jitter_ms
-            print(f"calls={r.calls:5d} sent={r.sent:7d} received={r.received:7d} loss={r.loss_pct:.3f}% "
-                  f"jitter_p99={r.jitter_p99_ms:.2f} ms engine_cpu={r.engine_cpu_pct:.1f}% "
-                  f"per_call={r.cpu_per_call_pct:.3f}% engine_waited_for_cpu={r.engine_wait_pct:.1f}% "
-                  f"raw_udp_sockets={r.raw_udp_sockets} {'ok' if ok else 'FAILED'}", flush=True)
-            if ok:
-                best = r
-            else:
-                failed = {"calls": r.calls, "loss_pct": r.loss_pct, "jitter_p99_ms": r.jitter_p99_ms,
-                          "engine_cpu_pct": r.engine_cpu_pct, "engine_waited_for_cpu_pct": r.engine_wait_pct}
-            if not ok or r.engine_cpu_pct > 97.0:
-                break
+        best, failed = climb(conn, proc.pid or 0, generator, args, args.steps, None)
+        if args.srtp:
+            srtp_best, srtp_failed = climb(conn, proc.pid or 0, generator, args, args.srtp_steps, args.srtp_suite,
+                                           first_step=len(args.steps.split(",")) + 1)
     finally:
         stop_engine(proc, conn)
         build_dir.cleanup()
@@ -345,7 +374,43 @@ def main() -> None:
         "first_failed_step": failed,
         "projected_calls_per_core": int(100.0 / best.cpu_per_call_pct) if best and best.cpu_per_call_pct else 0,
     }
+    if args.srtp:
+        b = srtp_best
+        result.update({
+            "srtp_suite": args.srtp_suite,
+            "srtp_calls": b.calls if b else 0,
+            "srtp_loss_pct": b.loss_pct if b else None,
+            "srtp_jitter_p99_ms": b.jitter_p99_ms if b else None,
+            "srtp_cpu_per_call_pct": round(b.cpu_per_call_pct, 4) if b else None,
+            "srtp_engine_cpu_pct": b.engine_cpu_pct if b else None,
+            "srtp_engine_waited_for_cpu_pct": b.engine_wait_pct if b else None,
+            "srtp_first_failed_step": srtp_failed,
+            "srtp_projected_calls_per_core": int(100.0 / b.cpu_per_call_pct) if b and b.cpu_per_call_pct else 0,
+        })
     print(json.dumps(result))
+
+
+def climb(conn: Connection, pid: int, generator: Path, args: argparse.Namespace, steps: str, srtp: str | None,
+          first_step: int = 1) -> tuple[StepResult | None, dict[str, float] | None]:
+    """Steps of growing calls until one breaks the limits or the engine's core is saturated: the largest step
+    that held, and the first that did not."""
+    best: StepResult | None = None
+    failed: dict[str, float] | None = None
+    for k, calls in enumerate(int(s) for s in steps.split(",")):
+        r = run_step(conn, pid, generator, calls, args.seconds, first_step + k, srtp=srtp)
+        ok = r.loss_pct <= args.max_loss_pct and r.jitter_p99_ms <= args.max_jitter_ms
+        print(f"{'srtp ' if srtp else ''}calls={r.calls:5d} sent={r.sent:7d} received={r.received:7d} "
+              f"loss={r.loss_pct:.3f}% jitter_p99={r.jitter_p99_ms:.2f} ms engine_cpu={r.engine_cpu_pct:.1f}% "
+              f"per_call={r.cpu_per_call_pct:.3f}% engine_waited_for_cpu={r.engine_wait_pct:.1f}% "
+              f"raw_udp_sockets={r.raw_udp_sockets} {'ok' if ok else 'FAILED'}", flush=True)
+        if ok:
+            best = r
+        else:
+            failed = {"calls": r.calls, "loss_pct": r.loss_pct, "jitter_p99_ms": r.jitter_p99_ms,
+                      "engine_cpu_pct": r.engine_cpu_pct, "engine_waited_for_cpu_pct": r.engine_wait_pct}
+        if not ok or r.engine_cpu_pct > 97.0:
+            break
+    return best, failed
 
 
 if __name__ == "__main__":
