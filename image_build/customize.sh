@@ -27,6 +27,7 @@ ln -sfn /opt/appliance/bin/appliance /usr/bin/appliance
 
 echo "customize: units"
 systemctl enable appliance.service appliance-mark-good.service appliance-ssh-keys.service \
+    appliance-system-apply.service appliance-system.path appliance-reboot.path appliance-factory-reset.path \
     systemd-networkd.service nftables.service chrony.service ssh.service >/dev/null 2>&1
 systemctl mask systemd-firstboot.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
     e2scrub_reap.service systemd-networkd-wait-online.service >/dev/null 2>&1 || true

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 class ProvisioningConfig:
     image: bool = False  # on the box image: network managed, /etc written
     networkd_dir: Path = Path("/etc/systemd/network")
+    # Where the system's files are written on the image: its root is read-only, so the unit points this at the
+    # data partition and a root service of the image applies them (rootfs/usr/sbin/appliance-system-apply).
+    etc_root: Path = Path("/")
     phones_port: int = 0
     tftp_port: int | None = None
     pnp: bool = False
@@ -47,6 +50,7 @@ class ProvisioningConfig:
         tftp = env.get("APPLIANCE_TFTP_PORT")
         return cls(image=image,
                    networkd_dir=Path(env.get("APPLIANCE_NETWORKD_DIR", "/etc/systemd/network")),
+                   etc_root=Path(env.get("APPLIANCE_ETC_ROOT", "/")),
                    phones_port=int(env.get("APPLIANCE_PHONES_PORT", "8443" if image else "0")),
                    tftp_port=int(tftp) if tftp else None,
                    pnp=env.get("APPLIANCE_SIP_PNP", "1" if image else "0") == "1",
@@ -77,7 +81,7 @@ def build_provisioning(core: Core, *, bind: str, sip_port: int, config: Provisio
     phones = PhoneService(data_dir, core.config, PhoneServerConfig(
         bind="0.0.0.0" if cfg.image else bind, https_port=cfg.phones_port, sip_port=sip_port,
         tftp_port=cfg.tftp_port, pnp=cfg.pnp, advertise=cfg.advertise))
-    system = SystemService(data_dir, core.config, phones, etc_root=Path("/") if cfg.image else None,
+    system = SystemService(data_dir, core.config, phones, etc_root=cfg.etc_root if cfg.image else None,
                            setup_token=setup_token, setup_required=lambda: core.auth.setup_required)
     auth = core.auth
 

@@ -10,12 +10,17 @@ minutes at light load, nearly half a hour when the machine is loaded several tim
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import math
 import re
 import shutil
 import socket
 import subprocess
 import time
+import urllib.request
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +45,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.interop, pytest.mark.timeout(1200)]
 
 ADMIN_PASSWORD = "image-test-admin-1"
 FIGURES: dict[str, float] = {}
+KEPT: dict[str, str] = {}  # what the updates must keep: the SIPp call's CDR id, the uploaded prompt's digest
 
 
 @pytest.fixture(scope="module")
@@ -114,10 +120,59 @@ def login(vm: Vm, password: str = ADMIN_PASSWORD) -> int:
     return status
 
 
+def admin_token(vm: Vm) -> str:
+    status, body = vm.http("POST", "/api/v1/login", {"name": "admin", "password": ADMIN_PASSWORD})
+    assert status == 200, body
+    return str(body["token"])
+
+
+def install_through_the_api(vm: Vm, bundle: Path) -> dict[str, Any]:
+    """The web UI's way: the bundle is the request body; RAUC's progress is polled until the end."""
+    token = admin_token(vm)
+    status, body = vm.upload("/api/v1/firmware/install", bundle, token)
+    assert status == 202 and body["state"] == "running", body
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status, body = vm.http("GET", "/api/v1/firmware/install", token=token)
+        if status == 200 and body["state"] != "running":
+            return dict(body)
+        time.sleep(1)
+    raise AssertionError(f"the installation did not end: {body}")
+
+
+def wait_for(what: str, check: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def prompt_audio(vm: Vm) -> bytes:
+    req = urllib.request.Request(f"http://127.0.0.1:{vm.http_port}/api/v1/prompts/zh-CN/image_test/audio",
+                                 headers={"Authorization": f"Bearer {admin_token(vm)}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return bytes(r.read())
+
+
+def kept_data(vm: Vm) -> None:
+    """What was made before the updates: the admin password (configuration), the SIPp call's CDR (records), an
+    uploaded prompt (audio on the data partition) and the system settings."""
+    assert login(vm) == 200
+    token = admin_token(vm)
+    if KEPT.get("cdr"):
+        status, page = vm.http("GET", "/api/v1/cdr?did=8000", token=token)
+        assert status == 200 and any(c["call_id"] == KEPT["cdr"] for c in page["items"]), page
+    assert hashlib.sha256(prompt_audio(vm)).hexdigest() == KEPT["prompt"]
+    assert vm.ssh("hostname").stdout.strip() == "callbox-7"
+    assert vm.ssh("readlink -f /etc/localtime").stdout.strip().endswith("Asia/Tokyo")
+
+
 def install(vm: Vm, bundle: Path) -> subprocess.CompletedProcess[str]:
     vm.scp(bundle, "/data/update.raucb")
     try:
-        return vm.ssh("rauc install /data/update.raucb 2>&1", timeout=600, check=False)
+        return vm.ssh("appliance firmware install /data/update.raucb 2>&1", timeout=600, check=False)
     finally:
         vm.ssh("rm -f /data/update.raucb", check=False)
 
@@ -163,7 +218,8 @@ def test_security_posture_inside_the_vm(vm: Vm) -> None:
     assert uid and uid.group(1) != "0"
     assert vm.ssh(f"ps -o user= -p {pid}").stdout.strip() == "appliance"
     cap_eff = int(re.search(r"^CapEff:\s+([0-9a-f]+)", status, re.M).group(1), 16)  # type: ignore[union-attr]
-    assert cap_eff == (1 << 10) | (1 << 23), hex(cap_eff)  # CAP_NET_BIND_SERVICE | CAP_SYS_NICE only
+    # CAP_NET_BIND_SERVICE | CAP_NET_ADMIN (the network settings) | CAP_SYS_NICE only
+    assert cap_eff == (1 << 10) | (1 << 12) | (1 << 23), hex(cap_eff)
     assert re.search(r"^NoNewPrivs:\s+1", status, re.M)
     # ProtectSystem=strict: the appliance cannot write outside its data directory.
     vm.ssh(f"nsenter -t {pid} -m sh -c 'touch /opt/appliance/x' 2>/dev/null && exit 1 || exit 0")
@@ -192,6 +248,35 @@ def test_setup_before_update(vm: Vm) -> None:
     status, body = vm.http("POST", "/api/v1/setup", {"token": match.group(1), "password": ADMIN_PASSWORD})
     assert status == 200, body
     assert login(vm) == 200
+    wav = io.BytesIO()
+    with wave.open(wav, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"".join(int(8000 * math.sin(2 * math.pi * 440 * n / 8000)).to_bytes(2, "little", signed=True)
+                               for n in range(8000)))
+    req = urllib.request.Request(f"http://127.0.0.1:{vm.http_port}/api/v1/prompts/zh-CN/image_test",
+                                 data=wav.getvalue(), method="PUT",
+                                 headers={"Content-Type": "audio/wav", "Authorization": f"Bearer {admin_token(vm)}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.status in (200, 201)
+    KEPT["prompt"] = hashlib.sha256(prompt_audio(vm)).hexdigest()
+    vm.ssh("sync")
+
+
+def test_system_settings_reach_the_read_only_root(vm: Vm) -> None:
+    """The appliance (unprivileged, ProtectSystem=strict) keeps host name, time zone and NTP servers on the data
+    partition; appliance-system-apply (root) applies them at once and at every boot."""
+    token = admin_token(vm)
+    status, body = vm.http("PUT", "/api/v1/system/host-name", {"host_name": "callbox-7"}, token=token)
+    assert status == 200, body
+    wait_for("the host name", lambda: vm.ssh("hostname").stdout.strip() == "callbox-7")
+    status, body = vm.http("PUT", "/api/v1/system/time", {"time_zone": "Asia/Tokyo", "ntp_servers": ["10.0.2.2"]},
+                           token=token)
+    assert status == 200, body
+    wait_for("the time zone", lambda: vm.ssh("date +%Z").stdout.strip() == "JST")
+    wait_for("chrony's source", lambda: "10.0.2.2" in vm.ssh("chronyc -n sources", check=False).stdout)
+    assert vm.ssh("findmnt -no OPTIONS /").stdout.startswith("ro")
     vm.ssh("sync")
 
 
@@ -218,39 +303,44 @@ def test_sipp_call_to_the_demo_access_number_reaches_the_ivr(vm: Vm, tmp_path: P
     # The demo's flows by the time of day: "main/welcome" in office hours, "off_hours/..." outside them.
     assert cdrs[0]["direction"] == "inbound" and cdrs[0]["ivr_path"], cdrs[0]
     assert cdrs[0]["ivr_path"][0].split("/")[0] in ("main", "off_hours"), cdrs[0]
+    KEPT["cdr"] = cdrs[0]["call_id"]
+    vm.ssh("sync")
 
 
 def test_signed_update_installs_into_the_other_slot_and_is_marked_good(vm: Vm, bundles: dict[str, Path],
                                                                         manifest: dict[str, Any]) -> None:
     t = time.monotonic()
-    result = install(vm, bundles["next"])
-    FIGURES["update_install_s"] = round(time.monotonic() - t, 1)
-    assert result.returncode == 0, result.stdout
+    progress = install_through_the_api(vm, bundles["next"])
+    FIGURES["update_install_s"] = round(time.monotonic() - t, 1)  # upload through the forwarded port included
+    assert progress["state"] == "succeeded", progress
+    assert progress["slot"] == "B" and progress["version"] == f"{manifest['version']}-next", progress
     env = vm.grubenv()
     assert env["ORDER"].startswith("B") and env["B_OK"] == "1" and env["B_TRY"] == "0", env
+    status, body = vm.http("GET", "/api/v1/firmware", token=admin_token(vm))
+    assert status == 200 and body["booted"] == "A" and body["primary"] == "B", body
     old = vm.boot_id()
     t = time.monotonic()
-    vm.ssh("systemctl reboot", check=False, timeout=30)
+    status, body = vm.http("POST", "/api/v1/firmware/reboot", {}, token=admin_token(vm))
+    assert status == 202, body  # appliance-reboot.path takes the request up
     vm.wait_reboot(old)
     FIGURES["reboot_to_health_s"] = round(vm.wait_health(timeout=300, since=t), 1)
     assert booted(vm) == "B"
     assert vm.ssh(". /etc/appliance-release; echo $VERSION").stdout.strip() == f"{manifest['version']}-next"
     wait_marked_good(vm, "B")
-    assert login(vm) == 200  # configuration from before the update
+    kept_data(vm)  # configuration, records, audio and system settings from before the update
 
 
 def test_bundle_signed_by_another_ca_is_refused(vm: Vm, bundles: dict[str, Path]) -> None:
     before = vm.grubenv()
-    result = install(vm, bundles["foreign"])
-    assert result.returncode != 0
-    assert "signature verification failed" in result.stdout, result.stdout
+    progress = install_through_the_api(vm, bundles["foreign"])
+    assert progress["state"] == "failed" and "signature verification failed" in progress["error"], progress
     assert vm.grubenv() == before
     assert booted(vm) == "B"
 
 
 def test_release_failing_its_health_check_falls_back_after_its_tries(vm: Vm, bundles: dict[str, Path]) -> None:
-    result = install(vm, bundles["broken"])
-    assert result.returncode == 0, result.stdout
+    result = install(vm, bundles["broken"])  # from a root shell: `appliance firmware install`
+    assert result.returncode == 0 and "into slot A" in result.stdout, result.stdout
     assert vm.grubenv()["ORDER"].startswith("A")
     old = vm.boot_id()
     t = time.monotonic()
@@ -276,13 +366,18 @@ def test_release_failing_its_health_check_falls_back_after_its_tries(vm: Vm, bun
     env = vm.grubenv()
     assert env["A_TRY"] == "3" and env["ORDER"].startswith("A"), env  # three tries spent, never marked good
     wait_marked_good(vm, "B")
-    assert login(vm) == 200  # data kept through the failed update and the rollback
+    kept_data(vm)  # data kept through the failed update and the rollback
+    status = json.loads(vm.ssh("appliance firmware status --json").stdout)
+    assert status["booted"] == "B" and status["primary"] == "B", status
 
 
 def test_factory_reset_brings_back_first_boot(vm: Vm) -> None:
     old, slot = vm.boot_id(), booted(vm)
-    # Its own transient unit: the reset stops sshd, which must not take the reset with it.
-    vm.ssh("systemd-run --no-block --collect /usr/sbin/appliance-factory-reset --yes")
+    token = admin_token(vm)
+    status, body = vm.http("POST", "/api/v1/firmware/factory-reset", {"confirm": "reset"}, token=token)
+    assert status == 422 and body["details"]["fields"][0]["field"] == "confirm", body
+    status, body = vm.http("POST", "/api/v1/firmware/factory-reset", {"confirm": "RESET"}, token=token)
+    assert status == 202, body  # appliance-factory-reset.path takes the request up
     vm.wait_reboot(old, timeout=400)
     vm.wait_health(timeout=300)
     status, body = vm.http("GET", "/api/v1/setup")

@@ -178,6 +178,19 @@ class Vm:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
 
+    def upload(self, path: str, file: Path, token: str, timeout: float = 600) -> tuple[int, Any]:
+        """POST a file as the request body (an update bundle, streamed from disk)."""
+        size = file.stat().st_size
+        with file.open("rb") as f:
+            req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=f, method="POST",
+                                         headers={"Content-Type": "application/octet-stream",
+                                                  "Content-Length": str(size), "Authorization": f"Bearer {token}"})
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as r:
+                    return r.status, json.loads(r.read() or b"null")
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read() or b"null")
+
     def wait_health(self, timeout: float = 300, since: float | None = None) -> float:
         """Seconds from `since` (default: now) until /api/v1/health answers "ok" through the forwarded port."""
         start = time.monotonic() if since is None else since
