@@ -15,7 +15,8 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc make \
 	chromium fonts-wqy-microhei \
 	openssh-server openssh-client restic \
 	qemu-system-x86 debootstrap squashfs-tools rauc \
-	mmdebstrap ovmf grub-efi-amd64-bin grub-common mtools dosfstools fdisk bmap-tools zstd qemu-utils
+	mmdebstrap ovmf grub-efi-amd64-bin grub-common mtools dosfstools fdisk bmap-tools zstd qemu-utils \
+	dbus-daemon
 
 .PHONY: setup run test test-fast lint typecheck bench clean
 setup: .stamp-apt $(VENV)/.stamp-pip $(WEB_ASSETS)
