@@ -153,7 +153,7 @@ class Core:
         voicemail = VoicemailService(data_dir, records, bus, clock)
         prompts = PromptStore(data_dir / "prompts", tts=EspeakTts())
         hasher = PasswordHasher()  # one small pool for web logins and phone PINs alike
-        return cls(data_dir, clock, bus, lock, store, records, config, AuthService(config, clock, hasher),
+        return cls(data_dir, clock, bus, lock, store, records, config, AuthService(config, clock, hasher, bus=bus),
                    voicemail, prompts, hasher)
 
     def close(self) -> None:
@@ -329,7 +329,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     firmware, firmware_routes = build_firmware(core.data_dir, core.bus, core.clock)  # RAUC slots, updates, reset
     backups = BackupService(core.data_dir, core.store, core.bus, core.clock)  # restic at low priority
     monitoring = build_monitoring(core, run.bind, run.snmp_port, lambda: holder[0].health() if holder else [],
-                                  calls.controller.queue_views if calls else None)  # alarms, SNMP agent, /metrics
+                                  calls.controller.queue_views if calls else None,
+                                  hardware=hardware.status)  # alarms, SNMP agent (cards' tables too), /metrics
     blueprints = [
         auth_blueprint(api, core.auth),
         configuration_blueprint(api, core.config),
@@ -351,7 +352,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         return holder[0].health() if holder else []
 
     web = WebUi(api, core.auth, core.config, Languages.load(), AssetManifest.load(), health, __version__,
-                backups=backups, firmware=firmware, provisioning=prov, hardware=hardware)
+                monitoring=monitoring, backups=backups, firmware=firmware, provisioning=prov, hardware=hardware)
     http_app = build_http_app(
         api, blueprints, health, started_at=lambda: holder[0].started_at, now=core.clock.monotonic,
         html_error=lambda request, exc: page_error(web, request, exc),

@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.auth.errors import LoginLocked, SetupRequired, Unauthorized
+from appliance.auth.events import LoginBlocked
 from appliance.auth.models import Session
 from appliance.clock import Clock
 from appliance.configuration.service import Actor, ConfigService, check_password
 from appliance.domain import models as m
 from appliance.errors import Forbidden
+from appliance.events import EventBus
 from appliance.security.passwords import PasswordHasher, generate_token, token_digest
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class AuthService:
     config: ConfigService
     clock: Clock
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    bus: EventBus | None = None  # blocks are published (alarm table, SNMP notification)
     _setup_digest: str | None = None
     _sessions: dict[str, Session] = field(default_factory=dict)
     _failures: dict[str, _Failures] = field(default_factory=dict)
@@ -159,6 +162,9 @@ class AuthService:
             failures.count = 0
             log.warning("web login: %s blocked for %.0f s after %d failed attempts", key.removeprefix("src:"),
                         LOCK_SECONDS, MAX_FAILURES)
+            if self.bus is not None and key.startswith("src:"):
+                self.bus.publish(LoginBlocked(at=self.clock.wall(), source=key.removeprefix("src:"),
+                                              seconds=LOCK_SECONDS, failures=MAX_FAILURES))
 
     def _expire(self) -> None:
         now = self.clock.wall()

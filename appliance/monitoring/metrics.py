@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -85,6 +86,35 @@ class ApplianceCollector(Collector):
             raised.add_metric([a.name, a.source, a.severity.value], float(a.count))
         yield alarms
         yield raised
+        if self.monitor.hardware is not None:
+            yield from _hardware(self.monitor.hardware())
+
+
+# The same codes as the MIB's ccaSpanAlarmState and ccaPortState.
+_SPAN_COLOUR = {"los": 4, "ais": 4, "lof": 4, "rai": 3, "lomf": 2}
+_PORT_STATE = {"idle": 1, "ringing": 2, "off_hook": 3, "in_call": 4, "faulted": 5}
+
+
+def _hardware(status: Any) -> Iterator[Metric]:
+    """E1 spans and analog ports from the cards' status (`HardwareStatus`)."""
+    labels = ["span", "trunk"]
+    up = GaugeMetricFamily(_metric_name("span_d_channel_up"), "1 while the span's D-channel is up", labels=labels)
+    state = GaugeMetricFamily(_metric_name("span_alarm_state"), "1 none, 2 minor, 3 yellow, 4 red", labels=labels)
+    busy = GaugeMetricFamily(_metric_name("span_channels_in_use"), "B-channels carrying a call", labels=labels)
+    errors = CounterMetricFamily(_metric_name("span_errors"), "line error counters since the card started",
+                                 labels=[*labels, "counter"])
+    for span in status.spans:
+        key = [str(span.span), span.trunk]
+        up.add_metric(key, 1.0 if span.d_channel == "up" else 0.0)
+        state.add_metric(key, float(max((_SPAN_COLOUR.get(a, 2) for a in span.alarms), default=1)))
+        busy.add_metric(key, float(sum(1 for ch in span.channels if ch.state == "in_use")))
+        for name in ("crc4_errors", "ebits", "slips", "bpv", "fas_errors"):
+            errors.add_metric([*key, name], float(span.counters.get(name, 0)))
+    port = GaugeMetricFamily(_metric_name("port_state"), "1 idle, 2 ringing, 3 off hook, 4 in call, 5 faulted",
+                             labels=["port", "kind"])
+    for p in status.ports:
+        port.add_metric([str(p.port), p.kind], float(_PORT_STATE.get(p.state, 5)))
+    yield from (up, state, busy, errors, port)
 
 
 def registry_for(monitor: MonitorService, health: Callable[[], Iterable[Health]]) -> CollectorRegistry:

@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 SETTINGS_KEY = "monitoring"
 ALARMS_FILE = Path("monitoring") / "alarms.json"
 QueueViews = Callable[[], list[dict[str, Any]]]
+# The cards' status (`drivers.hardware.models.HardwareStatus`: `.spans`, `.ports`), read in memory.
+HardwareView = Callable[[], Any]
+# E1 alarms (G.775 / G.732): losing the signal or the frame takes the span out of service; RAI is the far
+# end's report of a fault; losing the CRC-4 multiframe only stops error monitoring.
+SPAN_ALARM_SEVERITY = {"los": Severity.CRITICAL, "ais": Severity.CRITICAL, "lof": Severity.CRITICAL,
+                       "rai": Severity.MAJOR, "lomf": Severity.MINOR}
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -82,9 +88,10 @@ class MonitorService:
 
     def __init__(self, data_dir: Path, store: Any, bus: EventBus, clock: Clock,
                  health: Callable[[], Iterable[Health]], *, queues: QueueViews | None = None,
-                 interval: float = 5.0, service_level_target: float = 20.0) -> None:
+                 interval: float = 5.0, service_level_target: float = 20.0,
+                 hardware: HardwareView | None = None) -> None:
         self.data_dir, self.store, self.bus, self.clock = Path(data_dir), store, bus, clock
-        self._health, self._queues = health, queues
+        self._health, self._queues, self.hardware = health, queues, hardware
         self.interval, self.service_level_target = interval, service_level_target
         self.table = AlarmTable()
         self.sample: SystemSample | None = None
@@ -96,6 +103,7 @@ class MonitorService:
         self._task: asyncio.Task[None] | None = None
         self._subs: list[Any] = []
         self._save_lock = asyncio.Lock()
+        self._blocked_until: dict[str, float] = {}  # brute_force_blocked source -> when its block ends
         self.samples_taken = 0
         self.notices_sent = 0
 
@@ -112,7 +120,8 @@ class MonitorService:
         self._saved_changes = self.table.changes
         self._subs = [self.bus.subscribe(self._on_event, {
             "sip.trunk_registration", "media.recording_stopped", "records.write_failed", "records.write_recovered",
-            "backups.failed", "backups.succeeded", "acd.call_answered", "acd.call_abandoned", "calls.ended"})]
+            "backups.failed", "backups.succeeded", "acd.call_answered", "acd.call_abandoned", "calls.ended",
+            "e1.alarm", "analog.port_state", "auth.login_blocked", "sip.auth_blocked"})]
         self._task = asyncio.create_task(self._run(), name="monitoring")
 
     async def stop(self) -> None:
@@ -170,6 +179,7 @@ class MonitorService:
         self.samples_taken += 1
         self.services = [h for h in self._health() if h.name != self.name]
         self._evaluate(self.sample)
+        self._unblock(self.clock.wall())
         self._notify(self.table.handle_timeout(self.clock.wall()))
         await self.save()
 
@@ -209,6 +219,12 @@ class MonitorService:
                                           now, f"queue {q['queue']} service level shortfall %")
         self._notify(out)
 
+    def _unblock(self, now: float) -> None:
+        for source, until in list(self._blocked_until.items()):
+            if now >= until:
+                del self._blocked_until[source]
+                self._notify(self.table.clear("brute_force_blocked", source, now, f"{source}: no longer blocked"))
+
     # ---- conditions from the bus
 
     def _on_event(self, event: Event) -> None:
@@ -236,6 +252,30 @@ class MonitorService:
                                     f"backup to {d['target']} failed: {d['reason']}")
         elif topic == "backups.succeeded":
             out = self.table.clear("backup_failed", d["target"], now, f"backup to {d['target']} succeeded")
+        elif topic == "e1.alarm":
+            source = f"span {d['span']} {d['alarm']}"
+            if d["raised"]:
+                severity = SPAN_ALARM_SEVERITY.get(d["alarm"], Severity.MAJOR)
+                out = self.table.raise_("span_alarm", source, severity, now,
+                                        f"E1 span {d['span']} ({d['card']}): {d['alarm'].upper()} alarm")
+            else:
+                out = self.table.clear("span_alarm", source, now, f"E1 span {d['span']}: {d['alarm'].upper()} cleared")
+        elif topic == "analog.port_state":
+            source = f"{d['kind']} port {d['port']}"
+            if d["state"] == "faulted":
+                out = self.table.raise_("port_fault", source, Severity.MAJOR, now,
+                                        f"{d['kind'].upper()} port {d['port']} faulted: {d.get('detail', '')}")
+            else:
+                out = self.table.clear("port_fault", source, now, f"{d['kind'].upper()} port {d['port']} {d['state']}")
+        elif topic in ("auth.login_blocked", "sip.auth_blocked"):
+            # raised for as long as the source is refused, then cleared by the next pass after that
+            web = topic == "auth.login_blocked"
+            source = f"web {d['source']}" if web else f"sip {d['key']}"
+            out = self.table.raise_("brute_force_blocked", source, Severity.MINOR, now,
+                                    f"{'web sign-in' if web else 'SIP authentication'} from "
+                                    f"{d['source'] if web else d['key']} blocked for {d['seconds']:g} s after "
+                                    f"{d['failures']} failed attempts")
+            self._blocked_until[source] = now + float(d["seconds"])
         else:
             self._count_today(topic, d)
         self._notify(out)

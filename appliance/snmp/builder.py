@@ -48,10 +48,13 @@ class Monitoring:
 
 
 def build_monitoring(core: Any, bind: str, snmp_port: int, health: Callable[[], Iterable[Health]],
-                     queues: Callable[[], list[dict[str, Any]]] | None) -> Monitoring:
-    """`core` is the composition root's `Core` (data directory, store, bus, clock)."""
+                     queues: Callable[[], list[dict[str, Any]]] | None,
+                     hardware: Callable[[], Any] | None = None) -> Monitoring:
+    """`core` is the composition root's `Core` (data directory, store, bus, clock); `hardware` gives the cards'
+    status (spans, channels, ports) for the MIB's tables and the metrics."""
     settings = core.store.settings
-    monitor = MonitorService(core.data_dir, core.store, core.bus, core.clock, health, queues=queues)
+    monitor = MonitorService(core.data_dir, core.store, core.bus, core.clock, health, queues=queues,
+                             hardware=hardware)
     identity = Identity(str(settings.get("model", DEFAULT_MODEL)), _serial(settings), __version__)
 
     def trunks() -> list[tuple[str, bool]]:

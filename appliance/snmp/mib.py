@@ -45,6 +45,9 @@ class Tree:
         self.alarm_entry: Oid = (*objects, 7, 2, 1)
         self.trunk_entry: Oid = (*objects, 8, 1)
         self.notify: Oid = (*objects, 9)
+        self.span_entry: Oid = (*objects, 10, 1)
+        self.channel_entry: Oid = (*objects, 11, 1)
+        self.port_entry: Oid = (*objects, 12, 1)
 
     def notification(self, name: str) -> Oid:
         return (*self.notifications, NOTIFICATIONS[name])
@@ -58,3 +61,9 @@ NOTIFICATIONS: dict[str, int] = {
 SEVERITY = {"critical": 1, "major": 2, "minor": 3, "warning": 4}
 SERVICE_STATUS = {"ok": 1, "degraded": 2, "down": 3, "starting": 4}
 TRUTH = {True: 1, False: 2}
+SPAN_ALARM_STATE = {None: 1, "minor": 2, "yellow": 3, "red": 4}
+CHANNEL_STATE = {"idle": 1, "in_use": 2, "blocked": 3}
+PORT_KIND = {"fxo": 1, "fxs": 2}
+PORT_STATE = {"idle": 1, "ringing": 2, "off_hook": 3, "in_call": 4, "faulted": 5}
+# G.732 / G.775: LOS, AIS and LOF take a span out of service (red); RAI is the far end's report (yellow).
+SPAN_ALARM_COLOUR = {"los": "red", "ais": "red", "lof": "red", "rai": "yellow", "lomf": "minor"}

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ SNMP_TRAP_OID: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 ENGINE_FILE = Path("snmp") / "engine-id"
 VERSION_FILE = Path("snmp") / "firmware-version"
 EVENT_TOPICS = {"monitoring.alarm_raised", "monitoring.alarm_cleared", "config.changed", "config.replaced",
-                "backups.failed", "backups.succeeded", "sip.auth_blocked"}
+                "backups.failed", "backups.succeeded", "sip.auth_blocked", "auth.login_blocked"}
 
 
 def _swap_version(path: Path, version: str) -> str | None:
@@ -160,7 +161,8 @@ class SnmpService:
     # ---- the rows
 
     def sources(self) -> Sources:
-        return Sources(self.tree, self.identity, lambda: self.clock.monotonic() - self._started_at,
+        identity = replace(self.identity, contact=self.settings.contact, location=self.settings.location)
+        return Sources(self.tree, identity, lambda: self.clock.monotonic() - self._started_at,
                        socket.gethostname(), self.monitor, self._health, self._trunks, lambda: self._interfaces)
 
     def snapshot(self) -> RowIndex:
@@ -216,6 +218,10 @@ class SnmpService:
         elif t == "sip.auth_blocked":
             self.notify("ccaBruteForceBlocked", [(self._n(3), d["key"]),
                                                  (self._n(1), f"sip: {d['failures']} failed logins, blocked "
+                                                              f"{d['seconds']:g} s")])
+        elif t == "auth.login_blocked":
+            self.notify("ccaBruteForceBlocked", [(self._n(3), d["source"]),
+                                                 (self._n(1), f"web: {d['failures']} failed sign-ins, blocked "
                                                               f"{d['seconds']:g} s")])
 
     def notify(self, name: str, objects: list[tuple[Oid, Any]]) -> None:

@@ -22,7 +22,18 @@ import psutil
 from appliance.health import Health
 from appliance.monitoring.models import Alarm
 from appliance.monitoring.service import MonitorService
-from appliance.snmp.mib import SERVICE_STATUS, SEVERITY, TRUTH, Oid, Tree
+from appliance.snmp.mib import (
+    CHANNEL_STATE,
+    PORT_KIND,
+    PORT_STATE,
+    SERVICE_STATUS,
+    SEVERITY,
+    SPAN_ALARM_COLOUR,
+    SPAN_ALARM_STATE,
+    TRUTH,
+    Oid,
+    Tree,
+)
 
 # row value kinds, turned into pysnmp types by the agent
 STR, INT, GAUGE, COUNTER, COUNTER64, TICKS, UNSIGNED, OID, OCTETS = (
@@ -189,7 +200,41 @@ def build_rows(src: Sources) -> list[Row]:
         state = mon.trunks.get(name)
         reg = 3 if not registers else (1 if state else 2)
         rows += [((*t.trunk_entry, 2, n), STR, _text(name)), ((*t.trunk_entry, 3, n), INT, reg)]
+    if mon.hardware is not None:
+        rows += hardware_rows(t, mon.hardware())
     rows.sort(key=lambda r: r[0])
+    return rows
+
+
+def span_colour(alarms: Iterable[str]) -> str | None:
+    """The worst of a span's alarms: red, yellow, minor, or None."""
+    found = {SPAN_ALARM_COLOUR.get(a, "minor") for a in alarms}
+    return next((c for c in ("red", "yellow", "minor") if c in found), None)
+
+
+def hardware_rows(t: Tree, status: Any) -> list[Row]:
+    """ccaSpanTable, ccaChannelTable and ccaPortTable from the cards' status (`HardwareStatus`)."""
+    rows: list[Row] = []
+    s, c = t.span_entry, t.channel_entry
+    for span in status.spans:
+        n, k = span.span, span.counters
+        in_use = sum(1 for ch in span.channels if ch.state == "in_use")
+        blocked = sum(1 for ch in span.channels if ch.state == "blocked")
+        rows += [((*s, 2, n), STR, _text(span.card_id)), ((*s, 3, n), STR, _text(span.trunk)),
+                 ((*s, 4, n), INT, 1 if span.d_channel == "up" else 2),
+                 ((*s, 5, n), INT, SPAN_ALARM_STATE[span_colour(span.alarms)]),
+                 ((*s, 6, n), STR, _text(",".join(span.alarms))), ((*s, 7, n), GAUGE, in_use),
+                 ((*s, 8, n), GAUGE, blocked)]
+        for col, key in ((9, "crc4_errors"), (10, "ebits"), (11, "slips"), (12, "bpv"), (13, "fas_errors")):
+            rows.append(((*s, col, n), COUNTER, int(k.get(key, 0)) % U32))
+        for ch in span.channels:
+            rows.append(((*c, 2, n, ch.channel), INT, CHANNEL_STATE.get(ch.state, 3)))
+    p = t.port_entry
+    for port in status.ports:
+        n = port.port
+        assignment = (port.trunk if port.kind == "fxo" else port.extension) or ""
+        rows += [((*p, 2, n), INT, PORT_KIND[port.kind]), ((*p, 3, n), INT, PORT_STATE.get(port.state, 5)),
+                 ((*p, 4, n), STR, _text(assignment)), ((*p, 5, n), COUNTER, int(port.frames_lost) % U32)]
     return rows
 
 

@@ -20,10 +20,26 @@ from appliance.monitoring.service import MonitorService
 from appliance.snmp.service import SnmpService
 from appliance.snmp.view import Identity
 from appliance.store.config_store import ConfigStore
+from drivers.hardware.models import ChannelView, HardwareStatus, PortView, SpanView
 
 COMMUNITY = "noc-read-7f3a"
 USER, AUTH_KEY, PRIV_KEY = "noc", "auth-pass-1234", "priv-pass-5678"
 ROOT = "1.3.6.1.4.1.32473"
+
+
+# One E1 span in red alarm with a call on channel 1, and two analog ports (the card emulator's tests drive
+# the real drivers: tests/snmp/test_cards.py).
+CARDS = HardwareStatus(
+    at=0.0, running=True,
+    spans=(SpanView(card_id="E1-0001", span=1, trunk="pri1", role="user", framing="crc4", framing_in_use="crc4",
+                    clock="line", clock_priority=1, d_channel="down", lapd_state="tei_assigned", alarms=("los",),
+                    sending_rai=True, loopback="none",
+                    counters={"crc4_errors": 12, "ebits": 3, "slips": 1, "bpv": 40, "fas_errors": 7},
+                    channels=tuple(ChannelView(channel=c, state="in_use" if c == 1 else "idle")
+                                   for c in (*range(1, 16), *range(17, 32)))),),
+    ports=(PortView(card_id="FXO-4", port=1, kind="fxo", state="faulted", trunk="pstn", counters={}),
+           PortView(card_id="FXO-4", port=2, kind="fxs", state="in_call", extension="1009", counters={},
+                    frames_lost=5)))
 
 
 @dataclass
@@ -101,7 +117,8 @@ async def box(tmp_path: Path, store: ConfigStore, snmp_extra: dict[str, Any]) ->
 
     queues = [{"queue": f"q{i:03d}", "name": f"Queue {i}", "waiting": i % 4, "logged_in": 2, "idle": 1,
                "longest_wait": 12.5} for i in range(1, 4)]
-    monitor = MonitorService(tmp_path / "data", store, bus, clock, health, queues=lambda: queues, interval=3600.0)
+    monitor = MonitorService(tmp_path / "data", store, bus, clock, health, queues=lambda: queues, interval=3600.0,
+                             hardware=lambda: CARDS)
     snmp = SnmpService("127.0.0.1", 0, tmp_path / "data", store, bus, clock, monitor, health,
                        Identity("CC-1000", "SN-0042", "1.2.3"), lambda: [("carrier", True), ("pbx", False)])
     holder.append(snmp)

@@ -16,7 +16,8 @@ from appliance.app import Appliance, create_appliance
 from appliance.config import RunConfig
 from appliance.snmp.service import SnmpService
 from tests.conftest import free_port, free_rtp_port
-from tests.snmp.conftest import ROOT, parse_walk, run, settings, v2c, v3
+from tests.snmp.conftest import AUTH_KEY, COMMUNITY, PRIV_KEY, ROOT, USER, parse_walk, run, settings, v2c, v3
+from tests.snmp.trapd import TrapD, config, text_of
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 PASSWORD = "correct horse battery"
@@ -96,3 +97,32 @@ async def test_walks_of_the_running_box_match_the_api(running: tuple[Appliance, 
     assert got[f"{ROOT}.1.2.10.1.2.1"] == f'STRING: "{data_mount}"'
     active = sum(s.value for s in families["appliance_alarm_active"].samples)
     assert active == alarms["active"]
+
+
+async def test_a_web_sign_in_brute_force_is_blocked_alarmed_and_trapped(
+        running: tuple[Appliance, httpx.AsyncClient], tmp_path: Path) -> None:
+    """svcrack-style guessing on the web sign-in: after the limit the source is refused, the alarm table has
+    brute_force_blocked for it, and snmptrapd receives ccaBruteForceBlocked naming the address."""
+    _, http = running
+    trap_port = free_port(2)
+    trapd = TrapD(trap_port, tmp_path / "trapd")
+    await trapd.start(config(COMMUNITY, USER, AUTH_KEY, PRIV_KEY, "80007ed9050102030405060708"))
+    try:
+        r = await http.put("/api/v1/snmp/settings", json=settings(trap_receivers=[
+            {"host": "127.0.0.1", "port": trap_port, "version": "v2c", "community": COMMUNITY}]))
+        assert r.status_code == 200, r.text
+        statuses = []
+        async with httpx.AsyncClient(base_url=str(http.base_url), timeout=10) as attacker:
+            for i in range(12):
+                r = await attacker.post("/api/v1/login", json={"name": "admin", "password": f"guess-{i}"})
+                statuses.append(r.status_code)
+        assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429], statuses
+        [trap] = await trapd.wait_for(f"{ROOT}.0.8")
+        assert text_of(trap.varbinds[f"{ROOT}.1.9.3.0"]) == "127.0.0.1"
+        assert "web" in text_of(trap.varbinds[f"{ROOT}.1.9.1.0"])
+        alarms = (await http.get("/api/v1/alarms?active=true")).json()["items"]
+        blocked = [a for a in alarms if a["name"] == "brute_force_blocked"]
+        assert [a["source"] for a in blocked] == ["web 127.0.0.1"] and "10 failed" in blocked[0]["text"]
+        assert "brute_force_blocked" in await trapd.wait_for_alarms(f"{ROOT}.0.1", {"brute_force_blocked"})
+    finally:
+        await trapd.stop()

@@ -27,6 +27,7 @@ from web_ui.i18n import LANG_COOKIE, Formats, Languages, pick_language
 from web_ui.labels import KIND_TITLES, SECTIONS, VALUE_LABELS
 
 if TYPE_CHECKING:
+    from appliance.snmp.builder import Monitoring
     from appliance.backups.service import BackupService
     from drivers.hardware.service import HardwareService
     from provisioning.builder import Provisioning
@@ -72,6 +73,7 @@ class WebUi:
     health: Callable[[], Iterable[Health]]
     version: str
     firmware: FirmwareService | None = None  # the root slots and updates (System → Firmware)
+    monitoring: Monitoring | None = None  # alarms, thresholds, the box's figures, SNMP (None: not built)
     hardware: HardwareService | None = None  # the cards' status (System → Hardware)
     provisioning: Provisioning | None = None  # first boot, network and phones (None: not built)
     backups: BackupService | None = None  # targets, schedules, snapshots, restore (None: not built)
@@ -146,6 +148,12 @@ def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSectio
     system.append(MenuItem("/system/health", _("Health"), path.startswith("/system/health")))
     if viewer.can_read_config:
         system.append(MenuItem("/system/hardware", _("Hardware"), path.startswith("/system/hardware")))
+    if viewer.session.role in (Role.ADMIN, Role.SUPERVISOR):
+        system += [MenuItem("/system/alarms", _("Alarms"), path.startswith("/system/alarms")),
+                   MenuItem("/system/resources", _("Resources"), path.startswith("/system/resources")),
+                   MenuItem("/system/thresholds", _("Alarm thresholds"), path.startswith("/system/thresholds"))]
+    if viewer.can_write:
+        system.append(MenuItem("/system/snmp", _("SNMP"), path.startswith("/system/snmp")))
     if viewer.can_write:
         system.append(MenuItem("/system/firmware", _("Firmware"), path.startswith("/system/firmware")))
     system.append(MenuItem("/system/about", _("About and licences"), path.startswith("/system/about")))

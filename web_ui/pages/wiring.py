@@ -19,6 +19,7 @@ from web_ui.pages import (
     firmware_pages,
     hardware_pages,
     ivr_pages,
+    monitoring_pages,
     network_pages,
     phone_pages,
     prompt_pages,
@@ -45,6 +46,7 @@ def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(phone_pages.make_blueprint(ui))
     app.blueprint(firmware_pages.make_blueprint(ui))
     app.blueprint(hardware_pages.make_blueprint(ui))
+    app.blueprint(monitoring_pages.make_blueprint(ui))
 
     @app.exception(PageRedirect)
     async def page_redirect(request: Request, exc: PageRedirect) -> HTTPResponse:

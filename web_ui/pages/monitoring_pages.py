@@ -1,0 +1,120 @@
+"""The monitoring pages under "System": the alarm table (active alarms, then the history of cleared ones),
+the box's resources (CPU, load, memory, swap, disks, temperatures, open files, time sync), the alarm
+thresholds, and the SNMP settings.
+
+The pages read the monitor and the SNMP service directly (the same objects the API answers from); every
+change is made by the browser through `PATCH /api/v1/monitoring/thresholds` and `PUT /api/v1/snmp/settings`.
+SNMP secrets (communities, v3 keys, trap communities) are never put in a page: the settings are shown as the
+API shows them, masked, and a masked value sent back keeps the stored one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+
+from appliance.auth.models import WRITE_CONFIG
+from appliance.domain.models import Role
+from appliance.snmp.http import public_view
+from appliance.snmp.service import SETTINGS_KEY as SNMP_KEY
+from web_ui.i18n import N_
+from web_ui.pages.context import PageForbidden, WebUi, render, viewer_of
+
+READ = frozenset({Role.ADMIN, Role.SUPERVISOR})
+HISTORY_ROWS = 200
+
+SEVERITY_LABELS: dict[str, str] = {"critical": N_("Critical"), "major": N_("Major"), "minor": N_("Minor"),
+                                   "warning": N_("Warning")}
+# The badge colour of each severity (the console's existing badge styles).
+SEVERITY_BADGE = {"critical": "down", "major": "down", "minor": "degraded", "warning": "degraded"}
+
+# Alarm and threshold name -> what it means, in words.
+ALARM_LABELS: dict[str, str] = {
+    "cpu_high": N_("CPU usage high"),
+    "load_high": N_("Load average high"),
+    "memory_high": N_("Memory usage high"),
+    "swap_high": N_("Swap usage high"),
+    "disk_high": N_("Disk usage high"),
+    "data_disk_full": N_("Data disk full"),
+    "temperature_high": N_("Temperature high"),
+    "open_files_high": N_("Too many open files"),
+    "media_ticks_late_rate": N_("Media engine running late"),
+    "queue_waiting_high": N_("Too many callers waiting in a queue"),
+    "queue_wait_long": N_("A caller has waited too long"),
+    "queue_service_level_low": N_("Queue service level below target"),
+    "trunk_unregistered": N_("Trunk registration lost"),
+    "recording_stopped": N_("Recording stopped"),
+    "records_write_failed": N_("Record store cannot write"),
+    "backup_failed": N_("Backup failed"),
+    "service_down": N_("Service down"),
+    "span_alarm": N_("E1 span alarm"),
+    "port_fault": N_("Analog port fault"),
+    "brute_force_blocked": N_("Sign-in attempts blocked"),
+}
+# What each threshold's levels measure.
+THRESHOLD_UNITS: dict[str, str] = {
+    "cpu_high": "%", "memory_high": "%", "swap_high": "%", "disk_high": "%", "data_disk_full": "%",
+    "temperature_high": "°C", "queue_wait_long": N_("s"), "queue_service_level_low": N_("% below 100"),
+}
+NTP_LABELS = {True: N_("Synchronized"), False: N_("Not synchronized"), None: N_("Unknown (no NTP daemon)")}
+
+
+def _monitoring(ui: WebUi) -> Any:
+    if ui.monitoring is None:
+        raise PageForbidden()  # built without monitoring: nothing to show
+    return ui.monitoring
+
+
+def make_blueprint(ui: WebUi) -> Blueprint:
+    bp = Blueprint("monitoring_pages", url_prefix="")
+
+    async def alarms(request: Request) -> HTTPResponse:
+        viewer = viewer_of(ui, request, READ)
+        _ = ui.languages.gettext(viewer.language)
+        rows = _monitoring(ui).monitor.table.rows()
+        rank = list(SEVERITY_LABELS)
+        active = sorted((a for a in rows if a.active), key=lambda a: (rank.index(a.severity.value), -a.raised_at))
+        history = sorted((a for a in rows if not a.active), key=lambda a: -(a.cleared_at or 0.0))[:HISTORY_ROWS]
+        names = {k: _(v) for k, v in ALARM_LABELS.items()}
+        return render(ui, request, "monitoring/alarms.html", viewer=viewer, active=active, history=history,
+                      names=names, severities={k: _(v) for k, v in SEVERITY_LABELS.items()},
+                      badges=SEVERITY_BADGE, total=len(rows))
+
+    async def resources(request: Request) -> HTTPResponse:
+        viewer = viewer_of(ui, request, READ)
+        _ = ui.languages.gettext(viewer.language)
+        m = _monitoring(ui).monitor
+        return render(ui, request, "monitoring/resources.html", viewer=viewer, sample=m.sample,
+                      ntp=_(NTP_LABELS[m.sample.ntp_synced]) if m.sample else "", queues=m.queue_figures(),
+                      today=m.today)
+
+    async def thresholds(request: Request) -> HTTPResponse:
+        viewer = viewer_of(ui, request, READ)
+        _ = ui.languages.gettext(viewer.language)
+        rows = [(t, _(ALARM_LABELS.get(t.name, t.name)), _(THRESHOLD_UNITS[t.name]) if t.name in THRESHOLD_UNITS else "")
+                for t in _monitoring(ui).monitor.thresholds().values()]
+        return render(ui, request, "monitoring/thresholds.html", viewer=viewer, rows=rows,
+                      severities=[(k, _(v)) for k, v in SEVERITY_LABELS.items()])
+
+    async def snmp(request: Request) -> HTTPResponse:
+        viewer = viewer_of(ui, request, WRITE_CONFIG)
+        service = _monitoring(ui).snmp
+        shown = public_view(service.store.settings.get(SNMP_KEY, {}) or {})
+
+        def as_json(key: str) -> str:
+            return json.dumps(shown.get(key, []), ensure_ascii=False, indent=1)
+
+        return render(ui, request, "monitoring/snmp.html", viewer=viewer, settings=shown,
+                      engine_id=service.engine_id, listening=service.listening(), failure=service.failure,
+                      communities=as_json("communities"), users=as_json("users"),
+                      receivers=as_json("trap_receivers"),
+                      networks="\n".join(shown.get("allowed_networks", ["127.0.0.0/8", "::1/128"])))
+
+    bp.add_route(alarms, "/system/alarms", methods=["GET"], name="alarms_page")
+    bp.add_route(resources, "/system/resources", methods=["GET"], name="resources_page")
+    bp.add_route(thresholds, "/system/thresholds", methods=["GET"], name="thresholds_page")
+    bp.add_route(snmp, "/system/snmp", methods=["GET"], name="snmp_page")
+    return bp
