@@ -26,11 +26,13 @@ every packet dearer).
 With `--srtp`, the same engine process then runs SRTP steps (`--srtp-steps`), so plain and SRTP calls are
 measured in one run: each SRTP call is a chain of four endpoints, generator → plain leg → SRTP leg → (UDP on
 loopback) → SRTP leg → plain leg → generator, the two SRTP legs keyed as SDES would key two phones
-(`--srtp-suite`, AES_CM_128_HMAC_SHA1_80 by default). Each packet is thus protected once and unprotected once
-in each direction, as in an SRTP-to-SRTP call, on the Python packet path (encrypted legs never take the
-compiled one), but relayed twice where such a call relays it once: the SRTP figure per call is an upper
-bound. The generator stays plain: its payload marks come back untouched, so loss and jitter are measured as
-for plain calls.
+(`--srtp-suite`, AES_CM_128_HMAC_SHA1_80 by default). A chain is two plain-to-SRTP calls (a caller on a plain
+trunk to an agent's SRTP phone, say), each the other's SRTP phone, so every figure of the engine belongs to
+one of them: SRTP steps count those calls (two per chain), all on the Python packet path (encrypted legs never
+take the compiled one). An SRTP-to-SRTP call does the same plus one protect and one unprotect per packet: the
+bench times libsrtp's protect and unprotect in the engine process and adds that for `srtp_to_srtp_*`. The
+generator stays plain: its payload marks come back untouched, so loss and jitter are measured as for plain
+calls.
 
 The last line printed is one JSON object: calls, loss_pct, jitter_p99_ms, cpu_per_call_pct (and with --srtp
 the same figures prefixed srtp_).
@@ -106,6 +108,27 @@ async def _srtp_chain(engine: Any, host: str, gen_a: int, gen_b: int, suite: str
     return [a.endpoint_id, b.endpoint_id, sa.endpoint_id, sb.endpoint_id], [a.port, b.port]
 
 
+def _srtp_cost(suite: str, packets: int = 20000) -> dict[str, float]:
+    """Microseconds per protect and per unprotect of a 160-byte A-law packet through the engine's own SRTP
+    context (libsrtp), timed in the engine process."""
+    import secrets
+    import struct
+
+    from appliance.media import SrtpKeys
+    from appliance.media.srtp import SrtpContext, key_length
+
+    key = secrets.token_bytes(key_length(suite))
+    ctx = SrtpContext(SrtpKeys(suite, tx_key=key, rx_key=key))  # (its own packets come back to it)
+    plain = [struct.pack("!BBHII", 0x80, 8, i & 0xFFFF, i * 160, 0x5EC) + bytes(160) for i in range(packets)]
+    t0 = time.perf_counter()
+    protected = [ctx.protect(p) for p in plain]
+    t1 = time.perf_counter()
+    back = [ctx.unprotect(p) for p in protected if p is not None]
+    t2 = time.perf_counter()
+    assert back[-1] == plain[-1]
+    return {"protect_us": round((t1 - t0) / packets * 1e6, 2), "unprotect_us": round((t2 - t1) / packets * 1e6, 2)}
+
+
 async def _engine(conn: Connection, mode: str) -> None:
     from appliance.events import EventBus
     from appliance.media import MediaConfig, MediaEngine, PartyMask, RemoteMedia
@@ -175,6 +198,8 @@ async def _engine(conn: Connection, mode: str) -> None:
                        "gc_seconds": round(gc_time[0], 3), "drains": engine.drains, "drained": engine.drained,
                        "send_failures": engine.send_failures})
             engine.tick_max = 0.0
+        elif cmd["op"] == "srtp_cost":
+            conn.send(_srtp_cost(cmd["suite"]))
         elif cmd["op"] == "stop":
             for r in recordings:
                 engine.stop_recording(r)
@@ -232,8 +257,10 @@ def run_step(conn: Connection, engine_pid: int, generator: Path, calls: int, sec
              group: int = 2, record: bool = False, relay: bool = True, srtp: str | None = None) -> StepResult:
     # The generator's legs are spread over several sockets: phones each have their own address, and one
     # socket receiving every leg's packets would make the engine's sends contend for its queue.
-    socks = [generator_socket() for _ in range(min(GENERATOR_SOCKETS, calls * group))]
-    conn.send({"op": "setup", "groups": calls, "group": group, "host": "127.0.0.1",
+    # with srtp, `calls` counts plain-to-SRTP calls: each chain of the bench is two of them (module docstring)
+    groups = max(1, calls // 2) if srtp else calls
+    socks = [generator_socket() for _ in range(min(GENERATOR_SOCKETS, groups * group))]
+    conn.send({"op": "setup", "groups": groups, "group": group, "host": "127.0.0.1",
                "ports": [s.getsockname()[1] for s in socks], "record": record, "srtp": srtp})
     ports = conn.recv()["ports"]
     # the generator warms up for 0.5 s first (every leg latched, jitter buffers settled), not measured; the
@@ -272,7 +299,7 @@ def run_step(conn: Connection, engine_pid: int, generator: Path, calls: int, sec
         print("engine", st1)
         print("generator", figures)
     cpu_pct = 100.0 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / elapsed
-    legs = calls * group
+    legs = groups * group
     wall = figures["wall"]
     sent, received = figures["sent"], figures["received"]
     expected = sent if relay else int(legs * wall / 0.02)
@@ -344,7 +371,7 @@ def main() -> None:
     parser.add_argument("--max-loss-pct", type=float, default=0.1)
     parser.add_argument("--max-jitter-ms", type=float, default=5.0)
     parser.add_argument("--srtp", action="store_true", help="then SRTP calls in the same run (see above)")
-    parser.add_argument("--srtp-steps", default="100,250,500,750,1000")
+    parser.add_argument("--srtp-steps", default="200,500,750,1000", help="plain-to-SRTP calls (two per chain)")
     parser.add_argument("--srtp-suite", default="AES_CM_128_HMAC_SHA1_80",
                         choices=("AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM"))
     args = parser.parse_args()
@@ -355,11 +382,14 @@ def main() -> None:
     proc, conn = start_engine("relay")
     srtp_best: StepResult | None = None
     srtp_failed: dict[str, float] | None = None
+    cost: dict[str, float] = {}
     try:
         best, failed = climb(conn, proc.pid or 0, generator, args, args.steps, None)
         if args.srtp:
             srtp_best, srtp_failed = climb(conn, proc.pid or 0, generator, args, args.srtp_steps, args.srtp_suite,
                                            first_step=len(args.steps.split(",")) + 1)
+            conn.send({"op": "srtp_cost", "suite": args.srtp_suite})
+            cost = conn.recv()
     finally:
         stop_engine(proc, conn)
         build_dir.cleanup()
@@ -376,6 +406,11 @@ def main() -> None:
     }
     if args.srtp:
         b = srtp_best
+        # an SRTP-to-SRTP call: a plain-to-SRTP call plus one protect and one unprotect per packet (50 + 50/s)
+        extra_pct = 50 * (cost["protect_us"] + cost["unprotect_us"]) * 1e-6 * 100
+        both = b.cpu_per_call_pct + extra_pct if b else None
+        print(f"srtp libsrtp protect {cost['protect_us']} us, unprotect {cost['unprotect_us']} us per packet: "
+              f"SRTP-to-SRTP call {both if both is None else round(both, 4)}% of a core", flush=True)
         result.update({
             "srtp_suite": args.srtp_suite,
             "srtp_calls": b.calls if b else 0,
@@ -386,6 +421,10 @@ def main() -> None:
             "srtp_engine_waited_for_cpu_pct": b.engine_wait_pct if b else None,
             "srtp_first_failed_step": srtp_failed,
             "srtp_projected_calls_per_core": int(100.0 / b.cpu_per_call_pct) if b and b.cpu_per_call_pct else 0,
+            "srtp_protect_us": cost["protect_us"],
+            "srtp_unprotect_us": cost["unprotect_us"],
+            "srtp_to_srtp_cpu_per_call_pct": round(both, 4) if both else None,
+            "srtp_to_srtp_projected_calls_per_core": int(100.0 / both) if both else 0,
         })
     print(json.dumps(result))
 
