@@ -31,6 +31,7 @@ from drivers.e1.models import E1Settings, SpanSettings, TrunkGroup, apply_caller
 from drivers.e1.pcap import PcapWriter
 from drivers.e1.pri import PriStack
 from drivers.e1.q931_codec import Number
+from drivers.hal.errors import HalError
 from drivers.hal.interface import BearerFrames, CardBackend
 from drivers.hal.models import CardEvent, CardLost, DChannelReceived, DefectsChanged, SpanCounters
 
@@ -47,6 +48,7 @@ class SpanRuntime:
     counters: SpanCounters = field(default_factory=SpanCounters)
     pcap: PcapWriter | None = None
     link_up: bool = False
+    refused: str = ""  # why the card would not configure the span (it is then never started)
     red: bool = False  # in red alarm (LOS, AIS or LOF declared), as last published
     blocked: frozenset[int] = frozenset()  # channels out of service, as last published
 
@@ -75,6 +77,7 @@ class E1Driver:
         self._rr: dict[str, int] = {}  # round-robin position per trunk group
         self._card_id = ""
         self._started = False
+        self.card_down: str | None = None  # why the card is not in use (cannot be opened, or lost)
         self.counters = {"calls_in": 0, "calls_out": 0, "refused_out": 0, "bearer_ticks": 0, "alarms_raised": 0}
 
     # ---------------------------------------------------------------- lifecycle
@@ -92,13 +95,23 @@ class E1Driver:
                 pcap = rt.pcap
                 stack.tap = lambda frame, sent, at, pcap=pcap: pcap.write(frame, sent=sent, at=self.wall())
             self.spans[s.span] = rt
-        info = await self.card.open(self)
+        self._started = True
+        try:
+            info = await self.card.open(self)
+        except HalError as exc:  # (a missing card must not keep the rest of the box from starting)
+            self.card_down = f"cannot open the card: {exc.message}"
+            log.error("E1 card %s: %s", self.settings.device, self.card_down)
+            return
         self._card_id = info.card_id
         for rt in self.spans.values():
-            await self.card.configure_span(rt.number, rt.settings.line)
+            try:
+                await self.card.configure_span(rt.number, rt.settings.line)
+            except HalError as exc:  # (e.g. a span the card does not have): that span stays down
+                rt.refused = exc.message
+                log.error("E1 span %d: not configured: %s", rt.number, exc.message)
+                continue
             rt.stack.start(loop.time())
             self._process(rt)
-        self._started = True
 
     async def stop(self) -> None:
         for leg in list(self._legs.values()):
@@ -144,6 +157,8 @@ class E1Driver:
         alarms = [rt.number for rt in self.spans.values() if rt.alarms.active]
         status = Status.STARTING if not self._started else Status.DEGRADED if down or alarms else Status.OK
         detail = ", ".join([f"span {n} down" for n in down] + [f"span {n} in alarm" for n in alarms])
+        if self.card_down is not None:
+            status, detail = Status.DOWN, self.card_down
         gauges: dict[str, float] = {"spans_up": sum(rt.link_up for rt in self.spans.values()),
                                     "channels_in_use": sum(len(rt.stack.q931.busy) for rt in self.spans.values()),
                                     "channels_blocked": sum(len(rt.stack.q931.blocked) for rt in self.spans.values())}
@@ -245,6 +260,7 @@ class E1Driver:
                 self._process(rt)
         elif isinstance(event, CardLost):
             log.error("E1 card %s lost: %s", self._card_id, event.reason)
+            self.card_down = f"card lost: {event.reason}"
             for leg in list(self._legs.values()):
                 self._end(leg, int(Cause.NETWORK_OUT_OF_ORDER), remote=True)
             for rt in self.spans.values():

@@ -95,9 +95,9 @@ class HardwareService:
         cards: list[CardView] = []
         if self.e1 is not None:
             info = _info(self.e1.card)
-            up = info is not None and self.e1.card.health().status == Status.OK
+            up = info is not None and self.e1.card_down is None and self.e1.card.health().status == Status.OK
             cards.append(self._card_view("e1", self.e1.settings.device, info, up,
-                                         "" if up else "the card is not open"))
+                                         "" if up else self.e1.card_down or "the card is not open"))
         if self.analog is not None:
             info = _info(self.analog.card)
             up = info is not None and self.analog.card_lost is None

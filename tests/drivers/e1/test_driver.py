@@ -163,3 +163,35 @@ async def test_los_and_ais_raise_and_clear_alarms_and_the_far_end_sees_rai() -> 
             assert not status.defects and not status.sending_rai
         finally:
             await box.stop()
+
+
+async def test_lof_and_crc4_multiframe_loss_raise_and_clear_alarms() -> None:
+    """LOF takes the span down (red, RAI sent back); losing the CRC-4 multiframe with CRC-4 in use is a
+    minor alarm of its own that leaves the D-channel up."""
+    async with two_cards() as far_end:
+        far = far_end["far"]
+        bus = EventBus()
+        events: list[Event] = []
+        bus.subscribe(events.append, {"e1.*"})
+        card = SerialCard(far_end["tty"])
+        box = E1Driver(ours(far_end["tty"]), card, ToneMedia(), bus)
+        await box.start()
+        try:
+            await until("up", lambda: box.spans[1].link_up and far.spans[1].link_up)
+            assert (await card.span_status(1)).framing_in_use == "crc4"  # (auto: the far end sends CRC-4)
+            await card.inject(span=1, condition="lof")
+            await until("LOF raised", lambda: "lof" in {a.value for a in box.spans[1].alarms.active}, 3)
+            assert (await card.span_status(1)).sending_rai
+            await until("RAI at the far end", lambda: "rai" in {a.value for a in far.spans[1].alarms.active}, 3)
+            await card.inject(span=1, condition="lomf")
+            await until("LOF cleared, LOMF raised", lambda: {a.value for a in box.spans[1].alarms.active} == {
+                "lomf"}, 4)
+            assert not (await card.span_status(1)).sending_rai
+            await card.inject(span=1, condition="clear")
+            await until("all clear", lambda: not box.spans[1].alarms.active, 3)
+            changes = [(e.alarm, e.raised) for e in events if isinstance(e, SpanAlarmChanged)]
+            assert changes == [("lof", True), ("lomf", True), ("lof", False), ("lomf", False)], changes
+            states = [e.state for e in events if isinstance(e, SpanStateChanged)]
+            assert states[0] == "up" and "alarm" in states
+        finally:
+            await box.stop()

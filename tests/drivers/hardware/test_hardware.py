@@ -161,3 +161,21 @@ async def test_the_command_probes_the_cards_when_the_box_is_stopped(tmp_path: Pa
         assert [(s.span, s.lapd_state) for s in view.spans] == [(1, "not running"), (2, "not running")]
         text = render(view)
         assert "probed (the box is stopped)" in text and "EMU-E1-0001" in text
+
+
+async def test_a_missing_e1_card_leaves_the_box_running_with_the_card_down(tmp_path: Path) -> None:
+    from appliance.legs.causes import Cause
+    from appliance.legs.models import LegRefused
+
+    box = E1Driver(ours(str(tmp_path / "no-such-tty")), SerialCard(str(tmp_path / "no-such-tty")), ToneMedia())
+    await box.start()  # (no exception: the rest of the box starts)
+    try:
+        assert box.health().status.value == "down" and "cannot open" in box.health().detail
+        view = HardwareService(box, None, candidates=lambda: []).status()
+        assert view.cards[0].state == "down" and "cannot open" in view.cards[0].detail
+        assert view.spans[0].d_channel == "down"
+        with pytest.raises(LegRefused) as refused:
+            await box.create(OutboundLeg(callee="800", caller="1001", trunk="pri1"))
+        assert refused.value.cause == Cause.NO_CIRCUIT_AVAILABLE
+    finally:
+        await box.stop()
