@@ -326,7 +326,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     # first boot (network, host name, time, SIP domain, cards) and phone provisioning
     prov = build_provisioning(core, bind=run.bind, sip_port=run.sip_port,
                               setup_token=lambda: holder[0].setup_token if holder else None)
-    firmware, firmware_routes = build_firmware(core.data_dir, core.bus, core.clock)  # RAUC slots, updates, reset
+    firmware, firmware_routes = build_firmware(core.data_dir, core.bus, core.clock,  # RAUC slots, updates, reset
+                                               audit=core.records.append_audit)
     backups = BackupService(core.data_dir, core.store, core.bus, core.clock)  # restic at low priority
     monitoring = build_monitoring(core, run.bind, run.snmp_port, lambda: holder[0].health() if holder else [],
                                   calls.controller.queue_views if calls else None,

@@ -12,7 +12,7 @@ from sanic.response import HTTPResponse
 
 from appliance.auth.models import WRITE_CONFIG
 from appliance.firmware.service import RESET_WORD, FirmwareService
-from appliance.http_api import Api, body_of, ok, session_of
+from appliance.http_api import Api, body_of, ok, session_of, source_of
 
 _OBJ: dict[str, Any] = {"type": "object"}
 PROGRESS_SCHEMA: dict[str, Any] = {
@@ -48,17 +48,17 @@ def make_blueprint(api: Api, service: FirmwareService) -> Blueprint:
 
     async def install(request: Request) -> HTTPResponse:
         size, sha256 = await service.receive(_body_chunks(request))
-        started = service.start_install(source="api")
+        started = service.start_install(source="api", by=session_of(request).user, address=source_of(request))
         return ok({**started.to_json(), "bundle_sha256": sha256, "bundle_bytes": size}, status=202)
 
     async def reboot(request: Request) -> HTTPResponse:
-        await service.request_reboot(session_of(request).user)
+        await service.request_reboot(session_of(request).user, source_of(request))
         return ok({"rebooting": True}, status=202)
 
     async def factory_reset(request: Request) -> HTTPResponse:
         body = body_of(request)
         confirm = body.get("confirm") if isinstance(body, dict) else None
-        await service.request_factory_reset(confirm, session_of(request).user)
+        await service.request_factory_reset(confirm, session_of(request).user, source_of(request))
         return ok({"resetting": True}, status=202)
 
     api.route(bp, "GET", "/api/v1/firmware", status, summary="The running version, both root slots and the last "

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -42,6 +42,7 @@ from appliance.firmware.events import (
 from appliance.firmware.models import FirmwareStatus, InstallState, Progress
 from appliance.firmware.rauc import RaucClient, parse_status
 from appliance.health import Health, Status
+from appliance.records.models import AuditEntry
 
 log = logging.getLogger(__name__)
 FIRMWARE_DIR = "firmware"
@@ -90,6 +91,7 @@ class FirmwareService:
     bus: EventBus
     clock: Clock = field(default_factory=SystemClock)
     rauc: RaucClient | None = None
+    audit: Callable[[AuditEntry], object] | None = None  # the record store's audit log (who installed, reset)
     name: str = "firmware"
     _progress: Progress = field(default_factory=Progress)
     _task: asyncio.Task[None] | None = None
@@ -188,7 +190,8 @@ class FirmwareService:
         self._counters["uploads"] += 1
         return size, digest.hexdigest()
 
-    def start_install(self, bundle: Path | None = None, source: str = "api") -> Progress:
+    def start_install(self, bundle: Path | None = None, source: str = "api", by: str = "",
+                      address: str = "") -> Progress:
         """Install the uploaded bundle (or `bundle`) in the background; the progress reads as it goes."""
         self._require("installing an update", "安装升级")
         if self.installing:
@@ -197,6 +200,7 @@ class FirmwareService:
         size = path.stat().st_size if path.exists() else 0
         if size == 0:
             raise empty_bundle()
+        self._audit(by, address, "install", {"bundle_bytes": size})
         self._progress = Progress(InstallState.RUNNING, 0, "", size, self.clock.wall())
         self.bus.publish(FirmwareInstallStarted(bundle_bytes=size, source=source))
         self._task = asyncio.get_running_loop().create_task(self._install(path, remove=bundle is None))
@@ -245,23 +249,30 @@ class FirmwareService:
 
     # ---- asking the box ----------------------------------------------------------------------------------
 
-    async def request_reboot(self, by: str) -> None:
+    async def request_reboot(self, by: str, address: str = "") -> None:
         self._require("rebooting from here", "从此处重启")
         if self.installing:
             raise InstallRunning()
+        self._audit(by, address, "reboot", None)
         await asyncio.to_thread(self._drop, REBOOT_REQUEST, by)
         self.bus.publish(FirmwareRebootRequested(by=by))
         log.warning("reboot requested by %s", by)
 
-    async def request_factory_reset(self, confirm: object, by: str) -> None:
+    async def request_factory_reset(self, confirm: object, by: str, address: str = "") -> None:
         if confirm != RESET_WORD:
             raise wrong_confirmation(RESET_WORD)
         self._require("a factory reset from here", "从此处恢复出厂设置")
         if self.installing:
             raise InstallRunning()
+        self._audit(by, address, "factory_reset", None)
         await asyncio.to_thread(self._drop, RESET_REQUEST, by)
         self.bus.publish(FactoryResetRequested(by=by))
         log.warning("factory reset requested by %s", by)
+
+    def _audit(self, by: str, address: str, action: str, after: dict[str, object] | None) -> None:
+        if self.audit is not None and by:
+            self.audit(AuditEntry(at=self.clock.wall(), actor=by, action=action, kind="firmware", key="box",
+                                  after=after, source=address))
 
     def _drop(self, name: str, by: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

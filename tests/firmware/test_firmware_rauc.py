@@ -215,5 +215,8 @@ def test_the_api_takes_an_upload_and_installs_it(peer: RaucPeer, tmp_path: Path,
         assert status == 422 and body["details"]["fields"][0]["field"] == "confirm", body
         status, body = app.api("POST", "/api/v1/firmware/reboot", {})
         assert status == 202 and (app.data / "firmware" / "reboot.request").exists()
+        status, audit = app.api("GET", "/api/v1/audit?kind=firmware")
+        assert status == 200 and [(e["action"], e["actor"]) for e in audit["items"]] == [
+            ("reboot", "admin"), ("install", "admin")], audit
     finally:
         assert app.stop() == 0, app.log.read_text()[-3000:]
