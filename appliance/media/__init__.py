@@ -6,7 +6,8 @@ Modules: `rtp` (RFC 3550 packets, RTCP, statistics), `g711` (codec tables), `jit
 `service.MediaEngine`, a façade over `ports` (sockets, latching), `packets` (the per-packet path, with the
 compiled `_rtp_relay.c` through `fast_relay`), `bridges` (relay or mix), `playback` (prompts, tones, DTMF),
 `recordings`, `rtcp_reports`, `frames` (frame ports) and `tick` (the 20 ms clock), sharing `core.Core`;
-`endpoint` is one leg (RTP, or a frame port's).
+`endpoint` is one leg (RTP, or a frame port's); `srtp` puts SRTP/SRTCP (libsrtp) between an encrypted leg and
+its socket.
 The composition root freezes start-up objects out of the garbage collector's full passes for the media path's
 timing (`appliance.process_memory.settle_heap`).
 
@@ -26,6 +27,9 @@ All values are structured; SDP text stays in the SIP layer.
     engine.set_remote(local_b.endpoint_id, RemoteMedia(...))   # also for re-INVITEs (hold = direction)
     # legs from FXO ports that cannot send RFC 4733: allocate(..., inband_dtmf=True)
     # per-leg DTMF callback: allocate(..., on_dtmf=lambda endpoint_id, digit: ...)
+    # SRTP (keys as SDES agreed them, see appliance.sip.sdes): allocate(remote, srtp=SrtpKeys(suite, tx, rx));
+    # offering SRTP: allocate(encrypted=True) sends and takes nothing until set_srtp(endpoint_id, keys), or
+    # set_srtp(endpoint_id, None) when the peer answered plain RTP where SRTP was optional
 
     # a driver's line (E1/PRI B-channel, analog port): a frame port, used by endpoint_id like any leg
     port: FramePort = engine.open_frame_port("alaw")   # or "linear"; inband_dtmf=True, on_dtmf=... as above
@@ -72,6 +76,11 @@ growing delay. An A-law port bridged two-party to a PCMA leg with no prompt, ton
 passes through without transcoding: each pushed frame goes out at once as RTP on the leg's continuous
 stream, and the leg's code words reach the port untouched through its jitter buffer and the tick. Frame
 ports never enter the compiled packet path.
+
+SRTP legs (`srtp.py`) protect every packet they send and check every packet they receive, RTP and RTCP, in
+Python: the compiled packet path never takes an encrypted leg, nor a leg relayed into one (it reads and
+writes the sockets itself). A packet failing authentication or the replay check is dropped before it can
+latch a source and counted (health: srtp_auth_failures; gauge srtp_legs).
 
 Events on the EventBus (topics "media.*"): `DtmfReceived` (media.dtmf), `RtpTimeout` (media.rtp_timeout: no
 packets for `MediaConfig.rtp_timeout` seconds — end the dead call), `PlaybackFinished`, `RecordingStopped`
