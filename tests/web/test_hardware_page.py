@@ -177,3 +177,27 @@ def test_a_supervisor_reads_the_page_without_the_loopback_forms(
     expect(b.page.locator("form.loopback")).to_have_count(0)
     status, _ = app.api("GET", "/api/v1/hardware/cards")
     assert status == 200
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_the_page_with_spans_and_ports_passes_axe(hw_box: tuple[RunningAppliance, dict[str, Any], Phone],
+                                                  playwright_browser: object, language: str) -> None:
+    """test_every_page audits the page of a box without cards; this one with three spans, alarms and ports."""
+    from tests.web.test_every_page import AXE
+
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed (make installs the front-end packages)")
+    app, _e1, _phone = hw_box
+    b = open_page(playwright_browser, base_of(app), language=language)
+    sign_in(b, "admin", ADMIN_PASSWORD)
+    if language == "en":
+        b.page.goto("/lang?language=en&next=/")
+    audit = open_page(playwright_browser, base_of(app), language=language, bypass_csp=True)
+    audit.page.context.add_cookies(b.page.context.cookies())
+    audit.page.goto("/system/hardware")
+    expect(audit.page.locator("[data-span='3']")).to_be_visible()
+    audit.page.add_script_tag(path=str(AXE))
+    result = audit.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    bad = [f"{v['id']} ({v['impact']}): {v['nodes'][0]['target']}" for v in result["violations"]
+           if v["impact"] in ("serious", "critical")]
+    assert bad == []
