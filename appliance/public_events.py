@@ -20,10 +20,12 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from appliance.acd import events as acd_events
+from appliance.auth import events as auth_events
 from appliance.backups.events import PUBLIC_BACKUP_EVENTS
 from appliance.calls.events import PUBLIC_CALL_EVENTS
 from appliance.events import Event
 from appliance.firmware.events import PUBLIC_FIRMWARE_EVENTS
+from appliance.monitoring import events as monitoring_events
 from appliance.records import events as records_events
 from appliance.voicemail import events as voicemail_events
 from drivers.analog import events as analog_events
@@ -40,6 +42,7 @@ def _events_of(module: ModuleType) -> tuple[type[Event], ...]:
 
 PUBLIC_EVENTS: tuple[type[Event], ...] = (
     *PUBLIC_CALL_EVENTS, *_events_of(acd_events), *_events_of(voicemail_events), *_events_of(records_events),
+    *_events_of(monitoring_events), auth_events.LoginBlocked,
     *PUBLIC_BACKUP_EVENTS,
     *PUBLIC_FIRMWARE_EVENTS,
     *_events_of(e1_events), *_events_of(analog_events),

@@ -1,5 +1,5 @@
 """Events the monitor publishes: an alarm was raised or cleared (after damping). The SNMP agent turns them
-into notifications; they are internal for now (not in the public event contract)."""
+into notifications; they are public (`docs/EVENTS.md`), so the event stream and the web UI follow them too."""
 
 from __future__ import annotations
 

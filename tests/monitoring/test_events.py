@@ -1,0 +1,46 @@
+"""The alarm table's events are public: what the monitor publishes when an alarm is raised, damped or cleared
+validates against the contract's JSON Schema, as the WebSocket stream sends it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from appliance.auth.events import LoginBlocked
+from appliance.clock import ManualClock
+from appliance.domain.kinds import all_kinds
+from appliance.events import Event, EventBus
+from appliance.monitoring.models import Severity
+from appliance.monitoring.service import MonitorService
+from appliance.public_events import is_public, schema, to_public
+from appliance.store.config_store import ConfigStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ConfigStore]:
+    s = ConfigStore.open(tmp_path / "data", all_kinds(), EventBus())
+    yield s
+    s.close()
+
+
+def test_raised_and_cleared_alarms_are_public_events_that_match_their_schema(tmp_path: Path,
+                                                                             store: ConfigStore) -> None:
+    bus, clock = EventBus(), ManualClock()
+    seen: list[Event] = []
+    bus.subscribe(seen.append, {"monitoring.*"})
+    monitor = MonitorService(tmp_path, store, bus, clock, list)
+    monitor.raise_alarm("trunk_unregistered", "carrier", Severity.MAJOR, "trunk carrier registration lost")
+    clock.advance(5)
+    monitor.clear_alarm("trunk_unregistered", "carrier", "trunk carrier registered")
+    assert [e.topic for e in seen] == ["monitoring.alarm_raised", "monitoring.alarm_cleared"]
+    for event in seen:
+        assert is_public(event.topic)
+        wire = to_public(event)
+        Draft202012Validator(schema(event.topic)).validate(wire)
+        assert (wire["name"], wire["source"], wire["severity"], wire["count"]) == (
+            "trunk_unregistered", "carrier", "major", 1)
+    blocked = to_public(LoginBlocked(at=1.0, source="192.0.2.9", seconds=300.0, failures=10))
+    Draft202012Validator(schema("auth.login_blocked")).validate(blocked)
