@@ -51,6 +51,13 @@ def _snapshot_ids(body: Any) -> dict[Part, str]:
     return out
 
 
+def _flag(body: Any, key: str) -> bool:
+    value = body.get(key, False) if isinstance(body, dict) else False
+    if not isinstance(value, bool):
+        raise ValidationFailed([FieldError(key, "type", f"{key}: must be true or false", f"{key}: 应为布尔值")])
+    return value
+
+
 def make_blueprint(api: Api, service: BackupService) -> Blueprint:
     bp = Blueprint("backups", url_prefix="")
 
@@ -124,7 +131,11 @@ def make_blueprint(api: Api, service: BackupService) -> Blueprint:
 
     async def restore(request: Request, name: str) -> HTTPResponse:
         body = body_of(request)
-        dry_run = bool(body.get("dry_run", False)) if isinstance(body, dict) else False
+        dry_run = _flag(body, "dry_run")
+        if _flag(body, "live") and not dry_run:
+            report, done, aside = await service.restore_online(name, _parts(body), snapshot_ids=_snapshot_ids(body))
+            return ok({**dataclasses.asdict(report), **dataclasses.asdict(done), "aside": str(aside),
+                       "records_integrity": done.records_integrity or report.records_integrity})
         # A real restore goes beside the live data directory, never into it while the services hold it open.
         dest = (service.data_dir if dry_run else
                 service.data_dir.parent / f"{service.data_dir.name}.restored-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -213,10 +224,11 @@ def make_blueprint(api: Api, service: BackupService) -> Blueprint:
               params=(Param("part", schema={"type": "string", "enum": ["config", "audio"]}),),
               errors=(401, 403, 404, 409, 422, 502))
     api.route(bp, "POST", "/api/v1/backups/targets/{name}/restore", restore,
-              summary="Restore into a new data directory beside the live one, or a dry run against the live one",
+              summary="Restore into a new data directory beside the live one, or (live) into the running box's own "
+                      "after a safety backup, naming what needs a restart; or a dry run against the live data",
               tag=tag, operation_id="restore_backup", roles=WRITE_CONFIG,
               request={"type": "object", "properties": {
-                  "parts": parts_schema, "dry_run": {"type": "boolean"},
+                  "parts": parts_schema, "dry_run": {"type": "boolean"}, "live": {"type": "boolean"},
                   "snapshots": {"type": "object", "additionalProperties": {"type": "string"}}}},
               response=_OBJ, errors=(401, 403, 404, 409, 422, 502))
     api.route(bp, "GET", "/api/v1/backups/progress", progress, summary="The run in progress, if any", tag=tag,

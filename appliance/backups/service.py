@@ -12,7 +12,6 @@ import logging
 import os
 import secrets
 import shutil
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from appliance.backups import live
 from appliance.backups import operations as ops
 from appliance.backups.editing import SettingsEditing
 from appliance.backups.errors import (
@@ -37,6 +37,7 @@ from appliance.backups.events import (
     SnapshotsForgotten,
     VerifyFailed,
 )
+from appliance.backups.live import LiveReport
 from appliance.backups.models import (
     BackupSummary,
     Part,
@@ -45,14 +46,13 @@ from appliance.backups.models import (
     Schedule,
     Snapshot,
     SnapshotInfo,
-    SshAuth,
     Target,
     TargetKind,
 )
 from appliance.backups.restic import Repository, Restic
 from appliance.backups.schedule import BackupScheduler
-from appliance.backups.ssh import HostKey, SshFiles, alias_of, probe, scan_host_keys
-from appliance.backups.staging import audio_paths, move_into, source_root, stage_config
+from appliance.backups.ssh import HostKey, SshFiles, probe, scan_host_keys, sftp_batch
+from appliance.backups.staging import RECORDS_FILE, audio_paths, move_into, source_root, stage_config
 from appliance.backups.targets import Disks, repository_of
 from appliance.clock import Clock
 from appliance.errors import NotFound
@@ -329,10 +329,43 @@ class BackupService(SettingsEditing):
         aside = self.data_dir.parent / f"{self.data_dir.name}.before-restore-{stamp}"
         try:
             report = await self.restore(target_name, incoming, parts, snapshot_ids=chosen)
-            await asyncio.to_thread(swap_in, incoming, self.data_dir, aside)
+            await asyncio.to_thread(live.swap_in, incoming, self.data_dir, aside)
         finally:
             await asyncio.to_thread(shutil.rmtree, incoming, True)
         return dataclasses.replace(report, dest=str(self.data_dir)), aside
+
+    async def restore_online(self, target_name: str, parts: Sequence[Part] = (Part.CONFIG,), *,
+                             snapshot_ids: dict[Part, str] | None = None) -> tuple[RestoreReport, LiveReport, Path]:
+        """Restore into the live data directory while the appliance runs (`appliance.backups.live` says how each
+        part is taken). The snapshots are chosen first, then a safety backup of the same parts is taken, then
+        they are extracted and verified beside the data directory, and only then put in place; what they
+        replace is kept aside (returned). The report names what needs a restart."""
+        if not hasattr(self.store, "replace_all"):
+            raise BackupError("a live restore needs the running appliance; stop it and use `appliance backup "
+                              "restore --live`", "在线恢复需要设备正在运行;请停止设备后使用 "
+                              "`appliance backup restore --live`", "backup_restore_live", http_status=409)
+        snaps = await self.list_snapshots(target_name)
+        chosen = {p: (snapshot_ids or {}).get(p) or ops.latest(snaps, p).id for p in parts}
+        await self.run_backup(target_name, parts, trigger="safety", wait=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock.wall()))
+        incoming = self.data_dir.parent / f".{self.data_dir.name}.incoming-{stamp}"
+        aside = self.data_dir.parent / f"{self.data_dir.name}.before-restore-{stamp}"
+        done = LiveReport()
+        try:
+            report = await self.restore(target_name, incoming, parts, snapshot_ids=chosen)
+            await asyncio.to_thread(aside.mkdir, parents=True, exist_ok=True)
+            if Part.CONFIG in parts:
+                await live.config_into_live(self.store, incoming, self.data_dir, aside, done)  # type: ignore[arg-type]
+                if (incoming / RECORDS_FILE).is_file():
+                    done.records_integrity = await asyncio.to_thread(
+                        live.records_into_live, incoming / RECORDS_FILE, self.data_dir / RECORDS_FILE, aside)
+                await asyncio.to_thread(live.config_files_into_live, incoming, self.data_dir, aside, done)
+            if Part.AUDIO in parts:
+                await asyncio.to_thread(live.audio_into_live, incoming, self.data_dir, aside, done)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, incoming, True)
+        log.info("live restore from %s: %s; replaced files kept in %s", target_name, report.snapshots, aside)
+        return dataclasses.replace(report, dest=str(self.data_dir)), done, aside
 
     def history(self, limit: int = 50) -> list[RunRecord]:
         path = self.state / HISTORY_FILE
@@ -448,30 +481,9 @@ class BackupService(SettingsEditing):
             # Leftovers come from a run that failed or a process that died: once after start, and after a
             # failure, not before every hourly run (each is another SSH session).
             local = None if target.kind is TargetKind.SFTP else Path(repo.url)
-            await ops.cleanup_temp_files(repo, local, self._sftp_batch(target), target.path)
+            await ops.cleanup_temp_files(repo, local, sftp_batch(self.ssh, target), target.path)
         self._clean.add(target.name)
         return repo
-
-    def _sftp_batch(self, target: Target) -> Callable[[str], Any] | None:
-        if target.kind is not TargetKind.SFTP:
-            return None
-
-        # `sftp -b` forces BatchMode, which forbids the askpass a password target answers with: commands on
-        # stdin without -b run the same way (each "-" command may fail without stopping the rest).
-        batch_args = [] if target.auth is SshAuth.PASSWORD else ["-b", "-"]
-
-        async def batch(commands: str) -> None:
-            proc = await asyncio.create_subprocess_exec(
-                "sftp", "-F", str(self.ssh.config), *batch_args, alias_of(target), stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                env={**os.environ, **self.ssh.env(target)})
-            try:
-                await asyncio.wait_for(proc.communicate(commands.encode()), 60)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-
-        return batch
 
     def _on_progress(self, run_id: str, target: str, part: Part) -> Callable[[Progress], None]:
         def report(p: Progress) -> None:
@@ -567,7 +579,7 @@ class BackupService(SettingsEditing):
                 extracted[part] = into / root.relative_to(root.anchor)
                 rec["snapshots"].append(snap.id)
             if Part.CONFIG in extracted:
-                integrity = await asyncio.to_thread(_records_integrity, extracted[Part.CONFIG])
+                integrity = await asyncio.to_thread(live.records_integrity, extracted[Part.CONFIG])
                 if integrity not in ("ok", "absent"):
                     raise BackupError(f"the restored record store failed its integrity check: {integrity}",
                                       f"恢复的记录库完整性检查失败: {integrity}", "backup_restore_records")
@@ -583,36 +595,11 @@ class BackupService(SettingsEditing):
         return report
 
 
-def swap_in(incoming: Path, live: Path, aside: Path) -> None:
-    """Move each restored entry into `live`, what it replaces into `aside`. A restored record store comes
-    without the live one's `-wal`/`-shm` files, which SQLite would otherwise replay onto it."""
-    aside.mkdir(parents=True, exist_ok=True)
-    names = sorted(p.name for p in incoming.iterdir())
-    extra = [f"{n}{suffix}" for n in names if n.endswith(".sqlite3") for suffix in ("-wal", "-shm")]
-    for name in names + extra:
-        current = live / name
-        if current.exists() or current.is_symlink():
-            os.replace(current, aside / name)
-    for name in names:
-        os.replace(incoming / name, live / name)
-
-
 def _mtime(path: Path) -> float:
     try:
         return path.stat().st_mtime
     except OSError:
         return 0.0
-
-
-def _records_integrity(root: Path) -> str:
-    path = root / "records.sqlite3"
-    if not path.exists():
-        return "absent"
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
-    finally:
-        conn.close()
 
 
 def _record_of(data: dict[str, Any]) -> RunRecord:

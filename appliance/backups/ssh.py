@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from appliance.backups.errors import BackupError, ConnectionLost, HostKeyChanged, TargetUnavailable
 from appliance.backups.models import SshAuth, Target, TargetKind
@@ -210,3 +212,26 @@ async def probe(files: SshFiles, target: Target, timeout_s: float = 30.0) -> Non
                                 f"服务器拒绝了用户 {target.user!r} 的设备密钥")
     tail = " ".join(text.strip().splitlines()[-2:])[:300] or f"ssh exit status {proc.returncode}"
     raise ConnectionLost(target.name, tail)
+
+
+def sftp_batch(files: SshFiles, target: Target) -> Callable[[str], Any] | None:
+    """`sftp` commands on the target (sweeping abandoned uploads); None for other kinds."""
+    if target.kind is not TargetKind.SFTP:
+        return None
+
+    # `sftp -b` forces BatchMode, which forbids the askpass a password target answers with: commands on
+    # stdin without -b run the same way (each "-" command may fail without stopping the rest).
+    batch_args = [] if target.auth is SshAuth.PASSWORD else ["-b", "-"]
+
+    async def batch(commands: str) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            "sftp", "-F", str(files.config), *batch_args, alias_of(target), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            env={**os.environ, **files.env(target)})
+        try:
+            await asyncio.wait_for(proc.communicate(commands.encode()), 60)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    return batch

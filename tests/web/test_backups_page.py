@@ -160,6 +160,19 @@ def test_back_up_verify_list_and_restore(web_box: RunningAppliance, playwright_b
     restored = [p for p in web_box.data.parent.iterdir() if p.name.startswith(f"{web_box.data.name}.restored-")]
     assert restored and (restored[0] / "config.json").exists()
 
+    # into the running box itself: a safety backup first, the configuration taken live, what it replaced kept
+    status, before = web_box.api("GET", "/api/v1/extensions?limit=500")
+    page.select_option("#rs-where", "live")
+    page.click("#rs-restore")
+    expect(page.locator("#rc-text")).not_to_be_empty()
+    page.click("#rc-ok")
+    expect(result).to_contain_text(f"{web_box.data.name}.before-restore-", timeout=120_000)
+    b.shot("backups-restored-live")
+    status, after = web_box.api("GET", "/api/v1/extensions?limit=500")
+    assert status == 200 and after["items"] == before["items"]  # the box runs on, with the same configuration
+    status, hist = web_box.api("GET", "/api/v1/backups/history")
+    assert [h["kind"] for h in hist["items"][:2]] == ["restore", "backup"]  # the safety backup, then the restore
+
     # the repository password, once
     page.goto("/admin/backups")
     page.click("#show-password")
