@@ -121,7 +121,7 @@ class MonitorService:
         self._subs = [self.bus.subscribe(self._on_event, {
             "sip.trunk_registration", "media.recording_stopped", "records.write_failed", "records.write_recovered",
             "backups.failed", "backups.succeeded", "acd.call_answered", "acd.call_abandoned", "calls.ended",
-            "e1.alarm", "analog.port_state", "auth.login_blocked", "sip.auth_blocked"})]
+            "e1.alarm", "analog.port_state", "auth.login_blocked", "auth.login_unblocked", "sip.auth_blocked"})]
         self._task = asyncio.create_task(self._run(), name="monitoring")
 
     async def stop(self) -> None:
@@ -276,6 +276,10 @@ class MonitorService:
                                     f"{d['source'] if web else d['key']} blocked for {d['seconds']:g} s after "
                                     f"{d['failures']} failed attempts")
             self._blocked_until[source] = now + float(d["seconds"])
+        elif topic == "auth.login_unblocked":  # expired, or lifted by an admin before its time
+            source = f"web {d['source']}"
+            self._blocked_until.pop(source, None)
+            out = self.table.clear("brute_force_blocked", source, now, f"{source}: block {d.get('reason', 'ended')}")
         else:
             self._count_today(topic, d)
         self._notify(out)

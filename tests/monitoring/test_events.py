@@ -44,3 +44,22 @@ def test_raised_and_cleared_alarms_are_public_events_that_match_their_schema(tmp
             "trunk_unregistered", "carrier", "major", 1)
     blocked = to_public(LoginBlocked(at=1.0, source="192.0.2.9", seconds=300.0, failures=10))
     Draft202012Validator(schema("auth.login_blocked")).validate(blocked)
+
+
+async def test_a_blocked_sign_in_source_is_an_alarm_until_its_block_ends(tmp_path: Path, store: ConfigStore) -> None:
+    bus, clock = EventBus(), ManualClock()
+    monitor = MonitorService(tmp_path, store, bus, clock, list)
+    await monitor.start()
+    try:
+        bus.publish(LoginBlocked(at=clock.wall(), source="192.0.2.9", seconds=300.0, failures=10))
+        alarm = monitor.table.get("brute_force_blocked", "web 192.0.2.9")
+        assert alarm is not None and alarm.active and "10 failed attempts" in alarm.text
+        clock.advance(299)
+        await monitor.tick()
+        assert monitor.table.get("brute_force_blocked", "web 192.0.2.9").active  # type: ignore[union-attr]
+        clock.advance(2)
+        await monitor.tick()
+        cleared = monitor.table.get("brute_force_blocked", "web 192.0.2.9")
+        assert cleared is not None and not cleared.active and cleared.cleared_at == clock.wall()
+    finally:
+        await monitor.stop()
