@@ -16,7 +16,8 @@ from web_ui.i18n import N_
 from web_ui.pages.context import PageForbidden, WebUi, render, viewer_of
 
 SLOT_STATES = {"booted": N_("Running"), "active": N_("Active"), "inactive": N_("Standby")}
-BOOT_STATUS = {"good": N_("Good"), "bad": N_("Not marked good"), "": N_("Unknown")}
+# RAUC's boot status of a slot: whether GRUB may boot it (marked good, or a new install with its tries left).
+BOOT_STATUS = {"good": N_("Bootable"), "bad": N_("Not bootable"), "": N_("Unknown")}
 BOOT_BADGE = {"good": "ok", "bad": "degraded", "": "starting"}
 INSTALL_STATES = {"idle": N_("No update installed since the box started"), "running": N_("Installing"),
                   "succeeded": N_("Installed"), "failed": N_("Failed")}

@@ -22,7 +22,7 @@ document.addEventListener("DOMContentLoaded", () => {
       result.className = "status status-ok";
       result.textContent = fill(t.i18nInstalled, { version: p.version, slot: p.slot });
     } else if (p.state === "failed") {
-      result.className = "status status-down";
+      result.className = "error";
       result.textContent = t.i18nFailed + ": " + p.error;
     } else {
       result.className = "";
