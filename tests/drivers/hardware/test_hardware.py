@@ -179,3 +179,27 @@ async def test_a_missing_e1_card_leaves_the_box_running_with_the_card_down(tmp_p
         assert refused.value.cause == Cause.NO_CIRCUIT_AVAILABLE
     finally:
         await box.stop()
+
+
+def test_the_command_reads_the_running_box_s_view(tmp_path: Path) -> None:
+    """The box holds the data directory's lock and the cards: the command prints the box's last view."""
+    from appliance.app import DataDirLock
+
+    view = HardwareStatus(at=1.0e9, running=True)
+    lock = DataDirLock(tmp_path)
+    lock.acquire()
+    try:
+        def status() -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "appliance", "hw", "status", "--data-dir", str(tmp_path)],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+        starting = status()
+        assert starting.returncode == 1 and "no hardware status yet" in starting.stderr
+        (tmp_path / SNAPSHOT).parent.mkdir()
+        (tmp_path / SNAPSHOT).write_text(json.dumps(view.to_json()))
+        shown = status()
+        assert shown.returncode == 0, shown.stderr
+        assert "from the running box" in shown.stdout and "WARNING" in shown.stdout  # (a stale view says so)
+        assert "none found" in shown.stdout
+    finally:
+        lock.release()
