@@ -42,6 +42,7 @@ class Sshd:
     proc: subprocess.Popen[bytes] | None = None
     stopped: bool = False
     prefix: tuple[str, ...] = ()  # e.g. ("chrt", "--idle", "0") when it stands for a remote machine
+    password: bool = False  # password logins (for root, with a shadow file of its own: see `with_password`)
 
     @property
     def config(self) -> Path:
@@ -51,8 +52,10 @@ class Sshd:
         # sshd insists on an absolute path to its config: with a relative one every connection is reset
         self.config.write_text("\n".join([
             f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {self.host_key}",
-            f"AuthorizedKeysFile {self.authorized_keys}", "PermitRootLogin prohibit-password",
-            "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
+            f"AuthorizedKeysFile {self.authorized_keys}",
+            f"PermitRootLogin {'yes' if self.password else 'prohibit-password'}",
+            f"PasswordAuthentication {'yes' if self.password else 'no'}", "KbdInteractiveAuthentication no",
+            "UsePAM no", "StrictModes no",
             f"PidFile {self.root / 'sshd.pid'}", "Subsystem sftp internal-sftp", "LogLevel VERBOSE", ""]))
 
     def start(self) -> None:
@@ -110,6 +113,21 @@ class Sshd:
     def resume(self) -> None:
         self._signal_all(signal.SIGCONT)
         self.stopped = False
+
+    def with_password(self, password: str) -> None:
+        """Let root log in with `password`: sshd (without PAM) checks /etc/shadow, so it runs in a mount
+        namespace of its own where a copy of that file with this password is bind-mounted over it. The box's
+        own accounts are untouched."""
+        hashed = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        lines = [f"root:{hashed}:" + line.split(":", 2)[2] if line.startswith("root:") else line
+                 for line in Path("/etc/shadow").read_text().splitlines()]
+        shadow = self.root / "shadow"
+        shadow.write_text("\n".join(lines) + "\n")
+        shadow.chmod(0o640)
+        self.password = True
+        self.prefix = ("unshare", "--mount", "--propagation", "private", "sh", "-c",
+                       'mount --bind "$0" /etc/shadow && exec "$@"', str(shadow))
 
     def host_key_line(self) -> str:
         fields = Path(str(self.host_key) + ".pub").read_text().split()

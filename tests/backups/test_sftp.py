@@ -91,3 +91,31 @@ async def test_unconfirmed_host_key_refused(box: Box, sshd: Sshd) -> None:
                                                   "port": sshd.port, "user": "root", "path": "/srv/x"}]})
     with pytest.raises(TargetUnavailable, match="host key has not been confirmed"):
         await box.service.run_backup("remote")
+
+
+async def test_password_authentication(box: Box, sshd: Sshd) -> None:
+    """The issue's "key or password": a server that takes root's password and no key (none is authorised)."""
+    sshd.kill()
+    sshd.with_password("correct horse battery")
+    sshd.start()
+    repo = str(sshd.root / "repo")
+    raw = {"name": "remote", "kind": "sftp", "host": "127.0.0.1", "port": sshd.port, "user": "root", "path": repo,
+           "auth": "password", "password": "a wrong one"}
+    await box.service.put_target(raw)
+    keys = await box.service.scan_host_key("remote")
+    pinned = next(k.key for k in keys if k.key.startswith("ssh-ed25519"))
+    await box.service.put_target({**raw, "host_key": pinned, "password": ""}, "remote")  # "" keeps the password
+    with pytest.raises(TargetUnavailable, match="refused the password"):
+        await box.service.run_backup("remote", [Part.CONFIG])
+
+    await box.service.put_target({**raw, "host_key": pinned, "password": "correct horse battery"}, "remote")
+    record = await box.service.run_backup("remote")
+    assert record.ok and len(record.snapshots) == 2
+    assert (await box.service.verify("remote", read_data="all")).ok
+    assert len(await box.service.list_snapshots("remote")) == 2
+    # the password is in its 0600 file only: not in the settings, the ssh_config or the stored configuration
+    assert "correct horse" not in json.dumps(box.service.settings().to_json())
+    assert "correct horse" not in box.service.ssh.config.read_text()
+    assert "correct horse" not in (box.data / "config.json").read_text()
+    assert box.service.ssh.password_file("remote").stat().st_mode & 0o777 == 0o600
+    assert "Accepted password for root" in (sshd.root / "log").read_text()
