@@ -119,3 +119,24 @@ def test_the_page_is_for_admins_only(box: RunningAppliance, playwright_browser: 
     response = b.page.goto("/system/firmware")
     assert response is not None and response.status == 403
     assert box.api("GET", "/api/v1/firmware")[0] == 200  # the admin's API session
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_the_page_passes_axe(box: RunningAppliance, playwright_browser: object, language: str) -> None:
+    """The every-page audit sees the page off the image; this one sees it with RAUC's slots and a result."""
+    from tests.web.test_every_page import AXE
+
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed (make installs the front-end packages)")
+    b = _admin(box, playwright_browser, language=language)
+    if language == "en":
+        b.page.goto("/lang?language=en&next=/")
+    audit = open_page(playwright_browser, base_of(box), language=language, bypass_csp=True)
+    audit.page.context.add_cookies(b.page.context.cookies())
+    audit.page.goto("/system/firmware")
+    expect(audit.page.locator("#slots")).to_be_visible()
+    audit.page.add_script_tag(path=str(AXE))
+    result = audit.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    bad = [f"{v['id']} ({v['impact']}): {v['nodes'][0]['target']}" for v in result["violations"]
+           if v["impact"] in ("serious", "critical")]
+    assert bad == []
