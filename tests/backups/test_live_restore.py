@@ -6,6 +6,7 @@ was replaced kept aside."""
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from pathlib import Path
 
@@ -73,3 +74,30 @@ async def test_live_restore_while_running(box: Box, tmp_path: Path) -> None:
     snaps = await box.service.list_snapshots("local")
     assert sum("safety" in s.tags for s in snaps) == 2
     assert not any(p.name.startswith(".data.incoming-") for p in box.data.parent.iterdir())
+
+
+async def test_live_restore_of_an_older_schema_migrates_it(box: Box, tmp_path: Path) -> None:
+    """A backup written by an older version (configuration schema 2: extensions' SIP passwords in clear) comes
+    back migrated to the current schema (hashes only), through the running store."""
+    from appliance.security.passwords import sip_ha1
+    from appliance.store.migrations import DEFAULT_REALM, SCHEMA_VERSION, schema_version
+
+    await local_target(box, tmp_path / "repo")
+    path = box.data / "config.json"
+    current = path.read_text()
+    doc = json.loads(current)
+    doc["_meta"] = {"1": {"schema_version": 2}}
+    record = next(iter(doc["extensions"].values()))
+    number = record["number"]
+    record.pop("ha1_md5"), record.pop("ha1_sha256")
+    record["password"] = "an old secret"
+    path.write_text(json.dumps(doc))  # what the older version had on disk when it backed up
+    assert (await box.service.run_backup("local", [Part.CONFIG])).ok
+    path.write_text(current)
+
+    _report, done, _aside = await box.service.restore_online("local", [Part.CONFIG])
+    realm = box.store.settings.get("sip_realm", DEFAULT_REALM)
+    assert box.store.get("extensions", number).ha1_md5 == sip_ha1(number, realm, "an old secret", "MD5")
+    on_disk = json.loads(path.read_text())
+    assert schema_version(on_disk) == SCHEMA_VERSION and "password" not in json.dumps(on_disk["extensions"])
+    assert done.records_integrity == "ok"
