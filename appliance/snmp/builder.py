@@ -60,6 +60,10 @@ def build_monitoring(core: Any, bind: str, snmp_port: int, health: Callable[[], 
     def trunks() -> list[tuple[str, bool]]:
         return [(t.id, bool(t.register)) for t in core.store.list("trunks") if str(t.kind.value) == "sip"]
 
+    def actor_of(kind: str, key: str, at: float) -> str | None:
+        entry = next(iter(core.records.audit(kind=kind, key=key, limit=1).items), None)
+        return str(entry.actor) if entry is not None and entry.at >= at - 1.0 else None
+
     snmp = SnmpService(bind, snmp_port, core.data_dir, core.store, core.bus, core.clock, monitor, health,
-                       identity, trunks)
+                       identity, trunks, actor_of=actor_of)
     return Monitoring(monitor, snmp, LogService(core.data_dir), health)

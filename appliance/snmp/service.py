@@ -33,6 +33,9 @@ SETTINGS_KEY = "snmp"
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SNMP_TRAP_OID: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 ENGINE_FILE = Path("snmp") / "engine-id"
+# (kind, key, when) -> who changed that entity then, from the audit log (a quick indexed read on the loop's
+# thread, where the record store's connection lives), or None while its entry is not written yet
+ActorOf = Callable[[str, str, float], "str | None"]
 VERSION_FILE = Path("snmp") / "firmware-version"
 EVENT_TOPICS = {"monitoring.alarm_raised", "monitoring.alarm_cleared", "config.changed", "config.replaced",
                 "backups.failed", "backups.succeeded", "sip.auth_blocked", "auth.login_blocked"}
@@ -56,10 +59,10 @@ class SnmpService:
     def __init__(self, bind: str, port: int, data_dir: Path, store: Any, bus: EventBus, clock: Clock,
                  monitor: MonitorService, health: Callable[[], Iterable[Health]], identity: Identity,
                  trunks: Callable[[], list[tuple[str, bool]]], *, max_age: float = 1.0,
-                 interface_interval: float = 5.0) -> None:
+                 interface_interval: float = 5.0, actor_of: ActorOf | None = None) -> None:
         self.bind, self.port, self.data_dir, self.store, self.bus, self.clock = bind, port, data_dir, store, bus, clock
         self.monitor, self._health, self.identity, self._trunks = monitor, health, identity, trunks
-        self.max_age, self.interface_interval = max_age, interface_interval
+        self.max_age, self.interface_interval, self._actor_of = max_age, interface_interval, actor_of
         self.settings = SnmpSettings()
         self.tree = Tree()
         self.agent: Agent | None = None
@@ -205,8 +208,7 @@ class SnmpService:
                 ((*e, 2, i), d["name"]), ((*e, 3, i), d["source"]), ((*e, 4, i), rfc1902.Integer32(SEVERITY[d["severity"]])),
                 ((*e, 8, i), rfc1902.Counter32(d["count"])), ((*e, 9, i), d["text"])])
         elif t == "config.changed":
-            self.notify("ccaConfigChanged", [(self._n(3), f"{d['kind']}/{d['key']}"), (self._n(2), str(d.get("by", ""))),
-                                             (self._n(1), f"{d['action']} {d['kind']} {d['key']}")])
+            self._spawn(self._config_changed(d), "snmp-config-changed")
         elif t == "config.replaced":
             self.notify("ccaConfigChanged", [(self._n(3), "configuration"), (self._n(2), ""),
                                              (self._n(1), f"configuration replaced: {d.get('what', '')}")])
@@ -223,6 +225,25 @@ class SnmpService:
             self.notify("ccaBruteForceBlocked", [(self._n(3), d["source"]),
                                                  (self._n(1), f"web: {d['failures']} failed sign-ins, blocked "
                                                               f"{d['seconds']:g} s")])
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _config_changed(self, d: dict[str, Any]) -> None:
+        """ccaConfigChanged with who did it: the store's event does not know, the audit entry the
+        configuration service writes just after it does (a few tries while that entry is on its way)."""
+        who = ""
+        for _ in range(10 if self._actor_of is not None else 0):
+            assert self._actor_of is not None
+            who = self._actor_of(d["kind"], d["key"], float(d["at"])) or ""
+            if who:
+                break
+            await asyncio.sleep(0.05)
+        self.notify("ccaConfigChanged", [(self._n(3), f"{d['kind']}/{d['key']}"), (self._n(2), who),
+                                         (self._n(1), f"{d['action']} {d['kind']} {d['key']}"
+                                                      + (f" by {who}" if who else ""))])
 
     def notify(self, name: str, objects: list[tuple[Oid, Any]]) -> None:
         """Send notification `name` with `objects` to every receiver (fire and forget; informs retried)."""

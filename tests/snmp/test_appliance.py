@@ -99,30 +99,51 @@ async def test_walks_of_the_running_box_match_the_api(running: tuple[Appliance, 
     assert active == alarms["active"]
 
 
-async def test_a_web_sign_in_brute_force_is_blocked_alarmed_and_trapped(
-        running: tuple[Appliance, httpx.AsyncClient], tmp_path: Path) -> None:
-    """svcrack-style guessing on the web sign-in: after the limit the source is refused, the alarm table has
-    brute_force_blocked for it, and snmptrapd receives ccaBruteForceBlocked naming the address."""
+
+@pytest.fixture
+async def trapd(running: tuple[Appliance, httpx.AsyncClient], tmp_path: Path) -> AsyncIterator[TrapD]:
+    """snmptrapd, configured as the running box's trap receiver through the API."""
     _, http = running
     trap_port = free_port(2)
-    trapd = TrapD(trap_port, tmp_path / "trapd")
-    await trapd.start(config(COMMUNITY, USER, AUTH_KEY, PRIV_KEY, "80007ed9050102030405060708"))
+    d = TrapD(trap_port, tmp_path / "trapd")
+    await d.start(config(COMMUNITY, USER, AUTH_KEY, PRIV_KEY, "80007ed9050102030405060708"))
     try:
         r = await http.put("/api/v1/snmp/settings", json=settings(trap_receivers=[
             {"host": "127.0.0.1", "port": trap_port, "version": "v2c", "community": COMMUNITY}]))
         assert r.status_code == 200, r.text
-        statuses = []
-        async with httpx.AsyncClient(base_url=str(http.base_url), timeout=10) as attacker:
-            for i in range(12):
-                r = await attacker.post("/api/v1/login", json={"name": "admin", "password": f"guess-{i}"})
-                statuses.append(r.status_code)
-        assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429], statuses
-        [trap] = await trapd.wait_for(f"{ROOT}.0.8")
-        assert text_of(trap.varbinds[f"{ROOT}.1.9.3.0"]) == "127.0.0.1"
-        assert "web" in text_of(trap.varbinds[f"{ROOT}.1.9.1.0"])
-        alarms = (await http.get("/api/v1/alarms?active=true")).json()["items"]
-        blocked = [a for a in alarms if a["name"] == "brute_force_blocked"]
-        assert [a["source"] for a in blocked] == ["web 127.0.0.1"] and "10 failed" in blocked[0]["text"]
-        assert "brute_force_blocked" in await trapd.wait_for_alarms(f"{ROOT}.0.1", {"brute_force_blocked"})
+        yield d
     finally:
-        await trapd.stop()
+        await d.stop()
+
+
+async def test_a_web_sign_in_brute_force_is_blocked_alarmed_and_trapped(
+        running: tuple[Appliance, httpx.AsyncClient], trapd: TrapD) -> None:
+    """svcrack-style guessing on the web sign-in: after the limit the source is refused, the alarm table has
+    brute_force_blocked for it, and snmptrapd receives ccaBruteForceBlocked naming the address."""
+    _, http = running
+    statuses = []
+    async with httpx.AsyncClient(base_url=str(http.base_url), timeout=10) as attacker:
+        for i in range(12):
+            r = await attacker.post("/api/v1/login", json={"name": "admin", "password": f"guess-{i}"})
+            statuses.append(r.status_code)
+    assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429], statuses
+    [trap] = await trapd.wait_for(f"{ROOT}.0.8")
+    assert text_of(trap.varbinds[f"{ROOT}.1.9.3.0"]) == "127.0.0.1"
+    assert "web" in text_of(trap.varbinds[f"{ROOT}.1.9.1.0"])
+    alarms = (await http.get("/api/v1/alarms?active=true")).json()["items"]
+    blocked = [a for a in alarms if a["name"] == "brute_force_blocked"]
+    assert [a["source"] for a in blocked] == ["web 127.0.0.1"] and "10 failed" in blocked[0]["text"]
+    assert "brute_force_blocked" in await trapd.wait_for_alarms(f"{ROOT}.0.1", {"brute_force_blocked"})
+
+
+async def test_a_configuration_change_is_trapped_with_who_made_it(
+        running: tuple[Appliance, httpx.AsyncClient], trapd: TrapD) -> None:
+    _, http = running
+    queue = (await http.get("/api/v1/queues?limit=1")).json()["items"][0]
+    r = await http.patch(f"/api/v1/queues/{queue['id']}", json={"name": "Sales (evening)"})
+    assert r.status_code == 200, r.text
+    changed = await trapd.wait_for(f"{ROOT}.0.4")
+    mine = [n for n in changed if text_of(n.varbinds[f"{ROOT}.1.9.3.0"]) == f"queues/{queue['id']}"]
+    assert mine, [n.varbinds for n in changed]
+    assert text_of(mine[0].varbinds[f"{ROOT}.1.9.2.0"]) == "admin"
+    assert text_of(mine[0].varbinds[f"{ROOT}.1.9.1.0"]) == f"update queues {queue['id']} by admin"
