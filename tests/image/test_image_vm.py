@@ -195,6 +195,8 @@ def test_boot_under_systemd_reaches_health_through_a_forwarded_port(vm: Vm) -> N
     assert vm.ssh("findmnt -no FSTYPE,OPTIONS /").stdout.startswith("squashfs ro")
     wait_marked_good(vm, "A")
     assert booted(vm) == "A"
+    # The serial console waited for the appliance and opened provisioning's set-up menu at its first step.
+    wait_for("the console's set-up menu", lambda: "尚未设置管理员密码" in vm.serial.read_text(errors="replace"), 120)
     print(f"boot to health: {seconds:.1f} s")
 
 
