@@ -7,15 +7,15 @@ handler and the OpenAPI operation together — so the document cannot drift from
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sanic import Blueprint, Request
+from sanic.exceptions import PayloadTooLarge
 from sanic.handlers import ContentRangeHandler
 from sanic.response import HTTPResponse, file
 from sanic.response import json as json_response
@@ -24,7 +24,17 @@ from appliance.auth.models import Session
 from appliance.auth.service import AuthService
 from appliance.domain.models import Role
 from appliance.domain.validation import json_schema
-from appliance.errors import ApplianceError, FieldError, Forbidden, ValidationFailed
+from appliance.errors import FieldError, Forbidden, ValidationFailed
+from appliance.security.errors import BodyTooLarge
+from appliance.security.request_limits import (
+    DEFAULT_JSON,
+    DEFAULT_UPLOAD,
+    BodyLimits,
+    check_declared_size,
+    check_json_type,
+    decode_json,
+    parse_multipart,
+)
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
 SESSION_COOKIE = "appliance_session"
@@ -79,7 +89,7 @@ class Operation:
     response_status: int = 200
     params: tuple[Param, ...] = ()
     errors: tuple[int, ...] = ()
-    content_type: str = "application/json"
+    content_type: str = "application/json"  # of the success response; several are separated by commas
 
 
 @dataclass
@@ -122,8 +132,15 @@ class Api:
         errors: tuple[int, ...] = (),
         content_type: str = "application/json",
         stream: bool = False,  # the handler reads request.stream itself (large uploads), with no size limit
+        limits: BodyLimits | None = None,  # else DEFAULT_JSON, or DEFAULT_UPLOAD for a binary body
     ) -> None:
         path_params = tuple(Param(n, "path", required=True) for n in re.findall(r"{(\w+)}", path))
+        # The edge's own refusals are documented on every route they can happen on.
+        takes_body = method.upper() in BODY_METHODS and not stream
+        upload = request is not None and request.get("format") == "binary"
+        body_limits = limits or (DEFAULT_UPLOAD if upload else DEFAULT_JSON)
+        errors = tuple(sorted({*errors, *((401, 403) if roles is not None else ()),
+                               *((400, 413) if takes_body else ()), *((415,) if takes_body and not upload else ())}))
         self.operations.append(
             Operation(method.lower(), path, summary, tag, operation_id, roles, request, response, response_status,
                       path_params + params, errors, content_type)
@@ -144,10 +161,45 @@ class Api:
                         f"the {session.role.value} role may not do this", f"角色 {session.role.value} 无此权限"
                     )
                 request_.ctx.session = session
+            if takes_body:
+                await read_body(request_, body_limits, json_body=request is not None and not upload, upload=upload)
             return await handler(request_, **kwargs)
 
+        # Bodies are read by `read_body` under the route's limit (after authentication), never preloaded whole.
         bp.add_route(wrapped, sanic_path, methods=[method.upper()], name=operation_id, error_format="json",
-                     stream=stream)
+                     stream=stream or takes_body)
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+async def read_body(request: Request, limits: BodyLimits, *, json_body: bool, upload: bool = False) -> None:
+    """The body read under `limits.max_bytes` (413 past it, without buffering the rest); for a JSON route its
+    content type checked (415) and the document decoded once under the depth and length limits (400); for an
+    upload sent as a multipart form, the form parsed once (400 when it cannot be)."""
+    check_declared_size(request.headers.get("content-length"), limits)
+    stream: Any = request.stream
+    if stream is not None and hasattr(stream, "request_max_size"):
+        stream.request_max_size = limits.max_bytes  # Sanic drops what is left of a refused body, not reads it
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in stream if stream is not None else _no_body():
+            size += len(chunk)
+            if size > limits.max_bytes:
+                raise BodyTooLarge(limits.max_bytes)
+            chunks.append(chunk)
+    except PayloadTooLarge:
+        raise BodyTooLarge(limits.max_bytes) from None
+    request.body = b"".join(chunks)
+    request.ctx.body_limits = limits
+    if json_body and request.body:
+        check_json_type(request.headers.get("content-type"))
+        request.ctx.json = decode_json(request.body, limits)
+    elif upload and request.body:
+        parsed = parse_multipart(request.headers.get("content-type"), request.body)
+        if parsed is not None:
+            request.parsed_form, request.parsed_files = parsed
 
 
 def bearer_token(request: Request) -> str | None:
@@ -172,21 +224,21 @@ def source_of(request: Request) -> str:
 
 
 def body_of(request: Request) -> Any:
-    """The decoded JSON body, or a 400 that says the body is not JSON."""
+    """The decoded JSON body (decoded once at the edge under the route's limits), or a 400 naming the rule."""
     if not request.body:
         return {}
-    try:
-        return json.loads(request.body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApplianceError(
-            f"the request body is not valid JSON: {exc}", f"请求体不是有效的 JSON: {exc}",
-            error_id="bad_json", http_status=400,
-        ) from None
-    except RecursionError:
-        # A body of thousands of nested arrays exhausts the decoder's stack: hostile, never a 500.
-        raise ApplianceError(
-            "the request body is nested too deeply", "请求体嵌套层级过深", error_id="bad_json", http_status=400,
-        ) from None
+    decoded = getattr(request.ctx, "json", _UNREAD)
+    if decoded is not _UNREAD:
+        return decoded
+    return decode_json(request.body, getattr(request.ctx, "body_limits", DEFAULT_JSON))
+
+
+_UNREAD = object()
+
+
+async def _no_body() -> AsyncIterator[bytes]:
+    return
+    yield b""
 
 
 def int_arg(request: Request, name: str, default: int, lo: int, hi: int) -> int:

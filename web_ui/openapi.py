@@ -38,7 +38,7 @@ def build_document(api: Api) -> dict[str, Any]:
             operation["requestBody"] = {"required": True, "content": {media: {"schema": op.request}}}
         success: dict[str, Any] = {"description": "OK"}
         if op.response is not None:
-            success["content"] = {op.content_type: {"schema": op.response}}
+            success["content"] = {media: {"schema": op.response} for media in op.content_type.split(",")}
         operation["responses"][str(op.response_status)] = success
         for status in op.errors:
             operation["responses"][str(status)] = {

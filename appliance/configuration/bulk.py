@@ -345,11 +345,13 @@ class BulkTransfer:
             csv.writer(out).writerows(rows)
             return ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM tells Excel it is UTF-8
         from openpyxl import Workbook
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
         book = Workbook(write_only=True)
         sheet = book.create_sheet(kind.name[:31])
         for row in rows:
-            sheet.append(row)
+            # XML cannot carry most control characters: a value stored with one must not make the export fail.
+            sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in row])
         buffer = io.BytesIO()
         book.save(buffer)
         return buffer.getvalue()
@@ -569,7 +571,7 @@ def _kind_routes(api: Api, bp: Blueprint, bulk: BulkTransfer, kind: EntityKind,
 
     t = kind.title
     api.route(bp, "GET", f"/api/v1/{name}/export", export, summary=f"Export every {t} as CSV or .xlsx",
-              tag=name, operation_id=f"export_{name}", roles=WRITE_CONFIG, content_type="text/csv",
+              tag=name, operation_id=f"export_{name}", roles=WRITE_CONFIG, content_type=f"text/csv,{XLSX_TYPE}",
               params=(Param("format", schema={"type": "string", "enum": ["csv", "xlsx"]}),),
               response={"type": "string", "format": "binary"}, errors=(401, 403, 422))
     api.route(bp, "POST", f"/api/v1/{name}/import", import_,

@@ -20,6 +20,7 @@ from appliance.configuration.settings import GlobalSettings
 from appliance.domain.kinds import EntityKind
 from appliance.domain.validation import dump
 from appliance.http_api import Api, Param, body_of, int_arg, ok, page_schema, session_of, source_of
+from appliance.security.request_limits import WHOLE_CONFIG
 
 WRITE_ONLY: dict[str, tuple[str, dict[str, Any]]] = {
     "extensions": ("password", {"type": "string", "minLength": 8, "writeOnly": True,
@@ -212,7 +213,7 @@ def _audit_routes(api: Api, bp: Blueprint, service: ConfigService) -> None:
               operation_id="list_audit", roles=WRITE_CONFIG, response=page_schema(entry),
               params=(Param("kind"), Param("key"), Param("actor"),
                       Param("offset", schema={"type": "integer"}), Param("limit", schema={"type": "integer"})),
-              errors=(401, 403))
+              errors=(401, 403, 422))
 
 
 def _export_routes(api: Api, bp: Blueprint, service: ConfigService) -> None:
@@ -231,5 +232,5 @@ def _export_routes(api: Api, bp: Blueprint, service: ConfigService) -> None:
               summary="Replace the whole configuration (validated first; nothing changes on error)", tag="config",
               operation_id="import_config", roles=WRITE_CONFIG, request=doc,
               response={"type": "object", "properties": {"imported": {"type": "integer"}}},
-              errors=(400, 401, 403, 422))
+              errors=(400, 401, 403, 422), limits=WHOLE_CONFIG)
 
