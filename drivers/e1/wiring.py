@@ -2,7 +2,7 @@
 and a service) and its routes. The setting, validated here once:
 
     {"card": "/dev/ttyUSB0",
-     "spans": [{"span": 1, "role": "user", "name": "pri1", "framing": "auto", "clock": "line",
+     "spans": [{"span": 1, "role": "user", "name": "pri1", "framing": "auto", "line_code": "hdb3", "clock": "line",
                 "clock_priority": 1, "channels": "1-15,17-31", "hunting": "descending",
                 "strip_digits": 0, "prefix": "", "restrict_caller": false,
                 "caller_id_rules": [{"match_prefix": "021", "strip": 3, "prepend": ""}]}],
@@ -83,6 +83,7 @@ def parse_settings(raw: Mapping[str, Any]) -> E1Settings:
         if not isinstance(s, dict) or not isinstance(s.get("span"), int) or not 1 <= s["span"] <= 64:
             raise _bad(f"{where}.span", "range", "a span number 1-64", "中继号应为 1-64")
         line = SpanConfig(framing=_choice(s, "framing", where, ("crc4", "no-crc4", "auto"), "auto"),  # type: ignore[arg-type]
+                          line_code=_choice(s, "line_code", where, ("hdb3", "ami"), "hdb3"),  # type: ignore[arg-type]
                           clock=_choice(s, "clock", where, ("line", "internal"), "line"),  # type: ignore[arg-type]
                           clock_priority=int(s.get("clock_priority", 1)))
         spans.append(SpanSettings(

@@ -27,7 +27,8 @@ CHANNEL = {"type": "object", "properties": {
 SPAN = {"type": "object", "properties": {
     "card_id": {"type": "string"}, "span": {"type": "integer"}, "trunk": {"type": "string"},
     "role": {"type": "string", "enum": ["user", "network"]}, "framing": {"type": "string"},
-    "framing_in_use": {"type": "string"}, "clock": {"type": "string"}, "clock_priority": {"type": "integer"},
+    "framing_in_use": {"type": "string"}, "line_code": {"type": "string", "enum": ["hdb3", "ami"]},
+    "clock": {"type": "string"}, "clock_priority": {"type": "integer"},
     "d_channel": {"type": "string", "enum": ["up", "down"]}, "lapd_state": {"type": "string"},
     "alarms": {"type": "array", "items": {"type": "string", "enum": ["los", "ais", "lof", "lomf", "rai"]}},
     "severity": {"type": ["string", "null"], "enum": ["red", "yellow", "minor", None]},

@@ -45,6 +45,7 @@ class SpanView:
     role: str  # user | network
     framing: str  # as configured: crc4 | no-crc4 | auto
     framing_in_use: str  # what the framer found (G.706 Annex B): crc4 | no-crc4 | none
+    line_code: str = "hdb3"  # hdb3 | ami
     clock: str
     clock_priority: int
     d_channel: str  # up | down

@@ -141,7 +141,8 @@ class HardwareService:
         line = rt.settings.line
         return SpanView(card_id=info.card_id if info else "", span=rt.number, trunk=rt.settings.trunk,
                         role=rt.settings.role, framing=line.framing,
-                        framing_in_use=polled.framing_in_use if polled else "none", clock=line.clock,
+                        framing_in_use=polled.framing_in_use if polled else "none", line_code=line.line_code,
+                        clock=line.clock,
                         clock_priority=line.clock_priority, d_channel="up" if rt.link_up else "down",
                         lapd_state=rt.stack.lapd.state.name.lower(),
                         alarms=tuple(sorted(a.value for a in rt.alarms.active)),
