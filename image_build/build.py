@@ -19,6 +19,7 @@ Standard library only: it runs before the project's venv exists.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -321,17 +322,19 @@ class Builder:
         img = out_dir / "appliance.img"
         t = time.monotonic()
         log("disk", f"GPT image {lay.total} MiB")
-        img.unlink(missing_ok=True)
-        with img.open("wb") as f:
+        new = out_dir / "appliance.img.new"  # renamed over the old one when whole: a running VM keeps its copy
+        new.unlink(missing_ok=True)
+        with new.open("wb") as f:
             f.truncate(lay.total * MiB)
         table = (f"label: gpt\nlabel-id: {DISK_GUID}\nunit: sectors\n"
                  f"start={lay.esp * 2048}, size={ESP_MB * 2048}, type={ESP_TYPE}, uuid={PARTUUID_ESP}, name=esp\n"
                  f"start={lay.slot_a * 2048}, size={SLOT_MB * 2048}, type={ROOT_TYPE}, uuid={PARTUUID_A}, name=rootfs-a\n"
                  f"start={lay.slot_b * 2048}, size={SLOT_MB * 2048}, type={ROOT_TYPE}, uuid={PARTUUID_B}, name=rootfs-b\n"
                  f"start={lay.data * 2048}, size={DATA_MB * 2048}, type={DATA_TYPE}, uuid={PARTUUID_DATA}, name=data\n")
-        run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", img], input=table)
+        run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", new], input=table)
         for part, start in ((esp, lay.esp), (squash, lay.slot_a)):
-            run(["dd", f"if={part}", f"of={img}", "bs=1M", f"seek={start}", "conv=notrunc,sparse", "status=none"])
+            run(["dd", f"if={part}", f"of={new}", "bs=1M", f"seek={start}", "conv=notrunc,sparse", "status=none"])
+        new.rename(img)
         # Slot B stays empty and the data partition unformatted: the first boot formats and grows it.
         log("disk", "bmap")
         bmap = out_dir / "appliance.img.bmap"
@@ -440,6 +443,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("image build: run as root (mmdebstrap, chroot)", file=sys.stderr)
         return 2
     t0 = time.monotonic()
+    args.build_dir.mkdir(parents=True, exist_ok=True)
+    # One build at a time per build directory (the test suite and a person may both ask for the image); a VM
+    # already running keeps the image it opened, as the disk stage writes a new file rather than into the old.
+    lock = (args.build_dir / ".lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("lock", "another build of this directory is running; waiting for it")
+        fcntl.flock(lock, fcntl.LOCK_EX)
     ensure_keys(args.keys)
     b = Builder(args.build_dir, args.keys, args.version)
     base_key, base = b.base()
