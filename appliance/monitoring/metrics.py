@@ -76,6 +76,12 @@ class ApplianceCollector(Collector):
                 qfam.add_metric([str(q["queue"])], float(q[key]))
             yield qfam
         today = self.monitor.today
+        active = self.monitor.trunk_calls_active()
+        trunk_calls = GaugeMetricFamily(_metric_name("trunk_calls_active"), "calls in progress that came in on the trunk",
+                                        labels=["trunk"])
+        for trunk in sorted(set(active) | set(self.monitor.trunks)):
+            trunk_calls.add_metric([trunk], float(active.get(trunk, 0)))
+        yield trunk_calls
         yield GaugeMetricFamily(_metric_name("calls_today"), "calls ended today", value=float(today.calls_ended))
         alarms = GaugeMetricFamily(_metric_name("alarm_active"), "1 while the alarm is raised",
                                    labels=["name", "source", "severity"])

@@ -81,6 +81,7 @@ class Today:
     answered: int = 0
     abandoned: int = 0
     queues: dict[str, QueueDay] = field(default_factory=dict)
+    trunks: dict[str, int] = field(default_factory=dict)  # calls ended today that used the trunk (the CDR's)
 
 
 class MonitorService:
@@ -97,6 +98,7 @@ class MonitorService:
         self.sample: SystemSample | None = None
         self.services: list[Health] = []
         self.trunks: dict[str, bool] = {}
+        self.trunk_calls: dict[str, str] = {}  # call id -> the trunk it came in on, while it lasts
         self.today = Today()
         self.ticks_late = 0
         self._saved_changes = 0
@@ -121,6 +123,7 @@ class MonitorService:
         self._subs = [self.bus.subscribe(self._on_event, {
             "sip.trunk_registration", "media.recording_stopped", "records.write_failed", "records.write_recovered",
             "backups.failed", "backups.succeeded", "acd.call_answered", "acd.call_abandoned", "calls.ended",
+            "calls.offered",
             "e1.alarm", "analog.port_state", "auth.login_blocked", "auth.login_unblocked", "sip.auth_blocked"})]
         self._task = asyncio.create_task(self._run(), name="monitoring")
 
@@ -288,8 +291,16 @@ class MonitorService:
         day = time.strftime("%Y-%m-%d", time.localtime(self.clock.wall()))
         if day != self.today.day:
             self.today = Today(day)
+        if topic == "calls.offered":
+            if d.get("trunk"):
+                self.trunk_calls[d["call_id"]] = d["trunk"]
+            return
         if topic == "calls.ended":
             self.today.calls_ended += 1
+            self.trunk_calls.pop(d["call_id"], None)
+            trunk = (d.get("cdr") or {}).get("trunk")
+            if trunk:
+                self.today.trunks[trunk] = self.today.trunks.get(trunk, 0) + 1
             return
         q = self.today.queues.setdefault(str(d.get("queue_id", "")), QueueDay())
         if topic == "acd.call_answered":
@@ -299,6 +310,12 @@ class MonitorService:
         elif topic == "acd.call_abandoned":
             self.today.abandoned += 1
             q.abandoned += 1
+
+    def trunk_calls_active(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for trunk in self.trunk_calls.values():
+            out[trunk] = out.get(trunk, 0) + 1
+        return out
 
     def queue_figures(self) -> list[dict[str, Any]]:
         """Each queue now (from call control) with today's service level and abandon rate."""

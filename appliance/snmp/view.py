@@ -196,10 +196,13 @@ def build_rows(src: Sources) -> list[Row]:
     for a in alarms:
         rows += alarm_rows(t, a)
 
+    active_by_trunk = mon.trunk_calls_active()
     for n, (name, registers) in enumerate(src.trunks(), start=1):
         state = mon.trunks.get(name)
         reg = 3 if not registers else (1 if state else 2)
-        rows += [((*t.trunk_entry, 2, n), STR, _text(name)), ((*t.trunk_entry, 3, n), INT, reg)]
+        rows += [((*t.trunk_entry, 2, n), STR, _text(name)), ((*t.trunk_entry, 3, n), INT, reg),
+                 ((*t.trunk_entry, 4, n), GAUGE, active_by_trunk.get(name, 0)),
+                 ((*t.trunk_entry, 5, n), GAUGE, today.trunks.get(name, 0))]
     if mon.hardware is not None:
         rows += hardware_rows(t, mon.hardware())
     rows.sort(key=lambda r: r[0])

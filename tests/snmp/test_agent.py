@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.calls.events import CallEnded, CallOffered
 from tests.snmp.conftest import COMMUNITY, ROOT, Box, parse_walk, run, v2c, v3
 
 pytestmark = pytest.mark.interop
@@ -155,3 +156,19 @@ async def test_a_community_limited_to_another_network_gets_nothing_here(box: Box
 async def test_a_v3_user_limited_to_another_network_gets_nothing_here(box: Box) -> None:
     rc, out, _ = await run("snmpget", *v3(box.port), f"{ROOT}.1.1.1.0")
     assert rc != 0 and out == ""
+
+
+async def test_the_trunk_table_counts_calls_on_each_trunk(box: Box) -> None:
+    for n in (1, 2):
+        box.bus.publish(CallOffered(call_id=f"c{n}", direction="inbound", caller="02150001234", caller_name="",
+                                    callee="8000", trunk="carrier", leg_kind="sip"))
+    box.bus.publish(CallEnded(call_id="c1", agent="", disposition="answered", hangup_side="caller",
+                              hangup_cause="normal_clearing", duration=30.0, cdr={"trunk": "carrier"}))
+    box.snmp._built_at = -1e9  # (rows are rebuilt at most once a second: read the new figures now)
+    entry = f"{ROOT}.1.8.1"
+    rc, out, err = await run("snmpwalk", *v2c(box.port), entry)
+    assert rc == 0, err
+    got = parse_walk(out)
+    assert got[f"{entry}.2.1"] == 'STRING: "carrier"'
+    assert (got[f"{entry}.4.1"], got[f"{entry}.5.1"]) == ("Gauge32: 1", "Gauge32: 1")  # one still up, one ended
+    assert (got[f"{entry}.4.2"], got[f"{entry}.5.2"]) == ("Gauge32: 0", "Gauge32: 0")  # pbx
