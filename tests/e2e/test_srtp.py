@@ -25,6 +25,7 @@ from tests.conftest import free_port, free_rtp_port
 from tests.e2e.harness import (
     SCENARIOS,
     RunningAppliance,
+    channel_rms,
     sipp_available,
     start_appliance,
     successful,
@@ -68,9 +69,11 @@ def tone_share(path: Path, hz: float, others: tuple[float, ...]) -> float:
     return wanted / max(1e-9, wanted + sum(power(f) for f in others))
 
 
-def srtp_agent(box: RunningAppliance, extension: str, folder: Path, rtp_low: int) -> subprocess.Popen[bytes]:
+def srtp_agent(box: RunningAppliance, extension: str, folder: Path, rtp_low: int, *, hz: float = AGENT_HZ,
+               seconds: float = AGENT_TALKS_S, dial: str | None = None) -> subprocess.Popen[bytes]:
+    """baresip registered as `extension` over TLS with srtp-mand, answering by itself (or dialling `dial`)."""
     folder.mkdir()
-    tone(folder / "tone.wav", AGENT_TALKS_S, AGENT_HZ)
+    tone(folder / "tone.wav", seconds, hz)
     (folder / "config").write_text(f"""
 sip_listen 127.0.0.1:{free_pair()}
 audio_source aufile,{folder / 'tone.wav'}
@@ -92,8 +95,10 @@ snd_path {folder}
     (folder / "accounts").write_text(
         f"<sip:{extension}@127.0.0.1:{tls_port};transport=tls>;auth_pass={box.password(extension)};"
         "regint=300;answermode=auto;mediaenc=srtp-mand\n")
-    return subprocess.Popen(["baresip", "-f", str(folder), "-t", "90"], cwd=folder,
-                            stdout=(folder / "out.log").open("wb"), stderr=subprocess.STDOUT)
+    command = ["baresip", "-f", str(folder), "-t", "90"]
+    if dial is not None:
+        command += ["-e", f"/dial sip:{dial}@127.0.0.1:{tls_port};transport=tls"]
+    return subprocess.Popen(command, cwd=folder, stdout=(folder / "out.log").open("wb"), stderr=subprocess.STDOUT)
 
 
 def test_srtp_agent_over_tls_hears_and_is_heard_and_nothing_plain_crosses_its_leg(box: RunningAppliance) -> None:
@@ -177,3 +182,33 @@ def test_a_plain_rtp_offer_from_an_extension_that_requires_srtp_gets_488(box: Ru
     assert successful(result) == 1, result.stdout[-2000:]
     cdr = box.wait_for_cdr("8000")
     assert cdr["disposition"] == "rejected", cdr
+
+
+def test_srtp_phone_to_srtp_phone_both_over_tls(box: RunningAppliance) -> None:
+    """Extension to extension, both baresip with srtp-mand over TLS: the box answers one SRTP offer and makes
+    another, and relays SRTP to SRTP (decrypting and encrypting again with each leg's own keys)."""
+    for ext in ("1002", "1005"):
+        assert box.api("PATCH", f"/api/v1/extensions/{ext}", {"srtp": "required"})[0] == 200
+    low = random.randrange(21000, 29000, 100)
+    callee_dir, caller_dir = box.work / "baresip-1002", box.work / "baresip-1005"
+    callee = srtp_agent(box, "1002", callee_dir, low, hz=AGENT_HZ, seconds=20.0)
+    try:
+        wait_until("the callee's registration", lambda: b"200 OK" in (callee_dir / "out.log").read_bytes(), 20)
+        caller = srtp_agent(box, "1005", caller_dir, low + 50, hz=CALLER_HZ, seconds=8.0, dial="1002")
+        try:
+            caller.wait(timeout=60)  # it hangs up when its 8 s tone ends, and baresip -t ends it
+        except subprocess.TimeoutExpired:
+            caller.terminate()
+            caller.wait(timeout=10)
+    finally:
+        callee.terminate()
+        callee.wait(timeout=10)
+    cdr = box.wait_for_cdr("1002", timeout=20)
+    assert cdr["direction"] == "internal" and cdr["disposition"] == "answered", cdr
+    assert cdr["duration"] > 5 and cdr["hangup_side"] == "caller", cdr
+    left, right = channel_rms(box.data / cdr["recording"])  # the box decrypted both sides for its recording
+    assert left > 100 and right > 100, (left, right)
+    (heard_by_callee,) = callee_dir.glob("*-dec.wav")
+    (heard_by_caller,) = caller_dir.glob("*-dec.wav")
+    assert tone_share(heard_by_callee, CALLER_HZ, (AGENT_HZ,)) > 0.9
+    assert tone_share(heard_by_caller, AGENT_HZ, (CALLER_HZ,)) > 0.9
