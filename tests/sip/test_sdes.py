@@ -4,6 +4,7 @@ decisions per SRTP policy (off, offered, required) and transport (keys only over
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +175,50 @@ def test_reinvite_answers_keep_the_legs_key_and_follow_the_peers_new_one() -> No
     from appliance.media import SrtpKeys
     keys = SrtpKeys("AES_CM_128_HMAC_SHA1_80", ours.key, bytes(30))
     assert rekeyed(keys, reoffer).rx_key == reoffer_key.key and rekeyed(keys, reoffer).tx_key == ours.key
+
+
+async def test_each_leg_takes_its_extensions_or_trunks_policy_from_the_store(tmp_path: Path) -> None:
+    from appliance.domain import models as m
+    from appliance.domain.kinds import all_kinds
+    from appliance.sip.trunk_config import srtp_policies
+    from appliance.store.config_store import ConfigStore
+
+    store = ConfigStore.open(tmp_path, all_kinds())
+    try:
+        await store.create("extensions", m.Extension(number="2001", srtp=m.SrtpPolicy.REQUIRED))
+        await store.create("extensions", m.Extension(number="2002"))
+        await store.create("trunks", m.Trunk(id="carrier", name="Carrier", host="192.0.2.1",
+                                             srtp=m.SrtpPolicy.OFF))
+        policy = srtp_policies(store)
+        assert policy("2001", None) is m.SrtpPolicy.REQUIRED
+        assert policy("2002", None) is m.SrtpPolicy.OFFERED  # the default
+        assert policy(None, "carrier") is m.SrtpPolicy.OFF
+        assert policy(None, None) is m.SrtpPolicy.OFFERED
+        await store.update("extensions", m.Extension(number="2002", srtp=m.SrtpPolicy.OFF))
+        assert policy("2002", None) is m.SrtpPolicy.OFF  # an edit applies to the next leg
+    finally:
+        store.close()
+
+
+def test_keys_go_to_an_extension_only_when_every_contact_registered_over_tls(tmp_path: Path) -> None:
+    from appliance.clock import ManualClock
+    from appliance.events import EventBus
+    from appliance.sip.digest import InMemoryCredentials
+    from appliance.sip.models import SipConfig, TrunkConfig
+    from appliance.sip.service import SipService
+    from appliance.sip.transaction import Address
+
+    clock = ManualClock()
+    sip = SipService(SipConfig(trunks=(TrunkConfig(name="secure", host="192.0.2.9", transport="TLS"),
+                                       TrunkConfig(name="plain", host="192.0.2.8"))),
+                     InMemoryCredentials(), tmp_path, EventBus(), clock)
+    registrar = sip.core.registrar
+    now = clock.monotonic()
+    registrar.update("3001", [("sip:3001@192.0.2.5:5061;transport=tls", {})], False, 600, "a", 1,
+                     Address("TLS", "192.0.2.5", 40000), "desk phone", now)
+    assert sip.transport_to(extension="3001") == "TLS"
+    registrar.update("3001", [("sip:3001@192.0.2.6:5060", {})], False, 600, "b", 1,
+                     Address("UDP", "192.0.2.6", 5060), "softphone", now)
+    assert sip.transport_to(extension="3001") == "UDP"  # one contact in the clear: no keys to any of them
+    assert sip.transport_to(extension="3999") is None
+    assert sip.transport_to(trunk="secure") == "TLS" and sip.transport_to(trunk="plain") == "UDP"
