@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from prometheus_client.parser import text_string_to_metric_families
 
 from appliance.app import Appliance, create_appliance
@@ -147,3 +149,23 @@ async def test_a_configuration_change_is_trapped_with_who_made_it(
     assert mine, [n.varbinds for n in changed]
     assert text_of(mine[0].varbinds[f"{ROOT}.1.9.2.0"]) == "admin"
     assert text_of(mine[0].varbinds[f"{ROOT}.1.9.1.0"]) == f"update queues {queue['id']} by admin"
+
+
+async def test_a_backup_to_an_unreachable_target_fails_into_the_alarm_table_and_a_trap(
+        running: tuple[Appliance, httpx.AsyncClient], trapd: TrapD) -> None:
+    """An SFTP target whose server does not answer (nothing listens on its port): the backup run through the
+    API fails, the alarm table has backup_failed for the target, and ccaBackupFailed reaches snmptrapd."""
+    _, http = running
+    host_key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+    r = await http.put("/api/v1/backups/targets/offsite", json={
+        "kind": "sftp", "host": "127.0.0.1", "port": free_port(), "user": "backup", "path": "/srv/box",
+        "host_key": host_key})
+    assert r.status_code in (200, 201), r.text
+    r = await http.post("/api/v1/backups/targets/offsite/run", json={"parts": ["config"]})
+    assert r.status_code == 202, r.text
+    [trap] = await trapd.wait_for(f"{ROOT}.0.5", timeout=60)
+    assert text_of(trap.varbinds[f"{ROOT}.1.9.3.0"]) == "offsite"
+    alarms = (await http.get("/api/v1/alarms?active=true")).json()["items"]
+    failed = [a for a in alarms if a["name"] == "backup_failed"]
+    assert [a["source"] for a in failed] == ["offsite"], alarms
+    assert "backup_failed" in await trapd.wait_for_alarms(f"{ROOT}.0.1", {"backup_failed"})
