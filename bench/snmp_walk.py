@@ -4,8 +4,9 @@ engine relays 200 calls costs any RTP.
 The agent runs in the media engine's process and event loop, as in the appliance (the engine process of
 `bench/media_relay.py`, with the monitor and the SNMP agent started beside it). The figures it serves are
 the real ones for the box, services and alarm table; the 100 queues are views shaped as call control
-reports them (call control is not running here), and the agent summary stands for 1,000 agents. Spans are
-not in the MIB yet (they follow the card drivers).
+reports them (call control is not running here), the agent summary stands for 1,000 agents, and 4 E1 spans
+(30 B-channels each, a third of them in use) and 8 analog ports are the hardware status view's records as
+the card drivers fill them (no card here).
 
 1. `snmpwalk -v2c` (GETNEXT) and `snmpbulkwalk -v2c -Cr50` of the whole enterprise subtree, idle;
 2. 200 calls relayed for `--seconds` without SNMP, then 200 calls again while `snmpbulkwalk` and `snmpwalk -v3`
@@ -40,7 +41,7 @@ from bench import media_relay
 COMMUNITY = "bench-community-1"
 USER, AUTH_KEY, PRIV_KEY = "bench", "bench-auth-pass", "bench-priv-pass"
 ROOT = "1.3.6.1.4.1.32473"
-QUEUES, AGENTS = 100, 1000
+QUEUES, AGENTS, SPANS = 100, 1000, 4
 
 
 def engine_main(conn: Connection, snmp_port: int, data_dir: str) -> None:
@@ -77,7 +78,19 @@ async def _engine(conn: Connection, snmp_port: int, data_dir: Path) -> None:
             "calls_active": 200.0, "acd_agents_logged_in": float(AGENTS), "acd_agents_idle": 400.0,
             "acd_agents_on_call": 500.0, "acd_agents_paused": 100.0}), *(s.health() for s in holder)]
 
-    monitor = MonitorService(data_dir, store, bus, clock, health, queues=lambda: queues)
+    from drivers.hardware.models import ChannelView, HardwareStatus, PortView, SpanView
+
+    channels = (*range(1, 16), *range(17, 32))
+    cards = HardwareStatus(at=clock.wall(), running=True, spans=tuple(
+        SpanView(card_id="E1-BENCH", span=n, trunk=f"pri{n}", role="user", framing="crc4", framing_in_use="crc4",
+                 clock="line", clock_priority=n, d_channel="up", lapd_state="multiple_frame_established",
+                 alarms=(), sending_rai=False, loopback="none",
+                 counters={"crc4_errors": 3 * n, "ebits": n, "slips": 0, "bpv": 7, "fas_errors": 0},
+                 channels=tuple(ChannelView(channel=c, state="in_use" if c % 3 == 0 else "idle") for c in channels))
+        for n in range(1, SPANS + 1)), ports=tuple(
+        PortView(card_id="ANALOG-BENCH", port=p, kind="fxo" if p <= 4 else "fxs", state="idle", counters={})
+        for p in range(1, 9)))
+    monitor = MonitorService(data_dir, store, bus, clock, health, queues=lambda: queues, hardware=lambda: cards)
     snmp = SnmpService("127.0.0.1", snmp_port, data_dir, store, bus, clock, monitor, health,
                        Identity("CC-Bench", "SN-BENCH", "bench"), lambda: [(f"trunk{i}", True) for i in range(8)])
     holder += [monitor, snmp]
@@ -165,7 +178,7 @@ def main() -> None:
                       "baseline_loss_pct": base.loss_pct, "added_loss_pct": round(during.loss_pct - base.loss_pct, 4),
                       "jitter_p99_ms": during.jitter_p99_ms, "baseline_jitter_p99_ms": base.jitter_p99_ms,
                       "ticks_late": during.ticks_late, "baseline_ticks_late": base.ticks_late,
-                      "walks_during_relay": walks[0], "queues": QUEUES, "agents": AGENTS,
+                      "walks_during_relay": walks[0], "queues": QUEUES, "agents": AGENTS, "spans": SPANS,
                       "datagram_ms_max": gauges.get("datagram_ms_max"),
                       "datagram_ms_mean": gauges.get("datagram_ms_mean")}))
 
