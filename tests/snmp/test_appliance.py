@@ -3,7 +3,12 @@ and the figures checked against the API's and against /metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import re
+import secrets
 import shutil
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -169,3 +174,69 @@ async def test_a_backup_to_an_unreachable_target_fails_into_the_alarm_table_and_
     failed = [a for a in alarms if a["name"] == "backup_failed"]
     assert [a["source"] for a in failed] == ["offsite"], alarms
     assert "backup_failed" in await trapd.wait_for_alarms(f"{ROOT}.0.1", {"backup_failed"})
+
+
+def _guess_sip_passwords(port: int, extension: str, guesses: int) -> list[int]:
+    """svcrack-style: REGISTER, answer the digest challenge with a wrong password, again and again (blocking:
+    run on a thread). Returns the final status of each guess."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(3)
+    sock.bind(("127.0.0.1", 0))
+    local = sock.getsockname()[1]
+    uri = f"sip:127.0.0.1:{port}"
+    statuses = []
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    def send(cseq: int, call_id: str, auth: str = "") -> str:
+        msg = (f"REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{secrets.token_hex(6)};rport\r\n"
+               f"Max-Forwards: 70\r\nFrom: <sip:{extension}@127.0.0.1>;tag={secrets.token_hex(4)}\r\n"
+               f"To: <sip:{extension}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\n"
+               f"Contact: <sip:{extension}@127.0.0.1:{local}>\r\nExpires: 60\r\n{auth}Content-Length: 0\r\n\r\n")
+        sock.sendto(msg.encode(), ("127.0.0.1", port))
+        return sock.recv(65535).decode(errors="replace")
+
+    try:
+        for i in range(guesses):
+            call_id = secrets.token_hex(8)
+            try:
+                challenge = send(1, call_id)
+            except TimeoutError:
+                statuses.append(0)  # a blocked source gets no answer at all
+                continue
+            if " 401 " not in challenge.split("\r\n", 1)[0]:
+                statuses.append(int(challenge.split(" ", 2)[1]))
+                continue
+            header = next(line for line in challenge.split("\r\n") if line.lower().startswith("www-authenticate:"))
+            params = dict(re.findall(r'(\w+)="?([^",]+)"?', header.split(" ", 2)[2]))
+            ha1 = md5(f"{extension}:{params['realm']}:wrong-guess-{i}")
+            ha2 = md5(f"REGISTER:{uri}")
+            cnonce, nc = secrets.token_hex(4), "00000001"
+            response = md5(f"{ha1}:{params['nonce']}:{nc}:{cnonce}:auth:{ha2}") if "qop" in params else \
+                md5(f"{ha1}:{params['nonce']}:{ha2}")
+            auth = (f'Authorization: Digest username="{extension}", realm="{params["realm"]}", '
+                    f'nonce="{params["nonce"]}", uri="{uri}", response="{response}", algorithm=MD5'
+                    + (f', qop=auth, nc={nc}, cnonce="{cnonce}"' if "qop" in params else "") + "\r\n")
+            try:
+                answer = send(2, call_id, auth)
+                statuses.append(int(answer.split(" ", 2)[1]))
+            except TimeoutError:
+                statuses.append(0)
+    finally:
+        sock.close()
+    return statuses
+
+
+async def test_sip_password_guessing_is_blocked_alarmed_and_trapped(
+        running: tuple[Appliance, httpx.AsyncClient], trapd: TrapD) -> None:
+    box, http = running
+    assert box.telephony is not None
+    port = box.telephony.sip.ports["UDP"]
+    statuses = await asyncio.to_thread(_guess_sip_passwords, port, "1001", 7)
+    assert statuses[:5] == [403] * 5 and statuses[5:] in ([0, 0], [403, 0], [403, 403]), statuses
+    [trap] = await trapd.wait_for(f"{ROOT}.0.8")
+    assert text_of(trap.varbinds[f"{ROOT}.1.9.3.0"]) == "127.0.0.1"
+    assert "sip" in text_of(trap.varbinds[f"{ROOT}.1.9.1.0"])
+    alarms = (await http.get("/api/v1/alarms?active=true")).json()["items"]
+    assert "sip 127.0.0.1" in [a["source"] for a in alarms if a["name"] == "brute_force_blocked"], alarms
