@@ -10,6 +10,7 @@ per-phone file only for a MAC in the inventory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -22,8 +23,6 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import tftpy
-from sanic import Request, Sanic
-from sanic.response import HTTPResponse, raw
 
 from appliance.configuration.service import Actor, ConfigService
 from appliance.errors import Conflict, FieldError, ValidationFailed
@@ -32,6 +31,7 @@ from appliance.security.certificates import box_certificate, server_context
 from appliance.security.passwords import sip_ha1
 from appliance.store.migrations import DEFAULT_REALM
 from provisioning.errors import UnknownPhone
+from provisioning.phones.https import Fetch, PhoneHttp
 from provisioning.phones.inventory import PhoneInventory, new_sip_password, new_token
 from provisioning.phones.models import Phone, PhoneRecord, phone_to_dict
 from provisioning.phones.pnp import PNP_GROUP, PNP_PORT, PnpResponder
@@ -296,7 +296,7 @@ class PhoneService:
         ctx = await asyncio.to_thread(self.tls_context)
         if sock is None:
             sock = socket.create_server((self.server.bind, self.server.https_port), backlog=1024)
-        https = _HttpsThread(build_phone_app(self), sock, ctx)
+        https = _HttpsThread(self.fetch, sock, ctx)
         await asyncio.to_thread(https.start)
         self._https = https
 
@@ -359,14 +359,14 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 class _HttpsThread:
     """The phones' HTTPS server on a thread and event loop of its own: a power cut brings hundreds of phones
-    back at once, and their TLS handshakes (Python's SSL protocol runs on the loop) must not stall the loop
-    that relays RTP. The files are rendered there too, from the configuration's immutable snapshot."""
+    back at once, and their TLS handshakes must not stall the loop that relays RTP. The files are rendered
+    there too, from the configuration's immutable snapshot."""
 
-    def __init__(self, app: Sanic[Any, Any], sock: socket.socket, ctx: ssl.SSLContext) -> None:
-        self.app, self.sock, self.ctx = app, sock, ctx
+    def __init__(self, fetch: Fetch, sock: socket.socket, ctx: ssl.SSLContext) -> None:
+        self.fetch, self.sock, self.ctx = fetch, sock, ctx
         self.loop = _new_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="phones-https", daemon=True)
-        self.server: Any = None
+        self.server: asyncio.Server | None = None
         self.port = int(sock.getsockname()[1])
 
     def start(self) -> None:
@@ -374,12 +374,8 @@ class _HttpsThread:
         asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
 
     async def _start(self) -> None:
-        server: Any = await self.app.create_server(sock=self.sock, ssl=self.ctx, return_asyncio_server=True,
-                                                   access_log=False, backlog=1024)
-        await server.startup()
-        await server.before_start()
-        await server.after_start()
-        self.server = server
+        self.server = await asyncio.get_running_loop().create_server(
+            lambda: PhoneHttp(self.fetch), sock=self.sock, ssl=self.ctx, backlog=1024, ssl_handshake_timeout=15)
 
     def stop(self) -> None:
         if self.thread.is_alive():
@@ -390,10 +386,9 @@ class _HttpsThread:
 
     async def _stop(self) -> None:
         if self.server is not None:
-            await self.server.before_stop()
             self.server.close()
-            await self.server.wait_closed()
-            await self.server.after_stop()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.server.wait_closed(), 5)
 
 
 class _PnpProtocol(asyncio.DatagramProtocol):
@@ -430,24 +425,3 @@ def _multicast_socket(bind: str, port: int) -> socket.socket:
     iface = socket.inet_aton(bind if bind not in ("", "0.0.0.0") else "0.0.0.0")
     s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(PNP_GROUP) + iface)
     return s
-
-
-def build_phone_app(service: PhoneService) -> Sanic[Any, Any]:
-    """The phone-facing application: one route, no admin API, no session."""
-    import secrets
-
-    app = Sanic(f"phones_{secrets.token_hex(4)}", configure_logging=False)
-    app.config.TOUCHUP = False
-    app.config.KEEP_ALIVE_TIMEOUT = 5
-
-    async def fetch(request: Request, token: str, filename: str) -> HTTPResponse:
-        sockname = request.conn_info.sockname if request.conn_info else None
-        local = str(sockname[0]) if isinstance(sockname, tuple) else ""
-        data = service.fetch(token, filename, local, f"{request.ip}:{request.port}")
-        if data is None:
-            return raw(b"not found\n", status=404, content_type="text/plain")
-        kind = "application/xml" if data.lstrip().startswith(b"<?xml") else "text/plain"
-        return raw(data, content_type=f"{kind}; charset=utf-8", headers={"Cache-Control": "no-store"})
-
-    app.add_route(fetch, "/p/<token>/<filename>", methods=["GET"], name="phone_file")
-    return app

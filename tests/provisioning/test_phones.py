@@ -145,3 +145,33 @@ async def test_inventory_survives_a_restart(box: tuple[PhoneService, dict[str, A
     assert [r.phone for r in again.inventory.all()] == [r.phone for r in service.inventory.all()]
     assert again.inventory.by_token(records["1001"].token) is not None
     assert (service.data_dir / "provisioning" / "phones.json").stat().st_mode & 0o777 == 0o600
+
+
+async def test_the_phone_server_answers_its_one_route_and_keeps_the_connection(
+        box: tuple[PhoneService, dict[str, Any]]) -> None:
+    import asyncio
+    import ssl
+
+    service, records = box
+    yl = records["1001"]
+    common, own = url(service, yl.token, "y000000000000.cfg"), url(service, yl.token, f"{MACS['1001']}.cfg")
+    # the vendor's common file then the phone's own on one TLS connection, as a phone does after a restart
+    proc = await asyncio.create_subprocess_exec(
+        "curl", "-s", "-k", "-m", "10", "-o", "/dev/null", "-o", "/dev/null",
+        "-w", "%{http_code} %{num_connects}\n", common, own, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    assert out.decode().split("\n")[:2] == ["200 1", "200 0"]
+    assert (await curl(own, "-X", "POST")).code == 405
+    head = await curl(own, "-I")
+    assert head.code == 200 and b"content-length" in head.body.lower()
+    assert (await curl(own.replace(f"{MACS['1001']}.cfg", "a%2Fb.cfg"))).code == 404
+    assert (await curl(f"https://127.0.0.1:{service.https_port}/p/{yl.token}")).code == 404
+    assert (await curl(f"https://127.0.0.1:{service.https_port}/other")).code == 404
+    # bytes that are not HTTP get a 400 and the connection closed
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.https_port, ssl=ctx)
+    writer.write(b"\x00\x01 not http at all\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400")
