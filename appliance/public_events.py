@@ -42,7 +42,8 @@ def _events_of(module: ModuleType) -> tuple[type[Event], ...]:
 
 PUBLIC_EVENTS: tuple[type[Event], ...] = (
     *PUBLIC_CALL_EVENTS, *_events_of(acd_events), *_events_of(voicemail_events), *_events_of(records_events),
-    *_events_of(monitoring_events), auth_events.LoginBlocked,
+    *_events_of(monitoring_events), auth_events.LoginBlocked, auth_events.LoginUnblocked,
+    auth_events.LoginUnderAttack,
     *PUBLIC_BACKUP_EVENTS,
     *PUBLIC_FIRMWARE_EVENTS,
     *_events_of(e1_events), *_events_of(analog_events),

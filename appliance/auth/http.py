@@ -5,9 +5,10 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from appliance.auth.models import ANY_ROLE
+from appliance.auth.models import ANY_ROLE, WRITE_CONFIG
 from appliance.auth.service import SESSION_TTL, AuthService
 from appliance.configuration.service import Actor
+from appliance.errors import FieldError, ValidationFailed
 from appliance.http_api import (
     LANG_COOKIE,
     SESSION_COOKIE,
@@ -89,6 +90,65 @@ def make_blueprint(api: Api, auth: AuthService) -> Blueprint:
               request={"type": "object", "required": ["language"],
                        "properties": {"language": {"type": "string", "enum": ["zh_CN", "en"]}}},
               response={"type": "object"}, errors=(401, 403, 422))
+    _lockout_routes(api, bp, auth)
     api.route(bp, "GET", "/api/v1/me", me, summary="Who is logged in", tag="auth", operation_id="me",
               roles=ANY_ROLE, response={"type": "object"}, errors=(401, 403))
     return bp
+
+
+def _lockout_routes(api: Api, bp: Blueprint, auth: AuthService) -> None:
+    """The admin's view of sign-in blocks (list, lift) and of the thresholds behind them."""
+
+    async def list_blocks(request: Request) -> HTTPResponse:
+        return ok({"items": auth.blocks()})
+
+    async def lift(request: Request) -> HTTPResponse:
+        body = body_of(request)
+        body = body if isinstance(body, dict) else {}
+        source, account = body.get("source"), body.get("account")
+        problems = []
+        if not isinstance(source, str) or not 0 < len(source) <= 64:
+            problems.append(FieldError("source", "required", "source: the blocked address", "source: 被封锁的地址"))
+        if account is not None and (not isinstance(account, str) or len(account) > 64):
+            problems.append(FieldError("account", "type", "account: an account name (at most 64 characters)",
+                                       "account: 账号名(最多 64 个字符)"))
+        if problems:
+            raise ValidationFailed(problems, "lift")
+        s = session_of(request)
+        lifted = auth.lift(str(source), account, Actor(s.user, source_of(request)))
+        return ok({"lifted": lifted})
+
+    async def get_policy(request: Request) -> HTTPResponse:
+        return ok(auth.policy.to_dict())
+
+    async def set_policy(request: Request) -> HTTPResponse:
+        s = session_of(request)
+        policy = await auth.set_policy(body_of(request), Actor(s.user, source_of(request)))
+        return ok(policy.to_dict())
+
+    block = {"type": "object", "required": ["source", "account", "scope", "until", "seconds_left", "failures"],
+             "properties": {"source": {"type": "string"}, "account": {"type": "string"},
+                            "scope": {"type": "string", "enum": ["pair", "source"]}, "until": {"type": "number"},
+                            "seconds_left": {"type": "integer"}, "failures": {"type": "integer"}}}
+    numbers = {name: {"type": "number"} for name in auth.policy.to_dict()}
+    policy = {"type": "object", "required": sorted(numbers), "properties": numbers}
+    api.route(bp, "GET", "/api/v1/security/login-blocks", list_blocks,
+              summary="Web sign-in blocks in force: a source against one account, or a whole source",
+              tag="security", operation_id="list_login_blocks", roles=WRITE_CONFIG,
+              response={"type": "object", "required": ["items"], "properties": {"items": {"type": "array",
+                                                                                          "items": block}}})
+    api.route(bp, "POST", "/api/v1/security/login-blocks/lift", lift,
+              summary="Lift a source's sign-in blocks (only the one against `account` when given); audited",
+              tag="security", operation_id="lift_login_blocks", roles=WRITE_CONFIG,
+              request={"type": "object", "required": ["source"],
+                       "properties": {"source": {"type": "string", "minLength": 1, "maxLength": 64},
+                                      "account": {"type": "string", "maxLength": 64}}},
+              response={"type": "object", "required": ["lifted"], "properties": {"lifted": {"type": "integer"}}},
+              errors=(422,))
+    api.route(bp, "GET", "/api/v1/security/login-policy", get_policy,
+              summary="The sign-in lockout thresholds", tag="security", operation_id="get_login_policy",
+              roles=WRITE_CONFIG, response=policy)
+    api.route(bp, "PATCH", "/api/v1/security/login-policy", set_policy,
+              summary="Change some sign-in lockout thresholds (each checked against its range); audited",
+              tag="security", operation_id="set_login_policy", roles=WRITE_CONFIG,
+              request={"type": "object", "properties": numbers}, response=policy, errors=(422,))

@@ -6,11 +6,13 @@ random tokens kept (as SHA-256 digests) in memory: a restart logs everyone out, 
 admin UI and keeps no session secret on disk. A session ends after `IDLE_SECONDS` without use, and after
 `SESSION_TTL` in any case.
 
-Failed logins are counted per source address, never per account: past the limit that *source* is refused
-for a while and the block is logged, while the account's owner still signs in from their own desk. Locking
-the account instead would hand any attacker a way to lock every agent out (no user enumeration either: an
-unknown user fails the same way, after the same scrypt work). Password checks run on the `PasswordHasher`'s
-threads, never on the event loop.
+Failed logins are counted per (source address, account) pair, never per account alone (`lockout.Lockout`):
+past a few failures each answer is delayed more, then that *pair* is refused for a while, while the account's
+owner still signs in from their own desk; a source spraying many accounts is refused as a whole, and an
+account attacked from many sources raises `LoginUnderAttack`. Blocks, lifts and expiries go to the audit
+log; the thresholds are the `login_lockout` setting. Locking the account instead would hand any attacker a
+way to lock every agent out (no user enumeration either: an unknown user fails the same way, after the same
+scrypt work). Password checks run on the `PasswordHasher`'s threads, never on the event loop.
 
 Pages send a CSRF token with every change made with the session cookie: an HMAC of the session token under
 a key that lives only in this process, so it needs no storage and dies with the session.
@@ -18,35 +20,35 @@ a key that lives only in this process, so it needs no storage and dies with the 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from appliance.auth.errors import LoginLocked, SetupRequired, Unauthorized
-from appliance.auth.events import LoginBlocked
+from appliance.auth.events import LoginBlocked, LoginUnblocked, LoginUnderAttack
+from appliance.auth.lockout import Block, Lockout, LockoutPolicy, Outcome
 from appliance.auth.models import Session
 from appliance.clock import Clock
 from appliance.configuration.service import Actor, ConfigService, check_password
 from appliance.domain import models as m
-from appliance.errors import Forbidden
-from appliance.events import EventBus
+from appliance.errors import Forbidden, ValidationFailed
+from appliance.events import Event, EventBus
+from appliance.records.models import AuditEntry
 from appliance.security.passwords import PasswordHasher, generate_token, token_digest
 
 log = logging.getLogger(__name__)
 
 SESSION_TTL = 8 * 3600.0
 IDLE_SECONDS = 30 * 60.0
-MAX_FAILURES = 10  # per source address
-LOCK_SECONDS = 300.0
-
-
-@dataclass
-class _Failures:
-    count: int = 0
-    locked_until: float = 0.0
+MAX_FAILURES = LockoutPolicy().max_failures  # per (source, account) pair, by default
+LOCK_SECONDS = LockoutPolicy().block_seconds
+POLICY_SETTING = "login_lockout"
+SETUP_ACCOUNT = "#setup"  # guesses of the setup token are counted as failures against this name
 
 
 @dataclass
@@ -57,11 +59,20 @@ class AuthService:
     bus: EventBus | None = None  # blocks are published (alarm table, SNMP notification)
     _setup_digest: str | None = None
     _sessions: dict[str, Session] = field(default_factory=dict)
-    _failures: dict[str, _Failures] = field(default_factory=dict)
+    lockout: Lockout = field(default_factory=Lockout)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the progressive delay (tests pass their own)
     _last_used: dict[str, float] = field(default_factory=dict)
     _csrf_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
     ADMIN = "admin"
+
+    def __post_init__(self) -> None:
+        stored = self.config.store.settings.get(POLICY_SETTING)
+        if stored is not None:
+            try:
+                self.lockout.policy = LockoutPolicy.parse(stored, self.lockout.policy)
+            except ValidationFailed as exc:
+                log.error("the %s setting is unreadable (%s); using the defaults", POLICY_SETTING, exc)
 
     async def ensure_admin(self) -> None:
         if self.config.store.find("users", self.ADMIN) is None:
@@ -84,9 +95,9 @@ class AuthService:
     async def complete_setup(self, token: str, password: Any, source: str) -> None:
         if not self.setup_required:
             raise Forbidden("setup is already complete", "已完成初始设置", error_id="setup_done")
-        self._check_locks((f"src:{source}",))
+        self._check_locks(source, SETUP_ACCOUNT)
         if self._setup_digest is None or token_digest(str(token)) != self._setup_digest:
-            self._fail(f"src:{source}")
+            await self._fail(source, SETUP_ACCOUNT)
             raise Unauthorized("the setup token is not valid", "设置令牌无效")
         check_password(password)
         await self.config.set_secret("users", self.ADMIN, password, Actor(self.ADMIN, source))
@@ -95,18 +106,17 @@ class AuthService:
     async def login(self, name: str, password: str, source: str) -> tuple[str, Session]:
         if self.setup_required:
             raise SetupRequired()
-        keys = (f"src:{source}",)
-        self._check_locks(keys)
+        self._check_locks(source, name)
         user = self.config.store.find("users", name)
         stored = user.password_hash if user is not None and not user.disabled else ""
         matches = await self.hasher.verify(password, stored)
         # Guesses sent together all pass the first check; whatever locked meanwhile hides their answers, so
         # no more than MAX_FAILURES guesses per lock period are ever answered.
-        self._check_locks(keys)
+        self._check_locks(source, name)
         if not matches:
-            for key in keys:
-                self._fail(key)
+            await self._fail(source, name)
             raise Unauthorized("wrong user name or password", "用户名或密码错误")
+        self.lockout.success(source, name, self.clock.wall())
         token = generate_token()
         assert user is not None
         session = Session(user.name, user.role, self.clock.wall() + SESSION_TTL, user.staff)
@@ -147,24 +157,81 @@ class AuthService:
                 del self._sessions[digest]
                 self._last_used.pop(digest, None)
 
-    def _check_locks(self, keys: tuple[str, ...]) -> None:
-        now = self.clock.wall()
-        for key in keys:
-            failures = self._failures.get(key)
-            if failures is not None and failures.locked_until > now:
-                raise LoginLocked(int(failures.locked_until - now) + 1)
+    # ---- lockout
 
-    def _fail(self, key: str) -> None:
-        failures = self._failures.setdefault(key, _Failures())
-        failures.count += 1
-        if failures.count >= MAX_FAILURES:
-            failures.locked_until = self.clock.wall() + LOCK_SECONDS
-            failures.count = 0
-            log.warning("web login: %s blocked for %.0f s after %d failed attempts", key.removeprefix("src:"),
-                        LOCK_SECONDS, MAX_FAILURES)
-            if self.bus is not None and key.startswith("src:"):
-                self.bus.publish(LoginBlocked(at=self.clock.wall(), source=key.removeprefix("src:"),
-                                              seconds=LOCK_SECONDS, failures=MAX_FAILURES))
+    def blocks(self) -> list[dict[str, Any]]:
+        """The sign-in blocks in force (pairs and whole sources), for the admin."""
+        now = self.clock.wall()
+        self._sweep(now)
+        return [b.to_dict(now) for b in self.lockout.blocks(now)]
+
+    def lift(self, source: str, account: str | None, actor: Actor) -> int:
+        """Lift `source`'s blocks (only the one against `account` when given); each lift is audited."""
+        lifted = self.lockout.lift(source, account)
+        for block in lifted:
+            self._audit_block("unblock", block, actor.name, {"reason": "lifted"})
+            log.warning("web login: %s lifted the block of %s (%s)", actor.name, block.source,
+                        f"account {block.account}" if block.account else "every account")
+            self._publish(LoginUnblocked(source=block.source, account=block.account, reason="lifted"))
+        return len(lifted)
+
+    @property
+    def policy(self) -> LockoutPolicy:
+        return self.lockout.policy
+
+    async def set_policy(self, change: Any, actor: Actor) -> LockoutPolicy:
+        before = self.lockout.policy
+        after = LockoutPolicy.parse(change, before)
+        await self.config.store.set_settings(**{POLICY_SETTING: after.to_dict()})
+        self.lockout.policy = after
+        self.config.records.append_audit(AuditEntry(
+            at=self.clock.wall(), actor=actor.name, action="update", kind="settings", key=POLICY_SETTING,
+            before=before.to_dict(), after=after.to_dict(), source=actor.source))
+        return after
+
+    def _check_locks(self, source: str, account: str) -> None:
+        now = self.clock.wall()
+        self._sweep(now)
+        block = self.lockout.blocked(source, account, now)
+        if block is not None:
+            raise LoginLocked(int(block.until - now) + 1)
+
+    async def _fail(self, source: str, account: str) -> None:
+        now = self.clock.wall()
+        outcome: Outcome = self.lockout.failure(source, account, now)
+        if outcome.block is not None:
+            block = outcome.block
+            log.warning("web login: %s blocked for %.0f s after %d failed attempts (%s)", block.source,
+                        block.seconds, block.failures, f"account {block.account}" if block.account else "every account")
+            self._audit_block("block", block, "system", {"seconds": block.seconds, "failures": block.failures})
+            self._publish(LoginBlocked(source=block.source, account=block.account, seconds=block.seconds,
+                                       failures=block.failures))
+        if outcome.attack is not None:
+            attack = outcome.attack
+            log.warning("web login: account %s attacked from %d sources (%d failures); those sources are slowed",
+                        attack.account, len(attack.sources), attack.failures)
+            self.config.records.append_audit(AuditEntry(
+                at=now, actor="system", action="attack", kind="login_block", key=attack.account,
+                after={"failures": attack.failures, "sources": list(attack.sources)}, source=""))
+            self._publish(LoginUnderAttack(account=attack.account, failures=attack.failures,
+                                           sources=list(attack.sources)))
+        if outcome.delay > 0:
+            await self.sleep(outcome.delay)
+
+    def _sweep(self, now: float) -> None:
+        for block in self.lockout.expired(now):
+            self._audit_block("unblock", block, "system", {"reason": "expired"})
+            self._publish(LoginUnblocked(source=block.source, account=block.account, reason="expired"))
+
+    def _audit_block(self, action: str, block: Block, actor: str, after: dict[str, Any]) -> None:
+        self.config.records.append_audit(AuditEntry(
+            at=self.clock.wall(), actor=actor, action=action, kind="login_block",
+            key=f"{block.account}@{block.source}" if block.account else block.source, after=after,
+            source=block.source))
+
+    def _publish(self, event: Event) -> None:
+        if self.bus is not None:
+            self.bus.publish(replace(event, at=self.clock.wall()))
 
     def _expire(self) -> None:
         now = self.clock.wall()
@@ -172,3 +239,4 @@ class AuthService:
             if session.expires < now or now - self._last_used.get(digest, 0.0) > IDLE_SECONDS:
                 del self._sessions[digest]
                 self._last_used.pop(digest, None)
+
