@@ -8,6 +8,7 @@ PnP are off, and the phones' HTTPS port is chosen by the OS.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,7 @@ def build_provisioning(core: Core, *, bind: str, sip_port: int, config: Provisio
     data_dir = core.data_dir
     network = NetworkService(cfg.networkd_dir if cfg.image else data_dir / "provisioning" / "networkd",
                              Netlink(cfg.netns), managed=cfg.image or cfg.netns is not None, bus=core.bus,
-                             clock=core.clock)
+                             clock=core.clock, networkctl=shutil.which("networkctl") if cfg.image else None)
     phones = PhoneService(data_dir, core.config, PhoneServerConfig(
         bind="0.0.0.0" if cfg.image else bind, https_port=cfg.phones_port, sip_port=sip_port,
         tftp_port=cfg.tftp_port, pnp=cfg.pnp, advertise=cfg.advertise))

@@ -53,6 +53,9 @@ class NetworkService:
     confirm_seconds: float = DEFAULT_CONFIRM_SECONDS
     bus: EventBus | None = None
     clock: Clock = field(default_factory=SystemClock)
+    # networkctl on the image: systemd-networkd re-reads our files after each change, so what netlink set is
+    # also what networkd manages (DHCP starts or stops, DNS reaches the resolver) without waiting for a reboot
+    networkctl: str | None = None
     name: str = "network"
     _pending: _Pending | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -74,6 +77,7 @@ class NetworkService:
         settings = await asyncio.to_thread(networkd.load, self.networkd_dir)
         if settings is not None:
             await asyncio.to_thread(self.netlink.apply, settings)
+        await self._reload_networkd()
 
     async def stop(self) -> None:
         # A change still waiting is reverted rather than kept: stopping is not confirming.
@@ -124,6 +128,7 @@ class NetworkService:
             await asyncio.to_thread(self._write_with_marker, change_id, settings, previous_files)
             if delay <= 0:
                 await self._apply_or_undo(settings, previous_live, previous_files)
+                await self._reload_networkd()
             loop = asyncio.get_running_loop()
             pending = _Pending(change_id, previous_live, previous_files, settings,
                                self.clock.monotonic() + delay + window)
@@ -158,6 +163,8 @@ class NetworkService:
             log.exception("network change %s could not be applied; the previous settings come back", change_id)
             self._counters["failed"] += 1
             await self._revert(change_id, "failed")
+            return
+        await self._reload_networkd()
 
     async def confirm(self, change_id: str, reached: str) -> None:
         """Keep the change. `reached` is the box's own address the confirming request arrived at."""
@@ -198,6 +205,7 @@ class NetworkService:
         async with self._lock:
             await asyncio.to_thread(networkd.write, self.networkd_dir, settings)
             await asyncio.to_thread(self.netlink.apply, settings)
+            await self._reload_networkd()
 
     async def _revert(self, change_id: str, reason: str) -> None:
         async with self._lock:
@@ -213,6 +221,7 @@ class NetworkService:
             except Exception:
                 log.exception("network change %s: putting the previous settings back failed", change_id)
             await asyncio.to_thread(self._restore_files, p.previous_files)
+            await self._reload_networkd()
             self._pending = None
             self._counters["reverted"] += 1
         self._publish(NetworkReverted(change_id=change_id, reason=reason))
@@ -233,6 +242,22 @@ class NetworkService:
     def _restore_files(self, previous: NetworkSettings | None) -> None:
         networkd.write(self.networkd_dir, previous or NetworkSettings())
         (self.networkd_dir / PENDING_MARKER).unlink(missing_ok=True)
+
+    async def _reload_networkd(self) -> None:
+        if not self.networkctl:
+            return
+        proc = await asyncio.create_subprocess_exec(self.networkctl, "reload", stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.PIPE)
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), 15)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            log.warning("networkctl reload did not answer within 15 s")
+            return
+        if proc.returncode != 0:
+            log.warning("networkctl reload failed (%s): %s", proc.returncode, err.decode(errors="replace")[-300:])
 
     def _publish(self, event: Any) -> None:
         if self.bus is not None:

@@ -200,3 +200,26 @@ def test_networkd_files_round_trip(tmp_path: Path) -> None:
     assert networkd.load(tmp_path) == settings
     networkd.write(tmp_path, parse_settings({"interfaces": [{"name": "eth1", "dhcp": True}]}))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["10-appliance-eth1.network", "50-other.network"]
+
+
+async def test_networkd_is_told_to_reload_after_each_change_and_revert(lan: Lan, tmp_path: Path) -> None:
+    """On the image systemd-networkd runs beside the appliance (it owns DHCP and hands DNS to the resolver):
+    after the files change, `networkctl reload` makes it take them. networkd needs systemd and the system bus,
+    which this machine's test run has not; a stand-in on the command's place records each call with the
+    files as networkd would read them at that moment."""
+    calls = tmp_path / "calls.txt"
+    files = tmp_path / "networkd"
+    stand_in = tmp_path / "networkctl"
+    stand_in.write_text(f"#!/bin/sh\necho \"$*: $(cat {files}/10-appliance-eth0.network 2>/dev/null "
+                        f"| grep Address= | tr '\\n' ' ')\" >> {calls}\n")
+    stand_in.chmod(0o755)
+    net = NetworkService(files, Netlink(lan.box.name), managed=True, networkctl=str(stand_in))
+    pending = await net.apply(parse_settings(moved("10.77.0.9/24")), 1.0)
+    assert calls.read_text().splitlines() == ["reload: Address=10.77.0.9/24 "]
+    while net.pending() is not None:  # not confirmed: reverted by the timer
+        await asyncio.sleep(0.1)
+    assert pending["change_id"]
+    # the revert wrote no file of ours (there was none before) and networkd was told again
+    assert calls.read_text().splitlines() == ["reload: Address=10.77.0.9/24 ", "reload: "]
+    assert lan.box.addresses("eth0") == [BOX_ADDR]
+    await net.stop()
