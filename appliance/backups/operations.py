@@ -131,7 +131,13 @@ async def prune(restic: Restic, repo: Repository) -> None:
 
 async def snapshots(restic: Restic, repo: Repository, part: Part | None = None) -> list[Snapshot]:
     args = ["snapshots", "--json", "--host", restic.host] + (["--tag", part.value] if part else [])
-    result = await restic.run(repo, args, command="snapshots")
+    try:
+        result = await restic.run(repo, args, command="snapshots")
+    except ResticFailed as exc:
+        if "is there a repository" in str(exc).lower():
+            raise TargetUnavailable(repo.target, "no backup repository there yet; back up once to create it",
+                                    "该处尚无备份仓库;请先备份一次以创建") from None
+        raise
     out: list[Snapshot] = []
     for msg in result.messages:
         for s in msg.get("list", []):

@@ -123,6 +123,8 @@ async def test_one_target_schedule_retention_at_a_time(admin: Client, tmp_path: 
         status, _ = await admin.call("DELETE", "/api/v1/backups/targets/nas")
         assert status == 204 and not service.ssh.password_file("nas").exists()
 
+        status, body = await admin.call("GET", "/api/v1/backups/targets/disk/snapshots")
+        assert status == 409 and body["error_id"] == "backup_target_unavailable" and "back up once" in body["message"]
         record = await service.run_backup("disk")
         assert record.ok
         await service.verify("disk", read_data="all")
