@@ -5,8 +5,10 @@ nothing."""
 from __future__ import annotations
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from appliance.calls.events import CallEnded, CallOffered
+from appliance.monitoring.metrics import exposition, registry_for
 from tests.snmp.conftest import COMMUNITY, ROOT, Box, parse_walk, run, v2c, v3
 
 pytestmark = pytest.mark.interop
@@ -172,3 +174,32 @@ async def test_the_trunk_table_counts_calls_on_each_trunk(box: Box) -> None:
     assert got[f"{entry}.2.1"] == 'STRING: "carrier"'
     assert (got[f"{entry}.4.1"], got[f"{entry}.5.1"]) == ("Gauge32: 1", "Gauge32: 1")  # one still up, one ended
     assert (got[f"{entry}.4.2"], got[f"{entry}.5.2"]) == ("Gauge32: 0", "Gauge32: 0")  # pbx
+
+
+async def test_the_card_tables_and_their_metrics_agree(box: Box) -> None:
+    """The span, channel and port tables (from the hardware status view) and the same figures in /metrics."""
+    got: dict[str, str] = {}
+    for table in (10, 11, 12):
+        rc, out, err = await run("snmpwalk", *v2c(box.port), f"{ROOT}.1.{table}")
+        assert rc == 0, err
+        got |= parse_walk(out)
+    span, channel, port = f"{ROOT}.1.10.1", f"{ROOT}.1.11.1", f"{ROOT}.1.12.1"
+    assert got[f"{span}.2.1"] == 'STRING: "E1-0001"' and got[f"{span}.3.1"] == 'STRING: "pri1"'
+    assert (got[f"{span}.4.1"], got[f"{span}.5.1"], got[f"{span}.6.1"]) == ("INTEGER: 2", "INTEGER: 4", 'STRING: "los"')
+    assert (got[f"{span}.7.1"], got[f"{span}.9.1"], got[f"{span}.12.1"]) == ("Gauge32: 1", "Counter32: 12",
+                                                                              "Counter32: 40")
+    channels = {k.removeprefix(f"{channel}.2.1."): v for k, v in got.items() if k.startswith(f"{channel}.2.1.")}
+    assert len(channels) == 30 and channels["1"] == "INTEGER: 2" and channels["2"] == "INTEGER: 1"
+    assert (got[f"{port}.2.1"], got[f"{port}.3.1"], got[f"{port}.4.1"]) == ("INTEGER: 1", "INTEGER: 5", 'STRING: "pstn"')
+    assert (got[f"{port}.2.2"], got[f"{port}.4.2"], got[f"{port}.5.2"]) == ("INTEGER: 2", 'STRING: "1009"',
+                                                                            "Counter32: 5")
+
+    text = exposition(registry_for(box.monitor, lambda: [])).decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    key = (("span", "1"), ("trunk", "pri1"))
+    assert samples[("appliance_span_alarm_state", key)] == 4.0
+    assert samples[("appliance_span_d_channel_up", key)] == 0.0
+    assert samples[("appliance_span_channels_in_use", key)] == 1.0
+    assert samples[("appliance_span_errors_total", (("counter", "crc4_errors"), *key))] == 12.0
+    assert samples[("appliance_port_state", (("kind", "fxo"), ("port", "1")))] == 5.0
