@@ -176,3 +176,36 @@ def test_the_menu_lists_the_monitoring_pages(box: RunningAppliance, admin: Brows
         expect(page.locator(f"nav.side a[href='{href}']")).to_have_count(1)
     page.keyboard.press("Tab")  # the skip link first: the pages are reached by keyboard like the rest
     expect(page.locator("a.skip")).to_be_focused()
+
+
+def test_a_supervisor_reads_alarms_and_thresholds_but_not_snmp_and_an_agent_nothing(
+        box: RunningAppliance, playwright_browser: object) -> None:
+    assert box.api("POST", "/api/v1/work_groups", {"id": "noc", "name": "NOC"})[0] == 201
+    for no, role, managed in (("8101", "agent", []), ("8001", "supervisor", ["noc"])):
+        status, data = box.api("POST", "/api/v1/staff", {"employee_no": no, "name": f"Staff {no}", "role": role,
+                                                         "work_group": "noc", "managed_groups": managed})
+        assert status == 201, data
+    for name, role, staff in (("noclead", "supervisor", "8001"), ("nocagent", "agent", "8101")):
+        status, data = box.api("POST", "/api/v1/users", {"name": name, "role": role, "password": f"{name}-password",
+                                                         "staff": staff})
+        assert status == 201, data
+
+    b = open_page(playwright_browser, base_of(box))
+    sign_in(b, "noclead", "noclead-password")
+    page = b.page
+    for path in ("/system/alarms", "/system/resources", "/system/thresholds"):
+        response = page.goto(path)
+        assert response is not None and response.status == 200, path
+    expect(page.locator("#t-cpu_high-set_level")).to_be_disabled()  # read-only for a supervisor
+    expect(page.locator("#thresholds button[type=submit]")).to_have_count(0)
+    expect(page.locator("nav.side a[href='/system/snmp']")).to_have_count(0)
+    b.shot("zh-system-thresholds-supervisor")
+    response = page.goto("/system/snmp")
+    assert response is not None and response.status == 403
+
+    a = open_page(playwright_browser, base_of(box))
+    sign_in(a, "nocagent", "nocagent-password")
+    for path in ("/system/alarms", "/system/resources", "/system/thresholds", "/system/snmp"):
+        response = a.page.goto(path)
+        assert response is not None and response.status == 403, path
+    expect(a.page.locator("nav.side a[href='/system/alarms']")).to_have_count(0)
