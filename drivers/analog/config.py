@@ -8,6 +8,7 @@ from typing import Any
 
 from appliance.errors import FieldError, ValidationFailed
 from drivers.analog.models import FxoSettings, FxsSettings
+from drivers.hal.models import IMPEDANCES
 
 _DISCONNECTS = {"busy_tone", "polarity", "loop_current"}
 _CALLER_ID = {"fsk_bell202", "fsk_v23", "dtmf", "none"}
@@ -57,6 +58,10 @@ def _settings(cls: type[Any], base: Any, data: Mapping[str, Any], where: str,
                                    "应为 busy_tone、polarity、loop_current 的列表"))
                 continue
             value = frozenset(value)
+        elif key == "impedance" and value not in IMPEDANCES:
+            errors.append(_err(f"{where}.impedance", "enum", f"one of {', '.join(IMPEDANCES)}",
+                               f"应为 {'、'.join(IMPEDANCES)} 之一"))
+            continue
         elif key == "caller_id" and value not in _CALLER_ID:
             errors.append(_err(f"{where}.caller_id", "enum", f"one of {', '.join(sorted(_CALLER_ID))}",
                                f"应为 {'、'.join(sorted(_CALLER_ID))} 之一"))

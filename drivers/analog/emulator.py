@@ -26,7 +26,7 @@ from drivers.analog.emulator_lines import Exchange, Phone
 from drivers.hal import bearer
 from drivers.hal.framing import Decoder, Frame, MsgType, encode_json
 from drivers.hal.interface import BearerFrames
-from drivers.hal.models import PortCommand
+from drivers.hal.models import IMPEDANCES, PortCommand
 
 TICK_S = 0.020
 FXS_ONLY = (PortCommand.RING_START, PortCommand.RING_STOP, PortCommand.POLARITY_REVERSE,
@@ -47,6 +47,7 @@ class AnalogCardEmulator(asyncio.DatagramProtocol):
         self.out = bytearray()
         self.writing = False
         self.cache: tuple[int, bytes, bytes] | None = None
+        self.line: dict[int, dict[str, str]] = {}  # port -> impedance and region, as the host configured them
         self.host: tuple[str, int] | None = None
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -128,6 +129,11 @@ class AnalogCardEmulator(asyncio.DatagramProtocol):
                           "ports": [{"port": n, "kind": k} for n, k in self.kinds.items()]}
             elif frame.type == MsgType.PORT:
                 self.port_command(int(data["port"]), PortCommand(data["command"]))
+            elif frame.type == MsgType.PORT_CONFIG:
+                port = int(data["port"])
+                if port not in self.far or data.get("impedance") not in IMPEDANCES:
+                    raise ValueError(f"port {port}: no such port, or impedance {data.get('impedance')!r} not supported")
+                self.line[port] = {"impedance": str(data["impedance"]), "region": str(data.get("region", "cn"))}
             elif frame.type == MsgType.BEARER:
                 self.host = (str(data.get("host", "127.0.0.1")), int(data["port"]))
                 assert self.transport is not None
@@ -163,6 +169,8 @@ class AnalogCardEmulator(asyncio.DatagramProtocol):
         if far is None:
             raise ValueError(f"no analog port {req.get('port')}")
         answer = far.control(req)
+        if req.get("do") == "status":
+            answer["line"] = self.line.get(int(req["port"]))  # (what the host configured the port's line as)
         self.signals()  # (what the request made the far end do reaches the host at once)
         return answer
 

@@ -38,7 +38,7 @@ from drivers.analog.fxs import FxsError, FxsPort
 from drivers.analog.legs import AnalogLeg, AnalogLegProvider
 from drivers.hal.errors import HalError
 from drivers.hal.interface import BearerFrames, CardBackend
-from drivers.hal.models import IDLE_ALAW, CardEvent, CardLost, PortCommand, PortSignalled
+from drivers.hal.models import IDLE_ALAW, CardEvent, CardLost, PortCommand, PortConfig, PortSignalled
 
 log = logging.getLogger(__name__)
 FRAME = 160
@@ -102,7 +102,7 @@ class AnalogService:
         self.card_id = ""  # what the card called itself when it opened
         self._unheard: dict[str, set[str]] = {}  # voicemail box -> unhandled message ids (since start)
         self._subscription: Any = None  # (the bus's subscription handle)
-        self.counters = {"commands_failed": 0, "bearer_frames": 0, "port_errors": 0}
+        self.counters = {"commands_failed": 0, "bearer_frames": 0, "port_errors": 0, "port_config_failed": 0}
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -124,6 +124,15 @@ class AnalogService:
             await self.card.close()
             self._down("; ".join(wrong))
             return
+        for rt in self.ports.values():
+            if isinstance(rt.machine, FxoPort):  # the line's impedance and region are the card's to apply
+                settings = rt.machine.settings
+                try:
+                    await self.card.configure_port(rt.number, PortConfig(impedance=settings.impedance,
+                                                                         region=settings.region))
+                except HalError as exc:  # (the line may still work, mismatched: said in the log and health)
+                    self.counters["port_config_failed"] += 1
+                    log.error("port %s: the card refused its line settings: %s", rt.number, exc.message)
         if self.bus is not None:
             self._subscription = self.bus.subscribe(self._voicemail, {"voicemail.new", "voicemail.handled"})
         for rt in self.ports.values():

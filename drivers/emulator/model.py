@@ -16,6 +16,7 @@ from drivers.hal.models import (
     E1_TIMESLOTS,
     FRAME_BYTES,
     IDLE_ALAW,
+    IMPEDANCES,
     Defect,
     PortCommand,
     PortSignal,
@@ -58,6 +59,7 @@ class Port:
     peer: int | None = None
     off_hook: bool = False
     ringing: bool = False
+    line: dict[str, str] = field(default_factory=dict)  # impedance and region, as configured
     tx: list[bytes] = field(default_factory=list)
     tick: int = 0
 
@@ -176,6 +178,12 @@ class Card:
         if mode not in ("none", "local", "remote", "payload"):
             raise ValueError(f"loopback mode {mode!r} not supported")
         self._span(data["span"]).loopback = mode
+
+    def configure_port(self, data: dict[str, Any]) -> None:
+        port = self._port(data["port"])
+        if data.get("impedance") not in IMPEDANCES:
+            raise ValueError(f"impedance {data.get('impedance')!r} not supported")
+        port.line = {"impedance": str(data["impedance"]), "region": str(data.get("region", "cn"))}
 
     def port_command(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         port = self._port(data["port"])

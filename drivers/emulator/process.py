@@ -136,6 +136,8 @@ class Emulator(asyncio.DatagramProtocol):
                 self.card.set_loopback(data)
             elif frame.type == MsgType.PORT:
                 events = self.card.port_command(data)
+            elif frame.type == MsgType.PORT_CONFIG:
+                self.card.configure_port(data)
             elif frame.type == MsgType.BEARER:
                 self.host = (str(data.get("host", "127.0.0.1")), int(data["port"]))
                 assert self.transport is not None

@@ -29,6 +29,7 @@ class MsgType(enum.IntEnum):
     PORT = 0x05  # -> {"port": n, "command": ...}        <- ACK
     BEARER = 0x06  # -> {"port": udp port of the host}  <- ACK {"port": card's bearer port}
     INJECT = 0x07  # -> emulator only: line conditions   <- ACK
+    PORT_CONFIG = 0x08  # -> {"port": n, "impedance", "region"}  <- ACK
     DCH_TX = 0x10  # -> span u8 + HDLC frame with FCS (no answer)
     HELLO_OK = 0x81
     STATUS_OK = 0x83

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from appliance.health import Health
-from drivers.hal.models import CardEvent, CardInfo, Loopback, PortCommand, SpanConfig, SpanStatus, UnitKind
+from drivers.hal.models import (
+    CardEvent,
+    CardInfo,
+    Loopback,
+    PortCommand,
+    PortConfig,
+    SpanConfig,
+    SpanStatus,
+    UnitKind,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,9 @@ class CardBackend(Protocol):
     async def loopback(self, span: int, mode: Loopback) -> None: ...
 
     async def port_command(self, port: int, command: PortCommand) -> None: ...
+
+    async def configure_port(self, port: int, config: PortConfig) -> None:
+        """An analog port's line settings (impedance, region); a card refuses ones it cannot do."""
 
     def send_dchannel(self, span: int, frame: bytes) -> None:
         """One HDLC frame for the span's D-channel, with its two FCS bytes (`crc.add_fcs`)."""

@@ -117,6 +117,21 @@ class SpanConfig:
                    dchannel=data.get("dchannel", 16))
 
 
+IMPEDANCES = ("600", "900", "cn")  # ohms, or China's complex 200 + 680 || 100 nF (YD/T 1076)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortConfig:
+    """The line side of an analog port: the impedance its codec and hybrid match, and the region whose ring,
+    battery and tone thresholds the card applies."""
+
+    impedance: str = "cn"
+    region: str = "cn"
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"impedance": self.impedance, "region": self.region}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpanCounters:
     """Counters of one span since the card started (they only grow)."""

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 from typing import Any
 
 import serial
@@ -31,6 +32,7 @@ from drivers.hal.models import (
     DefectsChanged,
     Loopback,
     PortCommand,
+    PortConfig,
     PortSignal,
     PortSignalled,
     SpanConfig,
@@ -41,12 +43,11 @@ from drivers.hal.models import (
 log = logging.getLogger(__name__)
 
 
-class _BearerProtocol(asyncio.DatagramProtocol):
-    def __init__(self, card: SerialCard) -> None:
-        self.card = card
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.card._bearer_in(data)
+# Datagrams read per wake-up of the bearer socket. asyncio's datagram transport reads one per turn of the
+# loop, and a loop that turns a few hundred times a second (the media engine, the stacks) then falls behind
+# a card sending thousands a second: the kernel drops the rest. Draining is bounded so one socket cannot
+# hold the loop for long (256 datagrams: ~5 ticks of a 48-port card).
+DRAIN_MAX = 256
 
 
 class SerialCard:
@@ -66,12 +67,12 @@ class SerialCard:
         self._pending: dict[int, asyncio.Future[Frame]] = {}
         self._seq = 0
         self._info: CardInfo | None = None
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None  # the bearer socket (UDP), read by draining
         self._card_bearer: tuple[str, int] | None = None
         self._writing = False
         self.rcvbuf = 0  # the bearer socket's receive buffer as the kernel granted it
         self.counters = {"requests": 0, "retries": 0, "timeouts": 0, "dch_tx": 0, "dch_rx": 0, "events": 0,
-                         "bearer_rx": 0, "bearer_tx": 0, "bearer_bad": 0}
+                         "bearer_rx": 0, "bearer_tx": 0, "bearer_bad": 0, "bearer_tx_dropped": 0}
 
     # ---------------------------------------------------------------- CardBackend
 
@@ -94,11 +95,13 @@ class SerialCard:
         try:
             hello = await self.request(MsgType.HELLO, {})
             self._info = CardInfo.from_wire(hello, backend="serial", path=self.path)
-            transport, _ = await loop.create_datagram_endpoint(lambda: _BearerProtocol(self),
-                                                               local_addr=(self.bearer_host, 0))
-            self._transport = transport
-            self.rcvbuf = bearer.enlarge_rcvbuf(transport.get_extra_info("socket"))
-            port = transport.get_extra_info("sockname")[1]
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._sock = sock
+            sock.setblocking(False)
+            sock.bind((self.bearer_host, 0))
+            self.rcvbuf = bearer.enlarge_rcvbuf(sock)
+            loop.add_reader(sock.fileno(), self._bearer_readable)
+            port = sock.getsockname()[1]
             ack = await self.request(MsgType.BEARER, {"host": self.bearer_host, "port": port})
             self._card_bearer = (str(ack.get("host", self.bearer_host)), int(ack["port"]))
         except BaseException:
@@ -111,9 +114,10 @@ class SerialCard:
             if not fut.done():
                 fut.cancel()
         self._pending.clear()
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
         if self._serial is not None:
             loop = asyncio.get_running_loop()
             fd = self._serial.fileno()
@@ -137,6 +141,9 @@ class SerialCard:
     async def port_command(self, port: int, command: PortCommand) -> None:
         await self.request(MsgType.PORT, {"port": port, "command": str(command)})
 
+    async def configure_port(self, port: int, config: PortConfig) -> None:
+        await self.request(MsgType.PORT_CONFIG, {"port": port, **config.to_wire()})
+
     async def inject(self, **condition: Any) -> dict[str, Any]:
         """Line conditions on the emulator (PROTOCOL.md, INJECT); a real card NAKs it."""
         return await self.request(MsgType.INJECT, condition)
@@ -146,10 +153,18 @@ class SerialCard:
         self._write(encode(MsgType.DCH_TX, 0, bytes((span,)) + frame))
 
     def send_bearer(self, frames: BearerFrames) -> None:
-        if self._transport is None or self._card_bearer is None:
+        if self._sock is None or self._card_bearer is None:
+            return
+        try:
+            self._sock.sendto(bearer.pack(frames), self._card_bearer)
+        except (BlockingIOError, InterruptedError):  # (a full send buffer: this tick's frames are lost, as late)
+            self.counters["bearer_tx_dropped"] += 1
+            return
+        except OSError as exc:
+            self.counters["bearer_tx_dropped"] += 1
+            log.debug("card %s: bearer send failed: %s", self.path, exc)
             return
         self.counters["bearer_tx"] += 1
-        self._transport.sendto(bearer.pack(frames), self._card_bearer)
 
     def health(self) -> Health:
         status = Status.OK if self._serial is not None and self._info is not None else Status.DOWN
@@ -266,6 +281,20 @@ class SerialCard:
                     listener.card_event(PortSignalled(port=int(event["port"]), signal=PortSignal(event["signal"])))
             except (KeyError, ValueError, json.JSONDecodeError) as exc:
                 log.warning("card %s: an event it sent is not understood: %s", self.path, exc)
+
+    def _bearer_readable(self) -> None:
+        sock = self._sock
+        for _ in range(DRAIN_MAX):
+            if sock is None or sock is not self._sock:  # (closed by a listener meanwhile)
+                return
+            try:
+                data = sock.recv(8192)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("card %s: bearer receive failed: %s", self.path, exc)
+                return
+            self._bearer_in(data)
 
     def _bearer_in(self, data: bytes) -> None:
         try:

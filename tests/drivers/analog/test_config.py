@@ -26,7 +26,8 @@ def test_every_bad_field_is_named() -> None:
         parse_config({"fxo": [{"port": 1, "trunk": "", "access_number": "8000"},
                               {"port": 2, "trunk": "t", "access_number": "80a0"},
                               {"port": 3, "trunk": "t", "access_number": "1", "settings": {"rings": 2,
-                                                                                         "disconnect": ["x"]}}],
+                                                                                         "disconnect": ["x"]}},
+                              {"port": 7, "trunk": "t", "access_number": "1", "settings": {"impedance": "75"}}],
                       "fxs": [{"port": 1, "extension": "1002"}, {"port": 4, "extension": "1004"},
                               {"port": 99, "extension": "1"},
                               {"port": 5, "extension": "1005", "settings": {"caller_id": "morse",
@@ -35,7 +36,8 @@ def test_every_bad_field_is_named() -> None:
                               {"port": 6, "extension": "1004"}]})
     fields = {(e.field, e.rule) for e in failed.value.errors}
     assert fields == {("fxo[0].trunk", "required"), ("fxo[1].access_number", "digits"),
-                      ("fxo[2].rings", "unknown"), ("fxo[2].disconnect", "enum"), ("fxs[0].port", "unique"),
+                      ("fxo[2].rings", "unknown"), ("fxo[2].disconnect", "enum"), ("fxo[3].impedance", "enum"),
+                      ("fxs[0].port", "unique"),
                       ("fxs[2].port", "range"), ("fxs[3].caller_id", "enum"), ("fxs[3].flash_max_s", "type"),
                       ("fxs[3].rx_gain_db", "range"),
                       ("fxs[4].extension", "unique")}
