@@ -134,3 +134,39 @@ async def test_one_target_schedule_retention_at_a_time(admin: Client, tmp_path: 
             assert snap["size"] > 0 and snap["files"] > 0 and snap["verified"] == "verified", snap
     finally:
         await service.stop()
+
+
+async def test_a_run_is_followed_on_the_event_stream(admin: Client, tmp_path: Path) -> None:
+    """"Back up now" through the API, followed on the WebSocket as the web UI and a NOC tool would: the public
+    events arrive in the contract's shape (valid against the served JSON Schemas)."""
+    import json
+
+    import httpx
+    from jsonschema import Draft202012Validator
+    from websockets.asyncio.client import connect
+
+    from tests.calls.test_http_events import post, serving, url
+
+    service = backups_of(admin)
+    await service.start()
+    try:
+        await service.put_target({"name": "disk", "kind": "local", "path": str(tmp_path / "repo")})
+        async with serving(admin.appliance) as port:
+            async with connect(url(port, "?topics=backups.*"),
+                               additional_headers={"Authorization": f"Bearer {admin.token}"}) as ws:
+                await asyncio.sleep(0.2)  # subscribed
+                status = await post(port, "/api/v1/backups/targets/disk/run", admin.token, {"parts": ["config"]})
+                assert status == 202
+                seen: list[dict[str, object]] = []
+                while not seen or seen[-1]["topic"] not in ("backups.succeeded", "backups.failed"):
+                    seen.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                schemas = (await http.get("/api/v1/events/schemas",
+                                          headers={"Authorization": f"Bearer {admin.token}"})).json()
+        topics = [m["topic"] for m in seen]
+        assert topics[0] == "backups.started" and topics[-1] == "backups.succeeded", topics
+        assert seen[-1]["snapshots"] and seen[-1]["target"] == "disk"
+        for message in seen:
+            Draft202012Validator(schemas["events"][str(message["topic"])]).validate(message)
+    finally:
+        await service.stop()
