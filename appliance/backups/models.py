@@ -109,10 +109,11 @@ class SnapshotInfo:
     files: int
     verified: str  # checked (by its run's `restic check`) | verified (a later verification passed) | failed
     verified_at: float  # wall-clock seconds of that verification; 0 when none
+    verified_scope: str = ""  # what that verification read: all | subset (a rotating quarter) | structure
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self.snapshot), "size": self.size, "files": self.files, "verified": self.verified,
-                "verified_at": self.verified_at}
+                "verified_at": self.verified_at, "verified_scope": self.verified_scope}
 
 
 @dataclass(frozen=True, slots=True)

@@ -261,10 +261,12 @@ class BackupService(SettingsEditing):
             after = next((r for r in verifies if r.started_at >= taken
                           and (r.ok or r.error_id == "backup_repository_corrupt")), None)
             state = "checked" if after is None else "verified" if after.ok else "failed"
+            scope = "" if after is None or not after.ok else (
+                "all" if after.message.endswith(": all") else "subset" if "/" in after.message else "structure")
             # restic 0.14's backup summary names the snapshot by its short id
             size = catalogue.get(snap.id) or catalogue.get(snap.short_id) or {}
             out.append(SnapshotInfo(snap, int(size.get("bytes", -1)), int(size.get("files", -1)), state,
-                                    after.ended_at if after else 0.0))
+                                    after.ended_at if after else 0.0, scope))
         return out
 
     def _catalogue(self) -> dict[str, dict[str, int]]:
@@ -439,7 +441,8 @@ class BackupService(SettingsEditing):
             started_at=rec["started_at"], ended_at=self.clock.wall(), ok=ok, snapshots=tuple(rec["snapshots"]),
             files_new=rec["files_new"], files_changed=rec["files_changed"], bytes_added=rec["bytes_added"],
             bytes_processed=rec["bytes_processed"], error_id=error_id,
-            message=message or ("partial: some files could not be read" if rec.get("partial") else ""))
+            message=message or str(rec.get("note", "")) or (
+                "partial: some files could not be read" if rec.get("partial") else ""))
         self._last = record
         self._counters["runs_ok" if ok else "runs_failed"] += 1
         return record
@@ -547,7 +550,8 @@ class BackupService(SettingsEditing):
             n = int(counter.read_text()) if counter.exists() else 0
             subset = f"{n % SUBSET_SLICES + 1}/{SUBSET_SLICES}"
             await asyncio.to_thread(counter.write_text, str(n + 1))
-        rec["message"] = await ops.check(self.restic, repo, subset)
+        await ops.check(self.restic, repo, subset)
+        rec["note"] = f"read data: {subset}" if subset else "structure only"  # what the verification covered
 
     async def _restore(self, target: Target, dest: Path, parts: tuple[Part, ...], ids: dict[Part, str],
                        dry_run: bool, rec: dict[str, Any]) -> RestoreReport:

@@ -132,6 +132,7 @@ async def test_one_target_schedule_retention_at_a_time(admin: Client, tmp_path: 
         assert status == 200 and snaps["items"]  # config (the test box has no audio yet)
         for snap in snaps["items"]:
             assert snap["size"] > 0 and snap["files"] > 0 and snap["verified"] == "verified", snap
+            assert snap["verified_scope"] == "all"
     finally:
         await service.stop()
 

@@ -36,6 +36,9 @@ RUN_LABELS = {"backup": N_("Backup"), "verify": N_("Verification"), "restore": N
               "dry_run": N_("Restore preview"), "restore_live": N_("Live restore")}
 VERIFIED_LABELS = {"checked": N_("Checked when written"), "verified": N_("Verified"),
                    "failed": N_("Verification failed")}
+SCOPE_LABELS = {"all": N_("every pack read and authenticated"),
+                "subset": N_("a quarter of the packs read (all of them over four verifications)"),
+                "structure": N_("the repository's structure")}
 HISTORY_ROWS = 20
 
 
@@ -126,7 +129,7 @@ def make_blueprint(ui: WebUi) -> Blueprint:
         except BackupError as exc:  # an absent disk, a refused key: said on the page, not an error page
             problem = exc
         return render(ui, request, "backups/snapshots.html", viewer=viewer, target=target, where=where_of(target),
-                      snapshots=infos, problem=problem, parts=PART_LABELS, verified=VERIFIED_LABELS,
+                      snapshots=infos, problem=problem, parts=PART_LABELS, verified=VERIFIED_LABELS, scopes=SCOPE_LABELS,
                       size=size_text, epoch=lambda s: restic_time(s) or 0.0, kinds=KIND_LABELS,
                       part_values=[p.value for p in Part])
 
