@@ -6,6 +6,7 @@ is finished, and run again from the menu."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,24 +31,35 @@ def _wait(what: str, check: object, timeout: float = 20.0) -> None:
     raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
-@pytest.fixture
-def box_in_lan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[RunningAppliance, Namespace]]:
+@contextlib.contextmanager
+def appliance_managing_a_port(tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[RunningAppliance, Namespace]]:
+    """`appliance run` managing the port of a namespace joined to a LAN namespace by a veth pair; the admin
+    password not set yet (its token is in `setup_token`)."""
     if not can_make_namespaces():
         pytest.skip("network namespaces need root and iproute2")
     ports = Namespace.create("wbox")
     lan = Namespace.create("wlan")
-    veth(ports, "eth0", lan, "eth0")
-    ports.ip("addr", "add", BOX_ADDR, "dev", "eth0")
-    lan.ip("addr", "add", LAN_ADDR, "dev", "eth0")
-    monkeypatch.setenv("APPLIANCE_NETWORK_NETNS", ports.name)
-    app = start_appliance(tmp_path, set_up=False)
     try:
-        yield app, ports
+        veth(ports, "eth0", lan, "eth0")
+        ports.ip("addr", "add", BOX_ADDR, "dev", "eth0")
+        lan.ip("addr", "add", LAN_ADDR, "dev", "eth0")
+        monkeypatch.setenv("APPLIANCE_NETWORK_NETNS", ports.name)
+        app = start_appliance(tmp_path, set_up=False)
+        try:
+            yield app, ports
+        finally:
+            code = app.stop()
+            assert code == 0, app.log.read_text()[-3000:]
     finally:
-        code = app.stop()
         ports.delete()
         lan.delete()
-        assert code == 0, app.log.read_text()[-3000:]
+
+
+@pytest.fixture
+def box_in_lan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[RunningAppliance, Namespace]]:
+    with appliance_managing_a_port(tmp_path, monkeypatch) as box:
+        yield box
 
 
 def _apply_static(b: Browser, seconds: int) -> None:
