@@ -157,6 +157,10 @@ class RunRecord:
     bytes_processed: int = 0
     error_id: str = ""
     message: str = ""
+    message_zh: str = ""
+
+    def message_in(self, language: str) -> str:
+        return (self.message_zh or self.message) if language.startswith("zh") else self.message
 
     @property
     def duration_s(self) -> float:

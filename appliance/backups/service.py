@@ -410,7 +410,8 @@ class BackupService(SettingsEditing):
                 raise diagnosed from raw
         except BackupError as exc:
             self._clean.discard(target.name)
-            record = self._finish(rec, ok=False, error_id=exc.error_id, message=exc.message)
+            record = self._finish(rec, ok=False, error_id=exc.error_id, message=exc.message,
+                                  message_zh=exc.message_zh)
             self.bus.publish(BackupFailed(at=record.ended_at, run_id=run_id, kind=kind, target=target.name,
                                           error_id=exc.error_id, reason=exc.message, reason_zh=exc.message_zh))
             if isinstance(exc, RepositoryCorrupt):
@@ -420,7 +421,8 @@ class BackupService(SettingsEditing):
             raise
         except asyncio.CancelledError:
             self._clean.discard(target.name)
-            record = self._finish(rec, ok=False, error_id="backup_cancelled", message="the run was stopped")
+            record = self._finish(rec, ok=False, error_id="backup_cancelled", message="the run was stopped",
+                                  message_zh="任务已被中止")
             await asyncio.shield(asyncio.to_thread(self._append_history, record))
             raise
         finally:
@@ -435,14 +437,16 @@ class BackupService(SettingsEditing):
             self._last_ok_at = record.ended_at
         return record
 
-    def _finish(self, rec: dict[str, Any], *, ok: bool, error_id: str = "", message: str = "") -> RunRecord:
+    def _finish(self, rec: dict[str, Any], *, ok: bool, error_id: str = "", message: str = "",
+                message_zh: str = "") -> RunRecord:
         record = RunRecord(
             run_id=rec["run_id"], kind=rec["kind"], target=rec["target"], parts=tuple(rec["parts"]),
             started_at=rec["started_at"], ended_at=self.clock.wall(), ok=ok, snapshots=tuple(rec["snapshots"]),
             files_new=rec["files_new"], files_changed=rec["files_changed"], bytes_added=rec["bytes_added"],
             bytes_processed=rec["bytes_processed"], error_id=error_id,
             message=message or str(rec.get("note", "")) or (
-                "partial: some files could not be read" if rec.get("partial") else ""))
+                "partial: some files could not be read" if rec.get("partial") else ""),
+            message_zh=message_zh or ("部分文件无法读取" if rec.get("partial") else ""))
         self._last = record
         self._counters["runs_ok" if ok else "runs_failed"] += 1
         return record

@@ -173,6 +173,18 @@ def test_back_up_verify_list_and_restore(web_box: RunningAppliance, playwright_b
     status, hist = web_box.api("GET", "/api/v1/backups/history")
     assert [h["kind"] for h in hist["items"][:2]] == ["restore", "backup"]  # the safety backup, then the restore
 
+    # a USB disk that is not there: the run fails at once, says why, and the page shows it
+    status, _ = web_box.api("POST", "/api/v1/backups/targets", {"name": "usb", "kind": "removable",
+                                                                "label": "ABSENT-DISK", "path": "callcenter"})
+    assert status == 201
+    page.goto("/admin/backups")
+    page.locator("tr[data-target='usb'] button[data-post$='/run']").click()
+    usb = page.locator("tr[data-target='usb']")
+    expect(usb.locator(".badge-down")).to_be_visible(timeout=60_000)
+    expect(usb).to_contain_text("ABSENT-DISK")
+    expect(usb).to_contain_text("未连接卷标为")  # the reason in the reader's language
+    b.shot("backups-usb-absent")
+
     # the repository password, once
     page.goto("/admin/backups")
     page.click("#show-password")
