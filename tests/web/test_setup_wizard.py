@@ -136,7 +136,7 @@ def test_wizard_from_the_setup_token_to_a_configured_box(box_in_lan: tuple[Runni
     page.fill("#f-sip_domain", "cc.example.cn")
     page.locator("form[data-api='/api/v1/system/sip-domain'] button[type=submit]").click()
     expect(page.locator("form[data-api='/api/v1/system/sip-domain'] .saved")).to_have_text("已保存")
-    expect(page.locator("#cards")).to_be_visible()
+    expect(page.locator("#cards")).to_contain_text("未检测到 E1/PRI 或模拟板卡")  # this machine has none
     b.shot("wizard-saved")
 
     page.locator("form[data-api='/api/v1/setup/complete'] button[type=submit]").click()

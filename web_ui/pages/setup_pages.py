@@ -58,6 +58,19 @@ def interface_form(state: dict[str, Any]) -> dict[str, Any]:
     return {"name": "", "dhcp": True, "address": "", "gateway": "", "dns": dns}
 
 
+def detected_cards(ui: WebUi, summary: dict[str, Any]) -> dict[str, Any]:
+    """The cards and their ports: the hardware service's view when the drivers run in this box (the cards
+    they opened, with model, spans and ports, then the candidates nobody uses), else the HAL's discovery."""
+    hardware = getattr(ui, "hardware", None)
+    if hardware is None:
+        cards: dict[str, Any] = summary["cards"]
+        return {**cards, "cards": [{**c, "driver": "", "model": "", "state": "detected", "spans": 0, "ports": 0}
+                                   for c in cards.get("cards", [])], "hardware": False}
+    return {"available": True, "hardware": True, "cards": [
+        {"description": c.model or c.detail or c.path, "backend": c.backend, "path": c.path, "driver": c.driver,
+         "model": c.model, "state": c.state, "spans": c.spans, "ports": c.ports} for c in hardware.cards()]}
+
+
 def make_blueprint(ui: WebUi) -> Blueprint:
     bp = Blueprint("setup_pages", url_prefix="")
     zones = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
@@ -70,6 +83,7 @@ def make_blueprint(ui: WebUi) -> Blueprint:
         summary = prov.system.summary(ui.auth.setup_required)
         state = await prov.network.state()
         return render(ui, request, "setup/wizard.html", viewer=viewer, summary=summary, network=state,
+                      cards=detected_cards(ui, summary),
                       links=physical_links(state["live"]), iface=interface_form(state), zones=zones,
                       confirm_seconds=CONFIRM_SECONDS, pending=state["pending"])
 
