@@ -42,6 +42,21 @@ class Disks:
         return None
 
 
+def connected(disks: Disks) -> list[tuple[str, str]]:
+    """The labelled disks connected now and where each is mounted ("" when not), for the target form.
+    Blocking (reads /dev and /proc): a worker thread."""
+    try:
+        labels = sorted(p.name for p in disks.by_label.iterdir())
+    except OSError:
+        return []
+    out: list[tuple[str, str]] = []
+    for label in labels:  # udev's link names (a label with spaces shows "\\x20": not one a target can name)
+        device = disks.device_of(label)
+        mount = disks.mount_point_of(device) if device is not None else None
+        out.append((label, str(mount) if mount is not None and os.path.ismount(mount) else ""))
+    return out
+
+
 def removable_root(target: Target, disks: Disks) -> Path:
     """The directory on the removable disk, or a clear error: never write into an empty mount point."""
     device = disks.device_of(target.label)

@@ -23,7 +23,7 @@ from appliance.backups.models import Part, TargetKind, parse_settings
 from appliance.backups.operations import diff_against, restic_time
 from appliance.backups.restic import classify, progress_of, summary_of
 from appliance.backups.staging import MANIFEST_FILE, source_root, stage_config
-from appliance.backups.targets import Disks
+from appliance.backups.targets import Disks, connected
 from appliance.errors import ValidationFailed
 from tests.backups.conftest import add_cdrs, write_recordings
 
@@ -159,3 +159,15 @@ def test_mount_table_read_with_escapes(tmp_path: Path) -> None:
     assert found == device
     assert disks.mount_point_of(found) == Path("/media/usb disk")
     assert disks.device_of("OTHER") is None
+
+
+def test_connected_disks_listed_for_the_form(tmp_path: Path) -> None:
+    (tmp_path / "by-label").mkdir()
+    for name in ("sdb1", "sdc1"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "by-label" / "CC_BACKUP").symlink_to(tmp_path / "sdb1")
+    (tmp_path / "by-label" / "SPARE").symlink_to(tmp_path / "sdc1")
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\n{tmp_path / 'sdb1'} / vfat rw 0 0\n")  # "/" stands in: a mount point
+    assert connected(Disks(tmp_path / "by-label", mounts)) == [("CC_BACKUP", "/"), ("SPARE", "")]
+    assert connected(Disks(tmp_path / "absent", mounts)) == []

@@ -52,6 +52,9 @@ def test_targets_schedule_retention_and_host_key(web_box: RunningAppliance, play
     # a local directory: a relative path is refused beside its field, then saved
     page.click("a[href='/admin/backups/targets/new']")
     page.fill("#t-name", "disk")
+    page.select_option("#t-kind", "removable")  # the disks connected now are offered
+    expect(page.locator("#t-label-disks")).to_be_visible()
+    expect(page.locator("#t-host")).to_be_hidden()
     page.select_option("#t-kind", "local")
     expect(page.locator("#t-host")).to_be_hidden()
     expect(page.locator("#t-label")).to_be_hidden()

@@ -22,6 +22,7 @@ from appliance.backups.errors import BackupError
 from appliance.backups.models import Part, RunRecord, SnapshotInfo, Target, TargetKind
 from appliance.backups.operations import restic_time
 from appliance.backups.ssh import fingerprint
+from appliance.backups.targets import connected
 from appliance.errors import NotFound
 from web_ui.i18n import N_
 from web_ui.pages.context import WebUi, render, viewer_of
@@ -104,8 +105,10 @@ def make_blueprint(ui: WebUi) -> Blueprint:
         pinned = await fingerprint(target.host_key) if target is not None and target.host_key else ""
         public_key = await service.public_key()
         has_password = bool(target) and await asyncio.to_thread(service.ssh.has_password, name)
+        disks = await asyncio.to_thread(connected, service.disks)
         return render(ui, request, "backups/target.html", viewer=viewer, target=target, name=name,
-                      pinned=pinned, public_key=public_key, has_password=has_password, kinds=KIND_LABELS)
+                      pinned=pinned, public_key=public_key, has_password=has_password, kinds=KIND_LABELS,
+                      disks=disks)
 
     async def schedule_form(request: Request, name: str = "") -> HTTPResponse:
         viewer = viewer_of(ui, request, WRITE_CONFIG)
