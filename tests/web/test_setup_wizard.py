@@ -91,8 +91,12 @@ def test_wizard_from_the_setup_token_to_a_configured_box(box_in_lan: tuple[Runni
     expect(page.locator("#f-time_zone")).to_have_value("Asia/Shanghai")  # the default
     b.shot("wizard")
 
+    # DHCP has no address of its own to type; a static address has
+    page.select_option("#n-mode", "dhcp")
+    expect(page.locator("#n-address")).to_be_hidden()
     # a bad address is refused beside its field, and nothing changes
     page.select_option("#n-mode", "static")
+    expect(page.locator("#n-address")).to_be_visible()
     page.fill("#n-address", "10.78.0.300/24")
     page.click("form[data-network-apply] button[type=submit]")
     expect(page.locator("#n-address-error")).not_to_be_empty()

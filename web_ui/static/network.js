@@ -115,12 +115,20 @@
     if (result) { result.textContent = messageOf(r.data || {}) || i18n("failed"); result.focus(); }
   }
 
+  // A port on DHCP has no address or gateway of its own to type.
+  function showStatic(select) {
+    const form = select.closest("form");
+    for (const box of form.querySelectorAll("[data-static]")) box.hidden = select.value === "dhcp";
+  }
+
   document.addEventListener("submit", apply);
+  document.addEventListener("change", event => { if (event.target.matches("form[data-network-apply] [name=mode]")) showStatic(event.target); });
   document.addEventListener("click", event => {
     if (event.target.closest("#network-confirm")) decide("confirm");
     else if (event.target.closest("#network-revert")) decide("revert");
   });
   document.addEventListener("DOMContentLoaded", () => {
+    for (const select of document.querySelectorAll("form[data-network-apply] [name=mode]")) showStatic(select);
     const p = panel();
     if (p && !p.hidden && p.dataset.changeId) showPending(p.dataset.changeId, Number.parseFloat(p.dataset.secondsLeft || "0"), []);
   });
