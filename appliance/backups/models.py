@@ -158,6 +158,7 @@ class RunRecord:
     error_id: str = ""
     message: str = ""
     message_zh: str = ""
+    trigger: str = "manual"  # manual | schedule | missed | safety (taken before a restore)
 
     def message_in(self, language: str) -> str:
         return (self.message_zh or self.message) if language.startswith("zh") else self.message

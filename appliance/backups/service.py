@@ -396,7 +396,7 @@ class BackupService(SettingsEditing):
         rec: dict[str, Any] = {"run_id": run_id, "kind": kind, "target": target.name,
                                "parts": [p.value for p in parts], "started_at": started, "snapshots": [],
                                "files_new": 0, "files_changed": 0, "bytes_added": 0, "bytes_processed": 0,
-                               "partial": False}
+                               "partial": False, "trigger": trigger}
         self._running = {**rec, "part": "", "progress": dataclasses.asdict(Progress())}
         self.bus.publish(BackupStarted(at=started, run_id=run_id, kind=kind, target=target.name,
                                        parts=rec["parts"], trigger=trigger))
@@ -443,7 +443,7 @@ class BackupService(SettingsEditing):
             run_id=rec["run_id"], kind=rec["kind"], target=rec["target"], parts=tuple(rec["parts"]),
             started_at=rec["started_at"], ended_at=self.clock.wall(), ok=ok, snapshots=tuple(rec["snapshots"]),
             files_new=rec["files_new"], files_changed=rec["files_changed"], bytes_added=rec["bytes_added"],
-            bytes_processed=rec["bytes_processed"], error_id=error_id,
+            bytes_processed=rec["bytes_processed"], error_id=error_id, trigger=str(rec.get("trigger", "manual")),
             message=message or str(rec.get("note", "")) or (
                 "partial: some files could not be read" if rec.get("partial") else ""),
             message_zh=message_zh or ("部分文件无法读取" if rec.get("partial") else ""))

@@ -175,6 +175,7 @@ def test_back_up_verify_list_and_restore(web_box: RunningAppliance, playwright_b
     assert status == 200 and after["items"] == before["items"]  # the box runs on, with the same configuration
     status, hist = web_box.api("GET", "/api/v1/backups/history")
     assert [h["kind"] for h in hist["items"][:2]] == ["restore", "backup"]  # the safety backup, then the restore
+    assert hist["items"][1]["trigger"] == "safety"
 
     # a USB disk that is not there: the run fails at once, says why, and the page shows it
     status, _ = web_box.api("POST", "/api/v1/backups/targets", {"name": "usb", "kind": "removable",

@@ -40,6 +40,7 @@ VERIFIED_LABELS = {"checked": N_("Checked when written"), "verified": N_("Verifi
 SCOPE_LABELS = {"all": N_("every pack read and authenticated"),
                 "subset": N_("a quarter of the packs read (all of them over four verifications)"),
                 "structure": N_("the repository's structure")}
+TRIGGER_LABELS = {"schedule": N_("scheduled"), "missed": N_("missed while off, run at start")}
 HISTORY_ROWS = 20
 
 
@@ -96,6 +97,7 @@ def make_blueprint(ui: WebUi) -> Blueprint:
         return render(ui, request, "backups/overview.html", viewer=viewer, rows=rows, settings=settings,
                       next_runs=next_runs, history=history[:HISTORY_ROWS], progress=service.progress,
                       password_shown=password_shown, kinds=KIND_LABELS, parts=PART_LABELS, runs=RUN_LABELS,
+                      triggers=TRIGGER_LABELS,
                       size=size_text, epoch_of_iso=_epoch_of_iso)
 
     async def target_form(request: Request, name: str = "") -> HTTPResponse:
