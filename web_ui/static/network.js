@@ -74,7 +74,8 @@
     if (timer) clearInterval(timer);
     tick();
     timer = setInterval(tick, 1000);
-    document.getElementById("network-confirm").focus();
+    const keep = document.getElementById("network-confirm");
+    if (keep) keep.focus();
   }
 
   async function apply(event) {
