@@ -1,4 +1,5 @@
-"""The monitoring pages under "System": the alarm table (active alarms, then the history of cleared ones),
+"""The monitoring pages under "System": the alarm table (active alarms, then the history of cleared ones;
+its tables refreshed in place every few seconds from `/system/alarms/live`),
 the box's resources (CPU, load, memory, swap, disks, temperatures, open files, time sync), the alarm
 thresholds, and the SNMP settings.
 
@@ -25,6 +26,7 @@ from web_ui.pages.context import PageForbidden, WebUi, render, viewer_of
 
 READ = frozenset({Role.ADMIN, Role.SUPERVISOR})
 HISTORY_ROWS = 200
+REFRESH_S = 5  # the monitor samples every 5 s: the open alarms page follows at that pace
 
 SEVERITY_LABELS: dict[str, str] = {"critical": N_("Critical"), "major": N_("Major"), "minor": N_("Minor"),
                                    "warning": N_("Warning")}
@@ -71,7 +73,7 @@ def _monitoring(ui: WebUi) -> Any:
 def make_blueprint(ui: WebUi) -> Blueprint:
     bp = Blueprint("monitoring_pages", url_prefix="")
 
-    async def alarms(request: Request) -> HTTPResponse:
+    def alarm_page(request: Request, template: str) -> HTTPResponse:
         viewer = viewer_of(ui, request, READ)
         _ = ui.languages.gettext(viewer.language)
         rows = _monitoring(ui).monitor.table.rows()
@@ -79,9 +81,16 @@ def make_blueprint(ui: WebUi) -> Blueprint:
         active = sorted((a for a in rows if a.active), key=lambda a: (rank.index(a.severity.value), -a.raised_at))
         history = sorted((a for a in rows if not a.active), key=lambda a: -(a.cleared_at or 0.0))[:HISTORY_ROWS]
         names = {k: _(v) for k, v in ALARM_LABELS.items()}
-        return render(ui, request, "monitoring/alarms.html", viewer=viewer, active=active, history=history,
-                      names=names, severities={k: _(v) for k, v in SEVERITY_LABELS.items()},
-                      badges=SEVERITY_BADGE, total=len(rows))
+        return render(ui, request, template, viewer=viewer, active=active, history=history, names=names,
+                      severities={k: _(v) for k, v in SEVERITY_LABELS.items()}, badges=SEVERITY_BADGE,
+                      total=len(rows), refresh_s=REFRESH_S)
+
+    async def alarms(request: Request) -> HTTPResponse:
+        return alarm_page(request, "monitoring/alarms.html")
+
+    async def alarms_live(request: Request) -> HTTPResponse:
+        """The tables alone, swapped into the open page every few seconds (htmx)."""
+        return alarm_page(request, "monitoring/_alarms_live.html")
 
     async def resources(request: Request) -> HTTPResponse:
         viewer = viewer_of(ui, request, READ)
@@ -114,6 +123,7 @@ def make_blueprint(ui: WebUi) -> Blueprint:
                       networks="\n".join(shown.get("allowed_networks", ["127.0.0.0/8", "::1/128"])))
 
     bp.add_route(alarms, "/system/alarms", methods=["GET"], name="alarms_page")
+    bp.add_route(alarms_live, "/system/alarms/live", methods=["GET"], name="alarms_live")
     bp.add_route(resources, "/system/resources", methods=["GET"], name="resources_page")
     bp.add_route(thresholds, "/system/thresholds", methods=["GET"], name="thresholds_page")
     bp.add_route(snmp, "/system/snmp", methods=["GET"], name="snmp_page")
