@@ -9,8 +9,10 @@ SRTP and who offers plain RTP is refused with 488."""
 from __future__ import annotations
 
 import audioop
+import json
 import random
 import shutil
+import socket
 import subprocess
 import time
 import wave
@@ -70,7 +72,8 @@ def tone_share(path: Path, hz: float, others: tuple[float, ...]) -> float:
 
 
 def srtp_agent(box: RunningAppliance, extension: str, folder: Path, rtp_low: int, *, hz: float = AGENT_HZ,
-               seconds: float = AGENT_TALKS_S, dial: str | None = None) -> subprocess.Popen[bytes]:
+               seconds: float = AGENT_TALKS_S, dial: str | None = None,
+               ctrl_port: int | None = None) -> subprocess.Popen[bytes]:
     """baresip registered as `extension` over TLS with srtp-mand, answering by itself (or dialling `dial`)."""
     folder.mkdir()
     tone(folder / "tone.wav", seconds, hz)
@@ -90,7 +93,7 @@ module srtp.so
 module menu.so
 module_app account.so
 snd_path {folder}
-""")
+""" + (f"module ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl_port}\n" if ctrl_port else ""))
     tls_port = box.sip_port + 1  # the box's SIP TLS listener
     (folder / "accounts").write_text(
         f"<sip:{extension}@127.0.0.1:{tls_port};transport=tls>;auth_pass={box.password(extension)};"
@@ -196,14 +199,13 @@ def test_srtp_phone_to_srtp_phone_both_over_tls(box: RunningAppliance) -> None:
         wait_until("the callee's registration", lambda: b"200 OK" in (callee_dir / "out.log").read_bytes(), 20)
         caller = srtp_agent(box, "1005", caller_dir, low + 50, hz=CALLER_HZ, seconds=8.0, dial="1002")
         try:
-            caller.wait(timeout=60)  # it hangs up when its 8 s tone ends, and baresip -t ends it
-        except subprocess.TimeoutExpired:
+            cdr = box.wait_for_cdr("1002", timeout=40)  # the caller hangs up when its 8 s tone ends
+        finally:
             caller.terminate()
             caller.wait(timeout=10)
     finally:
         callee.terminate()
         callee.wait(timeout=10)
-    cdr = box.wait_for_cdr("1002", timeout=20)
     assert cdr["direction"] == "internal" and cdr["disposition"] == "answered", cdr
     assert cdr["duration"] > 5 and cdr["hangup_side"] == "caller", cdr
     left, right = channel_rms(box.data / cdr["recording"])  # the box decrypted both sides for its recording
@@ -212,3 +214,68 @@ def test_srtp_phone_to_srtp_phone_both_over_tls(box: RunningAppliance) -> None:
     (heard_by_caller,) = caller_dir.glob("*-dec.wav")
     assert tone_share(heard_by_callee, CALLER_HZ, (AGENT_HZ,)) > 0.9
     assert tone_share(heard_by_caller, AGENT_HZ, (CALLER_HZ,)) > 0.9
+
+
+def ctrl(port: int, command: str) -> dict[str, object]:
+    """One command to baresip's ctrl_tcp module (JSON in netstrings) and its response (events that arrive
+    first are skipped)."""
+    body = json.dumps({"command": command, "params": "", "token": "t"}).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(str(len(body)).encode() + b":" + body + b",")
+        data = b""
+        while True:
+            while b":" in data:
+                size, _, rest = data.partition(b":")
+                if len(rest) < int(size) + 1:
+                    break
+                message, data = json.loads(rest[:int(size)]), rest[int(size) + 1:]
+                if "response" in message:
+                    return dict(message)
+            chunk = sock.recv(4096)
+            if not chunk:
+                return {}
+            data += chunk
+
+
+def test_an_srtp_phone_holds_and_resumes_and_the_audio_comes_back_encrypted(box: RunningAppliance) -> None:
+    """The caller's re-INVITEs (hold: sendonly, then sendrecv) carry its a=crypto again: the box answers with
+    the leg's own key under the new offer's tag and both directions go on, still SRTP."""
+    for ext in ("1002", "1005"):
+        assert box.api("PATCH", f"/api/v1/extensions/{ext}", {"srtp": "required"})[0] == 200
+    low = random.randrange(21000, 29000, 100)
+    callee_dir, caller_dir = box.work / "baresip-1002", box.work / "baresip-1005"
+    ctrl_port = free_port()
+    callee = srtp_agent(box, "1002", callee_dir, low, hz=AGENT_HZ, seconds=25.0)
+    try:
+        wait_until("the callee's registration", lambda: b"200 OK" in (callee_dir / "out.log").read_bytes(), 20)
+        caller = srtp_agent(box, "1005", caller_dir, low + 50, hz=CALLER_HZ, seconds=30.0, dial="1002",
+                            ctrl_port=ctrl_port)
+        try:
+            wait_until("the call", lambda: box.api("GET", "/api/v1/calls")[1] not in (None, [], {"calls": []}), 20)
+            time.sleep(3.0)
+            assert ctrl(ctrl_port, "hold").get("ok") is True
+            time.sleep(2.0)
+            assert ctrl(ctrl_port, "resume").get("ok") is True
+            time.sleep(4.0)
+            assert ctrl(ctrl_port, "hangup").get("ok") is True  # (its source does not end after a hold)
+            time.sleep(1.0)
+        finally:
+            if caller.poll() is None:
+                caller.terminate()
+                caller.wait(timeout=10)
+    finally:
+        callee.terminate()
+        callee.wait(timeout=10)
+    cdr = box.wait_for_cdr("1002", timeout=20)
+    assert cdr["disposition"] == "answered" and cdr["hangup_side"] == "caller", cdr
+    assert cdr["hold"] > 1.0, cdr  # the box saw the hold
+    (heard_by_callee,) = callee_dir.glob("*-dec.wav")
+    with wave.open(str(heard_by_callee)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+    tail = pcm[-3 * 8000:]  # the last seconds, after the resume: the caller's tone again, decrypted
+    assert float(np.sqrt(np.mean(tail * tail))) > 500
+    t = np.arange(len(tail)) / 8000
+    wanted, other = (abs(np.dot(tail, np.exp(-2j * np.pi * f * t))) ** 2 for f in (CALLER_HZ, AGENT_HZ))
+    assert wanted > 0.9 * (wanted + other)
+    log = box.log.read_text(errors="replace")
+    assert "unusable SDP" not in log and "hanging up" not in log, log[-2000:]
