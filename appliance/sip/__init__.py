@@ -22,7 +22,9 @@ API             models.py (SipConfig, TrunkConfig, CallerIdRule), events.py (eve
                 trunk_config.py (the stored configuration's SIP trunks as TrunkConfig)
 Legs            leg_provider.py (`SipLegProvider`: SIP as one `appliance.legs` provider — owns each leg's
                 RTP endpoint and SDP, maps events and causes), sdp_media.py (SDP ↔ the media engine's
-                values, RFC 3264), causes.py (SIP status ↔ Q.850 cause, RFC 3398 §7.2.4.1 and §8.2.6.1)
+                values, RFC 3264), causes.py (SIP status ↔ Q.850 cause, RFC 3398 §7.2.4.1 and §8.2.6.1),
+                sdes.py (SRTP keys in SDP, RFC 4568, and each leg's SRTP policy: off / offered / required,
+                keys only over TLS; `trunk_config.srtp_policies` reads the policy from the configuration)
 
 Test tooling lives with the tests: `tests/sip/minirouter.py` (a minimal router over this API) and
 `tests/sip/testserver.py` (`python -m tests.sip.testserver`, a standalone server for interop tests and
