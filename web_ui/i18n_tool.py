@@ -46,8 +46,12 @@ def update() -> dict[str, list[str]]:
             if message.id and language == "en" and not message.string:
                 message.string = message.id
         catalog.obsolete.clear()
-        with path.open("wb") as f:
+        # Written beside and renamed into place: a box starting meanwhile reads the old file or the new one,
+        # never half of one.
+        part = path.with_suffix(".po.part")
+        with part.open("wb") as f:
             write_po(f, catalog, width=0, omit_header=False, sort_output=True, no_location=True)
+        part.replace(path)
         missing[language] = [str(m.id) for m in catalog if m.id and not m.string]
     return missing
 

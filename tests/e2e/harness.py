@@ -179,7 +179,8 @@ def start_appliance(work: Path, *extra: str, set_up: bool = True) -> RunningAppl
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "appliance", "run", "--data-dir", str(data), "--http-port", str(http_port),
-         "--https-port", str(https_port), "--sip-port", str(sip_port), "--rtp-ports", f"{rtp_low}-{rtp_low + 99}", *extra],
+         "--https-port", str(https_port), "--sip-port", str(sip_port), "--rtp-ports", f"{rtp_low}-{rtp_low + 99}",
+         "--snmp-port", "0", *extra],  # (no agent unless a test asks: a later --snmp-port wins)
         stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=env, cwd=ROOT,
     )
     token = ""
