@@ -10,7 +10,9 @@ phone answers.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from appliance.calls import events as E
 from appliance.calls import feature_codes as fc
@@ -25,6 +27,7 @@ from appliance.calls.models import Call, Direction, LegRole, LegState
 from appliance.calls.phone_features import PhoneFeatures
 from appliance.calls.playback import Playback
 from appliance.calls.queueing import Queueing
+from appliance.calls.toll_fraud import OutboundGuard, Refusal, policy_of
 from appliance.calls.voicemail_flow import VoicemailFlow
 from appliance.domain import models as m
 from appliance.legs import events as leg_events
@@ -45,6 +48,7 @@ class CallSetup:
     voicemail: VoicemailFlow
     features: PhoneFeatures
     ending: CallEnding
+    outbound: OutboundGuard = field(default_factory=OutboundGuard)  # toll-fraud limits' attempt history
 
     def _offered(self, call: Call, leg_kind: str) -> None:
         self.ctx.publish(E.CallOffered(call_id=call.id, direction=call.direction.value, caller=call.caller,
@@ -132,10 +136,31 @@ class CallSetup:
         call.note(self.ctx.clock.wall(), "dial_out",
                   f"{number}: {decision.number_class} needs {decision.required}")
         if not decision.allowed:
+            self._toll_guard(live, decision.number_class.value, decision.required)
             await self.legs.reject(live, Cause.OUTGOING_CALL_BARRED, "dial_not_allowed")
+            return
+        refusal = self._toll_guard(live, decision.number_class.value, decision.required)
+        if refusal is not None:
+            call.note(self.ctx.clock.wall(), "toll_guard", refusal.detail)
+            await self.legs.reject(live, Cause.OUTGOING_CALL_BARRED, refusal.rule)
             return
         if await self.legs.answer_caller(live, now=False):
             await self.legs.ring_external(live, decision.number)
+
+    def _toll_guard(self, live: LiveCall, number_class: str, required: m.DialClass) -> Refusal | None:
+        """Count the attempt (a burst of expensive ones is published) and apply the `toll_fraud` limits."""
+        ctx, ext = self.ctx, live.call.extension or live.call.caller
+        policy = policy_of(ctx.store.settings)
+        now = ctx.clock.wall()
+        burst = self.outbound.attempt(policy, ext, number_class, now)
+        if burst is not None:
+            ctx.publish(E.TollFraudSuspected(attempts=burst, window_s=policy.burst_window, extension=ext,
+                                             number_class=number_class))
+        zone = str(ctx.store.settings.get("time_zone") or "Asia/Shanghai")
+        hour = datetime.fromtimestamp(now, ZoneInfo(zone)).hour
+        active = sum(1 for other in ctx.registry.calls.values() if other is not live
+                     and other.call.direction == Direction.OUTBOUND and other.call.extension == ext)
+        return self.outbound.check(policy, ext, required, hour, active)
 
     # ---------------------------------------------------------------- placed by the box
 

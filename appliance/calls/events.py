@@ -139,7 +139,19 @@ class MonitorStarted(Event):
     mode: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TollFraudSuspected(Event):
+    """`attempts` international or premium-rate attempts within `window_s` seconds, from the whole box (once per
+    window); `extension` made the last of them."""
+
+    topic: ClassVar[str] = "calls.toll_fraud_suspected"
+    attempts: int
+    window_s: int
+    extension: str
+    number_class: str
+
+
 PUBLIC_CALL_EVENTS: tuple[type[Event], ...] = (
     CallOffered, CallRinging, CallAnswered, CallBridged, CallHeld, CallTransferred, CallQueued, CallDequeued,
-    CallAbandoned, CallEnded, MonitorStarted,
+    CallAbandoned, CallEnded, MonitorStarted, TollFraudSuspected,
 )

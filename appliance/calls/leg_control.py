@@ -12,7 +12,8 @@ from appliance.calls.bridging import Bridging
 from appliance.calls.context import CallContext
 from appliance.calls.ending import CallEnding
 from appliance.calls.live import LiveCall
-from appliance.calls.models import CallPhase, LegRole, LegState
+from appliance.calls.models import CallPhase, Direction, LegRole, LegState
+from appliance.calls.toll_fraud import policy_of
 from appliance.domain import models as m
 from appliance.errors import ApplianceError
 from appliance.legs.causes import Cause
@@ -104,6 +105,12 @@ class LegControl:
         if trunk is None:
             call.note(self.ctx.clock.wall(), "no_trunk", number)
             await self.ending.end(live, "system", "no_trunk")
+            return
+        limit = policy_of(self.ctx.store.settings).max_concurrent_per_trunk  # toll fraud, and the trunk's size
+        if limit and sum(1 for other in self.ctx.registry.calls.values() if other is not live and other.call.trunk
+                         == trunk.id and other.call.direction == Direction.OUTBOUND) >= limit:
+            call.note(self.ctx.clock.wall(), "trunk_busy", f"{trunk.id}: {limit} outbound calls already up")
+            await self.ending.end(live, "system", "trunk_busy")
             return
         caller_id = trunk.outbound_caller_id or call.did or call.caller
         call.trunk = call.trunk or trunk.id

@@ -12,6 +12,7 @@ the first.
 from __future__ import annotations
 
 import time
+import traceback
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -64,7 +65,7 @@ def fuzz(box: RunningAppliance, headers: dict[str, str], examples: int, statuses
             @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
                       suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
             def run(case: schemathesis.Case) -> None:
-                response = case.call_and_validate(headers=headers, checks=CHECKS, timeout=20)
+                response = case.call_and_validate(headers=headers, checks=CHECKS, timeout=60)
                 statuses[response.status_code] += 1
 
             started = time.monotonic()
@@ -73,7 +74,7 @@ def fuzz(box: RunningAppliance, headers: dict[str, str], examples: int, statuses
             except Unsatisfiable:
                 pass  # no invalid request exists for an operation without parameters or body
             except (Exception, BaseExceptionGroup) as exc:  # every operation's failure is collected, then reported together
-                failures[f"{label} ({mode.value})"] = str(exc)[:1500]
+                failures[f"{label} ({mode.value})"] = "".join(traceback.format_exception(exc))[-3000:]
             ran += 1
             slowest.append((time.monotonic() - started, f"{label} ({mode.value})"))
     print("slowest:", ", ".join(f"{what} {secs:.1f} s" for secs, what in sorted(slowest)[-8:]))
@@ -83,18 +84,18 @@ def fuzz(box: RunningAppliance, headers: dict[str, str], examples: int, statuses
 
 def test_every_route_unauthenticated(fuzz_box: RunningAppliance) -> None:
     statuses: Counter[int] = Counter()
-    failures = fuzz(fuzz_box, {}, 8, statuses)
+    failures = fuzz(fuzz_box, {}, 5, statuses)
     print("unauthenticated:", dict(sorted(statuses.items())))
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
     assert fuzz_box.proc.poll() is None
-    assert statuses[401] > 1000 and statuses[200] >= 3  # the public routes answered, the rest refused
+    assert statuses[401] > 500 and statuses[200] >= 3  # the public routes answered, the rest refused
 
 
 def test_every_route_as_admin(fuzz_box: RunningAppliance) -> None:
     statuses: Counter[int] = Counter()
-    failures = fuzz(fuzz_box, {"Authorization": f"Bearer {fuzz_box.token}"}, 15, statuses, NOT_HTTP | KEEPS_SESSION)
+    failures = fuzz(fuzz_box, {"Authorization": f"Bearer {fuzz_box.token}"}, 8, statuses, NOT_HTTP | KEEPS_SESSION)
     print("as admin:", dict(sorted(statuses.items())))
     print("failing:", sorted(failures))
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
     assert fuzz_box.proc.poll() is None
-    assert sum(n for s, n in statuses.items() if s < 300) > 500 and statuses[422] > 500
+    assert sum(n for s, n in statuses.items() if s < 300) > 300 and statuses[422] > 300
