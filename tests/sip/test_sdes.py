@@ -222,3 +222,31 @@ def test_keys_go_to_an_extension_only_when_every_contact_registered_over_tls(tmp
     assert sip.transport_to(extension="3001") == "UDP"  # one contact in the clear: no keys to any of them
     assert sip.transport_to(extension="3999") is None
     assert sip.transport_to(trunk="secure") == "TLS" and sip.transport_to(trunk="plain") == "UDP"
+
+
+async def test_a_leg_that_requires_srtp_is_not_rung_where_keys_cannot_go(tmp_path: Path) -> None:
+    """An extension whose policy is required, registered over UDP: nothing is sent, and call control hears
+    Q.850 65 (bearer capability not implemented: 488 on the SIP side) at once."""
+    from appliance.clock import ManualClock
+    from appliance.domain.models import SrtpPolicy
+    from appliance.events import EventBus
+    from appliance.legs.causes import Cause
+    from appliance.legs.models import LegRefused, OutboundLeg
+    from appliance.media import MediaConfig, MediaEngine
+    from appliance.sip.digest import InMemoryCredentials
+    from appliance.sip.leg_provider import SipLegProvider
+    from appliance.sip.models import SipConfig
+    from appliance.sip.sdp_media import SdpBuilder
+    from appliance.sip.service import SipService
+    from appliance.sip.transaction import Address
+
+    clock = ManualClock()
+    sip = SipService(SipConfig(), InMemoryCredentials(), tmp_path, EventBus(), clock)
+    sip.core.registrar.update("3001", [("sip:3001@192.0.2.6:5060", {})], False, 600, "b", 1,
+                              Address("UDP", "192.0.2.6", 5060), "softphone", clock.monotonic())
+    media = MediaEngine(MediaConfig(port_low=40000, port_high=40010), EventBus())
+    provider = SipLegProvider(sip, media, SdpBuilder(), srtp_policy=lambda ext, trunk: SrtpPolicy.REQUIRED)
+    with pytest.raises(LegRefused) as info:
+        await provider.create(OutboundLeg(callee="3001", caller="1005", extension="3001"))
+    assert info.value.cause is Cause.BEARER_CAPABILITY_NOT_IMPLEMENTED and "TLS" in str(info.value)
+    assert media.endpoint_count == 0 and provider.leg_count == 0 and not sip.core.legs
