@@ -16,7 +16,9 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from appliance.errors import FieldError, NotFound, ValidationFailed
 from appliance.health import Health, Status
@@ -107,6 +109,12 @@ class HardwareService:
         cards += [CardView(card_id="", driver="", backend=c.backend, path=c.path, state="detected",
                            detail=c.description) for c in self._found if c.path not in used]
         return cards
+
+    def card_list(self) -> list[dict[str, Any]]:
+        """`cards()` as plain dicts in the shape of the first-boot wizard's card list (`backend`, `path`,
+        `description`) with the rest of each card beside it: `SystemService(cards=hardware.card_list)`."""
+        return [{**asdict(c), "description": c.detail if not c.card_id else f"{c.model} ({c.card_id})"}
+                for c in self.cards()]
 
     @staticmethod
     def _card_view(driver: str, path: str, info: CardInfo | None, up: bool, detail: str) -> CardView:

@@ -58,6 +58,10 @@ async def test_spans_channels_alarms_and_loopback_in_the_view_and_as_public_even
             assert [(c.channel, c.leg) for c in span.channels if c.state == "in_use"] == [(31, leg.leg_id)]
             assert [(c.driver, c.state, c.card_id) for c in view.cards] == [("e1", "up", "EMU-E1-0001"),
                                                                             ("", "detected", "")]
+            listed = hw.card_list()  # (what the first-boot wizard lists)
+            assert [(c["backend"], c["path"], c["description"]) for c in listed] == [
+                ("serial", far_end["tty"], "emulated E1/analog card (EMU-E1-0001)"),
+                ("serial", "/dev/ttyUSB7", "FT232R USB UART")]
             await until("a poll", lambda: hw.status().spans[0].framing_in_use == "crc4", 3)
             leg.hangup()
             await until("the channel free", lambda: hw.status().spans[0].in_use == 0)
