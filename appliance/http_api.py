@@ -148,6 +148,8 @@ class Api:
         sanic_path = re.sub(r"{(\w+)}", r"<\1>", path)
 
         async def wrapped(request_: Request, **kwargs: Any) -> HTTPResponse:
+            if takes_body:
+                cap_body(request_, body_limits)  # also what Sanic drains of a body refused before it is read
             if roles is not None:
                 token = bearer_token(request_)
                 session = self.auth.authenticate(token)
@@ -173,14 +175,20 @@ class Api:
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
+def cap_body(request: Request, limits: BodyLimits) -> None:
+    """Past `limits.max_bytes` Sanic stops reading the body and closes the connection, whether the handler
+    reads the body or the request is refused first (it drains what is left of an unread body after answering)."""
+    stream: Any = request.stream
+    if stream is not None and hasattr(stream, "request_max_size"):
+        stream.request_max_size = limits.max_bytes
+
+
 async def read_body(request: Request, limits: BodyLimits, *, json_body: bool, upload: bool = False) -> None:
     """The body read under `limits.max_bytes` (413 past it, without buffering the rest); for a JSON route its
     content type checked (415) and the document decoded once under the depth and length limits (400); for an
     upload sent as a multipart form, the form parsed once (400 when it cannot be)."""
     check_declared_size(request.headers.get("content-length"), limits)
     stream: Any = request.stream
-    if stream is not None and hasattr(stream, "request_max_size"):
-        stream.request_max_size = limits.max_bytes  # Sanic drops what is left of a refused body, not reads it
     chunks: list[bytes] = []
     size = 0
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,35 @@ def send(port: int, method: str, path: str, body: bytes | None = None, *, header
         return response.status, json.loads(raw) if raw else None
     except ValueError:
         return response.status, raw
+
+
+def send_raw(port: int, head: str, parts: list[bytes], *, timeout: float = 30) -> tuple[int, Any]:
+    """A request written by hand (`head` without its blank line, then `parts`), the answer read as soon as the
+    server gives it: a server that refuses a body early may close before the client has sent it all."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n\r\n")
+            for part in parts:
+                sock.sendall(part)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused already: the answer is waiting
+        raw = b""
+        while b"\r\n\r\n" not in raw or len(raw.split(b"\r\n\r\n", 1)[1]) < _length(raw):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+    status_line, _, rest = raw.partition(b"\r\n")
+    body = rest.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in rest else b""
+    return int(status_line.split()[1]), json.loads(body) if body else None
+
+
+def _length(raw: bytes) -> int:
+    for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
 
 
 def send_json(port: int, method: str, path: str, data: Any, *, token: str = "", source: str = "127.0.0.1",

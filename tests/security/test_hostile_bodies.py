@@ -13,7 +13,7 @@ import pytest
 
 from appliance.security.request_limits import DEFAULT_JSON, DEFAULT_UPLOAD
 from tests.e2e.harness import ADMIN_PASSWORD, RunningAppliance
-from tests.security.hostile import running, send, send_json
+from tests.security.hostile import running, send, send_json, send_raw
 
 pytestmark = [pytest.mark.slow]
 
@@ -71,6 +71,15 @@ def hostile_cases(port: int, path: str, headers: dict[str, str]) -> None:
         data = refused(send(port, "POST", path, body, headers={**headers, "Content-Type": content_type}),
                        415, "content_type")
         assert data["details"]["accepted"] == ["application/json"]
+
+
+def test_a_chunked_body_is_counted_as_it_arrives(box: RunningAppliance) -> None:
+    """No length announced: the body is refused when what arrived passes the limit, not after all of it."""
+    head = "POST /api/v1/login HTTP/1.1\nHost: box\nContent-Type: application/json\nTransfer-Encoding: chunked"
+    chunk = b"[" * 65536
+    parts = [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * (DEFAULT_JSON.max_bytes // len(chunk) + 4) + [b"0\r\n\r\n"]
+    refused(send_raw(box.http_port, head, parts), 413, "max_bytes")
+    alive(box)
 
 
 def alive(box: RunningAppliance) -> None:
@@ -138,9 +147,10 @@ def test_uploads_refuse_broken_multipart_forms_and_oversized_files(box: RunningA
             code, data = send(port, method, path, body, headers={**auth, "Content-Type": content_type})
             assert code == 400, (path, content_type, code, data)
             assert data["error_id"] == "bad_upload" and data["details"]["rule"] == "multipart"
-        too_big = b"0" * (DEFAULT_UPLOAD.max_bytes + 1)
-        data = refused(send(port, method, path, too_big, headers={**auth, "Content-Type": "application/octet-stream"}),
-                       413, "max_bytes")
+        # announced too big: refused at once, with only the start of it sent
+        head = (f"{method} {path} HTTP/1.1\nHost: box\nAuthorization: Bearer {token}\n"
+                f"Content-Type: application/octet-stream\nContent-Length: {DEFAULT_UPLOAD.max_bytes + 1}")
+        data = refused(send_raw(port, head, [b"0" * 65536]), 413, "max_bytes")
         assert data["details"]["limit"] == DEFAULT_UPLOAD.max_bytes
     # a well-formed form still reaches the route (which judges the file itself)
     form = (b"--zzz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"staff.csv\"\r\n"
