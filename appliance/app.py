@@ -242,6 +242,8 @@ class Appliance:
         yield Health.of("config_store", Status.OK, f"{sum(counts.values())} entities",
                         gauges={f"{kind}": float(n) for kind, n in counts.items()})
         yield Health.of("records", Status.OK, self.core.records.journal_mode())
+        if self._http_server is not None:  # the web UI and API's listeners, among the parts the NOC sees
+            yield Health.of("web", Status.OK, f"http {self.http_port}, https {self.https_port}")
         for service in self.services:
             yield service.health()
         for probe in self.probes:

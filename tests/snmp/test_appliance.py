@@ -87,7 +87,7 @@ async def test_walks_of_the_running_box_match_the_api(running: tuple[Appliance, 
     health = (await http.get("/api/v1/health")).json()
     services = health["services"]
     walked_services = {v.split('"')[1] for k, v in got.items() if k.startswith(f"{ROOT}.1.3.1.2.")}
-    assert {"telephony", "sip", "media", "monitoring", "snmp", "records"} <= walked_services
+    assert {"telephony", "sip", "media", "monitoring", "snmp", "records", "web"} <= walked_services
     assert walked_services <= set(services)
     alarms = (await http.get("/api/v1/alarms")).json()
     assert got[f"{ROOT}.1.7.1.0"] == f"Gauge32: {alarms['active']}"
