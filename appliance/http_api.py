@@ -168,8 +168,9 @@ class Api:
             return await handler(request_, **kwargs)
 
         # Bodies are read by `read_body` under the route's limit (after authentication), never preloaded whole.
+        # Path parameters are percent-decoded (Sanic leaves them encoded): `%2B86…` and `%23` are `+86…` and `#`.
         bp.add_route(wrapped, sanic_path, methods=[method.upper()], name=operation_id, error_format="json",
-                     stream=stream or takes_body)
+                     stream=stream or takes_body, unquote=True)
 
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
