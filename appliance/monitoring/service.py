@@ -37,6 +37,14 @@ QueueViews = Callable[[], list[dict[str, Any]]]
 HardwareView = Callable[[], Any]
 # E1 alarms (G.775 / G.732): losing the signal or the frame takes the span out of service; RAI is the far
 # end's report of a fault; losing the CRC-4 multiframe only stops error monitoring.
+UNDER_ATTACK_HOLD = 900.0  # the sign-in lockout's window: an attack reported once per window still lasts
+
+
+def _web_block(d: dict[str, Any]) -> str:
+    """The alarm source of a web sign-in block: the address, and the account when only that pair is blocked."""
+    return f"web {d['source']}" + (f" {d['account']}" if d.get("account") else "")
+
+
 SPAN_ALARM_SEVERITY = {"los": Severity.CRITICAL, "ais": Severity.CRITICAL, "lof": Severity.CRITICAL,
                        "rai": Severity.MAJOR, "lomf": Severity.MINOR}
 
@@ -105,7 +113,7 @@ class MonitorService:
         self._task: asyncio.Task[None] | None = None
         self._subs: list[Any] = []
         self._save_lock = asyncio.Lock()
-        self._blocked_until: dict[str, float] = {}  # brute_force_blocked source -> when its block ends
+        self._clear_at: dict[tuple[str, str], float] = {}  # (alarm, source) -> when time alone clears it
         self.samples_taken = 0
         self.notices_sent = 0
 
@@ -124,7 +132,8 @@ class MonitorService:
             "sip.trunk_registration", "media.recording_stopped", "records.write_failed", "records.write_recovered",
             "backups.failed", "backups.succeeded", "acd.call_answered", "acd.call_abandoned", "calls.ended",
             "calls.offered",
-            "e1.alarm", "analog.port_state", "auth.login_blocked", "auth.login_unblocked", "sip.auth_blocked"})]
+            "e1.alarm", "analog.port_state", "auth.login_blocked", "auth.login_unblocked", "sip.auth_blocked",
+            "auth.login_under_attack", "sip.extension_under_attack"})]
         self._task = asyncio.create_task(self._run(), name="monitoring")
 
     async def stop(self) -> None:
@@ -223,10 +232,12 @@ class MonitorService:
         self._notify(out)
 
     def _unblock(self, now: float) -> None:
-        for source, until in list(self._blocked_until.items()):
+        """Clears the alarms that end with time: a block that ran out, an attack no longer reported."""
+        for (name, source), until in list(self._clear_at.items()):
             if now >= until:
-                del self._blocked_until[source]
-                self._notify(self.table.clear("brute_force_blocked", source, now, f"{source}: no longer blocked"))
+                del self._clear_at[(name, source)]
+                why = "no longer blocked" if name == "brute_force_blocked" else "no more failures reported"
+                self._notify(self.table.clear(name, source, now, f"{source}: {why}"))
 
     # ---- conditions from the bus
 
@@ -273,16 +284,26 @@ class MonitorService:
         elif topic in ("auth.login_blocked", "sip.auth_blocked"):
             # raised for as long as the source is refused, then cleared by the next pass after that
             web = topic == "auth.login_blocked"
-            source = f"web {d['source']}" if web else f"sip {d['key']}"
+            source = _web_block(d) if web else f"sip {d['key']}"
+            account = f" to {d['account']}" if web and d.get("account") else ""
             out = self.table.raise_("brute_force_blocked", source, Severity.MINOR, now,
                                     f"{'web sign-in' if web else 'SIP authentication'} from "
-                                    f"{d['source'] if web else d['key']} blocked for {d['seconds']:g} s after "
-                                    f"{d['failures']} failed attempts")
-            self._blocked_until[source] = now + float(d["seconds"])
+                                    f"{d['source'] if web else d['key']}{account} blocked for {d['seconds']:g} s "
+                                    f"after {d['failures']} failed attempts")
+            self._clear_at[("brute_force_blocked", source)] = now + float(d["seconds"])
         elif topic == "auth.login_unblocked":  # expired, or lifted by an admin before its time
-            source = f"web {d['source']}"
-            self._blocked_until.pop(source, None)
+            source = _web_block(d)
+            self._clear_at.pop(("brute_force_blocked", source), None)
             out = self.table.clear("brute_force_blocked", source, now, f"{source}: block {d.get('reason', 'ended')}")
+        elif topic in ("auth.login_under_attack", "sip.extension_under_attack"):
+            # failures against one account from many sources: reported once per window while it goes on, so
+            # the alarm stands until a window passes without a report
+            web = topic == "auth.login_under_attack"
+            source = f"web account {d['account']}" if web else f"sip extension {d['extension']}"
+            spread = f" from {len(d['sources'])} addresses" if web else ""
+            out = self.table.raise_("account_under_attack", source, Severity.MAJOR, now,
+                                    f"{source}: {d['failures']} failed sign-ins{spread}")
+            self._clear_at[("account_under_attack", source)] = now + UNDER_ATTACK_HOLD
         else:
             self._count_today(topic, d)
         self._notify(out)

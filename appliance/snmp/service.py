@@ -223,8 +223,9 @@ class SnmpService:
                                                               f"{d['seconds']:g} s")])
         elif t == "auth.login_blocked":
             self.notify("ccaBruteForceBlocked", [(self._n(3), d["source"]),
-                                                 (self._n(1), f"web: {d['failures']} failed sign-ins, blocked "
-                                                              f"{d['seconds']:g} s")])
+                                                 (self._n(1), f"web: {d['failures']} failed sign-ins"
+                                                              + (f" to {d['account']}" if d.get("account") else "")
+                                                              + f", blocked {d['seconds']:g} s")])
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from appliance.auth.events import LoginBlocked
+from appliance.auth.events import LoginBlocked, LoginUnblocked, LoginUnderAttack
 from appliance.clock import ManualClock
 from appliance.domain.kinds import all_kinds
 from appliance.events import Event, EventBus
@@ -61,5 +61,35 @@ async def test_a_blocked_sign_in_source_is_an_alarm_until_its_block_ends(tmp_pat
         await monitor.tick()
         cleared = monitor.table.get("brute_force_blocked", "web 192.0.2.9")
         assert cleared is not None and not cleared.active and cleared.cleared_at == clock.wall()
+    finally:
+        await monitor.stop()
+
+
+async def test_an_account_attacked_from_many_sources_is_an_alarm_until_the_reports_stop(
+        tmp_path: Path, store: ConfigStore) -> None:
+    bus, clock = EventBus(), ManualClock()
+    monitor = MonitorService(tmp_path, store, bus, clock, list)
+    await monitor.start()
+    try:
+        bus.publish(LoginUnderAttack(at=clock.wall(), account="admin", failures=40,
+                                     sources=[f"192.0.2.{n}" for n in range(1, 21)]))
+        alarm = monitor.table.get("account_under_attack", "web account admin")
+        assert alarm is not None and alarm.active and alarm.severity.value == "major"
+        assert "40 failed sign-ins from 20 addresses" in alarm.text
+        clock.advance(600)  # reported again within the window: it lasts
+        bus.publish(LoginUnderAttack(at=clock.wall(), account="admin", failures=12, sources=["192.0.2.99"]))
+        clock.advance(600)
+        await monitor.tick()
+        assert monitor.table.get("account_under_attack", "web account admin").active  # type: ignore[union-attr]
+        clock.advance(301)
+        await monitor.tick()
+        cleared = monitor.table.get("account_under_attack", "web account admin")
+        assert cleared is not None and not cleared.active and cleared.count == 1
+        # a block of one (source, account) pair, lifted by an admin before its time
+        bus.publish(LoginBlocked(at=clock.wall(), source="192.0.2.5", seconds=300.0, failures=5, account="op1"))
+        assert monitor.table.get("brute_force_blocked", "web 192.0.2.5 op1").active  # type: ignore[union-attr]
+        bus.publish(LoginUnblocked(at=clock.wall(), source="192.0.2.5", account="op1", reason="lifted"))
+        lifted = monitor.table.get("brute_force_blocked", "web 192.0.2.5 op1")
+        assert lifted is not None and not lifted.active and "lifted" in lifted.text
     finally:
         await monitor.stop()

@@ -139,7 +139,7 @@ async def test_a_web_sign_in_brute_force_is_blocked_alarmed_and_trapped(
     assert "web" in text_of(trap.varbinds[f"{ROOT}.1.9.1.0"])
     alarms = (await http.get("/api/v1/alarms?active=true")).json()["items"]
     blocked = [a for a in alarms if a["name"] == "brute_force_blocked"]
-    assert [a["source"] for a in blocked] == ["web 127.0.0.1"] and "10 failed" in blocked[0]["text"]
+    assert [a["source"] for a in blocked] == ["web 127.0.0.1 admin"] and "10 failed" in blocked[0]["text"]
     assert "brute_force_blocked" in await trapd.wait_for_alarms(f"{ROOT}.0.1", {"brute_force_blocked"})
 
 

@@ -55,6 +55,7 @@ ALARM_LABELS: dict[str, str] = {
     "span_alarm": N_("E1 span alarm"),
     "port_fault": N_("Analog port fault"),
     "brute_force_blocked": N_("Sign-in attempts blocked"),
+    "account_under_attack": N_("Account under attack"),
 }
 # What each threshold's levels measure.
 THRESHOLD_UNITS: dict[str, str] = {
