@@ -74,6 +74,7 @@ class FxsPort:
         self._far_end_gone = False
         self._detector: InbandDetector | None = None
         self._collecting = False  # digits after a flash, in a call
+        self._code_only = False  # collecting one digit of a code (3-way) after a flash, not a number
 
     # ------------------------------------------------------------------------------------------ timers
 
@@ -104,6 +105,8 @@ class FxsPort:
         if name == "hook":  # on hook for longer than a flash: hung up
             return self._hung_up(now)
         if name == "digits" and (self.state == PortState.OFF_HOOK or self._collecting) and self.digits:
+            return self._dialled()
+        if name == "digits" and self._collecting and self._code_only:  # no code within the window
             return self._dialled()
         if name == "digits" and self.state == PortState.OFF_HOOK:
             return [PlayTone("congestion")]
@@ -151,6 +154,11 @@ class FxsPort:
             if digit == "#" and self.digits and not self.digits.startswith("*"):
                 return out + self._dialled()
             self.digits += digit
+            if self._code_only:  # (codes are one digit: act at once; a # or * is the tail of the number dialled)
+                if digit in "#*":
+                    self.digits = ""
+                    continue
+                return out + self._dialled()
             self._timers["digits"] = now + self.settings.interdigit_s
         return out
 
@@ -204,9 +212,22 @@ class FxsPort:
         self._timers["digits"] = now + self.settings.first_digit_s
         return [PlayTone("dial")]
 
+    def collect_code(self, now: float) -> list[PortOutput]:
+        """A flash during a consultation: one digit within `code_window_s` says what to do (the three-way
+        code joins everyone); nothing, `Dialled("", in_call=True)`, means back to the held caller. No dial
+        tone: the consulted party is still on the line."""
+        if self.state != PortState.IN_CALL:
+            return []
+        self._collecting, self._code_only = True, True
+        self.digits = ""
+        self._detector = InbandDetector()
+        self._timers["digits"] = now + self.settings.code_window_s
+        return []
+
     def resume(self, now: float) -> list[PortOutput]:
         """Back to the held call (a second flash, or the transfer failed)."""
         self._collecting = False
+        self._code_only = False
         self._detector = None
         self.digits = ""
         self._timers.pop("digits", None)
@@ -259,7 +280,7 @@ class FxsPort:
         self._detector = None
         self.counters["dialled"] += 1
         if self._collecting:
-            self._collecting = False
+            self._collecting, self._code_only = False, False
             return [PlayTone(None), Dialled(digits, in_call=True)]
         return [Dialled(digits), *self._to(PortState.IN_CALL, f"dialled {digits}")]
 
@@ -269,7 +290,7 @@ class FxsPort:
         self._detector = None
         self.digits = ""
         self._far_end_gone = False
-        self._collecting = False
+        self._collecting = self._code_only = False
         out: list[PortOutput] = [PlayTone(None)]
         if was == PortState.IN_CALL:
             out.append(Ended(Cause.NORMAL_CLEARING, remote=True, why="on hook"))

@@ -61,6 +61,8 @@ class FxsSettings:
     flash_min_s: float = 0.08  # on-hook shorter than this is contact bounce
     flash_max_s: float = 0.8  # on-hook longer than this is hanging up
     interdigit_s: float = 3.0
+    code_window_s: float = 2.0  # after a flash in a consultation: the code must come within this
+    three_way_code: str = "3"  # flash, then this digit, during a consultation: all three talk together
     first_digit_s: float = 15.0  # dial tone this long with no digit: congestion
     busy_after_s: float = 30.0  # far end gone and the phone still up: busy tone, then this long to congestion
     rx_gain_db: float = 0.0  # per-port gain (applied by the driver to the port's audio)

@@ -65,6 +65,8 @@ class PortRuntime:
     leg: AnalogLeg | None = None
     consult: AnalogLeg | None = None  # FXS: the call made after a flash while `leg` is held
     consult_target: str = ""
+    awaiting_code: bool = False  # FXS: flashed during a consultation, the code (3-way) may follow
+    three_way: bool = False  # FXS: the phone, the held caller and the consulted party all hear each other
     tx_audio: deque[npt.NDArray[np.int16]] = field(default_factory=deque)  # caller ID, digits: 160 each
     tone: ToneGenerator | None = None
     frames_in: int = 0
@@ -225,6 +227,8 @@ class AnalogService:
             self._apply(rt, rt.machine.handle_timeout(now))
         self._apply(rt, rt.machine.audio(g711.decode(rx, "alaw"), now))
         tx = IDLE
+        if rt.three_way and rt.leg is not None and rt.consult is not None:
+            return self._three_way_tick(rt, rx)
         held = rt.leg if rt.consult is not None else None
         if held is not None and held.frame_port is not None:  # (still clocked, silent: its buffer stays even)
             held.frame_port.push(IDLE)
@@ -250,6 +254,25 @@ class AnalogService:
         elif rt.tone is not None:
             tx = g711.encode(rt.tone.frame(), "alaw")
         return tx
+
+    def _three_way_tick(self, rt: PortRuntime, rx: bytes) -> bytes:
+        """The phone, the caller and the consulted party in one conference, mixed here: each of the three
+        hears the other two (their legs are two calls to call control; the port joins them on its line)."""
+        a, b = rt.leg.frame_port if rt.leg else None, rt.consult.frame_port if rt.consult else None
+        if a is None or b is None:
+            return IDLE
+        settings = rt.machine.settings
+        phone = g711.decode(gain(rx, settings.rx_gain_db) if settings.rx_gain_db else rx, "alaw").astype(np.int32)
+        from_a = g711.decode(a.pull(), "alaw").astype(np.int32)
+        from_b = g711.decode(b.pull(), "alaw").astype(np.int32)
+
+        def mix(x: npt.NDArray[np.int32], y: npt.NDArray[np.int32]) -> bytes:
+            return g711.encode(np.clip(x + y, -32768, 32767).astype(np.int16), "alaw")
+
+        a.push(mix(phone, from_b))
+        b.push(mix(phone, from_a))
+        tx = mix(from_a, from_b)
+        return gain(tx, settings.tx_gain_db) if settings.tx_gain_db else tx
 
     def _command(self, rt: PortRuntime, command: PortCommand) -> None:
         async def send() -> None:
@@ -318,6 +341,10 @@ class AnalogService:
                           caller_name=cid.name if cid else None, callee=rt.access_number, trunk=rt.trunk)
 
     def _dialled(self, rt: PortRuntime, out: m.Dialled) -> None:
+        if out.in_call and rt.awaiting_code:
+            rt.awaiting_code = False
+            self._code(rt, out.digits)
+            return
         leg = self.fxs.new_leg(rt.number, outbound=False)
         if out.in_call:  # after a flash: a consultation call, the first one held
             if rt.leg is None or rt.leg.ended or rt.consult is not None:
@@ -341,9 +368,32 @@ class AnalogService:
         self.fxs.emit(leg_events.LegTransferRequested(at=time.time(), leg_id=held.leg_id,
                                                       target=rt.consult_target))
 
+    def _code(self, rt: PortRuntime, digits: str) -> None:
+        """What followed a flash during a consultation: the three-way code joins the held caller in; anything
+        else (or nothing) goes back to the held caller, as a second flash always did."""
+        consult, leg = rt.consult, rt.leg
+        if consult is None or consult.ended or leg is None or leg.ended:
+            return
+        if digits == rt.machine.settings.three_way_code:  # type: ignore[union-attr]
+            rt.three_way = True
+            log.info("port %s: three-way call of %s and %s", rt.number, leg.leg_id, consult.leg_id)
+            if leg.held:
+                leg.held = False
+                self.fxs.emit(leg_events.LegHoldChanged(at=time.time(), leg_id=leg.leg_id, held=False))
+            return
+        self._end_leg(rt, Cause.NORMAL_CLEARING, remote=True, leg=consult)
+        self._resume(rt)
+
     def _flash(self, rt: PortRuntime) -> None:
         leg = rt.leg
         if leg is None or leg.ended or not isinstance(rt.machine, FxsPort):
+            return
+        if rt.three_way and rt.consult is not None:  # a flash in a three-way call drops the party added last
+            self._end_leg(rt, Cause.NORMAL_CLEARING, remote=True, leg=rt.consult)
+            return
+        if rt.consult is not None and rt.consult.state == "answered" and not rt.awaiting_code:
+            rt.awaiting_code = True  # (a code may follow: 3-way; nothing within the window: back to the caller)
+            self._apply(rt, rt.machine.collect_code(self._now()))
             return
         if rt.consult is not None:  # a second flash: leave the consultation, back to the held caller
             self._end_leg(rt, Cause.NORMAL_CLEARING, remote=True, leg=rt.consult)
@@ -484,6 +534,8 @@ class AnalogService:
             rt.consult = None
         else:
             rt.leg = None
+        if rt.consult is None or rt.leg is None:  # (a conference needs both; a code needs a consultation)
+            rt.three_way = rt.awaiting_code = False
         leg.state = "ended"
         if not remote and isinstance(rt.machine, FxsPort) and rt.machine.state == m.PortState.RINGING:
             self._apply(rt, rt.machine.stop_ringing(self._now()))
