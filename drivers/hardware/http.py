@@ -34,7 +34,7 @@ SPAN = {"type": "object", "properties": {
     "severity": {"type": ["string", "null"], "enum": ["red", "yellow", "minor", None]},
     "sending_rai": {"type": "boolean"}, "loopback": {"type": "string", "enum": list(LOOPBACKS)},
     "counters": _COUNTERS, "in_use": {"type": "integer"}, "blocked": {"type": "integer"},
-    "channels": {"type": "array", "items": CHANNEL}}}
+    "channels": {"type": "array", "items": CHANNEL}, "detail": {"type": "string"}}}
 PORT = {"type": "object", "properties": {
     "card_id": {"type": "string"}, "port": {"type": "integer"}, "kind": {"type": "string", "enum": ["fxo", "fxs"]},
     "state": {"type": "string", "enum": ["idle", "ringing", "off_hook", "in_call", "faulted", "unknown"]},

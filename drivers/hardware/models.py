@@ -55,6 +55,7 @@ class SpanView:
     loopback: str
     counters: dict[str, int]
     channels: tuple[ChannelView, ...]
+    detail: str = ""  # why the span is not in service when the card refused its configuration
 
     @property
     def in_use(self) -> int:

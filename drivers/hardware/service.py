@@ -156,7 +156,7 @@ class HardwareService:
                         alarms=tuple(sorted(a.value for a in rt.alarms.active)),
                         sending_rai=polled.sending_rai if polled else False,
                         loopback=polled.loopback if polled else "none", counters=counters.to_wire(),
-                        channels=channels)
+                        channels=channels, detail=rt.refused)
 
     # ------------------------------------------------------------------------------------------ commands
 

@@ -9,6 +9,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from appliance.legs.models import OutboundLeg
 from drivers.analog.config import parse_config
 from drivers.analog.service import AnalogService
 from drivers.e1.events import ChannelStateChanged, SpanAlarmChanged, SpanStateChanged
+from drivers.e1.models import SpanSettings
 from drivers.e1.service import E1Driver
 from drivers.hal.discovery import Candidate
 from drivers.hal.serial_backend import SerialCard
@@ -178,6 +180,22 @@ async def test_a_missing_e1_card_leaves_the_box_running_with_the_card_down(tmp_p
         view = HardwareService(box, None, candidates=lambda: []).status()
         assert view.cards[0].state == "down" and "cannot open" in view.cards[0].detail
         assert view.spans[0].d_channel == "down"
+    finally:
+        await box.stop()
+    # a span the card does not have: refused by the card, shown with why, the others work
+    async with emulator("--spans", "1") as info:
+        settings = replace(ours(str(info["tty"])), spans=(*ours(str(info["tty"])).spans, SpanSettings(span=2)))
+        box = E1Driver(settings, SerialCard(str(info["tty"])), ToneMedia())
+        await box.start()
+        try:
+            spans = HardwareService(box, None, candidates=lambda: []).status().spans
+            assert [(s.span, bool(s.detail)) for s in spans] == [(1, False), (2, True)]
+            assert "refused" in spans[1].detail and box.health().status.value == "degraded"
+        finally:
+            await box.stop()
+    box = E1Driver(ours(str(tmp_path / "no-such-tty")), SerialCard(str(tmp_path / "no-such-tty")), ToneMedia())
+    await box.start()
+    try:
         with pytest.raises(LegRefused) as refused:
             await box.create(OutboundLeg(callee="800", caller="1001", trunk="pri1"))
         assert refused.value.cause == Cause.NO_CIRCUIT_AVAILABLE
