@@ -16,6 +16,10 @@ document.addEventListener("DOMContentLoaded", () => {
     const bar = document.getElementById("run-bar");
     const figures = document.getElementById("run-figures");
     let seen = !!status.dataset.running;
+    // after "Back up now" or "Verify" the page comes back with ?started: follow the run even if it had not
+    // begun when the page was drawn, and show the history once it ends
+    const started = new URLSearchParams(window.location.search).has("started");
+    let tries = 0;
     async function poll() {
       const result = await callApi("GET", "/api/v1/backups/progress");
       const running = result.ok && result.data && result.data.running;
@@ -27,12 +31,15 @@ document.addEventListener("DOMContentLoaded", () => {
         figures.textContent = fill(t.files, { done: p.files_done || 0, total: p.total_files || 0,
           bytes: mib(p.bytes_done), total_bytes: mib(p.total_bytes), left: Math.round(p.seconds_remaining || 0) });
         window.setTimeout(poll, 1000);
-      } else if (seen) {
+      } else if (seen || (started && tries >= 3)) {
         figures.textContent = t.finished;
         window.location.assign("/admin/backups");  // the history and the targets' last runs, fresh
+      } else if (started) {
+        tries += 1;
+        window.setTimeout(poll, 1000);
       }
     }
-    if (seen) poll();
+    if (seen || started) poll();
   }
 
   // ---- the repository password, once
