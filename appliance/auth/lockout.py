@@ -6,7 +6,7 @@
   from another address, is not affected: locking the account would hand any attacker a way to lock every
   agent out.
 - One source failing against many accounts (password spraying) is blocked as a whole source at
-  `source_max_failures`.
+  `source_max_failures`, except for the accounts that signed in from it before.
 - Failures against one account from many sources (`spread_sources` distinct addresses, `spread_failures` in
   all, within `window`) are an attack on that account: it is reported once per window, and while it lasts every
   failure from a source that has not signed in to the account before is delayed (at least `spread_delay`), so
@@ -141,10 +141,14 @@ class Lockout:
 
     def blocked(self, source: str, account: str, now: float) -> Block | None:
         account = account[:MAX_NAME]
-        for key in ((source, account), (source, "")):
-            block = self._active.get(key)
-            if block is not None and block.until > now:
-                return block
+        pair = self._active.get((source, account))
+        if pair is not None and pair.until > now:
+            return pair
+        # A whole-source block spares an account that signed in from there before: behind one NAT address,
+        # a colleague spraying guesses must not lock out the owner at their own desk.
+        whole = self._active.get((source, ""))
+        if whole is not None and whole.until > now and not self.trusted(source, account, now):
+            return whole
         return None
 
     def under_attack(self, account: str, now: float) -> bool:

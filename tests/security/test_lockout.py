@@ -62,12 +62,14 @@ def test_each_new_block_of_a_pair_lasts_twice_as_long_up_to_the_cap() -> None:
 
 def test_a_source_spraying_many_accounts_is_blocked_as_a_whole() -> None:
     lock = Lockout()
+    lock.success("203.0.113.5", "owner", 0.0)  # someone who signs in from that (shared) address
     blocks = [lock.failure("203.0.113.5", f"user{i}", 0.0).block for i in range(P.source_max_failures)]
     assert blocks[:-1] == [None] * (P.source_max_failures - 1)
     last = blocks[-1]
     assert last is not None and last.account == "" and last.to_dict(0.0)["scope"] == "source"
     assert lock.blocked("203.0.113.5", "anyone", 1.0) == last
     assert lock.blocked("203.0.113.6", "anyone", 1.0) is None
+    assert lock.blocked("203.0.113.5", "owner", 1.0) is None  # spared: it signed in from there before
 
 
 def test_an_attack_spread_over_many_sources_is_reported_once_and_slows_only_strangers() -> None:
