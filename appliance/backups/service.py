@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from appliance.backups import live
+from appliance.backups import catalogue, live
 from appliance.backups import operations as ops
 from appliance.backups.editing import SettingsEditing
 from appliance.backups.errors import (
@@ -39,7 +39,6 @@ from appliance.backups.events import (
 )
 from appliance.backups.live import LiveReport
 from appliance.backups.models import (
-    BackupSummary,
     Part,
     Progress,
     RunRecord,
@@ -64,7 +63,6 @@ log = logging.getLogger(__name__)
 STATE_DIR = "backups"  # under the data directory; never itself backed up
 PASSWORD_FILE = "repository.password"
 HISTORY_FILE = "history.jsonl"
-CATALOGUE_FILE = "snapshots.json"  # snapshot id -> bytes and files its backup read
 HISTORY_KEEP = 500
 SUBSET_SLICES = 4
 PRUNE_EVERY_S = 20 * 3600  # forgotten snapshots' data is pruned at most about daily (prune reads every index)  # `check --read-data-subset=k/4`: the whole repository is read once every four verifications
@@ -249,42 +247,11 @@ class BackupService(SettingsEditing):
             return await self._run("verify", target, (), trigger, lambda rec: self._verify(target, read_data, rec))
 
     async def snapshot_infos(self, target_name: str, part: Part | None = None) -> list[SnapshotInfo]:
-        """The snapshots with what the list page shows: size and files read (kept from each run's summary:
-        restic 0.14 lists neither) and the verification state from the history (newest first)."""
+        """The snapshots, newest first, with size, files and verification state (`catalogue`)."""
         snaps = await self.list_snapshots(target_name, part)
-        catalogue = await asyncio.to_thread(self._catalogue)
-        verifies = [r for r in await asyncio.to_thread(self.history, HISTORY_KEEP)
-                    if r.kind == "verify" and r.target == target_name]
-        out: list[SnapshotInfo] = []
-        for snap in reversed(snaps):
-            taken = ops.restic_time(snap.time) or 0.0
-            after = next((r for r in verifies if r.started_at >= taken
-                          and (r.ok or r.error_id == "backup_repository_corrupt")), None)
-            state = "checked" if after is None else "verified" if after.ok else "failed"
-            scope = "" if after is None or not after.ok else (
-                "all" if after.message.endswith(": all") else "subset" if "/" in after.message else "structure")
-            # restic 0.14's backup summary names the snapshot by its short id
-            size = catalogue.get(snap.id) or catalogue.get(snap.short_id) or {}
-            out.append(SnapshotInfo(snap, int(size.get("bytes", -1)), int(size.get("files", -1)), state,
-                                    after.ended_at if after else 0.0, scope))
-        return out
-
-    def _catalogue(self) -> dict[str, dict[str, int]]:
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads((self.state / CATALOGUE_FILE).read_text(encoding="utf-8"))
-            if isinstance(data, dict):
-                return data
-        return {}
-
-    def _catalogue_add(self, summary: BackupSummary) -> None:
-        data = self._catalogue()
-        data[summary.snapshot_id] = {"bytes": summary.total_bytes_processed,
-                                     "files": summary.total_files_processed, "added": summary.data_added}
-        if len(data) > 4 * HISTORY_KEEP:  # forgotten snapshots' lines go, oldest first
-            data = dict(list(data.items())[-2 * HISTORY_KEEP:])
-        tmp = self.state / (CATALOGUE_FILE + ".tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, self.state / CATALOGUE_FILE)
+        sizes = await asyncio.to_thread(catalogue.read, self.state)
+        history = await asyncio.to_thread(self.history, HISTORY_KEEP)
+        return catalogue.infos(snaps, sizes, history, target_name)
 
     async def list_snapshots(self, target_name: str, part: Part | None = None) -> list[Snapshot]:
         target = self.target(target_name)
@@ -520,7 +487,7 @@ class BackupService(SettingsEditing):
                                                on_progress=self._on_progress(rec["run_id"], target.name, part), at=at,
                                                extra_tags=("safety",) if trigger == "safety" else ())
                 s = result.summary
-                await asyncio.to_thread(self._catalogue_add, s)
+                await asyncio.to_thread(catalogue.add, self.state, s)
                 rec["snapshots"].append(s.snapshot_id)
                 rec["files_new"] += s.files_new
                 rec["files_changed"] += s.files_changed
