@@ -112,6 +112,21 @@ def test_targets_schedule_retention_and_host_key(web_box: RunningAppliance, play
     status, settings = web_box.api("GET", "/api/v1/backups/settings")
     assert settings["retention"]["daily"] == 5 and settings["schedules"][0]["cron"] == "30 2 * * *"
     assert "nightly" in settings["next_runs"]
+
+    # a target a schedule uses cannot go; the schedule can, then the target
+    page.goto("/admin/backups/targets/disk")
+    page.click("button[data-delete]")
+    page.click("#confirm-ok")
+    expect(page.locator("#action-error")).to_contain_text("nightly")
+    page.goto("/admin/backups/schedules/nightly")
+    page.click("button[data-delete]")
+    page.click("#confirm-ok")
+    page.wait_for_url(re.compile(r"/admin/backups$"))
+    page.goto("/admin/backups/targets/disk")
+    page.click("button[data-delete]")
+    page.click("#confirm-ok")
+    page.wait_for_url(re.compile(r"/admin/backups$"))
+    expect(page.locator("tr[data-target='disk']")).to_have_count(0)
     assert b.csp_errors() == []
 
 
