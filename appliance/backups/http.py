@@ -133,14 +133,15 @@ def make_blueprint(api: Api, service: BackupService) -> Blueprint:
         body = body_of(request)
         dry_run = _flag(body, "dry_run")
         if _flag(body, "live") and not dry_run:
-            report, done, aside = await service.restore_online(name, _parts(body), snapshot_ids=_snapshot_ids(body))
+            report, done, aside = await service.outliving(
+                service.restore_online(name, _parts(body), snapshot_ids=_snapshot_ids(body)))
             return ok({**dataclasses.asdict(report), **dataclasses.asdict(done), "aside": str(aside),
                        "records_integrity": done.records_integrity or report.records_integrity})
         # A real restore goes beside the live data directory, never into it while the services hold it open.
         dest = (service.data_dir if dry_run else
                 service.data_dir.parent / f"{service.data_dir.name}.restored-{time.strftime('%Y%m%d-%H%M%S')}")
-        report = await service.restore(name, Path(dest), _parts(body), snapshot_ids=_snapshot_ids(body),
-                                       dry_run=dry_run)
+        report = await service.outliving(service.restore(name, Path(dest), _parts(body),
+                                                         snapshot_ids=_snapshot_ids(body), dry_run=dry_run))
         return ok(dataclasses.asdict(report))
 
     async def progress(request: Request) -> HTTPResponse:

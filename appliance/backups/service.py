@@ -14,10 +14,10 @@ import secrets
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from appliance.backups import catalogue, live
 from appliance.backups import operations as ops
@@ -59,6 +59,7 @@ from appliance.events import EventBus
 from appliance.health import Health, Status
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STATE_DIR = "backups"  # under the data directory; never itself backed up
 PASSWORD_FILE = "repository.password"
@@ -161,6 +162,15 @@ class BackupService(SettingsEditing):
         task = asyncio.create_task(guarded(), name=f"backup-{kind}-{target_name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def outliving(self, work: Awaitable[T]) -> T:
+        """Await `work` in a task of the service's own: if the caller goes (an HTTP request that timed out, a
+        browser closed), a restore already under way still finishes, and its outcome is in the history and
+        the events; only `stop()` cancels it."""
+        task: asyncio.Task[T] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(task)
 
     def next_runs(self) -> dict[str, str]:
         return self._scheduler.next_runs() if self._scheduler else {}

@@ -101,3 +101,25 @@ async def test_live_restore_of_an_older_schema_migrates_it(box: Box, tmp_path: P
     on_disk = json.loads(path.read_text())
     assert schema_version(on_disk) == SCHEMA_VERSION and "password" not in json.dumps(on_disk["extensions"])
     assert done.records_integrity == "ok"
+
+
+async def test_a_restore_outlives_the_request_that_started_it(box: Box, tmp_path: Path) -> None:
+    """An HTTP request that times out (Sanic's response time-out) or a closed browser cancels its handler; a
+    restore under way must not stop half done. It finishes, and says so in the history."""
+    import asyncio
+
+    await local_target(box, tmp_path / "repo")
+    assert (await box.service.run_backup("local", [Part.CONFIG])).ok
+    dest = tmp_path / "restored"
+    caller = asyncio.create_task(box.service.outliving(box.service.restore("local", dest, [Part.CONFIG])))
+    await asyncio.sleep(0.2)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    for _ in range(300):
+        if box.service.history()[0].kind == "restore":
+            break
+        await asyncio.sleep(0.1)
+    latest = box.service.history()[0]
+    assert latest.kind == "restore" and latest.ok
+    assert json.loads((dest / "config.json").read_text()) == json.loads((box.data / "config.json").read_text())
