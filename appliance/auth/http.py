@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from appliance.auth.models import ANY_ROLE, WRITE_CONFIG
+from appliance.auth.models import ANY_ROLE, WRITE_CONFIG, Session
 from appliance.auth.service import SESSION_TTL, AuthService
 from appliance.configuration.service import Actor
 from appliance.errors import FieldError, ValidationFailed
@@ -21,6 +21,15 @@ from appliance.http_api import (
 )
 
 
+def signed_in(request: Request, token: str, session: Session, **extra: bool) -> HTTPResponse:
+    """A new session: its bearer token in the body (API clients), and in a cookie for the browser."""
+    response = ok({**extra, "token": token, "user": session.user, "role": session.role.value,
+                   "expires": session.expires})
+    response.add_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", max_age=int(SESSION_TTL),
+                        secure=request.scheme == "https")
+    return response
+
+
 def make_blueprint(api: Api, auth: AuthService) -> Blueprint:
     bp = Blueprint("auth", url_prefix="")
 
@@ -30,19 +39,16 @@ def make_blueprint(api: Api, auth: AuthService) -> Blueprint:
     async def setup(request: Request) -> HTTPResponse:
         body = body_of(request)
         body = body if isinstance(body, dict) else {}
-        await auth.complete_setup(str(body.get("token", "")), body.get("password"), source_of(request))
-        return ok({"setup_required": False})
+        token, session = await auth.complete_setup(str(body.get("token", "")), body.get("password"),
+                                                   source_of(request))
+        return signed_in(request, token, session, setup_required=False)
 
     async def login(request: Request) -> HTTPResponse:
         body = body_of(request)
         body = body if isinstance(body, dict) else {}
         token, session = await auth.login(str(body.get("name", "")), str(body.get("password", "")),
                                           source_of(request))
-        response = ok({"token": token, "user": session.user, "role": session.role.value,
-                       "expires": session.expires})
-        response.add_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", max_age=int(SESSION_TTL),
-                            secure=request.scheme == "https")
-        return response
+        return signed_in(request, token, session)
 
     async def logout(request: Request) -> HTTPResponse:
         token = bearer_token(request)
@@ -68,17 +74,21 @@ def make_blueprint(api: Api, auth: AuthService) -> Blueprint:
 
     cred = {"type": "object", "required": ["name", "password"],
             "properties": {"name": {"type": "string"}, "password": {"type": "string"}}}
-    status = {"type": "object", "properties": {"setup_required": {"type": "boolean"}}}
-    session = {"type": "object", "properties": {"token": {"type": "string"}, "user": {"type": "string"},
-                                                "role": {"type": "string"}, "expires": {"type": "number"}}}
+    setup_fields: dict[str, object] = {"setup_required": {"type": "boolean"}}
+    session_fields: dict[str, object] = {"token": {"type": "string"}, "user": {"type": "string"},
+                                         "role": {"type": "string"}, "expires": {"type": "number"}}
+    status = {"type": "object", "properties": setup_fields}
+    session = {"type": "object", "properties": session_fields}
     api.route(bp, "GET", "/api/v1/setup", setup_status, summary="Whether the admin password still has to be set",
               tag="auth", operation_id="setup_status", roles=None, response=status)
+    signed_up = {"type": "object", "properties": {**setup_fields, **session_fields}}
     api.route(bp, "POST", "/api/v1/setup", setup,
-              summary="Set the admin password with the one-time setup token printed at first start",
+              summary="Set the admin password with the one-time setup token printed at first start; "
+                      "signs the admin in (a bearer token, and a cookie)",
               tag="auth", operation_id="complete_setup", roles=None,
               request={"type": "object", "required": ["token", "password"],
                        "properties": {"token": {"type": "string"}, "password": {"type": "string", "minLength": 8}}},
-              response=status, errors=(400, 401, 403, 422, 429))
+              response=signed_up, errors=(400, 401, 403, 422, 429))
     api.route(bp, "POST", "/api/v1/login", login, summary="Log in; returns a bearer token and sets a cookie",
               tag="auth", operation_id="login", roles=None, request=cred, response=session,
               errors=(400, 401, 403, 429))

@@ -92,7 +92,9 @@ class AuthService:
         self._setup_digest = token_digest(token)
         return token
 
-    async def complete_setup(self, token: str, password: Any, source: str) -> None:
+    async def complete_setup(self, token: str, password: Any, source: str) -> tuple[str, Session]:
+        """Set the admin password with the one-time token; the installer who proved both is signed in at once
+        (the first-boot wizard follows without a second sign-in)."""
         if not self.setup_required:
             raise Forbidden("setup is already complete", "已完成初始设置", error_id="setup_done")
         self._check_locks(source, SETUP_ACCOUNT)
@@ -102,6 +104,9 @@ class AuthService:
         check_password(password)
         await self.config.set_secret("users", self.ADMIN, password, Actor(self.ADMIN, source))
         self._setup_digest = None
+        admin = self.config.store.find("users", self.ADMIN)
+        assert admin is not None
+        return self._open_session(admin)
 
     async def login(self, name: str, password: str, source: str) -> tuple[str, Session]:
         if self.setup_required:
@@ -117,8 +122,11 @@ class AuthService:
             await self._fail(source, name)
             raise Unauthorized("wrong user name or password", "用户名或密码错误")
         self.lockout.success(source, name, self.clock.wall())
-        token = generate_token()
         assert user is not None
+        return self._open_session(user)
+
+    def _open_session(self, user: m.User) -> tuple[str, Session]:
+        token = generate_token()
         session = Session(user.name, user.role, self.clock.wall() + SESSION_TTL, user.staff)
         self._sessions[token_digest(token)] = session
         self._last_used[token_digest(token)] = self.clock.wall()
