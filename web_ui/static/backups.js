@@ -156,11 +156,11 @@ document.addEventListener("DOMContentLoaded", () => {
         if (result.ok) { report(result.data); return; }
         out.replaceChildren();
         const data = result.data || {};
+        if (!data.error_id && result.status >= 500) { out.replaceChildren(line(t.stillWorking)); return; }
         const fields = (data.details && data.details.fields) || [];
         showErrors(restore, fields, fields.length ? "" : (messageOf(data) || t.failed));
       } catch (e) {
-        out.replaceChildren();
-        showErrors(restore, [], t.failed);
+        out.replaceChildren(line(t.stillWorking));  // no answer: the box may still be restoring
       } finally {
         buttons.forEach(b => { b.disabled = false; });
       }
