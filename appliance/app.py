@@ -30,6 +30,7 @@ from appliance.calls.assets import ensure_assets
 from appliance.calls.controller import CallController
 from appliance.calls.http import make_blueprint as calls_blueprint
 from appliance.calls.http_stream import make_stream_blueprint as stream_blueprint
+from appliance.calls.http_toll_fraud import make_blueprint as toll_fraud_blueprint
 from appliance.calls.service import CallService, TelephonyConfig, acd_config_of, routing_config
 from appliance.clock import Clock, SystemClock
 from appliance.config import RunConfig
@@ -341,6 +342,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         prompts_blueprint(api, core.prompts),
         calls_blueprint(api, calls, core.records, core.data_dir / "recordings"),
         stream_blueprint(api, core.bus),
+        toll_fraud_blueprint(api, core.config),
         backups_blueprint(api, backups),
         firmware_routes(api),
         *prov.blueprints(api),

@@ -14,6 +14,7 @@ from appliance.calls.toll_fraud import SETTING, OutboundGuard, OutboundPolicy, w
 from appliance.domain import models as m
 from appliance.errors import ValidationFailed
 from appliance.legs.causes import Cause
+from tests.api_client import Client
 from tests.calls.harness import Harness, Phone, control_test
 
 ABROAD = "00442071234567"  # international
@@ -140,3 +141,21 @@ async def test_a_burst_of_expensive_attempts_raises_the_alarm_once(h: Harness) -
         await h.hang_up_all()
     [alarm] = h.published(E.TollFraudSuspected)
     assert (alarm.attempts, alarm.window_s, alarm.extension, alarm.number_class) == (3, 300, "1001", "international")
+
+
+async def test_the_limits_are_read_and_changed_through_the_api_and_audited(admin: Client) -> None:
+    status, policy = await admin.call("GET", "/api/v1/security/toll-fraud")
+    assert status == 200 and policy == OutboundPolicy().to_dict()
+    status, body = await admin.call("PATCH", "/api/v1/security/toll-fraud",
+                                    {"max_per_minute": -3, "hours": {"international": [9, 9]}})
+    assert status == 422
+    assert sorted(f["field"] for f in body["details"]["fields"]) == ["toll_fraud.hours.international",
+                                                                     "toll_fraud.max_per_minute"]
+    status, policy = await admin.call("PATCH", "/api/v1/security/toll-fraud",
+                                      {"max_per_minute": 30, "hours": {"international": [8, 20]}})
+    assert status == 200 and policy["max_per_minute"] == 30 and policy["hours"] == {"international": [8, 20]}
+    assert policy["max_concurrent_per_extension"] == OutboundPolicy().max_concurrent_per_extension  # kept
+    # what call control reads for the next call
+    assert admin.appliance.core.store.settings[SETTING]["max_per_minute"] == 30
+    _, audit = await admin.call("GET", f"/api/v1/audit?kind=settings&key={SETTING}")
+    assert any(e["key"] == SETTING and e["after"]["max_per_minute"] == 30 for e in audit["items"])
