@@ -180,7 +180,7 @@ def start_appliance(work: Path, *extra: str, set_up: bool = True) -> RunningAppl
     proc = subprocess.Popen(
         [sys.executable, "-m", "appliance", "run", "--data-dir", str(data), "--http-port", str(http_port),
          "--https-port", str(https_port), "--sip-port", str(sip_port), "--rtp-ports", f"{rtp_low}-{rtp_low + 99}",
-         "--snmp-port", "0", *extra],  # (no agent unless a test asks: a later --snmp-port wins)
+         "--snmp-port", "0", *extra],  # (the agent on a free port, not 1161; a later --snmp-port wins)
         stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=env, cwd=ROOT,
     )
     token = ""

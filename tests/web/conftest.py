@@ -51,8 +51,10 @@ class Browser:
         return [m for m in self.console if "Content Security Policy" in m or "Content-Security-Policy" in m]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_browser() -> Iterator[object]:
+    # Per module, not per session: Playwright's sync API keeps an event loop running on the main thread
+    # while it is open, and an asyncio test run meanwhile (any later module) could not start its own.
     if not Path(_real_chromium()).exists():
         pytest.skip("chromium is not installed (make installs it)")
     from playwright.sync_api import sync_playwright
