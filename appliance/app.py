@@ -299,8 +299,11 @@ def build_telephony(run: RunConfig, core: Core, analog: AnalogWiring | None = No
     legs = LegFactory()
     sip_legs = SipLegProvider(sip, media, SdpBuilder(int(core.clock.wall())),
                               srtp_policy=srtp_policies(core.store))  # SRTP off/offered/required per line
-    for provider in analog.providers(media, core.bus, sip_legs) if analog else [sip_legs]:
-        legs.register(provider)  # (an analog card: its FXS phones among the extensions, FXO lines, FXS ports)
+    legs.register(sip_legs)
+    if analog is not None:
+        for provider in analog.providers(media, core.bus):
+            legs.register(provider)  # FXO lines, FXS ports
+        legs.claim_extensions(analog.claims)  # extensions bound to FXS ports ring there, not over SIP
     if e1 is not None:
         legs.register(e1.provider(media, core.bus))  # E1/PRI spans: the leg kind of e1_pri trunks
     routing = RoutingTable(routing_config(core.store))

@@ -21,7 +21,7 @@ from appliance.calls.context import CallContext
 from appliance.calls.dialplan import may_dial
 from appliance.calls.ending import CallEnding
 from appliance.calls.ivr_calls import CallIvr
-from appliance.calls.leg_control import EXTENSION_KIND, LegControl
+from appliance.calls.leg_control import LegControl
 from appliance.calls.live import LiveCall
 from appliance.calls.models import Call, Direction, LegRole, LegState
 from appliance.calls.phone_features import PhoneFeatures
@@ -174,15 +174,15 @@ class CallSetup:
         live = LiveCall(call)
         ctx.registry.add(live)
         call.note(wall, "originate", f"{extension} → {target}")
-        self._offered(call, EXTENSION_KIND)
+        self._offered(call, ctx.legs.extension_kind(extension))
         self.actors.spawn(live, lambda: self._ring_originator(live, extension, after_answer))
         return call_id
 
     async def _ring_originator(self, live: LiveCall, extension: str, after_answer: AfterAnswer) -> None:
         call = live.call
         try:
-            leg = await self.ctx.legs.create(EXTENSION_KIND, OutboundLeg(callee=extension, caller=call.callee,
-                                                                         extension=extension))
+            leg = await self.ctx.legs.create(self.ctx.legs.extension_kind(extension),
+                                             OutboundLeg(callee=extension, caller=call.callee, extension=extension))
         except LegRefused:
             await self.ending.end(live, "system", "unreachable")
             return

@@ -21,9 +21,6 @@ from appliance.legs.models import LegRefused, OutboundLeg
 
 log = logging.getLogger(__name__)
 
-EXTENSION_KIND = "sip"  # the leg kind of our extensions (IP phones; analog phones on FXS ports come later)
-
-
 @dataclass
 class LegControl:
     ctx: CallContext
@@ -63,10 +60,13 @@ class LegControl:
 
     async def ring(self, live: LiveCall, role: LegRole, callee: str, *, extension: str | None = None,
                    trunk: str | None = None, agent_id: str | None = None, caller: str | None = None,
-                   kind: str = EXTENSION_KIND) -> str:
-        """A new outbound leg of this call with its media; `LegRefused` (logged) when nothing could ring."""
+                   kind: str | None = None) -> str:
+        """A new outbound leg of this call with its media; `LegRefused` (logged) when nothing could ring.
+        Without a `kind`, the callee is an extension and the leg factory says which kind reaches it."""
         call = live.call
         clock = self.ctx.clock
+        if kind is None:
+            kind = self.ctx.legs.extension_kind(extension or callee)
         try:
             leg = await self.ctx.legs.create(kind, OutboundLeg(
                 callee=callee, caller=caller or call.caller, caller_name=call.caller_name or None,

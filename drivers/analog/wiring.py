@@ -1,9 +1,8 @@
 """How the composition root puts the analog driver in: from the `analog` setting (`{"card": "/dev/ttyUSB0",
 "fxo": [...], "fxs": [...]}`, see `config.parse_config`) to the service and its leg providers.
 
-Call control rings every extension through the leg kind "sip"; an analog phone is an extension like a SIP
-one, so `ExtensionLegs` stands in that kind's place: an extension bound to an FXS port rings the port, any
-other goes to the SIP provider unchanged.
+An analog phone is an extension like a SIP one: the extensions bound to FXS ports are claimed in the leg
+factory (`claims`), so call control rings them through the "fxs" provider and every other one over SIP.
 """
 
 from __future__ import annotations
@@ -14,34 +13,11 @@ from typing import Any
 
 from appliance.errors import FieldError, ValidationFailed
 from appliance.events import EventBus
-from appliance.legs.models import CallLeg, LegProvider, LegSink, OutboundLeg
+from appliance.legs.models import LegProvider
 from appliance.media.frame_media import FrameMedia
 from drivers.analog.config import AnalogConfig, parse_config
 from drivers.analog.service import AnalogService
 from drivers.hal.serial_backend import SerialCard
-
-
-@dataclass(eq=False)
-class ExtensionLegs:
-    """The "sip" leg kind with analog phones among the extensions (implements `LegProvider`)."""
-
-    sip: LegProvider
-    analog: AnalogService
-
-    @property
-    def kind(self) -> str:
-        return self.sip.kind
-
-    def attach(self, sink: LegSink) -> None:
-        self.sip.attach(sink)
-
-    def leg(self, leg_id: str) -> CallLeg:
-        return self.sip.leg(leg_id)
-
-    async def create(self, request: OutboundLeg) -> CallLeg:
-        if request.extension and self.analog.config.fxs_for(request.extension) is not None:
-            return await self.analog.fxs.create(request)
-        return await self.sip.create(request)
 
 
 @dataclass(eq=False)
@@ -61,7 +37,11 @@ class AnalogWiring:
                                                "需要板卡设备路径")], "analog configuration")
         return cls(parse_config(settings), card)
 
-    def providers(self, media: FrameMedia, bus: EventBus, sip: LegProvider) -> list[LegProvider]:
-        """The leg providers to register: extensions (SIP and analog phones), FXO lines, FXS phones."""
+    def providers(self, media: FrameMedia, bus: EventBus) -> list[LegProvider]:
+        """The leg providers to register: FXO lines and FXS phones."""
         self.service = AnalogService(SerialCard(self.card_path), media, self.config, bus)
-        return [ExtensionLegs(sip, self.service), self.service.fxo, self.service.fxs]
+        return [self.service.fxo, self.service.fxs]
+
+    def claims(self, extension: str) -> str | None:
+        """The leg kind of an extension bound to an FXS port ("fxs"); None for any other."""
+        return "fxs" if self.config.fxs_for(extension) is not None else None

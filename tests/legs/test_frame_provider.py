@@ -139,3 +139,10 @@ async def test_the_line_keeps_its_own_clock_and_its_keys_are_heard_in_band(rig: 
     assert abs((line.said - said) - elapsed / FRAME_S) <= 3  # absolute deadlines: no drift
     assert digits == [("1", "inband")]
     assert all(len(frame) == 160 for _at, frame in line.heard)
+
+
+def test_an_extension_rings_through_the_driver_that_claims_it_and_any_other_over_sip() -> None:
+    legs = LegFactory()
+    assert legs.extension_kind("1001") == "sip"
+    legs.claim_extensions(lambda ext: "fxs" if ext in {"2001", "2002"} else None)
+    assert [legs.extension_kind(e) for e in ("1001", "2001", "2002")] == ["sip", "fxs", "fxs"]
