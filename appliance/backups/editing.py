@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from appliance.backups.models import (
     SETTINGS_KEY,
     BackupSettings,
+    Part,
     Retention,
     Schedule,
     SshAuth,
@@ -24,6 +25,14 @@ from appliance.backups.models import (
 )
 from appliance.backups.ssh import HostKey, scan_host_keys
 from appliance.errors import Conflict, FieldError, NotFound, ValidationFailed
+
+WEEKLY_CHECK_CRON = "30 3 * * 0"  # Sunday 03:30, after the night's backups
+
+
+def weekly_check(target: str) -> Schedule:
+    """The rotating data check a new target gets: each week `check --read-data-subset` reads another share."""
+    return Schedule(f"{target[:26]}-check", target, (Part.CONFIG, Part.AUDIO), WEEKLY_CHECK_CRON,
+                    verify_subset=True)
 
 if TYPE_CHECKING:
     from appliance.backups.schedule import BackupScheduler
@@ -83,18 +92,31 @@ class SettingsEditing:
                                                "name: 已有同名目标")])
         fresh = {**target.to_json(), "password": target.password}
         others = [t.to_json() for t in current.targets]
-        targets = ([fresh if t["name"] == target.name else t for t in others] if current.target(target.name)
-                   else [*others, fresh])
-        await self._save_whole(targets=targets, field_of="targets")
+        if current.target(target.name):
+            await self._save_whole(targets=[fresh if t["name"] == target.name else t for t in others],
+                                   field_of="targets")
+            return target
+        # A new target comes with its weekly rotating data check (`check --read-data-subset`), as a schedule
+        # the admin sees and may move or delete: a repository nobody reads back is only hoped to be good.
+        schedules = current.to_json()["schedules"]
+        check = weekly_check(target.name)
+        if not any(s["name"] == check.name for s in schedules):
+            schedules.append(BackupSettings(schedules=(check,)).to_json()["schedules"][0])
+        await self._save_whole(targets=[*others, fresh], schedules=schedules, field_of="targets")
         return target
 
     async def delete_target(self, name: str) -> None:
         current = self.target(name)
-        users = [s.name for s in self.settings().schedules if s.target == current.name]
+        check = weekly_check(current.name)
+        users = [s.name for s in self.settings().schedules
+                 if s.target == current.name and not (s.name == check.name and s.verify_subset)]
         if users:
             raise Conflict(f"backup target {name!r} is used by the schedules {', '.join(users)}; delete them first",
                            f"备份目标 {name!r} 正被计划 {'、'.join(users)} 使用,请先删除这些计划")
-        await self._save_whole(targets=[t.to_json() for t in self.settings().targets if t.name != name])
+        # (its own weekly check goes with it)
+        await self._save_whole(targets=[t.to_json() for t in self.settings().targets if t.name != name],
+                               schedules=[s for s in self.settings().to_json()["schedules"]
+                                          if s["target"] != current.name])
         await asyncio.to_thread(self.ssh.forget_password, name)
 
     async def put_schedule(self, raw: Any, name: str | None = None) -> Schedule:

@@ -103,6 +103,9 @@ async def test_one_target_schedule_retention_at_a_time(admin: Client, tmp_path: 
         status, body = await admin.call("POST", "/api/v1/backups/targets", {"name": "disk", "kind": "local",
                                                                             "path": str(repo)})
         assert status == 201, body
+        # a new target comes with its weekly rotating data check, which it does not need to be deleted first
+        checks = [s for s in service.settings().schedules if s.target == "disk"]
+        assert [(c.name, c.cron, c.verify_subset) for c in checks] == [("disk-check", "30 3 * * 0", True)]
         status, body = await admin.call("POST", "/api/v1/backups/targets", {"name": "disk", "kind": "local",
                                                                             "path": str(repo)})
         assert status == 422 and body["details"]["fields"][0]["field"] == "name"
@@ -111,17 +114,18 @@ async def test_one_target_schedule_retention_at_a_time(admin: Client, tmp_path: 
         assert status == 422 and body["details"]["fields"][0]["field"] == "target"
         status, body = await admin.call("POST", "/api/v1/backups/schedules", {"name": "hourly", "target": "disk",
                                                                               "cron": "0 * * * *", "parts": ["audio"]})
-        assert status == 201 and body[0]["parts"] == ["audio"], body
+        assert status == 201 and [s["parts"] for s in body if s["name"] == "hourly"] == [["audio"]], body
         status, body = await admin.call("PUT", "/api/v1/backups/retention", {"daily": 0})
         assert status == 422 and body["details"]["fields"][0]["field"] == "daily"
         status, body = await admin.call("PUT", "/api/v1/backups/retention", {"daily": 3, "weekly": 2, "monthly": 1})
         assert status == 200 and service.settings().retention.daily == 3
         status, body = await admin.call("DELETE", "/api/v1/backups/targets/disk")
-        assert status == 409 and "hourly" in body["message"]
+        assert status == 409 and "hourly" in body["message"] and "disk-check" not in body["message"]
         status, _ = await admin.call("DELETE", "/api/v1/backups/schedules/hourly")
         assert status == 204
         status, _ = await admin.call("DELETE", "/api/v1/backups/targets/nas")
         assert status == 204 and not service.ssh.password_file("nas").exists()
+        assert [s.name for s in service.settings().schedules] == ["disk-check"]  # nas's own check went with it
 
         status, body = await admin.call("GET", "/api/v1/backups/targets/disk/snapshots")
         assert status == 409 and body["error_id"] == "backup_target_unavailable" and "back up once" in body["message"]

@@ -110,7 +110,9 @@ def test_targets_schedule_retention_and_host_key(web_box: RunningAppliance, play
     page.click("#retention button[type=submit]")
     expect(page.locator("#retention .saved")).not_to_be_empty()  # saved in place
     status, settings = web_box.api("GET", "/api/v1/backups/settings")
-    assert settings["retention"]["daily"] == 5 and settings["schedules"][0]["cron"] == "30 2 * * *"
+    crons = {s["name"]: (s["cron"], s["verify_subset"]) for s in settings["schedules"]}
+    assert settings["retention"]["daily"] == 5 and crons["nightly"] == ("30 2 * * *", False)
+    assert crons["disk-check"] == ("30 3 * * 0", True)  # the target's own weekly data check
     assert "nightly" in settings["next_runs"]
 
     # a target a schedule uses cannot go; the schedule can, then the target
