@@ -21,11 +21,11 @@ def _pages(web_box: RunningAppliance) -> list[str]:
     pages = ["/", "/admin/settings", "/admin/audit", "/system/health", "/system/about", "/system/hardware", "/admin/prompts", "/admin/ivr/new", "/admin/ivr/main"]
     pages.append("/system/firmware")
     pages += [f"/admin/{kind}/import" for kind in ("staff", "extensions", "vip_list", "blacklist")]
-    pages += ["/system/alarms", "/system/resources", "/system/thresholds", "/system/snmp"]
     web_box.api("PUT", "/api/v1/backups/targets/every", {"kind": "local", "path": str(web_box.work / "every-repo")})
     pages += ["/admin/backups", "/admin/backups/targets/new", "/admin/backups/schedules/new",
               "/admin/backups/targets/every", "/admin/backups/targets/every/snapshots"]
     pages += ["/setup/wizard", "/admin/network", "/admin/phones"]
+    pages += ["/system/alarms", "/system/resources", "/system/thresholds", "/system/snmp"]
     for kind in KIND_TITLES:
         pages += [f"/admin/{kind}", f"/admin/{kind}/new"]
         status, listing = web_box.api("GET", f"/api/v1/{kind}?limit=1")

@@ -27,8 +27,8 @@ from web_ui.i18n import LANG_COOKIE, Formats, Languages, pick_language
 from web_ui.labels import KIND_TITLES, SECTIONS, VALUE_LABELS
 
 if TYPE_CHECKING:
-    from appliance.snmp.builder import Monitoring
     from appliance.backups.service import BackupService
+    from appliance.snmp.builder import Monitoring
     from drivers.hardware.service import HardwareService
     from provisioning.builder import Provisioning
 

@@ -41,10 +41,10 @@ def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(bulk_pages.make_blueprint(ui))
     app.blueprint(prompt_pages.make_blueprint(ui))
     app.blueprint(backup_pages.make_blueprint(ui))
+    app.blueprint(firmware_pages.make_blueprint(ui))
     app.blueprint(setup_pages.make_blueprint(ui))
     app.blueprint(network_pages.make_blueprint(ui))
     app.blueprint(phone_pages.make_blueprint(ui))
-    app.blueprint(firmware_pages.make_blueprint(ui))
     app.blueprint(hardware_pages.make_blueprint(ui))
     app.blueprint(monitoring_pages.make_blueprint(ui))
 
