@@ -73,7 +73,8 @@ from drivers.analog.wiring import AnalogWiring
 from drivers.e1.wiring import E1Wiring
 from drivers.hardware.http import make_blueprint as hardware_blueprint
 from drivers.hardware.wiring import build_hardware
-from provisioning.builder import build_provisioning
+from provisioning.builder import ProvisioningConfig, build_provisioning
+from provisioning.phones.pnp import PNP_PORT
 from web_ui.assets import AssetManifest
 from web_ui.i18n import Languages
 from web_ui.pages.context import WebUi
@@ -280,8 +281,9 @@ def _bound_port(server: Any, configured: int) -> int:
 
 
 def build_telephony(run: RunConfig, core: Core, analog: AnalogWiring | None = None,
-                    e1: E1Wiring | None = None) -> CallService:
-    """SIP, media, IVR, ACD, the leg providers and call control, each given what it needs."""
+                    e1: E1Wiring | None = None, *, sip_pnp_on_port: bool = False) -> CallService:
+    """SIP, media, IVR, ACD, the leg providers and call control, each given what it needs (`sip_pnp_on_port`:
+    the phones' plug-and-play listener shares the SIP UDP port)."""
     settings = core.store.settings
     port = run.sip_port
     config = TelephonyConfig(bind=run.bind, sip_port=port, rtp_port_min=run.rtp_port_min,
@@ -293,6 +295,7 @@ def build_telephony(run: RunConfig, core: Core, analog: AnalogWiring | None = No
     cert, key = box_certificate(core.data_dir, run.bind)
     sip = SipService(
         SipConfig(realm=str(settings.get("sip_realm", DEFAULT_REALM)), listen_host=run.bind, udp_port=port,
+                  udp_shared_with_pnp=sip_pnp_on_port,
                   tcp_port=port, tls_port=port + 1 if port else 0, trunks=sip_trunks(core.store.list("trunks")),
                   tls_cert=str(cert), tls_key=str(key)),
         StoreCredentials(core.store), core.data_dir / "sip", core.bus, core.clock)
@@ -327,10 +330,12 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     api = Api(core.auth)
     analog = AnalogWiring.from_settings(core.store.settings.get("analog")) if telephony else None
     e1 = E1Wiring.from_settings(core.store.settings.get("e1")) if telephony else None
-    calls = build_telephony(run, core, analog, e1) if telephony else None
+    prov_config = ProvisioningConfig.from_env()
+    calls = build_telephony(run, core, analog, e1,
+                            sip_pnp_on_port=prov_config.pnp and run.sip_port == PNP_PORT) if telephony else None
     hardware = build_hardware(e1, analog, core.data_dir)  # cards, spans, channels, ports: one read-only view
     # first boot (network, host name, time, SIP domain, cards) and phone provisioning
-    prov = build_provisioning(core, bind=run.bind, sip_port=run.sip_port,
+    prov = build_provisioning(core, bind=run.bind, sip_port=run.sip_port, config=prov_config,
                               setup_token=lambda: holder[0].setup_token if holder else None)
     firmware, firmware_routes = build_firmware(core.data_dir, core.bus, core.clock,  # RAUC slots, updates, reset
                                                audit=core.records.append_audit)

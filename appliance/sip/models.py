@@ -66,6 +66,7 @@ class SipConfig:
     realm: str = "appliance"
     listen_host: str = "0.0.0.0"
     udp_port: int | None = 5060
+    udp_shared_with_pnp: bool = False  # the phones' plug-and-play listener binds the same UDP port (224.0.1.75)
     tcp_port: int | None = 5060
     tls_port: int | None = 5061
     advertised_host: str | None = None  # what goes in Via/Contact when listen_host is 0.0.0.0

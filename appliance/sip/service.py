@@ -34,6 +34,7 @@ from appliance.sip.transport import (
     StreamTransport,
     UdpProtocol,
     client_context,
+    udp_socket,
 )
 from appliance.store.atomic import atomic_write_bytes
 
@@ -109,7 +110,7 @@ class SipService:
         try:
             if cfg.udp_port is not None:
                 transport, _ = await loop.create_datagram_endpoint(
-                    lambda: UdpProtocol(self._deliver), local_addr=(host, cfg.udp_port))
+                    lambda: UdpProtocol(self._deliver), sock=udp_socket(host, cfg.udp_port, shared_with_pnp=cfg.udp_shared_with_pnp))
                 self._udp = transport
                 self.ports["UDP"] = int(transport.get_extra_info("sockname")[1])
                 sock = transport.get_extra_info("socket")

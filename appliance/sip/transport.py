@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from typing import cast
@@ -22,6 +23,34 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[bytes, Address], None]
 Failed = Callable[[Address], None]
+
+
+# Linux's IP_MULTICAST_ALL (not in every Python's socket module): 0 = only the groups this socket joined.
+_IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
+
+
+def udp_socket(host: str, port: int, *, shared_with_pnp: bool = False) -> socket.socket:
+    """The SIP UDP socket, bound. `shared_with_pnp`: the phones' plug-and-play listener is bound to the "all
+    SIP servers" group (224.0.1.75) on the same port, so both sides set SO_REUSEADDR, and this socket takes no
+    multicast at all (IP_MULTICAST_ALL off): a phone's multicast SUBSCRIBE gets one answer, the listener's,
+    and unicast SIP reaches only this socket. Otherwise the port is this socket's alone (a second bind fails
+    loudly instead of sharing it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if shared_with_pnp:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET:
+            try:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)
+            except OSError:
+                log.debug("IP_MULTICAST_ALL is not supported here")
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class UdpProtocol(asyncio.DatagramProtocol):

@@ -91,7 +91,7 @@ class PhoneService:
             if self.server.tftp_port is not None:
                 await self._start_tftp(self.server.tftp_port)
             if self.server.pnp:
-                await self.start_pnp(_multicast_socket(self.server.bind, self.server.pnp_port))
+                await self.start_pnp(pnp_socket(self.server.bind, self.server.pnp_port))
         except BaseException:
             await self.stop()
             raise
@@ -418,10 +418,12 @@ def _route_source(peer: str) -> str:
         return str(s.getsockname()[0])
 
 
-def _multicast_socket(bind: str, port: int) -> socket.socket:
+def pnp_socket(bind: str, port: int) -> socket.socket:
+    """The plug-and-play listener: bound to the group address itself, so it receives only what is sent to the
+    group and never the box's unicast SIP on the same port (see `appliance.sip.transport.udp_socket`)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
+    s.bind((PNP_GROUP, port))
     iface = socket.inet_aton(bind if bind not in ("", "0.0.0.0") else "0.0.0.0")
     s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(PNP_GROUP) + iface)
     return s

@@ -16,8 +16,9 @@ import pytest
 from appliance.app import Core
 from appliance.demo import seed_if_empty
 from appliance.sip.parser import parse
+from appliance.sip.transport import udp_socket
 from provisioning.phones.pnp import PNP_GROUP, PnpResponder
-from provisioning.phones.service import PhoneServerConfig, PhoneService
+from provisioning.phones.service import PhoneServerConfig, PhoneService, pnp_socket
 from tests.provisioning.conftest import Lan
 from tests.provisioning.netns import in_namespace
 from tests.provisioning.phones_fixture import add_demo_phones
@@ -36,14 +37,6 @@ def route_source_in(ns: str) -> Any:
     return local
 
 
-def pnp_socket(port: int) -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
-    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(PNP_GROUP) + socket.inet_aton(BOX_IP))
-    return s
-
-
 @pytest.fixture
 async def phones(lan: Lan, tmp_path: Path) -> AsyncIterator[tuple[PhoneService, dict[str, Any]]]:
     core = Core.open(tmp_path / "data")
@@ -54,12 +47,24 @@ async def phones(lan: Lan, tmp_path: Path) -> AsyncIterator[tuple[PhoneService, 
     records = await add_demo_phones(service)
     lan.lan.ip("route", "add", "224.0.0.0/4", "dev", "eth0")
     await service.start_https_on(lan.box.socket(socket.AF_INET, socket.SOCK_STREAM, ("0.0.0.0", 0)))
-    await service.start_pnp(in_namespace(lan.box.name, lambda: pnp_socket(5060)))
+    # the box's SIP socket on the same port, as on the image (both bound; each gets only its own traffic)
+    sip = in_namespace(lan.box.name, lambda: udp_socket("0.0.0.0", 5060, shared_with_pnp=True))
+    sip.settimeout(0.5)
+    await service.start_pnp(in_namespace(lan.box.name, lambda: pnp_socket(BOX_IP, 5060)))
     try:
-        yield service, records
+        yield service, records, sip
     finally:
         await service.stop()
+        sip.close()
         core.close()
+
+
+def nothing_on(sock: socket.socket) -> bool:
+    try:
+        sock.recv(4096)
+    except TimeoutError:
+        return True
+    return False
 
 
 async def run(argv: list[str], cwd: Path) -> tuple[int, str]:
@@ -72,8 +77,8 @@ async def run(argv: list[str], cwd: Path) -> tuple[int, str]:
 @pytest.mark.interop
 @pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (sip-tester) is not installed")
 async def test_sipp_subscribe_to_the_pnp_group_gets_the_phone_url(
-        lan: Lan, phones: tuple[PhoneService, dict[str, Any]], tmp_path: Path) -> None:
-    service, records = phones
+        lan: Lan, phones: tuple[PhoneService, dict[str, Any], socket.socket], tmp_path: Path) -> None:
+    service, records, sip = phones
     yealink = records["1001"]
     code, out = await run(lan.lan.argv(
         "sipp", "-sf", str(SCENARIO), "-key", "mac", "805ec0001001", "-i", "10.77.0.1", "-p", "5070",
@@ -85,13 +90,21 @@ async def test_sipp_subscribe_to_the_pnp_group_gets_the_phone_url(
     assert url is not None
     assert url.group(1) == f"https://{BOX_IP}:{service.https_port}/p/{yealink.token}/"
     assert service.counters["pnp_answered"] == 1
+    assert nothing_on(sip)  # the group's SUBSCRIBE did not reach the SIP socket sharing the port
+    # ... while unicast SIP to the box reaches it, and not the plug-and-play listener
+    before = dict(service.counters)
+    in_namespace(lan.lan.name, lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(
+        b"OPTIONS sip:box SIP/2.0\r\n\r\n", (BOX_IP, 5060)))
+    assert sip.recv(4096).startswith(b"OPTIONS")
+    await asyncio.sleep(0.2)
+    assert service.counters == before
     # the phone follows the URL: its own file, from the LAN, over HTTPS
     code, body = await run(lan.lan.argv("curl", "-s", "-k", "-m", "10", url.group(1) + "805ec0001001.cfg"), tmp_path)
     assert code == 0 and f"account.1.password = {yealink.sip_password}" in body
 
 
-async def test_an_unknown_mac_gets_no_answer(lan: Lan, phones: tuple[PhoneService, dict[str, Any]]) -> None:
-    service, _ = phones
+async def test_an_unknown_mac_gets_no_answer(lan: Lan, phones: tuple[PhoneService, dict[str, Any], socket.socket]) -> None:
+    service, _, _sip = phones
 
     def ask() -> bytes | None:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
