@@ -8,10 +8,11 @@ systemd restarts the service (`WatchdogSec=`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 from collections.abc import Mapping
+
+from appliance.tasks import cancel_and_wait
 
 
 class SdNotifier:
@@ -53,10 +54,7 @@ class SdNotifier:
 
     async def stop_watchdog(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _ping(self, interval: float) -> None:
         while True:

@@ -40,7 +40,6 @@ part that handles them. The parts, each in its module:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any, assert_never
@@ -98,6 +97,7 @@ from appliance.calls.voicemail_flow import VoicemailFlow
 from appliance.errors import Conflict, NotFound
 from appliance.events import Event
 from appliance.legs import events as leg_events
+from appliance.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +147,8 @@ class CallController(CallEngines):
             self.bus.unsubscribe(sub)
         self._subs.clear()
         await self._actors.stop()
-        if self._acd_task is not None:
-            self._acd_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._acd_task
-            self._acd_task = None
+        await cancel_and_wait(self._acd_task)
+        self._acd_task = None
         await self._vip.close()
 
     @property

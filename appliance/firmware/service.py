@@ -12,7 +12,6 @@ Off the box image (no RAUC, no slots) everything reads as "not available" and th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -43,6 +42,7 @@ from appliance.firmware.models import FirmwareStatus, InstallState, Progress
 from appliance.firmware.rauc import RaucClient, parse_status
 from appliance.health import Health, Status
 from appliance.records.models import AuditEntry
+from appliance.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 FIRMWARE_DIR = "firmware"
@@ -116,11 +116,8 @@ class FirmwareService:
         await asyncio.to_thread(prepare)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def listening(self) -> list[str]:
         return []

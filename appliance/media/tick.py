@@ -16,7 +16,6 @@ over the ticks of that second, so a thousand legs never make one long tick.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -37,6 +36,7 @@ from appliance.media.player import Player
 from appliance.media.ports import Ports
 from appliance.media.recordings import Recordings
 from appliance.media.rtcp_reports import RtcpReports
+from appliance.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,8 @@ class Tick:
             self._task = asyncio.create_task(self._clock(), name="media-clock")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _clock(self) -> None:
         now = self._now

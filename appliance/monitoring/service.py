@@ -5,7 +5,6 @@ keeps the alarm table (times are wall clock: they are shown and kept across rest
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -27,6 +26,7 @@ from appliance.monitoring.models import (
     Threshold,
     parse_thresholds,
 )
+from appliance.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +141,7 @@ class MonitorService:
             self.bus.unsubscribe(sub)
         self._subs = []
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
             await self.save()
 

@@ -10,7 +10,6 @@ the box runs (the box holds the cards, so the command cannot open them itself).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from typing import Any
 
 from appliance.errors import FieldError, NotFound, ValidationFailed
 from appliance.health import Health, Status
+from appliance.tasks import cancel_and_wait
 from drivers.analog.service import AnalogService
 from drivers.e1.service import E1Driver, SpanRuntime
 from drivers.hal.discovery import Candidate, discover
@@ -67,11 +67,8 @@ class HardwareService:
         self._task = asyncio.get_running_loop().create_task(self._poll(), name="hardware-poll")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def listening(self) -> list[str]:
         return []
