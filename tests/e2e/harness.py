@@ -227,3 +227,17 @@ def successful(result: subprocess.CompletedProcess[str] | str) -> int:
     text = result if isinstance(result, str) else result.stdout
     found = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", text)
     return int(found[-1]) if found else 0
+
+
+def tone_share(path: Path, hz: float, others: tuple[float, ...]) -> float:
+    """Power at `hz` over the power at `hz` and `others` in a mono 16-bit WAV (1.0: only `hz` is there)."""
+    with wave.open(str(path)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+        rate = w.getframerate()
+    t = np.arange(len(pcm)) / rate
+
+    def power(f: float) -> float:
+        return float(abs(np.dot(pcm, np.exp(-2j * np.pi * f * t))) ** 2)
+
+    wanted = power(hz)
+    return wanted / max(1e-9, wanted + sum(power(f) for f in others))

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import subprocess
 import time
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.baresip_peer import baresip_modules, free_pair, tone
-from tests.e2e.harness import RunningAppliance, channel_rms, sipp_available, successful, wait_until
+from tests.e2e.harness import (
+    RunningAppliance,
+    channel_rms,
+    sipp_available,
+    successful,
+    tone_share,
+    wait_until,
+)
 from tests.e2e.rtp_phone import RtpPhone
 
 MODULES = baresip_modules()
@@ -25,20 +30,6 @@ pytestmark = [pytest.mark.interop, pytest.mark.slow,
 ALWAYS_OPEN = {"work_days": [1, 2, 3, 4, 5, 6, 7], "work_hours": [{"start": "00:00", "end": "24:00"}]}
 CALLER_HZ, AGENT_HZ = 500.0, 1100.0
 AGENT_TALKS_S = 10.0  # baresip hangs up when its aufile source ends
-
-
-def tone_share(path: Path, hz: float, others: tuple[float, ...]) -> float:
-    """Power at `hz` over the power at `hz` and `others` in a mono 16-bit WAV (1.0: only `hz` is there)."""
-    with wave.open(str(path)) as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
-        rate = w.getframerate()
-    t = np.arange(len(pcm)) / rate
-
-    def power(f: float) -> float:
-        return float(abs(np.dot(pcm, np.exp(-2j * np.pi * f * t))) ** 2)
-
-    wanted = power(hz)
-    return wanted / max(1e-9, wanted + sum(power(f) for f in others))
 
 
 def baresip_agent(box: RunningAppliance, extension: str, folder: Path) -> subprocess.Popen[bytes]:

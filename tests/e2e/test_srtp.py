@@ -31,6 +31,7 @@ from tests.e2e.harness import (
     sipp_available,
     start_appliance,
     successful,
+    tone_share,
     wait_until,
 )
 from tests.e2e.rtp_phone import RtpPhone
@@ -55,20 +56,6 @@ def box(tmp_path: Path) -> Iterator[RunningAppliance]:
         yield app
     finally:
         assert app.stop() == 0, app.log.read_text()[-3000:]
-
-
-def tone_share(path: Path, hz: float, others: tuple[float, ...]) -> float:
-    """Power at `hz` over the power at `hz` and `others` in a mono 16-bit WAV (1.0: only `hz` is there)."""
-    with wave.open(str(path)) as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
-        rate = w.getframerate()
-    t = np.arange(len(pcm)) / rate
-
-    def power(f: float) -> float:
-        return float(abs(np.dot(pcm, np.exp(-2j * np.pi * f * t))) ** 2)
-
-    wanted = power(hz)
-    return wanted / max(1e-9, wanted + sum(power(f) for f in others))
 
 
 def srtp_agent(box: RunningAppliance, extension: str, folder: Path, rtp_low: int, *, hz: float = AGENT_HZ,
