@@ -91,7 +91,14 @@ class PhoneService:
             if self.server.tftp_port is not None:
                 await self._start_tftp(self.server.tftp_port)
             if self.server.pnp:
-                await self.start_pnp(pnp_socket(self.server.bind, self.server.pnp_port))
+                try:
+                    sock = pnp_socket(self.server.bind, self.server.pnp_port)
+                except OSError as exc:
+                    # (no multicast route yet, the port taken): phones can still be provisioned by URL
+                    self._error = f"plug-and-play on {PNP_GROUP}:{self.server.pnp_port}: {exc.strerror or exc}"
+                    log.error("SIP plug-and-play is off: %s", self._error)
+                else:
+                    await self.start_pnp(sock)
         except BaseException:
             await self.stop()
             raise
@@ -422,8 +429,12 @@ def pnp_socket(bind: str, port: int) -> socket.socket:
     """The plug-and-play listener: bound to the group address itself, so it receives only what is sent to the
     group and never the box's unicast SIP on the same port (see `appliance.sip.transport.udp_socket`)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((PNP_GROUP, port))
-    iface = socket.inet_aton(bind if bind not in ("", "0.0.0.0") else "0.0.0.0")
-    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(PNP_GROUP) + iface)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((PNP_GROUP, port))
+        iface = socket.inet_aton(bind if bind not in ("", "0.0.0.0") else "0.0.0.0")
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(PNP_GROUP) + iface)
+    except OSError:
+        s.close()
+        raise
     return s

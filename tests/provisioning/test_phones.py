@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ import pytest
 
 from appliance.app import Core
 from appliance.demo import seed_if_empty
+from appliance.health import Status
 from appliance.security.passwords import sip_ha1
 from provisioning.phones.service import PhoneServerConfig, PhoneService
 from tests.conftest import free_port
@@ -175,3 +177,21 @@ async def test_the_phone_server_answers_its_one_route_and_keeps_the_connection(
     answer = await asyncio.wait_for(reader.read(), 10)
     writer.close()
     assert answer.startswith(b"HTTP/1.1 400")
+
+
+async def test_plug_and_play_that_cannot_listen_leaves_the_rest_running(tmp_path: Path) -> None:
+    core = Core.open(tmp_path / "data")
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the port held without sharing it
+    taken.bind(("0.0.0.0", 0))
+    service = PhoneService(core.data_dir, core.config,
+                           PhoneServerConfig(bind="127.0.0.1", https_port=0, pnp=True,
+                                             pnp_port=taken.getsockname()[1]))
+    try:
+        await service.start()
+        health = service.health()
+        assert health.status is Status.DEGRADED and "plug-and-play" in health.detail
+        assert service.https_port > 0  # the phones' HTTPS server runs all the same
+    finally:
+        await service.stop()
+        taken.close()
+        core.close()
