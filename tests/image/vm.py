@@ -122,6 +122,9 @@ class Vm:
                f"hostfwd=udp:127.0.0.1:{self.sip_port}-:5060")
         cmd = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-cpu", "max", "-m", str(self.memory_mb),
                "-smp", "2", "-nodefaults", "-display", "none", "-no-user-config",
+               # q35's TCO watchdog resets the machine like a board's would (QEMU straps it off by default): a
+               # boot that hangs after a reboot is reset by RebootWatchdogSec, as the box itself recovers
+               "-global", "ICH9-LPC.noreboot=off",
                "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
                "-drive", f"if=pflash,format=raw,unit=1,file={self.vars}",
                "-drive", f"if=virtio,format=qcow2,file={self.disk},cache=unsafe",
