@@ -190,11 +190,8 @@ class AuthService:
     async def set_policy(self, change: Any, actor: Actor) -> LockoutPolicy:
         before = self.lockout.policy
         after = LockoutPolicy.parse(change, before)
-        await self.config.store.set_settings(**{POLICY_SETTING: after.to_dict()})
+        await self.config.replace_setting(POLICY_SETTING, before.to_dict(), after.to_dict(), actor)
         self.lockout.policy = after
-        self.config.records.append_audit(AuditEntry(
-            at=self.clock.wall(), actor=actor.name, action="update", kind="settings", key=POLICY_SETTING,
-            before=before.to_dict(), after=after.to_dict(), source=actor.source))
         return after
 
     def _check_locks(self, source: str, account: str) -> None:

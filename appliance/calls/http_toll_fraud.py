@@ -13,10 +13,9 @@ from sanic.response import HTTPResponse
 
 from appliance.auth.models import WRITE_CONFIG
 from appliance.calls.toll_fraud import SETTING, OutboundPolicy, policy_of
-from appliance.configuration.service import ConfigService
+from appliance.configuration.service import Actor, ConfigService
 from appliance.errors import FieldError, ValidationFailed
 from appliance.http_api import Api, body_of, ok, session_of, source_of
-from appliance.records.models import AuditEntry
 
 
 def make_blueprint(api: Api, config: ConfigService) -> Blueprint:
@@ -32,11 +31,8 @@ def make_blueprint(api: Api, config: ConfigService) -> Blueprint:
                                                "请求体应为 JSON 对象")])
         before = policy_of(config.store.settings).to_dict()
         after = OutboundPolicy.parse({**before, **change}).to_dict()
-        await config.store.set_settings(**{SETTING: after})
         s = session_of(request)
-        config.records.append_audit(AuditEntry(at=config.clock.wall(), actor=s.user, action="update", kind="settings",
-                                               key=SETTING, before=before, after=after,
-                                               source=source_of(request)))
+        await config.replace_setting(SETTING, before, after, Actor(s.user, source_of(request)))
         return ok(after)
 
     limit = {"type": "integer", "minimum": 0, "maximum": 100_000}

@@ -242,6 +242,11 @@ class ConfigService:
         self._audit(actor, "update", "settings", "global", before, dump(GlobalSettings, after))
         return after
 
+    async def replace_setting(self, key: str, before: dict[str, Any], after: dict[str, Any], actor: Actor) -> None:
+        """One setting kept as an object of its own (a policy its owner has validated), stored and audited."""
+        await self.store.set_settings(**{key: after})
+        self._audit(actor, "update", "settings", key, before, after)
+
     async def import_config(self, data: Any, actor: Actor) -> int:
         """Replace the whole configuration from an export; validated in full first, nothing changes on error."""
         entities, settings = self.store.parse_export(data)
