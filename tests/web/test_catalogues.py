@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import gzip
 import shutil
 from pathlib import Path
@@ -39,14 +37,7 @@ def test_chinese_is_the_default_and_the_choice_is_remembered() -> None:
     assert page == "Queues"
 
 
-def test_assets_are_fingerprinted_compressed_and_cached_for_a_year() -> None:
-    # The browser tests' session-wide Playwright (sync API) keeps a loop running on the main
-    # thread, so this test runs its own loop in a thread of its own.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _check_assets()).result()
-
-
-async def _check_assets() -> None:
+async def test_assets_are_fingerprinted_compressed_and_cached_for_a_year() -> None:
     try:
         manifest = AssetManifest.load()
     except AssetsMissing:
