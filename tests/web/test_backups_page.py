@@ -7,32 +7,19 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.backups.conftest import Sshd, _keygen
-from tests.conftest import free_port
+from tests.backups import conftest as backup_fixtures
+from tests.backups.conftest import Sshd
 from tests.e2e.harness import RunningAppliance
 from tests.web.conftest import ADMIN_PASSWORD, base_of, open_page, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
-
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[Sshd]:
-    root = tmp_path / "sshd"
-    root.mkdir()
-    _keygen(root / "host_ed25519")
-    server = Sshd(root, free_port(), root / "authorized_keys", root / "host_ed25519")
-    server.authorized_keys.write_text("")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
+sshd = backup_fixtures.sshd  # the backup tests' real sshd, as a fixture here too
 
 
 def _fingerprint(pub: Path) -> str:
