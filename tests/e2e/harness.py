@@ -173,8 +173,31 @@ def start_appliance(work: Path, *extra: str, set_up: bool = True) -> RunningAppl
     """`appliance run` on free ports; with `set_up`, the admin password set and a session opened (else the
     one-time token is left in `setup_token` for the test to use)."""
     data = work / "data"
-    http_port, https_port, sip_port = free_port(), free_port(), free_port()
     log = work / "appliance.log"
+    for attempt in range(3):
+        # A port found free can be taken by another process's outgoing connection before the box binds it (the
+        # ports come from the ephemeral range): start again on new ports rather than fail the test.
+        http_port, https_port, sip_port = free_port(), free_port(), free_port()
+        proc, token = _launch(data, log, http_port, https_port, sip_port, extra)
+        if proc is not None:
+            break
+        if attempt == 2 or "address already in use" not in log.read_text():
+            raise AssertionError(f"the appliance did not start:\n{log.read_text()}")
+    assert proc is not None
+    app = RunningAppliance(data, work, http_port, sip_port, proc, log=log, setup_token=token, https_port=https_port)
+    if not set_up:
+        return app
+    status, _ = app.api("POST", "/api/v1/setup", {"token": token, "password": ADMIN_PASSWORD})
+    assert status == 200
+    status, session = app.api("POST", "/api/v1/login", {"name": "admin", "password": ADMIN_PASSWORD})
+    assert status == 200
+    app.token = session["token"]
+    return app
+
+
+def _launch(data: Path, log: Path, http_port: int, https_port: int, sip_port: int,
+            extra: tuple[str, ...]) -> tuple[subprocess.Popen[str] | None, str]:
+    """Start `appliance run` and read its banner: the process and the setup token, or None when it exited."""
     rtp_low = 30000 + (os.getpid() % 200) * 100
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
@@ -189,20 +212,13 @@ def start_appliance(work: Path, *extra: str, set_up: bool = True) -> RunningAppl
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
-            raise AssertionError(f"the appliance did not start:\n{log.read_text()}")
+            proc.wait(timeout=10)
+            return None, ""
         if "setup token" in line:
             token = proc.stdout.readline().strip()
         if "demo info" in line:
             break
-    app = RunningAppliance(data, work, http_port, sip_port, proc, log=log, setup_token=token, https_port=https_port)
-    if not set_up:
-        return app
-    status, _ = app.api("POST", "/api/v1/setup", {"token": token, "password": ADMIN_PASSWORD})
-    assert status == 200
-    status, session = app.api("POST", "/api/v1/login", {"name": "admin", "password": ADMIN_PASSWORD})
-    assert status == 200
-    app.token = session["token"]
-    return app
+    return proc, token
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
