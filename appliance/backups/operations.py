@@ -86,12 +86,15 @@ async def backup_part(restic: Restic, repo: Repository, part: Part, paths: Seque
     return PartResult(part, summary_of(summaries[-1]), result.code == EXIT_PARTIAL)
 
 
-async def check(restic: Restic, repo: Repository, subset: str | None = None) -> str:
-    """`restic check` (structure), or with `--read-data-subset` (reads and authenticates that share of packs)."""
+async def check(restic: Restic, repo: Repository, subset: str | None = None, *, with_cache: bool = False) -> str:
+    """`restic check` (structure), or with `--read-data-subset` (reads and authenticates that share of packs).
+    `with_cache`: index and tree data already in the local cache are not fetched again."""
     if subset == "all":
         args = ["check", "--read-data"]
     else:
         args = ["check"] + ([f"--read-data-subset={subset}"] if subset else [])
+    if with_cache:
+        args.append("--with-cache")
     try:
         result = await restic.run(repo, args, command="check", stall_s=max(restic.stall_s, 600))
     except ResticFailed as exc:

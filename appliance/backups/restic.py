@@ -59,6 +59,9 @@ def low_priority_prefix() -> list[str]:
     return prefix
 
 
+STALE_LOCK = "the `unlock` command can be used to remove stale locks"  # restic's hint when a lock refused it
+
+
 @dataclass(frozen=True, slots=True)
 class Repository:
     """Where restic writes: the repository string, `-o` options, and the target's name for messages."""
@@ -153,8 +156,28 @@ class Restic:
     async def run(self, repo: Repository, args: Sequence[str], *, command: str = "",
                   on_progress: Callable[[Progress], None] | None = None,
                   ok_codes: tuple[int, ...] = (0,), stall_s: float | None = None) -> ResticResult:
-        """Run one restic command; raise a classified `BackupError` unless it exits with one of `ok_codes`."""
+        """Run one restic command; raise a classified `BackupError` unless it exits with one of `ok_codes`.
+
+        A command refused for a lock left by a process that died (restic tells which: "the `unlock` command can
+        be used to remove stale locks") runs once more after `restic unlock`, which removes only stale locks."""
         command = command or args[0]
+        result = await self._run_once(repo, args, command, on_progress, stall_s)
+        if result.code not in ok_codes and args[0] != "unlock" and STALE_LOCK in result.stderr:
+            log.info("restic %s on %s found a stale lock: unlocking and running it again", command, repo.target)
+            self._raise_unless(await self._run_once(repo, ["unlock"], "unlock", None, None), repo, "unlock", (0,))
+            result = await self._run_once(repo, args, command, on_progress, stall_s)
+        self._raise_unless(result, repo, command, ok_codes)
+        return result
+
+    @staticmethod
+    def _raise_unless(result: ResticResult, repo: Repository, command: str, ok_codes: tuple[int, ...]) -> None:
+        if result.code not in ok_codes:
+            level = logging.DEBUG if command == "open" else logging.WARNING  # "open" failing is how we find none
+            log.log(level, "restic %s on %s exited %d: %s", command, repo.target, result.code, result.stderr[-2000:])
+            raise classify(repo.target, command, result.code, result.stderr)
+
+    async def _run_once(self, repo: Repository, args: Sequence[str], command: str,
+                        on_progress: Callable[[Progress], None] | None, stall_s: float | None) -> ResticResult:
         proc = await asyncio.create_subprocess_exec(
             *self.argv(repo, args), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=self.env(), start_new_session=True,
@@ -223,10 +246,6 @@ class Restic:
         log.debug("restic %s on %s: exit %d after %.2f s", command, repo.target, result.code, loop.time() - began)
         if stalled:
             raise Stalled(repo.target, limit)
-        if result.code not in ok_codes:
-            level = logging.DEBUG if command == "open" else logging.WARNING  # "open" failing is how we find none
-            log.log(level, "restic %s on %s exited %d: %s", command, repo.target, result.code, result.stderr[-2000:])
-            raise classify(repo.target, command, result.code, result.stderr)
         return result
 
     @staticmethod

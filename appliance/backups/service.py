@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 import logging
 import os
 import secrets
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from appliance.backups import catalogue, live
+from appliance.backups import catalogue, live, retention
 from appliance.backups import operations as ops
 from appliance.backups.editing import SettingsEditing
 from appliance.backups.errors import (
@@ -65,8 +67,8 @@ STATE_DIR = "backups"  # under the data directory; never itself backed up
 PASSWORD_FILE = "repository.password"
 HISTORY_FILE = "history.jsonl"
 HISTORY_KEEP = 500
-SUBSET_SLICES = 4
-PRUNE_EVERY_S = 20 * 3600  # forgotten snapshots' data is pruned at most about daily (prune reads every index)  # `check --read-data-subset=k/4`: the whole repository is read once every four verifications
+SUBSET_SLICES = 4  # `check --read-data-subset=k/4`: the whole repository is read once every four verifications
+PRUNE_EVERY_S = 20 * 3600  # forgotten snapshots' data is pruned at most about daily (prune reads every index)
 
 
 class SettingsStore(Protocol):
@@ -121,6 +123,8 @@ class BackupService(SettingsEditing):
 
     async def start(self) -> None:
         await asyncio.to_thread(self._prepare_state)
+        control = await asyncio.to_thread(tempfile.mkdtemp, prefix="appliance-ssh-")  # private (0700), short
+        self.ssh = dataclasses.replace(self.ssh, control_dir=Path(control))
         settings = self.settings()
         await asyncio.to_thread(self.ssh.write, settings.targets)
         self._scheduler = BackupScheduler(self._fire, self.state / "schedule-state.json",
@@ -139,6 +143,10 @@ class BackupService(SettingsEditing):
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+        if self.ssh.control_dir is not None:
+            await self.ssh.close_masters(self.settings().targets)
+            await asyncio.to_thread(shutil.rmtree, self.ssh.control_dir, True)
+            self.ssh = dataclasses.replace(self.ssh, control_dir=None)
 
     async def _fire(self, schedule: Schedule, trigger: str) -> None:
         if schedule.verify_subset:
@@ -458,6 +466,11 @@ class BackupService(SettingsEditing):
 
     async def _prepare_repo(self, target: Target, *, may_init: bool) -> Repository:
         repo = await self._repository(target)
+        if target.name in self._clean:
+            # Opened since start and no run has failed on it since: no stale lock of ours can be there, and a
+            # wrong password or a vanished repository fails the run's first command as clearly. Every restic
+            # command pays the repository key's derivation (about half a second), so an hourly run skips it.
+            return repo
         created = await ops.open_repository(self.restic, repo, may_init=may_init)
         if created:  # nothing to prune in a new repository for a day
             await asyncio.to_thread((self.state / f"pruned.{target.name}").write_text, str(self.clock.wall()))
@@ -481,7 +494,7 @@ class BackupService(SettingsEditing):
         return report
 
     async def _backup(self, target: Target, parts: tuple[Part, ...], trigger: str, rec: dict[str, Any],
-                      at: Any) -> None:
+                      at: dt.datetime | None) -> None:
         repo = await self._prepare_repo(target, may_init=trigger == "manual")
         staging = self.state / "staging" / "config"
         try:
@@ -506,11 +519,18 @@ class BackupService(SettingsEditing):
                 rec["partial"] = rec["partial"] or result.partial
         finally:
             await asyncio.to_thread(shutil.rmtree, staging, True)
-        await ops.check(self.restic, repo)
+        # What it wrote: every pack the index names is there, whole, and the snapshots' trees are complete. The
+        # tree data this run just cached is trusted; the scheduled verification reads the repository itself.
+        await ops.check(self.restic, repo, with_cache=True)
         if trigger == "safety":
             return  # a safety copy before a restore: the snapshot about to be restored must not be forgotten now
         keep = self.settings().retention
-        removed_by_part = await ops.forget(self.restic, repo, parts, keep)
+        day = (at or dt.datetime.fromtimestamp(self.clock.wall())).date()
+        due = await asyncio.to_thread(retention.due, self.state, target.name, parts, keep, day)
+        if not due:
+            return
+        removed_by_part = await ops.forget(self.restic, repo, due, keep)
+        await asyncio.to_thread(retention.mark_done, self.state, target.name, due, keep, day)
         forgotten = 0
         for part, removed in removed_by_part.items():
             forgotten += len(removed)

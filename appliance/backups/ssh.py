@@ -5,6 +5,11 @@ Every SFTP target gets a `Host backup-<name>` block with `HostKeyAlias`, so its 
 whatever host and port it points at, and `StrictHostKeyChecking yes` refuses a changed key. Keepalives and a
 connect time-out make a hung server fail the run in about 20 s instead of blocking it.
 
+One connection serves a run: each target's block makes the first ssh of a run the master (`ControlMaster auto`)
+and the run's later restic commands reuse it, so a run pays one key exchange and one login rather than one per
+command. The sockets live in a short private directory the service makes at start (a Unix socket path is
+limited to 108 bytes) and the master ends a few seconds after its last session, or when the service stops.
+
 Password authentication: the password sits in a 0600 file beside the config and ssh reads it through a
 one-line askpass program (`SSH_ASKPASS` with `SSH_ASKPASS_REQUIRE=force`, OpenSSH 8.4+), so it never appears
 on a command line, in the environment or in the configuration store.
@@ -26,6 +31,7 @@ from appliance.backups.models import SshAuth, Target, TargetKind
 KEEPALIVE_S = 5
 KEEPALIVE_COUNT = 3
 CONNECT_TIMEOUT_S = 10
+CONTROL_PERSIST_S = 10  # bridges the commands of one run, not the hour between two runs
 
 
 def alias_of(target: Target) -> str:
@@ -53,6 +59,7 @@ class SshFiles:
     """Files under the backup state directory; written on a worker thread (they are small, but they fsync)."""
 
     root: Path
+    control_dir: Path | None = None  # where connection masters listen; None: one connection per command
 
     @property
     def config(self) -> Path:
@@ -127,6 +134,9 @@ class SshFiles:
                 f"  ServerAliveInterval {KEEPALIVE_S}",
                 f"  ServerAliveCountMax {KEEPALIVE_COUNT}",
                 f"  ConnectTimeout {CONNECT_TIMEOUT_S}",
+                *([] if self.control_dir is None else [
+                    "  ControlMaster auto", f"  ControlPath {self.control_dir}/%C",
+                    f"  ControlPersist {CONTROL_PERSIST_S}"]),
                 "  LogLevel ERROR",
             ]))
             if t.host_key:
@@ -134,6 +144,22 @@ class SshFiles:
         # No catch-all block: a Host restic did not get from us matches nothing and fails.
         _write_private(self.config, "\n\n".join(blocks) + "\n")
         _write_private(self.known_hosts, "\n".join(pins) + ("\n" if pins else ""))
+
+    async def close_masters(self, targets: tuple[Target, ...]) -> None:
+        """End the connection masters still lingering (at stop: nothing of ours outlives the service)."""
+        if self.control_dir is None or not any(self.control_dir.iterdir()):
+            return
+        for t in targets:
+            if t.kind is not TargetKind.SFTP:
+                continue
+            proc = await asyncio.create_subprocess_exec(
+                "ssh", "-F", str(self.config), "-O", "exit", alias_of(t), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            try:
+                await asyncio.wait_for(proc.wait(), 5)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
 
     async def ensure_key(self) -> str:
         """The appliance's own ed25519 key (made once); returns the public line for authorized_keys."""
@@ -188,8 +214,9 @@ async def fingerprint(key: str) -> str:
 async def probe(files: SshFiles, target: Target, timeout_s: float = 30.0) -> None:
     """Open the SFTP subsystem once before restic does: ssh's own verdict (a changed host key, a refused key, no
     route) is read from its stderr here, where restic may exit before relaying it."""
-    proc = await asyncio.create_subprocess_exec(
-        "ssh", "-F", str(files.config), alias_of(target), "-s", "sftp", stdin=asyncio.subprocess.DEVNULL,
+    proc = await asyncio.create_subprocess_exec(  # a connection of its own: a master's verdict may be stale
+        "ssh", "-F", str(files.config), "-o", "ControlPath=none", alias_of(target), "-s", "sftp",
+        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env={**os.environ, **files.env(target)})
     try:
         _, err = await asyncio.wait_for(proc.communicate(), timeout_s)

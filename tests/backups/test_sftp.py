@@ -8,6 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import psutil
 import pytest
 
 from appliance.backups.errors import HostKeyChanged, TargetUnavailable
@@ -66,6 +67,20 @@ async def test_full_incremental_verify_restore(box: Box, sshd: Sshd, tmp_path: P
     assert not any(p.name.startswith(".restored.restore-") for p in tmp_path.iterdir())
     history = box.service.history()
     assert [h.kind for h in history[:5]] == ["restore", "dry_run", "verify", "backup", "backup"]
+
+
+async def test_a_run_shares_one_connection_and_stop_ends_it(box: Box, sshd: Sshd) -> None:
+    await sftp_target(box, sshd)
+    control = box.service.ssh.control_dir
+    assert control is not None
+    logins_before = (sshd.root / "log").read_text().count("Accepted publickey")
+    assert (await box.service.run_backup("remote")).ok  # open, two parts, check, retention: five restic commands
+    assert (sshd.root / "log").read_text().count("Accepted publickey") - logins_before == 1
+    masters = [p for p in psutil.process_iter(["cmdline"]) if str(control) in " ".join(p.info["cmdline"] or [])]
+    assert masters  # lingering for the run's next command (a few seconds)
+    await box.service.stop()
+    _gone, alive = psutil.wait_procs(masters, timeout=5)
+    assert not alive and not control.exists()
 
 
 async def test_changed_host_key_refused(box: Box, sshd: Sshd) -> None:

@@ -3,6 +3,7 @@ staged configuration part (SQLite copied under a live writer, the manifest), the
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.backups import retention
 from appliance.backups.errors import (
     ConnectionLost,
     HostKeyChanged,
@@ -19,7 +21,7 @@ from appliance.backups.errors import (
     TargetFull,
     WrongPassword,
 )
-from appliance.backups.models import Part, TargetKind, parse_settings
+from appliance.backups.models import Part, Retention, TargetKind, parse_settings
 from appliance.backups.operations import diff_against, restic_time
 from appliance.backups.restic import classify, progress_of, summary_of
 from appliance.backups.staging import MANIFEST_FILE, source_root, stage_config
@@ -171,3 +173,16 @@ def test_connected_disks_listed_for_the_form(tmp_path: Path) -> None:
     mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\n{tmp_path / 'sdb1'} / vfat rw 0 0\n")  # "/" stands in: a mount point
     assert connected(Disks(tmp_path / "by-label", mounts)) == [("CC_BACKUP", "/"), ("SPARE", "")]
     assert connected(Disks(tmp_path / "absent", mounts)) == []
+
+
+def test_retention_runs_once_a_day_per_part_and_again_when_the_rules_change(tmp_path: Path) -> None:
+    keep, day = Retention(daily=7, weekly=4, monthly=6), dt.date(2026, 12, 1)
+    both = (Part.CONFIG, Part.AUDIO)
+    assert retention.due(tmp_path, "usb", both, keep, day) == both
+    retention.mark_done(tmp_path, "usb", (Part.CONFIG,), keep, day)
+    assert retention.due(tmp_path, "usb", both, keep, day) == (Part.AUDIO,)  # the audio part's group is its own
+    assert retention.due(tmp_path, "nas", both, keep, day) == both  # and each target keeps its own record
+    assert retention.due(tmp_path, "usb", both, keep, day + dt.timedelta(days=1)) == both
+    assert retention.due(tmp_path, "usb", both, Retention(daily=3, weekly=4, monthly=6), day) == both
+    (tmp_path / "retention.usb.json").write_text("{torn")
+    assert retention.due(tmp_path, "usb", both, keep, day) == both  # an unreadable record: run it again
