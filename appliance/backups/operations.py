@@ -88,13 +88,16 @@ async def backup_part(restic: Restic, repo: Repository, part: Part, paths: Seque
 
 async def check(restic: Restic, repo: Repository, subset: str | None = None, *, with_cache: bool = False) -> str:
     """`restic check` (structure), or with `--read-data-subset` (reads and authenticates that share of packs).
-    `with_cache`: index and tree data already in the local cache are not fetched again."""
+    `with_cache`: index and tree data already in the local cache are not fetched again, and no lock is taken.
+    That is for the check closing a run: the service runs one command at a time on a repository only this box
+    writes (the password is its own), so no prune can race it, and restic's lock costs a fixed wait of its
+    own. A verification on its schedule takes the lock."""
     if subset == "all":
         args = ["check", "--read-data"]
     else:
         args = ["check"] + ([f"--read-data-subset={subset}"] if subset else [])
     if with_cache:
-        args.append("--with-cache")
+        args = ["--no-lock", *args, "--with-cache"]
     try:
         result = await restic.run(repo, args, command="check", stall_s=max(restic.stall_s, 600))
     except ResticFailed as exc:

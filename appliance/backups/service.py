@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import json
 import logging
 import os
 import secrets
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from appliance.backups import catalogue, live, retention
+from appliance.backups import history as run_history
 from appliance.backups import operations as ops
 from appliance.backups.editing import SettingsEditing
 from appliance.backups.errors import (
@@ -65,8 +65,6 @@ T = TypeVar("T")
 
 STATE_DIR = "backups"  # under the data directory; never itself backed up
 PASSWORD_FILE = "repository.password"
-HISTORY_FILE = "history.jsonl"
-HISTORY_KEEP = 500
 SUBSET_SLICES = 4  # `check --read-data-subset=k/4`: the whole repository is read once every four verifications
 PRUNE_EVERY_S = 20 * 3600  # forgotten snapshots' data is pruned at most about daily (prune reads every index)
 
@@ -209,17 +207,7 @@ class BackupService(SettingsEditing):
                 f.flush()
                 os.fsync(f.fileno())
         (self.state / "cache").mkdir(exist_ok=True)
-        history = self.state / HISTORY_FILE
-        if history.exists():
-            for line in history.read_text(encoding="utf-8").splitlines()[-1:]:
-                with contextlib.suppress(ValueError, TypeError):
-                    self._last = _record_of(json.loads(line))
-            for line in reversed(history.read_text(encoding="utf-8").splitlines()):
-                with contextlib.suppress(ValueError, TypeError):
-                    rec = _record_of(json.loads(line))
-                    if rec.ok and rec.kind == "backup":
-                        self._last_ok_at = rec.ended_at
-                        break
+        self._last, self._last_ok_at = run_history.last_and_last_backup_ok(self.state)
 
     # ---- settings (and editing them: `SettingsEditing`) --------------------------------------------------
 
@@ -268,8 +256,8 @@ class BackupService(SettingsEditing):
         """The snapshots, newest first, with size, files and verification state (`catalogue`)."""
         snaps = await self.list_snapshots(target_name, part)
         sizes = await asyncio.to_thread(catalogue.read, self.state)
-        history = await asyncio.to_thread(self.history, HISTORY_KEEP)
-        return catalogue.infos(snaps, sizes, history, target_name)
+        runs = await asyncio.to_thread(self.history, run_history.KEEP)
+        return catalogue.infos(snaps, sizes, runs, target_name)
 
     async def list_snapshots(self, target_name: str, part: Part | None = None) -> list[Snapshot]:
         target = self.target(target_name)
@@ -355,14 +343,7 @@ class BackupService(SettingsEditing):
         return dataclasses.replace(report, dest=str(self.data_dir)), done, aside
 
     def history(self, limit: int = 50) -> list[RunRecord]:
-        path = self.state / HISTORY_FILE
-        if not path.exists():
-            return []
-        out: list[RunRecord] = []
-        for line in path.read_text(encoding="utf-8").splitlines()[-limit:]:
-            with contextlib.suppress(ValueError, TypeError):
-                out.append(_record_of(json.loads(line)))
-        return out[::-1]
+        return run_history.read(self.state, limit)
 
     # ---- internals --------------------------------------------------------------------------------------
 
@@ -437,12 +418,7 @@ class BackupService(SettingsEditing):
         return record
 
     def _append_history(self, record: RunRecord) -> None:
-        path = self.state / HISTORY_FILE
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({**dataclasses.asdict(record), "duration_s": record.duration_s}) + "\n")
-        lines = path.read_text(encoding="utf-8").splitlines()
-        if len(lines) > 2 * HISTORY_KEEP:
-            path.write_text("\n".join(lines[-HISTORY_KEEP:]) + "\n", encoding="utf-8")
+        run_history.append(self.state, record)
 
     async def _repository(self, target: Target) -> Repository:
         repo = await asyncio.to_thread(repository_of, target, self.ssh, self.disks)
@@ -605,10 +581,3 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
-
-
-def _record_of(data: dict[str, Any]) -> RunRecord:
-    data = {k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(RunRecord)}}
-    data["parts"] = tuple(data.get("parts", ()))
-    data["snapshots"] = tuple(data.get("snapshots", ()))
-    return RunRecord(**data)

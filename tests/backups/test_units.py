@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.backups import retention
+from appliance.backups import history, retention
 from appliance.backups.errors import (
     ConnectionLost,
     HostKeyChanged,
@@ -21,7 +21,7 @@ from appliance.backups.errors import (
     TargetFull,
     WrongPassword,
 )
-from appliance.backups.models import Part, Retention, TargetKind, parse_settings
+from appliance.backups.models import Part, Retention, RunRecord, TargetKind, parse_settings
 from appliance.backups.operations import diff_against, restic_time
 from appliance.backups.restic import classify, progress_of, summary_of
 from appliance.backups.staging import MANIFEST_FILE, source_root, stage_config
@@ -186,3 +186,22 @@ def test_retention_runs_once_a_day_per_part_and_again_when_the_rules_change(tmp_
     assert retention.due(tmp_path, "usb", both, Retention(daily=3, weekly=4, monthly=6), day) == both
     (tmp_path / "retention.usb.json").write_text("{torn")
     assert retention.due(tmp_path, "usb", both, keep, day) == both  # an unreadable record: run it again
+
+
+def test_history_skips_a_torn_line_and_keeps_the_newest_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(history, "KEEP", 3)
+
+    def run(i: int, kind: str = "backup", ok: bool = True) -> RunRecord:
+        return RunRecord(f"r{i}", kind, "usb", ("config",), float(i), float(i) + 1, ok)
+
+    history.append(tmp_path, run(1))
+    with open(tmp_path / history.FILE, "a", encoding="utf-8") as f:
+        f.write('{"run_id": "torn", "ki')  # a crash in the middle of a line
+    history.append(tmp_path, run(2, "verify"))
+    assert [r.run_id for r in history.read(tmp_path)] == ["r2", "r1"]
+    assert history.last_and_last_backup_ok(tmp_path) == (run(2, "verify"), 2.0)  # r1's backup ended at 2.0
+    for i in range(3, 9):
+        history.append(tmp_path, run(i, ok=i != 8))
+    # cut back to the newest KEEP when it reaches twice that (r1 and the torn line went at r6)
+    assert [r.run_id for r in history.read(tmp_path, 10)] == ["r8", "r7", "r6", "r5", "r4"]
+    assert history.last_and_last_backup_ok(tmp_path)[1] == 8.0  # r7, the newest that succeeded
