@@ -121,15 +121,15 @@ def parse_settings(raw: Any) -> SnmpSettings:
     communities = []
     for i, c in enumerate(raw.get("communities", []) or []):
         networks: tuple[str, ...] = ()
+        where = f"communities.{i}"  # a bare name, or the name of a {"name", "networks"} entry
         if isinstance(c, dict):
             networks = _networks(c.get("networks", []), f"communities.{i}.networks", p)
-            c = c.get("name")
+            c, where = c.get("name"), f"communities.{i}.name"
         if not isinstance(c, str) or not 1 <= len(c) <= 64:
-            p.append(FieldError(f"communities.{i}", "string", f"communities.{i}: 1 to 64 characters",
-                                f"communities.{i}: 应为 1 到 64 个字符"))
+            p.append(FieldError(where, "string", f"{where}: 1 to 64 characters", f"{where}: 应为 1 到 64 个字符"))
         elif c.lower() in WELL_KNOWN_COMMUNITIES:
-            p.append(FieldError(f"communities.{i}", "weak", f"communities.{i}: {c!r} is the first name scanners try",
-                                f"communities.{i}: {c!r} 是扫描器最先尝试的名字"))
+            p.append(FieldError(where, "weak", f"{where}: {c!r} is the first name scanners try",
+                                f"{where}: {c!r} 是扫描器最先尝试的名字"))
         else:
             communities.append(Community(c, networks))
     users = []

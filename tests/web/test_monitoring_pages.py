@@ -135,20 +135,37 @@ def test_snmp_settings_saved_in_the_page_reach_the_agent_and_secrets_stay_hidden
     page.goto("/system/snmp")
     engine_id = page.locator("#engine-id").inner_text()
     assert len(engine_id) == 26 and engine_id.startswith("80007ed9")  # PEN 32473 with the top bit, format 5
-    # a weak community is refused beside its field
-    page.fill("#s-communities", '["public"]')
+    # rows are added by keyboard; a weak community is refused beside its own cell
+    communities, users = page.locator("[data-rows=communities]"), page.locator("[data-rows=users]")
+    communities.locator("[data-add-row]").focus()
+    page.keyboard.press("Enter")
+    name = communities.locator("tbody tr").nth(0).locator("[data-key=name]")
+    expect(name).to_be_focused()
+    page.keyboard.type("public")
     page.click("#snmp-settings button[type=submit]")
-    expect(page.locator("#s-communities-error")).to_contain_text("public")
-    page.fill("#s-communities", f'["{COMMUNITY}"]')
-    page.fill("#s-users", f'[{{"name": "noc", "auth_protocol": "sha256", "auth_key": "{AUTH_KEY}", '
-                          f'"priv_protocol": "aes128", "priv_key": "{PRIV_KEY}"}}]')
+    expect(communities.locator("[data-field='communities.0.name'] .error")).to_contain_text("public")
+    name.fill(COMMUNITY)
+    users.locator("[data-add-row]").click()
+    user = users.locator("tbody tr").nth(0)
+    user.locator("[data-key=name]").fill("noc")
+    user.locator("[data-key=auth_protocol]").select_option("sha256")
+    user.locator("[data-key=auth_key]").fill(AUTH_KEY)
+    user.locator("[data-key=priv_protocol]").select_option("aes128")
+    user.locator("[data-key=priv_key]").fill(PRIV_KEY)
+    receivers = page.locator("[data-rows=trap_receivers]")
+    receivers.locator("[data-add-row]").click()  # a row added and removed again leaves nothing behind
+    expect(receivers.locator("tbody tr")).to_have_count(1)
+    receivers.locator("[data-remove-row]").click()
+    expect(receivers.locator("tbody tr")).to_have_count(0)
     page.fill("#s-location", "Rack 4, Shanghai")
     page.click("#snmp-settings button[type=submit]")
     page.wait_for_load_state("load")
     expect(page.locator("#s-location")).to_have_value("Rack 4, Shanghai")
     html = page.content()
     assert COMMUNITY not in html and AUTH_KEY not in html and PRIV_KEY not in html
-    expect(page.locator("#s-users")).to_contain_text("********")
+    expect(page.locator("[data-rows=users] [data-key=auth_key]")).to_have_value("********")
+    expect(page.locator("[data-rows=communities] [data-key=name]")).to_have_value("********")
+    expect(page.locator("[data-rows=trap_receivers] tbody tr")).to_have_count(0)
     admin.shot("zh-system-snmp")
 
     deadline = time.monotonic() + 10

@@ -120,26 +120,34 @@ def test_network_page_applies_a_vlan_and_a_route_with_the_countdown(
     sign_in(b, "admin", ADMIN_PASSWORD)
     page.goto("/admin/network")
     expect(page.locator("#links")).to_contain_text("10.78.0.2/24")
-    expect(page.locator("#n-settings")).to_contain_text("eth0")  # an example until something is saved
+    form = page.locator("form[data-network-apply]")
+    port, vlan_row, route = (form.locator(f"[data-rows={k}] tbody tr").nth(0) for k in ("interfaces", "vlans", "routes"))
+    expect(port.locator("[data-key=name]")).to_have_value("eth0")  # an example until something is saved
+    port.locator("[data-key=dhcp]").uncheck()
+    port.locator("[data-key=addresses]").fill("10.78.0.2/24")
+    port.locator("[data-key=gateway]").fill("10.78.0.1")
+    form.locator("#n-dns").fill("10.78.0.1")
+    route.locator("[data-key=gateway]").fill("10.78.0.254")
+    route.locator("[data-key=interface]").fill("eth9")
 
-    # not JSON, then a route through an interface the settings do not have: refused, nothing changes
-    page.fill("#n-settings", "{not json")
-    page.click("form[data-network-apply] button[type=submit]")
-    expect(page.locator("#n-settings-error")).not_to_be_empty()
+    # a VLAN on a port that is not in the list is refused in the page, beside its own cell
+    vlan_row.locator("[data-key=interface]").fill("eth7")
+    form.locator("button[type=submit]").click()
+    expect(vlan_row.locator("[data-field='vlans.0.interface'] .error")).not_to_be_empty()
     vlan = kernel_has_vlan(ports)
-    settings = {"interfaces": [{"name": "eth0", "dhcp": False, "addresses": ["10.78.0.2/24"],
-                                "gateway": "10.78.0.1",
-                                "vlans": [{"id": 20, "dhcp": False, "addresses": ["10.20.0.1/24"]}] if vlan else []}],
-                "dns": ["10.78.0.1"],
-                "routes": [{"destination": "10.30.0.0/16", "gateway": "10.78.0.254", "interface": "eth9"}]}
-    page.fill("#n-settings", json.dumps(settings))
-    page.click("form[data-network-apply] button[type=submit]")
-    expect(page.locator("form[data-network-apply] .form-error")).to_contain_text("routes.0.interface")
+    if vlan:
+        vlan_row.locator("[data-key=interface]").fill("eth0")
+        vlan_row.locator("[data-key=addresses]").fill("10.20.0.1/24")
+    else:
+        vlan_row.locator("[data-remove-row]").click()
+        expect(form.locator("[data-rows=vlans] tbody tr")).to_have_count(0)
+    # a route through an interface the settings do not have: the box refuses it beside the cell, nothing changes
+    form.locator("button[type=submit]").click()
+    expect(route.locator("[data-field='routes.0.interface'] .error")).not_to_be_empty()
     assert "default" not in json.dumps(ports.routes())
 
-    settings["routes"][0]["interface"] = "eth0"  # type: ignore[index]
-    page.fill("#n-settings", json.dumps(settings))
-    page.click("form[data-network-apply] button[type=submit]")
+    route.locator("[data-key=interface]").fill("eth0")
+    form.locator("button[type=submit]").click()
     expect(page.locator("#network-pending")).to_be_visible()
     b.shot("network-countdown")
     page.click("#network-confirm")

@@ -11,7 +11,6 @@ API shows them, masked, and a masked value sent back keeps the stored one.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sanic import Blueprint, Request
@@ -20,6 +19,7 @@ from sanic.response import HTTPResponse
 from appliance.auth.models import WRITE_CONFIG
 from appliance.domain.models import Role
 from appliance.snmp.http import public_view
+from appliance.snmp.models import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 from appliance.snmp.service import SETTINGS_KEY as SNMP_KEY
 from web_ui.i18n import N_
 from web_ui.pages.context import PageForbidden, WebUi, render, viewer_of
@@ -111,16 +111,16 @@ def make_blueprint(ui: WebUi) -> Blueprint:
 
     async def snmp(request: Request) -> HTTPResponse:
         viewer = viewer_of(ui, request, WRITE_CONFIG)
+        _ = ui.languages.gettext(viewer.language)
         service = _monitoring(ui).snmp
         shown = public_view(service.store.settings.get(SNMP_KEY, {}) or {})
-
-        def as_json(key: str) -> str:
-            return json.dumps(shown.get(key, []), ensure_ascii=False, indent=1)
+        def rows(key: str) -> list[dict[str, Any]]:  # each with the place it is shown at (see `_row_list.html`)
+            return [{**(e if isinstance(e, dict) else {"name": e}), "ref": i} for i, e in enumerate(shown.get(key, []))]
 
         return render(ui, request, "monitoring/snmp.html", viewer=viewer, settings=shown,
                       engine_id=service.engine_id, listening=service.listening(), failure=service.failure,
-                      communities=as_json("communities"), users=as_json("users"),
-                      receivers=as_json("trap_receivers"),
+                      communities=rows("communities"), users=rows("users"),
+                      receivers=rows("trap_receivers"), columns=_snmp_columns(_),
                       networks="\n".join(shown.get("allowed_networks", ["127.0.0.0/8", "::1/128"])))
 
     bp.add_route(alarms, "/system/alarms", methods=["GET"], name="alarms_page")
@@ -129,3 +129,35 @@ def make_blueprint(ui: WebUi) -> Blueprint:
     bp.add_route(thresholds, "/system/thresholds", methods=["GET"], name="thresholds_page")
     bp.add_route(snmp, "/system/snmp", methods=["GET"], name="snmp_page")
     return bp
+
+
+def _snmp_columns(_: Any) -> dict[str, list[dict[str, Any]]]:
+    """The row editors' columns: communities, v3 users and trap receivers, each control typed for the API."""
+    networks = {"key": "networks", "label": _("Networks"), "kind": "list", "type": "list",
+                "placeholder": _("all allowed")}
+    return {
+        "communities": [{"key": "name", "label": _("Community"), "kind": "password"}, networks],
+        "users": [
+            {"key": "name", "label": _("User"), "kind": "text"},
+            {"key": "auth_protocol", "label": _("Authentication"), "kind": "select",
+             "options": [(p, p.upper()) for p in AUTH_PROTOCOLS]},
+            {"key": "auth_key", "label": _("Authentication key"), "kind": "password"},
+            {"key": "priv_protocol", "label": _("Privacy"), "kind": "select",
+             "options": [(p, p.upper()) for p in PRIV_PROTOCOLS]},
+            {"key": "priv_key", "label": _("Privacy key"), "kind": "password"},
+            networks,
+        ],
+        "receivers": [
+            {"key": "host", "label": _("Host"), "kind": "text"},
+            {"key": "port", "label": _("Port"), "kind": "number", "type": "integer", "step": 1, "min": 1,
+             "max": 65535},
+            {"key": "version", "label": _("Version"), "kind": "select", "options": [("v2c", "v2c"), ("v3", "v3")]},
+            {"key": "community", "label": _("Community (v2c)"), "kind": "password"},
+            {"key": "user", "label": _("User (v3)"), "kind": "text"},
+            {"key": "inform", "label": _("Inform"), "kind": "checkbox", "type": "boolean"},
+            {"key": "retries", "label": _("Retries"), "kind": "number", "type": "integer", "step": 1, "min": 0,
+             "max": 10},
+            {"key": "timeout", "label": _("Time-out (s)"), "kind": "number", "type": "number", "min": 0.1,
+             "max": 60},
+        ],
+    }

@@ -28,30 +28,48 @@ function setPath(target, path, value) {
   node[parts[parts.length - 1]] = value;
 }
 
-// Reads the form into the API's JSON; returns [body, localErrors].
+// One control's value as the API wants it (by its data-type); undefined: leave the key out.
+function valueOf(el, path, errors) {
+  const type = el.dataset.type || "string";
+  const nullable = el.hasAttribute("data-nullable");
+  if (type === "boolean") return el.checked;
+  if (type === "list") {
+    return el.multiple ? Array.from(el.selectedOptions).map(o => o.value)
+      : el.value.split(/\n|,/).map(s => s.trim()).filter(s => s.length > 0);
+  }
+  if (type === "json") {
+    try { return el.value.trim() ? JSON.parse(el.value) : []; }
+    catch (e) { errors.push({ field: path, message: "not valid JSON: " + e.message, message_zh: "不是有效的 JSON:" + e.message }); return undefined; }
+  }
+  if (type === "integer" || type === "number") {
+    if (el.value.trim() === "") return nullable ? null : undefined;
+    return type === "integer" ? Number.parseInt(el.value, 10) : Number.parseFloat(el.value);
+  }
+  if (el.value === "" && el.hasAttribute("data-optional-secret")) return undefined;
+  if (el.value === "" && nullable) return null;
+  return el.value;
+}
+
+// Reads the form into the API's JSON; returns [body, localErrors]. A row list ([data-rows="key"]) becomes a
+// list of objects, one per row, each control naming its key with data-key.
 function collect(form) {
   const body = {}; const errors = [];
   for (const el of form.querySelectorAll("[name]")) {
     if (el.disabled || el.hasAttribute("data-local") || el.type === "submit") continue;
-    const type = el.dataset.type || "string";
-    const nullable = el.hasAttribute("data-nullable");
-    let value;
-    if (type === "boolean") value = el.checked;
-    else if (type === "list") {
-      value = el.multiple ? Array.from(el.selectedOptions).map(o => o.value)
-        : el.value.split(/\n|,/).map(s => s.trim()).filter(s => s.length > 0);
-    } else if (type === "json") {
-      try { value = el.value.trim() ? JSON.parse(el.value) : []; }
-      catch (e) { errors.push({ field: el.name, message: "not valid JSON: " + e.message, message_zh: "不是有效的 JSON:" + e.message }); continue; }
-    } else if (type === "integer" || type === "number") {
-      if (el.value.trim() === "") { if (nullable) value = null; else continue; }
-      else value = type === "integer" ? Number.parseInt(el.value, 10) : Number.parseFloat(el.value);
-    } else {
-      value = el.value;
-      if (value === "" && el.hasAttribute("data-optional-secret")) continue;
-      if (value === "" && nullable) value = null;
-    }
-    setPath(body, el.name, value);
+    const value = valueOf(el, el.name, errors);
+    if (value !== undefined) setPath(body, el.name, value);
+  }
+  for (const list of form.querySelectorAll("[data-rows]")) {
+    const rows = [];
+    list.querySelectorAll("tbody > tr").forEach((row, i) => {
+      const item = {};
+      for (const el of row.querySelectorAll("[data-key]")) {
+        const value = valueOf(el, list.dataset.rows + "." + i + "." + el.dataset.key, errors);
+        if (value !== undefined) item[el.dataset.key] = value;
+      }
+      rows.push(item);
+    });
+    setPath(body, list.dataset.rows, rows);
   }
   for (const el of form.querySelectorAll("[data-same-as]")) {
     const other = document.getElementById(el.dataset.sameAs);
@@ -136,8 +154,36 @@ async function actionButton(button, method, url) {
   if (slot) { slot.textContent = messageOf(result.data || {}) || text("failed"); slot.focus(); }
 }
 
+// Row lists: each cell's error slot is named by the row's place ("users.1.auth_key"), so an error from the
+// API lands beside its control; the places are counted again whenever a row comes or goes.
+function numberRows(list) {
+  list.querySelectorAll("tbody > tr").forEach((row, i) => {
+    for (const cell of row.querySelectorAll("[data-cell]")) cell.dataset.field = list.dataset.rows + "." + i + "." + cell.dataset.cell;
+  });
+}
+function addRow(button) {
+  const list = button.closest("[data-rows]");
+  const template = list.querySelector("template");
+  list.querySelector("tbody").appendChild(template.content.cloneNode(true));
+  numberRows(list);
+  const rows = list.querySelectorAll("tbody > tr");
+  const first = rows[rows.length - 1].querySelector("input, select");
+  if (first) first.focus();
+}
+function removeRow(button) {
+  const list = button.closest("[data-rows]");
+  button.closest("tr").remove();
+  numberRows(list);
+  list.querySelector("[data-add-row]").focus();
+}
+document.querySelectorAll("[data-rows]").forEach(numberRows);
+
 document.addEventListener("submit", submitApiForm);
 document.addEventListener("click", async event => {
+  const add = event.target.closest("[data-add-row]");
+  if (add) { addRow(add); return; }
+  const remove = event.target.closest("[data-remove-row]");
+  if (remove) { removeRow(remove); return; }
   const del = event.target.closest("[data-delete]");
   if (del) {
     const ok = await confirmDialog(text("confirmDelete").replace("{name}", del.dataset.name || ""));

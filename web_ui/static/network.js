@@ -7,18 +7,47 @@
   function i18n(key) { const t = document.getElementById("network-i18n"); return t ? t.dataset[key] || "" : ""; }
   function lines(value) { return value.split(/\n|,/).map(s => s.trim()).filter(s => s.length > 0); }
 
-  // The API's settings from the form: one port's simple fields, or the whole settings as JSON.
-  function settingsOf(form) {
-    const json = form.querySelector("[name=settings]");
-    if (json) return JSON.parse(json.value);
+  // The network page's row lists as the API's settings. VLAN rows name their port and are nested under it; an
+  // error the API names by the nested place ("interfaces.0.vlans.1.id") goes back to the VLAN's own row.
+  function fromRows(form) {
+    const [body, errors] = collect(form);
+    const trimmed = value => (value || "").trim();
+    const interfaces = (body.interfaces || []).map(i => ({ name: trimmed(i.name), dhcp: !!i.dhcp,
+      addresses: i.addresses || [], gateway: trimmed(i.gateway) || null, vlans: [] }));
+    const places = {};
+    (body.vlans || []).forEach((v, k) => {
+      const n = interfaces.findIndex(i => i.name === trimmed(v.interface));
+      if (n < 0) {
+        errors.push({ field: "vlans." + k + ".interface", message: i18n("noSuchPort"), message_zh: i18n("noSuchPort") });
+        return;
+      }
+      places["interfaces." + n + ".vlans." + interfaces[n].vlans.length] = "vlans." + k;
+      interfaces[n].vlans.push({ id: v.id, dhcp: !!v.dhcp, addresses: v.addresses || [] });
+    });
+    const routes = (body.routes || []).map(r => ({ destination: trimmed(r.destination), gateway: trimmed(r.gateway),
+      interface: trimmed(r.interface) }));
+    return { settings: { interfaces: interfaces, dns: body.dns || [], routes: routes }, places: places, errors: errors };
+  }
+
+  function placed(fields, places) {
+    return fields.map(f => {
+      for (const [from, to] of Object.entries(places)) {
+        if (f.field === from || (f.field || "").startsWith(from + ".")) return Object.assign({}, f, { field: to + f.field.slice(from.length) });
+      }
+      return f;
+    });
+  }
+
+  // The wizard's one port: its simple fields.
+  function fromPort(form) {
     const value = name => (form.querySelector("[name=" + name + "]") || { value: "" }).value.trim();
     const dhcp = value("mode") === "dhcp";
     const address = value("address");
-    return {
+    return { settings: {
       interfaces: [{ name: value("name"), dhcp: dhcp, addresses: !dhcp && address ? [address] : [],
                      gateway: !dhcp && value("gateway") ? value("gateway") : null, vlans: [] }],
       dns: lines(value("dns")),
-    };
+    }, places: {}, errors: [] };
   }
 
   let timer = null;
@@ -83,9 +112,9 @@
     if (!form) return;
     event.preventDefault();
     clearErrors(form);
-    let settings;
-    try { settings = settingsOf(form); }
-    catch (e) { showErrors(form, [{ field: "settings", message: e.message, message_zh: e.message }], ""); return; }
+    const read = form.querySelector("[data-rows]") ? fromRows(form) : fromPort(form);
+    if (read.errors.length) { showErrors(form, read.errors, ""); return; }
+    const settings = read.settings;
     const seconds = Number.parseFloat((form.querySelector("[name=confirm_seconds]") || { value: "90" }).value);
     const button = form.querySelector("button[type=submit]");
     if (button) button.disabled = true;
@@ -99,7 +128,7 @@
       }
       const data = r.data || {};
       const fields = (data.details && data.details.fields) || [];
-      showErrors(form, fields, fields.length ? "" : (messageOf(data) || i18n("failed")));
+      showErrors(form, placed(fields, read.places), fields.length ? "" : (messageOf(data) || i18n("failed")));
     } catch (e) {
       showErrors(form, [], i18n("failed"));
     } finally {
