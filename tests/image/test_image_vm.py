@@ -375,6 +375,41 @@ def test_release_failing_its_health_check_falls_back_after_its_tries(vm: Vm, bun
     assert status["booted"] == "B" and status["primary"] == "B", status
 
 
+def test_a_phone_vlan_with_a_route_on_the_box_kernel(vm: Vm) -> None:
+    """The network settings through the API on the image's own kernel, which has 802.1Q (the test machines'
+    kernels do not, so the namespace test can only check the refusal there): the wired port keeps its DHCP
+    lease, a VLAN for the phones gets a static address and a route, and the change confirmed from the box's
+    address is kept."""
+    token = admin_token(vm)
+    status, state = vm.http("GET", "/api/v1/network", token=token)
+    assert status == 200 and state["managed"] is True, state
+    wired = next(link["name"] for link in state["live"]["links"]
+                 if any(a.startswith("10.0.2.15/") for a in link["addresses"]))
+    vlan = f"{wired}.20"
+    settings = {"interfaces": [{"name": wired, "dhcp": True,
+                                "vlans": [{"id": 20, "addresses": ["10.20.0.2/24"]}]}],
+                "routes": [{"destination": "10.21.0.0/16", "gateway": "10.20.0.1", "interface": vlan}]}
+    status, body = vm.http("POST", "/api/v1/network/apply", {"settings": settings, "confirm_seconds": 120},
+                           token=token)
+    assert status == 202, body
+    change = body["change_id"]
+    wait_for("the VLAN", lambda: vm.ssh(f"ip -br addr show dev {vlan}", check=False).returncode == 0)
+    status, body = vm.http("POST", f"/api/v1/network/changes/{change}/confirm", token=token)
+    assert status == 200, body  # reached through the lease on the wired port, one of the new settings' addresses
+    link = json.loads(vm.ssh(f"ip -d -j link show dev {vlan}").stdout)[0]
+    assert link["linkinfo"]["info_kind"] == "vlan" and link["linkinfo"]["info_data"]["id"] == 20, link
+    addresses = json.loads(vm.ssh(f"ip -j addr show dev {vlan}").stdout)[0]["addr_info"]
+    assert [f"{a['local']}/{a['prefixlen']}" for a in addresses if a["family"] == "inet"] == ["10.20.0.2/24"]
+    route = json.loads(vm.ssh("ip -j route show 10.21.0.0/16").stdout)
+    assert route and route[0]["gateway"] == "10.20.0.1" and route[0]["dev"] == vlan, route
+    status, state = vm.http("GET", "/api/v1/network", token=token)
+    assert state["pending"] is None and state["saved"]["interfaces"][0]["vlans"][0]["id"] == 20, state
+    lease = next(link["addresses"] for link in state["live"]["links"] if link["name"] == wired)
+    assert any(a.startswith("10.0.2.15/") for a in lease), lease  # the wired port's lease stayed
+    netdev = f"/run/systemd/network/10-appliance-{vlan}.netdev"  # what networkd sets up at the next boot
+    wait_for("the VLAN's networkd file", lambda: "Id=20" in vm.ssh(f"cat {netdev}", check=False).stdout)
+
+
 def test_factory_reset_brings_back_first_boot(vm: Vm) -> None:
     old, slot = vm.boot_id(), booted(vm)
     token = admin_token(vm)
