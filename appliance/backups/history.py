@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.backups.models import RunRecord
+from appliance.store.atomic import atomic_write_text
 
 FILE = "history.jsonl"
 KEEP = 500
@@ -59,6 +60,4 @@ def append(state: Path, record: RunRecord) -> None:
         f.write(line.encode("utf-8"))
     lines = path.read_text(encoding="utf-8").splitlines()
     if len(lines) > 2 * KEEP:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("\n".join(lines[-KEEP:]) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, "\n".join(lines[-KEEP:]) + "\n")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from appliance.backups.models import Part, Retention
+from appliance.store.atomic import atomic_write_text
 
 
 def _path(state: Path, target: str) -> Path:
@@ -44,6 +44,4 @@ def mark_done(state: Path, target: str, parts: Sequence[Part], keep: Retention, 
     path = _path(state, target)
     done = _read(path)
     done.update({p.value: _key(keep, day) for p in parts})
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(done), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(done))
