@@ -21,6 +21,8 @@ from sanic import Sanic
 
 from appliance import __version__
 from appliance.acd.engine import AcdEngine
+from appliance.acd.restore import SETTING as AFTER_RESTART
+from appliance.acd.restore import AfterRestart
 from appliance.auth.http import make_blueprint as auth_blueprint
 from appliance.auth.service import AuthService
 from appliance.backups.http import make_blueprint as backups_blueprint
@@ -47,12 +49,14 @@ from appliance.ivr.library import FlowRepository
 from appliance.ivr.service import IvrService
 from appliance.legs.factory import LegFactory
 from appliance.media.models import MediaConfig
+from appliance.media.recorder import repair_recent
 from appliance.media.service import MediaEngine
 from appliance.process_memory import settle_heap, unsettle_heap
 from appliance.prompts.http import make_blueprint as prompts_blueprint
 from appliance.prompts.store import PromptStore
 from appliance.prompts.tts import EspeakTts
 from appliance.records.journal import RecordJournal
+from appliance.records.recovery import AgentStateRestore, CrashRecovery
 from appliance.records.sqlite_store import RecordStore
 from appliance.routing.router import RoutingTable
 from appliance.security.certificates import box_certificate, server_context
@@ -374,11 +378,18 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     if run.http_redirect:
         add_https_redirect(http_app, lambda: holder[0].https_port)
     appliance = Appliance(run, core, http_app)
-    # Started in this order, stopped in the reverse: the journal outlives the calls whose records it writes.
+    # Started in this order, stopped in the reverse: what a crash left is put right before the journal writes
+    # anything new; the journal outlives the calls whose records it writes.
+    recovery = CrashRecovery(core.records, core.data_dir, core.clock, repair_recent)
+    appliance.services.append(recovery)
     appliance.services.append(RecordJournal(core.records, core.bus, clock=core.clock))
     if calls is not None:
         appliance.telephony = calls
         appliance.services.append(calls)
+        acd, ctl = calls.acd, calls.controller
+        appliance.services.append(AgentStateRestore(  # agents back logged out, or as they were, per setting
+            recovery, lambda: AfterRestart.of(core.store.settings.get(AFTER_RESTART)),
+            acd.agent_ids, acd.pause_codes, ctl.acd_command))
         appliance.probes += [calls.sip.health, calls.media.health]
         if analog is not None and analog.service is not None:
             appliance.services.append(analog.service)  # after call control, stopped before it

@@ -183,6 +183,9 @@ class AcdEngine:
     def agent_ids(self) -> list[str]:
         return list(self._ctx.agents)
 
+    def pause_codes(self) -> frozenset[str]:
+        return self._ctx.pause_codes
+
     def call_view(self, call_id: str) -> CallView | None:
         c = self._ctx.calls.get(call_id)
         if c is None:

@@ -3,7 +3,8 @@
 Audio is buffered in memory and flushed at least every `flush_interval` seconds; every flush also rewrites the
 two size fields of the header, so after a crash the file is a playable WAV that lacks at most the last second.
 `repair()` (and `python -m appliance.media.recorder repair FILE...`) recomputes the header from the file's
-length for files cut off between a data write and its header update.
+length for files cut off between a data write and its header update; at start-up the box runs
+`repair_recent()` over the newest day folders, where the recordings of calls a crash cut off are.
 
 A full disk (ENOSPC, EDQUOT) or any other write error stops this recording cleanly — what was written stays a
 valid file — and is reported through `failure`; it never raises into the call path, so the call stays up.
@@ -13,10 +14,11 @@ Optional MP3: `mp3_command()` gives the `lame` command line when lame is on PATH
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -131,10 +133,39 @@ def repair(path: Path) -> int:
         else:
             channels, rate = struct.unpack_from("<HI", head, 22)
         f.seek(0)
-        if size < HEADER_SIZE:
-            f.truncate(HEADER_SIZE)
+        # Past the last whole sample is a write the crash cut short: cut it off, so the header and the
+        # length agree (and a second start-up finds nothing to repair).
+        f.truncate(HEADER_SIZE + data)
         f.write(wav_header(data, channels, rate))
     return data
+
+
+def header_agrees(path: Path) -> bool:
+    """Whether a recording's header states the file's real length (it was closed, or its last flush ended)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEADER_SIZE)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return False
+    if len(head) < HEADER_SIZE or head[:4] != b"RIFF" or head[8:16] != b"WAVEfmt " or head[36:40] != b"data":
+        return False
+    riff, data = struct.unpack_from("<I", head, 4)[0], struct.unpack_from("<I", head, 40)[0]
+    return bool(riff == size - 8 and data == size - HEADER_SIZE)
+
+
+def repair_recent(recordings_dir: Path, extra: Iterable[Path] = (), folders: int = 2) -> list[Path]:
+    """Repair the recordings a crash may have cut off: those in the newest `folders` day folders (a call
+    in progress records into the folder of the day it was bridged) and `extra`; returns those repaired.
+    Only headers are read, so a start-up after a crash costs one small read per recent recording."""
+    days = sorted(d for d in recordings_dir.glob("[0-9]" * 8) if d.is_dir())[-folders:] if folders else []
+    candidates = {p for day in days for p in day.glob("*.wav")} | {Path(p) for p in extra}
+    repaired = []
+    for path in sorted(candidates):
+        if path.is_file() and not header_agrees(path):
+            repair(path)
+            repaired.append(path)
+    return repaired
 
 
 def mp3_command(wav: Path, mp3: Path) -> list[str] | None:

@@ -5,7 +5,11 @@ Events arrive one at a time on the event loop, which also relays RTP, so the loo
 a row and appends it to a bounded in-memory backlog. One writer thread owns its own SQLite connection and
 writes the backlog every `flush_interval` seconds (or as soon as `max_batch` rows wait), a batch per
 transaction, so a burst of calls costs one commit, not hundreds, and a crash mid-batch leaves the store
-whole.
+whole. A CDR does not wait for the interval: its caller already knows the call is over.
+
+Each call also has an open row (`open_call`) from its first `calls.*` event until its CDR is written, in the
+same transaction as that CDR, holding what the events told of it (caller, queue, agent, recording): after a
+crash, `appliance.records.recovery` turns every open row into a CDR marked interrupted.
 
 A row in the backlog is accepted and is never dropped afterwards: when a write fails (a full disk, an I/O
 error) the writer keeps the batch, publishes `records.write_failed` once, and retries with back-off; when
@@ -78,12 +82,30 @@ def ivr_row(event: Event) -> tuple[Any, ...]:
     return (event.at, d["call_id"], d["last_flow"], d["last_node"], "ended", extra)
 
 
+def open_call_row(event: Event) -> tuple[Any, ...] | None:
+    """What a `calls.*` event tells about a call still going: its fields (the latest of each kind wins: the
+    agent, the queue) and when this step happened, merged into the call's open row."""
+    data = event.to_dict()
+    call_id = data.pop("call_id", None)
+    if not isinstance(call_id, str) or not call_id:
+        return None
+    data.pop("topic", None)
+    data.pop("at", None)
+    step = event.topic.removeprefix("calls.")
+    data[f"{step}_at"] = event.at
+    data["last_step"] = step
+    return (call_id, event.at, data)
+
+
 def entry_of(event: Event) -> Entry | None:
     """The row an event becomes, or None for events the journal does not record."""
     topic = event.topic
     if topic == CDR_TOPIC:
         cdr = getattr(event, "cdr", None)
         return ("cdr", dict(cdr)) if isinstance(cdr, dict) else None
+    if topic.startswith("calls."):
+        row = open_call_row(event)
+        return ("open_call", row) if row is not None else None
     if topic == "acd.agent_state_changed":
         return ("agent_log", agent_row(event))
     if topic.startswith("acd."):
@@ -147,6 +169,7 @@ class RecordJournal:
         self._cond = threading.Condition()
         self._backlog: collections.deque[Entry] = collections.deque()
         self._queued = 0
+        self._urgent = False  # a CDR waits: write without waiting out the flush interval
         self._stopping = False
         self._drain_until = 0.0
         self._outage: _Outage | None = None  # set and cleared by the writer thread only
@@ -175,7 +198,12 @@ class RecordJournal:
             if not full:
                 self._backlog.append(entry)
                 self._queued += 1
-                if len(self._backlog) >= self.config.max_batch:
+                # A call's end is written at once (its caller has been told the call is over, and a crash
+                # must not take its record); the rows that came with it share the transaction.
+                if entry[0] == "cdr":
+                    self._urgent = True
+                    self._cond.notify()
+                elif len(self._backlog) >= self.config.max_batch:
                     self._cond.notify()
         if full:
             self.rows_dropped += 1
@@ -202,7 +230,7 @@ class RecordJournal:
         self._stopping = False
         self._thread = threading.Thread(target=self._write_loop, name="records-writer", daemon=True)
         self._thread.start()
-        self._subs = [self.bus.subscribe(self.handle, {"acd.*", "ivr.*", CDR_TOPIC})]
+        self._subs = [self.bus.subscribe(self.handle, {"acd.*", "ivr.*", "calls.*"})]
 
     async def stop(self) -> None:
         for sub in self._subs:
@@ -265,8 +293,9 @@ class RecordJournal:
                     delay = min(delay, max(0.0, self._drain_until - time.monotonic()))
                 self._cond.wait_for(lambda: self._stopping != was_stopping, delay)  # stop() tries at once
             else:
-                self._cond.wait_for(lambda: self._stopping or len(self._backlog) >= cfg.max_batch,
+                self._cond.wait_for(lambda: self._stopping or self._urgent or len(self._backlog) >= cfg.max_batch,
                                     cfg.flush_interval)
+                self._urgent = False
                 for _ in range(min(len(self._backlog), cfg.max_batch)):
                     batch.append(self._backlog.popleft())
             return not (self._stopping and (not batch or time.monotonic() >= self._drain_until))

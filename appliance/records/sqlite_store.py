@@ -65,6 +65,12 @@ CREATE TABLE IF NOT EXISTS ivr_journey (
     event TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS ivr_journey_call ON ivr_journey(call_id);
+
+-- Calls begun and not yet ended: what the journal knew of each, so a crash leaves an interrupted CDR, not none.
+-- A call's row goes in the transaction that writes its CDR.
+CREATE TABLE IF NOT EXISTS open_call (
+    call_id TEXT PRIMARY KEY, started REAL NOT NULL, updated REAL NOT NULL, data TEXT NOT NULL DEFAULT '{}'
+);
 """
 
 _TABLES: dict[str, tuple[str, ...]] = {
@@ -79,6 +85,15 @@ _CDR_INSERT = (
     "INSERT OR REPLACE INTO cdr(call_id, started, ended, direction, caller, callee, did, queue, agent, "
     "disposition, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 )
+# A call's facts merged into its open row (a JSON merge patch), unless its CDR is already written (an event
+# published after `calls.ended` must not reopen it).
+_OPEN_CALL_UPSERT = (
+    "INSERT INTO open_call(call_id, started, updated, data) SELECT ?1, ?2, ?2, ?3 "
+    "WHERE NOT EXISTS (SELECT 1 FROM cdr WHERE call_id = ?1) "
+    "ON CONFLICT(call_id) DO UPDATE SET updated = max(open_call.updated, excluded.updated), "
+    "data = json_patch(open_call.data, excluded.data)"
+)
+_OPEN_CALL_DELETE = "DELETE FROM open_call WHERE call_id = ?"
 # While another connection (the journal's writer, the loop's) holds the write lock, wait this long for it.
 _BUSY_TIMEOUT_S = 5.0
 
@@ -114,6 +129,8 @@ def _json(value: Any) -> str | None:
 def _insert_sql(table: str) -> str:
     if table == "cdr":
         return _CDR_INSERT
+    if table == "open_call":
+        return _OPEN_CALL_UPSERT
     columns = _TABLES[table]
     return f"INSERT INTO {table}({','.join(columns)}) VALUES ({','.join('?' for _ in columns)})"
 
@@ -125,6 +142,8 @@ def _params(table: str, row: Any) -> tuple[Any, ...]:
         return (cdr["call_id"], cdr["started"], cdr.get("ended"), cdr.get("direction"), cdr.get("caller"),
                 cdr.get("callee"), cdr.get("did"), cdr.get("queue"), cdr.get("agent"), cdr.get("disposition"),
                 _json(cdr))
+    if table == "open_call":  # (call id, wall time, facts)
+        return (row[0], row[1], _json(row[2]))
     return tuple(_json(v) if isinstance(v, dict) else v for v in row)
 
 
@@ -220,12 +239,15 @@ class RecordStore:
         if not entries:
             return 0
         for table, _ in entries:
-            if table != "cdr" and table not in _TABLES:
+            if table not in ("cdr", "open_call") and table not in _TABLES:
                 raise KeyError(table)
         with self.conn:
             self.conn.execute("BEGIN")
             for table, run in groupby(entries, key=lambda entry: entry[0]):
-                self.conn.executemany(_insert_sql(table), [_params(table, row) for _, row in run])
+                params = [_params(table, row) for _, row in run]
+                self.conn.executemany(_insert_sql(table), params)
+                if table == "cdr":  # the call is no longer open: its record is whole
+                    self.conn.executemany(_OPEN_CALL_DELETE, [(p[0],) for p in params])
         return len(entries)
 
     def rows(
@@ -270,6 +292,6 @@ class RecordStore:
         return Page(items=tuple(json.loads(r[0]) for r in rows), total=int(total), offset=offset, limit=limit)
 
     def count(self, table: str) -> int:
-        if table not in (*_TABLES, "cdr", "audit_log"):
+        if table not in (*_TABLES, "cdr", "audit_log", "open_call"):
             raise KeyError(table)
         return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
