@@ -38,10 +38,11 @@ class CoreContext:
         self.legs: dict[str, Leg] = {}
         self.dialogs: dict[tuple[str, str, str], Leg] = {}
         self.legs_by_invite: dict[tuple[str, str], Leg] = {}  # (call-id, our tag) before a dialog exists
+        self.inbound_by_source: dict[str, int] = {}  # inbound legs kept, per source host (the per-source bound)
         self.forks = Forks(self.legs)
         self.stats: dict[str, int] = {"received": 0, "bad_requests": 0, "dropped_responses": 0, "sent": 0,
                                       "rate_limited": 0, "blocked": 0, "protocol_violations": 0,
-                                      "auth_failures": 0}
+                                      "auth_failures": 0, "over_limit": 0}
         self.prefix = secrets.token_hex(4)
         self.ids = 0
         self._out: list[tuple[bytes, Address]] = []
@@ -153,8 +154,19 @@ class CoreContext:
         self.dialog_request(leg, "BYE", now)
         self.end(leg, cause, status, now, "hangup")
 
+    def add_inbound(self, leg: Leg) -> None:
+        self.legs[leg.leg_id] = leg
+        host = leg.dest.host
+        self.inbound_by_source[host] = self.inbound_by_source.get(host, 0) + 1
+
     def forget(self, leg: Leg) -> None:
-        self.legs.pop(leg.leg_id, None)
+        if self.legs.pop(leg.leg_id, None) is not None and leg.inbound:
+            host = leg.dest.host
+            left = self.inbound_by_source.get(host, 1) - 1
+            if left > 0:
+                self.inbound_by_source[host] = left
+            else:
+                self.inbound_by_source.pop(host, None)
         self.forks.forget(leg.leg_id)
         self.timers.clear(("forget", leg.leg_id))
         if leg.dialog is not None and self.dialogs.get(leg.dialog.key) is leg:

@@ -46,7 +46,7 @@ from appliance.sip.parser import parse
 from appliance.sip.qualify import Probe, Qualifier
 from appliance.sip.register_handler import handle_register
 from appliance.sip.registrar import Registrar
-from appliance.sip.security import Guard
+from appliance.sip.security import Block, Guard, SecurityPolicy
 from appliance.sip.session_timers import SessionTimers
 from appliance.sip.timers import TimerKey
 from appliance.sip.transaction import Address, Transaction, TransactionLayer, TransactionUser
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY = 5.0  # registrar expiry and forgetting ended legs
 KEEPALIVES = (b"\r\n\r\n", b"\r\n", b"\n")  # RFC 5626 §3.5.1
+RETRY_AFTER = 10  # seconds a source over its per-source bound is asked to wait (503)
 
 
 class SipCore(TransactionUser):
@@ -180,6 +181,7 @@ class SipCore(TransactionUser):
         elif kind == "trunk":
             self.trunks.on_timer(name, now)
         elif kind == "housekeeping":
+            self.auth.sweep(now)
             for aor, contact in self.registrar.expire(now):
                 self.ctx.emit(ev.RegistrationChanged(extension=aor, contact=contact, expires=0, source=""))
             for lid in [lid for lid, lg in self.legs.items() if lg.state is LegState.ENDED]:
@@ -262,8 +264,10 @@ class SipCore(TransactionUser):
         if resp is not None:
             self.ctx.queue(resp.serialize(), source)
 
-    def _send_stateless(self, req: SipMessage, source: Address, status: int) -> None:
+    def _send_stateless(self, req: SipMessage, source: Address, status: int,
+                        extra: list[tuple[str, str]] | None = None) -> None:
         resp = make_response(req, status, reason_for(status), self.ctx.new_id("t") if status >= 200 else None)
+        resp.headers.extend(extra or ())
         self.ctx.queue(resp.serialize(), checks.response_dest(req, source))
 
     def _on_request(self, req: SipMessage, source: Address, now: float) -> None:
@@ -279,6 +283,10 @@ class SipCore(TransactionUser):
             return
         if method == "CANCEL":
             self.uas.on_cancel(req, source, now)
+            return
+        if self.auth.over_limit(method, source, now):
+            # §21.5.4: 503 with Retry-After, sent statelessly so the refusal itself holds nothing
+            self._send_stateless(req, source, 503, [("retry-after", str(RETRY_AFTER))])
             return
         stx = self.tx.new_server(req, checks.response_dest(req, source), now)
         status, extra = checks.inspect(req)
@@ -415,6 +423,27 @@ class SipCore(TransactionUser):
     def leg_info(self, leg_id: str) -> Leg:
         """The state of a leg (for a forked leg: the answering branch, or the first one while ringing)."""
         return self.ctx.leg(leg_id)
+
+    # ==================================================================================================
+    # sources blocked for failed authentications (the admin's view)
+
+    def blocks(self, now: float) -> list[Block]:
+        """The sources refused now (the expired ones are reported first)."""
+        self.auth.sweep(now)
+        return self.guard.blocks(now)
+
+    def lift_block(self, source: str, now: float) -> Block | None:
+        """Hear `source` again at once (an `AuthUnblocked` event follows); None when it was not blocked."""
+        block = self.guard.lift(source)
+        if block is not None and block.until > now:
+            self.ctx.emit(ev.AuthUnblocked(source=source, reason="lifted"))
+            return block
+        return None
+
+    def set_security(self, policy: SecurityPolicy) -> None:
+        """New thresholds; blocks in force keep their end, and the counts gathered so far stay."""
+        self.guard.policy = policy
+        self.config = dc_replace(self.config, security=policy)
 
     # ==================================================================================================
     # trunks

@@ -6,7 +6,7 @@ appliance `EventBus` for records, SNMP traps and the UI. All are frozen dataclas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from appliance.events import Event
@@ -124,24 +124,38 @@ class AuthFailed(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthBlocked(Event):
-    """Too many failed authentications from one source: `kind` is "source", `key` its address; it is blocked
-    for `seconds`."""
+    """A source is refused for `seconds` (its requests dropped unheard): `kind` is "source", `key` its address;
+    `reason` "failures" (too many of its own) or "attack" (it failed during an attack on `extension`)."""
 
     topic: ClassVar[str] = "sip.auth_blocked"
     kind: str
     key: str
     seconds: float
     failures: int
+    reason: str = "failures"
+    extension: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthUnblocked(Event):
+    """A source's block ended: `reason` "expired", or "lifted" by an admin."""
+
+    topic: ClassVar[str] = "sip.auth_unblocked"
+    source: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExtensionUnderAttack(Event):
-    """`failures` failed authentications against one extension within the guard's window (once per window).
-    The extension stays in service; the sources are blocked one by one."""
+    """`failures` failed authentications against one extension from `sources` (at least the policy's
+    `spread_sources` addresses) within the guard's window, reported once per window. The extension stays in
+    service; while the attack lasts, each source that never authenticated as it is blocked at its first
+    failure."""
 
     topic: ClassVar[str] = "sip.extension_under_attack"
     extension: str
     failures: int
+    sources: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,7 +26,13 @@ _DIGITS = re.compile(r"[0-9]+\Z")
 # name, optional whitespace, colon, value without the surrounding whitespace (one C call per header line)
 _HEADER_LINE = re.compile(r"([A-Za-z0-9.!%*_+`'~-]+)[ \t]*:[ \t]*(.*)", re.S)
 
-MAX_MESSAGE = 65535
+MAX_MESSAGE = 65535  # larger: 513 Message Too Large (§21.5.8); a datagram cannot be larger anyway
+# Limits of our own (RFC 3261 sets none): far above what phones and carriers send (the longest RFC 4475 message
+# has 44 header fields, its longest field 593 octets; an SDP offer with video and SRTP keys stays under 4 KiB),
+# low enough that one message cannot make us build thousands of header objects.
+MAX_HEADERS = 128  # header fields after unfolding: more is answered 400 with a Warning naming the limit
+MAX_HEADER_FIELD = 8192  # octets of one header field after unfolding: longer is answered 400 likewise
+MAX_BODY = 16384  # octets of a request's body: larger is answered 413 Request Entity Too Large (§21.4.11)
 
 
 def parse(data: bytes, stream: bool = False) -> SipMessage:
@@ -65,7 +71,10 @@ def parse(data: bytes, stream: bool = False) -> SipMessage:
     header_line = _HEADER_LINE.match
     compact = COMPACT
     cl_vals: list[str] = []
+    too_long = ""
     for line in raw:
+        if len(line) > MAX_HEADER_FIELD and not too_long:
+            too_long = line[:line.find(":")] if 0 < line.find(":") < 64 else "?"
         m = header_line(line)
         if m is None:
             if not line:
@@ -97,6 +106,7 @@ def parse(data: bytes, stream: bool = False) -> SipMessage:
             msg.method = start.split(" ", 1)[0] or "UNKNOWN"
             raise SipParseError("bad request line", 400, msg)
         msg.method, msg.uri, msg.version = m.group(1), m.group(2), m.group(3)
+    _check_limits(msg, too_long, cl_vals, body)
 
     # Content-Length framing (§18.3, §20.14)
     if len(cl_vals) > 1:
@@ -118,6 +128,19 @@ def parse(data: bytes, stream: bool = False) -> SipMessage:
         msg.body = body
     _validate(msg)
     return msg
+
+
+def _check_limits(msg: SipMessage, too_long: str, cl_vals: list[str], body: bytes) -> None:
+    """Refuse what is beyond our limits once the start line is known (so a request can still be answered)."""
+    if len(msg.headers) > MAX_HEADERS:
+        raise SipParseError(f"too many header fields ({len(msg.headers)}, at most {MAX_HEADERS})", 400, msg)
+    if too_long:
+        raise SipParseError(f"header field {too_long} longer than {MAX_HEADER_FIELD} octets", 400, msg)
+    if any(len(v) > 10 for v in cl_vals):  # and int() of thousands of digits would raise ValueError
+        raise SipParseError("bad Content-Length", 400, msg)
+    declared = int(cl_vals[0]) if len(cl_vals) == 1 and _DIGITS.match(cl_vals[0]) else len(body)
+    if msg.method is not None and min(declared, len(body)) > MAX_BODY:
+        raise SipParseError(f"body larger than {MAX_BODY} octets", 413, msg)
 
 
 def _validate(msg: SipMessage) -> None:
@@ -147,7 +170,7 @@ def _validate(msg: SipMessage) -> None:
             if u.is_sip and u.headers is not None:
                 raise SipParseError("headers in the Request-URI")
             mf = msg.get("max-forwards")
-            if mf is not None and (not _DIGITS.match(mf) or int(mf) > 255):
+            if mf is not None and (not _DIGITS.match(mf) or len(mf.lstrip("0")) > 3 or int(mf) > 255):
                 raise SipParseError("bad Max-Forwards")
             exp = msg.get("expires")
             if exp is not None and (not _DIGITS.match(exp) or len(exp) > 10):
@@ -186,7 +209,7 @@ class StreamFramer:
                     raise SipParseError("header section too large", 513)
                 return
             head = bytes(self._buf[:sep])
-            m = re.search(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*([0-9]+)[ \t]*\r?$", head)
+            m = re.search(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*([0-9]{1,10})[ \t]*\r?$", head)
             if not m:
                 raise SipParseError("Content-Length required on a stream")
             cl = int(m.group(1))

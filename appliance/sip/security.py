@@ -1,16 +1,31 @@
-"""Abuse protection for the SIP front door.
+"""Abuse protection for the SIP front door. Pure logic: `now` comes from the caller.
 
-A token bucket per source address (requests per second with a burst) and failure counting for digest
-authentication: after `max_failures` failures within `window` seconds from one source, that source is blocked
-for `block_seconds` and dropped silently (an attacker learns nothing and costs us nothing). Failures against
-one extension are counted too, but only to report an attack: blocking an extension would hand any attacker a
-way to take agents' phones out of service. Pure logic: `now` comes from the caller.
+- A token bucket per source address (requests per second with a burst).
+- Digest failures are counted per *source*: at `max_failures` within `window` seconds that source is blocked
+  and dropped silently (an attacker learns nothing and costs us nothing); each further block of the same
+  source lasts twice the last (`block_seconds` … `max_block_seconds`). An extension is never blocked: that
+  would hand anyone who reaches the SIP port a way to take every agent's phone out of service.
+- Failures against one extension from many sources (`spread_sources` distinct addresses, `spread_failures`
+  in all, within `window`) are an attack on that extension, reported once per window. While it lasts, a
+  source that has not authenticated as that extension before (`trust_seconds`) is blocked at its first
+  failure: the botnet is slowed to one guess per address and block, while the phone's own address keeps
+  its usual allowance.
+- How much one source may hold at once: server transactions still waiting for their final answer
+  (`max_pending_per_source`) and inbound calls alive (`max_dialogs_per_source`); trunks and
+  `trusted_sources` are exempt (a carrier sends all its calls from one address).
+
+Every table is bounded (`max_tracked`, oldest forgotten first), so a flood of made-up names costs nothing.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from appliance.errors import FieldError, ValidationFailed
+
+MAX_NAME = 64  # characters of an extension name kept from a request
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,24 +35,107 @@ class SecurityPolicy:
     max_failures: int = 5
     window: float = 60.0
     block_seconds: float = 300.0
-    trusted_sources: tuple[str, ...] = ()  # never rate limited (e.g. the benchmark host, a trusted SBC)
+    max_block_seconds: float = 3600.0
+    spread_sources: int = 5
+    spread_failures: int = 20
+    trust_seconds: float = 30 * 86400.0
+    max_pending_per_source: int = 100  # server transactions not answered finally yet
+    max_dialogs_per_source: int = 200  # inbound calls alive
+    trusted_sources: tuple[str, ...] = ()  # never limited (e.g. the benchmark host, a trusted SBC)
+    max_tracked: int = 50_000
+
+    def to_dict(self) -> dict[str, Any]:
+        """The thresholds an admin may change (not the trusted sources, not the table bound)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in _RANGES}
+
+    @classmethod
+    def parse(cls, data: Any, base: SecurityPolicy | None = None) -> SecurityPolicy:
+        """`data` (some or all thresholds) over `base`, or every field it breaks, named."""
+        base = base or cls()
+        if not isinstance(data, dict):
+            raise ValidationFailed([FieldError("(body)", "type", "the body must be a JSON object",
+                                               "请求体应为 JSON 对象")], "SIP security policy")
+        problems: list[FieldError] = []
+        values = base.to_dict()
+        for name, value in data.items():
+            if name not in values:
+                problems.append(FieldError(name, "unknown", f"{name}: no such threshold", f"{name}: 没有此阈值"))
+                continue
+            kind = int if isinstance(values[name], int) else float
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and (
+                kind is float or float(value).is_integer())
+            low, high = _RANGES[name]
+            if not ok or not low <= value <= high:
+                problems.append(FieldError(name, "range", f"{name}: a number from {low:g} to {high:g}",
+                                           f"{name}: 应为 {low:g} 到 {high:g} 之间的数"))
+                continue
+            values[name] = kind(value)
+        if problems:
+            raise ValidationFailed(problems, "SIP security policy")
+        policy = cls(**values, trusted_sources=base.trusted_sources, max_tracked=base.max_tracked)
+        for low_name, high_name in (("block_seconds", "max_block_seconds"), ("rate_per_source", "burst_per_source")):
+            if getattr(policy, low_name) > getattr(policy, high_name):
+                raise ValidationFailed([FieldError(low_name, "order", f"{low_name}: at most {high_name}",
+                                                   f"{low_name}: 不能大于 {high_name}")], "SIP security policy")
+        return policy
 
 
-class _Failures:
-    __slots__ = ("blocked_until", "count", "first")
+_RANGES: dict[str, tuple[float, float]] = {
+    "rate_per_source": (1, 100_000), "burst_per_source": (1, 100_000), "max_failures": (1, 1000),
+    "window": (1, 86400), "block_seconds": (1, 86400), "max_block_seconds": (1, 7 * 86400),
+    "spread_sources": (2, 10_000), "spread_failures": (2, 100_000), "trust_seconds": (0, 365 * 86400),
+    "max_pending_per_source": (1, 100_000), "max_dialogs_per_source": (1, 100_000),
+}
 
-    def __init__(self, now: float) -> None:
-        self.count = 0
-        self.first = now
-        self.blocked_until = 0.0
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A source refused until `until`, after `failures` failed authentications."""
+
+    source: str
+    until: float
+    seconds: float
+    failures: int
+    reason: str  # "failures": too many of its own; "attack": a failure during an attack on `extension`
+    extension: str = ""
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        return {"source": self.source, "until": self.until, "seconds_left": max(0, round(self.until - now)),
+                "seconds": self.seconds, "failures": self.failures, "reason": self.reason,
+                "extension": self.extension}
 
 
+@dataclass(frozen=True, slots=True)
+class Attack:
+    extension: str
+    failures: int
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one failure led to: a new block of its source, a newly detected attack on its extension."""
+
+    block: Block | None = None
+    attack: Attack | None = None
+
+
+@dataclass
+class _Track:
+    first: float
+    count: int = 0
+    blocks: int = 0  # blocks so far: the next one lasts twice as long
+
+
+@dataclass
 class Guard:
-    def __init__(self, policy: SecurityPolicy, max_tracked: int = 50_000) -> None:
-        self.policy = policy
-        self._buckets: OrderedDict[str, list[float]] = OrderedDict()
-        self._fail: OrderedDict[tuple[str, str], _Failures] = OrderedDict()
-        self._max = max_tracked
+    policy: SecurityPolicy = field(default_factory=SecurityPolicy)
+    _buckets: OrderedDict[str, list[float]] = field(default_factory=OrderedDict)
+    _sources: OrderedDict[str, _Track] = field(default_factory=OrderedDict)
+    _attempts: OrderedDict[str, deque[tuple[float, str]]] = field(default_factory=OrderedDict)
+    _attacked_until: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    _trusted: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
+    _active: dict[str, Block] = field(default_factory=dict)
 
     def allow(self, source_ip: str, now: float) -> bool:
         """Token bucket: False when the source exceeded its rate (the request is dropped)."""
@@ -48,7 +146,7 @@ class Guard:
         if b is None:
             b = [p.burst_per_source, now]
             self._buckets[source_ip] = b
-            if len(self._buckets) > self._max:
+            if len(self._buckets) > p.max_tracked:
                 self._buckets.popitem(last=False)
         tokens = min(p.burst_per_source, b[0] + (now - b[1]) * p.rate_per_source)
         b[1] = now
@@ -58,26 +156,99 @@ class Guard:
         b[0] = tokens - 1.0
         return True
 
-    def is_blocked(self, kind: str, key: str, now: float) -> bool:
-        f = self._fail.get((kind, key))
-        return f is not None and f.blocked_until > now
+    def exempt(self, source_ip: str) -> bool:
+        return source_ip in self.policy.trusted_sources
 
-    def failure(self, kind: str, key: str, now: float) -> int | None:
-        """Count one failure; returns the failure count when this one causes a block, else None."""
-        k = (kind, key)
-        f = self._fail.get(k)
-        if f is None or now - f.first > self.policy.window:
-            f = _Failures(now)
-            self._fail[k] = f
-            if len(self._fail) > self._max:
-                self._fail.popitem(last=False)
-        f.count += 1
-        if f.count >= self.policy.max_failures and f.blocked_until <= now:
-            f.blocked_until = now + self.policy.block_seconds
-            return f.count
-        return None
+    # ---- questions
 
-    def success(self, kind: str, key: str) -> None:
-        f = self._fail.get((kind, key))
-        if f is not None and f.blocked_until == 0.0:
-            del self._fail[(kind, key)]
+    def is_blocked(self, source: str, now: float) -> bool:
+        block = self._active.get(source)
+        return block is not None and block.until > now
+
+    def under_attack(self, extension: str, now: float) -> bool:
+        return self._attacked_until.get(extension[:MAX_NAME], 0.0) > now
+
+    def trusted(self, source: str, extension: str, now: float) -> bool:
+        at = self._trusted.get((extension[:MAX_NAME], source))
+        return at is not None and now - at <= self.policy.trust_seconds
+
+    def blocks(self, now: float) -> list[Block]:
+        return sorted((b for b in self._active.values() if b.until > now), key=lambda b: b.source)
+
+    # ---- facts
+
+    def failure(self, source: str, extension: str, now: float) -> Outcome:
+        p = self.policy
+        extension = extension[:MAX_NAME]
+        track = self._sources.get(source)
+        if track is None or now - track.first > p.window:
+            track = _Track(first=now, blocks=track.blocks if track is not None else 0)
+            self._remember(self._sources, source, track)
+        else:
+            self._sources.move_to_end(source)
+        track.count += 1
+        attack = self._spread(source, extension, now) if extension else None
+        block = None
+        if not self.is_blocked(source, now):
+            if track.count >= p.max_failures:
+                block = self._block(track, source, "failures", extension, now)
+            elif extension and self.under_attack(extension, now) and not self.trusted(source, extension, now):
+                block = self._block(track, source, "attack", extension, now)
+        return Outcome(block, attack)
+
+    def success(self, source: str, extension: str, now: float) -> None:
+        track = self._sources.get(source)
+        if track is not None:
+            track.count = 0  # its earlier blocks still count towards the next one's length
+        self._remember(self._trusted, (extension[:MAX_NAME], source), now)
+
+    def lift(self, source: str) -> Block | None:
+        """Lift the block of `source` now; its failure count starts again from nothing."""
+        block = self._active.pop(source, None)
+        track = self._sources.get(source)
+        if track is not None:
+            track.count = 0
+        return block
+
+    def expired(self, now: float) -> list[Block]:
+        """Blocks whose time ran out since the last call (each reported once, for the audit log)."""
+        done = [k for k, b in self._active.items() if b.until <= now]
+        return [self._active.pop(k) for k in done]
+
+    # ---- inside
+
+    def _block(self, track: _Track, source: str, reason: str, extension: str, now: float) -> Block:
+        p = self.policy
+        seconds = min(p.block_seconds * 2 ** min(track.blocks, 30), p.max_block_seconds)
+        block = Block(source, now + seconds, seconds, track.count, reason, extension)
+        track.blocks += 1
+        track.count = 0
+        track.first = now
+        self._active[source] = block
+        if len(self._active) > p.max_tracked:
+            for key in [k for k, b in self._active.items() if b.until <= now]:
+                del self._active[key]
+        return block
+
+    def _spread(self, source: str, extension: str, now: float) -> Attack | None:
+        p = self.policy
+        attempts = self._attempts.get(extension)
+        if attempts is None:
+            attempts = deque()
+            self._remember(self._attempts, extension, attempts)
+        attempts.append((now, source))
+        while attempts and now - attempts[0][0] > p.window:
+            attempts.popleft()
+        while len(attempts) > p.spread_failures * 4:  # enough to judge; the rest would only cost memory
+            attempts.popleft()
+        sources = {s for _, s in attempts}
+        if len(attempts) < p.spread_failures or len(sources) < p.spread_sources or self.under_attack(extension, now):
+            return None
+        self._remember(self._attacked_until, extension, now + p.window)
+        return Attack(extension, len(attempts), tuple(sorted(sources)))
+
+    def _remember(self, table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        if len(table) > self.policy.max_tracked:
+            table.popitem(last=False)

@@ -151,6 +151,7 @@ class Transaction:
     owner: object = None  # the TU object the responses go to (a leg, a registration, a qualify probe)
     ack_wire: bytes = b""
     transport_failed: bool = False  # ended because the transport could not deliver (not a timer)
+    pending: bool = False  # a server transaction without its final response yet (counted per source)
 
     @property
     def is_invite(self) -> bool:
@@ -187,6 +188,9 @@ class TransactionLayer:
         self._send = send
         self.clients: dict[tuple[str, ...], Transaction] = {}
         self.servers: dict[tuple[str, ...], Transaction] = {}
+        # server transactions per source host still waiting for their final response: what one source makes
+        # us hold (the answered ones only absorb retransmissions, and the rate limit bounds those)
+        self.pending: dict[str, int] = {}
         self._heap: list[tuple[float, int, Transaction, str]] = []
         self._seq = 0
 
@@ -226,6 +230,8 @@ class TransactionLayer:
         if row is None:
             return False  # absorbed
         tx.state, actions = row
+        if tx.pending and tx.state is not S.PROCEEDING and tx.state is not S.TRYING:
+            self._settled(tx)
         for a in actions:
             if a == SEND:
                 self._send(tx.wire, tx.dest)
@@ -254,7 +260,18 @@ class TransactionLayer:
                 self._fire(tx, "timer_" + n, now)
         return True
 
+    def _settled(self, tx: Transaction) -> None:
+        tx.pending = False
+        host = tx.dest.host
+        left = self.pending.get(host, 1) - 1
+        if left > 0:
+            self.pending[host] = left
+        else:
+            self.pending.pop(host, None)
+
     def _remove(self, tx: Transaction) -> None:
+        if tx.pending:
+            self._settled(tx)
         tx.deadlines.clear()
         table = self.servers if tx.server else self.clients
         if table.get(tx.key) is tx:
@@ -315,6 +332,8 @@ class TransactionLayer:
         else:
             tx = Transaction(key, SERVER_NON_INVITE, S.TRYING, req, dest, True)
         self.servers[key] = tx
+        tx.pending = True
+        self.pending[dest.host] = self.pending.get(dest.host, 0) + 1
         return tx
 
     def respond(self, tx: Transaction, resp: SipMessage, now: float) -> None:

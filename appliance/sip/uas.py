@@ -60,7 +60,7 @@ class IncomingCalls:
         leg.peer_100rel = "100rel" in leg.peer_supports
         leg.peer_allows = {m.strip().upper() for m in req.get_all("allow")}
         self._sessions.negotiate_incoming(leg, req, se_val)
-        ctx.legs[leg.leg_id] = leg
+        ctx.add_inbound(leg)
         ctx.legs_by_invite[(req.call_id, leg.local_tag)] = leg
         ctx.tx.reply(stx, 100, now)
         ctx.timers.set(("ring", leg.leg_id), now + ctx.config.ring_timeout)
