@@ -14,7 +14,8 @@
    And once per 20 ms tick, for SEND legs (those the tick sends mixed audio, prompts or tones to), it sends
    the frames Python mixed and encoded, each with the next header of the leg's outgoing stream.
    Everything else (a socket Python keeps, a new SSRC, telephone events, RTCP on the RTP port, out-of-order or
-   odd packets) is handed back to Python: either the descriptor (Python reads it) or the packet read here.
+   odd packets, a relayed stream's sequence or timestamp restarting or jumping) is handed back to Python:
+   either the descriptor (Python reads it) or the packet read here.
 
    Why C: in Python each relayed packet costs about three microseconds of interpreter around the two system
    calls, about a third of all the engine's time; here it costs a few hundred nanoseconds. The logic stays in
@@ -44,6 +45,8 @@
 #define MODE_UP 2
 #define MODE_SEND 4
 #define FRAME 160
+#define MAX_DROPOUT 3000 /* the relayed stream's course, as appliance/media/endpoint.py has it */
+#define TS_STEP_MAX 2000
 #define KIND_READ 0
 #define KIND_PACKET 1
 #define KIND_PAYLOAD 2
@@ -70,7 +73,8 @@ typedef struct {
     int64_t transit;
     double jitter;
     double last_rx;
-    int64_t last_in_ts;
+    int64_t last_in_ts;  /* of the newest packet relayed: the course a relayed stream's timestamps are checked
+                            against (Python writes it at hand-over) */
     int64_t out_seq;     /* send side of this leg: written when the other leg's packets are relayed into it
                             (out_tick = -1) or when the tick sends into it (out_tick = the tick) */
     int64_t out_ts;
@@ -100,7 +104,7 @@ static const relay_abi_entry abi[] = {
     CONSTANT(MODE_RELAY), CONSTANT(MODE_UP), CONSTANT(MODE_SEND), CONSTANT(RELAY_LAST_MAX),
     CONSTANT(RELAY_MAX_EVENTS), CONSTANT(RELAY_PACKET_MAX), CONSTANT(FRAME), CONSTANT(KIND_READ),
     CONSTANT(KIND_PACKET), CONSTANT(KIND_PAYLOAD), CONSTANT(RECORD_WORDS), CONSTANT(DRAIN_COUNTS),
-    CONSTANT(TICK_COUNTS),
+    CONSTANT(TICK_COUNTS), CONSTANT(MAX_DROPOUT), CONSTANT(TS_STEP_MAX),
     {NULL, 0},
 };
 
@@ -183,8 +187,11 @@ int relay_drain(int epfd, relay_leg *legs, int nlegs, double now, int64_t units,
         uint32_t delta = (seq - (uint32_t)leg->max_seq) & 0xFFFF;
         int bad_target = (leg->mode & MODE_RELAY) && (leg->target_fd < 0 || leg->target_fd >= nlegs);
         refused += bad_target;
+        /* a relayed stream whose timestamp goes back, or on by more than its sequence number explains, has
+           restarted or jumped: Python starts its mapping afresh (Endpoint.remap) */
+        int ts_jump = (leg->mode & MODE_RELAY) && (uint32_t)(ts - (uint32_t)leg->last_in_ts) > delta * TS_STEP_MAX;
         if (b0 != 0x80 || (uint32_t)(b1 & 0x7F) != leg->audio_pt || ssrc != leg->peer_ssrc || delta == 0
-            || delta >= 3000 || bad_target) {
+            || delta >= MAX_DROPOUT || bad_target || ts_jump) {
             memcpy(buf + used, packet, (size_t)len);
             rec[0] = (uint32_t)fd;
             rec[1] = KIND_PACKET;

@@ -26,10 +26,17 @@ if TYPE_CHECKING:
     from appliance.media.srtp import SrtpContext
 
 TICK = 0.02  # the engine's clock: one frame of FRAME samples
+# What a relayed source may do and still be the same stream on the other leg (RFC 3550 A.1's MAX_DROPOUT and
+# MAX_MISORDER; shared with _rtp_relay.c): a sequence number more than MAX_DROPOUT ahead or MAX_MISORDER
+# behind, or an audio timestamp moving back or on by more than TS_STEP_MAX per sequence number (250 ms at
+# 8 kHz: more than any packet holds), is a discontinuity: a restart, a jump or a new source.
+MAX_DROPOUT = 3000
+MAX_MISORDER = 100
+TS_STEP_MAX = 2000
 
 DtmfCallback = Callable[[str, str], None]  # (endpoint_id, digit)
 
-__all__ = ["FRAME", "TICK", "DtmfCallback", "Endpoint", "released"]
+__all__ = ["FRAME", "MAX_DROPOUT", "MAX_MISORDER", "TICK", "TS_STEP_MAX", "DtmfCallback", "Endpoint", "released"]
 
 
 def released(*_args: object) -> Any:
@@ -55,6 +62,8 @@ class Endpoint:
     resync: bool = True
     seq_off: int = 0
     ts_off: int = 0
+    in_seq: int = -1  # the source's sequence number and timestamp of the newest audio packet relayed since the
+    in_ts: int = 0  # offsets were fixed (or of the telephone event they were fixed at): the stream's course
     ssrc: int = 0
     # outgoing stream: continuous across relay and mixing
     out_seq: int = 0
@@ -118,15 +127,43 @@ class Endpoint:
         return (self.out_seq + 1) & 0xFFFF, ts & 0xFFFFFFFF
 
     def relayed_seq_ts(self, target: Endpoint, seq: int, ts: int, now: float) -> tuple[int, int]:
-        """Where a packet of this leg goes on `target`'s outgoing stream: its sequence number and timestamp
-        shifted by offsets fixed at the first packet after a resync, so the stream stays continuous.
-        (`PacketPath.drain` has the same lines inline: it runs for every relayed packet.)"""
-        if self.resync:
-            nseq, nts = target.next_out(now)
-            self.seq_off = nseq - seq
-            self.ts_off = nts - ts
-            self.resync = False
-        return (seq + self.seq_off) & 0xFFFF, (ts + self.ts_off) & 0xFFFFFFFF
+        """Where a packet of this leg goes on `target`'s outgoing stream (see `relay_header`)."""
+        oseq, ots, _ = self.relay_header(target, seq, ts, True, now)
+        return oseq, ots
+
+    def relay_header(self, target: Endpoint, seq: int, ts: int, audio: bool, now: float) -> tuple[int, int, int]:
+        """Where a packet of this leg goes on `target`'s outgoing stream, and its marker bit (0x80 or 0): the
+        sequence number and timestamp shifted by offsets fixed at the first packet after a resync, so the
+        stream stays continuous. (`PacketPath.drain` has the in-order case inline: it runs for every relayed
+        packet; `_rtp_relay.c` has it too.)"""
+        d = (seq - self.in_seq) & 0xFFFF
+        if self.resync or not 0 < d < MAX_DROPOUT or (audio and (ts - self.in_ts) & 0xFFFFFFFF > d * TS_STEP_MAX):
+            marker = self.remap(target, seq, ts, d, now)
+            if not audio:
+                marker = 0  # an event's marker says where the event begins: it goes through as sent
+        else:
+            marker = 0
+            if audio:  # (an event's timestamp stays at its start: the audio after it is checked from before it)
+                self.in_seq, self.in_ts = seq, ts
+        return (seq + self.seq_off) & 0xFFFF, (ts + self.ts_off) & 0xFFFFFFFF, marker
+
+    def remap(self, target: Endpoint, seq: int, ts: int, d: int, now: float) -> int:
+        """A packet off the relayed stream's course (`d`: its sequence number less the newest one's, modulo
+        2^16). A duplicate or a late one keeps its place; anything else (the first packet after a resync, a
+        sequence or timestamp restart or jump, a new source) starts the mapping afresh: the packet becomes the
+        next of `target`'s outgoing stream, so the far side sees its sequence number go on by one and its
+        timestamp by the time that passed, with the marker bit (0x80, returned) telling its jitter buffer to
+        take the new timing. A receiver that dropped what goes back (baresip does) would otherwise lose
+        everything up to where the source left off."""
+        if not self.resync and (d == 0 or d > 0xFFFF - MAX_MISORDER):
+            return 0
+        nseq, nts = target.next_out(now)
+        self.seq_off = nseq - seq
+        self.ts_off = nts - ts
+        self.resync = False
+        self.in_seq = seq
+        self.in_ts = ts
+        return 0x80
 
     def sent(self, seq: int, ts: int, now: float, tick: int, octets: int) -> None:
         """Account for a packet of our outgoing stream: `tick` is the engine tick it was generated on, -1 for

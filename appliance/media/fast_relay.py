@@ -30,7 +30,7 @@ import logging
 import numpy as np
 import numpy.typing as npt
 
-from appliance.media.endpoint import Endpoint
+from appliance.media.endpoint import MAX_DROPOUT, TS_STEP_MAX, Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ def expected_abi() -> dict[str, int]:
     abi.update({"MODE_RELAY": MODE_RELAY, "MODE_UP": MODE_UP, "MODE_SEND": MODE_SEND, "RELAY_LAST_MAX": LAST_MAX,
                 "RELAY_MAX_EVENTS": OUT_CAP, "RELAY_PACKET_MAX": PACKET_MAX, "FRAME": FRAME,
                 "KIND_READ": KIND_READ, "KIND_PACKET": KIND_PACKET, "KIND_PAYLOAD": KIND_PAYLOAD,
-                "RECORD_WORDS": RECORD_WORDS, "DRAIN_COUNTS": DRAIN_COUNTS, "TICK_COUNTS": TICK_COUNTS})
+                "RECORD_WORDS": RECORD_WORDS, "DRAIN_COUNTS": DRAIN_COUNTS, "TICK_COUNTS": TICK_COUNTS,
+                "MAX_DROPOUT": MAX_DROPOUT, "TS_STEP_MAX": TS_STEP_MAX})
     return abi
 
 
@@ -188,7 +189,8 @@ class FastRelay:
         if ep.connected and ep.peer_ssrc is not None and ep.stats.base_seq >= 0:
             if target is None or target.frame is not None:  # mixed, or carried by the tick to a frame port
                 mode = MODE_UP if ep.jitter is not None else 0
-            elif not ep.resync and target.tx == 1 and target.fd >= 0:
+            elif not ep.resync and ep.in_seq == ep.stats.max_seq and target.tx == 1 and target.fd >= 0:
+                # (the statistics still on the old sequence after a restart: Python relays till they follow)
                 mode = MODE_RELAY | (MODE_UP if ep.jitter is not None else 0)
             # else relayed, but not yet the C way: Python relays until it can
         if (target is None and ep.jitter is not None and ep.tx == 1 and not ep.dtmf_tx and ep.out_tick >= 0):
@@ -211,6 +213,7 @@ class FastRelay:
             leg.out_ssrc = target.ssrc
             leg.seq_off = ep.seq_off & 0xFFFF
             leg.ts_off = ep.ts_off & 0xFFFFFFFF
+            leg.last_in_ts = ep.in_ts  # where C checks the timestamps' course from
             self._put_tx(target, self.legs[target.fd])
         if mode & MODE_SEND:
             leg.own_ssrc = ep.ssrc
@@ -264,6 +267,7 @@ class FastRelay:
         if mode & MODE_RELAY:  # (C keeps the last payload of relayed legs only)
             ep.last_in_ts = leg.last_in_ts
             ep.last_in_payload = self.last_payload(leg)
+            ep.in_seq, ep.in_ts = leg.max_seq, leg.last_in_ts  # C relays in order only: its newest
 
     @staticmethod
     def _sync_tx(ep: Endpoint, leg: RelayLeg) -> None:

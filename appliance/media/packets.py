@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from appliance.media import rtp as rtpmod
 from appliance.media.core import Core
-from appliance.media.endpoint import Endpoint
+from appliance.media.endpoint import MAX_DROPOUT, TS_STEP_MAX, Endpoint
 from appliance.media.fast_relay import MODES_RX
 from appliance.media.ports import Ports
 
@@ -118,6 +118,7 @@ class PacketPath:
         unpack = HDR.unpack_from
         pack = HDR.pack
         relayed = 0
+        dropout, ts_step = MAX_DROPOUT, TS_STEP_MAX
         data: bytes
         for fd, got in ready:
             try:
@@ -169,13 +170,14 @@ class PacketPath:
                     if fast is not None and not ep.fast & MODES_RX:
                         fast.hand_over(ep)
                 continue
-            # relay: same codec on both legs, so the marker bit and payload type go through unchanged
-            # (Endpoint.relayed_seq_ts and Endpoint.sent, inline)
-            if ep.resync:
-                nseq, nts = target.next_out(now)
-                ep.seq_off = nseq - seq
-                ep.ts_off = nts - ts
-                ep.resync = False
+            # relay: same codec on both legs, so the marker bit and payload type go through unchanged, but for
+            # the marker of a packet after a discontinuity (Endpoint.relay_header and Endpoint.sent, inline)
+            d = (seq - ep.in_seq) & 0xFFFF
+            if ep.resync or not 0 < d < dropout or (ts - ep.in_ts) & 0xFFFFFFFF > d * ts_step:
+                b1 |= ep.remap(target, seq, ts, d, now)
+            else:
+                ep.in_seq = seq
+                ep.in_ts = ts
             oseq = (seq + ep.seq_off) & 0xFFFF
             ots = (ts + ep.ts_off) & 0xFFFFFFFF
             payload = data[12:]
@@ -224,8 +226,8 @@ class PacketPath:
         target = ep.relay_to
         out_pt = pt if audio else (target.te_pt if target is not None else None)
         if target is not None and out_pt is not None and target.tx:
-            oseq, ots = ep.relayed_seq_ts(target, seq, ts, now)
-            self.send(target, HDR.pack(0x80, (b1 & 0x80) | out_pt, oseq, ots, target.ssrc) + payload)
+            oseq, ots, marker = ep.relay_header(target, seq, ts, audio, now)
+            self.send(target, HDR.pack(0x80, (b1 & 0x80) | marker | out_pt, oseq, ots, target.ssrc) + payload)
             target.sent(oseq, ots, now, -1, len(payload))
             self.relayed += 1
         if audio:

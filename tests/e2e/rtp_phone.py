@@ -1,7 +1,8 @@
 """The audio side of a test phone: sends one tone as RTP (G.711 A-law, RFC 3550) and keeps what it hears.
 
 It learns where to send from the first packet the appliance sends it (the appliance plays prompts or relays
-the other party first), the way a phone behind NAT is reached. Decoding uses the standard library's
+the other party first), the way a phone behind NAT is reached. `restart` makes its stream jump back under the
+same SSRC, as a phone or gateway may after a re-INVITE, hold or failover. Decoding uses the standard library's
 `audioop`, independent of the appliance's own G.711 tables.
 """
 
@@ -29,6 +30,9 @@ class RtpPhone:
     sock: socket.socket = field(default_factory=lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
     peer: tuple[str, int] | None = None
     heard: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (arrival, 16-bit samples)
+    sent: list[float] = field(default_factory=list)  # when each frame left (monotonic)
+    restarted_at: float | None = None
+    _restart: tuple[int, int, float] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -52,6 +56,11 @@ class RtpPhone:
             thread.join(timeout=2)
         self.sock.close()
 
+    def restart(self, seq_back: int, ts_back: int, tone_hz: float) -> None:
+        """From the next frame on, the sequence number and timestamp go back by these amounts (same SSRC) and the
+        tone becomes `tone_hz`, so what is heard after the restart can be told from what came before."""
+        self._restart = (seq_back, ts_back, tone_hz)
+
     def _receive(self) -> None:
         while not self._stop.is_set():
             try:
@@ -70,11 +79,17 @@ class RtpPhone:
         while not self._stop.is_set():
             next_at += 0.02
             if self.peer is not None:
+                if self._restart is not None:
+                    seq_back, ts_back, self.tone_hz = self._restart
+                    self._restart = None
+                    seq, ts = seq - seq_back, ts - ts_back
+                    self.restarted_at = time.monotonic()
                 t = (np.arange(FRAME) + n * FRAME) / RATE
                 pcm = (6000 * np.sin(2 * math.pi * self.tone_hz * t)).astype("<i2").tobytes()
                 header = struct.pack("!BBHII", 0x80, 8, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
                 with contextlib.suppress(OSError):
                     self.sock.sendto(header + audioop.lin2alaw(pcm, 2), self.peer)
+                    self.sent.append(time.monotonic())
                 seq, ts, n = seq + 1, ts + FRAME, n + 1
             time.sleep(max(0.0, next_at - time.monotonic()))
 

@@ -93,6 +93,7 @@ def relay_leg(fr: FastRelay, fd: int, target_fd: int) -> RelayLeg:
     fr.reserve(max(fd, target_fd))
     leg = fr.legs[fd]
     leg.mode, leg.target_fd, leg.peer_ssrc, leg.audio_pt, leg.max_seq = MODE_RELAY, target_fd, 0xA, 8, 99
+    leg.last_in_ts = 99 * 160  # the stream's course so far: packet(100) goes on from it
     return leg
 
 

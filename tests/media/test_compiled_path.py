@@ -5,6 +5,12 @@ networks really produce — gaps, reordering, duplicates, RFC 4733 events, marke
 port, headers with padding or a CSRC, a burst of late packets — goes through a relayed call on each engine;
 the other leg must receive the same packets (sequence numbers and timestamps relative to the first, payload
 types, markers, payloads), and the statistics must agree.
+
+Scripted streams add what a source may do to its numbering mid-call: restart its sequence and timestamps under
+the same SSRC (with and without a straggler from before), jump either forward, go back in timestamp only, wrap
+both counters, or change SSRC. On both paths the other leg's stream must go on by one sequence number per
+packet with its timestamp moving on, the marker bit set on the first packet after each discontinuity and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -83,7 +89,7 @@ class Outcome:
     sent: int
 
 
-async def run(compiled: bool, seed: int) -> tuple[Outcome, dict[str, int]]:
+async def run(compiled: bool, seed: int | list[Datagram]) -> tuple[Outcome, dict[str, int]]:
     low, high = free_port_range()
     engine = MediaEngine(MediaConfig(port_low=low, port_high=high, compiled_relay=compiled), EventBus())
     assert engine.compiled_relay == compiled
@@ -95,7 +101,7 @@ async def run(compiled: bool, seed: int) -> tuple[Outcome, dict[str, int]]:
         engine.bridge(la.endpoint_id, lb.endpoint_id)
         b.send((lb.address, lb.port), bytes(160))  # b is latched first, so a's packets can be relayed in C
         await asyncio.sleep(0.05)
-        for datagram in stream(seed):
+        for datagram in stream(seed) if isinstance(seed, int) else seed:
             a.transport.sendto(datagram.raw, (la.address, la.port))
             await asyncio.sleep(0.003)
         await asyncio.sleep(0.1)
@@ -123,3 +129,73 @@ async def test_compiled_and_python_paths_relay_the_same_packets(seed: int) -> No
     kinds = {(p[2], p[3]) for p in reference.packets}
     assert {(ALAW, False), (ALAW, True), (EVENT, True), (EVENT, False)} <= kinds  # the stream had them all
     assert figures["relayed"] > len(reference.packets) // 2  # most of them went the compiled way
+
+
+SPEECH = [bytes((k * 7 + n) % 256 for n in range(160)) for k in range(120)]  # a payload of its own each
+
+
+def scripted(case: str) -> tuple[list[Datagram], set[int]]:
+    """60 packets, one discontinuity, 60 more (one run of 120 for "wrap"); and the indices, among the packets
+    the other leg gets (all of them, in this order), where a new mapping starts (the first packet is one)."""
+    seq, ts, ssrc = 44000, 3_000_000, 0xA
+    if case == "wrap":
+        seq, ts = 0xFFFF - 59, (1 << 32) - 160 * 59
+    out: list[Datagram] = []
+    marks = {0}
+    for k in range(120):
+        if k == 60:
+            marks.add(k)
+            if case == "restart":
+                seq, ts = seq - 235, ts - 7 * 8000  # as the issue saw: 44212 back to 43977, about 7 s back
+            elif case == "straggler":  # (far back: a straggler only 235 ahead would pass for a loss)
+                seq, ts = seq - 30000, ts - 7 * 8000
+            elif case == "seq_jump":
+                seq += 5000
+            elif case == "ts_back":
+                ts -= 7 * 8000
+            elif case == "ts_jump":
+                ts += 60 * 8000
+            elif case == "new_ssrc":
+                seq, ts, ssrc = 7, 123_456, 0xB0B
+            else:
+                marks.discard(k)
+        out.append(Datagram(seq & 0xFFFF, rtp(seq, ts, SPEECH[k], ssrc=ssrc)))
+        seq, ts = seq + 1, ts + 160
+    if case == "straggler":  # one packet from before the restart comes after three new ones: a mapping of its
+        out.insert(62, out.pop(59))  # own, then the new stream takes up again
+        marks = {0, 59, 62, 63}
+    return out, marks
+
+
+def course(outcome: Outcome) -> list[tuple[int, int, bool, bytes]]:
+    """Each packet's steps from the one before: (sequence, timestamp, marker, payload)."""
+    steps = []
+    prev_seq = prev_ts = None
+    for seq, ts, _pt, marker, payload in outcome.packets:
+        steps.append(((seq - prev_seq) & 0xFFFF if prev_seq is not None else 0,
+                      (ts - prev_ts) & 0xFFFFFFFF if prev_ts is not None else 0, marker, payload))
+        prev_seq, prev_ts = seq, ts
+    return steps
+
+
+@pytest.mark.parametrize("case", ["restart", "straggler", "seq_jump", "ts_back", "ts_jump", "wrap", "new_ssrc"])
+async def test_a_relayed_stream_goes_on_by_one_across_a_discontinuity_on_both_paths(case: str) -> None:
+    sent, marks = scripted(case)
+    reference, _ = await run(False, sent)
+    compiled, figures = await run(True, sent)
+    for outcome in (reference, compiled):
+        steps = course(outcome)
+        assert [payload for *_, payload in steps] == [d.raw[12:] for d in sent]  # all of it, in order
+        assert [s for s, *_ in steps[1:]] == [1] * (len(sent) - 1)  # on by one, whatever the source did
+        assert {k for k, (_, _, marker, _) in enumerate(steps) if marker} == marks
+        for k, (_, ts_step, _, _) in enumerate(steps[1:], 1):
+            if k in marks:  # a new mapping: the time that passed (packets came every 3 ms: at least a frame)
+                assert ts_step in range(160, 160 * 6, 160), (k, ts_step)
+            else:
+                assert ts_step == 160, (k, ts_step)
+    # the same packets both ways (a new mapping's timestamp follows the clock, so only its sign is compared)
+    assert [(q, t if k not in marks else 0, m, p) for k, (q, t, m, p) in enumerate(course(compiled))] == \
+        [(q, t if k not in marks else 0, m, p) for k, (q, t, m, p) in enumerate(course(reference))]
+    assert (compiled.received, compiled.lost, compiled.sent) == (reference.received, reference.lost,
+                                                                 reference.sent)
+    assert figures["relayed"] >= len(sent) - 3 * len(marks)  # C took the stream up again after each one
