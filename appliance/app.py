@@ -62,9 +62,11 @@ from appliance.routing.router import RoutingTable
 from appliance.security.certificates import box_certificate, server_context
 from appliance.security.passwords import PasswordHasher
 from appliance.service_base import Service
+from appliance.sip.http import make_blueprint as sip_security_blueprint
 from appliance.sip.leg_provider import SipLegProvider
 from appliance.sip.models import SipConfig
 from appliance.sip.sdp_media import SdpBuilder
+from appliance.sip.security_service import SipSecurityService
 from appliance.sip.service import SipService
 from appliance.sip.trunk_config import sip_trunks, srtp_policies
 from appliance.snmp.builder import build_monitoring
@@ -355,6 +357,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         calls_blueprint(api, calls, core.records, core.data_dir / "recordings"),
         stream_blueprint(api, core.bus),
         toll_fraud_blueprint(api, core.config),
+        *([sip_security_blueprint(api, SipSecurityService(calls.sip, core.config, core.bus, core.clock))]
+          if calls else []),  # SIP source blocks (list, lift) and their thresholds, audited
         backups_blueprint(api, backups),
         firmware_routes(api),
         *prov.blueprints(api),

@@ -99,11 +99,6 @@ class Block:
     reason: str  # "failures": too many of its own; "attack": a failure during an attack on `extension`
     extension: str = ""
 
-    def to_dict(self, now: float) -> dict[str, Any]:
-        return {"source": self.source, "until": self.until, "seconds_left": max(0, round(self.until - now)),
-                "seconds": self.seconds, "failures": self.failures, "reason": self.reason,
-                "extension": self.extension}
-
 
 @dataclass(frozen=True, slots=True)
 class Attack:

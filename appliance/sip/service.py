@@ -29,6 +29,7 @@ from appliance.sip.digest import CredentialSource
 from appliance.sip.errors import SipConfigError
 from appliance.sip.models import SipConfig, TrunkConfig
 from appliance.sip.registrar import Registrar
+from appliance.sip.security import Block, SecurityPolicy
 from appliance.sip.transaction import Address
 from appliance.sip.transport import (
     StreamTransport,
@@ -387,6 +388,22 @@ class SipService:
     def _run(self, fn: Callable[[float], None]) -> None:
         fn(self.clock.monotonic())
         self._flush()
+
+    # -- sources blocked for failed authentications (see `security_service`)
+    def blocks(self) -> list[Block]:
+        """The sources refused now; their times are on the monotonic clock."""
+        blocks: list[Block] = []
+        self._run(lambda now: blocks.extend(self.core.blocks(now)))
+        return blocks
+
+    def lift_block(self, source: str) -> Block | None:
+        lifted: list[Block | None] = []
+        self._run(lambda now: lifted.append(self.core.lift_block(source, now)))
+        return lifted[0]
+
+    def set_security(self, policy: SecurityPolicy) -> None:
+        self.config = dataclasses.replace(self.config, security=policy)
+        self.core.set_security(policy)
 
     # -- the B2BUA API (each call sends at once)
     def leg(self, leg_id: str) -> SipLeg:
