@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import wave
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -113,12 +114,34 @@ def _recordings_of(recordings_dir: Path, call_id: str) -> list[Path]:
     return sorted(found, key=lambda p: (p.parent.name, len(p.stem), p.stem))
 
 
+def _call_of(recording: Path) -> str:
+    """The call a recording belongs to: call ids end in "-<n>" (`c<time>-<n>`), a call's later segments add
+    another "-<n>"."""
+    segment = re.fullmatch(r"(.+-\d+)-\d+", recording.stem)
+    return segment.group(1) if segment else recording.stem
+
+
 def _seconds_of(path: Path) -> float:
     try:
         with wave.open(str(path)) as w:
             return float(w.getnframes()) / float(w.getframerate())
     except (OSError, EOFError, wave.Error):
         return 0.0
+
+
+def _ivr_path(conn: Any, call_id: str) -> list[str]:
+    """The IVR nodes a call went through ("flow/node"): the session's own summary when it ended, else the
+    nodes it entered as far as the journal wrote them."""
+    path: list[str] = []
+    for flow, node, event, data in conn.execute(
+            "SELECT flow, node, event, data FROM ivr_journey WHERE call_id = ? ORDER BY id", (call_id,)):
+        if event == "ended":
+            summary = json.loads(data or "{}").get("path")
+            if isinstance(summary, list):
+                path = [str(p) for p in summary]
+        elif event == "node_entered":
+            path.append(f"{flow}/{node}")
+    return path
 
 
 def _named_recordings(conn: Any) -> set[str]:
@@ -142,10 +165,8 @@ def recover(records_path: Path, data_dir: Path, now: float, repair: Repair) -> R
         relative = {p: str(p.relative_to(data_dir)) for paths in segments.values() for p in paths}
         cdrs: list[dict[str, Any]] = []
         for call_id, started, updated, data in open_rows:
-            nodes = [r[0] for r in conn.execute(
-                "SELECT node FROM ivr_journey WHERE call_id = ? AND event NOT IN ('started', 'ended') ORDER BY id",
-                (call_id,))]
-            cdrs.append(interrupted_cdr(call_id, started, updated, json.loads(data or "{}"), nodes,
+            facts, nodes = json.loads(data or "{}"), _ivr_path(conn, call_id)
+            cdrs.append(interrupted_cdr(call_id, started, updated, facts, nodes,
                                         [relative[p] for p in segments[call_id]], now))
         # A repaired recording of a call with no trace at all (its first events never reached the disk)
         # is still listed: a CDR made from the file.
@@ -154,7 +175,7 @@ def recover(records_path: Path, data_dir: Path, now: float, repair: Repair) -> R
             name = str(path.relative_to(data_dir))
             if name in named:
                 continue
-            call_id = path.stem.split("-")[0]
+            call_id = _call_of(path)
             began = path.stat().st_mtime - _seconds_of(path)
             cdrs.append(interrupted_cdr(call_id, began, path.stat().st_mtime, {}, [], [name], now))
             named.add(name)

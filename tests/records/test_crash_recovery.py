@@ -35,7 +35,9 @@ def call_events(call_id: str, t: float) -> list[object]:
         E.CallOffered(at=t, call_id=call_id, direction="inbound", caller="13800138000", caller_name="",
                       callee="8000", trunk="pstn", leg_kind="sip"),
         IvrStarted(at=t + 0.1, call_id=call_id, caller="13800138000", did="8000", flow="main", flow_version=1),
-        IvrStep(at=t + 1.0, call_id=call_id, seq=1, flow="main", flow_version=1, node="menu", kind="key",
+        IvrStep(at=t + 0.5, call_id=call_id, seq=1, flow="main", flow_version=1, node="menu",
+                kind="node_entered", detail="menu"),
+        IvrStep(at=t + 1.0, call_id=call_id, seq=2, flow="main", flow_version=1, node="menu", kind="key",
                 detail="1"),
         E.CallQueued(at=t + 1.5, call_id=call_id, queue="sales", caller="13800138000", priority=5, vip=False),
         E.CallRinging(at=t + 2.0, call_id=call_id, role="agent", party="3001", agent="3001",
@@ -113,7 +115,7 @@ def test_recovery_writes_interrupted_cdrs_repairs_and_lists_recordings(tmp_path:
     clean.open(0.0)
     clean.write(b"\x00" * SECOND, 1.0)
     clean.close(1.0)
-    cut_recording(day / "c3.wav", 2.0)  # a call with no trace in the records at all
+    cut_recording(day / "c17-3.wav", 2.0)  # a call with no trace in the records at all (ids as the box's)
     records.write_batch([("agent_log", (90.0, "3001", "ringing", "on_call", "answer", {})),
                          ("agent_log", (95.0, "3002", "idle", "paused", "lunch", {})),
                          ("agent_log", (96.0, "3003", "idle", "logged_out", "logout", {}))])
@@ -122,9 +124,9 @@ def test_recovery_writes_interrupted_cdrs_repairs_and_lists_recordings(tmp_path:
     report = recover(records.path, data, 500.0, repair_recent)
 
     assert sorted(report.repaired_recordings) == ["recordings/20261206/c1-2.wav", "recordings/20261206/c1.wav",
-                                                  "recordings/20261206/c3.wav"]
-    assert sorted(report.interrupted_calls) == ["c1", "c3"]
-    for name in ("c1.wav", "c1-2.wav", "c3.wav"):
+                                                  "recordings/20261206/c17-3.wav"]
+    assert sorted(report.interrupted_calls) == ["c1", "c17-3"]
+    for name in ("c1.wav", "c1-2.wav", "c17-3.wav"):
         with wave.open(str(day / name)) as w:  # parses, and holds every whole sample written
             assert w.getnchannels() == 2 and w.getframerate() == 8000
             assert w.getnframes() == (3 if name == "c1.wav" else 2) * 8000
@@ -132,12 +134,12 @@ def test_recovery_writes_interrupted_cdrs_repairs_and_lists_recordings(tmp_path:
     c1 = records.cdrs(where={"call_id": "c1"}).items[0]
     assert c1["disposition"] == INTERRUPTED and c1["interrupted"]["last_step"] == "bridged"
     assert c1["caller"] == "13800138000" and c1["callee"] == "8000" and c1["queue"] == "sales"
-    assert c1["agent"] == "3001" and c1["agent_answered"] == 104.0 and c1["ivr_path"] == ["menu"]
+    assert c1["agent"] == "3001" and c1["agent_answered"] == 104.0 and c1["ivr_path"] == ["main/menu"]
     assert c1["started"] == 100.0 and c1["ended"] == 104.0
     assert c1["recordings"] == ["recordings/20261206/c1.wav", "recordings/20261206/c1-2.wav"]
     assert c1["recording"] == "recordings/20261206/c1.wav"
-    c3 = records.cdrs(where={"call_id": "c3"}).items[0]
-    assert c3["disposition"] == INTERRUPTED and c3["recordings"] == ["recordings/20261206/c3.wav"]
+    c3 = records.cdrs(where={"call_id": "c17-3"}).items[0]
+    assert c3["disposition"] == INTERRUPTED and c3["recordings"] == ["recordings/20261206/c17-3.wav"]
     assert records.cdrs(where={"call_id": "c2"}).items[0]["disposition"] == "answered"  # untouched
     assert records.count("open_call") == 0
     # the agents left logged in are logged out in the log; their last states are kept for the restore
