@@ -50,6 +50,9 @@ class PhoneServerConfig:
     pnp: bool = False  # answer multicast ua-profile SUBSCRIBEs
     pnp_port: int = PNP_PORT
     advertise: str | None = None  # the address phones register to, when no request tells it
+    # HTTPS server threads, each with its own loop accepting on the one listening socket: a power cut's
+    # handshakes spread over the cores (OpenSSL releases the GIL for its crypto)
+    https_threads: int = 2
 
 
 @dataclass
@@ -64,12 +67,14 @@ class PhoneService:
     renderer: Renderer = field(default_factory=Renderer)
     counters: dict[str, int] = field(default_factory=lambda: {"served": 0, "refused": 0, "pnp_answered": 0,
                                                               "pnp_ignored": 0})
-    _https: _HttpsThread | None = None
+    _https: list[_HttpsThread] = field(default_factory=list)
     _tftp: tftpy.TftpServer | None = None
     _tftp_thread: threading.Thread | None = None
     _pnp: asyncio.DatagramTransport | None = None
     _save_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _error: str = ""
+    # counted from the HTTPS and TFTP threads and the loop: `+=` on a dict item is not atomic
+    _count_lock: threading.Lock = field(default_factory=threading.Lock)
     # MAC → (wall time, file, source) of the phone's last file served since start: the pages' "provisioned"
     # state. Written from the HTTPS and TFTP threads; a dict item assignment is atomic.
     _last_fetch: dict[str, tuple[float, str, str]] = field(default_factory=dict)
@@ -112,9 +117,9 @@ class PhoneService:
             if self._tftp_thread is not None:
                 await asyncio.to_thread(self._tftp_thread.join, 5)
             self._tftp, self._tftp_thread = None, None
-        if self._https is not None:
-            https, self._https = self._https, None
-            await asyncio.to_thread(https.stop)
+        https, self._https = self._https, []
+        for server in https:
+            await asyncio.to_thread(server.stop)
 
     def listening(self) -> list[str]:
         out = [f"phones https://{self.server.bind}:{self.https_port}/p/<token>/<file>"] if self._https else []
@@ -132,9 +137,9 @@ class PhoneService:
 
     @property
     def https_port(self) -> int:
-        if self._https is None:
+        if not self._https:
             return self.server.https_port
-        return self._https.port
+        return self._https[0].port
 
     @property
     def tftp_port(self) -> int:
@@ -263,7 +268,7 @@ class PhoneService:
         """TFTP: the file name alone says which phone asks."""
         name = filename.lstrip("/").lower()
         if name in COMMON_FILES:
-            self.counters["served"] += 1
+            self._count("served")
             return self.renderer.common(name, self.live(local_address))
         mac = mac_in(name)
         record = self.inventory.get(mac) if mac else None
@@ -283,12 +288,16 @@ class PhoneService:
             data = self.renderer.for_phone(record, name, live, ext.name if ext is not None else "")
             if data is None:
                 return self._refuse(source, filename, f"not a file of phone {record.phone.mac}")
-        self.counters["served"] += 1
+        self._count("served")
         self._last_fetch[record.phone.mac] = (time.time(), name, source)
         return data
 
+    def _count(self, key: str) -> None:
+        with self._count_lock:
+            self.counters[key] += 1
+
     def _refuse(self, source: str, filename: str, why: str) -> bytes | None:
-        self.counters["refused"] += 1
+        self._count("refused")
         log.warning("provisioning refused %s to %s: %s", filename[:80], source, why)
         return None
 
@@ -297,15 +306,26 @@ class PhoneService:
     def tls_context(self) -> ssl.SSLContext:
         """The box's one certificate (the web UI's and SIP over TLS's too)."""
         cert, key = box_certificate(self.data_dir, self.server.advertise or "appliance.local")
-        return server_context(cert, key)
+        ctx = server_context(cert, key)
+        # no TLS 1.3 session tickets: a phone fetches at boot and then hours apart, after any ticket's
+        # lifetime, and issuing two per connection is a quarter of the box's handshake work in a power cut
+        ctx.num_tickets = 0
+        return ctx
 
     async def _start_https(self, sock: socket.socket | None = None) -> None:
         ctx = await asyncio.to_thread(self.tls_context)
         if sock is None:
             sock = socket.create_server((self.server.bind, self.server.https_port), backlog=1024)
-        https = _HttpsThread(self.fetch, sock, ctx)
-        await asyncio.to_thread(https.start)
-        self._https = https
+        socks = [sock] + [sock.dup() for _ in range(max(1, self.server.https_threads) - 1)]
+        for i, s in enumerate(socks):
+            https = _HttpsThread(self.fetch, s, ctx, f"phones-https-{i}")
+            self._https.append(https)  # stop() ends whatever started, even half
+            try:
+                await asyncio.to_thread(https.start)
+            except BaseException:
+                for rest in socks[i + 1:]:
+                    rest.close()
+                raise
 
     async def start_https_on(self, sock: socket.socket) -> None:
         """Serve on a socket made elsewhere (a network namespace in tests, an inherited socket on the image)."""
@@ -369,10 +389,10 @@ class _HttpsThread:
     back at once, and their TLS handshakes must not stall the loop that relays RTP. The files are rendered
     there too, from the configuration's immutable snapshot."""
 
-    def __init__(self, fetch: Fetch, sock: socket.socket, ctx: ssl.SSLContext) -> None:
+    def __init__(self, fetch: Fetch, sock: socket.socket, ctx: ssl.SSLContext, name: str) -> None:
         self.fetch, self.sock, self.ctx = fetch, sock, ctx
         self.loop = _new_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="phones-https", daemon=True)
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
         self.server: asyncio.Server | None = None
         self.port = int(sock.getsockname()[1])
 
@@ -385,17 +405,21 @@ class _HttpsThread:
             lambda: PhoneHttp(self.fetch), sock=self.sock, ssl=self.ctx, backlog=1024, ssl_handshake_timeout=15)
 
     def stop(self) -> None:
-        if self.thread.is_alive():
+        if not self.thread.is_alive():
+            self.sock.close()
+        else:
             asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(30)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
         self.loop.close()
 
     async def _stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.server.wait_closed(), 5)
+        if self.server is None:
+            self.sock.close()  # never handed to a server, which would have closed it
+            return
+        self.server.close()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.server.wait_closed(), 5)
 
 
 class _PnpProtocol(asyncio.DatagramProtocol):
@@ -409,10 +433,10 @@ class _PnpProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         result = self.responder.datagram(data, (addr[0], addr[1]))
         if not result.answered:
-            self.service.counters["pnp_ignored"] += 1
+            self.service._count("pnp_ignored")
             log.info("PnP: ignored a datagram from %s:%s: %s", addr[0], addr[1], result.reason)
             return
-        self.service.counters["pnp_answered"] += 1
+        self.service._count("pnp_answered")
         assert self.transport is not None
         for out in result.out:
             self.transport.sendto(out.data, out.to)

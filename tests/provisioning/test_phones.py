@@ -195,3 +195,43 @@ async def test_plug_and_play_that_cannot_listen_leaves_the_rest_running(tmp_path
         await service.stop()
         taken.close()
         core.close()
+
+
+async def test_every_https_thread_serves_and_stop_ends_them_all(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    core = Core.open(tmp_path / "data")
+    await seed_if_empty(core)
+    service = PhoneService(core.data_dir, core.config,
+                           PhoneServerConfig(bind="127.0.0.1", https_port=0, https_threads=3))
+    served_by: set[str] = set()
+    fetch = service.fetch
+
+    def spying_fetch(*args: Any, **kwargs: Any) -> bytes | None:
+        served_by.add(threading.current_thread().name)
+        return fetch(*args, **kwargs)
+
+    service.fetch = spying_fetch  # type: ignore[method-assign]
+    await service.start()
+    try:
+        records = await add_demo_phones(service)
+        yl = records["1001"]
+        own = url(service, yl.token, f"{MACS['1001']}.cfg")
+        threads = {t.name for t in threading.enumerate() if t.name.startswith("phones-https-")}
+        assert threads == {"phones-https-0", "phones-https-1", "phones-https-2"}
+        # the threads accept on one socket; a burst of fetches lands on more than one of them
+        for _ in range(5):
+            answers = await asyncio.gather(*(curl(own) for _ in range(24)))
+            assert all(a.code == 200 and b"account.1.user_name = 1001" in a.body for a in answers)
+            if len(served_by) > 1:
+                break
+        assert len(served_by) > 1 and served_by <= threads
+        assert service.health().counters["served"] >= 24
+        port = service.https_port
+    finally:
+        await service.stop()
+        core.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("phones-https-")]
+    with socket.create_server(("127.0.0.1", port)):  # every duplicate of the listening socket is closed
+        pass
