@@ -61,8 +61,11 @@ Credentials are injected, never stored here in plaintext (`digest.CredentialSour
         allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()   # empty: anywhere
 
 `digest.ha1(algorithm, user, realm, password)` computes the value a store keeps. Unknown extensions and
-wrong passwords get the same 403; failures per source and per extension lead to a temporary block
-(`AuthBlocked` event + a warning log line); requests beyond `SecurityPolicy.rate_per_source` are dropped.
+wrong passwords get the same 403; failures block the *source*, never the extension, each block twice the last
+(`AuthBlocked`, `AuthUnblocked` + a warning log line); failures on one extension from many sources raise
+`ExtensionUnderAttack`; requests beyond `SecurityPolicy.rate_per_source` are dropped, and a source holding too
+many unanswered transactions or calls gets 503 (see `security`). `SipService.blocks()` / `lift_block(source)` /
+`set_security(policy)` are the admin's handles (`security_service`, `http`).
 
 B2BUA API for call control
 --------------------------
@@ -99,5 +102,6 @@ credentials and apply its outbound caller-ID rules; inbound calls from a trunk g
 `sip.set_trunks(trunks)` applies a changed trunk list while running: new registering trunks register at once,
 removed or disabled ones are un-registered (Expires: 0), ones whose registration settings changed do both.
 Registrar, trunk and security events: `RegistrationChanged`, `ContactReachability` (OPTIONS qualify),
-`TrunkRegistrationChanged` (with back-off), `AuthFailed`, `AuthBlocked`, `RateLimited`, `ProtocolViolation`.
+`TrunkRegistrationChanged` (with back-off), `AuthFailed`, `AuthBlocked`, `AuthUnblocked`, `ExtensionUnderAttack`,
+`RateLimited`, `ProtocolViolation`.
 """
