@@ -15,6 +15,7 @@ import builtins
 import dataclasses
 import json
 import logging
+import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -114,7 +115,8 @@ class ConfigStore:
         except ValueError as exc:
             raise StoreCorrupt(self.path, str(exc), last_good) from None
         if schema_version(doc) > SCHEMA_VERSION:
-            raise SchemaTooNew(self.path, schema_version(doc), SCHEMA_VERSION)
+            older = self._copy_before_newer(schema_version(doc))
+            doc = _load_document(older)  # (read only: the copy is read where it is)
         try:
             self._snapshot, self._settings = self._decode(migrate(doc)[0])
         except ValidationFailed as exc:
@@ -131,7 +133,7 @@ class ConfigStore:
                 raise StoreCorrupt(self.path, str(exc), last_good) from None
             found = schema_version(doc)
             if found > SCHEMA_VERSION:
-                raise SchemaTooNew(self.path, found, SCHEMA_VERSION)
+                doc, found = self._roll_back(found)
             doc, steps = migrate(doc)
             if steps:
                 backup = self.data_dir / f"config.v{found}.bak.json"
@@ -148,6 +150,29 @@ class ConfigStore:
             raise StoreCorrupt(self.path, exc.message, last_good) from None
         self._db = TinyDB(storage=AtomicJSONStorage, path=self.path)
         shutil.copyfile(self.path, self.last_good_path)
+
+    def _copy_before_newer(self, newer: int) -> Path:
+        """The copy a newer release kept when it migrated the file (`config.vN.bak.json`, the newest N this
+        software reads), or SchemaTooNew when there is none."""
+        copies = sorted((int(m.group(1)), p) for p in self.data_dir.glob("config.v*.bak.json")
+                        if (m := re.fullmatch(r"config\.v(\d+)\.bak\.json", p.name)) and int(m.group(1)) <= SCHEMA_VERSION)
+        if not copies:
+            raise SchemaTooNew(self.path, newer, SCHEMA_VERSION)
+        return copies[-1][1]
+
+    def _roll_back(self, newer: int) -> tuple[Document, int]:
+        """A newer release wrote the file and the box went back to this one (its update failed its health
+        check, or the admin rolled back): carry on from the copy that release kept before migrating, so the
+        box starts. What was changed under the newer release is set aside, never deleted."""
+        older = self._copy_before_newer(newer)
+        doc = _load_document(older)
+        aside = self.data_dir / f"config.v{newer}.rolled-back.json"
+        shutil.copyfile(self.path, aside)
+        atomic_write_text(self.path, older.read_text(encoding="utf-8"))
+        log.warning("configuration: schema v%d was written by a newer release; this release (v%d) carries on from "
+                    "%s, the copy kept before that release migrated it. Changes made under the newer release are "
+                    "in %s.", newer, SCHEMA_VERSION, older.name, aside.name)
+        return doc, schema_version(doc)
 
     def _decode(self, doc: Document) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
         snapshot: dict[str, dict[str, Any]] = {}

@@ -2,7 +2,8 @@
 
 The document is TinyDB's JSON: `{table: {doc_id: doc}}` with the schema version in `_meta`. Each migration
 takes the document at version N and returns it at N+1; `migrate()` runs them in order from whatever version
-the file has. A file newer than this software is refused, never downgraded.
+the file has. A file newer than this software is never downgraded: the store carries on from the copy the
+newer release kept before migrating it (`ConfigStore._roll_back`), or refuses to start.
 
 History:
 - v1 → v2: a staff member's `skills` were a list of skill ids; they became `{skill, level}` pairs (levels 0-9

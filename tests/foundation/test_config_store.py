@@ -96,6 +96,32 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"_meta": {"1": {"schema_version": SCHEMA_VERSION + 1}}}))
     with pytest.raises(SchemaTooNew):
         open_store(tmp_path)
+    (tmp_path / f"config.v{SCHEMA_VERSION + 1}.bak.json").write_text("{}")  # a copy this release cannot read either
+    with pytest.raises(SchemaTooNew):
+        open_store(tmp_path)
+
+
+async def test_after_a_rollback_the_older_release_carries_on_from_the_copy_kept_before_the_migration(
+        tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    await store.create("skills", m.Skill(id="sales", name="Sales"))
+    store.close()
+    kept = (tmp_path / "config.json").read_text()
+    # what a newer release does at its first boot: keep a copy, then write its own schema
+    (tmp_path / f"config.v{SCHEMA_VERSION}.bak.json").write_text(kept)
+    newer = json.loads(kept)
+    newer["_meta"]["1"]["schema_version"] = SCHEMA_VERSION + 1
+    newer["skills"]["2"] = {"id": "vip", "name": "VIP", "made_under": "the newer release"}
+    (tmp_path / "config.json").write_text(json.dumps(newer))
+    for read_only in (True, False):
+        again = ConfigStore.open(tmp_path, all_kinds(), read_only=read_only)
+        assert again.get("skills", "sales").name == "Sales" and again.find("skills", "vip") is None
+        again.close()
+    # the newer release's file is set aside, not lost; the store is this release's again and opens cleanly
+    assert json.loads((tmp_path / f"config.v{SCHEMA_VERSION + 1}.rolled-back.json").read_text()) == newer
+    assert json.loads((tmp_path / "config.json").read_text())["_meta"]["1"]["schema_version"] == SCHEMA_VERSION
+    assert check_integrity(tmp_path, all_kinds()).ok
+    open_store(tmp_path).close()
 
 
 async def test_corrupt_file_refuses_to_start_and_offers_the_last_good_copy(tmp_path: Path) -> None:
