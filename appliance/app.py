@@ -58,6 +58,8 @@ from appliance.prompts.tts import EspeakTts
 from appliance.records.journal import RecordJournal
 from appliance.records.recovery import AgentStateRestore, CrashRecovery
 from appliance.records.sqlite_store import RecordStore
+from appliance.reports.http import make_blueprint as reports_blueprint
+from appliance.reports.service import ReportService
 from appliance.routing.router import RoutingTable
 from appliance.security.certificates import box_certificate, server_context
 from appliance.security.passwords import PasswordHasher
@@ -349,6 +351,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     monitoring = build_monitoring(core, run.bind, run.snmp_port, lambda: holder[0].health() if holder else [],
                                   calls.controller.queue_views if calls else None,
                                   hardware=hardware.status)  # alarms, SNMP agent (cards' tables too), /metrics
+    reports = ReportService(core.records.path, lambda: core.store.settings)  # roll-ups kept by the journal
     blueprints = [
         auth_blueprint(api, core.auth),
         configuration_blueprint(api, core.config),
@@ -357,6 +360,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         calls_blueprint(api, calls, core.records, core.data_dir / "recordings"),
         stream_blueprint(api, core.bus),
         toll_fraud_blueprint(api, core.config),
+        reports_blueprint(api, reports, core.config),
         *([sip_security_blueprint(api, SipSecurityService(calls.sip, core.config, core.bus, core.clock))]
           if calls else []),  # SIP source blocks (list, lift) and their thresholds, audited
         backups_blueprint(api, backups),
@@ -386,7 +390,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     # anything new; the journal outlives the calls whose records it writes.
     recovery = CrashRecovery(core.records, core.data_dir, core.clock, repair_recent)
     appliance.services.append(recovery)
-    appliance.services.append(RecordJournal(core.records, core.bus, clock=core.clock))
+    appliance.services.append(RecordJournal(core.records, core.bus, clock=core.clock, open_writer=reports.open_writer()))
     if calls is not None:
         appliance.telephony = calls
         appliance.services.append(calls)

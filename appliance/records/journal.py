@@ -97,6 +97,37 @@ def open_call_row(event: Event) -> tuple[Any, ...] | None:
     return (call_id, event.at, data)
 
 
+# How a queue call ended, like Asterisk's queue log: COMPLETEAGENT, COMPLETECALLER, TRANSFER (the agent's part
+# ended by a transfer), and the box's own ending (a supervisor's hang-up, a time limit).
+_COMPLETED_BY = {"agent": "complete_agent", "caller": "complete_caller"}
+COMPLETION_EVENTS = ("complete_agent", "complete_caller", "complete_system", "transfer")
+
+
+def completion_rows(cdr: dict[str, Any], answered_in: dict[str, str]) -> list[tuple[Any, ...]]:
+    """Queue-log rows for each agent who answered the call from a queue (`answered_in`: agent → the queue
+    it answered in), from the CDR's agent legs: talk is the leg's answered time to its end, less the call's
+    hold time for the last agent (the one the hold belongs to); an earlier agent's part ended by a transfer."""
+    legs = sorted((leg for leg in cdr.get("legs") or () if isinstance(leg, dict) and leg.get("role") == "agent"
+                   and leg.get("agent") and isinstance(leg.get("answered"), int | float)),
+                  key=lambda leg: float(leg["answered"]))
+    rows: list[tuple[Any, ...]] = []
+    for i, leg in enumerate(legs):
+        agent = str(leg["agent"])
+        queue = answered_in.get(agent)
+        if not queue:
+            continue  # rung directly (a transfer to the agent), not through a queue
+        last = i == len(legs) - 1
+        answered = float(leg["answered"])
+        ended = float(leg.get("ended") or cdr.get("ended") or answered)
+        hold = float(cdr.get("hold") or 0.0) if last else 0.0
+        event = _COMPLETED_BY.get(str(cdr.get("hangup_side") or ""), "complete_system") if last else "transfer"
+        rows.append((ended, str(cdr["call_id"]), queue, event, agent,
+                     {"talk": round(max(0.0, ended - answered - hold), 3), "hold": round(hold, 3),
+                      "answered": answered, "hangup_side": cdr.get("hangup_side") or "",
+                      "transfers": len(cdr.get("transfers") or ())}))
+    return rows
+
+
 def entry_of(event: Event) -> Entry | None:
     """The row an event becomes, or None for events the journal does not record."""
     topic = event.topic
@@ -177,6 +208,7 @@ class RecordJournal:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subs: list[Any] = []
+        self._answered_in: dict[str, dict[str, str]] = {}  # call → agent → queue, until the call's CDR
         self.rows_written = 0
         self.rows_dropped = 0
         self.rows_rejected = 0  # accepted rows the store could never take (bad data); logged
@@ -186,8 +218,15 @@ class RecordJournal:
 
     def handle(self, event: Event) -> None:
         entry = entry_of(event)
-        if entry is not None:
-            self.accept(entry)
+        if entry is None:
+            return
+        table, row = entry
+        if table == "queue_log" and row[3] == "answered" and row[4]:
+            self._answered_in.setdefault(row[1], {})[row[4]] = row[2]
+        elif table == "cdr":  # the call's completion lines go in the CDR's transaction, just before it
+            for line in completion_rows(row, self._answered_in.pop(str(row.get("call_id")), {})):
+                self.accept(("queue_log", line))
+        self.accept(entry)
 
     def accept(self, entry: Entry) -> bool:
         """Take a row to be written; False (and counted) when the backlog is full. Never blocks, never

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
@@ -156,10 +156,16 @@ def _connect(path: Path, *, check_same_thread: bool) -> sqlite3.Connection:
     return conn
 
 
+# Called inside each batch's transaction after its rows are in (roll-ups kept beside the rows they come from):
+# whatever it writes commits or rolls back with them.
+AfterBatch = Callable[[sqlite3.Connection, Sequence[tuple[str, Any]]], None]
+
+
 @dataclass
 class RecordStore:
     path: Path
     _conn: sqlite3.Connection | None = field(default=None, repr=False)
+    after_batch: AfterBatch | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, path: Path) -> RecordStore:
@@ -248,6 +254,8 @@ class RecordStore:
                 self.conn.executemany(_insert_sql(table), params)
                 if table == "cdr":  # the call is no longer open: its record is whole
                     self.conn.executemany(_OPEN_CALL_DELETE, [(p[0],) for p in params])
+            if self.after_batch is not None:
+                self.after_batch(self.conn, entries)
         return len(entries)
 
     def rows(

@@ -1,0 +1,1 @@
+"""Reports over the record store: half-hour roll-ups kept by the journal's writer, and report definitions."""
