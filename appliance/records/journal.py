@@ -110,6 +110,8 @@ def completion_rows(cdr: dict[str, Any], answered_in: dict[str, str]) -> list[tu
     legs = sorted((leg for leg in cdr.get("legs") or () if isinstance(leg, dict) and leg.get("role") == "agent"
                    and leg.get("agent") and isinstance(leg.get("answered"), int | float)),
                   key=lambda leg: float(leg["answered"]))
+    caller_left = max((float(leg.get("ended") or 0.0) for leg in cdr.get("legs") or ()
+                       if isinstance(leg, dict) and leg.get("role") == "caller"), default=0.0)
     rows: list[tuple[Any, ...]] = []
     for i, leg in enumerate(legs):
         agent = str(leg["agent"])
@@ -120,7 +122,9 @@ def completion_rows(cdr: dict[str, Any], answered_in: dict[str, str]) -> list[tu
         answered = float(leg["answered"])
         ended = float(leg.get("ended") or cdr.get("ended") or answered)
         hold = float(cdr.get("hold") or 0.0) if last else 0.0
-        event = _COMPLETED_BY.get(str(cdr.get("hangup_side") or ""), "complete_system") if last else "transfer"
+        # The agent who left while the caller stayed on (a survey) completed it, whatever ended the call later.
+        side = "agent" if last and float(leg.get("ended") or ended) < caller_left else str(cdr.get("hangup_side") or "")
+        event = _COMPLETED_BY.get(side, "complete_system") if last else "transfer"
         rows.append((ended, str(cdr["call_id"]), queue, event, agent,
                      {"talk": round(max(0.0, ended - answered - hold), 3), "hold": round(hold, 3),
                       "answered": answered, "hangup_side": cdr.get("hangup_side") or "",

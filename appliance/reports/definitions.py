@@ -63,8 +63,12 @@ def _ivr_figures(r: dict[str, Any]) -> dict[str, Any]:
             "self_served_rate": _ratio(r["self_served"], r["ended"]), "abandon_rate": _ratio(r["abandoned"], r["ended"])}
 
 
+_RATIOS = frozenset({"service_level", "abandon_rate", "timeout_rate", "answer_rate", "self_served_rate"})
+
+
 def _rounded(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
+    """Seconds to the millisecond (ratios are rounded to 4 places where they are made)."""
+    return {k: round(v, 3) if isinstance(v, float) and k not in _RATIOS else v for k, v in row.items()}
 
 
 def run(conn: sqlite3.Connection, q: ReportQuery, zone: ZoneInfo, policy: ReportPolicy,
@@ -118,4 +122,5 @@ def run(conn: sqlite3.Connection, q: ReportQuery, zone: ZoneInfo, policy: Report
                            f"{span}{where} GROUP BY p.period, r.flow, r.node ORDER BY p.period, r.flow, r.node",
                      args + more)
         out = [_ivr_figures(r) for r in rows]
-    return [{"period_start": r["period"], "period_label": label(r["period"], zone), **_rounded(r)} for r in out]
+    return [{"period_start": r["period"], "period_label": label(r["period"], zone),
+             **{k: v for k, v in _rounded(r).items() if k != "period"}} for r in out]
