@@ -434,6 +434,7 @@ class SipCore(TransactionUser):
 
     def lift_block(self, source: str, now: float) -> Block | None:
         """Hear `source` again at once (an `AuthUnblocked` event follows); None when it was not blocked."""
+        self.auth.sweep(now)  # a block that already ran out is reported as expired, not as lifted
         block = self.guard.lift(source)
         if block is not None and block.until > now:
             self.ctx.emit(ev.AuthUnblocked(source=source, reason="lifted"))

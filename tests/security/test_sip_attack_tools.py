@@ -212,3 +212,26 @@ def test_a_spread_attack_from_20_addresses_raises_the_alarm(box: RunningApplianc
     args = from_address([*box.sipp_args(box.scenario("phone_register.xml"), port), "-inf",
                          str(box.users_csv(target)), f"127.0.0.1:{box.sip_port}"], "127.0.0.6")
     assert successful(box.sipp(args)) == 1
+
+
+def test_the_sip_thresholds_are_read_changed_and_audited(box: RunningAppliance) -> None:
+    status, policy = box.api("GET", "/api/v1/security/sip-policy")
+    assert status == 200 and policy == SecurityPolicy().to_dict()
+    status, policy = box.api("PATCH", "/api/v1/security/sip-policy", {"max_block_seconds": 7200})
+    assert status == 200 and policy["max_block_seconds"] == 7200 and policy["max_failures"] == POLICY.max_failures
+    status, data = box.api("PATCH", "/api/v1/security/sip-policy", {"max_failures": 0, "colour": "red"})
+    assert status == 422 and sorted(f["field"] for f in data["details"]["fields"]) == ["colour", "max_failures"]
+    assert box.api("GET", "/api/v1/security/sip-policy")[1]["max_block_seconds"] == 7200
+    _, page = box.api("GET", "/api/v1/audit?kind=settings&key=sip_security")
+    assert [(e["actor"], e["after"]["max_block_seconds"]) for e in page["items"]] == [("admin", 7200)]
+
+
+def test_the_sip_security_routes_are_in_the_openapi_document(box: RunningAppliance) -> None:
+    status, doc = box.api("GET", "/api/v1/openapi.json")
+    assert status == 200
+    paths = doc["paths"]
+    assert set(paths["/api/v1/security/sip-blocks"]) >= {"get"}
+    assert set(paths["/api/v1/security/sip-policy"]) >= {"get", "patch"}
+    lift = paths["/api/v1/security/sip-blocks/lift"]["post"]
+    assert lift["requestBody"]["content"]["application/json"]["schema"]["required"] == ["source"]
+    assert "422" in lift["responses"]
