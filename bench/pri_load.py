@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -61,6 +63,101 @@ STAMP = struct.Struct(">I")
 ALAW_SILENCE = b"\xd5" * 160
 
 
+# ---------------------------------------------------------------- where frames go missing
+
+
+class TickLateness:
+    """How late a driver sees the card's bearer ticks, against the card's 20 ms grid (each span's earliest
+    arrival so far anchors it): a tick handled more than 20 ms late was answered after the card's next tick."""
+
+    def __init__(self) -> None:
+        self.anchor: dict[int, float] = {}
+        self.late = collections.Counter[str]()
+        self.worst = 0.0
+        self.missed = 0  # gaps in a span's tick numbers (datagrams lost before the driver)
+        self._last: dict[int, int] = {}
+
+    @classmethod
+    def watch(cls, driver: E1Driver) -> TickLateness:
+        me = cls()
+        inner = driver.bearer
+
+        def bearer(frames: Any) -> None:
+            me.seen(frames.unit, frames.tick, time.monotonic())
+            inner(frames)
+
+        driver.bearer = bearer  # type: ignore[method-assign]
+        return me
+
+    def seen(self, unit: int, tick: int, now: float) -> None:
+        last = self._last.get(unit)
+        if last is not None and tick != last + 1:
+            self.missed += max(0, tick - last - 1)
+        self._last[unit] = tick
+        zero = now - tick * 0.020
+        anchor = self.anchor.get(unit)
+        if anchor is None or zero < anchor:
+            self.anchor[unit] = anchor = zero
+        late = zero - anchor
+        self.worst = max(self.worst, late)
+        for ms in (20, 40, 60, 80):
+            if late > ms / 1000:
+                self.late[f">{ms}ms"] += 1
+
+    def figures(self) -> dict[str, Any]:
+        return {**self.late, "worst_ms": round(self.worst * 1000, 1), "missed": self.missed}
+
+
+class UdpDrops:
+    """Datagrams the kernel dropped on full receive buffers, per socket (/proc/net/udp, last column), read
+    once a second: a socket's count is gone when it closes, so the highest seen per socket is kept."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple[int, int]] = {}  # inode -> (local port, drops)
+
+    def sample(self) -> None:
+        with contextlib.suppress(OSError), open("/proc/net/udp") as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if len(cols) >= 13 and cols[1].startswith("0100007F:"):
+                    drops = int(cols[-1])
+                    if drops:
+                        self.seen[cols[9]] = (int(cols[1].split(":")[1], 16), drops)
+
+    def by_port(self, named: dict[str, range]) -> dict[str, int]:
+        """Drops on the named ports (other processes on the machine have sockets on the loopback too)."""
+        out = dict.fromkeys(named, 0)
+        for port, drops in self.seen.values():
+            name = next((n for n, r in named.items() if port in r), None)
+            if name is not None:
+                out[name] += drops
+        return out
+
+
+class GcPauses:
+    """Collections in this process, and how long the longest ones held the loop."""
+
+    def __init__(self) -> None:
+        self.count = collections.Counter[int]()
+        self.worst = 0.0
+        self.over_10ms = 0
+        self._t = 0.0
+        gc.callbacks.append(self.callback)
+
+    def callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+            return
+        spent = time.perf_counter() - self._t
+        self.count[int(info["generation"])] += 1
+        self.worst = max(self.worst, spent)
+        self.over_10ms += spent > 0.010
+
+    def figures(self) -> dict[str, Any]:
+        return {"by_generation": dict(self.count), "worst_ms": round(self.worst * 1000, 1),
+                "over_10ms": self.over_10ms}
+
+
 # ---------------------------------------------------------------- the far end (child process)
 
 
@@ -83,11 +180,23 @@ class CountingPort:
         if 0 < n <= self.sent:
             self.seen.add(n)
 
-    def figures(self) -> tuple[int, int]:
-        """(expected, lost) among the frames sent after the first second, allowing the path's delay."""
-        last = self.sent - 25  # frames still on their way when the call ended (the round trip is ~220 ms)
+    def figures(self) -> tuple[int, int, list[int]]:
+        """(expected, lost, lengths of the runs of lost frames) among the frames sent after the first second,
+        allowing the path's delay."""
+        last = self.sent - 25  # frames still on their way when the call ended (the round trip is ~300 ms)
         wanted = range(self.measure_from, last)
-        return len(wanted), sum(1 for n in wanted if n not in self.seen)
+        runs: list[int] = []
+        run = 0
+        for n in wanted:
+            if n in self.seen:
+                if run:
+                    runs.append(run)
+                run = 0
+            else:
+                run += 1
+        if run:
+            runs.append(run)
+        return len(wanted), sum(runs), runs
 
 
 @dataclass
@@ -96,6 +205,7 @@ class CountingMedia:
     expected: int = 0
     lost: int = 0
     n: int = 0
+    runs: collections.Counter[int] = field(default_factory=collections.Counter)  # lost-run length -> runs
 
     def open_frame_port(self, law: FrameLaw = "alaw") -> CountingPort:
         self.n += 1
@@ -105,9 +215,10 @@ class CountingMedia:
 
     def release(self, endpoint_id: str) -> LegQuality | None:
         port = self.ports.pop(endpoint_id)
-        expected, lost = port.figures()
+        expected, lost, runs = port.figures()
         self.expected += max(0, expected)
         self.lost += lost
+        self.runs.update(runs)
         return None
 
 
@@ -158,7 +269,9 @@ async def _far(conn: Connection, tty: str, spans: int, seconds: float, rate: flo
     media = CountingMedia()
     settings = E1Settings(device=tty, spans=tuple(SpanSettings(span=n, role="network") for n in range(1, spans + 1)),
                           timers=Timers())
-    far = E1Driver(settings, SerialCard(tty), media)
+    card = SerialCard(tty)
+    far = E1Driver(settings, card, media)
+    arrivals = TickLateness.watch(far)
     ended: list[le.LegEnded] = []
     far.attach(lambda e: ended.append(e) if isinstance(e, le.LegEnded) else None)
     await far.start()
@@ -181,9 +294,9 @@ async def _far(conn: Connection, tty: str, spans: int, seconds: float, rate: flo
                 legs.pop(leg_id).hangup(Cause.NORMAL_CLEARING)
                 del live[leg_id]
         while now >= next_at and (len(live) < channels or now - start > hold):
-            next_at += 1 / rate if now - start > hold else 0.0  # ramp up at once, then the steady rate
             if len(live) >= channels or sum(len(rt.stack.q931.busy) for rt in far.spans.values()) >= channels:
-                break  # (every channel busy or still clearing: the next call waits for one)
+                break  # (every channel busy or still clearing: the call waits for one, and keeps its turn)
+            next_at += 1 / rate if now - start > hold else 0.0  # ramp up at once, then the steady rate
             try:
                 leg = await far.create(OutboundLeg(callee=f"8{placed % 1000:03d}", caller="02150001234"))
             except Exception:
@@ -202,7 +315,9 @@ async def _far(conn: Connection, tty: str, spans: int, seconds: float, rate: flo
     abnormal = [e for e in ended if e.cause not in (Cause.NORMAL_CLEARING,)]
     me = psutil.Process()
     cpu = me.cpu_times()
-    conn.send({"far_cpu_s": cpu.user + cpu.system, "placed": placed, "failed": failed + len(abnormal), "concurrent_max": concurrent_max,
+    card_lost = sum([(await card.span_status(n)).counters.bearer_lost for n in far.spans])
+    conn.send({"far_cpu_s": cpu.user + cpu.system, "runs": dict(media.runs), "far_ticks": arrivals.figures(),
+               "far_card_bearer_lost": card_lost, "placed": placed, "failed": failed + len(abnormal), "concurrent_max": concurrent_max,
                "expected": media.expected, "lost": media.lost, "reflected": reflector.packets,
                "causes": sorted({int(e.cause) for e in abnormal})})
     await far.stop()
@@ -229,7 +344,12 @@ async def box(args: argparse.Namespace) -> dict[str, Any]:
     await media.start()
     settings = E1Settings(device=info["ttys"][0], spans=tuple(SpanSettings(span=n, role="user")
                                                                  for n in range(1, args.spans + 1)))
-    driver = E1Driver(settings, SerialCard(info["ttys"][0]), media, bus)
+    card = SerialCard(info["ttys"][0])
+    driver = E1Driver(settings, card, media, bus)
+    arrivals = TickLateness.watch(driver)
+    gc_pauses = GcPauses()
+    udp = UdpDrops()
+    jitter = collections.Counter[str]()  # the RTP legs' jitter buffers, summed as they are released
     rtp: dict[str, str] = {}  # PRI leg -> its RTP endpoint
     failed = 0
 
@@ -252,6 +372,9 @@ async def box(args: argparse.Namespace) -> dict[str, Any]:
         elif isinstance(event, le.LegEnded):
             ep = rtp.pop(event.leg_id, None)
             if ep is not None:
+                buf = media._endpoints[ep].jitter  # (the bench looks inside: where frames are lost)
+                if buf is not None:
+                    jitter.update(vars(buf.stats))
                 media.release(ep)
 
     driver.attach(on_leg)
@@ -267,6 +390,7 @@ async def box(args: argparse.Namespace) -> dict[str, Any]:
         while True:
             await asyncio.sleep(1.0)
             in_use.append(sum(len(rt.stack.q931.busy) for rt in driver.spans.values()))
+            udp.sample()
 
     sampler = asyncio.create_task(sample())
     parent.send("go")
@@ -280,6 +404,14 @@ async def box(args: argparse.Namespace) -> dict[str, Any]:
     blocked = sum(len(rt.stack.q931.blocked) for rt in driver.spans.values())
     left = sum(len(rt.stack.q931.busy) for rt in driver.spans.values())
     slips = media.health().counters
+    gauges = media.health().gauges
+    frames = media._frames.figures()
+    udp.sample()
+    card_lost = sum([(await card.span_status(n)).counters.bearer_lost for n in driver.spans])
+    bearer_port = card._sock.getsockname()[1] if card._sock is not None else 0
+    drops = udp.by_port({"box_rtp": range(30000, 32000), "reflector": range(reflector_port, reflector_port + 1),
+                         "box_bearer": range(bearer_port, bearer_port + 1),
+                         "emulator_bearer": range(info["bearer_port"], info["bearer_port"] + 1)})
     await driver.stop()
     await media.stop()
     far.join(10)
@@ -303,7 +435,19 @@ async def box(args: argparse.Namespace) -> dict[str, Any]:
     print(f"far end (exchange and SIP phones) CPU {100.0 * result['far_cpu_s'] / (t1 - t0):.1f} %, emulator CPU "
           f"{100.0 * emu_cpu / (t1 - t0):.1f} % of one core; load average {psutil.getloadavg()[0]:.1f}")
     print(f"box CPU {100.0 * busy / (t1 - t0):.1f} % of one core; media counters: "
-          f"{ {k: v for k, v in slips.items() if 'slip' in k or 'late' in k} }")
+          f"{ {k: v for k, v in slips.items() if 'slip' in k or 'late' in k or 'skipped' in k} }, "
+          f"longest tick {gauges['tick_max_ms']} ms")
+    print("where frames go missing, in path order:")
+    print(f"  far -> card 2 (far end's answers late for their slot): {result['far_card_bearer_lost']}; "
+          f"far end's ticks late {result['far_ticks']}")
+    print(f"  card 1 -> box: box's bearer ticks late {arrivals.figures()}; UDP drops {drops}")
+    print(f"  box frame port, line -> RTP: rx dropped {frames['rx_dropped']}, concealed {frames['rx_concealed']} "
+          f"(relayed {frames['relayed']} of {frames['pushed']} pushed)")
+    print(f"  RTP -> box jitter buffers: {dict(jitter)}")
+    print(f"  box frame port, RTP -> line: tx dropped {frames['tx_dropped']}, concealed {frames['tx_concealed']}")
+    print(f"  box -> card 1 (box's answers late for their slot): {card_lost}")
+    print(f"  lost-run lengths at the far end (length: runs): {dict(sorted(result['runs'].items())[:12])}")
+    print(f"  box GC: {gc_pauses.figures()}")
     return figures
 
 

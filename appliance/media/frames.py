@@ -154,7 +154,11 @@ class FramePort:
         return self.rx.slips + self.tx.slips
 
     def figures(self) -> dict[str, int]:
-        return {"pushed": self.pushed, "pulled": self.pulled, "relayed": self.relayed, "slips": self.slips}
+        """Frames through the port, and its slips by direction (rx: line -> engine, tx: engine -> line), so
+        a lost frame can be placed on one side of the port or the other."""
+        return {"pushed": self.pushed, "pulled": self.pulled, "relayed": self.relayed, "slips": self.slips,
+                "rx_dropped": self.rx.dropped, "rx_concealed": self.rx.concealed,
+                "tx_dropped": self.tx.dropped, "tx_concealed": self.tx.concealed}
 
     def push(self, frame: bytes) -> None:
         """One frame from the line."""
@@ -225,8 +229,10 @@ class FramePorts:
         self._released.update(port.figures())
 
     def figures(self) -> dict[str, int]:
-        """Frames pushed, pulled and relayed, and slips, of every frame port since start."""
-        total = collections.Counter(dict.fromkeys(("pushed", "pulled", "relayed", "slips"), 0))
+        """Frames pushed, pulled and relayed, and slips (in all and by direction), of every frame port since
+        start."""
+        total = collections.Counter(dict.fromkeys(("pushed", "pulled", "relayed", "slips", "rx_dropped",
+                                                   "rx_concealed", "tx_dropped", "tx_concealed"), 0))
         total.update(self._released)
         for ep in self._core.endpoints.values():
             if ep.frame is not None:

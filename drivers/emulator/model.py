@@ -26,6 +26,11 @@ from drivers.hal.models import (
 
 CONDITIONS = ("clear", "los", "ais", "lof", "lomf")
 IDLE = bytes([IDLE_ALAW]) * FRAME_BYTES
+# The host's answer to tick n goes on the line at tick n + TX_DELAY, as a card's transmit buffer is filled
+# ahead of its read pointer: the host may answer up to ~60 ms late (its process not scheduled, a long turn
+# of its loop) without a frame being lost or the delay changing. A first-come queue instead took each late
+# answer as one tick more of delay for the rest of the call, and dropped a frame once it was full.
+TX_DELAY = 4
 
 
 @dataclass
@@ -44,7 +49,7 @@ class Span:
     lose_ticks: int = 0
     slip_ticks: int = 0
     tick: int = 0
-    tx: dict[int, list[bytes]] = field(default_factory=dict)  # what the host sent, per timeslot, not yet carried
+    tx: dict[int, dict[int, bytes]] = field(default_factory=dict)  # host's answer by the tick it answers
 
     @property
     def bearer_slots(self) -> list[int]:
@@ -266,19 +271,34 @@ class Card:
         span = self._span(n)
         return [("dch", (self.card, n, frame))] if self.line_up(span) else []
 
-    def bearer_from_host(self, kind: str, unit: int, frames: dict[int, bytes]) -> None:
+    def bearer_from_host(self, kind: str, unit: int, frames: dict[int, bytes], tick: int = 0) -> None:
         if kind == "span":
             span = self.spans.get(unit)
             if span is not None:
-                for ts, frame in frames.items():
-                    queue = span.tx.setdefault(ts, [])
-                    queue.append(frame)
-                    del queue[:-3]
+                gone = span.tick - TX_DELAY  # (answers up to this tick have had their slot, or have it now)
+                for old in [t for t in span.tx if t < gone]:  # (never read: a span with no far end)
+                    del span.tx[old]
+                if not gone <= tick <= span.tick or tick in span.tx:  # (too late, not ours, or a second answer)
+                    span.counters["bearer_lost"] += len(frames)
+                else:
+                    span.tx[tick] = frames
         else:
             port = self.ports.get(unit)
             if port is not None and 1 in frames:
                 port.tx.append(frames[1])
                 del port.tx[:-3]
+
+    @staticmethod
+    def _transmitted(span: Span) -> dict[int, bytes]:
+        """What `span`'s transmitter puts on the line now: the host's answer to the tick TX_DELAY ago (the
+        rack ticks card by card, so a span read before its own tick this round is one tick behind: the same
+        fixed delay every round)."""
+        due = span.tick - TX_DELAY
+        if not span.tx:
+            return {}
+        for old in [t for t in span.tx if t < due]:  # (answers to ticks whose slot went by unread)
+            span.counters["bearer_lost"] += len(span.tx.pop(old))
+        return span.tx.pop(due, {})
 
     def tick(self) -> list[tuple[str, int, int, dict[int, bytes]]]:
         """One 20 ms tick of the card's clock: the frames each configured span and each port receives."""
@@ -290,9 +310,9 @@ class Card:
             source = span if span.loopback in ("local", "payload") else self._far(span)
             frames: dict[int, bytes] = {}
             up = self.line_up(span)
+            sent = self._transmitted(source) if source is not None else {}
             for ts in span.bearer_slots:
-                pending = source.tx.get(ts) if source is not None else None
-                frame = pending.pop(0) if pending else IDLE
+                frame = sent.get(ts, IDLE)
                 if span.condition == "ais":
                     frame = b"\xff" * FRAME_BYTES
                 elif not up:

@@ -174,7 +174,7 @@ class Emulator(asyncio.DatagramProtocol):
             frames = bearer.unpack(data)
         except bearer.BearerFormatError:
             return
-        self.card.bearer_from_host(frames.kind, frames.unit, dict(frames.frames))
+        self.card.bearer_from_host(frames.kind, frames.unit, dict(frames.frames), frames.tick)
 
     def accept(self, srv: socket.socket, span: int) -> None:
         try:
