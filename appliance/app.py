@@ -33,6 +33,7 @@ from appliance.calls.controller import CallController
 from appliance.calls.http import make_blueprint as calls_blueprint
 from appliance.calls.http_stream import make_stream_blueprint as stream_blueprint
 from appliance.calls.http_toll_fraud import make_blueprint as toll_fraud_blueprint
+from appliance.calls.http_wallboard import make_blueprint as wallboard_blueprint
 from appliance.calls.service import CallService, TelephonyConfig, acd_config_of, routing_config
 from appliance.clock import Clock, SystemClock
 from appliance.config import RunConfig
@@ -361,6 +362,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         stream_blueprint(api, core.bus),
         toll_fraud_blueprint(api, core.config),
         reports_blueprint(api, reports, core.config),
+        wallboard_blueprint(api, calls, core.config, reports),  # the live board's snapshot
         *([sip_security_blueprint(api, SipSecurityService(calls.sip, core.config, core.bus, core.clock))]
           if calls else []),  # SIP source blocks (list, lift) and their thresholds, audited
         backups_blueprint(api, backups),

@@ -26,6 +26,7 @@ def _pages(web_box: RunningAppliance) -> list[str]:
               "/admin/backups/targets/every", "/admin/backups/targets/every/snapshots"]
     pages += ["/setup/wizard", "/admin/network", "/admin/phones"]
     pages += ["/system/alarms", "/system/resources", "/system/thresholds", "/system/snmp"]
+    pages.append("/live/wallboard")
     for kind in KIND_TITLES:
         pages += [f"/admin/{kind}", f"/admin/{kind}/new"]
         status, listing = web_box.api("GET", f"/api/v1/{kind}?limit=1")

@@ -128,6 +128,9 @@ def viewer_of(ui: WebUi, request: Request, roles: frozenset[Role] | None = None)
 
 def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSection, ...]:
     sections: list[MenuSection] = []
+    if viewer.can_read_config:  # the people who watch the floor: admins, supervisors, QA
+        sections.append(MenuSection(_("Live operations"), (
+            MenuItem("/live/wallboard", _("Wallboard"), path.startswith("/live/wallboard")),)))
     if viewer.can_read_config:
         for label, kinds in SECTIONS:
             items = tuple(MenuItem(f"/admin/{k}", _(KIND_TITLES[k][0]), path.startswith(f"/admin/{k}"))

@@ -26,6 +26,7 @@ from web_ui.pages import (
     session_pages,
     setup_pages,
     system_pages,
+    wallboard_pages,
 )
 from web_ui.pages.context import PageForbidden, PageRedirect, WebUi, add_security_headers, render, to_redirect
 
@@ -47,6 +48,7 @@ def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(phone_pages.make_blueprint(ui))
     app.blueprint(hardware_pages.make_blueprint(ui))
     app.blueprint(monitoring_pages.make_blueprint(ui))
+    app.blueprint(wallboard_pages.make_blueprint(ui))
 
     @app.exception(PageRedirect)
     async def page_redirect(request: Request, exc: PageRedirect) -> HTTPResponse:
