@@ -5,7 +5,8 @@ Events arrive one at a time on the event loop, which also relays RTP, so the loo
 a row and appends it to a bounded in-memory backlog. One writer thread owns its own SQLite connection and
 writes the backlog every `flush_interval` seconds (or as soon as `max_batch` rows wait), a batch per
 transaction, so a burst of calls costs one commit, not hundreds, and a crash mid-batch leaves the store
-whole. A CDR does not wait for the interval: its caller already knows the call is over.
+whole. A call's first row and its CDR do not wait for the interval: the caller already knows the call
+has begun, or is over.
 
 Each call also has an open row (`open_call`) from its first `calls.*` event until its CDR is written, in the
 same transaction as that CDR, holding what the events told of it (caller, queue, agent, recording): after a
@@ -169,6 +170,7 @@ class BatchWriter(Protocol):
 @dataclass(frozen=True, slots=True)
 class JournalConfig:
     flush_interval: float = 0.2  # seconds between writes when rows trickle in
+    urgent_gap: float = 0.01  # a call's start or end waits at most this long after the previous write
     max_batch: int = 500  # rows per transaction; this many waiting wakes the writer at once
     max_backlog: int = 100_000  # rows accepted but not yet written; past it new rows are refused
     retry_min: float = 0.1  # back-off after the first failed write, doubling up to retry_max
@@ -204,7 +206,8 @@ class RecordJournal:
         self._cond = threading.Condition()
         self._backlog: collections.deque[Entry] = collections.deque()
         self._queued = 0
-        self._urgent = False  # a CDR waits: write without waiting out the flush interval
+        self._urgent = False  # a call's first row or CDR waits: write without waiting out the flush interval
+        self._last_take = 0.0  # writer thread: when it last took a batch (monotonic)
         self._stopping = False
         self._drain_until = 0.0
         self._outage: _Outage | None = None  # set and cleared by the writer thread only
@@ -241,9 +244,10 @@ class RecordJournal:
             if not full:
                 self._backlog.append(entry)
                 self._queued += 1
-                # A call's end is written at once (its caller has been told the call is over, and a crash
-                # must not take its record); the rows that came with it share the transaction.
-                if entry[0] == "cdr":
+                # A call's start and end are written at once (its caller has reached the box, or has been
+                # told the call is over, and a crash must not take its record); the rows waiting with them
+                # share the transaction, and a burst still makes one commit per write.
+                if entry[0] == "cdr" or (entry[0] == "open_call" and entry[1][2].get("last_step") == "offered"):
                     self._urgent = True
                     self._cond.notify()
                 elif len(self._backlog) >= self.config.max_batch:
@@ -338,7 +342,11 @@ class RecordJournal:
             else:
                 self._cond.wait_for(lambda: self._stopping or self._urgent or len(self._backlog) >= cfg.max_batch,
                                     cfg.flush_interval)
+                gap = cfg.urgent_gap - (time.monotonic() - self._last_take)
+                if self._urgent and gap > 0:  # a burst of calls: the rows of the next moment share the commit
+                    self._cond.wait_for(lambda: self._stopping or len(self._backlog) >= cfg.max_batch, gap)
                 self._urgent = False
+                self._last_take = time.monotonic()
                 for _ in range(min(len(self._backlog), cfg.max_batch)):
                     batch.append(self._backlog.popleft())
             return not (self._stopping and (not batch or time.monotonic() >= self._drain_until))

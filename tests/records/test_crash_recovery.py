@@ -83,16 +83,24 @@ async def test_open_rows_follow_calls_and_the_cdr_closes_its_row(tmp_path: Path)
     records.close()
 
 
-async def test_a_cdr_is_written_without_waiting_for_the_interval(tmp_path: Path) -> None:
+async def test_a_call_start_and_its_cdr_are_written_without_waiting_for_the_interval(tmp_path: Path) -> None:
     records = RecordStore.open(tmp_path / "records.sqlite3")
     bus = EventBus()
     journal = RecordJournal(records, bus, JournalConfig(flush_interval=30))
     await journal.start()
+    bus.publish(call_events("c8", 1.0)[0])  # type: ignore[arg-type]
+    started = time.monotonic()
+    await until(lambda: records.count("open_call") == 1, timeout=5.0)
+    assert time.monotonic() - started < 2.0
+    bus.publish(call_events("c8", 1.0)[3])  # type: ignore[arg-type]  # queued: waits for the interval
+    await asyncio.sleep(0.3)
+    assert json.loads(records.conn.execute("SELECT data FROM open_call").fetchone()[0])["last_step"] == "offered"
     bus.publish(E.CallEnded(at=1.0, call_id="c9", agent="", disposition="answered", hangup_side="caller",
                             hangup_cause="normal", duration=1.0, cdr={"call_id": "c9", "started": 0.0}))
     started = time.monotonic()
     await until(lambda: records.count("cdr") == 1, timeout=5.0)
     assert time.monotonic() - started < 2.0  # not the 30 s interval
+    assert records.count("open_call") == 1  # c8 goes on; c9 never had a row written
     await journal.stop()
     records.close()
 
