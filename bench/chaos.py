@@ -5,7 +5,9 @@ talk to an agent (SIPp answering for every agent phone), about `--concurrent` ca
 moment the box gets SIGKILL; it is started again on the same data directory, and checked before new load:
 
 - `lost_cdrs`: calls SIPp saw complete (its own message trace: the 200 to the caller's BYE, by the caller
-  number, unique per call) with no CDR of that caller in the records API after the restarts;
+  number, unique per call) with no CDR of that caller in the records API after the restarts; beside it,
+  `reached_box_without_cdr` counts the calls the box answered anything at all (in progress at a kill, say)
+  that have no CDR;
 - `stuck_agents`: agents the API shows on a call or ringing right after a restart, when the box has no call
   at all, and agents not idle once the last round's calls have drained;
 - `unrepaired_recordings`: WAV files under the data directory's `recordings/` that Python's `wave` module
@@ -62,6 +64,7 @@ CALLER_FIELD = "138[call_number]"  # the caller number in the PSTN scenario's Fr
 @dataclass
 class Tally:
     completed: set[str] = field(default_factory=set)  # caller numbers SIPp saw complete
+    reached: set[str] = field(default_factory=set)  # caller numbers the box answered anything
     placed: int = 0
     stuck_after_restart: int = 0
     restart_s: list[float] = field(default_factory=list)
@@ -69,23 +72,26 @@ class Tally:
     interrupted_checked: int = 0
 
 
-def completed_callers(trace: Path) -> set[str]:
-    """Caller numbers of the calls whose BYE got its 200, from SIPp's message trace (not the box's word)."""
+def callers_seen(trace: Path) -> tuple[set[str], set[str]]:
+    """From SIPp's message trace (not the box's word), by caller number: the calls whose BYE got its 200
+    (completed), and those the box answered anything at all (the box had them)."""
     done: set[str] = set()
+    reached: set[str] = set()
     if not trace.exists():
-        return done
+        return done, reached
     for block in re.split(r"\n-{20,}[^\n]*\n", trace.read_text(errors="replace")):
         if "message received" not in block:
             continue
         lines = block.split("\n")
-        status = next((i for i, line in enumerate(lines) if line.startswith("SIP/2.0 ")), None)
-        if status is None or not lines[status].startswith("SIP/2.0 200"):
-            continue
+        status = next((line for line in lines if line.startswith("SIP/2.0 ")), None)
         cseq = re.search(r"^CSeq:\s*\d+\s+(\w+)", block, re.M | re.I)
         caller = re.search(r"^From:\s*<sip:([^@>]+)@", block, re.M | re.I)
-        if cseq and caller and cseq.group(1).upper() == "BYE":
+        if status is None or caller is None:
+            continue
+        reached.add(caller.group(1))
+        if status.startswith("SIP/2.0 200") and cseq and cseq.group(1).upper() == "BYE":
             done.add(caller.group(1))
-    return done
+    return done, reached
 
 
 def all_cdrs(box: RunningAppliance) -> list[dict[str, Any]]:
@@ -247,8 +253,9 @@ def main() -> None:
                 stop(callers)
             stop(phones)
             callers = phones = None
-            done = completed_callers(trace)
+            done, reached = callers_seen(trace)
             tally.completed |= done
+            tally.reached |= reached
             tally.placed += len(set(re.findall(r"^From:\s*<sip:(139\d+)@", trace.read_text(errors="replace"),
                                                re.M)))
             if last:
@@ -266,6 +273,7 @@ def main() -> None:
         for cdr in cdrs:
             by_caller.setdefault(str(cdr.get("caller", "")), []).append(cdr)
         lost = sorted(c for c in tally.completed if c not in by_caller)
+        unrecorded = sorted(c for c in tally.reached if c not in by_caller)
         completed_interrupted = sum(1 for c in tally.completed
                                     if c in by_caller and all(x["disposition"] == "interrupted" for x in by_caller[c]))
         result: dict[str, Any] = {
@@ -278,15 +286,19 @@ def main() -> None:
             "calls_placed": tally.placed,
             "calls_completed": len(tally.completed),
             "completed_marked_interrupted": completed_interrupted,
+            "calls_reached_box": len(tally.reached),
+            "reached_box_without_cdr": len(unrecorded),
             "cdrs": len(cdrs),
             "cdrs_interrupted": sum(1 for c in cdrs if c["disposition"] == "interrupted"),
-            "interrupted_recordings_downloaded": tally.interrupted_checked,
+            "interrupted_recording_downloads": tally.interrupted_checked,  # every restart checks all again
             "recordings": len(list((box.data / "recordings").glob("*/*.wav"))),
             "agents_not_idle_at_end": final_not_idle,
             "seed": seed,
         }
         if lost:
             print(f"completed calls with no CDR: {lost[:20]}", flush=True)
+        if unrecorded:
+            print(f"calls the box answered with no CDR: {unrecorded[:20]}", flush=True)
         if tally.bad_recordings:
             print(f"recordings not repaired or not listed: {sorted(tally.bad_recordings)[:20]}", flush=True)
         print(f"{args.kills} kills; {result['calls_placed']} calls placed, {result['calls_completed']} completed, "
