@@ -81,7 +81,7 @@ def interrupted_cdr(call_id: str, started: float, last_seen: float, facts: Mappi
         "caller": _text(facts.get("caller")),
         "caller_name": _text(facts.get("caller_name")),
         "callee": _text(facts.get("callee")),
-        "did": "",
+        "did": _text(facts.get("did")),
         "trunk": _text(facts.get("trunk")),
         "started": round(started, 3),
         "answered": answered_at,
@@ -129,19 +129,22 @@ def _seconds_of(path: Path) -> float:
         return 0.0
 
 
-def _ivr_path(conn: Any, call_id: str) -> list[str]:
-    """The IVR nodes a call went through ("flow/node"): the session's own summary when it ended, else the
-    nodes it entered as far as the journal wrote them."""
+def _ivr_journey(conn: Any, call_id: str) -> tuple[list[str], str]:
+    """The IVR nodes a call went through ("flow/node": the session's own summary when it ended, else the
+    nodes it entered as far as the journal wrote them) and the number it dialled (DID)."""
     path: list[str] = []
+    did = ""
     for flow, node, event, data in conn.execute(
             "SELECT flow, node, event, data FROM ivr_journey WHERE call_id = ? ORDER BY id", (call_id,)):
-        if event == "ended":
+        if event == "started":
+            did = _text(json.loads(data or "{}").get("did"))
+        elif event == "ended":
             summary = json.loads(data or "{}").get("path")
             if isinstance(summary, list):
                 path = [str(p) for p in summary]
         elif event == "node_entered":
             path.append(f"{flow}/{node}")
-    return path
+    return path, did
 
 
 def _named_recordings(conn: Any) -> set[str]:
@@ -165,7 +168,8 @@ def recover(records_path: Path, data_dir: Path, now: float, repair: Repair) -> R
         relative = {p: str(p.relative_to(data_dir)) for paths in segments.values() for p in paths}
         cdrs: list[dict[str, Any]] = []
         for call_id, started, updated, data in open_rows:
-            facts, nodes = json.loads(data or "{}"), _ivr_path(conn, call_id)
+            facts = json.loads(data or "{}")
+            nodes, facts["did"] = _ivr_journey(conn, call_id)
             cdrs.append(interrupted_cdr(call_id, started, updated, facts, nodes,
                                         [relative[p] for p in segments[call_id]], now))
         # A repaired recording of a call with no trace at all (its first events never reached the disk)

@@ -142,6 +142,7 @@ def test_recovery_writes_interrupted_cdrs_repairs_and_lists_recordings(tmp_path:
     c1 = records.cdrs(where={"call_id": "c1"}).items[0]
     assert c1["disposition"] == INTERRUPTED and c1["interrupted"]["last_step"] == "bridged"
     assert c1["caller"] == "13800138000" and c1["callee"] == "8000" and c1["queue"] == "sales"
+    assert c1["did"] == "8000"
     assert c1["agent"] == "3001" and c1["agent_answered"] == 104.0 and c1["ivr_path"] == ["main/menu"]
     assert c1["started"] == 100.0 and c1["ended"] == 104.0
     assert c1["recordings"] == ["recordings/20261206/c1.wav", "recordings/20261206/c1-2.wav"]
