@@ -10,7 +10,7 @@ SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := python3 python3-venv python3-dev gcc make \
 	sip-tester baresip baresip-core tftp-hpa iputils-ping \
 	snmp snmpd snmptrapd smitools \
-	libpri-dev libspandsp-dev \
+	libpri-dev libspandsp-dev libsrtp2-dev \
 	espeak-ng sox lame tshark \
 	chromium fonts-wqy-microhei \
 	openssh-server openssh-client restic \

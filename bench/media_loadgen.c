@@ -18,8 +18,17 @@
  *  grid   the engine generates the packets (conference output) on its own 20 ms clock: per stream (SSRC),
  *         arrival minus RTP timestamp / 8000 (the RFC 3550 transit) above its minimum is how late a packet
  *         left against the grid; the bench computes loss from the packets the engine should have sent.
+ *  srtp   relay, with every leg an SRTP phone (RFC 3711, libsrtp; built with -DLOADGEN_SRTP -lsrtp2): a leg
+ *         protects what it sends with its own master key and salt and unprotects what it receives with the
+ *         engine endpoint's, as two SDES peers do (RFC 4568 §6.1). The engine rewrites the SSRC, so a received
+ *         packet is told to its leg by its source: the engine port it was sent from is the leg's own. A packet
+ *         that fails authentication or the replay check is not received (it counts as lost) and is counted in
+ *         auth_failures. Loss and jitter are then measured exactly as in relay mode, from the decrypted marks.
  *
- * Usage: media_loadgen FD[,FD...] MODE WARMUP SECONDS STEP  (engine ports on stdin, whitespace separated)
+ * Usage: media_loadgen FD[,FD...] MODE WARMUP SECONDS STEP [SUITE]
+ * stdin: the engine ports on the first line, whitespace separated; in srtp mode then one line per leg, in the
+ * ports' order, "TX RX": the master key and salt (hex) the leg sends with and the one the engine sends it with.
+ * SUITE (srtp mode): AES_CM_128_HMAC_SHA1_80 (default) or AEAD_AES_128_GCM.
  * Output: "warm" when the warm-up ends and "done" when the measured window ends (the bench reads the engine's
  * CPU time at both), then one JSON line with the figures.
  */
@@ -34,6 +43,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#ifdef LOADGEN_SRTP
+#include <srtp2/srtp.h>
+#define TRAILER SRTP_MAX_TRAILER_LEN
+#else
+#define TRAILER 0
+#endif
 
 #define PAYLOAD 160
 #define PACKET (12 + PAYLOAD)
@@ -50,6 +65,37 @@ static int64_t now_ns(clockid_t clk) {
     clock_gettime(clk, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
+
+#ifdef LOADGEN_SRTP
+/* one libsrtp session for a leg's direction: any outbound SSRC (what it sends) or any inbound (what it gets) */
+static srtp_t srtp_session(const char *suite, const char *hex, srtp_ssrc_type_t type) {
+    unsigned char key[SRTP_MAX_KEY_LEN];
+    size_t len = strlen(hex) / 2;
+    if (len > sizeof key) return NULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1) return NULL;
+        key[i] = (unsigned char)v;
+    }
+    srtp_policy_t policy;
+    memset(&policy, 0, sizeof policy);
+    if (strcmp(suite, "AEAD_AES_128_GCM") == 0) {
+        srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtp);  /* RFC 7714: 16-byte tag */
+        srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtcp);
+        if (len != 28) return NULL;
+    } else {
+        srtp_crypto_policy_set_rtp_default(&policy.rtp);  /* AES_CM_128_HMAC_SHA1_80 */
+        srtp_crypto_policy_set_rtcp_default(&policy.rtcp);
+        if (len != 30) return NULL;
+    }
+    policy.ssrc.type = type;
+    policy.key = key;
+    policy.window_size = 128;
+    srtp_t s = NULL;
+    if (srtp_create(&s, &policy) != srtp_err_status_ok) return NULL;
+    return s;
+}
+#endif
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -74,27 +120,67 @@ static int stream_of(uint32_t ssrc, int *count) {
 
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: %s FD[,FD...] relay|grid WARMUP SECONDS STEP < ports\n", argv[0]);
+        fprintf(stderr, "usage: %s FD[,FD...] relay|grid|srtp WARMUP SECONDS STEP [SUITE] < ports\n", argv[0]);
         return 2;
     }
     int fds[1024], nfd = 0;
     for (char *tok = strtok(argv[1], ","); tok && nfd < 1024; tok = strtok(NULL, ",")) fds[nfd++] = atoi(tok);
     if (nfd == 0) return 2;
-    int relay = strcmp(argv[2], "relay") == 0;
+    int srtp = strcmp(argv[2], "srtp") == 0;
+    int relay = srtp || strcmp(argv[2], "relay") == 0;
+#ifndef LOADGEN_SRTP
+    if (srtp) {
+        fprintf(stderr, "built without SRTP (-DLOADGEN_SRTP -lsrtp2)\n");
+        return 2;
+    }
+#endif
     double warmup = atof(argv[3]), seconds = atof(argv[4]);
     uint32_t step = (uint32_t)atoi(argv[5]);
 
     int cap = 1024, n = 0;
     int *ports = malloc(sizeof(int) * cap);
-    int p;
-    while (scanf("%d", &p) == 1) {
+    char *line = NULL;
+    size_t line_cap = 0;
+    if (getline(&line, &line_cap, stdin) < 0) return 2;
+    for (char *tok = strtok(line, " \t\n"); tok; tok = strtok(NULL, " \t\n")) {
         if (n == cap) ports = realloc(ports, sizeof(int) * (cap *= 2));
-        ports[n++] = p;
+        ports[n++] = atoi(tok);
     }
     if (n == 0) return 2;
+#ifdef LOADGEN_SRTP
+    /* engine port -> leg, to tell a received packet's leg by its source (the engine rewrote the SSRC) */
+    int *leg_of_port = NULL;
+    srtp_t *tx_srtp = NULL, *rx_srtp = NULL;
+    if (srtp) {
+        const char *suite = argc > 6 ? argv[6] : "AES_CM_128_HMAC_SHA1_80";
+        if (srtp_init() != srtp_err_status_ok) return 3;
+        tx_srtp = calloc(n, sizeof *tx_srtp);
+        rx_srtp = calloc(n, sizeof *rx_srtp);
+        leg_of_port = malloc(sizeof(int) * 65536);
+        for (int i = 0; i < 65536; i++) leg_of_port[i] = -1;
+        char txk[128], rxk[128];
+        for (int i = 0; i < n; i++) {
+            if (scanf("%127s %127s", txk, rxk) != 2) {
+                fprintf(stderr, "srtp: keys for %d legs, not %d\n", i, n);
+                return 2;
+            }
+            tx_srtp[i] = srtp_session(suite, txk, ssrc_any_outbound);
+            rx_srtp[i] = srtp_session(suite, rxk, ssrc_any_inbound);
+            if (!tx_srtp[i] || !rx_srtp[i]) {
+                fprintf(stderr, "srtp: cannot key leg %d for %s\n", i, suite);
+                return 3;
+            }
+            leg_of_port[ports[i] & 0xFFFF] = i;
+        }
+    }
+#endif
+    free(line);
 
     struct sockaddr_in *dst = calloc(n, sizeof *dst);
     unsigned char (*pkts)[PACKET] = calloc(n, PACKET);
+    /* srtp: what goes out, protected in place (the plain template keeps its payload) */
+    unsigned char (*sbuf)[PACKET + TRAILER] = srtp ? calloc(n, PACKET + TRAILER) : NULL;
+    (void)sbuf;
     for (int i = 0; i < n; i++) {
         dst[i].sin_family = AF_INET;
         dst[i].sin_port = htons((uint16_t)ports[i]);
@@ -127,10 +213,11 @@ int main(int argc, char **argv) {
     struct iovec riov[BATCH];
     static unsigned char rbuf[BATCH][2048];
     static char rctl[BATCH][64];
+    static struct sockaddr_in rsrc[BATCH];
     memset(rmsg, 0, sizeof rmsg);
 
     uint32_t *seqs = calloc(n, sizeof(uint32_t));
-    long long sent = 0, received = 0, send_errors = 0;
+    long long sent = 0, received = 0, send_errors = 0, auth_failures = 0, protect_errors = 0;
     int64_t t0 = now_ns(CLOCK_MONOTONIC);
     int64_t warm_end = t0 + (int64_t)(warmup * 1e9);
     int64_t end = warm_end + (int64_t)(seconds * 1e9);
@@ -181,6 +268,19 @@ int main(int argc, char **argv) {
                 memcpy(pk + 12, &m, sizeof m);
                 siov[k].iov_base = pk;
                 siov[k].iov_len = PACKET;
+#ifdef LOADGEN_SRTP
+                if (srtp) {
+                    int len = PACKET;
+                    memcpy(sbuf[i], pk, PACKET);
+                    if (srtp_protect(tx_srtp[i], sbuf[i], &len) != srtp_err_status_ok) {
+                        protect_errors++;  /* never seen: it would show in the figures as a lost packet */
+                        if (phase == 1) sent++;
+                        continue;
+                    }
+                    siov[k].iov_base = sbuf[i];
+                    siov[k].iov_len = (size_t)len;
+                }
+#endif
                 memset(&smsg[k].msg_hdr, 0, sizeof smsg[k].msg_hdr);
                 smsg[k].msg_hdr.msg_name = &dst[i];
                 smsg[k].msg_hdr.msg_namelen = sizeof dst[i];
@@ -217,8 +317,8 @@ int main(int argc, char **argv) {
                 rmsg[i].msg_hdr.msg_iovlen = 1;
                 rmsg[i].msg_hdr.msg_control = rctl[i];
                 rmsg[i].msg_hdr.msg_controllen = sizeof rctl[i];
-                rmsg[i].msg_hdr.msg_name = NULL;
-                rmsg[i].msg_hdr.msg_namelen = 0;
+                rmsg[i].msg_hdr.msg_name = srtp ? &rsrc[i] : NULL;
+                rmsg[i].msg_hdr.msg_namelen = srtp ? sizeof rsrc[i] : 0;
             }
             int r = recvmmsg(fd, rmsg, BATCH, MSG_DONTWAIT, NULL);
             if (r <= 0) break;
@@ -235,6 +335,18 @@ int main(int argc, char **argv) {
                 }
                 if (!arr) arr = now_ns(CLOCK_REALTIME);
                 if (len < 12) continue;
+#ifdef LOADGEN_SRTP
+                if (srtp) {
+                    int leg = leg_of_port[ntohs(rsrc[i].sin_port)];
+                    int plen = (int)len;
+                    if (leg < 0) continue;  /* not from an engine port of ours */
+                    if (srtp_unprotect(rx_srtp[leg], b, &plen) != srtp_err_status_ok) {
+                        auth_failures++;
+                        continue;
+                    }
+                    len = (unsigned)plen;
+                }
+#endif
                 if (relay) {
                     if (len < 12 + sizeof(struct mark)) continue;
                     struct mark m;
@@ -300,8 +412,9 @@ int main(int argc, char **argv) {
     double mx = samples ? sample[samples - 1] : -1;
     printf("{\"sent\": %lld, \"received\": %lld, \"wall\": %.4f, \"samples\": %zu, \"send_errors\": %lld, "
            "\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"streams\": %d, "
-           "\"p99_per_tenth_ms\": [%s]}\n",
-           sent, received, wall, samples, send_errors, p50, p90, p99, mx, relay ? n : grid_streams, deciles);
+           "\"p99_per_tenth_ms\": [%s], \"auth_failures\": %lld, \"protect_errors\": %lld}\n",
+           sent, received, wall, samples, send_errors, p50, p90, p99, mx, relay ? n : grid_streams, deciles,
+           auth_failures, protect_errors);
     fflush(stdout);
     return 0;
 }

@@ -48,6 +48,7 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import secrets
 import shutil
 import socket
 import subprocess
@@ -92,8 +93,6 @@ def engine_main(conn: Connection, mode: str) -> None:
 async def _srtp_chain(engine: Any, host: str, gen_a: int, gen_b: int, suite: str) -> tuple[list[str], list[int]]:
     """One SRTP call of the bench (see the module docstring): its endpoints, and the two ports the generator
     sends to."""
-    import secrets
-
     from appliance.media import RemoteMedia, SrtpKeys
     from appliance.media.srtp import key_length
 
@@ -108,10 +107,22 @@ async def _srtp_chain(engine: Any, host: str, gen_a: int, gen_b: int, suite: str
     return [a.endpoint_id, b.endpoint_id, sa.endpoint_id, sb.endpoint_id], [a.port, b.port]
 
 
+async def _srtp_call(engine: Any, host: str, gen_a: int, gen_b: int, suite: str,
+                     keys: list[tuple[bytes, bytes]]) -> tuple[list[str], list[int]]:
+    """One SRTP-to-SRTP call (see the module docstring): two endpoints, each keyed as SDES would key it with one
+    of the generator's SRTP phones (`keys`: per endpoint, the key it sends with and the phone's), bridged."""
+    from appliance.media import RemoteMedia, SrtpKeys
+
+    ends = [await engine.allocate(RemoteMedia(host, port, (8,)), srtp=SrtpKeys(suite, tx_key=tx, rx_key=rx))
+            for port, (tx, rx) in zip((gen_a, gen_b), keys, strict=True)]
+    bridge = engine.bridge(ends[0].endpoint_id, ends[1].endpoint_id)
+    assert engine.bridge_mode(bridge) == "relay"
+    return [e.endpoint_id for e in ends], [e.port for e in ends]
+
+
 def _srtp_cost(suite: str, packets: int = 20000) -> dict[str, float]:
     """Microseconds per protect and per unprotect of a 160-byte A-law packet through the engine's own SRTP
     context (libsrtp), timed in the engine process."""
-    import secrets
     import struct
 
     from appliance.media import SrtpKeys
@@ -171,7 +182,14 @@ async def _engine(conn: Connection, mode: str) -> None:
             ports: list[int] = []
             host, gen_ports = cmd["host"], cmd["ports"]
             group = cmd["group"]
-            for _ in range(cmd["groups"] if cmd.get("srtp") else 0):
+            calls = cmd.get("srtp_to_srtp") or []  # per call, per endpoint (key it sends with, phone's key)
+            for call_keys in calls:
+                n = len(gen_ports)
+                members, pair = await _srtp_call(engine, host, gen_ports[len(ports) % n],
+                                                 gen_ports[(len(ports) + 1) % n], cmd["srtp"], call_keys)
+                legs.extend(members)
+                ports.extend(pair)
+            for _ in range(cmd["groups"] if cmd.get("srtp") and not calls else 0):
                 n = len(gen_ports)
                 members, pair = await _srtp_chain(engine, host, gen_ports[len(ports) % n],
                                                   gen_ports[(len(ports) + 1) % n], cmd["srtp"])
@@ -196,7 +214,8 @@ async def _engine(conn: Connection, mode: str) -> None:
             conn.send({"ticks_late": engine.ticks_late, "ticks_skipped": engine.ticks_skipped,
                        "ticks": engine.tick_count, "tick_busy": engine.tick_busy, "tick_max": engine.tick_max,
                        "gc_seconds": round(gc_time[0], 3), "drains": engine.drains, "drained": engine.drained,
-                       "send_failures": engine.send_failures})
+                       "send_failures": engine.send_failures,
+                       "srtp_auth_failures": engine.health().counters["srtp_auth_failures"]})
             engine.tick_max = 0.0
         elif cmd["op"] == "srtp_cost":
             conn.send(_srtp_cost(cmd["suite"]))
@@ -226,20 +245,26 @@ class StepResult:
     ticks_late: int
     engine_wait_pct: float = 0.0  # time the engine was runnable but waited for a CPU (other load on the box)
     raw_udp_sockets: int = 0  # raw sockets on the box that take a copy of every UDP packet (see raw_udp_sockets)
+    auth_failures: int = 0  # SRTP packets the generator's phones refused (authentication, replay): lost
+    engine_auth_failures: int = 0  # SRTP packets the engine's endpoints refused
+    load_average: float = 0.0  # the machine's one-minute load average at the step's end (others' work beside it)
 
     @property
     def cpu_per_call_pct(self) -> float:
         return self.engine_cpu_pct / max(1, self.calls)
 
 
-def build_generator(directory: Path) -> Path:
+def build_generator(directory: Path, srtp: bool = False) -> Path:
     """Compile the C load generator beside this file with the system gcc (a Python generator cannot send and
-    receive 100,000 packets/s here)."""
+    receive 100,000 packets/s here); with `srtp`, its SRTP phones too, linked with libsrtp2 (libsrtp2-dev)."""
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
         raise SystemExit("the load generator needs gcc on PATH")
-    exe = directory / "media_loadgen"
-    subprocess.run([gcc, "-O2", "-o", str(exe), str(Path(__file__).with_name("media_loadgen.c"))], check=True)
+    exe = directory / ("media_loadgen_srtp" if srtp else "media_loadgen")
+    flags = ["-DLOADGEN_SRTP"] if srtp else []
+    libs = ["-lsrtp2"] if srtp else []
+    subprocess.run([gcc, "-O2", *flags, "-o", str(exe), str(Path(__file__).with_name("media_loadgen.c")), *libs],
+                   check=True)
     return exe
 
 
@@ -254,27 +279,41 @@ def generator_socket() -> socket.socket:
 
 
 def run_step(conn: Connection, engine_pid: int, generator: Path, calls: int, seconds: float, step: int,
-             group: int = 2, record: bool = False, relay: bool = True, srtp: str | None = None) -> StepResult:
+             group: int = 2, record: bool = False, relay: bool = True, srtp: str | None = None,
+             srtp_phones: bool = False) -> StepResult:
     # The generator's legs are spread over several sockets: phones each have their own address, and one
     # socket receiving every leg's packets would make the engine's sends contend for its queue.
-    # with srtp, `calls` counts plain-to-SRTP calls: each chain of the bench is two of them (module docstring)
-    groups = max(1, calls // 2) if srtp else calls
+    # with srtp, `calls` counts plain-to-SRTP calls: each chain of the bench is two of them (module docstring);
+    # with srtp_phones too, they are SRTP-to-SRTP calls and the generator's phones speak SRTP (suite `srtp`)
+    groups = max(1, calls // 2) if srtp and not srtp_phones else calls
     socks = [generator_socket() for _ in range(min(GENERATOR_SOCKETS, groups * group))]
+    # per leg: the key its phone sends with, and the one its engine endpoint sends with (SDES: each side's own)
+    keys: list[tuple[bytes, bytes]] = []
+    if srtp and srtp_phones:
+        from appliance.media.srtp import key_length
+
+        keys = [(secrets.token_bytes(key_length(srtp)), secrets.token_bytes(key_length(srtp)))
+                for _ in range(2 * calls)]
+    engine_keys = [((keys[i][1], keys[i][0]), (keys[i + 1][1], keys[i + 1][0])) for i in range(0, len(keys), 2)]
     conn.send({"op": "setup", "groups": groups, "group": group, "host": "127.0.0.1",
-               "ports": [s.getsockname()[1] for s in socks], "record": record, "srtp": srtp})
+               "ports": [s.getsockname()[1] for s in socks], "record": record, "srtp": srtp,
+               "srtp_to_srtp": engine_keys})
     ports = conn.recv()["ports"]
     # the generator warms up for 0.5 s first (every leg latched, jitter buffers settled), not measured; the
     # engine's CPU time is read when it says the measured window starts and ends
     fds = [s.fileno() for s in socks]
-    gen = subprocess.Popen([str(generator), ",".join(map(str, fds)), "relay" if relay else "grid", "0.5",
-                            str(seconds), str(step)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    mode = "srtp" if keys else "relay" if relay else "grid"
+    gen = subprocess.Popen([str(generator), ",".join(map(str, fds)), mode, "0.5", str(seconds), str(step),
+                            *([srtp] if keys and srtp else [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                            pass_fds=fds, text=True)
     assert gen.stdin is not None and gen.stdout is not None
     gen.stdin.write(" ".join(map(str, ports)) + "\n")
+    gen.stdin.writelines(f"{tx.hex()} {rx.hex()}\n" for tx, rx in keys)
     gen.stdin.close()
     proc = psutil.Process(engine_pid)
     conn.send({"op": "stats"})
-    late0 = conn.recv()["ticks_late"]
+    st0 = conn.recv()
+    late0 = st0["ticks_late"]
     if gen.stdout.readline().strip() != "warm":
         raise RuntimeError("the load generator failed")
     cpu0 = proc.cpu_times()
@@ -306,7 +345,9 @@ def run_step(conn: Connection, engine_pid: int, generator: Path, calls: int, sec
     loss = max(0.0, 1.0 - received / expected) * 100.0 if expected else 100.0
     p99 = figures["p99_ms"] if figures["samples"] else float("inf")
     return StepResult(calls, legs, round(wall, 2), sent, received, expected, round(loss, 4), round(p99, 2),
-                      round(cpu_pct, 1), late1 - late0, round(wait_pct, 1), raw_udp_sockets())
+                      round(cpu_pct, 1), late1 - late0, round(wait_pct, 1), raw_udp_sockets(),
+                      figures.get("auth_failures", 0), st1["srtp_auth_failures"] - st0["srtp_auth_failures"],
+                      round(os.getloadavg()[0], 2))
 
 
 def raw_udp_sockets() -> int:
@@ -371,29 +412,39 @@ def main() -> None:
     parser.add_argument("--max-loss-pct", type=float, default=0.1)
     parser.add_argument("--max-jitter-ms", type=float, default=5.0)
     parser.add_argument("--srtp", action="store_true", help="then SRTP calls in the same run (see above)")
-    parser.add_argument("--srtp-steps", default="200,500,750,1000", help="plain-to-SRTP calls (two per chain)")
+    parser.add_argument("--srtp-steps", default="200,500,750,1000",
+                        help="plain-to-SRTP calls (two per chain); empty: none")
+    parser.add_argument("--srtp-to-srtp-steps", default="250,500,750",
+                        help="SRTP-to-SRTP calls, the generator's phones speaking SRTP; empty: none")
     parser.add_argument("--srtp-suite", default="AES_CM_128_HMAC_SHA1_80",
                         choices=("AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM"))
     args = parser.parse_args()
     raise_fd_limit()
     pin_generator()
     build_dir = tempfile.TemporaryDirectory()
-    generator = build_generator(Path(build_dir.name))
+    generator = build_generator(Path(build_dir.name), srtp=args.srtp)
     proc, conn = start_engine("relay")
     srtp_best: StepResult | None = None
     srtp_failed: dict[str, float] | None = None
+    both_best: StepResult | None = None
+    both_failed: dict[str, float] | None = None
     cost: dict[str, float] = {}
+    load_start = round(os.getloadavg()[0], 2)
     try:
         best, failed = climb(conn, proc.pid or 0, generator, args, args.steps, None)
         if args.srtp:
+            first = len(args.steps.split(",")) + 1
             srtp_best, srtp_failed = climb(conn, proc.pid or 0, generator, args, args.srtp_steps, args.srtp_suite,
-                                           first_step=len(args.steps.split(",")) + 1)
+                                           first_step=first)
+            both_best, both_failed = climb(conn, proc.pid or 0, generator, args, args.srtp_to_srtp_steps,
+                                           args.srtp_suite, first_step=first + len(args.srtp_steps.split(",")),
+                                           srtp_phones=True)
             conn.send({"op": "srtp_cost", "suite": args.srtp_suite})
             cost = conn.recv()
     finally:
         stop_engine(proc, conn)
         build_dir.cleanup()
-    result = {
+    result: dict[str, Any] = {
         "calls": best.calls if best else 0,
         "loss_pct": best.loss_pct if best else None,
         "jitter_p99_ms": best.jitter_p99_ms if best else None,
@@ -403,14 +454,12 @@ def main() -> None:
         "raw_udp_sockets": best.raw_udp_sockets if best else None,
         "first_failed_step": failed,
         "projected_calls_per_core": int(100.0 / best.cpu_per_call_pct) if best and best.cpu_per_call_pct else 0,
+        "load_average": {"start": load_start, "plain": best.load_average if best else None},
     }
     if args.srtp:
-        b = srtp_best
-        # an SRTP-to-SRTP call: a plain-to-SRTP call plus one protect and one unprotect per packet (50 + 50/s)
-        extra_pct = 50 * (cost["protect_us"] + cost["unprotect_us"]) * 1e-6 * 100
-        both = b.cpu_per_call_pct + extra_pct if b else None
-        print(f"srtp libsrtp protect {cost['protect_us']} us, unprotect {cost['unprotect_us']} us per packet: "
-              f"SRTP-to-SRTP call {both if both is None else round(both, 4)}% of a core", flush=True)
+        b, m = srtp_best, both_best
+        print(f"srtp libsrtp protect {cost['protect_us']} us, unprotect {cost['unprotect_us']} us per packet "
+              "(in the engine process, through pylibsrtp)", flush=True)
         result.update({
             "srtp_suite": args.srtp_suite,
             "srtp_calls": b.calls if b else 0,
@@ -423,25 +472,40 @@ def main() -> None:
             "srtp_projected_calls_per_core": int(100.0 / b.cpu_per_call_pct) if b and b.cpu_per_call_pct else 0,
             "srtp_protect_us": cost["protect_us"],
             "srtp_unprotect_us": cost["unprotect_us"],
-            "srtp_to_srtp_cpu_per_call_pct": round(both, 4) if both else None,
-            "srtp_to_srtp_projected_calls_per_core": int(100.0 / both) if both else 0,
+            # measured: the engine held these calls with the generator's phones speaking SRTP both ends
+            "srtp_to_srtp_calls": m.calls if m else 0,
+            "srtp_to_srtp_loss_pct": m.loss_pct if m else None,
+            "srtp_to_srtp_jitter_p99_ms": m.jitter_p99_ms if m else None,
+            "srtp_to_srtp_cpu_per_call_pct": round(m.cpu_per_call_pct, 4) if m else None,
+            "srtp_to_srtp_engine_cpu_pct": m.engine_cpu_pct if m else None,
+            "srtp_to_srtp_engine_waited_for_cpu_pct": m.engine_wait_pct if m else None,
+            "srtp_to_srtp_auth_failures": m.auth_failures if m else None,
+            "srtp_to_srtp_engine_auth_failures": m.engine_auth_failures if m else None,
+            "srtp_to_srtp_first_failed_step": both_failed,
+            "srtp_to_srtp_projected_calls_per_core":
+                int(100.0 / m.cpu_per_call_pct) if m and m.cpu_per_call_pct else 0,
         })
+        result["load_average"].update(srtp=b.load_average if b else None,
+                                      srtp_to_srtp=m.load_average if m else None)
     print(json.dumps(result))
 
 
 def climb(conn: Connection, pid: int, generator: Path, args: argparse.Namespace, steps: str, srtp: str | None,
-          first_step: int = 1) -> tuple[StepResult | None, dict[str, float] | None]:
+          first_step: int = 1, srtp_phones: bool = False) -> tuple[StepResult | None, dict[str, float] | None]:
     """Steps of growing calls until one breaks the limits or the engine's core is saturated: the largest step
     that held, and the first that did not."""
     best: StepResult | None = None
     failed: dict[str, float] | None = None
-    for k, calls in enumerate(int(s) for s in steps.split(",")):
-        r = run_step(conn, pid, generator, calls, args.seconds, first_step + k, srtp=srtp)
+    label = "srtp-to-srtp " if srtp_phones else "srtp " if srtp else ""
+    for k, calls in enumerate(int(s) for s in steps.split(",") if s.strip()):
+        r = run_step(conn, pid, generator, calls, args.seconds, first_step + k, srtp=srtp, srtp_phones=srtp_phones)
         ok = r.loss_pct <= args.max_loss_pct and r.jitter_p99_ms <= args.max_jitter_ms
-        print(f"{'srtp ' if srtp else ''}calls={r.calls:5d} sent={r.sent:7d} received={r.received:7d} "
+        auth = f"auth_failures={r.auth_failures}/{r.engine_auth_failures} " if srtp else ""
+        print(f"{label}calls={r.calls:5d} sent={r.sent:7d} received={r.received:7d} "
               f"loss={r.loss_pct:.3f}% jitter_p99={r.jitter_p99_ms:.2f} ms engine_cpu={r.engine_cpu_pct:.1f}% "
               f"per_call={r.cpu_per_call_pct:.3f}% engine_waited_for_cpu={r.engine_wait_pct:.1f}% "
-              f"raw_udp_sockets={r.raw_udp_sockets} {'ok' if ok else 'FAILED'}", flush=True)
+              f"raw_udp_sockets={r.raw_udp_sockets} {auth}load={r.load_average} {'ok' if ok else 'FAILED'}",
+              flush=True)
         if ok:
             best = r
         else:
