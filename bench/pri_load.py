@@ -12,7 +12,7 @@ the far end counts the counters that never came back (frame loss, after each cal
 Calls last `channels / rate` seconds on average (uniform ±33 %), so the spans stay full while `rate` calls
 per second are set up and torn down. CPU: the box process's user+system time over wall time, per channel.
 
-    .venv/bin/python bench/pri_load.py [--spans 4] [--seconds 600] [--rate 10]
+    .venv/bin/python bench/pri_load.py [--spans 4] [--seconds 600] [--rate 10] [--profile FILE]
 
 PRI_BENCH_RT=1 runs all three processes at round-robin real-time priority (as media servers run on a box,
 and as bench/media_relay.py does with MEDIA_BENCH_RT=1), so other jobs on a shared machine do not decide
@@ -28,10 +28,12 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import cProfile
 import gc
 import json
 import multiprocessing as mp
 import os
+import pstats
 import random
 import socket
 import struct
@@ -380,7 +382,14 @@ async def box(args: argparse.Namespace) -> dict[str, Any]:
     driver.attach(on_leg)
     await driver.start()
     await asyncio.to_thread(parent.recv)  # the far end is up
+    up_by = time.monotonic() + 30.0
     while not all(rt.link_up for rt in driver.spans.values()):
+        if time.monotonic() > up_by:  # (say which span, rather than wait for ever)
+            states = {n: (rt.stack.lapd.state.name, rt.refused, sorted(a.value for a in rt.alarms.active))
+                      for n, rt in driver.spans.items()}
+            far.terminate()
+            proc.terminate()
+            raise SystemExit(f"the box's D-channels did not all come up in 30 s: {states}")
         await asyncio.sleep(0.05)
     me = psutil.Process()
     cpu0, t0 = me.cpu_times(), time.monotonic()
@@ -393,11 +402,18 @@ async def box(args: argparse.Namespace) -> dict[str, Any]:
             udp.sample()
 
     sampler = asyncio.create_task(sample())
+    profile = cProfile.Profile() if args.profile else None
+    if profile is not None:
+        profile.enable()
     parent.send("go")
     emu = psutil.Process(proc.pid)
     emu_cpu0 = sum(emu.cpu_times()[:2])
     result = await asyncio.to_thread(parent.recv)
     cpu1, t1 = me.cpu_times(), time.monotonic()
+    if profile is not None:  # (the box's loop only: cProfile sees this thread)
+        profile.disable()
+        with open(args.profile, "w") as out:
+            pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(40)
     emu_cpu = sum(emu.cpu_times()[:2]) - emu_cpu0
     sampler.cancel()
     await asyncio.sleep(2.0)
@@ -456,6 +472,7 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--profile", help="write the box loop's cProfile figures (by own time) to this file")
     args = parser.parse_args()
     if os.environ.get("PRI_BENCH_RT") and hasattr(os, "sched_setscheduler"):
         os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(10))  # (inherited by the emulator and far end)
