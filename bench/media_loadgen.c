@@ -23,7 +23,12 @@
  *         engine endpoint's, as two SDES peers do (RFC 4568 §6.1). The engine rewrites the SSRC, so a received
  *         packet is told to its leg by its source: the engine port it was sent from is the leg's own. A packet
  *         that fails authentication or the replay check is not received (it counts as lost) and is counted in
- *         auth_failures. Loss and jitter are then measured exactly as in relay mode, from the decrypted marks.
+ *         auth_failures. Loss and jitter are then measured exactly as in relay mode, from the decrypted marks,
+ *         but for where the send time is kept: every packet a leg will send (its mark carries stream, sequence
+ *         and step) is protected before the clock starts, and the time each one leaves is written in a table,
+ *         not in the packet. Debian's libsrtp2 (built on NSS) takes about 5 us per AES_CM protect and 7.5 us per
+ *         unprotect here, so protecting on the schedule as well would make this program, not the engine, the
+ *         first to run out of CPU on a 2-core machine. What comes back is unprotected as it arrives.
  *
  * Usage: media_loadgen FD[,FD...] MODE WARMUP SECONDS STEP [SUITE]
  * stdin: the engine ports on the first line, whitespace separated; in srtp mode then one line per leg, in the
@@ -46,6 +51,7 @@
 #ifdef LOADGEN_SRTP
 #include <srtp2/srtp.h>
 #define TRAILER SRTP_MAX_TRAILER_LEN
+#define SRTP_SLOT (PACKET + 16) /* a protected packet: the largest tag of our suites (GCM's), no MKI */
 #else
 #define TRAILER 0
 #endif
@@ -178,9 +184,6 @@ int main(int argc, char **argv) {
 
     struct sockaddr_in *dst = calloc(n, sizeof *dst);
     unsigned char (*pkts)[PACKET] = calloc(n, PACKET);
-    /* srtp: what goes out, protected in place (the plain template keeps its payload) */
-    unsigned char (*sbuf)[PACKET + TRAILER] = srtp ? calloc(n, PACKET + TRAILER) : NULL;
-    (void)sbuf;
     for (int i = 0; i < n; i++) {
         dst[i].sin_family = AF_INET;
         dst[i].sin_port = htons((uint16_t)ports[i]);
@@ -191,6 +194,36 @@ int main(int argc, char **argv) {
         uint32_t ssrc = htonl(0x5EED0000u + (uint32_t)i);
         memcpy(pkts[i] + 8, &ssrc, 4);
     }
+#ifdef LOADGEN_SRTP
+    /* srtp: every packet each leg sends (a slot per 1 ms of the run: at most (warm-up + window) x 50 per leg),
+     * protected now, and the table of the times they leave (-1: in the warm-up, not measured) */
+    int per_leg = srtp ? (int)((warmup + seconds) * 50.0) + 4 : 0;
+    size_t total = (size_t)n * (size_t)per_leg;
+    unsigned char *pre = srtp ? malloc(total * SRTP_SLOT) : NULL;
+    uint16_t *pre_len = srtp ? malloc(total * sizeof *pre_len) : NULL;
+    int64_t *sent_at = srtp ? calloc(total, sizeof *sent_at) : NULL;
+    if (srtp && (!pre || !pre_len || !sent_at)) return 3;
+    for (int i = 0; srtp && i < n; i++) {
+        for (int s = 0; s < per_leg; s++) {
+            unsigned char pk[PACKET + TRAILER];
+            memcpy(pk, pkts[i], PACKET);
+            uint16_t seq16 = htons((uint16_t)s);
+            uint32_t ts = htonl((uint32_t)s * PAYLOAD);
+            memcpy(pk + 2, &seq16, 2);
+            memcpy(pk + 4, &ts, 4);
+            struct mark m = {(uint32_t)i, (uint32_t)s, step, 0, 0};
+            memcpy(pk + 12, &m, sizeof m);
+            int len = PACKET;
+            if (srtp_protect(tx_srtp[i], pk, &len) != srtp_err_status_ok || len > SRTP_SLOT) {
+                fprintf(stderr, "srtp: cannot protect leg %d\n", i);
+                return 3;
+            }
+            size_t idx = (size_t)i * per_leg + s;
+            memcpy(pre + idx * SRTP_SLOT, pk, (size_t)len);
+            pre_len[idx] = (uint16_t)len;
+        }
+    }
+#endif
 
     /* samples: one per received packet in the window; relay streams = our legs, grid streams = engine SSRCs */
     size_t max_samples = (size_t)((seconds + 1.0) * 50.0 * n * 1.2) + 1024;
@@ -259,6 +292,20 @@ int main(int argc, char **argv) {
             for (int i = (int)(slot % SLOTS); i < n; i += SLOTS) {
                 if (i % nfd != f) continue;
                 uint32_t s = seqs[i]++;
+#ifdef LOADGEN_SRTP
+                if (srtp) {
+                    if (s >= (uint32_t)per_leg) {  /* never: the table covers every slot of the run */
+                        protect_errors++;
+                        if (phase == 1) sent++;
+                        continue;
+                    }
+                    size_t idx = (size_t)i * per_leg + s;
+                    sent_at[idx] = phase == 1 ? rt : -1;
+                    siov[k].iov_base = pre + idx * SRTP_SLOT;
+                    siov[k].iov_len = pre_len[idx];
+                    goto queue;
+                }
+#endif
                 unsigned char *pk = pkts[i];
                 uint16_t seq16 = htons((uint16_t)s);
                 uint32_t ts = htonl(s * PAYLOAD);
@@ -269,17 +316,7 @@ int main(int argc, char **argv) {
                 siov[k].iov_base = pk;
                 siov[k].iov_len = PACKET;
 #ifdef LOADGEN_SRTP
-                if (srtp) {
-                    int len = PACKET;
-                    memcpy(sbuf[i], pk, PACKET);
-                    if (srtp_protect(tx_srtp[i], sbuf[i], &len) != srtp_err_status_ok) {
-                        protect_errors++;  /* never seen: it would show in the figures as a lost packet */
-                        if (phase == 1) sent++;
-                        continue;
-                    }
-                    siov[k].iov_base = sbuf[i];
-                    siov[k].iov_len = (size_t)len;
-                }
+            queue:
 #endif
                 memset(&smsg[k].msg_hdr, 0, sizeof smsg[k].msg_hdr);
                 smsg[k].msg_hdr.msg_name = &dst[i];
@@ -352,8 +389,16 @@ int main(int argc, char **argv) {
                     struct mark m;
                     memcpy(&m, b + 12, sizeof m);
                     if (m.step != step || m.stream >= (uint32_t)n) continue;
+                    int64_t sent_ns = m.sent_ns;
+#ifdef LOADGEN_SRTP
+                    if (srtp) {
+                        if (m.seq >= (uint32_t)per_leg) continue;
+                        sent_ns = sent_at[(size_t)m.stream * per_leg + m.seq];
+                        if (sent_ns <= 0) continue;  /* sent in the warm-up */
+                    }
+#endif
                     received++;
-                    double t = (double)(arr - m.sent_ns) * 1e-6;
+                    double t = (double)(arr - sent_ns) * 1e-6;
                     if (t < min_transit[m.stream]) min_transit[m.stream] = t;
                     if (samples < max_samples) {
                         sample[samples] = t;

@@ -23,19 +23,29 @@ figures per step, MEDIA_BENCH_PYTHON=1 runs the engine's Python packet path inst
 reference it is compared with). Each step also reports the raw UDP sockets open on the machine (they make
 every packet dearer).
 
-With `--srtp`, the same engine process then runs SRTP steps (`--srtp-steps`), so plain and SRTP calls are
-measured in one run: each SRTP call is a chain of four endpoints, generator → plain leg → SRTP leg → (UDP on
-loopback) → SRTP leg → plain leg → generator, the two SRTP legs keyed as SDES would key two phones
-(`--srtp-suite`, AES_CM_128_HMAC_SHA1_80 by default). A chain is two plain-to-SRTP calls (a caller on a plain
-trunk to an agent's SRTP phone, say), each the other's SRTP phone, so every figure of the engine belongs to
-one of them: SRTP steps count those calls (two per chain), all on the Python packet path (encrypted legs never
-take the compiled one). An SRTP-to-SRTP call does the same plus one protect and one unprotect per packet: the
-bench times libsrtp's protect and unprotect in the engine process and adds that for `srtp_to_srtp_*`. The
-generator stays plain: its payload marks come back untouched, so loss and jitter are measured as for plain
-calls.
+With `--srtp`, the same engine process then runs SRTP steps, so plain and SRTP calls are measured in one run
+(`--srtp-suite`, AES_CM_128_HMAC_SHA1_80 by default; encrypted legs always take the Python packet path):
+
+- plain-to-SRTP (`--srtp-steps`, `srtp_*`): each step is chains of four endpoints, generator → plain leg →
+  SRTP leg → (UDP on loopback) → SRTP leg → plain leg → generator, the two SRTP legs keyed as SDES would key
+  two phones. A chain is two plain-to-SRTP calls (a caller on a plain trunk to an agent's SRTP phone, say),
+  each the other's SRTP phone, so every figure of the engine belongs to one of them: those steps count calls,
+  two per chain. The generator stays plain there.
+- SRTP-to-SRTP (`--srtp-to-srtp-steps`, `srtp_to_srtp_*`): the generator's own phones speak SRTP (its srtp
+  mode, linked with libsrtp2: it protects what it sends and unprotects what it receives, and a packet that
+  fails authentication is lost and counted). Per call the engine has two endpoints, each allocated with
+  SrtpKeys as SDES would give them (the key it sends with, the phone's), bridged to each other: phone A →
+  endpoint 1 (unprotect) → relay → endpoint 2 (protect) → phone B, and back. Loss, jitter and engine CPU per
+  call are measured as for plain calls; these figures are held, not derived. (Earlier versions of this
+  bench estimated them by adding libsrtp's timed cost to the plain-to-SRTP figure; `srtp_protect_us` and
+  `srtp_unprotect_us` are still timed in the engine process, for reference.)
+
+An empty step list skips that kind. Each step also reports the generator's CPU (in srtp mode Debian's
+libsrtp2 is dear: see media_loadgen.c) and the machine's one-minute load average.
 
 The last line printed is one JSON object: calls, loss_pct, jitter_p99_ms, cpu_per_call_pct (and with --srtp
-the same figures prefixed srtp_).
+the same figures prefixed srtp_ and srtp_to_srtp_, with srtp_to_srtp_auth_failures counted by the generator's
+phones and srtp_to_srtp_engine_auth_failures by the engine), and load_average per kind.
 """
 
 from __future__ import annotations
@@ -248,6 +258,7 @@ class StepResult:
     auth_failures: int = 0  # SRTP packets the generator's phones refused (authentication, replay): lost
     engine_auth_failures: int = 0  # SRTP packets the engine's endpoints refused
     load_average: float = 0.0  # the machine's one-minute load average at the step's end (others' work beside it)
+    generator_cpu_pct: float = 0.0  # the load generator's CPU over the window (its SRTP phones' cost in srtp mode)
 
     @property
     def cpu_per_call_pct(self) -> float:
@@ -317,11 +328,14 @@ def run_step(conn: Connection, engine_pid: int, generator: Path, calls: int, sec
     if gen.stdout.readline().strip() != "warm":
         raise RuntimeError("the load generator failed")
     cpu0 = proc.cpu_times()
+    gen_proc = psutil.Process(gen.pid)
+    gcpu0 = gen_proc.cpu_times()
     sched0 = _schedstat(engine_pid)
     t0 = time.perf_counter()
     if gen.stdout.readline().strip() != "done":
         raise RuntimeError("the load generator failed")
     cpu1 = proc.cpu_times()
+    gcpu1 = gen_proc.cpu_times()
     elapsed = time.perf_counter() - t0
     sched1 = _schedstat(engine_pid)
     figures = json.loads(gen.stdout.readline())
@@ -347,7 +361,8 @@ def run_step(conn: Connection, engine_pid: int, generator: Path, calls: int, sec
     return StepResult(calls, legs, round(wall, 2), sent, received, expected, round(loss, 4), round(p99, 2),
                       round(cpu_pct, 1), late1 - late0, round(wait_pct, 1), raw_udp_sockets(),
                       figures.get("auth_failures", 0), st1["srtp_auth_failures"] - st0["srtp_auth_failures"],
-                      round(os.getloadavg()[0], 2))
+                      round(os.getloadavg()[0], 2),
+                      round(100.0 * (gcpu1.user - gcpu0.user + gcpu1.system - gcpu0.system) / elapsed, 1))
 
 
 def raw_udp_sockets() -> int:
@@ -504,6 +519,7 @@ def climb(conn: Connection, pid: int, generator: Path, args: argparse.Namespace,
         print(f"{label}calls={r.calls:5d} sent={r.sent:7d} received={r.received:7d} "
               f"loss={r.loss_pct:.3f}% jitter_p99={r.jitter_p99_ms:.2f} ms engine_cpu={r.engine_cpu_pct:.1f}% "
               f"per_call={r.cpu_per_call_pct:.3f}% engine_waited_for_cpu={r.engine_wait_pct:.1f}% "
+              f"generator_cpu={r.generator_cpu_pct:.1f}% "
               f"raw_udp_sockets={r.raw_udp_sockets} {auth}load={r.load_average} {'ok' if ok else 'FAILED'}",
               flush=True)
         if ok:
