@@ -26,9 +26,12 @@
  *         auth_failures. Loss and jitter are then measured exactly as in relay mode, from the decrypted marks,
  *         but for where the send time is kept: every packet a leg will send (its mark carries stream, sequence
  *         and step) is protected before the clock starts, and the time each one leaves is written in a table,
- *         not in the packet. Debian's libsrtp2 (built on NSS) takes about 5 us per AES_CM protect and 7.5 us per
- *         unprotect here, so protecting on the schedule as well would make this program, not the engine, the
- *         first to run out of CPU on a 2-core machine. What comes back is unprotected as it arrives.
+ *         not in the packet. What comes back is kept as it arrives (bytes, kernel arrival time, leg) and
+ *         unprotected, in arrival order, once the run is over; only then is it counted. Debian's libsrtp2
+ *         (built on NSS) takes about 5 us per AES_CM protect and 7.5-14 us per unprotect here, so doing the
+ *         phones' SRTP on the schedule made this program, not the engine, the first to run out of CPU on a
+ *         2-core machine (it then fell behind and sent its late packets in bursts, which the engine queued).
+ *         The packets on the wire, and the engine's work, are the same either way.
  *
  * Usage: media_loadgen FD[,FD...] MODE WARMUP SECONDS STEP [SUITE]
  * stdin: the engine ports on the first line, whitespace separated; in srtp mode then one line per leg, in the
@@ -101,6 +104,47 @@ static srtp_t srtp_session(const char *suite, const char *hex, srtp_ssrc_type_t 
     if (srtp_create(&s, &policy) != srtp_err_status_ok) return NULL;
     return s;
 }
+#endif
+
+/* relay mode: what came back, counted by the marks */
+struct tally {
+    uint32_t step;
+    int n;
+    long long received;
+    double *sample, *min_transit;
+    int *sample_stream;
+    size_t samples, max_samples;
+    const int64_t *sent_at; /* srtp: send times by stream and sequence (<= 0: warm-up), else in the mark */
+    int per_leg;
+};
+
+static void relay_take(struct tally *t, const unsigned char *b, unsigned len, int64_t arr) {
+    struct mark m;
+    if (len < 12 + sizeof m) return;
+    memcpy(&m, b + 12, sizeof m);
+    if (m.step != t->step || m.stream >= (uint32_t)t->n) return;
+    int64_t sent_ns = m.sent_ns;
+    if (t->sent_at) {
+        if (m.seq >= (uint32_t)t->per_leg) return;
+        sent_ns = t->sent_at[(size_t)m.stream * t->per_leg + m.seq];
+        if (sent_ns <= 0) return; /* sent in the warm-up */
+    }
+    t->received++;
+    double d = (double)(arr - sent_ns) * 1e-6;
+    if (d < t->min_transit[m.stream]) t->min_transit[m.stream] = d;
+    if (t->samples < t->max_samples) {
+        t->sample[t->samples] = d;
+        t->sample_stream[t->samples++] = (int)m.stream;
+    }
+}
+
+#ifdef LOADGEN_SRTP
+struct held { /* srtp: a packet as it arrived, unprotected after the run */
+    int64_t arr;
+    int leg;
+    unsigned len;
+    unsigned char data[256];
+};
 #endif
 
 static int cmp_double(const void *a, const void *b) {
@@ -250,7 +294,15 @@ int main(int argc, char **argv) {
     memset(rmsg, 0, sizeof rmsg);
 
     uint32_t *seqs = calloc(n, sizeof(uint32_t));
-    long long sent = 0, received = 0, send_errors = 0, auth_failures = 0, protect_errors = 0;
+    long long sent = 0, received = 0, send_errors = 0, auth_failures = 0, protect_errors = 0, unverified = 0;
+    struct tally tally = {step, n, 0, sample, min_transit, sample_stream, 0, max_samples, NULL, 0};
+#ifdef LOADGEN_SRTP
+    size_t held_cap = srtp ? total + 4096 : 0, nheld = 0;
+    struct held *held = srtp ? malloc(held_cap * sizeof *held) : NULL;
+    if (srtp && !held) return 3;
+    tally.sent_at = sent_at;
+    tally.per_leg = per_leg;
+#endif
     int64_t t0 = now_ns(CLOCK_MONOTONIC);
     int64_t warm_end = t0 + (int64_t)(warmup * 1e9);
     int64_t end = warm_end + (int64_t)(seconds * 1e9);
@@ -375,35 +427,20 @@ int main(int argc, char **argv) {
 #ifdef LOADGEN_SRTP
                 if (srtp) {
                     int leg = leg_of_port[ntohs(rsrc[i].sin_port)];
-                    int plen = (int)len;
-                    if (leg < 0) continue;  /* not from an engine port of ours */
-                    if (srtp_unprotect(rx_srtp[leg], b, &plen) != srtp_err_status_ok) {
-                        auth_failures++;
+                    if (leg < 0) continue; /* not from an engine port of ours */
+                    if (nheld == held_cap || len > sizeof held[0].data) {
+                        unverified++; /* never: room for all a run sends; it would count as lost */
                         continue;
                     }
-                    len = (unsigned)plen;
+                    held[nheld].arr = arr;
+                    held[nheld].leg = leg;
+                    held[nheld].len = len;
+                    memcpy(held[nheld++].data, b, len);
+                    continue;
                 }
 #endif
                 if (relay) {
-                    if (len < 12 + sizeof(struct mark)) continue;
-                    struct mark m;
-                    memcpy(&m, b + 12, sizeof m);
-                    if (m.step != step || m.stream >= (uint32_t)n) continue;
-                    int64_t sent_ns = m.sent_ns;
-#ifdef LOADGEN_SRTP
-                    if (srtp) {
-                        if (m.seq >= (uint32_t)per_leg) continue;
-                        sent_ns = sent_at[(size_t)m.stream * per_leg + m.seq];
-                        if (sent_ns <= 0) continue;  /* sent in the warm-up */
-                    }
-#endif
-                    received++;
-                    double t = (double)(arr - sent_ns) * 1e-6;
-                    if (t < min_transit[m.stream]) min_transit[m.stream] = t;
-                    if (samples < max_samples) {
-                        sample[samples] = t;
-                        sample_stream[samples++] = (int)m.stream;
-                    }
+                    relay_take(&tally, b, len, arr);
                 } else {
                     if (phase != 1 || arr < win_start_rt) continue;
                     uint32_t ts, ssrc;
@@ -434,6 +471,21 @@ int main(int argc, char **argv) {
             }
         }
     }
+#ifdef LOADGEN_SRTP
+    /* srtp: the phones unprotect what they got, in arrival order (replay windows see what they would have) */
+    for (size_t h = 0; h < nheld; h++) {
+        int plen = (int)held[h].len;
+        if (srtp_unprotect(rx_srtp[held[h].leg], held[h].data, &plen) != srtp_err_status_ok) {
+            auth_failures++; /* not authentic, or a replay: lost */
+            continue;
+        }
+        relay_take(&tally, held[h].data, (unsigned)plen, held[h].arr);
+    }
+#endif
+    if (relay) {
+        received = tally.received;
+        samples = tally.samples;
+    }
     double wall = (double)(win_end_rt - win_start_rt) * 1e-9;
     (void)win_start_mono;
     for (size_t i = 0; i < samples; i++) sample[i] -= min_transit[sample_stream[i]];
@@ -457,9 +509,9 @@ int main(int argc, char **argv) {
     double mx = samples ? sample[samples - 1] : -1;
     printf("{\"sent\": %lld, \"received\": %lld, \"wall\": %.4f, \"samples\": %zu, \"send_errors\": %lld, "
            "\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"streams\": %d, "
-           "\"p99_per_tenth_ms\": [%s], \"auth_failures\": %lld, \"protect_errors\": %lld}\n",
+           "\"p99_per_tenth_ms\": [%s], \"auth_failures\": %lld, \"protect_errors\": %lld, \"unverified\": %lld}\n",
            sent, received, wall, samples, send_errors, p50, p90, p99, mx, relay ? n : grid_streams, deciles,
-           auth_failures, protect_errors);
+           auth_failures, protect_errors, unverified);
     fflush(stdout);
     return 0;
 }
