@@ -26,6 +26,8 @@ document.addEventListener("DOMContentLoaded", () => {
   let connects = 0;
   const dirtyAgents = new Set();
   const dirtyQueues = new Set();
+  const tiles = new Map();  // agent id → its tile, as drawn by build() (a thousand agents redraw every second)
+  const rows = new Map();  // queue id → its table row
   let frame = 0;
 
   // ---------------------------------------------------------------- the connection
@@ -222,8 +224,10 @@ document.addEventListener("DOMContentLoaded", () => {
     const agents = shownAgents();
     const queues = shownQueues(agents);
     const tbody = document.querySelector("#wb-queues tbody");
+    tiles.clear(); rows.clear();
     tbody.replaceChildren(...queues.map(q => {
       const row = el("tr");
+      rows.set(q.queue, row);
       row.dataset.queue = q.queue;
       const head = el("th", "", q.name || q.queue);
       head.scope = "row";
@@ -233,6 +237,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const list = document.getElementById("wb-agents");
     list.replaceChildren(...agents.map(a => {
       const tile = el("li", "wb-agent");
+      tiles.set(a.agent, tile);
       tile.dataset.agent = a.agent;
       const head = el("div", "wb-a-head");
       head.append(el("span", "wb-a-name", a.name || a.agent), el("span", "wb-a-id", a.agent));
@@ -262,8 +267,8 @@ document.addEventListener("DOMContentLoaded", () => {
   function now() { return Date.now() / 1000 + board.skew; }
 
   function drawAgent(a) {
-    const tile = document.querySelector('#wb-agents li[data-agent="' + CSS.escape(a.agent) + '"]');
-    if (!tile) return;
+    const tile = tiles.get(a.agent);
+    if (!tile) return;  // filtered out
     if (tile.dataset.state !== a.state) { tile.dataset.state = a.state; tile.className = "wb-agent wb-st-" + a.state; }
     let word = labels.states[a.state] || a.state;
     if (a.state === "paused" && a.reason) word += " · " + (labels.reasons[a.reason] || a.reason);
@@ -292,8 +297,8 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   function drawQueue(q) {
-    const row = document.querySelector('#wb-queues tr[data-queue="' + CSS.escape(q.queue) + '"]');
-    if (!row) return;
+    const row = rows.get(q.queue);
+    if (!row) return;  // filtered out
     let waiting = 0, oldest = null;
     for (const c of board.calls.values()) {
       if (c.queue !== q.queue || c.ringing) continue;
@@ -347,8 +352,8 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!board) return;
     set(document.getElementById("wb-clock"), clockFormat.format(new Date(now() * 1000)));
     if (board.day && now() >= board.day.end && !buffer) { resync(); return; }  // a new day: today's figures start again
-    for (const a of board.agents.values()) dirtyAgents.add(a.agent);
-    for (const q of board.queues.values()) dirtyQueues.add(q.queue);
+    for (const id of tiles.keys()) dirtyAgents.add(id);
+    for (const id of rows.keys()) dirtyQueues.add(id);
     schedule();
   }
 
