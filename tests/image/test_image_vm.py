@@ -157,14 +157,40 @@ def prompt_audio(vm: Vm) -> bytes:
         return bytes(r.read())
 
 
+def voicemail_audio(vm: Vm, key: str) -> bytes:
+    req = urllib.request.Request(f"http://127.0.0.1:{vm.http_port}/api/v1/voicemail/{key}/audio",
+                                 headers={"Authorization": f"Bearer {admin_token(vm)}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return bytes(r.read())
+
+
+def call_access_number(vm: Vm, tmp_path: Path, stay_ms: int) -> None:
+    """Extension 1005 (digest auth) dials the demo's access number 8000 through the forwarded SIP port and
+    stays `stay_ms` before hanging up."""
+    creds = json.loads(vm.ssh("cat /data/appliance/demo-credentials.json").stdout)
+    users = tmp_path / "users.csv"
+    users.write_text(f"SEQUENTIAL\n1005;[authentication username=1005 password={creds['extensions']['1005']}]\n")
+    result = subprocess.run(
+        ["sipp", "-sf", str(Path(__file__).parent / "scenarios/caller_ivr.xml"), "-inf", str(users), "-s", "8000",
+         "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM)), "-m", "1", "-d", str(stay_ms), "-nostdin",
+         "-timeout", "60", "-trace_err", f"127.0.0.1:{vm.sip_port}"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
 def kept_data(vm: Vm) -> None:
-    """What was made before the updates: the admin password (configuration), the SIPp call's CDR (records), an
-    uploaded prompt (audio on the data partition) and the system settings."""
+    """What was made before the updates: the admin password and the business hours (configuration), the SIPp
+    call's CDR (records), the voicemail it left (a call recording), an uploaded prompt (audio on the data
+    partition) and the system settings."""
     assert login(vm) == 200
     token = admin_token(vm)
     if KEPT.get("cdr"):
         status, page = vm.http("GET", "/api/v1/cdr?did=8000", token=token)
         assert status == 200 and any(c["call_id"] == KEPT["cdr"] for c in page["items"]), page
+    if KEPT.get("voicemail"):
+        assert hashlib.sha256(voicemail_audio(vm, KEPT["voicemail"])).hexdigest() == KEPT["voicemail_audio"]
+        status, hours = vm.http("GET", "/api/v1/schedules/business_hours", token=token)
+        assert status == 200 and hours["work_days"] == [], hours
     assert hashlib.sha256(prompt_audio(vm)).hexdigest() == KEPT["prompt"]
     assert vm.ssh("hostname").stdout.strip() == "callbox-7"
     assert vm.ssh("readlink -f /etc/localtime").stdout.strip().endswith("Asia/Tokyo")
@@ -286,14 +312,7 @@ def test_system_settings_reach_the_read_only_root(vm: Vm) -> None:
 @pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (sip-tester) is not installed")
 def test_sipp_call_to_the_demo_access_number_reaches_the_ivr(vm: Vm, tmp_path: Path) -> None:
     """Through the forwarded SIP port: extension 1005 (digest auth) dials 8000, the IVR answers and plays."""
-    creds = json.loads(vm.ssh("cat /data/appliance/demo-credentials.json").stdout)
-    users = tmp_path / "users.csv"
-    users.write_text(f"SEQUENTIAL\n1005;[authentication username=1005 password={creds['extensions']['1005']}]\n")
-    result = subprocess.run(
-        ["sipp", "-sf", str(Path(__file__).parent / "scenarios/caller_ivr.xml"), "-inf", str(users), "-s", "8000",
-         "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM)), "-m", "1", "-nostdin", "-timeout", "60",
-         "-trace_err", f"127.0.0.1:{vm.sip_port}"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    call_access_number(vm, tmp_path, stay_ms=4000)
     status, token = vm.http("POST", "/api/v1/login", {"name": "admin", "password": ADMIN_PASSWORD})
     assert status == 200
     deadline = time.monotonic() + 30
@@ -307,6 +326,32 @@ def test_sipp_call_to_the_demo_access_number_reaches_the_ivr(vm: Vm, tmp_path: P
     assert cdrs[0]["direction"] == "inbound" and cdrs[0]["ivr_path"], cdrs[0]
     assert cdrs[0]["ivr_path"][0].split("/")[0] in ("main", "off_hours"), cdrs[0]
     KEPT["cdr"] = cdrs[0]["call_id"]
+    vm.ssh("sync")
+
+
+@pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (sip-tester) is not installed")
+def test_a_voicemail_recorded_before_the_update(vm: Vm, tmp_path: Path) -> None:
+    """A call recording the updates must keep: outside business hours (the schedule changed through the API)
+    the access number leaves the caller in voicemail, which records the call into a WAV on the data partition."""
+    token = admin_token(vm)
+    status, body = vm.http("PATCH", "/api/v1/schedules/business_hours", {"work_days": [], "work_hours": []},
+                           token=token)
+    assert status == 200, body
+    # (the opening-hours notice, the voicemail greeting and the tone come first; then about 10 s of message)
+    call_access_number(vm, tmp_path, stay_ms=30000)
+    deadline = time.monotonic() + 30
+    items: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not items:
+        status, page = vm.http("GET", "/api/v1/voicemail?box=general", token=token)
+        items = page.get("items", []) if status == 200 else []
+        time.sleep(1)
+    _, cdrs = vm.http("GET", "/api/v1/cdr?did=8000", token=token)
+    assert items and items[0]["caller"] == "1005" and items[0]["duration_s"] > 3, (items, cdrs)
+    audio = voicemail_audio(vm, items[0]["id"])
+    with wave.open(io.BytesIO(audio)) as w:
+        assert w.getnframes() / w.getframerate() > 3
+    KEPT["voicemail"] = items[0]["id"]
+    KEPT["voicemail_audio"] = hashlib.sha256(audio).hexdigest()
     vm.ssh("sync")
 
 
