@@ -363,8 +363,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         toll_fraud_blueprint(api, core.config),
         reports_blueprint(api, reports, core.config),
         wallboard_blueprint(api, calls, core.config, reports),  # the live board's snapshot
-        *([sip_security_blueprint(api, SipSecurityService(calls.sip, core.config, core.bus, core.clock))]
-          if calls else []),  # SIP source blocks (list, lift) and their thresholds, audited
+        # SIP source blocks (list, lift) and their thresholds, audited
+        sip_security_blueprint(api, SipSecurityService(calls.sip, core.config, core.bus, core.clock) if calls else None),
         backups_blueprint(api, backups),
         firmware_routes(api),
         *prov.blueprints(api),

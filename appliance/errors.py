@@ -78,3 +78,15 @@ class Conflict(ApplianceError):
 class Forbidden(ApplianceError):
     def __init__(self, message: str, message_zh: str, error_id: str = "forbidden") -> None:
         super().__init__(message, message_zh, {}, error_id=error_id, http_status=403)
+
+
+class TelephonyOff(ApplianceError):
+    """A route that needs call control, on a box started without telephony (`create_appliance(telephony=False)`):
+    the route exists, so the API document is the same, and answers 503."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "telephony is not running on this appliance: calls, agents and queues are unavailable",
+            "本机未启用电话功能: 通话、座席和队列不可用",
+            error_id="telephony_off", http_status=503,
+        )

@@ -25,7 +25,7 @@ from sanic.response import HTTPResponse
 
 from appliance.auth.models import ANY_ROLE, READ_CONFIG, Session
 from appliance.domain.models import Role
-from appliance.errors import ApplianceError, FieldError, Forbidden, NotFound, ValidationFailed
+from appliance.errors import FieldError, Forbidden, NotFound, TelephonyOff, ValidationFailed
 from appliance.http_api import (
     Api,
     Param,
@@ -50,15 +50,6 @@ ACTING = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT})
 FORCE_STATES = ("idle", "busy", "logged_out")
 DIRECTIONS = ("inbound", "outbound", "internal")
 _DIGITS = re.compile(r"^[0-9]{1,20}$")
-
-
-class TelephonyOff(ApplianceError):
-    def __init__(self) -> None:
-        super().__init__(
-            "telephony is not running on this appliance: calls, agents and queues are unavailable",
-            "本机未启用电话功能: 通话、座席和队列不可用",
-            error_id="telephony_off", http_status=503,
-        )
 
 
 def _invalid(name: str, rule: str, message: str, message_zh: str) -> ValidationFailed:

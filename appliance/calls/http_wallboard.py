@@ -16,9 +16,9 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from appliance.auth.models import READ_CONFIG
-from appliance.calls.http import TelephonyOff
 from appliance.calls.wallboard import BoardScope, snapshot
 from appliance.configuration.service import ConfigService
+from appliance.errors import TelephonyOff
 from appliance.http_api import Api, ok, session_of
 from appliance.reports.models import Kind, Period, ReportQuery
 from appliance.reports.rollups import SLOT
