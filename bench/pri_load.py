@@ -9,6 +9,15 @@ sends each RTP packet back to where it came from with another SSRC). Every far-e
 a counter; it travels exchange -> box frame port -> RTP -> reflector -> RTP -> frame port -> exchange, and
 the far end counts the counters that never came back (frame loss, after each call's first second).
 
+Where a frame can go missing, in path order (each is counted and printed before the last line): the card
+plays a driver's answer to tick n at tick n + 4 and drops one that comes later (`bearer_lost` of each card);
+a driver handles a tick late (lateness against the card's grid, each side); the kernel drops datagrams on a
+full socket (/proc/net/udp: box RTP, reflector, bearer sockets); the box's frame port relays each frame at
+once as RTP (its rx buffer only feeds taps: DTMF detection, recordings); the RTP leg's jitter buffer
+(late_dropped, drift_skipped) and the frame port's tx elastic buffer between the media tick and the card's
+clock (dropped, concealed); the far end prints the lengths of the runs of lost frames (a run of one: a slip;
+longer: a stall). `--profile FILE` writes the box loop's cProfile figures.
+
 Calls last `channels / rate` seconds on average (uniform ±33 %), so the spans stay full while `rate` calls
 per second are set up and torn down. CPU: the box process's user+system time over wall time, per channel.
 
