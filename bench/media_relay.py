@@ -290,6 +290,30 @@ def generator_socket() -> socket.socket:
     return sock
 
 
+def generator_sockets(count: int) -> tuple[list[socket.socket], list[socket.socket]]:
+    """`count` generator sockets on even ports, each with port + 1 held by a second socket, as a phone holds
+    its RTCP port: the engine sends its (S)RTCP reports to the peer's port + 1 (RFC 3550 §11), and a free
+    ephemeral port + 1 can be another engine endpoint's RTP port, which then counts the reports as SRTP that
+    failed authentication. Nothing reads the second sockets."""
+    rtp: list[socket.socket] = []
+    rtcp: list[socket.socket] = []
+    while len(rtp) < count:
+        sock = generator_socket()
+        port = sock.getsockname()[1]
+        pair = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            if port % 2:
+                raise OSError("odd port")
+            pair.bind(("127.0.0.1", port + 1))
+        except OSError:
+            sock.close()
+            pair.close()
+            continue
+        rtp.append(sock)
+        rtcp.append(pair)
+    return rtp, rtcp
+
+
 def run_step(conn: Connection, engine_pid: int, generator: Path, calls: int, seconds: float, step: int,
              group: int = 2, record: bool = False, relay: bool = True, srtp: str | None = None,
              srtp_phones: bool = False) -> StepResult:
@@ -298,7 +322,7 @@ def run_step(conn: Connection, engine_pid: int, generator: Path, calls: int, sec
     # with srtp, `calls` counts plain-to-SRTP calls: each chain of the bench is two of them (module docstring);
     # with srtp_phones too, they are SRTP-to-SRTP calls and the generator's phones speak SRTP (suite `srtp`)
     groups = max(1, calls // 2) if srtp and not srtp_phones else calls
-    socks = [generator_socket() for _ in range(min(GENERATOR_SOCKETS, groups * group))]
+    socks, rtcp_socks = generator_sockets(min(GENERATOR_SOCKETS, groups * group))
     # per leg: the key its phone sends with, and the one its engine endpoint sends with (SDES: each side's own)
     keys: list[tuple[bytes, bytes]] = []
     if srtp and srtp_phones:
@@ -341,7 +365,7 @@ def run_step(conn: Connection, engine_pid: int, generator: Path, calls: int, sec
     sched1 = _schedstat(engine_pid)
     figures = json.loads(gen.stdout.readline())
     gen.wait()
-    for s in socks:
+    for s in socks + rtcp_socks:
         s.close()
     wait_pct = (sched1[1] - sched0[1]) / 1e9 / elapsed * 100
     conn.send({"op": "stats"})
