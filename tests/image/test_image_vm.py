@@ -338,7 +338,7 @@ def test_a_voicemail_recorded_before_the_update(vm: Vm, tmp_path: Path) -> None:
                            token=token)
     assert status == 200, body
     # (the opening-hours notice, the voicemail greeting and the tone come first; then about 10 s of message)
-    call_access_number(vm, tmp_path, stay_ms=30000)
+    call_access_number(vm, tmp_path, stay_ms=24000)
     deadline = time.monotonic() + 30
     items: list[dict[str, Any]] = []
     while time.monotonic() < deadline and not items:
