@@ -18,11 +18,20 @@ Every table is bounded (`max_tracked`, oldest forgotten first), so a flood of ma
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
+from collections.abc import KeysView
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from appliance.errors import FieldError, ValidationFailed
+from appliance.security.attacks import (
+    SpreadDetector,
+    SpreadRule,
+    doubling_block_seconds,
+    keep_block,
+    pop_expired,
+    remember,
+)
 
 MAX_NAME = 64  # characters of an account name kept: a made-up kilobyte-long name is not stored whole
 
@@ -132,8 +141,7 @@ class Lockout:
     policy: LockoutPolicy = field(default_factory=LockoutPolicy)
     _pairs: OrderedDict[tuple[str, str], _Track] = field(default_factory=OrderedDict)
     _sources: OrderedDict[str, _Track] = field(default_factory=OrderedDict)
-    _attempts: OrderedDict[str, deque[tuple[float, str]]] = field(default_factory=OrderedDict)
-    _attacked_until: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    _spread: SpreadDetector = field(default_factory=SpreadDetector)
     _trusted: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
     _active: dict[tuple[str, str], Block] = field(default_factory=dict)
 
@@ -152,7 +160,7 @@ class Lockout:
         return None
 
     def under_attack(self, account: str, now: float) -> bool:
-        return self._attacked_until.get(account[:MAX_NAME], 0.0) > now
+        return self._spread.under_attack(account[:MAX_NAME], now)
 
     def trusted(self, source: str, account: str, now: float) -> bool:
         at = self._trusted.get((account[:MAX_NAME], source))
@@ -177,7 +185,7 @@ class Lockout:
         spray.count += 1
         if spray.count >= p.source_max_failures and block is None:
             block = self._block(spray, source, "", now)
-        attack = self._spread(source, account, now)
+        attack = self._attack(source, account, now)
         if self.under_attack(account, now) and not self.trusted(source, account, now):
             delay = max(delay, p.spread_delay)
         return Outcome(delay, block, attack)
@@ -185,7 +193,7 @@ class Lockout:
     def success(self, source: str, account: str, now: float) -> None:
         account = account[:MAX_NAME]
         self._pairs.pop((source, account), None)
-        self._remember(self._trusted, (account, source), now)
+        remember(self._trusted, (account, source), now, self.policy.max_tracked)
 
     def lift(self, source: str, account: str | None) -> list[Block]:
         """Lift the blocks of `source` (all of them, or only the one against `account`)."""
@@ -199,8 +207,7 @@ class Lockout:
 
     def expired(self, now: float) -> list[Block]:
         """Blocks whose time ran out since the last call (each reported once, for the audit log)."""
-        done = [k for k, b in self._active.items() if b.until <= now]
-        return [self._active.pop(k) for k in done]
+        return pop_expired(self._active, now)
 
     # ---- inside
 
@@ -209,44 +216,29 @@ class Lockout:
         if track is None or (now - track.first > self.policy.window and track.until <= now):
             blocks = track.blocks if track is not None else 0
             track = _Track(first=now, blocks=blocks)
-            self._remember(table, key, track)
+            remember(table, key, track, self.policy.max_tracked)
         else:
             table.move_to_end(key)
         return track
 
     def _block(self, track: _Track, source: str, account: str, now: float) -> Block:
         p = self.policy
-        seconds = min(p.block_seconds * 2 ** track.blocks, p.max_block_seconds)
+        seconds = doubling_block_seconds(p.block_seconds, track.blocks, p.max_block_seconds)
         block = Block(source, account, now + seconds, seconds, track.count)
         track.blocks += 1
         track.count = 0
         track.first = now
         track.until = block.until
-        self._active[(source, account)] = block
-        if len(self._active) > self.policy.max_tracked:
-            for key in [k for k, b in self._active.items() if b.until <= now]:
-                del self._active[key]
+        keep_block(self._active, (source, account), block, now, p.max_tracked)
         return block
 
-    def _spread(self, source: str, account: str, now: float) -> Attack | None:
+    def _attack(self, source: str, account: str, now: float) -> Attack | None:
         p = self.policy
-        attempts = self._attempts.get(account)
-        if attempts is None:
-            attempts = deque()
-            self._remember(self._attempts, account, attempts)
-        attempts.append((now, source))
-        while attempts and now - attempts[0][0] > p.window:
-            attempts.popleft()
-        while len(attempts) > p.spread_failures * 4:  # enough to judge; the rest would only cost memory
-            attempts.popleft()
-        sources = {s for _, s in attempts}
-        if len(attempts) < p.spread_failures or len(sources) < p.spread_sources or self.under_attack(account, now):
-            return None
-        self._remember(self._attacked_until, account, now + p.window)
-        return Attack(account, len(attempts), tuple(sorted(sources)))
+        rule = SpreadRule(p.window, p.spread_sources, p.spread_failures, p.max_tracked)
+        spread = self._spread.record(account, source, now, rule)
+        return None if spread is None else Attack(spread.target, spread.failures, spread.sources)
 
-    def _remember(self, table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
-        table[key] = value
-        table.move_to_end(key)
-        if len(table) > self.policy.max_tracked:
-            table.popitem(last=False)
+    @property
+    def _attempts(self) -> KeysView[str]:
+        """The accounts the spread detector tracks: what the check that every table stays bounded reads."""
+        return self._spread.targets()

@@ -19,11 +19,19 @@ Every table is bounded (`max_tracked`, oldest forgotten first), so a flood of ma
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from appliance.errors import FieldError, ValidationFailed
+from appliance.security.attacks import (
+    SpreadDetector,
+    SpreadRule,
+    doubling_block_seconds,
+    keep_block,
+    pop_expired,
+    remember,
+)
 
 MAX_NAME = 64  # characters of an extension name kept from a request
 
@@ -127,8 +135,7 @@ class Guard:
     policy: SecurityPolicy = field(default_factory=SecurityPolicy)
     _buckets: OrderedDict[str, list[float]] = field(default_factory=OrderedDict)
     _sources: OrderedDict[str, _Track] = field(default_factory=OrderedDict)
-    _attempts: OrderedDict[str, deque[tuple[float, str]]] = field(default_factory=OrderedDict)
-    _attacked_until: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    _spread: SpreadDetector = field(default_factory=SpreadDetector)
     _trusted: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
     _active: dict[str, Block] = field(default_factory=dict)
 
@@ -140,9 +147,7 @@ class Guard:
         b = self._buckets.get(source_ip)
         if b is None:
             b = [p.burst_per_source, now]
-            self._buckets[source_ip] = b
-            if len(self._buckets) > p.max_tracked:
-                self._buckets.popitem(last=False)
+            remember(self._buckets, source_ip, b, p.max_tracked)
         tokens = min(p.burst_per_source, b[0] + (now - b[1]) * p.rate_per_source)
         b[1] = now
         if tokens < 1.0:
@@ -161,7 +166,7 @@ class Guard:
         return block is not None and block.until > now
 
     def under_attack(self, extension: str, now: float) -> bool:
-        return self._attacked_until.get(extension[:MAX_NAME], 0.0) > now
+        return self._spread.under_attack(extension[:MAX_NAME], now)
 
     def trusted(self, source: str, extension: str, now: float) -> bool:
         at = self._trusted.get((extension[:MAX_NAME], source))
@@ -178,11 +183,11 @@ class Guard:
         track = self._sources.get(source)
         if track is None or now - track.first > p.window:
             track = _Track(first=now, blocks=track.blocks if track is not None else 0)
-            self._remember(self._sources, source, track)
+            remember(self._sources, source, track, p.max_tracked)
         else:
             self._sources.move_to_end(source)
         track.count += 1
-        attack = self._spread(source, extension, now) if extension else None
+        attack = self._attack(source, extension, now) if extension else None
         block = None
         if not self.is_blocked(source, now):
             if track.count >= p.max_failures:
@@ -195,7 +200,7 @@ class Guard:
         track = self._sources.get(source)
         if track is not None:
             track.count = 0  # its earlier blocks still count towards the next one's length
-        self._remember(self._trusted, (extension[:MAX_NAME], source), now)
+        remember(self._trusted, (extension[:MAX_NAME], source), now, self.policy.max_tracked)
 
     def lift(self, source: str) -> Block | None:
         """Lift the block of `source` now; its failure count starts again from nothing."""
@@ -207,43 +212,22 @@ class Guard:
 
     def expired(self, now: float) -> list[Block]:
         """Blocks whose time ran out since the last call (each reported once, for the audit log)."""
-        done = [k for k, b in self._active.items() if b.until <= now]
-        return [self._active.pop(k) for k in done]
+        return pop_expired(self._active, now)
 
     # ---- inside
 
     def _block(self, track: _Track, source: str, reason: str, extension: str, now: float) -> Block:
         p = self.policy
-        seconds = min(p.block_seconds * 2 ** min(track.blocks, 30), p.max_block_seconds)
+        seconds = doubling_block_seconds(p.block_seconds, track.blocks, p.max_block_seconds)
         block = Block(source, now + seconds, seconds, track.count, reason, extension)
         track.blocks += 1
         track.count = 0
         track.first = now
-        self._active[source] = block
-        if len(self._active) > p.max_tracked:
-            for key in [k for k, b in self._active.items() if b.until <= now]:
-                del self._active[key]
+        keep_block(self._active, source, block, now, p.max_tracked)
         return block
 
-    def _spread(self, source: str, extension: str, now: float) -> Attack | None:
+    def _attack(self, source: str, extension: str, now: float) -> Attack | None:
         p = self.policy
-        attempts = self._attempts.get(extension)
-        if attempts is None:
-            attempts = deque()
-            self._remember(self._attempts, extension, attempts)
-        attempts.append((now, source))
-        while attempts and now - attempts[0][0] > p.window:
-            attempts.popleft()
-        while len(attempts) > p.spread_failures * 4:  # enough to judge; the rest would only cost memory
-            attempts.popleft()
-        sources = {s for _, s in attempts}
-        if len(attempts) < p.spread_failures or len(sources) < p.spread_sources or self.under_attack(extension, now):
-            return None
-        self._remember(self._attacked_until, extension, now + p.window)
-        return Attack(extension, len(attempts), tuple(sorted(sources)))
-
-    def _remember(self, table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
-        table[key] = value
-        table.move_to_end(key)
-        if len(table) > self.policy.max_tracked:
-            table.popitem(last=False)
+        rule = SpreadRule(p.window, p.spread_sources, p.spread_failures, p.max_tracked)
+        spread = self._spread.record(extension, source, now, rule)
+        return None if spread is None else Attack(spread.target, spread.failures, spread.sources)
