@@ -1,4 +1,5 @@
-"""baresip as a test peer: where its modules are, ports it can take, and a tone for it to send."""
+"""baresip as a test peer: where its modules are, ports it can take, a tone for it to send, and an agent's phone
+that answers by itself."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 import shutil
 import socket
 import struct
+import subprocess
 import wave
 from pathlib import Path
 
@@ -53,3 +55,30 @@ def tone(path: Path, seconds: float = 30.0, hz: float = 425.0) -> None:
         frames = b"".join(struct.pack("<h", int(3000 * math.sin(2 * math.pi * hz * i / 8000)))
                           for i in range(int(8000 * seconds)))
         w.writeframes(frames)
+
+
+def baresip_agent(sip: str, extension: str, password: str, folder: Path, *, seconds: float, hz: float,
+                  rtp_ports: tuple[int, int], timeout_s: int) -> subprocess.Popen[bytes]:
+    """baresip registered as `extension` at `sip` (host:port) over UDP, answering by itself, sending a tone of
+    `hz` for `seconds` (it hangs up when that ends) and recording what it decodes in `folder`."""
+    folder.mkdir()
+    tone(folder / "tone.wav", seconds, hz)
+    (folder / "config").write_text(f"""
+sip_listen 127.0.0.1:{free_pair()}
+audio_source aufile,{folder / 'tone.wav'}
+audio_player aubridge,a
+audio_srate 8000
+audio_channels 1
+rtp_ports {rtp_ports[0]}-{rtp_ports[1]}
+module_path {baresip_modules()}
+module g711.so
+module aufile.so
+module aubridge.so
+module sndfile.so
+module menu.so
+module_app account.so
+snd_path {folder}
+""")
+    (folder / "accounts").write_text(f"<sip:{extension}@{sip}>;auth_pass={password};regint=300;answermode=auto\n")
+    return subprocess.Popen(["baresip", "-f", str(folder), "-t", str(timeout_s)], cwd=folder,
+                            stdout=(folder / "out.log").open("wb"), stderr=subprocess.STDOUT)

@@ -70,8 +70,8 @@ def test_caller_reaches_an_agent_through_ivr_and_queue(box: RunningAppliance) ->
         "bridged")
     # the queue log holds the same story with times
     rows = box.rows("SELECT event, agent, at FROM queue_log WHERE call_id = ? ORDER BY id", cdr["call_id"])
-    assert [r[0] for r in rows] == ["queued", "offered", "answered"]
-    assert rows[1][1] == "1002" and rows[2][1] == "1002"
+    assert [r[0] for r in rows] == ["queued", "offered", "answered", "complete_caller"]  # the caller hung up
+    assert rows[1][1] == "1002" and rows[2][1] == "1002" and rows[3][1] == "1002"
     assert abs(rows[2][2] - cdr["agent_answered"]) < 1.0
     # the agent went ringing → on call → wrap-up
     states = [r[0] for r in box.rows("SELECT state_to FROM agent_log WHERE agent = '1002' ORDER BY id")]

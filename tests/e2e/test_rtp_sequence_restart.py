@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.baresip_peer import baresip_modules, free_pair, tone
+from tests.baresip_peer import baresip_agent, baresip_modules
 from tests.e2e.harness import RunningAppliance, sipp_available, successful, wait_until
 from tests.e2e.rtp_phone import RATE, RtpPhone
 
@@ -35,33 +35,6 @@ AGENT_TALKS_S = 18.0  # baresip hangs up when its aufile source ends
 RESTART_AFTER_S = 6.0  # after the bridge
 SEQ_BACK, TS_BACK = 235, 7 * RATE  # what the issue saw: 44212 back to 43977, the timestamp back about 7 s
 FRAME_S = 0.02
-
-
-def baresip_agent(box: RunningAppliance, extension: str, folder: Path) -> subprocess.Popen[bytes]:
-    """baresip registered as `extension`, answering by itself, sending a tone and recording what it decodes."""
-    folder.mkdir()
-    tone(folder / "tone.wav", AGENT_TALKS_S, AGENT_HZ)
-    (folder / "config").write_text(f"""
-sip_listen 127.0.0.1:{free_pair()}
-audio_source aufile,{folder / 'tone.wav'}
-audio_player aubridge,a
-audio_srate 8000
-audio_channels 1
-rtp_ports 21200-21300
-module_path {MODULES}
-module g711.so
-module aufile.so
-module aubridge.so
-module sndfile.so
-module menu.so
-module_app account.so
-snd_path {folder}
-""")
-    (folder / "accounts").write_text(
-        f"<sip:{extension}@127.0.0.1:{box.sip_port}>;auth_pass={box.password(extension)};regint=300;"
-        "answermode=auto\n")
-    return subprocess.Popen(["baresip", "-f", str(folder), "-t", "120"], cwd=folder,
-                            stdout=(folder / "out.log").open("wb"), stderr=subprocess.STDOUT)
 
 
 def tone_frames(path: Path) -> dict[float, int]:
@@ -82,7 +55,8 @@ def test_the_agent_hears_all_of_a_caller_whose_rtp_restarts_its_sequence(box: Ru
     box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
     box.api("PATCH", "/api/v1/queues/sales", {"survey_flow": None})
     folder = box.work / "baresip-1002"
-    phone = baresip_agent(box, "1002", folder)
+    phone = baresip_agent(f"127.0.0.1:{box.sip_port}", "1002", box.password("1002"), folder,
+                          seconds=AGENT_TALKS_S, hz=AGENT_HZ, rtp_ports=(21200, 21300), timeout_s=120)
     caller_rtp = RtpPhone(BEFORE_HZ)
     caller_rtp.start()
     caller: subprocess.Popen[str] | None = None
