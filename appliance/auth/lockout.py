@@ -19,7 +19,6 @@ Every table is bounded (`max_tracked`, oldest forgotten first), so a flood of ma
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import KeysView
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -238,7 +237,3 @@ class Lockout:
         spread = self._spread.record(account, source, now, rule)
         return None if spread is None else Attack(spread.target, spread.failures, spread.sources)
 
-    @property
-    def _attempts(self) -> KeysView[str]:
-        """The accounts the spread detector tracks: what the check that every table stays bounded reads."""
-        return self._spread.targets()

@@ -167,8 +167,8 @@ class PacketPath:
                 jitter = ep.jitter
                 if jitter is not None:
                     jitter.put(ts, data[12:], now)
-                    if fast is not None and not ep.fast & MODES_RX:
-                        fast.hand_over(ep)
+                    if fast is not None and not ep.fast & MODES_RX and ep.srtp is None:
+                        fast.hand_over(ep)  # (an encrypted leg stays here: not offered per packet to be refused)
                 continue
             # relay: same codec on both legs, so the marker bit and payload type go through unchanged, but for
             # the marker of a packet after a discontinuity (Endpoint.relay_header and Endpoint.sent, inline)
@@ -201,7 +201,7 @@ class PacketPath:
             ep.last_in_payload = payload
             if ep.jitter is not None:  # tapped for a recording or in-band detection, or feeding a frame port
                 ep.jitter.put(ts, payload, now)
-            if fast is not None and not ep.fast & MODES_RX:
+            if fast is not None and not ep.fast & MODES_RX and ep.srtp is None and target.srtp is None:
                 fast.hand_over(ep)
         self.relayed += relayed
 

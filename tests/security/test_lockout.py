@@ -120,7 +120,7 @@ def test_the_tables_stay_bounded_under_a_flood_of_made_up_names() -> None:
     lock = Lockout(LockoutPolicy(max_tracked=100))
     for i in range(5000):
         lock.failure(f"10.{i // 250}.{i % 250}.1", "x" * 1000 + str(i), float(i))
-    assert max(len(lock._pairs), len(lock._sources), len(lock._attempts)) <= 100
+    assert max(len(lock._pairs), len(lock._sources), len(lock._spread.targets())) <= 100
     assert all(len(account) <= 64 for _, account in lock._pairs)
 
 
