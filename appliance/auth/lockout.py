@@ -22,7 +22,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from appliance.errors import FieldError, ValidationFailed
 from appliance.security.attacks import (
     SpreadDetector,
     SpreadRule,
@@ -31,6 +30,7 @@ from appliance.security.attacks import (
     pop_expired,
     remember,
 )
+from appliance.security.thresholds import check_order, parse_thresholds
 
 MAX_NAME = 64  # characters of an account name kept: a made-up kilobyte-long name is not stored whole
 
@@ -58,33 +58,10 @@ class LockoutPolicy:
     def parse(cls, data: Any, base: LockoutPolicy | None = None) -> LockoutPolicy:
         """`data` (some or all thresholds) over `base`, or every field it breaks, named."""
         base = base or cls()
-        if not isinstance(data, dict):
-            raise ValidationFailed([FieldError("(body)", "type", "the body must be a JSON object",
-                                               "请求体应为 JSON 对象")], "login policy")
-        problems: list[FieldError] = []
-        values = base.to_dict()
-        for name, value in data.items():
-            if name not in values:
-                problems.append(FieldError(name, "unknown", f"{name}: no such threshold", f"{name}: 没有此阈值"))
-                continue
-            kind = int if isinstance(values[name], int) else float
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and (
-                kind is float or float(value).is_integer())
-            low, high = _RANGES[name]
-            if not ok or not low <= value <= high:
-                problems.append(FieldError(name, "range", f"{name}: a number from {low:g} to {high:g}",
-                                           f"{name}: 应为 {low:g} 到 {high:g} 之间的数"))
-                continue
-            values[name] = kind(value)
-        if problems:
-            raise ValidationFailed(problems, "login policy")
+        values = parse_thresholds(data, base.to_dict(), _RANGES, "login policy")
         policy = cls(**values, max_tracked=base.max_tracked)
-        order = [("base_delay", "max_delay"),
-                 ("block_seconds", "max_block_seconds"), ("max_failures", "source_max_failures")]
-        for low_name, high_name in order:
-            if getattr(policy, low_name) > getattr(policy, high_name):
-                raise ValidationFailed([FieldError(low_name, "order", f"{low_name}: at most {high_name}",
-                                                   f"{low_name}: 不能大于 {high_name}")], "login policy")
+        check_order(policy, (("base_delay", "max_delay"), ("block_seconds", "max_block_seconds"),
+                             ("max_failures", "source_max_failures")), "login policy")
         return policy
 
 

@@ -23,7 +23,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from appliance.errors import FieldError, ValidationFailed
 from appliance.security.attacks import (
     SpreadDetector,
     SpreadRule,
@@ -32,6 +31,7 @@ from appliance.security.attacks import (
     pop_expired,
     remember,
 )
+from appliance.security.thresholds import check_order, parse_thresholds
 
 MAX_NAME = 64  # characters of an extension name kept from a request
 
@@ -60,31 +60,10 @@ class SecurityPolicy:
     def parse(cls, data: Any, base: SecurityPolicy | None = None) -> SecurityPolicy:
         """`data` (some or all thresholds) over `base`, or every field it breaks, named."""
         base = base or cls()
-        if not isinstance(data, dict):
-            raise ValidationFailed([FieldError("(body)", "type", "the body must be a JSON object",
-                                               "请求体应为 JSON 对象")], "SIP security policy")
-        problems: list[FieldError] = []
-        values = base.to_dict()
-        for name, value in data.items():
-            if name not in values:
-                problems.append(FieldError(name, "unknown", f"{name}: no such threshold", f"{name}: 没有此阈值"))
-                continue
-            kind = int if isinstance(values[name], int) else float
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and (
-                kind is float or float(value).is_integer())
-            low, high = _RANGES[name]
-            if not ok or not low <= value <= high:
-                problems.append(FieldError(name, "range", f"{name}: a number from {low:g} to {high:g}",
-                                           f"{name}: 应为 {low:g} 到 {high:g} 之间的数"))
-                continue
-            values[name] = kind(value)
-        if problems:
-            raise ValidationFailed(problems, "SIP security policy")
+        values = parse_thresholds(data, base.to_dict(), _RANGES, "SIP security policy")
         policy = cls(**values, trusted_sources=base.trusted_sources, max_tracked=base.max_tracked)
-        for low_name, high_name in (("block_seconds", "max_block_seconds"), ("rate_per_source", "burst_per_source")):
-            if getattr(policy, low_name) > getattr(policy, high_name):
-                raise ValidationFailed([FieldError(low_name, "order", f"{low_name}: at most {high_name}",
-                                                   f"{low_name}: 不能大于 {high_name}")], "SIP security policy")
+        check_order(policy, (("block_seconds", "max_block_seconds"), ("rate_per_source", "burst_per_source")),
+                    "SIP security policy")
         return policy
 
 
