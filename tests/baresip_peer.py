@@ -57,12 +57,16 @@ def tone(path: Path, seconds: float = 30.0, hz: float = 425.0) -> None:
         w.writeframes(frames)
 
 
-def baresip_agent(sip: str, extension: str, password: str, folder: Path, *, seconds: float, hz: float,
-                  rtp_ports: tuple[int, int], timeout_s: int) -> subprocess.Popen[bytes]:
-    """baresip registered as `extension` at `sip` (host:port) over UDP, answering by itself, sending a tone of
-    `hz` for `seconds` (it hangs up when that ends) and recording what it decodes in `folder`."""
+def baresip_agent(aor: str, password: str, folder: Path, *, seconds: float, hz: float,
+                  rtp_ports: tuple[int, int], timeout_s: int, modules: tuple[str, ...] = (), config: str = "",
+                  account: str = "", dial: str | None = None) -> subprocess.Popen[bytes]:
+    """baresip registered as `aor` (`sip:ext@host:port[;transport=…]`), answering by itself (or dialling the
+    URI `dial`), sending a tone of `hz` for `seconds` (it hangs up when that ends) and recording what it decodes
+    in `folder`. `modules`, `config` and `account` (account parameters, e.g. `;mediaenc=srtp-mand`) add to the
+    plain set-up."""
     folder.mkdir()
     tone(folder / "tone.wav", seconds, hz)
+    extra = "".join(f"module {m}\n" for m in modules)
     (folder / "config").write_text(f"""
 sip_listen 127.0.0.1:{free_pair()}
 audio_source aufile,{folder / 'tone.wav'}
@@ -75,10 +79,10 @@ module g711.so
 module aufile.so
 module aubridge.so
 module sndfile.so
-module menu.so
+{extra}module menu.so
 module_app account.so
 snd_path {folder}
-""")
-    (folder / "accounts").write_text(f"<sip:{extension}@{sip}>;auth_pass={password};regint=300;answermode=auto\n")
-    return subprocess.Popen(["baresip", "-f", str(folder), "-t", str(timeout_s)], cwd=folder,
-                            stdout=(folder / "out.log").open("wb"), stderr=subprocess.STDOUT)
+""" + config)
+    (folder / "accounts").write_text(f"<{aor}>;auth_pass={password};regint=300;answermode=auto{account}\n")
+    command = ["baresip", "-f", str(folder), "-t", str(timeout_s)] + (["-e", f"/dial {dial}"] if dial else [])
+    return subprocess.Popen(command, cwd=folder, stdout=(folder / "out.log").open("wb"), stderr=subprocess.STDOUT)

@@ -34,7 +34,7 @@ def test_a_baresip_agent_phone_answers_a_queued_caller_and_both_hear_each_other(
     box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
     box.api("PATCH", "/api/v1/queues/sales", {"survey_flow": None})
     folder = box.work / "baresip-1002"
-    phone = baresip_agent(f"127.0.0.1:{box.sip_port}", "1002", box.password("1002"), folder,
+    phone = baresip_agent(f"sip:1002@127.0.0.1:{box.sip_port}", box.password("1002"), folder,
                           seconds=AGENT_TALKS_S, hz=AGENT_HZ, rtp_ports=(21000, 21100), timeout_s=90)
     caller_rtp = RtpPhone(CALLER_HZ)
     caller_rtp.start()

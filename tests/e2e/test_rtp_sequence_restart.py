@@ -55,7 +55,7 @@ def test_the_agent_hears_all_of_a_caller_whose_rtp_restarts_its_sequence(box: Ru
     box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)
     box.api("PATCH", "/api/v1/queues/sales", {"survey_flow": None})
     folder = box.work / "baresip-1002"
-    phone = baresip_agent(f"127.0.0.1:{box.sip_port}", "1002", box.password("1002"), folder,
+    phone = baresip_agent(f"sip:1002@127.0.0.1:{box.sip_port}", box.password("1002"), folder,
                           seconds=AGENT_TALKS_S, hz=AGENT_HZ, rtp_ports=(21200, 21300), timeout_s=120)
     caller_rtp = RtpPhone(BEFORE_HZ)
     caller_rtp.start()

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.baresip_peer import baresip_modules, free_pair, tone
+from tests.baresip_peer import baresip_agent, baresip_modules
 from tests.conftest import free_port, free_rtp_port
 from tests.e2e.harness import (
     SCENARIOS,
@@ -62,33 +62,12 @@ def srtp_agent(box: RunningAppliance, extension: str, folder: Path, rtp_low: int
                seconds: float = AGENT_TALKS_S, dial: str | None = None,
                ctrl_port: int | None = None) -> subprocess.Popen[bytes]:
     """baresip registered as `extension` over TLS with srtp-mand, answering by itself (or dialling `dial`)."""
-    folder.mkdir()
-    tone(folder / "tone.wav", seconds, hz)
-    (folder / "config").write_text(f"""
-sip_listen 127.0.0.1:{free_pair()}
-audio_source aufile,{folder / 'tone.wav'}
-audio_player aubridge,a
-audio_srate 8000
-audio_channels 1
-rtp_ports {rtp_low}-{rtp_low + 40}
-module_path {MODULES}
-module g711.so
-module aufile.so
-module aubridge.so
-module sndfile.so
-module srtp.so
-module menu.so
-module_app account.so
-snd_path {folder}
-""" + (f"module ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl_port}\n" if ctrl_port else ""))
-    tls_port = box.sip_port + 1  # the box's SIP TLS listener
-    (folder / "accounts").write_text(
-        f"<sip:{extension}@127.0.0.1:{tls_port};transport=tls>;auth_pass={box.password(extension)};"
-        "regint=300;answermode=auto;mediaenc=srtp-mand\n")
-    command = ["baresip", "-f", str(folder), "-t", "90"]
-    if dial is not None:
-        command += ["-e", f"/dial sip:{dial}@127.0.0.1:{tls_port};transport=tls"]
-    return subprocess.Popen(command, cwd=folder, stdout=(folder / "out.log").open("wb"), stderr=subprocess.STDOUT)
+    tls = f"127.0.0.1:{box.sip_port + 1};transport=tls"  # the box's SIP TLS listener
+    return baresip_agent(f"sip:{extension}@{tls}", box.password(extension), folder, seconds=seconds, hz=hz,
+                         rtp_ports=(rtp_low, rtp_low + 40), timeout_s=90,
+                         modules=("srtp.so",) + (("ctrl_tcp.so",) if ctrl_port else ()),
+                         config=f"ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n" if ctrl_port else "",
+                         account=";mediaenc=srtp-mand", dial=f"sip:{dial}@{tls}" if dial is not None else None)
 
 
 def test_srtp_agent_over_tls_hears_and_is_heard_and_nothing_plain_crosses_its_leg(box: RunningAppliance) -> None:
