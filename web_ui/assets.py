@@ -34,6 +34,8 @@ VENDOR_FILES: dict[str, tuple[str, str]] = {
     "vendor/alpine-csp.js": ("@alpinejs/csp", "dist/cdn.min.js"),
     "vendor/drawflow.js": ("drawflow", "dist/drawflow.min.js"),
     "vendor/drawflow.css": ("drawflow", "dist/drawflow.min.css"),
+    # line, bar and pie charts with the SVG renderer (the "simple" build has no SVG renderer)
+    "vendor/echarts.js": ("echarts", "dist/echarts.common.min.js"),
 }
 MIME = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml",
         ".png": "image/png", ".ico": "image/x-icon", ".woff2": "font/woff2", ".json": "application/json"}
