@@ -29,8 +29,10 @@ from appliance.backups.http import make_blueprint as backups_blueprint
 from appliance.backups.service import BackupService
 from appliance.calls.agents import AgentDirectory
 from appliance.calls.assets import ensure_assets
+from appliance.calls.call_notes import CallNotes
 from appliance.calls.controller import CallController
 from appliance.calls.http import make_blueprint as calls_blueprint
+from appliance.calls.http_call_notes import make_blueprint as call_notes_blueprint
 from appliance.calls.http_stream import make_stream_blueprint as stream_blueprint
 from appliance.calls.http_toll_fraud import make_blueprint as toll_fraud_blueprint
 from appliance.calls.http_wallboard import make_blueprint as wallboard_blueprint
@@ -360,6 +362,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         prompts_blueprint(api, core.prompts),
         calls_blueprint(api, calls, core.records, core.data_dir / "recordings"),
         stream_blueprint(api, core.bus),
+        call_notes_blueprint(api, calls, CallNotes(core.clock)),  # the desk's notes follow a transfer
         toll_fraud_blueprint(api, core.config),
         reports_blueprint(api, reports, core.config),
         wallboard_blueprint(api, calls, core.config, reports),  # the live board's snapshot

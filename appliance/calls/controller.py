@@ -70,6 +70,7 @@ from appliance.calls.messages import (
     ApiConsult,
     ApiHangup,
     ApiHold,
+    ApiMarkIntended,
     ApiTransfer,
     CallMessage,
     ConsultComplete,
@@ -227,6 +228,10 @@ class CallController(CallEngines):
         self._connected(call_id)
         self._command(call_id, ApiConference(target))
 
+    def mark_intended(self, call_id: str, by: str) -> None:
+        """The caller is an intended customer (意向客户), as the agent's * key says from the phone."""
+        self._command(call_id, ApiMarkIntended(by))
+
     def monitor(self, call_id: str, extension: str, mode: str) -> str:
         """Ring a supervisor's extension and, once answered, join the call to listen, whisper or barge."""
         target = self._connected(call_id)
@@ -330,6 +335,9 @@ class CallController(CallEngines):
                 await self._consultation.complete(live)
             case ApiConference(target=target):
                 await self._consultation.conference(live, target)
+            case ApiMarkIntended(by=by):
+                live.call.intended_customer = True
+                live.call.note(self._ctx.clock.wall(), "intended_customer", by)
             case HandOver(to_call=to_call, agent_leg=agent_leg):
                 await self._transfers.hand_over(live, to_call, agent_leg)
             case Adopt(leg_id=leg_id, state=state):

@@ -24,7 +24,8 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from appliance.auth.models import ANY_ROLE, READ_CONFIG, Session
-from appliance.domain.models import Role
+from appliance.calls.dialplan import may_dial
+from appliance.domain.models import DialClass, Role
 from appliance.errors import FieldError, Forbidden, NotFound, TelephonyOff, ValidationFailed
 from appliance.http_api import (
     Api,
@@ -287,7 +288,24 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore,
         number = _str_field(body, "number")
         if not number:
             raise _invalid("number", "required", "the number to call", "应填写要拨打的号码")
-        return ok({"call_id": controller().originate(extension_of(body, session), number)}, status=202)
+        extension = extension_of(body, session)
+        check_dial_class(extension, number)
+        return ok({"call_id": controller().originate(extension, number)}, status=202)
+
+    def check_dial_class(extension: str, number: str) -> None:
+        """Click-to-dial obeys the dial class (拨号权限) as dialling from the phone does: the wider of the
+        extension's and its staff member's."""
+        assert service is not None
+        store = service.store
+        ext = store.find("extensions", extension)
+        person = next((s for s in store.list("staff") if s.extension == extension), None)
+        allowed = max((x.dial_class for x in (ext, person) if x is not None),
+                      key=lambda c: list(DialClass).index(c), default=DialClass.INTERNAL)
+        decision = may_dial(allowed, number, {e.number for e in store.list("extensions")})
+        if not decision.allowed:
+            raise Forbidden(f"{number}: a {decision.number_class.value} number needs the dial class "
+                            f"{decision.required.value}; this phone has {allowed.value}",
+                            f"{number}: 该号码需要拨号权限 {decision.required.value}, 本话机为 {allowed.value}")
 
     # ---------------------------------------------------------------- agents
 

@@ -96,6 +96,13 @@ class ApiConference:
     target: str
 
 
+@dataclass(frozen=True, slots=True)
+class ApiMarkIntended:
+    """The desk marks the caller as an intended customer (意向客户); `by` is who did."""
+
+    by: str
+
+
 # ---------------------------------------------------------------- from other calls
 
 
@@ -145,5 +152,5 @@ class Shutdown:
 CallMessage = (
     LegEventArrived | MediaEventArrived | IvrActionArrived | AcdActionArrived | VipResult | TimerFired
     | ApiHangup | ApiTransfer | ApiHold | ApiConsult | ConsultReturn | ConsultComplete | ApiConference
-    | HandOver | Adopt | TakeOver | MonitorGone | TargetEnded | Shutdown
+    | ApiMarkIntended | HandOver | Adopt | TakeOver | MonitorGone | TargetEnded | Shutdown
 )
