@@ -25,13 +25,14 @@ from appliance.backups.events import PUBLIC_BACKUP_EVENTS
 from appliance.calls.events import PUBLIC_CALL_EVENTS
 from appliance.events import Event
 from appliance.firmware.events import PUBLIC_FIRMWARE_EVENTS
+from appliance.ivr import events as ivr_events
 from appliance.monitoring import events as monitoring_events
 from appliance.records import events as records_events
 from appliance.voicemail import events as voicemail_events
 from drivers.analog import events as analog_events
 from drivers.e1 import events as e1_events
 
-VERSION = "1.1"
+VERSION = "1.2"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -47,6 +48,8 @@ PUBLIC_EVENTS: tuple[type[Event], ...] = (
     *PUBLIC_BACKUP_EVENTS,
     *PUBLIC_FIRMWARE_EVENTS,
     *_events_of(e1_events), *_events_of(analog_events),
+    # a journey's start and end (the monitor's IVR entries and abandons); its steps stay internal
+    ivr_events.IvrStarted, ivr_events.IvrEnded,
 )
 
 # Built once at import (read-only afterwards): a TypeAdapter is costly to make and cheap to use.

@@ -3,8 +3,11 @@ agent, within the viewer's scope.
 
 Today's figures come from the reports' half-hour roll-ups (`appliance.reports`), which the journal keeps with
 each batch it writes (every 0.2 s), over the box's local day. A board adds the events that follow `at` to
-them, with the same rules as the roll-ups: a call abandoned before `short_abandon_s` is not offered, and an
-answer within the queue's `service_level.target_s` counts towards the service level.
+them, with the same rules as the roll-ups: a call abandoned before `short_abandon_s` is not offered, an
+answer within the queue's `service_level.target_s` counts towards the service level, and a
+`records.call_completed` whose talk is over `long_call_s` is one of the calls over 15 s (seed 004's sign of an
+interested customer). Today's IVR entries and abandons (`ivr.started`, `ivr.ended` with exit reason
+`abandoned`) are the whole box's: they belong to no queue or agent.
 """
 
 from __future__ import annotations
@@ -21,14 +24,15 @@ from appliance.configuration.service import ConfigService
 from appliance.errors import TelephonyOff
 from appliance.http_api import Api, ok, session_of
 from appliance.reports.models import Kind, Period, ReportQuery
-from appliance.reports.rollups import SLOT
+from appliance.reports.rollups import LONG_CALL_S, SLOT
 from appliance.reports.service import ReportService
 
 if TYPE_CHECKING:
     from appliance.calls.service import CallService
 
 WALLBOARD_PATH = "/api/v1/wallboard"
-QUEUE_COUNTS = ("queued", "short_abandoned", "answered", "answered_in_sl", "abandoned", "timed_out", "overflowed")
+QUEUE_COUNTS = ("queued", "short_abandoned", "answered", "answered_in_sl", "abandoned", "timed_out", "overflowed",
+                "long_calls")
 
 
 def day_of(at: float, reports: ReportService) -> tuple[int, int]:
@@ -64,6 +68,9 @@ def make_blueprint(api: Api, service: CallService | None, config: ConfigService,
                                                   queues=names))).rows if names else ()
         by_agent = (await reports.run(ReportQuery(kind=Kind.AGENT_CALLS, period=Period.DAY, start=start, end=end,
                                                   agents=agents))).rows if agents else ()
+        journeys = (await reports.run(ReportQuery(kind=Kind.IVR, period=Period.DAY, start=start, end=end))).rows
+        entry_rows = [r for r in journeys if r["node"] == ""]  # a flow's own row; node rows count visits
+        ivr_today = {name: int(sum(r.get(name) or 0 for r in entry_rows)) for name in ("entries", "abandoned")}
         policy = reports.policy()
         for q in board["queues"]:
             q["today"] = queue_today([r for r in by_queue if r["queue"] == q["queue"]])
@@ -71,7 +78,7 @@ def make_blueprint(api: Api, service: CallService | None, config: ConfigService,
         for a in board["agents"]:
             a["answered_today"] = int(sum(r.get("answered") or 0 for r in by_agent if r["agent"] == a["agent"]))
         return ok({**board, "day": {"start": start, "end": end, "time_zone": reports.zone().key},
-                   "short_abandon_s": policy.short_abandon_s})
+                   "short_abandon_s": policy.short_abandon_s, "long_call_s": LONG_CALL_S, "ivr_today": ivr_today})
 
     count = {"type": "integer", "minimum": 0}
     agent = {"type": "object", "required": ["agent", "state", "since"], "properties": {
@@ -108,6 +115,9 @@ def make_blueprint(api: Api, service: CallService | None, config: ConfigService,
                   "agents": {"type": "array", "items": agent}, "queues": {"type": "array", "items": queue},
                   "day": {"type": "object", "properties": {"start": {"type": "integer"}, "end": {"type": "integer"},
                                                            "time_zone": {"type": "string"}}},
-                  "short_abandon_s": {"type": "number"}}},
+                  "short_abandon_s": {"type": "number"},
+                  "long_call_s": {"type": "number", "description": "talk over this is a call over 15 s"},
+                  "ivr_today": {"type": "object", "description": "the whole box's IVR today",
+                                "properties": {"entries": count, "abandoned": count}}}},
               errors=(401, 403, 503))
     return bp

@@ -39,3 +39,17 @@ class RecordsBacklogFull(Event):
 
     topic: ClassVar[str] = "records.backlog_full"
     limit: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordsCallCompleted(Event):
+    """An agent's part of a queue call is over, as the queue log records it (COMPLETEAGENT, COMPLETECALLER,
+    TRANSFER): published when the journal makes the line, so a live board counts what the reports will."""
+
+    topic: ClassVar[str] = "records.call_completed"
+    call_id: str
+    queue: str
+    agent: str
+    completed_by: str  # complete_agent, complete_caller, complete_system or transfer
+    talk: float  # seconds from the agent's answer to the end of their part, hold excluded
+    hold: float

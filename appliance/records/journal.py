@@ -39,7 +39,12 @@ from typing import Any, Protocol
 from appliance.clock import Clock, SystemClock
 from appliance.events import Event, EventBus
 from appliance.health import Health, Status
-from appliance.records.events import RecordsBacklogFull, RecordsWriteFailed, RecordsWriteRecovered
+from appliance.records.events import (
+    RecordsBacklogFull,
+    RecordsCallCompleted,
+    RecordsWriteFailed,
+    RecordsWriteRecovered,
+)
 from appliance.records.sqlite_store import RecordStore
 
 log = logging.getLogger(__name__)
@@ -233,6 +238,10 @@ class RecordJournal:
         elif table == "cdr":  # the call's completion lines go in the CDR's transaction, just before it
             for line in completion_rows(row, self._answered_in.pop(str(row.get("call_id")), {})):
                 self.accept(("queue_log", line))
+                at, call_id, queue, completed_by, agent, data = line
+                self.bus.publish(RecordsCallCompleted(at=at, call_id=call_id, queue=queue, agent=agent,
+                                                      completed_by=completed_by, talk=data["talk"],
+                                                      hold=data["hold"]))
         self.accept(entry)
 
     def accept(self, entry: Entry) -> bool:

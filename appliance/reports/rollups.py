@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS report_queue_hh (
     abandoned INTEGER NOT NULL DEFAULT 0, timed_out INTEGER NOT NULL DEFAULT 0, overflowed INTEGER NOT NULL DEFAULT 0,
     waited INTEGER NOT NULL DEFAULT 0, wait_total REAL NOT NULL DEFAULT 0, wait_max REAL NOT NULL DEFAULT 0,
     completed INTEGER NOT NULL DEFAULT 0, talk_total REAL NOT NULL DEFAULT 0, hold_total REAL NOT NULL DEFAULT 0,
+    long_calls INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (queue, slot)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS report_queue_hh_slot ON report_queue_hh(slot);
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS report_agent_hh (
     completed INTEGER NOT NULL DEFAULT 0, talk_total REAL NOT NULL DEFAULT 0, hold_total REAL NOT NULL DEFAULT 0,
     talk_max REAL NOT NULL DEFAULT 0, complete_agent INTEGER NOT NULL DEFAULT 0,
     complete_caller INTEGER NOT NULL DEFAULT 0, transferred INTEGER NOT NULL DEFAULT 0,
+    long_calls INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (agent, slot)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS report_agent_hh_slot ON report_agent_hh(slot);
@@ -88,10 +90,10 @@ class Table:
 
 QUEUE = Table("report_queue_hh", ("queue", "slot"),
               ("queued", "short_abandoned", "answered", "answered_in_sl", "abandoned", "timed_out", "overflowed",
-               "waited", "wait_total", "completed", "talk_total", "hold_total"), ("wait_max",))
+               "waited", "wait_total", "completed", "talk_total", "hold_total", "long_calls"), ("wait_max",))
 AGENT = Table("report_agent_hh", ("agent", "slot"),
               ("offered", "missed", "answered", "completed", "talk_total", "hold_total", "complete_agent",
-               "complete_caller", "transferred"), ("talk_max",))
+               "complete_caller", "transferred", "long_calls"), ("talk_max",))
 AGENT_STATE = Table("report_agent_state_hh", ("agent", "state", "slot"), ("seconds", "entered"))
 IVR = Table("report_ivr_hh", ("flow", "node", "slot"),
             ("entries", "visits", "ended", "duration_total", "self_served", "to_agent", "external", "voicemail",
@@ -101,6 +103,11 @@ IVR_OUTCOMES = {"self_served": "self_served", "transferred_to_agent": "to_agent"
                 "voicemail": "voicemail", "abandoned": "abandoned", "failed": "failed"}
 UNTRACKED_STATES = frozenset({"logged_out"})  # time logged out is nobody's working time
 TIMED_OUT = "max_wait"  # the overflow reason that is the queue's time-out (排队超时)
+# Seed 004's monitor counts the calls talked over 15 s as a sign of an interested customer (意向客户): an
+# agent's part of a queue call whose talk time (hold excluded) is over this many seconds.
+LONG_CALL_S = 15.0
+# Columns added after a release shipped the tables: added on open, so an older store keeps its history.
+_ADDED_COLUMNS = {"report_queue_hh": ("long_calls",), "report_agent_hh": ("long_calls",)}
 
 
 def slot_of(at: float) -> int:
@@ -201,11 +208,12 @@ class Rollup:
             answered = _number(data.get("answered")) or at
             talk, hold = _number(data.get("talk")), _number(data.get("hold"))
             entered = self._entered(conn, call_id, queue, answered)
+            long_call = 1 if talk > LONG_CALL_S else 0
             d.add(QUEUE, (queue, slot_of(answered if entered is None else entered)),
-                  completed=1, talk_total=talk, hold_total=hold)
+                  completed=1, talk_total=talk, hold_total=hold, long_calls=long_call)
             if agent:
                 d.add(AGENT, (agent, slot_of(answered)), completed=1, talk_total=talk, hold_total=hold,
-                      talk_max=talk, complete_agent=1 if event == "complete_agent" else 0,
+                      talk_max=talk, long_calls=long_call, complete_agent=1 if event == "complete_agent" else 0,
                       complete_caller=1 if event == "complete_caller" else 0,
                       transferred=1 if event == "transfer" else 0)
 
@@ -247,6 +255,11 @@ class Rollup:
 def install(conn: sqlite3.Connection) -> None:
     """The roll-up tables (created when missing; additive, like the record store's own schema)."""
     conn.executescript(SCHEMA)
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
 
 
 def writer_opener(path: Path, policy: Callable[[], ReportPolicy]) -> Callable[[], BatchWriter]:

@@ -2,7 +2,8 @@
 
 A call enters the sales queue while its agent is busy: the queue's waiting count changes on the page within
 a second of the queue log's time. The agent is made idle and answers: the tile turns "on a call" within a
-second of the agent log's time; the call is hung up: wrap-up, then idle, each within a second. The page's
+second of the agent log's time; after 16 s of talk the call is hung up: wrap-up, then idle, each within a second,
+and the seed's counters (IVR entries, queue entries, waiting, calls over 15 s) follow from the events. The page's
 WebSocket is then killed on the server's side (`ss -K`) mid-call: the page reconnects and shows the call
 still up; killed again just before the call ends, it shows wrap-up from its new snapshot (the event went by
 while it was away). Times on the page are taken by a MutationObserver as the DOM changes; times on the box
@@ -146,6 +147,11 @@ def test_the_wallboard_follows_a_call_live_and_resyncs_after_its_socket_is_kille
     assert 0 <= seen_at(b, "waiting", "1", started) - queued < LIVE_S
     longest = page.locator("#wb-queues tr[data-queue='sales'] td[data-col='longest'] .wb-v")
     expect(longest).to_have_text(re.compile(r"^00:0[2-9]$"), timeout=5_000)  # counts up, from the call's arrival
+    counter = {name: page.locator(f"#wb-counters [data-counter='{name}']") for name in (
+        "ivr_entries", "ivr_abandoned", "queue_entries", "waiting", "long_calls")}
+    expect(counter["ivr_entries"]).to_have_text("1")  # live, from ivr.started
+    expect(counter["queue_entries"]).to_have_text("1")
+    expect(counter["waiting"]).to_have_text("1")
 
     # 2. the agent is made idle: the call rings the phone, which answers
     assert box.api("POST", f"/api/v1/agents/{AGENT}/unpause")[0] == 200
@@ -155,6 +161,8 @@ def test_the_wallboard_follows_a_call_live_and_resyncs_after_its_socket_is_kille
     expect(tile.locator(".wb-a-call")).to_have_text(f"{CALLER} · 销售")
     b.shot("zh-live-wallboard")
     call_id = box.connected_call()
+    expect(counter["waiting"]).to_have_text("0")
+    time.sleep(16)  # talked for over 15 s: one of the seed's calls over 15 s
 
     # 3. hung up: wrap-up (3 s in this queue), then idle
     hung_up = time.time()
@@ -168,11 +176,15 @@ def test_the_wallboard_follows_a_call_live_and_resyncs_after_its_socket_is_kille
     expect(row.locator("td[data-col='answered'] .wb-v")).to_have_text("1")
     expect(row.locator("td[data-col='offered'] .wb-v")).to_have_text("1")
     expect(tile.locator(".wb-a-count")).to_have_text("1")
+    expect(row.locator("td[data-col='long_calls'] .wb-v")).to_have_text("1")  # live, from records.call_completed
+    expect(counter["long_calls"]).to_have_text("1")
+    expect(counter["ivr_abandoned"]).to_have_text("0")
     # what the page counted from events is what the reports' roll-ups say
     status, snap = box.api("GET", "/api/v1/wallboard")
     assert status == 200
     sales = next(q for q in snap["queues"] if q["queue"] == "sales")
-    assert (sales["today"]["queued"], sales["today"]["answered"]) == (1, 1), sales
+    assert (sales["today"]["queued"], sales["today"]["answered"], sales["today"]["long_calls"]) == (1, 1, 1), sales
+    assert snap["ivr_today"] == {"entries": 1, "abandoned": 0}, snap["ivr_today"]
     assert next(a for a in snap["agents"] if a["agent"] == AGENT)["answered_today"] == 1
 
     # 4. a second call; the page's socket is killed mid-call: it comes back and shows the call still up
@@ -197,6 +209,8 @@ def test_the_wallboard_follows_a_call_live_and_resyncs_after_its_socket_is_kille
     assert seen_at(b, "agent", "wrap_up", after=away) >= back  # drawn from the snapshot, not a live event
     expect(row.locator("td[data-col='answered'] .wb-v")).to_have_text("2")
     expect(tile.locator(".wb-a-count")).to_have_text("2")
+    expect(counter["ivr_entries"]).to_have_text("2")
+    expect(counter["long_calls"]).to_have_text("1")  # the second call was shorter
     finish(agent_phone, caller)
     assert b.csp_errors() == []
 

@@ -16,7 +16,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const number = new Intl.NumberFormat(lang);
   const clockFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   const CLEARS_CALL = new Set(["idle", "paused", "logged_out", "disconnected"]);
-  const TOPICS = "acd.*,calls.ringing";
+  const TOPICS = "acd.*,calls.ringing,ivr.started,ivr.ended,records.call_completed";
 
   let board = null;  // the model: agents, queues, calls the ACD holds, clock skew, the local day
   let buffer = null;  // events that came while a snapshot is being read (null: none is)
@@ -29,6 +29,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const tiles = new Map();  // agent id → its tile, as drawn by build() (a thousand agents redraw every second)
   const rows = new Map();  // queue id → its table row
   let frame = 0;
+  let dirtyCounters = false;
 
   // ---------------------------------------------------------------- the connection
 
@@ -96,6 +97,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   function load(snap) {
     const b = { at: snap.at, skew: snap.at - Date.now() / 1000, day: snap.day, shortAbandon: snap.short_abandon_s,
+                longCall: snap.long_call_s, ivr: Object.assign({ entries: 0, abandoned: 0 }, snap.ivr_today),
                 agents: new Map(), queues: new Map(), calls: new Map() };
     for (const a of snap.agents) b.agents.set(a.agent, Object.assign({}, a));
     for (const q of snap.queues) {
@@ -170,6 +172,18 @@ document.addEventListener("DOMContentLoaded", () => {
         touchAgent(a);
         break;
       }
+      case "ivr.started":
+        b.ivr.entries += 1;
+        dirtyCounters = true;
+        break;
+      case "ivr.ended":
+        if (e.exit_reason === "abandoned") { b.ivr.abandoned += 1; dirtyCounters = true; }
+        break;
+      case "records.call_completed": {
+        const done = b.queues.get(e.queue);
+        if (done && e.talk > b.longCall) { done.today.long_calls += 1; dirtyQueues.add(done.queue); }
+        break;
+      }
       case "calls.ringing": {
         const a = e.agent ? b.agents.get(e.agent) : null;
         if (a) { a.call = e.call_id; a.number = e.caller; a.queue = e.queue; touchAgent(a); }
@@ -218,7 +232,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   const QUEUE_COLUMNS = ["waiting", "longest", "idle", "busy", "on_call", "wrap_up", "offered", "answered",
-                         "abandoned", "service_level", "abandon_rate"];
+                         "abandoned", "service_level", "abandon_rate", "long_calls"];
 
   function build() {
     const agents = shownAgents();
@@ -253,6 +267,7 @@ document.addEventListener("DOMContentLoaded", () => {
     for (const a of agents) drawAgent(a);
     for (const q of queues) drawQueue(q);
     drawSummary(agents);
+    drawCounters();
   }
 
   function set(node, text) { if (node && node.textContent !== text) node.textContent = text; }
@@ -329,6 +344,28 @@ document.addEventListener("DOMContentLoaded", () => {
     cell(row, "service_level", (sl === null ? "—" : percent.format(sl)) + " / " + t.target.replace("{s}", number.format(q.service_level.target_s)),
          level(sl === null ? null : 100 - sl * 100, limits.queue_service_level_low));
     cell(row, "abandon_rate", abandonRate === null ? "—" : percent.format(abandonRate));
+    cell(row, "long_calls", number.format(d.long_calls || 0));
+  }
+
+  // Seed 004's monitor line: the IVR's entries and abandons today (the whole box's), and over the queues shown,
+  // the calls that entered them, those abandoned, the abandon rate, the calls waiting now and those talked
+  // over 15 s.
+  function drawCounters() {
+    const shown = new Set(rows.keys());
+    let offered = 0, abandoned = 0, longCalls = 0, waiting = 0;
+    for (const q of board.queues.values()) {
+      if (!shown.has(q.queue)) continue;
+      offered += Math.max(0, q.today.queued - q.today.short_abandoned);
+      abandoned += q.today.abandoned;
+      longCalls += q.today.long_calls || 0;
+    }
+    for (const c of board.calls.values()) if (shown.has(c.queue) && !c.ringing) waiting += 1;
+    const values = { ivr_entries: number.format(board.ivr.entries), ivr_abandoned: number.format(board.ivr.abandoned),
+                     queue_entries: number.format(offered), queue_abandoned: number.format(abandoned),
+                     queue_abandon_rate: offered > 0 ? percent.format(abandoned / offered) : "—",
+                     waiting: number.format(waiting), long_calls: number.format(longCalls) };
+    for (const item of document.querySelectorAll("#wb-counters [data-counter]")) set(item, values[item.dataset.counter]);
+    dirtyCounters = false;
   }
 
   function drawSummary(agents) {
@@ -343,6 +380,7 @@ document.addEventListener("DOMContentLoaded", () => {
     for (const id of dirtyAgents) { const a = board.agents.get(id); if (a) drawAgent(a); }
     for (const id of dirtyQueues) { const q = board.queues.get(id); if (q) drawQueue(q); }
     if (dirtyAgents.size) drawSummary(shownAgents());
+    if (dirtyCounters || dirtyQueues.size) drawCounters();
     dirtyAgents.clear(); dirtyQueues.clear();
   }
 
