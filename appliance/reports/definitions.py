@@ -14,8 +14,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance.reports.models import Basis, Kind, ReportPolicy, ReportQuery
-from appliance.reports.periods import label, slot_periods
-from appliance.reports.rollups import AGENT, IVR, QUEUE, install
+from appliance.reports.periods import label, period_start, slot_periods
+from appliance.reports.rollups import (
+    AGENT,
+    IVR,
+    IVR_OUTCOMES,
+    QUEUE,
+    SLOT,
+    TIMED_OUT,
+    _data,
+    _number,
+    install,
+    slot_of,
+)
 
 
 def _ratio(part: float, whole: float) -> float | None:
@@ -71,9 +82,135 @@ def _rounded(row: dict[str, Any]) -> dict[str, Any]:
     return {k: round(v, 3) if isinstance(v, float) and k not in _RATIOS else v for k, v in row.items()}
 
 
+# ---- detail lists: one row per queue call, agent state or IVR journey, from the raw records ----------------
+# They read the raw rows through the record store's indexes (queue and time, agent and time, call id), never a
+# whole table, over at most DETAIL_MAX_RANGE_S.
+
+DETAIL_KINDS = frozenset({Kind.QUEUE_CALLS, Kind.AGENT_STATE_LOG, Kind.IVR_JOURNEYS})
+DETAIL_MAX_RANGE_S = 31 * 86_400 + 3_600  # a month of rows (and the hour a change of clocks adds)
+CALL_SPAN_S = 86_400  # a call's IVR journey starts within a day of the call (looked up through the CDRs)
+_OUTCOMES = "('answered', 'abandoned', 'overflowed')"
+
+# Each call's entry into a queue (its `queued` line) with the first outcome after it; and the calls refused at
+# entry (an `overflowed` line with no `queued` line before it), which enter and leave at once.
+_QUEUE_CALLS = f"""
+SELECT e.call_id, e.queue, e.at AS entered, json_extract(e.data, '$.caller') AS caller,
+       o.at AS left_at, o.event, o.agent, o.data
+FROM queue_log e LEFT JOIN queue_log o ON o.id = (
+    SELECT x.id FROM queue_log x WHERE x.call_id = e.call_id AND x.queue = e.queue AND x.event IN {_OUTCOMES}
+    AND x.id > e.id ORDER BY x.id LIMIT 1)
+WHERE e.event = 'queued' AND e.queue IN ({{queues}}) AND e.at >= ? AND e.at < ?
+UNION ALL
+SELECT r.call_id, r.queue, r.at, NULL, r.at, r.event, r.agent, r.data FROM queue_log r
+WHERE r.event = 'overflowed' AND r.queue IN ({{queues}}) AND r.at >= ? AND r.at < ? AND NOT EXISTS (
+    SELECT 1 FROM queue_log x WHERE x.call_id = r.call_id AND x.queue = r.queue AND x.event = 'queued'
+    AND x.at <= r.at)
+"""
+
+# Each state an agent entered (its agent-log line) with the line that ended it, if it has ended.
+_STATE_LOG = """
+SELECT r.agent, r.state_to AS state, r.reason, r.at AS since, json_extract(r.data, '$.by') AS by,
+       n.at AS until, json_extract(n.data, '$.duration') AS duration
+FROM agent_log r LEFT JOIN agent_log n ON n.id = (
+    SELECT x.id FROM agent_log x WHERE x.agent = r.agent AND x.at >= r.at AND x.id > r.id ORDER BY x.at, x.id LIMIT 1)
+WHERE r.agent IN ({agents}) AND r.at >= ? AND r.at < ?
+"""
+
+# Journeys that have ended (the `ended` line holds the entry flow, start, length, path and outcome), found
+# through the calls that started in the range (CDRs) or are still going (open rows).
+_JOURNEYS = """
+SELECT j.call_id, j.flow AS last_flow, j.node AS last_node, j.data FROM ivr_journey j
+WHERE j.event = 'ended' AND j.call_id IN (
+    SELECT call_id FROM cdr WHERE started >= ? AND started < ? UNION SELECT call_id FROM open_call)
+"""
+
+
+def _marks(values: tuple[str, ...]) -> str:
+    return ",".join("?" for _ in values) or "NULL"
+
+
+def _queue_calls(conn: sqlite3.Connection, q: ReportQuery, policy: ReportPolicy) -> list[dict[str, Any]]:
+    start, end = int(q.start), int(q.end)
+    # every queue a call entered in the range has a roll-up row from its entry on (the `queued` line's)
+    queues = q.queues if q.queues is not None else tuple(r[0] for r in conn.execute(
+        f"SELECT DISTINCT queue FROM {QUEUE.name} WHERE slot >= ? AND slot < ?", (start - start % SLOT, end)))
+    sql = _QUEUE_CALLS.format(queues=_marks(queues))
+    out = []
+    for r in _rows(conn, sql, [*queues, start, end, *queues, start, end]):
+        data = _data(r.pop("data"))
+        event = r.pop("event")
+        wait = None if r["left_at"] is None else max(0.0, r["left_at"] - r["entered"])
+        if event is None:
+            outcome = "waiting"
+        elif event == "answered":
+            outcome = "answered"
+        elif event == "abandoned":
+            outcome = "short_abandoned" if wait is not None and wait < policy.short_abandon_s else "abandoned"
+        else:
+            outcome = "timed_out" if data.get("reason") == TIMED_OUT else "overflowed"
+        in_sl = None if outcome != "answered" or wait is None else wait <= policy.level(str(r["queue"])).target_s
+        out.append({**r, "caller": r["caller"] or "", "agent": r["agent"] if event == "answered" else None,
+                    "outcome": outcome, "reason": str(data.get("reason") or ""), "target": str(data.get("target") or ""),
+                    "wait": wait, "in_service_level": in_sl})
+    out.sort(key=lambda r: (r["entered"], r["queue"], r["call_id"]))
+    return out
+
+
+def _state_log(conn: sqlite3.Connection, q: ReportQuery, staff: Mapping[str, str]) -> list[dict[str, Any]]:
+    agents = q.agents if q.agents is not None else tuple(sorted(staff))
+    out = []
+    for r in _rows(conn, _STATE_LOG.format(agents=_marks(agents)), [*agents, int(q.start), int(q.end)]):
+        duration = None if r["until"] is None else _number(r["duration"]) or r["until"] - r["since"]
+        out.append({**r, "by": r["by"] or "", "duration": duration})  # None: the state is still going
+    out.sort(key=lambda r: (r["since"], r["agent"]))
+    return out
+
+
+def _journeys(conn: sqlite3.Connection, q: ReportQuery) -> list[dict[str, Any]]:
+    start, end = int(q.start), int(q.end)
+    flows = set(q.flows) if q.flows is not None else None
+    out = []
+    for r in _rows(conn, _JOURNEYS, [start - CALL_SPAN_S, end]):
+        data = _data(r.pop("data"))
+        started = _number(data.get("started_at"))
+        entry = str(data.get("entry_flow") or r["last_flow"])
+        if not start <= started < end or (flows is not None and entry not in flows):
+            continue
+        outcome = str(data.get("exit_reason") or "")
+        out.append({**r, "started": started, "entry_flow": entry, "caller": str(data.get("caller") or ""),
+                    "did": str(data.get("did") or ""), "duration": _number(data.get("duration")),
+                    "outcome": IVR_OUTCOMES.get(outcome, outcome), "exit_reason": outcome,
+                    "path": [str(p) for p in data.get("path") or ()], "keys": str(data.get("keys") or ""),
+                    "destination": str(data.get("destination") or "")})
+    out.sort(key=lambda r: (r["started"], r["call_id"]))
+    return out
+
+
+def detail(conn: sqlite3.Connection, q: ReportQuery, zone: ZoneInfo, policy: ReportPolicy,
+           staff: Mapping[str, str]) -> list[dict[str, Any]]:
+    """A detail list's rows, oldest first, each with the local label of its half-hour (`period_*`) and, per
+    row, local times (`*_label`); `staff`: the configured agents (the state log of everyone)."""
+    install(conn)
+    if q.kind is Kind.QUEUE_CALLS:
+        rows, at = _queue_calls(conn, q, policy), "entered"
+    elif q.kind is Kind.AGENT_STATE_LOG:
+        rows, at = _state_log(conn, q, staff), "since"
+    else:
+        rows, at = _journeys(conn, q), "started"
+    out = []
+    for r in rows:
+        start = period_start(slot_of(r[at]), q.period, zone)
+        out.append({"period_start": start, "period_label": label(start, zone), "at_label": label(r[at], zone),
+                    **_rounded(r)})
+    return out
+
+
 def run(conn: sqlite3.Connection, q: ReportQuery, zone: ZoneInfo, policy: ReportPolicy,
         groups: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The report's rows, oldest period first; `groups` maps agents to their work group (the groups report)."""
+    """The report's rows, oldest period first; `groups` maps agents to their work group (the groups report,
+    and the agents of the state log)."""
+    if q.kind in DETAIL_KINDS:
+        return detail(conn, q, zone, policy, groups)
     install(conn)
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS slot_period (slot INTEGER PRIMARY KEY, period INTEGER NOT NULL)")
     conn.execute("DELETE FROM temp.slot_period")

@@ -18,6 +18,7 @@ from appliance.configuration.service import Actor, ConfigService
 from appliance.domain.models import Role
 from appliance.errors import FieldError, Forbidden, ValidationFailed
 from appliance.http_api import Api, Param, body_of, ok, session_of, source_of
+from appliance.reports.definitions import DETAIL_KINDS, DETAIL_MAX_RANGE_S
 from appliance.reports.errors import BadParameter
 from appliance.reports.models import SETTING, Kind, Period, ReportPolicy, ReportQuery, policy_of
 from appliance.reports.rollups import SLOT
@@ -25,7 +26,7 @@ from appliance.reports.service import ReportService
 
 MAX_RANGE_S = 3 * 366 * 86_400 + 7 * 86_400  # three years and the week around them
 MAX_IDS = 200
-AGENT_KINDS = (Kind.AGENT_CALLS, Kind.AGENT_STATES)
+AGENT_KINDS = (Kind.AGENT_CALLS, Kind.AGENT_STATES, Kind.AGENT_STATE_LOG)
 
 
 def _time(request: Request, name: str, zone: ZoneInfo) -> int:
@@ -74,6 +75,8 @@ def query_of(request: Request, kind_name: str, zone: ZoneInfo) -> ReportQuery:
         raise BadParameter("to", "range", "must be after from", "必须晚于 from")
     if end - start > MAX_RANGE_S:
         raise BadParameter("to", "range", "a range of at most three years", "范围最长三年")
+    if kind in DETAIL_KINDS and end - start > DETAIL_MAX_RANGE_S:
+        raise BadParameter("to", "range", "a detail list covers at most 31 days", "明细最长 31 天")
     return ReportQuery(kind=kind, period=period, start=start, end=end, queues=_ids(request, "queue"),
                        agents=_ids(request, "agent"), groups=_ids(request, "group"), flows=_ids(request, "flow"))
 
@@ -84,7 +87,7 @@ def scoped(query: ReportQuery, role: Role, scope: DataScope, staff_groups: dict[
         return query
     if role == Role.AGENT and query.kind not in AGENT_KINDS:
         raise Forbidden("agents may read only their own agent reports", "座席只能查看自己的座席报表")
-    if query.kind in (Kind.QUEUES, Kind.IVR):
+    if query.kind in (Kind.QUEUES, Kind.IVR, Kind.QUEUE_CALLS, Kind.IVR_JOURNEYS):
         return query
     visible = tuple(sorted(a for a, g in staff_groups.items() if scope.sees_staff(a, g or None)))
     if scope.staff and scope.staff not in visible:
@@ -112,7 +115,8 @@ def make_blueprint(api: Api, service: ReportService, config: ConfigService) -> B
         session = session_of(request)
         groups = staff_groups()
         query = scoped(query, session.role, config.scope_of(session.role, session.staff), groups)
-        return ok((await service.run(query, groups if query.kind is Kind.GROUPS else None)).to_dict())
+        staff = groups if query.kind in (Kind.GROUPS, Kind.AGENT_STATE_LOG) else None
+        return ok((await service.run(query, staff)).to_dict())
 
     async def get_setting(request: Request) -> HTTPResponse:
         return ok(service.policy().to_dict())
@@ -153,7 +157,9 @@ def make_blueprint(api: Api, service: ReportService, config: ConfigService) -> B
     ids = "a comma-separated list"
     api.route(bp, "GET", "/api/v1/reports/{kind}", report,
               summary="A report by local half-hour, hour, day, week or month (docs/REPORTS.md): queues (队列统计), "
-                      "agent-calls (座席通话统计), agent-states (座席状态统计), groups (座席组通话统计), ivr (IVR统计)",
+                      "agent-calls (座席通话统计), agent-states (座席状态统计), groups (座席组通话统计), ivr (IVR统计); detail "
+                      "lists of at most 31 days: queue-calls (队列等待明细), agent-state-log (座席状态明细), "
+                      "ivr-journeys (IVR明细)",
               tag="reports", operation_id="get_report", roles=ANY_ROLE, response=answer, errors=(400,),
               params=(Param("from", schema={"type": "string"}, description=f"start: {when}", required=True),
                       Param("to", schema={"type": "string"}, description=f"end (excluded): {when}", required=True),

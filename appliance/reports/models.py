@@ -28,6 +28,10 @@ class Kind(StrEnum):
     AGENT_STATES = "agent-states"  # 座席状态统计
     GROUPS = "groups"  # 座席组通话统计 (agents summed by work group)
     IVR = "ivr"  # IVR统计
+    # detail lists (one row per call, state or journey; see definitions.DETAIL_KINDS)
+    QUEUE_CALLS = "queue-calls"  # 队列等待明细
+    AGENT_STATE_LOG = "agent-state-log"  # 座席状态明细
+    IVR_JOURNEYS = "ivr-journeys"  # IVR明细
 
 
 class Basis(StrEnum):

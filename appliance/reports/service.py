@@ -50,7 +50,7 @@ class ReportService:
             conn.close()
         self.reports_run += 1
         header: dict[str, Any] = {"short_abandon_s": policy.short_abandon_s}
-        if query.kind is Kind.QUEUES:
+        if query.kind in (Kind.QUEUES, Kind.QUEUE_CALLS):
             queues = sorted({str(r["queue"]) for r in rows} | set(query.queues or ()))
             header["service_level"] = {q: policy.level(q).to_dict() for q in queues}
             header["default_service_level"] = policy.service_level.to_dict()
