@@ -28,7 +28,10 @@ from web_ui.labels import KIND_TITLES, SECTIONS, VALUE_LABELS
 
 if TYPE_CHECKING:
     from appliance.backups.service import BackupService
+    from appliance.records.search import CallRecords
+    from appliance.reports.service import ReportService
     from appliance.snmp.builder import Monitoring
+    from appliance.voicemail.service import VoicemailService
     from drivers.hardware.service import HardwareService
     from provisioning.builder import Provisioning
 
@@ -77,6 +80,9 @@ class WebUi:
     hardware: HardwareService | None = None  # the cards' status (System → Hardware)
     provisioning: Provisioning | None = None  # first boot, network and phones (None: not built)
     backups: BackupService | None = None  # targets, schedules, snapshots, restore (None: not built)
+    call_records: CallRecords | None = None  # call records and missed calls (Records pages)
+    voicemail: VoicemailService | None = None  # voicemail messages (Records → Voicemail)
+    reports: ReportService | None = None  # statistics reports and detail lists (None: not built)
 
     def zone(self) -> ZoneInfo:
         try:
@@ -128,9 +134,26 @@ def viewer_of(ui: WebUi, request: Request, roles: frozenset[Role] | None = None)
 
 def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSection, ...]:
     sections: list[MenuSection] = []
+    live: list[MenuItem] = []
+    if viewer.session.staff and viewer.session.role in (Role.AGENT, Role.SUPERVISOR, Role.ADMIN):
+        live.append(MenuItem("/desk", _("Agent desk"), path.startswith("/desk")))  # people who take calls
     if viewer.can_read_config:  # the people who watch the floor: admins, supervisors, QA
-        sections.append(MenuSection(_("Live operations"), (
-            MenuItem("/live/wallboard", _("Wallboard"), path.startswith("/live/wallboard")),)))
+        live.append(MenuItem("/live/wallboard", _("Wallboard"), path.startswith("/live/wallboard")))
+    if live:
+        sections.append(MenuSection(_("Live operations"), tuple(live)))
+    # Reports (web_ui/pages/report_pages.py): agents read their own agent figures only
+    reports = [("/reports", _("Today's figures")), ("/reports/agent-calls", _("Agent call statistics")),
+               ("/reports/agent-states", _("Agent state statistics")), ("/reports/agent-state-log", _("Agent state detail"))]
+    if viewer.session.role is not Role.AGENT:
+        reports += [("/reports/groups", _("Work group statistics")), ("/reports/queues", _("Queue statistics")),
+                    ("/reports/queue-calls", _("Queue waiting detail")), ("/reports/ivr", _("IVR statistics")),
+                    ("/reports/ivr-journeys", _("IVR detail"))]
+    sections.append(MenuSection(_("Reports"), tuple(MenuItem(href, label, path == href) for href, label in reports)))
+    records = [MenuItem("/records/calls", _("Call records"), path.startswith("/records/calls"))]
+    if viewer.can_read_config:  # missed calls and voicemail: the floor's, as the voicemail API is
+        records += [MenuItem("/records/missed", _("Missed calls"), path.startswith("/records/missed")),
+                    MenuItem("/records/voicemail", _("Voicemail"), path.startswith("/records/voicemail"))]
+    sections.append(MenuSection(_("Records"), tuple(records)))
     if viewer.can_read_config:
         for label, kinds in SECTIONS:
             items = tuple(MenuItem(f"/admin/{k}", _(KIND_TITLES[k][0]), path.startswith(f"/admin/{k}"))

@@ -16,6 +16,7 @@ from web_ui.pages import (
     backup_pages,
     bulk_pages,
     console,
+    desk_pages,
     firmware_pages,
     hardware_pages,
     ivr_pages,
@@ -23,6 +24,7 @@ from web_ui.pages import (
     network_pages,
     phone_pages,
     prompt_pages,
+    record_pages,
     session_pages,
     setup_pages,
     system_pages,
@@ -49,6 +51,8 @@ def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(hardware_pages.make_blueprint(ui))
     app.blueprint(monitoring_pages.make_blueprint(ui))
     app.blueprint(wallboard_pages.make_blueprint(ui))
+    app.blueprint(record_pages.make_blueprint(ui))
+    app.blueprint(desk_pages.make_blueprint(ui))
 
     @app.exception(PageRedirect)
     async def page_redirect(request: Request, exc: PageRedirect) -> HTTPResponse:

@@ -1,0 +1,634 @@
+// The agent desk (/desk): the agent's state, the call on their phone and the customer it is about, kept live
+// over the event stream (/api/v1/events) with no polling. Each time the stream opens (first, and after any
+// reconnect or a `stream.dropped`) the agent's state and call are read again from the API, so a dropped
+// WebSocket never leaves a stale desk. When the phone rings (`calls.ringing` naming this agent) the customer
+// is found by the caller's number (customers API), or read from the notes the call carries when another
+// agent passed it on; the notes typed here are saved with the call as the agent types.
+"use strict";
+
+document.addEventListener("alpine:init", () => {
+  window.Alpine.data("deskHelp", () => ({
+    open: false,
+    toggle() { this.open = !this.open; },
+    get openText() { return this.open ? "true" : "false"; },
+  }));
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  const root = document.getElementById("desk");
+  if (!root) return;
+  const me = root.dataset.agent;
+  const labels = JSON.parse(root.dataset.labels || "{}");
+  const t = document.getElementById("desk-i18n").dataset;
+  const lang = zh() ? "zh-CN" : "en";
+  const dateTime = new Intl.DateTimeFormat(lang, { dateStyle: "short", timeStyle: "short" });
+  const clock = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const TOPICS = "acd.agent_state_changed,calls.*";
+  const MONITOR_KEY = "desk-monitor-" + me;
+  const $ = id => document.getElementById(id);
+
+  let agent = { state: "logged_out", reason: "", since: null, extension: null, call: null };
+  let call = null;  // the call on this desk: id, caller, queue, phase, on_hold, ivr_path, ivr_keys, started
+  let lastCall = null;  // the call a service record is saved with (stays through wrap-up)
+  let customer = null;  // the popped customer (null: none, or the caller is unknown)
+  let consulting = false;
+  let socket = null;
+  let retries = 0;
+  let connects = 0;
+  let syncing = 0;
+  let skew = 0;  // server clock - local clock, from the events' `at`
+  let notesTimer = 0;
+  let popSeq = 0;
+
+  // ---------------------------------------------------------------- small helpers
+
+  function el(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+  function set(node, text) { if (node && node.textContent !== text) node.textContent = text; }
+  function show(node, on) { if (node) node.hidden = !on; }
+  function now() { return Date.now() / 1000 + skew; }
+  function duration(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    const two = n => String(n).padStart(2, "0");
+    return (h ? h + ":" + two(m) : two(m)) + ":" + two(r);
+  }
+  function error(message) {
+    const slot = $("dk-error");
+    slot.textContent = message || "";
+    if (message) slot.focus();
+  }
+  function failure(result) { return messageOf((result && result.data) || {}) || t.failed; }
+
+  async function api(method, url, body) {
+    try { return await callApi(method, url, body); } catch (e) { return { ok: false, status: 0, data: null }; }
+  }
+
+  // An action button: the API call, its error shown on the page, the button kept from double clicks.
+  async function act(button, method, url, body, after) {
+    if (button) button.disabled = true;
+    error("");
+    const result = await api(method, url, body);
+    if (button) button.disabled = false;
+    if (!result.ok) { error(failure(result)); draw(); return null; }
+    if (after) after(result.data);
+    draw();
+    return result;
+  }
+
+  // ---------------------------------------------------------------- the connection
+
+  function setLink(state) {
+    root.dataset.state = state;
+    const link = $("dk-link");
+    link.textContent = state === "live" ? t.live : state === "down" ? t.reconnecting : t.connecting;
+    link.className = "dk-link dk-link-" + state;
+    show($("dk-stale"), state === "down");
+  }
+
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(scheme + "//" + window.location.host + "/api/v1/events?topics=" + TOPICS);
+    socket = ws;
+    ws.onopen = () => { retries = 0; connects += 1; root.dataset.connects = String(connects); resync(); };
+    ws.onmessage = message => {
+      let event;
+      try { event = JSON.parse(message.data); } catch (e) { return; }
+      if (event.topic === "stream.dropped") { resync(); return; }
+      if (typeof event.at === "number") skew = event.at - Date.now() / 1000;
+      apply(event);
+    };
+    ws.onclose = closed => {
+      if (socket !== ws) return;
+      socket = null;
+      setLink("down");
+      if (closed.code === 4401) {
+        window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
+        return;
+      }
+      const delay = Math.min(10000, 500 * 2 ** retries);
+      retries += 1;
+      window.setTimeout(connect, delay);
+    };
+  }
+
+  // The agent's state and call as the box has them now.
+  async function resync() {
+    const seq = ++syncing;
+    const result = await api("GET", "/api/v1/agents");
+    if (seq !== syncing) return;
+    if (!result.ok || !result.data) { error(failure(result)); if (socket) socket.close(); return; }
+    const view = result.data.items.find(a => a.agent === me);
+    if (view) {
+      agent = { state: view.state, reason: view.reason, since: view.since, extension: view.extension, call: view.call };
+      if (view.state !== "logged_out") window.localStorage.removeItem(MONITOR_KEY);
+    }
+    if (agent.call && !["idle", "paused", "logged_out", "disconnected"].includes(agent.state)) {
+      const detail = await api("GET", "/api/v1/calls/" + encodeURIComponent(agent.call));
+      if (seq !== syncing) return;
+      if (detail.ok) {
+        const fresh = !call || call.id !== detail.data.id;
+        setCall(detail.data);
+        if (fresh) pop(call.id, call.caller);
+      }
+    } else if (call) {
+      endCall();
+    }
+    if (socket) setLink("live");
+    draw();
+  }
+
+  // ---------------------------------------------------------------- events
+
+  function setCall(detail) {
+    call = { id: detail.id, caller: detail.caller, queue: detail.queue || "", phase: detail.phase,
+             on_hold: !!detail.on_hold, ivr_path: detail.ivr_path || [], ivr_keys: detail.ivr_keys || "",
+             since: detail.agent_answered_at || detail.started_at };
+    lastCall = call;
+  }
+
+  function endCall() {
+    call = null;
+    consulting = false;
+  }
+
+  function apply(e) {
+    switch (e.topic) {
+      case "acd.agent_state_changed":
+        if (e.agent_id !== me) return;
+        agent.state = e.new; agent.reason = e.reason; agent.since = e.at;
+        if (e.new !== "logged_out") window.localStorage.removeItem(MONITOR_KEY);
+        break;
+      case "calls.ringing":
+        if (e.agent !== me || e.role === "supervisor") return;
+        if (call && call.id === e.call_id) return;
+        call = { id: e.call_id, caller: e.caller, queue: e.queue, phase: "ringing", on_hold: false,
+                 ivr_path: [], ivr_keys: "", since: e.at };
+        lastCall = call;
+        consulting = false;
+        pop(e.call_id, e.caller);
+        details(e.call_id);
+        break;
+      case "calls.answered":
+        if (e.agent !== me || !call || call.id !== e.call_id) return;
+        call.phase = "connected"; call.since = e.at;
+        break;
+      case "calls.bridged":
+        if (!call || call.id !== e.call_id) return;
+        if (e.agent === me) { call.phase = "connected"; call.on_hold = false; }
+        break;
+      case "calls.held":
+        if (!call || call.id !== e.call_id) return;
+        call.on_hold = e.held;
+        break;
+      case "calls.transferred":
+        if (!call || call.id !== e.call_id) return;
+        if (e.agent === me) endCall();  // handed on: the customer stays on screen for the service record
+        break;
+      case "calls.ended":
+        if (call && call.id === e.call_id) endCall();
+        break;
+      default:
+        return;
+    }
+    draw();
+  }
+
+  // The IVR path and keys of the call (the call's own record: what the caller did before it rang here).
+  async function details(callId) {
+    const result = await api("GET", "/api/v1/calls/" + encodeURIComponent(callId));
+    if (!result.ok || !call || call.id !== callId) return;
+    call.ivr_path = result.data.ivr_path || [];
+    call.ivr_keys = result.data.ivr_keys || "";
+    call.queue = result.data.queue || call.queue;
+    draw();
+  }
+
+  // ---------------------------------------------------------------- the state panel
+
+  function draw() {
+    const state = agent.state;
+    const monitor = state === "logged_out" && window.localStorage.getItem(MONITOR_KEY) === "1";
+    const badge = $("dk-state");
+    let word = labels.states[state] || state;
+    if (state === "paused" && agent.reason) word += " · " + (labels.reasons[agent.reason] || agent.reason);
+    if (monitor) word += " · " + t.monitor;
+    set(badge, word);
+    badge.dataset.state = monitor ? "monitor" : state;
+    set($("dk-phone"), state !== "logged_out" && agent.extension ? t.atPhone.replace("{ext}", agent.extension) : "");
+    show($("dk-signin"), state === "logged_out" && !monitor);
+    show($("dk-monitor"), monitor);
+    show($("dk-controls"), state !== "logged_out" || monitor);
+    $("dk-idle").disabled = !["paused"].includes(state);
+    $("dk-busy").disabled = !["idle", "wrap_up"].includes(state);
+    $("dk-reason").disabled = $("dk-busy").disabled;
+    $("dk-wrapup").disabled = state !== "wrap_up";
+    drawCall();
+    tick();
+  }
+
+  function drawCall() {
+    show($("dk-nocall"), !call);
+    show($("dk-callbox"), !!call);
+    if (!call) return;
+    set($("dk-caller"), call.caller);
+    set($("dk-queue"), call.queue ? (labels.queues[call.queue] || call.queue) : "—");
+    const phase = call.on_hold ? t.onHold : (labels.phases[call.phase] || call.phase);
+    set($("dk-phase"), phase);
+    set($("dk-ivr"), call.ivr_path.length ? call.ivr_path.join(" → ") : "—");
+    set($("dk-keys-pressed"), call.ivr_keys || "—");
+    const connected = call.phase === "connected" || call.phase === "answered";
+    show($("dk-answer-hint"), call.phase === "ringing");
+    const hold = $("dk-hold");
+    set(hold, call.on_hold ? t.resume : t.hold);
+    hold.setAttribute("aria-pressed", call.on_hold ? "true" : "false");
+    for (const id of ["dk-hold", "dk-blind", "dk-consult", "dk-conference", "dk-intended"]) $(id).disabled = !connected;
+    for (const id of ["dk-consult", "dk-conference", "dk-blind"]) show($(id), !consulting);
+    show($("dk-consulting"), consulting);
+  }
+
+  function tick() {
+    set($("dk-since"), agent.since && agent.state !== "logged_out" ? duration(now() - agent.since) : "");
+    if (call) set($("dk-calltime"), duration(now() - call.since));
+  }
+
+  // ---------------------------------------------------------------- state actions
+
+  const agentUrl = action => "/api/v1/agents/" + encodeURIComponent(me) + "/" + action;
+
+  $("dk-signin").addEventListener("submit", async event => {
+    event.preventDefault();
+    const form = event.target;
+    clearErrors(form);
+    if ($("dk-bind-none").checked) {
+      window.localStorage.setItem(MONITOR_KEY, "1");
+      draw();
+      return;
+    }
+    const extension = $("dk-extension").value.trim();
+    const result = await api("POST", agentUrl("login"), extension ? { extension: extension } : {});
+    if (!result.ok) {
+      const fields = (result.data && result.data.details && result.data.details.fields) || [];
+      showErrors(form, fields, fields.length ? "" : failure(result));
+      if (!fields.length) error(failure(result));
+      return;
+    }
+    agent = Object.assign(agent, { state: result.data.state, since: result.data.since, extension: result.data.extension });
+    draw();
+  });
+  $("dk-idle").addEventListener("click", e => act(e.currentTarget, "POST", agentUrl("unpause"), {}, fromView));
+  $("dk-busy").addEventListener("click", e => act(e.currentTarget, "POST", agentUrl("pause"), { reason: $("dk-reason").value }, fromView));
+  $("dk-wrapup").addEventListener("click", e => act(e.currentTarget, "POST", agentUrl("wrap-up-done"), {}, fromView));
+  $("dk-signout").addEventListener("click", async e => {
+    if (window.localStorage.getItem(MONITOR_KEY) === "1" && agent.state === "logged_out") {
+      window.localStorage.removeItem(MONITOR_KEY);
+      draw();
+      return;
+    }
+    await act(e.currentTarget, "POST", agentUrl("logout"), {}, fromView);
+  });
+  function fromView(view) {
+    if (view && view.state) agent = Object.assign(agent, { state: view.state, reason: view.reason, since: view.since, extension: view.extension });
+  }
+
+  // ---------------------------------------------------------------- call actions
+
+  const callUrl = action => "/api/v1/calls/" + encodeURIComponent(call.id) + "/" + action;
+  function target() {
+    const value = $("dk-t-target").value.trim();
+    return value ? $("dk-t-kind").value + ":" + value : "";
+  }
+  function needTarget() {
+    const form = $("dk-transfer");
+    clearErrors(form);
+    const value = target();
+    if (!value) showErrors(form, [{ field: "target", message: $("dk-t-hint").textContent, message_zh: $("dk-t-hint").textContent }], "");
+    return value;
+  }
+  async function transferAct(button, action, body, after) {
+    const form = $("dk-transfer");
+    clearErrors(form);
+    button.disabled = true;
+    const result = await api("POST", callUrl(action), body);
+    button.disabled = false;
+    if (!result.ok) {
+      const fields = (result.data && result.data.details && result.data.details.fields) || [];
+      showErrors(form, fields, fields.length ? "" : failure(result));
+      return;
+    }
+    if (after) after();
+    draw();
+  }
+  function listFor() {
+    const source = $("dk-t-list-" + $("dk-t-kind").value);
+    $("dk-t-list").replaceChildren(...(source ? Array.from(source.children).map(o => o.cloneNode(true)) : []));
+  }
+  $("dk-t-kind").addEventListener("change", listFor);
+  listFor();
+
+  $("dk-hold").addEventListener("click", e => { if (call) act(e.currentTarget, "POST", callUrl("hold"), { on: !call.on_hold }); });
+  $("dk-hangup").addEventListener("click", e => { if (call) act(e.currentTarget, "POST", callUrl("hangup"), {}); });
+  $("dk-intended").addEventListener("click", e => {
+    if (call) act(e.currentTarget, "POST", callUrl("intended-customer"), {}, () => show($("dk-intended-done"), true));
+  });
+  $("dk-blind").addEventListener("click", e => {
+    const to = needTarget();
+    if (to && call) transferAct(e.currentTarget, "transfer", { target: to });
+  });
+  $("dk-consult").addEventListener("click", e => {
+    const to = needTarget();
+    if (to && call) transferAct(e.currentTarget, "consult", { step: "start", target: to }, () => { consulting = true; });
+  });
+  $("dk-conference").addEventListener("click", e => {
+    const to = needTarget();
+    if (to && call) transferAct(e.currentTarget, "conference", { target: to });
+  });
+  $("dk-complete").addEventListener("click", e => { if (call) transferAct(e.currentTarget, "consult", { step: "complete" }, () => { consulting = false; }); });
+  $("dk-return").addEventListener("click", e => { if (call) transferAct(e.currentTarget, "consult", { step: "return" }, () => { consulting = false; }); });
+  for (const form of ["dk-transfer", "dk-notes-form"]) $(form).addEventListener("submit", e => e.preventDefault());
+
+  // ---------------------------------------------------------------- notes kept with the call
+
+  $("dk-notes").addEventListener("input", () => {
+    set($("dk-notes-state"), t.saving);
+    window.clearTimeout(notesTimer);
+    notesTimer = window.setTimeout(saveNotes, 600);
+  });
+  async function saveNotes(extra) {
+    const target = lastCall;
+    if (!target) return;
+    const body = Object.assign({ notes: $("dk-notes").value }, extra || {});
+    if (customer && customer.id !== undefined) body.customer_id = String(customer.id);
+    const result = await api("PUT", "/api/v1/calls/" + encodeURIComponent(target.id) + "/notes", body);
+    if (result.ok) set($("dk-notes-state"), t.savedAt.replace("{time}", clock.format(new Date())));
+    else set($("dk-notes-state"), failure(result));
+  }
+
+  // ---------------------------------------------------------------- screen pop
+
+  // The customer of a ringing call: the one the notes name when another agent passed the call on (with their
+  // notes), else the one the caller's number finds; an unknown number opens the new-customer form.
+  async function pop(callId, number) {
+    const seq = ++popSeq;
+    customer = null;
+    $("dk-notes").value = "";
+    set($("dk-notes-state"), "");
+    show($("dk-intended-done"), false);
+    const noted = await api("GET", "/api/v1/calls/" + encodeURIComponent(callId) + "/notes");
+    if (seq !== popSeq) return;
+    let found = null;
+    if (noted.ok && noted.data) {
+      $("dk-notes").value = noted.data.notes || "";
+      const from = (noted.data.writers || []).filter(w => w !== me);
+      if (from.length) set($("dk-notes-state"), t.passedOn.replace("{agent}", from.map(a => labels.agents[a] || a).join(", ")));
+      if (noted.data.customer_id) {
+        const byId = await api("GET", "/api/v1/customers/" + encodeURIComponent(noted.data.customer_id));
+        if (byId.ok && byId.data) found = byId.data;
+      }
+    }
+    if (!found && number) {
+      const result = await api("GET", "/api/v1/customers/lookup?number=" + encodeURIComponent(number));
+      if (seq !== popSeq) return;
+      if (result.ok) found = customerOf(result.data);
+      else if (result.status !== 404) error(t.noCustomersApi.replace("{reason}", failure(result)));
+    }
+    if (seq !== popSeq) return;
+    if (found) showCustomer(found);
+    else newCustomer(number);
+    if (found && !(noted.ok && noted.data && noted.data.customer_id)) saveNotes({ customer_id: String(found.id) });
+  }
+
+  function customerOf(data) {
+    if (!data) return null;
+    if (data.customer !== undefined) return data.customer;
+    if (Array.isArray(data.items)) return data.items[0] || null;
+    return data.id !== undefined ? data : null;
+  }
+
+  function showCustomer(c) {
+    customer = c;
+    show($("dk-cust-none"), false);
+    show($("dk-cust-new"), false);
+    show($("dk-cust-found"), true);
+    show($("dk-record"), true);
+    show($("dk-history"), true);
+    root.dataset.customer = String(c.id);
+    set($("dk-cust-title"), t.popped.replace("{name}", c.name));
+    show($("dk-vip"), !!c.vip);
+    show($("dk-black"), !!c.blacklisted);
+    const form = $("dk-cust-form");
+    clearErrors(form);
+    set(form.querySelector(".saved"), "");
+    $("dk-c-name").value = c.name || "";
+    $("dk-c-area").value = c.area || "";
+    $("dk-c-numbers").value = (c.numbers || []).join("\n");
+    $("dk-c-note").value = c.note || "";
+    $("dk-c-vip").checked = !!c.vip;
+    $("dk-c-black").checked = !!c.blacklisted;
+    const facts = $("dk-c-fields");
+    facts.replaceChildren();
+    for (const [name, value] of Object.entries(c.fields || {})) {
+      const def = fieldLabels.get(name);
+      facts.append(el("dt", "", def ? (zh() ? def.label_zh : def.label) || name : name), el("dd", "", value));
+    }
+    if (c.account_manager) facts.append(el("dt", "", labels.account_manager), el("dd", "", labels.agents[c.account_manager] || c.account_manager));
+    $("dk-c-dial").replaceChildren(...(c.numbers || []).map(n => {
+      const b = el("button", "secondary", t.dial.replace("{number}", n));
+      b.type = "button";
+      b.dataset.number = n;
+      b.addEventListener("click", () => dial(n, b));
+      return b;
+    }));
+    loadRecords();
+    loadCalls();
+  }
+
+  function newCustomer(number) {
+    customer = null;
+    delete root.dataset.customer;
+    show($("dk-cust-none"), false);
+    show($("dk-cust-found"), false);
+    show($("dk-cust-new"), true);
+    show($("dk-record"), false);
+    show($("dk-history"), false);
+    set($("dk-cust-title"), t.unknown.replace("{number}", number || ""));
+    const form = $("dk-new-form");
+    form.reset();
+    clearErrors(form);
+    $("dk-n-numbers").value = number || "";
+  }
+
+  // The custom fields' labels (自定义客户字段), read once: a customer's fields are shown by them.
+  const fieldLabels = new Map();
+  api("GET", "/api/v1/customer-fields").then(result => {
+    const items = result.ok && result.data ? (result.data.items || []) : [];
+    for (const d of items) fieldLabels.set(d.name, d);
+  });
+
+  async function loadRecords() {
+    const c = customer;
+    const result = await api("GET", "/api/v1/customers/" + encodeURIComponent(c.id) + "/service-records?limit=20");
+    if (customer !== c) return;
+    const items = result.ok && result.data ? (result.data.items || []) : [];
+    const body = $("dk-records").querySelector("tbody");
+    if (!items.length) { body.replaceChildren(emptyRow(6)); return; }
+    body.replaceChildren(...items.map(r => {
+      const row = el("tr");
+      row.dataset.record = String(r.id);
+      if (r.call_id) row.dataset.call = r.call_id;
+      row.append(el("td", "", dateTime.format(new Date(r.created * 1000))), el("td", "", labels.types[r.type] || r.type),
+                 el("td", "dk-content", r.content), el("td", "", labels.results[r.result] || r.result),
+                 el("td", "", r.follow_up || ""), el("td", "", r.agent ? (labels.agents[r.agent] || r.agent) : r.by));
+      return row;
+    }));
+  }
+
+  function emptyRow(span) {
+    const row = el("tr");
+    const cell = el("td", "empty", t.none);
+    cell.colSpan = span;
+    row.append(cell);
+    return row;
+  }
+
+  // The customer's previous calls, by each of their numbers (agents see the calls they took).
+  async function loadCalls() {
+    const c = customer;
+    const numbers = (c.numbers || []).slice(0, 5);
+    const seen = new Map();
+    for (const n of numbers) {
+      const result = await api("GET", "/api/v1/cdr?limit=10&caller=" + encodeURIComponent(n));
+      if (result.ok && result.data) for (const cdr of result.data.items) seen.set(cdr.call_id, cdr);
+    }
+    if (customer !== c) return;
+    const current = call ? call.id : "";
+    const items = Array.from(seen.values()).filter(x => x.call_id !== current).sort((a, b) => b.started - a.started).slice(0, 10);
+    const body = $("dk-calls").querySelector("tbody");
+    if (!items.length) { body.replaceChildren(emptyRow(6)); return; }
+    body.replaceChildren(...items.map(cdr => {
+      const row = el("tr");
+      row.dataset.call = cdr.call_id;
+      const play = el("td");
+      if (cdr.recording) {
+        const b = el("button", "secondary", t.play);
+        b.type = "button";
+        b.addEventListener("click", () => {
+          const audio = el("audio");
+          audio.controls = true;
+          audio.src = "/api/v1/recordings/" + encodeURIComponent(cdr.call_id);
+          audio.setAttribute("aria-label", t.play);
+          play.replaceChildren(audio);
+          audio.play().catch(() => {});
+          audio.focus();
+        });
+        play.append(b);
+      } else {
+        play.textContent = t.noRecording;
+      }
+      row.append(el("td", "", dateTime.format(new Date(cdr.started * 1000))),
+                 el("td", "", cdr.queue ? (labels.queues[cdr.queue] || cdr.queue) : "—"),
+                 el("td", "", cdr.agent ? (labels.agents[cdr.agent] || (cdr.agent === me ? root.dataset.name || me : cdr.agent)) : "—"),
+                 el("td", "", cdr.talk === null || cdr.talk === undefined ? "—" : duration(cdr.talk)),
+                 el("td", "", (cdr.ivr_path || []).join(" → ") + (cdr.ivr_keys ? " (" + cdr.ivr_keys + ")" : "")), play);
+      return row;
+    }));
+  }
+
+  // ---------------------------------------------------------------- customer forms
+
+  function numbersOf(text) { return text.split(/\n|,/).map(s => s.trim()).filter(Boolean); }
+
+  async function submitForm(form, method, url, body, done) {
+    clearErrors(form);
+    const button = form.querySelector("button[type=submit]");
+    if (button) button.disabled = true;
+    const result = await api(method, url, body);
+    if (button) button.disabled = false;
+    if (!result.ok) {
+      const fields = (result.data && result.data.details && result.data.details.fields) || [];
+      showErrors(form, fields, fields.length ? "" : failure(result));
+      return;
+    }
+    done(result.data);
+  }
+
+  $("dk-new-form").addEventListener("submit", event => {
+    event.preventDefault();
+    const body = { name: $("dk-n-name").value.trim(), numbers: numbersOf($("dk-n-numbers").value),
+                   area: $("dk-n-area").value.trim(), note: $("dk-n-note").value };
+    submitForm(event.target, "POST", "/api/v1/customers", body, data => {
+      showCustomer(customerOf(data));
+      set($("dk-cust-form").querySelector(".saved"), t.customerAdded);
+      if (lastCall) saveNotes({ customer_id: String(customer.id) });
+    });
+  });
+
+  $("dk-cust-form").addEventListener("submit", event => {
+    event.preventDefault();
+    if (!customer) return;
+    const body = { name: $("dk-c-name").value.trim(), numbers: numbersOf($("dk-c-numbers").value),
+                   area: $("dk-c-area").value.trim(), note: $("dk-c-note").value,
+                   vip: $("dk-c-vip").checked, blacklisted: $("dk-c-black").checked };
+    submitForm(event.target, "PATCH", "/api/v1/customers/" + encodeURIComponent(customer.id), body, data => {
+      const saved = customerOf(data) || Object.assign({}, customer, body);
+      showCustomer(saved);
+      set($("dk-cust-form").querySelector(".saved"), t.saved);
+    });
+  });
+
+  $("dk-rec-form").addEventListener("submit", event => {
+    event.preventDefault();
+    if (!customer) return;
+    const body = { type: $("dk-r-type").value, result: $("dk-r-result").value, content: $("dk-r-content").value,
+                   follow_up: $("dk-r-follow").value || null, agent: me };
+    if (lastCall) body.call_id = lastCall.id;
+    const form = event.target;
+    submitForm(form, "POST", "/api/v1/customers/" + encodeURIComponent(customer.id) + "/service-records", body, () => {
+      $("dk-r-content").value = "";
+      $("dk-r-follow").value = "";
+      set(form.querySelector(".saved"), t.recordSaved);
+      loadRecords();
+    });
+  });
+
+  // ---------------------------------------------------------------- click-to-dial
+
+  async function dial(number, button) {
+    const body = { number: number };
+    if (agent.extension) body.extension = agent.extension;
+    const result = await act(button, "POST", "/api/v1/calls", body);
+    if (result) set($("dk-dial-state"), t.dialling.replace("{number}", number));
+  }
+  $("dk-dial-form").addEventListener("submit", event => {
+    event.preventDefault();
+    const form = event.target;
+    const number = $("dk-dial-number").value.trim();
+    const body = { number: number };
+    if (agent.extension) body.extension = agent.extension;
+    submitForm(form, "POST", "/api/v1/calls", body, () => {
+      set($("dk-dial-state"), t.dialling.replace("{number}", number));
+      form.reset();
+    });
+  });
+
+  // ---------------------------------------------------------------- keyboard
+
+  const KEYS = { KeyI: "dk-idle", KeyB: "dk-busy", KeyW: "dk-wrapup", KeyH: "dk-hold", KeyU: "dk-hangup" };
+  const FOCUS = { KeyT: "dk-t-target", KeyN: "dk-notes", KeyR: "dk-r-type" };
+  document.addEventListener("keydown", event => {
+    if (!event.altKey || event.ctrlKey || event.metaKey) return;
+    const button = KEYS[event.code] ? $(KEYS[event.code]) : null;
+    const field = FOCUS[event.code] ? $(FOCUS[event.code]) : null;
+    if (button && button.offsetParent !== null && !button.disabled) { event.preventDefault(); button.click(); }
+    else if (field && field.offsetParent !== null) { event.preventDefault(); field.focus(); }
+  });
+
+  setLink("connecting");
+  draw();
+  connect();
+  window.setInterval(tick, 1000);
+});
