@@ -62,6 +62,7 @@ from appliance.records.journal import RecordJournal
 from appliance.records.recovery import AgentStateRestore, CrashRecovery
 from appliance.records.sqlite_store import RecordStore
 from appliance.reports.http import make_blueprint as reports_blueprint
+from appliance.reports.jobs import ExportJobs
 from appliance.reports.service import ReportService
 from appliance.routing.router import RoutingTable
 from appliance.security.certificates import box_certificate, server_context
@@ -355,6 +356,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
                                   calls.controller.queue_views if calls else None,
                                   hardware=hardware.status)  # alarms, SNMP agent (cards' tables too), /metrics
     reports = ReportService(core.records.path, lambda: core.store.settings)  # roll-ups kept by the journal
+    exports = ExportJobs(core.data_dir / "exports")  # long exports on a thread of their own, with progress
     blueprints = [
         auth_blueprint(api, core.auth),
         configuration_blueprint(api, core.config),
@@ -364,7 +366,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         stream_blueprint(api, core.bus),
         call_notes_blueprint(api, calls, CallNotes(core.clock)),  # the desk's notes follow a transfer
         toll_fraud_blueprint(api, core.config),
-        reports_blueprint(api, reports, core.config),
+        reports_blueprint(api, reports, core.config, exports),
         wallboard_blueprint(api, calls, core.config, reports),  # the live board's snapshot
         # SIP source blocks (list, lift) and their thresholds, audited
         sip_security_blueprint(api, SipSecurityService(calls.sip, core.config, core.bus, core.clock) if calls else None),
@@ -396,6 +398,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     recovery = CrashRecovery(core.records, core.data_dir, core.clock, repair_recent)
     appliance.services.append(recovery)
     appliance.services.append(RecordJournal(core.records, core.bus, clock=core.clock, open_writer=reports.open_writer()))
+    appliance.services.append(exports)
     if calls is not None:
         appliance.telephony = calls
         appliance.services.append(calls)

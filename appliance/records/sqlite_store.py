@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
@@ -178,6 +178,12 @@ class RecordStore:
         return store
 
     @classmethod
+    def open_reader(cls, path: Path) -> RecordStore:
+        """A connection for a long read (an export) on worker threads, one at a time, beside the loop's and the
+        writer's."""
+        return cls(Path(path), _connect(Path(path), check_same_thread=False))
+
+    @classmethod
     def open_writer(cls, path: Path) -> RecordStore:
         """A second connection to a store `open` has created, for the one thread that calls it (the
         journal's writer). It writes nothing on opening, so it opens on a full disk too."""
@@ -298,6 +304,33 @@ class RecordStore:
             f"SELECT data FROM cdr {clause} ORDER BY started DESC LIMIT ? OFFSET ?", [*args, limit, offset]
         ).fetchall()
         return Page(items=tuple(json.loads(r[0]) for r in rows), total=int(total), offset=offset, limit=limit)
+
+    def iter_cdrs(
+        self, *, where: dict[str, str] | None = None, since: float | None = None, until: float | None = None,
+        missed: bool | None = None, batch: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """The CDRs `cdrs` would list, newest first, read as a stream (exports): constant memory whatever the
+        count. Use it on a connection of its own (`open_reader`), not the loop's."""
+        clause, args = self._cdr_clause(where, since, until, missed)
+        cur = self.conn.execute(f"SELECT data FROM cdr {clause} ORDER BY started DESC", args)
+        while rows := cur.fetchmany(batch):
+            for (data,) in rows:
+                yield json.loads(data)
+
+    def count_cdrs(
+        self, *, where: dict[str, str] | None = None, since: float | None = None, until: float | None = None,
+        missed: bool | None = None,
+    ) -> int:
+        clause, args = self._cdr_clause(where, since, until, missed)
+        return int(self.conn.execute(f"SELECT count(*) FROM cdr {clause}", args).fetchone()[0])
+
+    @staticmethod
+    def _cdr_clause(where: dict[str, str] | None, since: float | None, until: float | None,
+                    missed: bool | None) -> tuple[str, list[Any]]:
+        extra = None
+        if missed is not None:
+            extra = "json_array_length(json_extract(data, '$.missed')) " + ("> 0" if missed else "= 0")
+        return _where(where, _CDR_FILTERS, "started", since, until, extra)
 
     def count(self, table: str) -> int:
         if table not in (*_TABLES, "cdr", "audit_log", "open_call"):

@@ -20,6 +20,8 @@ from appliance.errors import FieldError, Forbidden, ValidationFailed
 from appliance.http_api import Api, Param, body_of, ok, session_of, source_of
 from appliance.reports.definitions import DETAIL_KINDS, DETAIL_MAX_RANGE_S
 from appliance.reports.errors import BadParameter
+from appliance.reports.export_http import add_routes as add_export_routes
+from appliance.reports.jobs import ExportJobs
 from appliance.reports.models import SETTING, Kind, Period, ReportPolicy, ReportQuery, policy_of
 from appliance.reports.rollups import SLOT
 from appliance.reports.service import ReportService
@@ -104,7 +106,9 @@ def scoped(query: ReportQuery, role: Role, scope: DataScope, staff_groups: dict[
                        agents=query.agents if query.agents is not None else visible)
 
 
-def make_blueprint(api: Api, service: ReportService, config: ConfigService) -> Blueprint:
+def make_blueprint(api: Api, service: ReportService, config: ConfigService,
+                   exports: ExportJobs | None = None) -> Blueprint:
+    """`exports`: where export jobs run (a service the box starts and stops; a fresh one when not given)."""
     bp = Blueprint("reports", url_prefix="")
 
     def staff_groups() -> dict[str, str]:
@@ -167,4 +171,6 @@ def make_blueprint(api: Api, service: ReportService, config: ConfigService) -> B
                             description="the period size (default day)"),
                       Param("queue", description=f"queues: {ids}"), Param("agent", description=f"agents: {ids}"),
                       Param("group", description=f"work groups: {ids}"), Param("flow", description=f"IVR flows: {ids}")))
+    add_export_routes(api, bp, service, config, exports or ExportJobs(service.records_path.parent / "exports"),
+                      query_of, scoped)
     return bp
