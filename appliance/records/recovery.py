@@ -9,7 +9,12 @@ A kill -9 (or a power cut) can stop the box with calls in progress. What it leav
   the call left no other trace, so every recording on disk is reachable through the records API;
 - agents whose last agent-log line leaves them logged in get a closing line (→ logged_out, reason
   "restart"): the ACD starts with every agent logged out, and the log must say so. Their last states are
-  kept in the report for the optional restore of agent states (`appliance.acd.restore`).
+  kept in the report for the optional restore of agent states (`appliance.acd.restore`);
+- an interrupted call that an agent had answered from a queue gets its queue-log completion line
+  (`complete_system`, talk up to the last moment known, hold unknown), as a finished call gets one from its
+  CDR, so the reports count it as served.
+The log lines are written with the journal's writer (`open_writer`), so the reports' roll-ups take them as
+they take the journal's.
 Nothing here runs on the event loop: the work is done on a thread with a connection of its own.
 """
 
@@ -30,6 +35,7 @@ from appliance.acd import commands as C
 from appliance.acd.restore import AfterRestart, restore_commands
 from appliance.clock import Clock
 from appliance.health import Health, Status
+from appliance.records.journal import BatchWriter
 from appliance.records.sqlite_store import RecordStore
 
 log = logging.getLogger(__name__)
@@ -39,6 +45,10 @@ RESTART_REASON = "restart"
 _LOGGED_OUT = "logged_out"
 # The repair of recordings: (recordings folder, files to check besides the newest day folders) → repaired.
 Repair = Callable[[Path, Iterable[Path]], list[Path]]
+# Opens the writer the log lines go through (the journal's, which keeps the reports' roll-ups).
+OpenWriter = Callable[[], BatchWriter]
+_ANSWERED_IN = ("SELECT queue FROM queue_log WHERE call_id = ? AND agent = ? AND event = 'answered' "
+                "ORDER BY id DESC LIMIT 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +165,24 @@ def _named_recordings(conn: Any) -> set[str]:
     return named
 
 
-def recover(records_path: Path, data_dir: Path, now: float, repair: Repair) -> RecoveryReport:
-    """Put right what a crash left in the records and recordings (see the module's text)."""
+def _completion_line(conn: Any, cdr: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The queue-log line closing an interrupted call's agent part, when the agent answered it from a queue."""
+    agent, answered = cdr.get("agent"), cdr.get("agent_answered")
+    if not agent or not isinstance(answered, int | float):
+        return None
+    found = conn.execute(_ANSWERED_IN, (cdr["call_id"], agent)).fetchone()
+    if found is None:
+        return None  # rung directly, not through a queue
+    ended = float(cdr["ended"])
+    return (ended, cdr["call_id"], found[0], "complete_system", agent,
+            {"talk": round(max(0.0, ended - float(answered)), 3), "hold": 0.0, "answered": float(answered),
+             "hangup_side": "", "transfers": 0, "interrupted": True})
+
+
+def recover(records_path: Path, data_dir: Path, now: float, repair: Repair,
+            open_writer: OpenWriter | None = None) -> RecoveryReport:
+    """Put right what a crash left in the records and recordings (see the module's text). `open_writer`:
+    what the log lines are written with (default: a plain writer of the store, with no roll-ups)."""
     started_at = time.monotonic()
     recordings_dir = data_dir / "recordings"
     store = RecordStore.open_writer(records_path)
@@ -187,10 +213,11 @@ def recover(records_path: Path, data_dir: Path, now: float, repair: Repair) -> R
             "SELECT agent, state_to, reason, at FROM agent_log WHERE id IN "
             "(SELECT max(id) FROM agent_log GROUP BY agent)")}
         logged_in = sorted(a for a, s in last.items() if s.state != _LOGGED_OUT)
-        entries: list[tuple[str, Any]] = [("cdr", cdr) for cdr in cdrs]
-        entries += [("agent_log", (now, agent, last[agent].state, _LOGGED_OUT, RESTART_REASON,
-                                   {"since": last[agent].at, "duration": None, "by": "system"}))
-                    for agent in logged_in]
+        closing = [_completion_line(conn, cdr) for cdr in cdrs]
+        lines: list[tuple[str, Any]] = [("queue_log", line) for line in closing if line is not None]
+        lines += [("agent_log", (now, agent, last[agent].state, _LOGGED_OUT, RESTART_REASON,
+                                 {"since": last[agent].at, "duration": None, "by": "system"}))
+                  for agent in logged_in]
         with conn:  # one transaction: the CDRs, the open rows they close and the agents' closing lines
             conn.execute("BEGIN")
             conn.executemany(
@@ -200,8 +227,13 @@ def recover(records_path: Path, data_dir: Path, now: float, repair: Repair) -> R
                   c["queue"], c["agent"], c["disposition"], json.dumps(c, ensure_ascii=False, sort_keys=True))
                  for c in cdrs])
             conn.executemany("DELETE FROM open_call WHERE call_id = ?", [(row[0],) for row in open_rows])
-        if len(entries) > len(cdrs):
-            store.write_batch(entries[len(cdrs):])
+        if lines:
+            writer: BatchWriter = open_writer() if open_writer is not None else store
+            try:
+                writer.write_batch(lines)
+            finally:
+                if writer is not store:
+                    writer.close()
         return RecoveryReport(
             interrupted_calls=tuple(c["call_id"] for c in cdrs),
             repaired_recordings=tuple(str(p.relative_to(data_dir)) for p in repaired),
@@ -217,11 +249,13 @@ class CrashRecovery:
 
     name = "crash_recovery"
 
-    def __init__(self, records: RecordStore, data_dir: Path, clock: Clock, repair: Repair) -> None:
+    def __init__(self, records: RecordStore, data_dir: Path, clock: Clock, repair: Repair,
+                 open_writer: OpenWriter | None = None) -> None:
         self._records = records
         self._data_dir = data_dir
         self._clock = clock
         self._repair = repair
+        self._open_writer = open_writer
         self.report: RecoveryReport | None = None
         self._error = ""
 
@@ -230,7 +264,7 @@ class CrashRecovery:
             return  # once per process: a later start would take live calls for interrupted ones
         try:
             self.report = await asyncio.to_thread(recover, self._records.path, self._data_dir,
-                                                  self._clock.wall(), self._repair)
+                                                  self._clock.wall(), self._repair, self._open_writer)
         except Exception as exc:  # the box must start even so: its calls matter more than old records
             log.exception("crash recovery failed")
             self._error = str(exc)

@@ -258,3 +258,49 @@ def test_recovery_runs_in_a_thread(tmp_path: Path) -> None:
     assert asyncio.run(main()) > 1
     assert records.count("cdr") == 2000 and records.count("open_call") == 0
     records.close()
+
+
+def test_recovery_closes_an_answered_queue_call_in_the_reports_roll_ups(tmp_path: Path) -> None:
+    from appliance.reports.models import ReportPolicy
+    from appliance.reports.rollups import writer_opener
+
+    data = tmp_path / "data"
+    path = data / "records.sqlite3"
+    records = RecordStore.open(path)
+    records.close()
+    opener = writer_opener(path, ReportPolicy)
+    writer = opener()
+    # c1 answered by 3001 from sales at 104 and still talking at 130 when the box died; c4 waiting in sales
+    writer.write_batch([entry for event in call_events("c1", 100.0) if (entry := entry_of(event)) is not None])  # type: ignore[arg-type]
+    writer.write_batch([
+        ("queue_log", (101.5, "c1", "sales", "queued", "", {})),
+        ("queue_log", (104.0, "c1", "sales", "answered", "3001", {"wait": 2.5})),
+        ("open_call", ("c1", 130.0, {"last_step": "held"})),
+        ("queue_log", (120.0, "c4", "sales", "queued", "", {})),
+        ("open_call", ("c4", 119.0, {"caller": "1005", "queue": "sales", "queued_at": 120.0, "last_step": "queued"})),
+    ])
+    writer.close()
+
+    report = recover(path, data, 5000.0, repair_recent, opener)
+
+    assert sorted(report.interrupted_calls) == ["c1", "c4"]
+    store = RecordStore.open(path)
+    try:
+        lines = [(r["call_id"], r["event"], r["agent"], r["data"]["talk"])
+                 for r in store.rows("queue_log", where={"event": "complete_system"}).items]
+        assert lines == [("c1", "complete_system", "3001", 26.0)]  # the waiting call has no agent part
+        queue = store.conn.execute("SELECT queued, answered, completed, talk_total, long_calls FROM report_queue_hh "
+                                   "WHERE queue = 'sales'").fetchall()
+        assert queue == [(2, 1, 1, 26.0, 1)]
+        agent = store.conn.execute("SELECT answered, completed, talk_total FROM report_agent_hh "
+                                   "WHERE agent = '3001'").fetchall()
+        assert agent == [(1, 1, 26.0)]
+    finally:
+        store.close()
+    again = recover(path, data, 6000.0, repair_recent, opener)  # nothing is counted twice
+    assert again.interrupted_calls == ()
+    store = RecordStore.open(path)
+    try:
+        assert store.conn.execute("SELECT completed FROM report_queue_hh WHERE queue = 'sales'").fetchall() == [(1,)]
+    finally:
+        store.close()
