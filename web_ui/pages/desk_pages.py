@@ -53,7 +53,8 @@ def make_blueprint(ui: WebUi) -> Blueprint:
         flows = [(f.name, f.title or f.name) for f in store.list("ivr_flows")]
         labels: dict[str, Any] = {
             "states": {k: _(v) for k, v in STATE_LABELS.items()}, "reasons": dict(reasons),
-            "phases": {k: _(v) for k, v in PHASES.items()}, "queues": dict(queues), "agents": dict(agents),
+            "phases": {k: _(v) for k, v in PHASES.items()}, "queues": dict(queues),
+            "agents": {**dict(agents), me.employee_no: me.name},
             "types": {k: _(v) for k, v in SERVICE_TYPES}, "results": {k: _(v) for k, v in SERVICE_RESULTS},
             "account_manager": _("Account manager"),
         }

@@ -162,6 +162,8 @@ document.addEventListener("DOMContentLoaded", () => {
         if (e.agent_id !== me) return;
         agent.state = e.new; agent.reason = e.reason; agent.since = e.at;
         if (e.new !== "logged_out") window.localStorage.removeItem(MONITOR_KEY);
+        // back to idle or busy: a consultation that rang here is over (no call event says so to this desk)
+        if (call && ["idle", "paused", "logged_out", "disconnected"].includes(e.new) && call.phase !== "ringing") endCall();
         break;
       case "calls.ringing":
         if (e.agent !== me || e.role === "supervisor") return;
@@ -378,6 +380,10 @@ document.addEventListener("DOMContentLoaded", () => {
     $("dk-notes").value = "";
     set($("dk-notes-state"), "");
     show($("dk-intended-done"), false);
+    const record = $("dk-rec-form");
+    record.reset();
+    clearErrors(record);
+    set(record.querySelector(".saved"), "");
     const noted = await api("GET", "/api/v1/calls/" + encodeURIComponent(callId) + "/notes");
     if (seq !== popSeq) return;
     let found = null;
@@ -531,7 +537,7 @@ document.addEventListener("DOMContentLoaded", () => {
       }
       row.append(el("td", "", dateTime.format(new Date(cdr.started * 1000))),
                  el("td", "", cdr.queue ? (labels.queues[cdr.queue] || cdr.queue) : "—"),
-                 el("td", "", cdr.agent ? (labels.agents[cdr.agent] || (cdr.agent === me ? root.dataset.name || me : cdr.agent)) : "—"),
+                 el("td", "", cdr.agent ? (labels.agents[cdr.agent] || cdr.agent) : "—"),
                  el("td", "", cdr.talk === null || cdr.talk === undefined ? "—" : duration(cdr.talk)),
                  el("td", "", (cdr.ivr_path || []).join(" → ") + (cdr.ivr_keys ? " (" + cdr.ivr_keys + ")" : "")), play);
       return row;
