@@ -17,6 +17,7 @@ import httpx
 
 from appliance.acd.actions import LookupVip
 from appliance.acd.commands import VipLookupResult
+from appliance.crm.http_json import LookupFailed, get_object
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +32,15 @@ class CrmVipLookup:
 
     async def lookup(self, action: LookupVip) -> VipLookupResult:
         try:
-            response = await self._client.get(
-                self._url,
-                params={"caller": action.caller, "queue": action.queue_id},
-                timeout=action.timeout,
-            )
-            response.raise_for_status()
-            body = response.json()
-            if not isinstance(body, dict) or not isinstance(body.get("vip"), bool):
-                raise ValueError("CRM answer lacks a boolean 'vip'")
+            body = await get_object(self._client, self._url, {"caller": action.caller, "queue": action.queue_id},
+                                    action.timeout)
+            if body is None or not isinstance(body.get("vip"), bool):
+                raise LookupFailed("CRM answer lacks a boolean 'vip'")
             priority = body.get("priority")
             if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
-                raise ValueError("CRM 'priority' is not an integer")
+                raise LookupFailed("CRM 'priority' is not an integer")
             return VipLookupResult(action.call_id, body["vip"], priority)
-        except (httpx.HTTPError, ValueError) as exc:
+        except LookupFailed as exc:
             self.failures += 1
             log.warning("CRM VIP look-up for call %s failed: %s", action.call_id, exc)
             return VipLookupResult(action.call_id, False)
