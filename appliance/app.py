@@ -384,7 +384,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         return holder[0].health() if holder else []
 
     web = WebUi(api, core.auth, core.config, Languages.load(), AssetManifest.load(), health, __version__,
-                monitoring=monitoring, backups=backups, firmware=firmware, provisioning=prov, hardware=hardware)
+                monitoring=monitoring, backups=backups, firmware=firmware, provisioning=prov, hardware=hardware,
+                reports=reports)
     http_app = build_http_app(
         api, blueprints, health, started_at=lambda: holder[0].started_at, now=core.clock.monotonic,
         html_error=lambda request, exc: page_error(web, request, exc),

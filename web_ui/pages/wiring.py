@@ -24,6 +24,7 @@ from web_ui.pages import (
     network_pages,
     phone_pages,
     prompt_pages,
+    report_pages,
     record_pages,
     session_pages,
     setup_pages,
@@ -51,6 +52,7 @@ def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(hardware_pages.make_blueprint(ui))
     app.blueprint(monitoring_pages.make_blueprint(ui))
     app.blueprint(wallboard_pages.make_blueprint(ui))
+    app.blueprint(report_pages.make_blueprint(ui))
     app.blueprint(record_pages.make_blueprint(ui))
     app.blueprint(desk_pages.make_blueprint(ui))
 
