@@ -34,6 +34,7 @@ from appliance.calls.controller import CallController
 from appliance.calls.http import make_blueprint as calls_blueprint
 from appliance.calls.http_call_notes import make_blueprint as call_notes_blueprint
 from appliance.calls.http_stream import make_stream_blueprint as stream_blueprint
+from appliance.calls.http_supervisor import make_blueprint as supervisor_blueprint
 from appliance.calls.http_toll_fraud import make_blueprint as toll_fraud_blueprint
 from appliance.calls.http_wallboard import make_blueprint as wallboard_blueprint
 from appliance.calls.service import CallService, TelephonyConfig, acd_config_of, routing_config
@@ -363,7 +364,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         voicemail_blueprint(api, core.voicemail),
         prompts_blueprint(api, core.prompts),
         calls_blueprint(api, calls, core.records, core.data_dir / "recordings"),
-        stream_blueprint(api, core.bus),
+        stream_blueprint(api, core.bus, lambda: core.config.store.list("staff")),  # supervisors: their scope
+        supervisor_blueprint(api, calls),  # the console's monitor modes and queue moves
         call_notes_blueprint(api, calls, CallNotes(core.clock)),  # the desk's notes follow a transfer
         toll_fraud_blueprint(api, core.config),
         reports_blueprint(api, reports, core.config, exports),

@@ -168,3 +168,13 @@ class SupervisorForcedBusy(Command):
 class SupervisorForcedLogout(Command):
     agent_id: str
     supervisor_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorMovedCall(Command):
+    """A supervisor moves a waiting call: into `queue_id`, or (empty) out of the ACD to `agent_id`'s phone,
+    which call control rings."""
+
+    call_id: str
+    queue_id: str = ""
+    agent_id: str = ""

@@ -29,6 +29,7 @@ from appliance.acd.runtime import (
     normalise_requirement,
 )
 from appliance.acd.strategies import note_offer, note_served, pick_agents
+from appliance.errors import Conflict
 
 
 class Dispatcher:
@@ -196,6 +197,27 @@ class Dispatcher:
         self._queueing.finish(call)
         for agent in agents:
             self.make_available(agent, reason, SYSTEM)
+
+    def on_call_moved(self, cmd: C.SupervisorMovedCall) -> None:
+        """班长调度: the call leaves its queue (reason `moved`, counted as overflowed there) for another queue,
+        where it keeps its arrival time, or for one agent's phone outside the ACD."""
+        ctx = self._ctx
+        call = ctx.calls.get(cmd.call_id)
+        if call is None or call.callback_number:
+            raise Conflict(f"call {cmd.call_id} is not waiting in a queue", f"通话 {cmd.call_id} 不在排队")
+        target = ctx.queues.get(cmd.queue_id) if cmd.queue_id else None
+        if cmd.queue_id and (target is None or not target.active):
+            raise UnknownQueue(cmd.queue_id)
+        agents = self.withdraw_offer(call, "moved")
+        if target is not None:
+            self.overflow(call, OverflowAction(OverflowKind.QUEUE, target.cfg.id), "moved")
+        else:
+            self._queueing.dequeue_waiting(call)
+            ctx.emit(E.CallOverflowed(at=ctx.wall(), call_id=call.id, queue_id=call.queue.cfg.id, reason="moved",
+                                      action="agent", target=cmd.agent_id, wait=ctx.now - call.arrived_at))
+            self._queueing.finish(call)
+        for agent in agents:
+            self.make_available(agent, "moved", SYSTEM)
 
     def on_caller_hung_up(self, cmd: C.CallerHungUp) -> None:
         self.leave(cmd.call_id, "caller_hung_up", callback=False)

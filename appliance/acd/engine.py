@@ -82,6 +82,7 @@ class AcdEngine:
             C.SupervisorForcedIdle: lifecycle.on_force_idle,
             C.SupervisorForcedBusy: lifecycle.on_force_busy,
             C.SupervisorForcedLogout: lifecycle.on_force_logout,
+            C.SupervisorMovedCall: dispatch.on_call_moved,
         }
         self.configure(config)
 

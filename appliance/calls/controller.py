@@ -246,6 +246,39 @@ class CallController(CallEngines):
 
         return self._setup.originated(extension, f"monitor:{agent}", join)
 
+    def monitor_mode(self, monitor_call_id: str, mode: str) -> str:
+        """Switch a supervisor's monitoring call (from `monitor`) to another mode without dropping it; returns
+        the monitored agent."""
+        live = self._ctx.registry.calls.get(monitor_call_id)
+        if live is None:
+            raise NotFound("call", monitor_call_id)
+        if live.monitor is None:
+            raise Conflict(f"call {monitor_call_id} is not monitoring a call (yet)",
+                           f"通话 {monitor_call_id} (尚)未在监控通话")
+        if mode not in MONITOR_MODES:
+            raise Conflict(f"unknown monitor mode {mode!r}", f"未知的监控方式 {mode!r}")
+
+        async def switch() -> None:  # inside the supervisor call's actor, like its keys 1-3
+            await self._supervision.switch_mode(live, mode)
+
+        self._command(monitor_call_id, TimerFired(switch))
+        return live.monitor.agent
+
+    def move_waiting(self, call_id: str, by: str, *, queue_id: str = "", agent_id: str = "") -> None:
+        """班长调度: a waiting call goes to another queue (keeping its arrival time) or to one agent's phone."""
+        live = self._ctx.registry.calls.get(call_id)
+        if live is None:
+            raise NotFound("call", call_id)
+        if live.call.phase != CallPhase.QUEUED or not live.in_acd or self.acd.call_view(call_id) is None:
+            raise Conflict(f"call {call_id} is not waiting in a queue ({live.call.phase.value})",
+                           f"通话 {call_id} 不在排队({live.call.phase.value})")
+        self._ctx.acd_command(C.SupervisorMovedCall(call_id, queue_id=queue_id, agent_id=agent_id))
+
+        async def follow() -> None:  # inside the call's actor, after the offers the ACD withdrew
+            await self._supervision.moved(live, queue_id, agent_id, by)
+
+        self._command(call_id, TimerFired(follow))
+
     def originate(self, extension: str, number: str) -> str:
         """Click-to-dial: ring the agent's extension, then call `number` from it."""
         if self.store.find("extensions", extension) is None:

@@ -2,7 +2,9 @@
 (the live event stream is `http_stream`).
 
 Who may do what:
-- admin and supervisor: everything, on every agent and call;
+- admin: everything, on every agent and call; a supervisor the same within their data scope (the agents of
+  the groups they manage and the queues they manage, `appliance.calls.scope`): others' agents, calls and
+  queues are not listed and acting on them answers 403;
 - qa: read everything (calls, agents, queues, records, recordings, events), act on nothing;
 - agent: act on themselves only (the login's `staff` link names the agent) and see only their own calls,
   CDRs, agent log, recordings and events; a login without a staff link sees nothing agent-specific.
@@ -25,6 +27,8 @@ from sanic.response import HTTPResponse
 
 from appliance.auth.models import ANY_ROLE, READ_CONFIG, Session
 from appliance.calls.dialplan import may_dial
+from appliance.calls.scope import check_agent_in_scope, check_call_in_scope, scope_of_session, sees_call
+from appliance.calls.wallboard import BoardScope
 from appliance.domain.models import DialClass, Role
 from appliance.errors import FieldError, Forbidden, NotFound, TelephonyOff, ValidationFailed
 from appliance.http_api import (
@@ -207,6 +211,12 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore,
                            f"应为已配置的置忙原因代码: {', '.join(codes)}")
         return reason
 
+    def scope_of(session: Session) -> BoardScope:
+        """A supervisor's data scope (everyone for the other roles: agents are held to themselves apart)."""
+        if session.role != Role.SUPERVISOR or service is None:
+            return BoardScope(None, None)
+        return scope_of_session(session, service.store.list("staff"))
+
     # ---------------------------------------------------------------- calls
 
     def visible_call(request: Request, call_id: str) -> Call:
@@ -216,6 +226,7 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore,
         session = session_of(request)
         if session.role == Role.AGENT and own_agent(session) not in _call_agents(call):
             raise Forbidden("agents may see only their own calls", "座席只能查看自己的通话")
+        check_call_in_scope(scope_of(session), call_id, _call_agents(call), call.queue)
         return call
 
     async def list_calls(request: Request) -> HTTPResponse:
@@ -224,6 +235,8 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore,
         if session.role == Role.AGENT:
             me = own_agent(session)
             calls = [c for c in calls if me in _call_agents(c)]
+        scope = scope_of(session)
+        calls = [c for c in calls if sees_call(scope, _call_agents(c), c.queue)]
         items = [call_summary(c) for c in calls]
         return ok({"items": items, "total": len(items), "offset": 0, "limit": len(items)})
 
@@ -315,12 +328,15 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore,
         if session.role == Role.AGENT:
             me = own_agent(session)
             views = [v for v in views if v["agent"] == me]
+        scope = scope_of(session)
+        views = [v for v in views if scope.sees_agent(str(v["agent"]))]
         return ok({"items": views, "total": len(views), "offset": 0, "limit": len(views)})
 
     def agent_action(action: Callable[[Request, str], None]) -> Callable[..., Any]:
         async def handler(request: Request, agent_id: str) -> HTTPResponse:
             ctl = controller()
             _check_may_act(session_of(request), agent_id)
+            check_agent_in_scope(scope_of(session_of(request)), agent_id)
             if agent_id not in ctl.acd.agent_ids():
                 raise NotFound("agent", agent_id)
             action(request, agent_id)
@@ -357,7 +373,8 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore,
     # ---------------------------------------------------------------- queues
 
     async def queue_status(request: Request) -> HTTPResponse:
-        views = controller().queue_views()
+        scope = scope_of(session_of(request))
+        views = [v for v in controller().queue_views() if scope.sees_queue(str(v["queue"]))]
         return ok({"items": views, "total": len(views), "offset": 0, "limit": len(views)})
 
     # ---------------------------------------------------------------- records

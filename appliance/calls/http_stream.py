@@ -1,5 +1,7 @@
 """The live event stream: a WebSocket at /api/v1/events that sends the public events (`appliance.public_events`)
-as JSON, one per text frame, filtered by topic and, for agents, to the events that name them.
+as JSON, one per text frame, filtered by topic; for agents, to the events that name them; for supervisors, to
+the events of the agents and queues in their data scope (`appliance.calls.scope`), so a browser is never sent
+what its page would have to hide.
 
 It authenticates before the upgrade (a refusal is a plain JSON HTTP error), re-checks the session for every
 event (logging out closes the stream with 4401), and tells a reader that fell behind how many events it lost
@@ -12,6 +14,8 @@ import asyncio
 import contextlib
 import json
 import re
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sanic import Blueprint, Request
@@ -19,7 +23,9 @@ from sanic.response import HTTPResponse
 
 from appliance.auth.models import ANY_ROLE, Session
 from appliance.calls.http import own_agent
-from appliance.domain.models import Role
+from appliance.calls.scope import event_in_scope, scope_of_session
+from appliance.calls.wallboard import BoardScope
+from appliance.domain.models import Role, Staff
 from appliance.errors import ApplianceError, FieldError, ValidationFailed
 from appliance.events import Event, EventBus
 from appliance.http_api import Api, Operation, Param, bearer_token
@@ -27,6 +33,7 @@ from appliance.public_events import public_topics, to_public
 
 EVENTS_PATH = "/api/v1/events"
 WS_UNAUTHORISED = 4401  # close code when the session ends while the stream is open (4000-4999: private use)
+SCOPE_REFRESH_S = 5.0  # a change of the groups a supervisor manages reaches an open stream within this
 _TOPIC = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$")
 
 
@@ -57,7 +64,26 @@ def event_visible_to(session: Session, data: dict[str, Any]) -> bool:
     return isinstance(agents, list | tuple) and me in agents
 
 
-def make_stream_blueprint(api: Api, bus: EventBus) -> Blueprint:
+class StreamScope:
+    """One stream's data scope, read again every few seconds rather than for each event (a busy box sends
+    hundreds a second to each of hundreds of boards)."""
+
+    def __init__(self, session: Session, staff: Callable[[], Iterable[Staff]] | None) -> None:
+        self._session, self._staff = session, staff
+        self._scope: BoardScope | None = None
+        self._read_at = 0.0
+
+    def allows(self, data: dict[str, Any]) -> bool:
+        if self._session.role != Role.SUPERVISOR or self._staff is None:
+            return True
+        now = time.monotonic()
+        if self._scope is None or now - self._read_at >= SCOPE_REFRESH_S:
+            self._scope, self._read_at = scope_of_session(self._session, self._staff()), now
+        return event_in_scope(self._scope, data)
+
+
+def make_stream_blueprint(api: Api, bus: EventBus, staff: Callable[[], Iterable[Staff]] | None = None) -> Blueprint:
+    """`staff` reads the staff records, for supervisors' data scope (None: supervisors see every event)."""
     bp = Blueprint("event_stream", url_prefix="")
 
 
@@ -80,6 +106,7 @@ def make_stream_blueprint(api: Api, bus: EventBus) -> Blueprint:
         session: Session = request.ctx.session
         token = bearer_token(request) or request.args.get("token")
         stream = bus.stream(request.ctx.topics)
+        scope = StreamScope(session, staff)
         reader = asyncio.ensure_future(_drain(ws))
         try:
             dropped = 0
@@ -100,7 +127,7 @@ def make_stream_blueprint(api: Api, bus: EventBus) -> Blueprint:
                     await ws.send(json.dumps({"topic": "stream.dropped", "dropped": stream.dropped - dropped}))
                     dropped = stream.dropped
                 data = to_public(event)  # the contract's shape, never the internal object
-                if event_visible_to(session, data):
+                if event_visible_to(session, data) and scope.allows(data):
                     await ws.send(json.dumps(data, ensure_ascii=False, default=str))
         finally:
             stream.close()
@@ -115,7 +142,7 @@ def make_stream_blueprint(api: Api, bus: EventBus) -> Blueprint:
         "get", EVENTS_PATH,
         "Live events: upgrades to a WebSocket (Upgrade: websocket); each text frame is one public event as JSON "
         "(topic, v, at and the fields of its schema at /api/v1/events/schemas); agents receive only events "
-        "about themselves",
+        "about themselves, supervisors only those of the agents and queues they manage",
         "events", "event_stream", ANY_ROLE,
         response={"type": "object", "required": ["topic"], "properties": {
             "topic": {"type": "string"}, "at": {"type": "number"}}, "additionalProperties": True},

@@ -1,6 +1,12 @@
 """Supervisors on agents' calls: a supervisor's phone (rung from the desk, or dialling a feature code) joins an
 agent's call to listen (监听), whisper to the agent (密语), barge in (强插) or take the caller over (强拆);
-keys 1-3 switch between the first three. A supervisor may act only on agents of the groups they manage."""
+keys 1-3 switch between the first three, and the supervisor console switches between all four through the API
+without dropping the supervisor's call.
+
+Data scope (seed 004 班长座席: "有管理的座席组和队列范围"): a supervisor sees and acts on the agents of the work groups
+they manage (and themself) and the queues they manage; admins and QA see everyone. The same rule
+answers for the phone's feature codes, the API's actions and
+the event stream (`appliance.calls.scope`), so a supervisor cannot reach through one what another refuses."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from appliance.calls.live import LiveCall, Monitor
 from appliance.calls.messages import ApiHangup, MonitorGone, TakeOver, TargetEnded
 from appliance.calls.models import CallPhase
 from appliance.calls.playback import Playback
+from appliance.calls.scope import scope_of
 from appliance.calls.transfers import Transfers
 from appliance.domain import models as m
 from appliance.errors import ApplianceError
@@ -38,8 +45,8 @@ class Supervision:
         self.ending.register(self._detach_on_end)
 
     def supervisor_at(self, extension: str, agent_id: str) -> tuple[str | None, str, str]:
-        """(supervisor id, refusal en, refusal zh): a supervisor may act on agents of the groups they manage
-        (all agents when they manage none in particular)."""
+        """(supervisor id, refusal en, refusal zh): a supervisor may act on agents of the groups they manage,
+        as in the API (`scope_of`); admins on everyone."""
         store = self.ctx.store
         person = next((p for p in store.list("staff")
                        if p.extension == extension and p.status == m.StaffStatus.ACTIVE), None)
@@ -51,7 +58,7 @@ class Supervision:
         agent = store.find("staff", agent_id)
         if agent is None:
             return None, f"There is no agent {agent_id}.", f"没有座席{agent_id}。"
-        if person.managed_groups and agent.work_group not in person.managed_groups:
+        if not scope_of(person.role, person.employee_no, store.list("staff")).sees_agent(agent_id):
             return None, f"Agent {agent_id} is not in your groups.", f"座席{agent_id}不在您管理的座席组。"
         return str(person.employee_no), "", ""
 
@@ -101,6 +108,11 @@ class Supervision:
         if live.monitor is not None and mode is not None and mode != live.monitor.mode:
             await self._set_mode(live, mode)
 
+    async def switch_mode(self, live: LiveCall, mode: str) -> None:
+        """The console's buttons: the same call, another mode (listen, whisper, barge or take over)."""
+        if live.monitor is not None and mode in MONITOR_MODES and mode != live.monitor.mode:
+            await self._set_mode(live, mode)
+
     async def _set_mode(self, live: LiveCall, mode: str) -> None:
         monitor = live.monitor
         if monitor is None:
@@ -131,6 +143,24 @@ class Supervision:
         if endpoint is not None and call.bridge_id is not None:
             self.ctx.media.set_mask(call.bridge_id, endpoint, PartyMask.barge())
         call.note(self.ctx.clock.wall(), "taken_over", f"{agent_id} → {sup.call.agent}")
+
+    async def moved(self, live: LiveCall, queue_id: str, agent_id: str, by: str) -> None:
+        """班长调度, call control's side, after the ACD let the waiting call go (`SupervisorMovedCall`): into
+        another queue it only changes its queue; to an agent it is a blind transfer to that agent's phone (a
+        miss brings it back to its queue, as a transfer's does)."""
+        call = live.call
+        wall = self.ctx.clock.wall()
+        if queue_id:
+            call.note(wall, "moved", f"{call.queue} → queue:{queue_id} by {by}")
+            call.queue = queue_id
+            return
+        queueing = self.transfers.queueing
+        queueing.dequeued(live, "moved")
+        call.note(wall, "moved", f"{call.queue} → agent:{agent_id} by {by}")
+        if live.caller_gone:
+            return
+        if not await self.transfers.transfer(live, f"agent:{agent_id}", by=by):
+            queueing.enter(live, call.queue, vip=call.vip)  # the phone could not ring: back in line
 
     def monitor_gone(self, live: LiveCall, supervisor_call: str) -> None:
         """A supervisor left this call; after a take-over the caller would be alone, so the call ends."""
