@@ -170,6 +170,8 @@ def test_the_desk_pops_the_customer_passes_the_record_on_and_saves_a_service_rec
     expect(p2.locator("#dk-state")).to_contain_text("培训")
     first = desk(playwright_browser, box, "wangfang", FIRST)
     p1: Any = first.page
+    sales = p1.locator("#dk-qtable tr[data-queue='sales']")
+    expect(sales.locator("td").nth(2)).to_have_text("1 / 2")  # of the two logged in, 1002 is idle (1003 busy)
     first.shot("zh-desk-signed-in")
     for b in (first, second):
         b.page.evaluate(OBSERVER)  # type: ignore[attr-defined]
@@ -217,6 +219,15 @@ def test_the_desk_pops_the_customer_passes_the_record_on_and_saves_a_service_rec
     p1.click("#dk-intended")
     expect(p1.locator("#dk-intended-done")).to_be_visible()
     first.shot("zh-desk-screen-pop")
+
+    # hold and resume from the desk: the caller hears music meanwhile
+    p1.keyboard.press("Alt+H")
+    expect(p1.locator("#dk-phase")).to_have_text("保持中")
+    expect(p1.locator("#dk-hold")).to_have_text("恢复")
+    assert box.api("GET", f"/api/v1/calls/{call_id}")[1]["on_hold"] is True
+    p1.click("#dk-hold")
+    expect(p1.locator("#dk-phase")).to_have_text("通话中")
+    assert box.api("GET", f"/api/v1/calls/{call_id}")[1]["on_hold"] is False
 
     # 2. the first agent consults the second (whose desk pops the record with the notes), then goes back
     expect(p1.locator("#dk-consulting")).to_be_hidden()

@@ -50,6 +50,7 @@ def make_blueprint(ui: WebUi) -> Blueprint:
                   if s.status == m.StaffStatus.ACTIVE and s.role in (m.Role.AGENT, m.Role.SUPERVISOR)
                   and s.employee_no != me.employee_no]
         queues = [(q.id, q.name) for q in store.list("queues")]
+        mine = [q.id for q in store.list("queues") if me.employee_no in q.members]
         flows = [(f.name, f.title or f.name) for f in store.list("ivr_flows")]
         labels: dict[str, Any] = {
             "states": {k: _(v) for k, v in STATE_LABELS.items()}, "reasons": dict(reasons),
@@ -59,7 +60,7 @@ def make_blueprint(ui: WebUi) -> Blueprint:
             "account_manager": _("Account manager"),
         }
         return render(ui, request, "desk/desk.html", viewer=viewer, me=me, reasons=reasons, agents=agents,
-                      queues=queues, flows=flows, types=[(k, _(v)) for k, v in SERVICE_TYPES],
+                      queues=queues, flows=flows, my_queues=",".join(mine), types=[(k, _(v)) for k, v in SERVICE_TYPES],
                       results=[(k, _(v)) for k, v in SERVICE_RESULTS],
                       labels=json.dumps(labels, ensure_ascii=False))
 

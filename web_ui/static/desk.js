@@ -125,6 +125,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const view = result.data.items.find(a => a.agent === me);
     if (view) {
       agent = { state: view.state, reason: view.reason, since: view.since, extension: view.extension, call: view.call };
+      set($("dk-answered"), String(view.answered || 0));
       if (view.state !== "logged_out") window.localStorage.removeItem(MONITOR_KEY);
     }
     if (agent.call && !["idle", "paused", "logged_out", "disconnected"].includes(agent.state)) {
@@ -140,6 +141,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     if (socket) setLink("live");
     draw();
+    loadQueues();
   }
 
   // ---------------------------------------------------------------- events
@@ -198,6 +200,7 @@ document.addEventListener("DOMContentLoaded", () => {
         return;
     }
     draw();
+    loadQueues();
   }
 
   // The IVR path and keys of the call (the call's own record: what the caller did before it rang here).
@@ -257,6 +260,35 @@ document.addEventListener("DOMContentLoaded", () => {
     set($("dk-since"), agent.since && agent.state !== "logged_out" ? duration(now() - agent.since) : "");
     if (call) set($("dk-calltime"), duration(now() - call.since));
   }
+
+  // ---------------------------------------------------------------- my queues (客户排队数, 座席空闲数)
+
+  // An agent's stream carries only events about themselves, so the queues' figures are read again after each of
+  // them and every few seconds while the page is in view (a small read: the ACD's counters, no records).
+  const myQueues = new Set((document.querySelector(".dk-queues").dataset.queues || "").split(",").filter(Boolean));
+  let queuesRead = 0;
+  async function loadQueues() {
+    queuesRead = Date.now();
+    const [result, agents] = await Promise.all([api("GET", "/api/v1/queues/status"), api("GET", "/api/v1/agents")]);
+    const view = agents.ok && agents.data ? agents.data.items.find(a => a.agent === me) : null;
+    if (view) set($("dk-answered"), String(view.answered || 0));
+    if (!result.ok || !result.data) return;
+    const rows = result.data.items.filter(q => myQueues.has(q.queue));
+    const body = $("dk-qtable").querySelector("tbody");
+    if (!rows.length) { body.replaceChildren(emptyRow(4)); return; }
+    body.replaceChildren(...rows.map(q => {
+      const row = el("tr");
+      row.dataset.queue = q.queue;
+      const head = el("th", "", q.name || q.queue);
+      head.scope = "row";
+      row.append(head, el("td", "count", String(q.waiting)), el("td", "count", q.waiting ? duration(q.longest_wait) : "—"),
+                 el("td", "count", q.idle + " / " + q.logged_in));
+      return row;
+    }));
+  }
+  window.setInterval(() => {
+    if (document.visibilityState === "visible" && Date.now() - queuesRead > 4500) loadQueues();
+  }, 1000);
 
   // ---------------------------------------------------------------- state actions
 
