@@ -183,7 +183,7 @@ document.addEventListener("DOMContentLoaded", () => {
         break;
       case "calls.bridged":
         if (!call || call.id !== e.call_id) return;
-        if (e.agent === me) { call.phase = "connected"; call.on_hold = false; }
+        if (e.agent === me) { call.phase = "connected"; call.on_hold = false; consulting = false; }  // (back to the caller)
         break;
       case "calls.held":
         if (!call || call.id !== e.call_id) return;
