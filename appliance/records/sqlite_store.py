@@ -156,6 +156,12 @@ def _connect(path: Path, *, check_same_thread: bool) -> sqlite3.Connection:
     return conn
 
 
+def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A connection to the record store's file opened as the box opens all of them (WAL, `synchronous=NORMAL`,
+    foreign keys, the busy timeout), for contexts that keep tables of their own in it (customers)."""
+    return _connect(Path(path), check_same_thread=check_same_thread)
+
+
 # Called inside each batch's transaction after its rows are in (roll-ups kept beside the rows they come from):
 # whatever it writes commits or rolls back with them.
 AfterBatch = Callable[[sqlite3.Connection, Sequence[tuple[str, Any]]], None]
