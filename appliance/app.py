@@ -43,6 +43,8 @@ from appliance.config import RunConfig
 from appliance.configuration.credentials import StoreCredentials
 from appliance.configuration.http import make_blueprint as configuration_blueprint
 from appliance.configuration.service import ConfigService
+from appliance.customers.http import make_blueprint as customers_blueprint
+from appliance.customers.service import CustomerService
 from appliance.domain.kinds import all_kinds
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
@@ -294,7 +296,8 @@ def _bound_port(server: Any, configured: int) -> int:
 
 
 def build_telephony(run: RunConfig, core: Core, analog: AnalogWiring | None = None,
-                    e1: E1Wiring | None = None, *, sip_pnp_on_port: bool = False) -> CallService:
+                    e1: E1Wiring | None = None, *, sip_pnp_on_port: bool = False,
+                    customers: CustomerService | None = None) -> CallService:
     """SIP, media, IVR, ACD, the leg providers and call control, each given what it needs (`sip_pnp_on_port`:
     the phones' plug-and-play listener shares the SIP UDP port)."""
     settings = core.store.settings
@@ -331,7 +334,8 @@ def build_telephony(run: RunConfig, core: Core, analog: AnalogWiring | None = No
         legs=legs, media=media, acd=acd, ivr=ivr, store=core.store, prompts=core.prompts,
         voicemail=core.voicemail, bus=core.bus, clock=core.clock, router=lambda: routing.router,
         agents=AgentDirectory(core.store, core.hasher), recordings_dir=core.data_dir / "recordings",
-        assets=ensure_assets(core.data_dir / "media"))
+        assets=ensure_assets(core.data_dir / "media"),
+        **({"customer_of": customers.lookup_now} if customers is not None else {}))  # area, account manager
     legs.subscribe(controller.on_leg_event)
     return CallService(config, core.store, core.bus, sip, media, ivr, acd, legs, routing, flows, controller)
 
@@ -344,8 +348,12 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     analog = AnalogWiring.from_settings(core.store.settings.get("analog")) if telephony else None
     e1 = E1Wiring.from_settings(core.store.settings.get("e1")) if telephony else None
     prov_config = ProvisioningConfig.from_env()
-    calls = build_telephony(run, core, analog, e1,
-                            sip_pnp_on_port=prov_config.pnp and run.sip_port == PNP_PORT) if telephony else None
+    # customers and service records (客户, 服务记录) in the record store's file; the ACD reads account managers
+    customers = CustomerService(
+        core.records.path, core.bus, core.clock, lambda no: core.store.find("staff", no) is not None,
+        settings=lambda: core.store.settings, legacy=lambda: [dict(d) for d in core.store.db.table("customers").all()])
+    calls = build_telephony(run, core, analog, e1, sip_pnp_on_port=prov_config.pnp and run.sip_port == PNP_PORT,
+                            customers=customers) if telephony else None
     hardware = build_hardware(e1, analog, core.data_dir)  # cards, spans, channels, ports: one read-only view
     # first boot (network, host name, time, SIP domain, cards) and phone provisioning
     prov = build_provisioning(core, bind=run.bind, sip_port=run.sip_port, config=prov_config,
@@ -369,6 +377,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         call_notes_blueprint(api, calls, CallNotes(core.clock)),  # the desk's notes follow a transfer
         toll_fraud_blueprint(api, core.config),
         reports_blueprint(api, reports, core.config, exports),
+        customers_blueprint(api, customers, core.config),
         wallboard_blueprint(api, calls, core.config, reports),  # the live board's snapshot
         # SIP source blocks (list, lift) and their thresholds, audited
         sip_security_blueprint(api, SipSecurityService(calls.sip, core.config, core.bus, core.clock) if calls else None),
@@ -402,6 +411,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     appliance.services.append(recovery)
     appliance.services.append(RecordJournal(core.records, core.bus, clock=core.clock, open_writer=reports.open_writer()))
     appliance.services.append(exports)
+    appliance.services.append(customers)  # before call control, which reads account managers
     if calls is not None:
         appliance.telephony = calls
         appliance.services.append(calls)

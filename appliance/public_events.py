@@ -23,6 +23,7 @@ from appliance.acd import events as acd_events
 from appliance.auth import events as auth_events
 from appliance.backups.events import PUBLIC_BACKUP_EVENTS
 from appliance.calls.events import PUBLIC_CALL_EVENTS
+from appliance.customers import events as customer_events
 from appliance.events import Event
 from appliance.firmware.events import PUBLIC_FIRMWARE_EVENTS
 from appliance.ivr import events as ivr_events
@@ -32,7 +33,7 @@ from appliance.voicemail import events as voicemail_events
 from drivers.analog import events as analog_events
 from drivers.e1 import events as e1_events
 
-VERSION = "1.2"
+VERSION = "1.3"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -47,6 +48,7 @@ PUBLIC_EVENTS: tuple[type[Event], ...] = (
     auth_events.LoginUnderAttack,
     *PUBLIC_BACKUP_EVENTS,
     *PUBLIC_FIRMWARE_EVENTS,
+    *_events_of(customer_events),
     *_events_of(e1_events), *_events_of(analog_events),
     # a journey's start and end (the monitor's IVR entries and abandons); its steps stay internal
     ivr_events.IvrStarted, ivr_events.IvrEnded,

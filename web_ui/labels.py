@@ -23,7 +23,6 @@ KIND_TITLES: dict[str, tuple[str, str]] = {
     "schedules": (N_("Schedules and holidays"), N_("Schedule")),
     "voicemail_boxes": (N_("Voicemail boxes"), N_("Voicemail box")),
     "pause_reasons": (N_("Pause reasons"), N_("Pause reason")),
-    "customers": (N_("Customers"), N_("Customer")),
     "vip_list": (N_("VIP list"), N_("VIP entry")),
     "blacklist": (N_("Blacklist"), N_("Blacklist entry")),
 }
@@ -33,7 +32,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (N_("Organisation"), ("departments", "work_groups", "skills", "staff", "users")),
     (N_("Telephony"), ("extensions", "trunks")),
     (N_("Call center"), ("queues", "dids", "ivr_flows", "schedules", "voicemail_boxes", "pause_reasons")),
-    (N_("Customers"), ("customers", "vip_list", "blacklist")),
+    (N_("Customers"), ("vip_list", "blacklist")),
 )
 
 # Columns each list shows (the key first); the rest is on the form.
@@ -51,7 +50,6 @@ LIST_COLUMNS: dict[str, tuple[str, ...]] = {
     "schedules": ("name", "timezone"),
     "voicemail_boxes": ("id", "name", "owner_queue", "owner_staff", "max_message_s"),
     "pause_reasons": ("code", "name", "name_zh"),
-    "customers": ("id", "name", "phones", "account_manager", "area", "vip"),
     "vip_list": ("number", "name", "queues", "note"),
     "blacklist": ("number", "match", "note"),
 }
@@ -157,6 +155,8 @@ FIELD_LABELS: dict[str, str] = {
     "language": N_("Default language"),
     "crm_vip_url": N_("CRM VIP look-up URL"),
     "crm_vip_timeout_s": N_("CRM look-up timeout (s)"),
+    "crm_customer_url": N_("CRM customer look-up URL (screen pop)"),
+    "crm_customer_timeout_s": N_("CRM customer look-up timeout (s)"),
 }
 
 VALUE_LABELS: dict[str, str] = {

@@ -24,6 +24,7 @@ from appliance.calls.live import LiveCall
 from appliance.calls.messages import AcdActionArrived, CallMessage, TimerFired
 from appliance.calls.registry import CallRegistry
 from appliance.clock import Clock
+from appliance.customers.models import Customer
 from appliance.events import Event, EventBus
 from appliance.ivr.service import IvrService
 from appliance.legs.factory import LegFactory
@@ -53,6 +54,8 @@ class CallEngines:
     agents: AgentDirectory
     recordings_dir: Path
     assets: MediaAssets
+    # The caller's customer record (area, account manager) by number: `CustomerService.lookup_now`.
+    customer_of: Callable[[str], Customer | None] = field(default=lambda number: None)
 
 
 @dataclass

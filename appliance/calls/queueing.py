@@ -16,7 +16,6 @@ from appliance.calls.ending import CallEnding
 from appliance.calls.live import LiveCall
 from appliance.calls.models import CallPhase
 from appliance.calls.playback import Playback
-from appliance.domain import models as m
 from appliance.errors import ApplianceError
 
 
@@ -36,7 +35,7 @@ class Queueing:
         call.queue = queue_id
         call.queued_at = self.ctx.clock.wall()
         live.in_acd = True
-        customer = self._customer(call.caller)
+        customer = self.ctx.customer_of(call.caller)
         skills = (SkillRequirement(skill, 0),) if skill else None
         self.ctx.publish(E.CallQueued(call_id=call.id, queue=queue_id, caller=call.caller, priority=priority,
                                       vip=vip))
@@ -69,12 +68,6 @@ class Queueing:
         """Where the queue's callers leave messages when it overflows to voicemail."""
         queue = self.ctx.store.find("queues", queue_id)
         return (queue.voicemail_box if queue is not None else None) or "general"
-
-    def _customer(self, number: str) -> m.Customer | None:
-        for customer in self.ctx.store.list("customers"):
-            if number in customer.phones:
-                return customer  # type: ignore[no-any-return]
-        return None
 
     async def announce_position(self, live: LiveCall, action: A.AnnouncePosition) -> None:
         call = live.call

@@ -27,6 +27,8 @@ class GlobalSettings:
     language: Literal["zh_CN", "en"] = "zh_CN"  # the default for pages and prompts; each user may choose
     crm_vip_url: HttpUrl = ""  # 第三方VIP: asked whether a caller is a VIP; empty: no CRM
     crm_vip_timeout_s: Annotated[float, Field(ge=0.1, le=10.0)] = 1.5
+    crm_customer_url: HttpUrl = ""  # the screen pop also asks this CRM for the caller (appliance.customers.external)
+    crm_customer_timeout_s: Annotated[float, Field(ge=0.1, le=5.0)] = 1.0
 
 
 SETTING_NAMES = tuple(f.name for f in fields(GlobalSettings))

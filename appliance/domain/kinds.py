@@ -117,7 +117,6 @@ CORE_KINDS: tuple[EntityKind, ...] = (
     EntityKind("blacklist", routing.BlacklistEntry, "number", "blacklist entry", "黑名单",
                check=_check_blacklist),
     EntityKind("trunks", m.Trunk, "id", "trunk", "中继", secret_fields=frozenset({"secret"}), filters=("kind",)),
-    EntityKind("customers", m.Customer, "id", "customer", "客户", (ref("account_manager", "staff"),)),
     EntityKind("pause_reasons", m.PauseReason, "code", "pause reason", "置忙原因"),
     EntityKind("users", m.User, "name", "user", "用户", (ref("staff", "staff"),), frozenset({"password_hash"}),
                filters=("role",)),

@@ -261,18 +261,6 @@ class Trunk:
 
 @with_config(STRICT)
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Customer:
-    id: Slug
-    name: Name
-    phones: tuple[PhoneNumber, ...] = ()
-    account_manager: Digits | None = None  # employee number (专属座席)
-    area: Annotated[str, Field(max_length=20)] = ""
-    vip: bool = False
-    note: Text = ""
-
-
-@with_config(STRICT)
-@dataclass(frozen=True, slots=True, kw_only=True)
 class PauseReason:
     """A custom busy state (自定义座席状态); the code is what an agent dials after the pause feature code."""
 

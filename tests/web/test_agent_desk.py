@@ -11,16 +11,20 @@ with its recording and a service record.
    transfers the caller to 1003 from the desk; 1003's desk pops the same customer with 1002's notes again.
    1003 hangs up from the desk, and the service record is found from the call's CDR.
 2. 1004, whom no customer has, calls: 1002 (after ending wrap-up from the desk) gets the new-customer form with
-   the number filled in, and adds the customer.
+   the number filled in, beside what the customer's own CRM (a small HTTP server here) says about the caller,
+   and adds the customer.
 The desk is audited by axe in both languages, and the CSP is never violated.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
+import threading
 import time
 import wave
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +108,32 @@ def last_weeks_call(box: RunningAppliance, customer_id: int) -> str:
         "call_id": call_id, "agent": FIRST})
     assert status in (200, 201), record
     return call_id
+
+
+class Crm(HTTPServer):
+    """The customer's own CRM: it knows the unknown caller (by another name, blacklisted), nobody else."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), CrmAnswer)
+        self.asked: list[str] = []
+
+
+class CrmAnswer(BaseHTTPRequestHandler):
+    server: Crm
+
+    def do_GET(self) -> None:
+        number = self.path.partition("number=")[2]
+        self.server.asked.append(number)
+        body = json.dumps({"name": "外部客户", "blacklisted": True, "url": "https://crm.example/customers/88",
+                           "fields": {"level": "gold"}}).encode() if number == UNKNOWN else b"{}"
+        self.send_response(200 if number == UNKNOWN else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 def desk(playwright_browser: object, box: RunningAppliance, user: str, staff: str) -> Browser:
@@ -279,10 +309,20 @@ def test_the_desk_pops_the_customer_passes_the_record_on_and_saves_a_service_rec
     # 4. an unknown caller: the first agent ends wrap-up, and the new-customer form opens with the number
     p1.click("#dk-wrapup")
     expect(p1.locator("#dk-state")).to_have_attribute("data-state", "idle")
+    crm = Crm()
+    threading.Thread(target=crm.serve_forever, daemon=True).start()
+    assert box.api("PATCH", "/api/v1/settings",
+                   {"crm_customer_url": f"http://127.0.0.1:{crm.server_port}/customer"})[0] == 200
     phone1 = box.answering(ports[FIRST])
     time.sleep(0.3)
     unknown = caller(box, UNKNOWN)
     expect(p1.locator("#dk-cust-new")).to_be_visible(timeout=30_000)
+    expect(p1.locator("#dk-crm-facts")).to_contain_text("外部客户")  # what the CRM said, beside the form
+    expect(p1.locator("#dk-crm-facts")).to_contain_text("gold")
+    expect(p1.locator("#dk-crm-black")).to_be_visible()
+    expect(p1.locator("#dk-crm-link")).to_have_attribute("href", "https://crm.example/customers/88")
+    crm.shutdown()
+    assert UNKNOWN in crm.asked
     expect(p1.locator("#dk-caller")).to_have_text(UNKNOWN)
     expect(p1.locator("#dk-n-numbers")).to_have_value(UNKNOWN)
     expect(p1.locator("#dk-cust-title")).to_contain_text(UNKNOWN)

@@ -419,6 +419,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const noted = await api("GET", "/api/v1/calls/" + encodeURIComponent(callId) + "/notes");
     if (seq !== popSeq) return;
     let found = null;
+    let external = null;
+    let externalError = "";
     if (noted.ok && noted.data) {
       $("dk-notes").value = noted.data.notes || "";
       const from = (noted.data.writers || []).filter(w => w !== me);
@@ -431,13 +433,38 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!found && number) {
       const result = await api("GET", "/api/v1/customers/lookup?number=" + encodeURIComponent(number));
       if (seq !== popSeq) return;
-      if (result.ok) found = customerOf(result.data);
+      if (result.ok) {
+        found = customerOf(result.data);
+        external = result.data.external || null;
+        externalError = result.data.external_error || "";
+      }
       else if (result.status !== 404) error(t.noCustomersApi.replace("{reason}", failure(result)));
     }
     if (seq !== popSeq) return;
     if (found) showCustomer(found);
     else newCustomer(number);
+    showExternal(external, externalError);
     if (found && !(noted.ok && noted.data && noted.data.customer_id)) saveNotes({ customer_id: String(found.id) });
+  }
+
+  // What the customer's own CRM said about the caller (when one is configured), beside the box's record.
+  function showExternal(ext, failed) {
+    show($("dk-crm"), !!ext);
+    show($("dk-crm-error"), !!failed);
+    set($("dk-crm-error"), failed ? t.crmError.replace("{reason}", failed) : "");
+    if (!ext) return;
+    show($("dk-cust-none"), false);
+    show($("dk-crm-vip"), !!ext.vip);
+    show($("dk-crm-black"), !!ext.blacklisted);
+    const facts = $("dk-crm-facts");
+    facts.replaceChildren();
+    const rows = [[t.crmName, ext.name], [t.crmArea, ext.area], [labels.account_manager, ext.account_manager && (labels.agents[ext.account_manager] || ext.account_manager)],
+                  [t.crmNote, ext.note], ...Object.entries(ext.fields || {})];
+    for (const [label, value] of rows) if (value !== undefined && value !== null && value !== "") facts.append(el("dt", "", label), el("dd", "", value));
+    const link = $("dk-crm-link");
+    const url = typeof ext.url === "string" && /^https?:\/\//.test(ext.url) ? ext.url : "";
+    show(link, !!url);
+    link.href = url || "#";
   }
 
   function customerOf(data) {
