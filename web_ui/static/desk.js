@@ -416,36 +416,31 @@ document.addEventListener("DOMContentLoaded", () => {
     record.reset();
     clearErrors(record);
     set(record.querySelector(".saved"), "");
-    const noted = await api("GET", "/api/v1/calls/" + encodeURIComponent(callId) + "/notes");
+    // both at once: the ring must pop within a second, whatever else the box is doing
+    const [noted, looked] = await Promise.all([
+      api("GET", "/api/v1/calls/" + encodeURIComponent(callId) + "/notes"),
+      number ? api("GET", "/api/v1/customers/lookup?number=" + encodeURIComponent(number)) : Promise.resolve(null)]);
     if (seq !== popSeq) return;
     let found = null;
-    let external = null;
-    let externalError = "";
+    const passedOn = noted.ok && noted.data ? noted.data.customer_id : "";
     if (noted.ok && noted.data) {
       $("dk-notes").value = noted.data.notes || "";
       const from = (noted.data.writers || []).filter(w => w !== me);
       if (from.length) set($("dk-notes-state"), t.passedOn.replace("{agent}", from.map(a => labels.agents[a] || a).join(", ")));
-      if (noted.data.customer_id) {
-        const byId = await api("GET", "/api/v1/customers/" + encodeURIComponent(noted.data.customer_id));
-        if (byId.ok && byId.data) found = byId.data;
-      }
     }
-    if (!found && number) {
-      const result = await api("GET", "/api/v1/customers/lookup?number=" + encodeURIComponent(number));
+    if (passedOn) {  // the customer the agents before chose, even when the number finds another (or none)
+      const byId = await api("GET", "/api/v1/customers/" + encodeURIComponent(passedOn));
       if (seq !== popSeq) return;
-      if (result.ok) {
-        found = customerOf(result.data);
-        external = result.data.external || null;
-        externalError = result.data.external_error || "";
-      }
-      else if (result.status !== 404) error(t.noCustomersApi.replace("{reason}", failure(result)));
+      if (byId.ok && byId.data) found = byId.data;
     }
-    if (seq !== popSeq) return;
+    if (looked && looked.ok && !found) found = customerOf(looked.data);
+    if (looked && !looked.ok && looked.status !== 404) error(t.noCustomersApi.replace("{reason}", failure(looked)));
     if (found) showCustomer(found);
     else newCustomer(number);
-    showExternal(external, externalError);
-    if (found && !(noted.ok && noted.data && noted.data.customer_id)) saveNotes({ customer_id: String(found.id) });
+    showExternal(looked && looked.ok ? looked.data.external : null, looked && looked.ok ? looked.data.external_error : "");
+    if (found && !passedOn) saveNotes({ customer_id: String(found.id) });
   }
+
 
   // What the customer's own CRM said about the caller (when one is configured), beside the box's record.
   function showExternal(ext, failed) {
