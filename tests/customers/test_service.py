@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from appliance.clock import ManualClock
+from appliance.customers.events import ServiceRecordSaved
 from appliance.customers.service import CustomerService
 from appliance.errors import ValidationFailed
 from appliance.events import Event, EventBus
@@ -25,7 +26,7 @@ SLOW_S = 2.5
 class Crm(BaseHTTPRequestHandler):
     """A CRM's look-up: one known caller, one unknown (404), one slow, one failing, one answering garbage."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+    def do_GET(self) -> None:
         number = parse_qs(urlparse(self.path).query).get("number", [""])[0]
         self.server.asked.append(number)  # type: ignore[attr-defined]
         if number == "13700137000":
@@ -92,7 +93,8 @@ async def test_create_update_and_records_publish_events(service: tuple[CustomerS
     topics = [(e.topic, getattr(e, "customer_id", None)) for e in seen]
     assert topics == [("customers.created", ada.id), ("customers.updated", ada.id),
                       ("customers.service_record_saved", ada.id)]
-    assert seen[-1].at == 1_700_000_000.0 and getattr(seen[-1], "agent") == "1002"
+    saved = seen[-1]
+    assert isinstance(saved, ServiceRecordSaved) and saved.agent == "1002" and saved.at == 1_700_000_000.0
 
 
 def svc_definition() -> Any:
