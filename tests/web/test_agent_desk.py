@@ -13,6 +13,8 @@ with its recording and a service record.
 2. 1004, whom no customer has, calls: 1002 (after ending wrap-up from the desk) gets the new-customer form with
    the number filled in, beside what the customer's own CRM (a small HTTP server here) says about the caller,
    and adds the customer.
+3. Click-to-dial from the desk: refused beyond the agent's dial class, else the agent's phone rings, then the
+   number.
 The desk is audited by axe in both languages, and the CSP is never violated.
 """
 
@@ -339,6 +341,23 @@ def test_the_desk_pops_the_customer_passes_the_record_on_and_saves_a_service_rec
     assert status == 202
     finish(unknown, phone1)
     assert first.csp_errors() == [] and second.csp_errors() == []
+
+    # 5. click-to-dial: beyond the dial class it is refused on the form; within it the agent's phone rings, then
+    # the number (1003's phone)
+    expect(p1.locator("#dk-c-dial button[data-number='1004']")).to_be_visible()
+    p1.fill("#dk-dial-number", "0085212345678")
+    p1.click("#dk-dial-form button[type=submit]")
+    expect(p1.locator("#dk-dial-form .form-error")).to_contain_text("international")
+    phone1, phone2 = box.answering(ports[FIRST]), box.answering(ports[SECOND])
+    time.sleep(0.3)
+    p1.fill("#dk-dial-number", SECOND)
+    p1.click("#dk-dial-form button[type=submit]")
+    expect(p1.locator("#dk-dial-state")).to_contain_text(SECOND)
+    status, _ = box.api("POST", f"/api/v1/calls/{box.connected_call()}/hangup")
+    assert status == 202
+    finish(phone1, phone2)
+    dialled = box.wait_for_cdr(SECOND)
+    assert (dialled["extension"], dialled["callee"]) == (FIRST, SECOND), dialled
 
     # the same desk in English; axe finds nothing serious in either language
     p1.goto("/lang?language=en&next=/desk")

@@ -394,7 +394,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   async function saveNotes(extra) {
     const target = lastCall;
-    if (!target) return;
+    if (!target || target.outbound) return;  // notes go with calls that ring desks (an agent's own dialling does not)
     const body = Object.assign({ notes: $("dk-notes").value }, extra || {});
     if (customer && customer.id !== undefined) body.customer_id = String(customer.id);
     const result = await api("PUT", "/api/v1/calls/" + encodeURIComponent(target.id) + "/notes", body);
@@ -661,7 +661,10 @@ document.addEventListener("DOMContentLoaded", () => {
     const body = { number: number };
     if (agent.extension) body.extension = agent.extension;
     const result = await act(button, "POST", "/api/v1/calls", body);
-    if (result) set($("dk-dial-state"), t.dialling.replace("{number}", number));
+    if (!result) return;
+    set($("dk-dial-state"), t.dialling.replace("{number}", number));
+    // a service record saved now is about this call (呼出): the box's call placed from the agent's phone
+    if (!call && result.data && result.data.call_id) lastCall = { id: result.data.call_id, outbound: true };
   }
   $("dk-dial-form").addEventListener("submit", event => {
     event.preventDefault();
@@ -669,8 +672,9 @@ document.addEventListener("DOMContentLoaded", () => {
     const number = $("dk-dial-number").value.trim();
     const body = { number: number };
     if (agent.extension) body.extension = agent.extension;
-    submitForm(form, "POST", "/api/v1/calls", body, () => {
+    submitForm(form, "POST", "/api/v1/calls", body, data => {
       set($("dk-dial-state"), t.dialling.replace("{number}", number));
+      if (!call && data && data.call_id) lastCall = { id: data.call_id, outbound: true };
       form.reset();
     });
   });
