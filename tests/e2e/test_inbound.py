@@ -18,21 +18,13 @@ from tests.e2e.harness import (
     start_appliance,
     successful,
 )
+from tests.e2e.monitoring import ALWAYS_OPEN, check_modes, log_in
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow,
               pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed")]
 
-ALWAYS_OPEN = {"work_days": [1, 2, 3, 4, 5, 6, 7], "work_hours": [{"start": "00:00", "end": "24:00"}]}
 NEVER_OPEN = {"work_days": [], "work_hours": []}
 PCAP = MEDIA_FIXTURES / "g711a.pcap"
-
-
-def log_in(box: RunningAppliance, agent: str) -> int:
-    """Register the agent's phone and log the agent in with *11 (a bound phone needs no PIN); its port."""
-    port = free_port()
-    result = box.phone_feature(agent, "*11", port)
-    assert successful(result) == 1, result.stdout[-2000:]
-    return port
 
 
 def start_caller(box: RunningAppliance, wait_ms: int, digit: str = "1") -> subprocess.Popen[str]:
@@ -359,23 +351,9 @@ def test_listen_whisper_and_barge_each_party_hears_what_it_should(box: RunningAp
         for phone in phones:
             phone.stop()
 
-    def hears(phone: RtpPhone, hz: float, mode: str) -> bool:
-        since, until = windows[mode]
-        wanted = phone.level(hz, since, until)
-        reference = max(phone.level(f, since, until) for f in (500.0, 1100.0, 1700.0))
-        return wanted > 0.05 * reference and wanted > 1000.0
-
-    for mode, sup in supervisors.items():
-        assert hears(sup, 500.0, mode) and hears(sup, 1100.0, mode), f"{mode}: the supervisor hears both"
-    # listen: nobody hears the supervisor
-    assert not hears(caller_rtp, 1700.0, "listen") and not hears(agent_rtp, 1700.0, "listen")
-    # whisper: the agent hears the supervisor, the caller does not
-    assert hears(agent_rtp, 1700.0, "whisper") and not hears(caller_rtp, 1700.0, "whisper")
-    # barge: everybody hears everybody
-    assert hears(agent_rtp, 1700.0, "barge") and hears(caller_rtp, 1700.0, "barge")
-    # and throughout, the caller and the agent hear each other
-    for mode in windows:
-        assert hears(caller_rtp, 1100.0, mode) and hears(agent_rtp, 500.0, mode)
+    # listen: nobody hears the supervisor; whisper: the agent does, the caller not; barge: everybody; and
+    # throughout, the caller and the agent hear each other
+    check_modes(caller_rtp, agent_rtp, supervisors, windows)
     # between the agent's answer and the bridge the caller hears the agent's number spoken (接通播报工号)
     cdr = box.wait_for_cdr("8000")
     to_mono = time.time() - time.monotonic()  # CDR times are wall clock, the test phone's arrivals monotonic

@@ -27,6 +27,7 @@ def _pages(web_box: RunningAppliance) -> list[str]:
     pages += ["/setup/wizard", "/admin/network", "/admin/phones"]
     pages += ["/system/alarms", "/system/resources", "/system/thresholds", "/system/snmp"]
     pages.append("/live/wallboard")
+    pages.append("/live/console")  # the supervisor console (admins too)
     pages.append("/desk")  # the admin has no staff link: the desk says so
     for kind in KIND_TITLES:
         pages += [f"/admin/{kind}", f"/admin/{kind}/new"]

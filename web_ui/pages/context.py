@@ -139,6 +139,8 @@ def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSectio
         live.append(MenuItem("/desk", _("Agent desk"), path.startswith("/desk")))  # people who take calls
     if viewer.can_read_config:  # the people who watch the floor: admins, supervisors, QA
         live.append(MenuItem("/live/wallboard", _("Wallboard"), path.startswith("/live/wallboard")))
+    if viewer.session.role in (Role.SUPERVISOR, Role.ADMIN):  # listen, whisper, barge, force, move (班长功能)
+        live.append(MenuItem("/live/console", _("Supervisor console"), path.startswith("/live/console")))
     if live:
         sections.append(MenuSection(_("Live operations"), tuple(live)))
     # Reports (web_ui/pages/report_pages.py): agents read their own agent figures only

@@ -24,10 +24,11 @@ from web_ui.pages import (
     network_pages,
     phone_pages,
     prompt_pages,
-    report_pages,
     record_pages,
+    report_pages,
     session_pages,
     setup_pages,
+    supervisor_pages,
     system_pages,
     wallboard_pages,
 )
@@ -52,6 +53,7 @@ def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(hardware_pages.make_blueprint(ui))
     app.blueprint(monitoring_pages.make_blueprint(ui))
     app.blueprint(wallboard_pages.make_blueprint(ui))
+    app.blueprint(supervisor_pages.make_blueprint(ui))
     app.blueprint(report_pages.make_blueprint(ui))
     app.blueprint(record_pages.make_blueprint(ui))
     app.blueprint(desk_pages.make_blueprint(ui))
