@@ -29,6 +29,8 @@ def _pages(web_box: RunningAppliance) -> list[str]:
     pages.append("/live/wallboard")
     pages.append("/live/console")  # the supervisor console (admins too)
     pages.append("/desk")  # the admin has no staff link: the desk says so
+    pages += ["/reports", *(f"/reports/{kind}" for kind in ("queues", "agent-calls", "agent-states", "groups", "ivr",
+                                                            "queue-calls", "agent-state-log", "ivr-journeys"))]
     for kind in KIND_TITLES:
         pages += [f"/admin/{kind}", f"/admin/{kind}/new"]
         status, listing = web_box.api("GET", f"/api/v1/{kind}?limit=1")

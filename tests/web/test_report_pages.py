@@ -5,8 +5,8 @@ transferred calls, pauses, an IVR hang-up) driven through the real call control,
 in virtual time, written into the running box's record store by the journal's own writer (roll-ups and all);
 the day is today, in the box's time zone, so the dashboard shows it too. Each report page shows the figures
 the API gives for the same query (every cell of the first page, and the row count), its chart is drawn as
-SVG, the period-size switch changes the periods, a column sorts, the export links carry the same query, and
-an agent sees only their own figures.
+SVG, the period-size switch changes the periods, a column sorts, the export links carry the same query and
+give a workbook or a CSV file, and an agent sees only their own figures.
 """
 
 from __future__ import annotations
@@ -70,9 +70,10 @@ def api_report(b: Browser, kind: str, query: str) -> dict[str, Any]:
 
 def table_values(b: Browser) -> list[dict[str, Any]]:
     """The first page's rows as the page holds them: each cell's figure as the API gave it."""
-    return list(b.page.evaluate("""() => [...document.querySelectorAll('#report-table tbody tr')]
+    script = """() => [...document.querySelectorAll('#report-table tbody tr')]
         .filter(tr => !tr.querySelector('.empty'))
-        .map(tr => Object.fromEntries([...tr.children].map(c => [c.dataset.col, JSON.parse(c.dataset.value)])))"""))  # type: ignore[attr-defined]
+        .map(tr => Object.fromEntries([...tr.children].map(c => [c.dataset.col, JSON.parse(c.dataset.value)])))"""
+    return list(b.page.evaluate(script))  # type: ignore[attr-defined]
 
 
 def same(value: Any, want: Any) -> bool:
@@ -118,6 +119,10 @@ def test_report_pages_show_the_api_figures_with_svg_charts(box: RunningAppliance
             assert parts.path == f"/api/v1/reports/{kind}/export"
             assert dict(urllib.parse.parse_qsl(parts.query)) == {"from": first, "to": end, "period": "hour",
                                                                  "format": fmt}
+            exported = page.request.get(href)  # type: ignore[attr-defined]
+            assert exported.status == 200, (kind, fmt, exported.text()[:300])
+            body = exported.body()
+            assert body.startswith(b"PK" if fmt == "xlsx" else b"\xef\xbb\xbf"), (kind, fmt)  # a zip; a BOM
         if kind == "queues":  # the definitions in the header
             definitions = page.locator(".report-definitions").inner_text()  # type: ignore[attr-defined]
             assert ZONE in definitions and "5 s" in definitions and "10 s" in definitions
@@ -143,6 +148,15 @@ def test_report_pages_show_the_api_figures_with_svg_charts(box: RunningAppliance
     lengths = [r["duration"] for r in table_values(b) if r["duration"] is not None]
     assert lengths == sorted(lengths, reverse=True) and len(lengths) > 3
     b.shot("en-reports-agent-state-log-sorted")
+    status, listing = box.api("GET", "/api/v1/pause_reasons?limit=100")
+    assert status == 200
+    pauses = {str(r["code"]): r["name"] for r in listing["items"]}
+    paused = page.locator("""#report-table tbody tr:has(td[data-col=state][data-value='"paused"'])""")  # type: ignore[attr-defined]
+    assert paused.count() >= 3  # the day's pauses, each shown with its reason's name, not its code
+    for i in range(paused.count()):
+        row = paused.nth(i)
+        code = json.loads(row.locator("td[data-col=reason]").get_attribute("data-value"))
+        assert row.locator("td[data-col=reason]").inner_text() == pauses[code]
 
     # the dashboard: today's figures are the day's sums, with two charts
     page.goto("/reports")  # type: ignore[attr-defined]

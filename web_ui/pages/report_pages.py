@@ -56,7 +56,13 @@ VALUES = {  # words for the values of text columns
 class Column:
     key: str
     label: str
-    fmt: str = "int"  # int, sec (h:mm:ss), pct, text, value (a word of VALUES), name (an id), time, period, list
+    # int, sec (h:mm:ss), pct, text, value (a word of VALUES), name (an id), time, period, list, reason (a
+    # state's: a pause code's name)
+    fmt: str = "int"
+
+    @property
+    def numeric(self) -> bool:
+        return self.fmt in ("int", "sec", "pct")
 
 
 def _c(key: str, label: str, fmt: str = "int") -> Column:
@@ -71,7 +77,7 @@ _CALLS = (_c("offered", N_("Offered")), _c("answered", N_("Answered")), _c("miss
           _c("transferred", N_("Transferred")))
 COLUMNS: dict[Kind, tuple[Column, ...]] = {
     Kind.QUEUES: (_c("period_start", N_("Period"), "period"), _c("queue", N_("Queue"), "name"),
-                  _c("queued", N_("Queued")), _c("offered", N_("Offered")), _c("answered", N_("Answered")),
+                  _c("queued", N_("Calls queued")), _c("offered", N_("Offered")), _c("answered", N_("Answered")),
                   _c("answered_in_sl", N_("Answered within target")),
                   _c("service_level", N_("Service level"), "pct"), _c("abandoned", N_("Abandoned")),
                   _c("short_abandoned", N_("Short abandons")), _c("abandon_rate", N_("Abandon rate"), "pct"),
@@ -100,9 +106,9 @@ COLUMNS: dict[Kind, tuple[Column, ...]] = {
                        _c("in_service_level", N_("Within target"), "bool"), _c("reason", N_("Reason"), "text"),
                        _c("call_id", N_("Call"), "text")),
     Kind.AGENT_STATE_LOG: (_c("since", N_("Began"), "time"), _c("agent", N_("Agent"), "name"),
-                           _c("state", N_("State"), "value"), _c("reason", N_("Reason"), "text"),
+                           _c("state", N_("State"), "value"), _c("reason", N_("Reason"), "reason"),
                            _c("until", N_("Until"), "time"), _c("duration", N_("Length"), "sec"),
-                           _c("by", N_("Changed by"), "text")),
+                           _c("by", N_("Changed by"), "value")),
     Kind.IVR_JOURNEYS: (_c("started", N_("Started"), "time"), _c("caller", N_("Caller"), "text"),
                         _c("did", N_("Number dialled"), "text"), _c("entry_flow", N_("Flow"), "name"),
                         _c("duration", N_("Time in IVR"), "sec"), _c("path", N_("Path taken"), "list"),
@@ -170,13 +176,17 @@ def flatten(kind: Kind, row: Mapping[str, Any]) -> dict[str, Any]:
 class Cells:
     """Turns a value into what a cell shows, in the viewer's language."""
 
-    def __init__(self, _: Callable[[str], str], zone: ZoneInfo, period: Period, names: Mapping[str, str]) -> None:
-        self._, self.zone, self.period, self.names = _, zone, period, names
+    def __init__(self, _: Callable[[str], str], zone: ZoneInfo, period: Period, names: Mapping[str, str],
+                 pauses: Mapping[str, str] | None = None) -> None:
+        self._, self.zone, self.period, self.names, self.pauses = _, zone, period, names, pauses or {}
 
-    def text(self, column: Column, value: Any) -> str:
+    def text(self, column: Column, value: Any, row: Mapping[str, Any] | None = None) -> str:
         if value is None or value == "":
             return "—" if column.fmt in ("pct", "sec", "time", "bool") else ""
         fmt = column.fmt
+        if fmt == "reason":
+            paused = row is not None and row.get("state") == "paused"
+            return self.pauses.get(str(value), str(value)) if paused else str(value)
         if fmt == "pct":
             return f"{float(value) * 100:.1f}%"
         if fmt == "sec":
@@ -312,10 +322,12 @@ async def run_report(ui: WebUi, viewer: Viewer, query: ReportQuery) -> Report:
 
 
 def header_of(report: Report, names: Mapping[str, str], _: Callable[[str], str]) -> list[tuple[str, str]]:
-    """The report's definitions, as shown above its table."""
-    lines = [(_("Time zone"), report.time_zone),
-             (_("Short abandon"), _("callers who hang up within %(s)s s are not counted as abandoned")
-              % {"s": f"{report.header['short_abandon_s']:g}"})]
+    """The report's definitions, as shown above its table (the short-abandon threshold where calls wait in
+    queues: the queue reports and the agents', whose offers come from queues)."""
+    lines = [(_("Time zone"), report.time_zone)]
+    if report.kind not in (Kind.IVR, Kind.IVR_JOURNEYS, Kind.AGENT_STATES, Kind.AGENT_STATE_LOG):
+        lines.append((_("Short abandon"), _("callers who hang up within %(s)s s are not counted as abandoned")
+                      % {"s": f"{report.header['short_abandon_s']:g}"}))
     levels = report.header.get("service_level")
     if levels is not None:
         basis = {"offered": _("over calls offered"), "answered": _("over calls answered")}
@@ -378,8 +390,10 @@ def make_blueprint(ui: WebUi) -> Blueprint:
         pages = max(1, -(-len(rows) // PAGE_SIZE))
         page = min(page, pages)
         shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-        cells = Cells(_, zone, period, names)
-        table = [[(c, cells.text(c, r.get(c.key)), json.dumps(r.get(c.key))) for c in columns] for r in shown]
+        zh = viewer.language == "zh_CN"
+        pauses = {str(p.code): str(p.name_zh if zh else p.name) for p in ui.config.store.list("pause_reasons")}
+        cells = Cells(_, zone, period, names, pauses)
+        table = [[(c, cells.text(c, r.get(c.key), r), json.dumps(r.get(c.key))) for c in columns] for r in shown]
         export = {fmt: f"/api/v1/reports/{kind}/export?{args.query(format=fmt)}" for fmt in ("xlsx", "csv")}
         return render(ui, request, "reports/report.html", viewer=viewer, kind=which, title=_(TITLES[which]),
                       detail=detail, args=args, inputs=inputs, errors=errors, report=report, columns=columns, table=table,
