@@ -165,7 +165,7 @@ document.addEventListener("DOMContentLoaded", () => {
         agent.state = e.new; agent.reason = e.reason; agent.since = e.at;
         if (e.new !== "logged_out") window.localStorage.removeItem(MONITOR_KEY);
         // back to idle or busy: a consultation that rang here is over (no call event says so to this desk)
-        if (call && ["idle", "paused", "logged_out", "disconnected"].includes(e.new) && call.phase !== "ringing") endCall();
+        if (call && ["idle", "paused", "logged_out", "disconnected"].includes(e.new)) endCall();
         break;
       case "calls.ringing":
         if (e.agent !== me || e.role === "supervisor") return;
@@ -287,8 +287,19 @@ document.addEventListener("DOMContentLoaded", () => {
     }));
   }
   window.setInterval(() => {
-    if (document.visibilityState === "visible" && Date.now() - queuesRead > 4500) loadQueues();
+    if (document.visibilityState === "visible" && Date.now() - queuesRead > 4500) { loadQueues(); stillRinging(); }
   }, 1000);
+
+  // A phone that rang here and stopped without an answer (the caller hung up, the ring timed out, a transfer
+  // went elsewhere) is not always an event this agent's stream carries: the call's own record says.
+  async function stillRinging() {
+    if (!call || call.phase !== "ringing" || now() - call.since < 5) return;
+    const id = call.id;
+    const result = await api("GET", "/api/v1/calls/" + encodeURIComponent(id));
+    if (!call || call.id !== id || call.phase !== "ringing") return;
+    const mine = result.ok && result.data ? result.data.legs.filter(l => l.agent === me) : [];
+    if (result.status === 404 || result.status === 403 || (mine.length && mine.every(l => l.ended))) { endCall(); draw(); }
+  }
 
   // ---------------------------------------------------------------- state actions
 
