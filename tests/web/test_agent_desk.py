@@ -6,7 +6,8 @@ with its recording and a service record.
 
 1. 1005 calls: 1002's desk pops the customer within a second of the ring (the agent leg's creation),
    flagged VIP, with last week's call (its recording plays) and its service record, and the IVR path and keys
-   the caller took. 1002 types notes, saves a service record with the call, marks an intended customer,
+   the caller took. Held from the desk; the desk's WebSocket is killed on the server's side (`ss -K`) while the
+   call is resumed: it reconnects and shows the call resumed, from its new reading of the state. 1002 types notes, saves a service record with the call, marks an intended customer,
    consults 1003 (whose desk pops the same customer with the notes) and goes back to the caller, then
    transfers the caller to 1003 from the desk; 1003's desk pops the same customer with 1002's notes again.
    1003 hangs up from the desk, and the service record is found from the call's CDR.
@@ -21,6 +22,7 @@ The desk is audited by axe in both languages, and the CSP is never violated.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import threading
 import time
@@ -39,7 +41,8 @@ from tests.e2e.harness import MEDIA_FIXTURES, RunningAppliance, sipp_available, 
 from tests.web.conftest import Browser, base_of, open_page, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop,
-              pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed")]
+              pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed"),
+              pytest.mark.skipif(shutil.which("ss") is None, reason="ss (iproute2) is not installed")]
 
 PCAP = MEDIA_FIXTURES / "g711a.pcap"
 AXE = Path(__file__).resolve().parents[2] / "web_ui" / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
@@ -152,6 +155,13 @@ def desk(playwright_browser: object, box: RunningAppliance, user: str, staff: st
     return b
 
 
+def kill_page_sockets(box: RunningAppliance) -> None:
+    """Destroy, in the kernel, the box's end of every TCP connection to its HTTP port: the pages' WebSockets."""
+    result = subprocess.run(["ss", "-K", "-t", "state", "established", f"( sport = :{box.http_port} )"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and f":{box.http_port}" in result.stdout, (result.stdout, result.stderr)
+
+
 def seen_at(b: Browser, key: str, value: str, after: float = 0.0) -> float:
     for k, v, at in b.page.evaluate("window.seen"):  # type: ignore[attr-defined]
         if k == key and v == value and at >= after:
@@ -259,6 +269,15 @@ def test_the_desk_pops_the_customer_passes_the_record_on_and_saves_a_service_rec
     expect(p1.locator("#dk-phase")).to_have_text("保持中")
     expect(p1.locator("#dk-hold")).to_have_text("恢复")
     assert box.api("GET", f"/api/v1/calls/{call_id}")[1]["on_hold"] is True
+    # the desk's stream is cut while the call is resumed elsewhere: it reconnects and shows the call as it is now
+    kill_page_sockets(box)
+    assert box.api("POST", f"/api/v1/calls/{call_id}/hold", {"on": False})[0] == 202
+    expect(p1.locator("#desk")).to_have_attribute("data-connects", "2", timeout=10_000)
+    expect(p1.locator("#desk")).to_have_attribute("data-state", "live")
+    expect(p1.locator("#dk-phase")).to_have_text("通话中")
+    expect(p1.locator("#desk")).to_have_attribute("data-customer", str(customer_id))
+    p1.click("#dk-hold")
+    expect(p1.locator("#dk-phase")).to_have_text("保持中")
     p1.click("#dk-hold")
     expect(p1.locator("#dk-phase")).to_have_text("通话中")
     assert box.api("GET", f"/api/v1/calls/{call_id}")[1]["on_hold"] is False
