@@ -62,7 +62,7 @@ typecheck: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=40
+	bash tests/run_suite.sh $(VENV)
 
 # The fast set while working: everything not marked slow.
 test-fast: setup
