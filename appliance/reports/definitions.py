@@ -107,14 +107,15 @@ WHERE r.event = 'overflowed' AND r.queue IN ({{queues}}) AND r.at >= ? AND r.at 
     AND x.at <= r.at)
 """
 
-# Each state an agent entered (its agent-log line) with the line that ended it, if it has ended.
+# Each state an agent entered (its agent-log line), in each agent's order; the line that ended it is the next
+# one (looked up after the range for each agent's last state).
 _STATE_LOG = """
-SELECT r.agent, r.state_to AS state, r.reason, r.at AS since, json_extract(r.data, '$.by') AS by,
-       n.at AS until, json_extract(n.data, '$.duration') AS duration
-FROM agent_log r LEFT JOIN agent_log n ON n.id = (
-    SELECT x.id FROM agent_log x WHERE x.agent = r.agent AND x.at >= r.at AND x.id > r.id ORDER BY x.at, x.id LIMIT 1)
-WHERE r.agent IN ({agents}) AND r.at >= ? AND r.at < ?
+SELECT r.id, r.agent, r.state_to AS state, r.reason, r.at AS since, json_extract(r.data, '$.by') AS by,
+       json_extract(r.data, '$.duration') AS duration
+FROM agent_log r WHERE r.agent IN ({agents}) AND r.at >= ? AND r.at < ? ORDER BY r.agent, r.at, r.id
 """
+_STATE_END = ("SELECT at, json_extract(data, '$.duration') FROM agent_log WHERE agent = ? AND at >= ? "
+              "AND (at > ? OR id > ?) ORDER BY at, id LIMIT 1")
 
 # Journeys that have ended (the `ended` line holds the entry flow, start, length, path and outcome), found
 # through the calls that started in the range (CDRs) or are still going (open rows).
@@ -149,19 +150,29 @@ def _queue_calls(conn: sqlite3.Connection, q: ReportQuery, policy: ReportPolicy)
         else:
             outcome = "timed_out" if data.get("reason") == TIMED_OUT else "overflowed"
         in_sl = None if outcome != "answered" or wait is None else wait <= policy.level(str(r["queue"])).target_s
-        out.append({**r, "caller": r["caller"] or "", "agent": r["agent"] if event == "answered" else None,
-                    "outcome": outcome, "reason": str(data.get("reason") or ""), "target": str(data.get("target") or ""),
-                    "wait": wait, "in_service_level": in_sl})
+        out.append({**r, "entered": _r3(r["entered"]), "left_at": _r3(r["left_at"]), "caller": r["caller"] or "",
+                    "agent": r["agent"] if event == "answered" else None, "outcome": outcome,
+                    "reason": str(data.get("reason") or ""), "target": str(data.get("target") or ""),
+                    "wait": _r3(wait), "in_service_level": in_sl})
     out.sort(key=lambda r: (r["entered"], r["queue"], r["call_id"]))
     return out
 
 
+def _r3(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
 def _state_log(conn: sqlite3.Connection, q: ReportQuery, staff: Mapping[str, str]) -> list[dict[str, Any]]:
     agents = q.agents if q.agents is not None else tuple(sorted(staff))
+    lines = conn.execute(_STATE_LOG.format(agents=_marks(agents)), [*agents, int(q.start), int(q.end)]).fetchall()
     out = []
-    for r in _rows(conn, _STATE_LOG.format(agents=_marks(agents)), [*agents, int(q.start), int(q.end)]):
-        duration = None if r["until"] is None else _number(r["duration"]) or r["until"] - r["since"]
-        out.append({**r, "by": r["by"] or "", "duration": duration})  # None: the state is still going
+    for i, (id_, agent, state, reason, since, by, _duration) in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) and lines[i + 1][1] == agent else None
+        end = (nxt[4], nxt[6]) if nxt is not None else conn.execute(_STATE_END, (agent, since, since, id_)).fetchone()
+        until = None if end is None else float(end[0])  # None: the state is still going
+        duration = None if until is None else _number(end[1]) or until - since
+        out.append({"agent": agent, "state": state, "reason": reason, "since": _r3(since), "by": by or "",
+                    "until": _r3(until), "duration": _r3(duration)})
     out.sort(key=lambda r: (r["since"], r["agent"]))
     return out
 
@@ -177,8 +188,8 @@ def _journeys(conn: sqlite3.Connection, q: ReportQuery) -> list[dict[str, Any]]:
         if not start <= started < end or (flows is not None and entry not in flows):
             continue
         outcome = str(data.get("exit_reason") or "")
-        out.append({**r, "started": started, "entry_flow": entry, "caller": str(data.get("caller") or ""),
-                    "did": str(data.get("did") or ""), "duration": _number(data.get("duration")),
+        out.append({**r, "started": _r3(started), "entry_flow": entry, "caller": str(data.get("caller") or ""),
+                    "did": str(data.get("did") or ""), "duration": _r3(_number(data.get("duration"))),
                     "outcome": IVR_OUTCOMES.get(outcome, outcome), "exit_reason": outcome,
                     "path": [str(p) for p in data.get("path") or ()], "keys": str(data.get("keys") or ""),
                     "destination": str(data.get("destination") or "")})
@@ -188,8 +199,8 @@ def _journeys(conn: sqlite3.Connection, q: ReportQuery) -> list[dict[str, Any]]:
 
 def detail(conn: sqlite3.Connection, q: ReportQuery, zone: ZoneInfo, policy: ReportPolicy,
            staff: Mapping[str, str]) -> list[dict[str, Any]]:
-    """A detail list's rows, oldest first, each with the local label of its half-hour (`period_*`) and, per
-    row, local times (`*_label`); `staff`: the configured agents (the state log of everyone)."""
+    """A detail list's rows, oldest first, each with the period it began in (`period_start`, `period_label`);
+    `staff`: the configured agents (the state log of everyone)."""
     install(conn)
     if q.kind is Kind.QUEUE_CALLS:
         rows, at = _queue_calls(conn, q, policy), "entered"
@@ -197,11 +208,15 @@ def detail(conn: sqlite3.Connection, q: ReportQuery, zone: ZoneInfo, policy: Rep
         rows, at = _state_log(conn, q, staff), "since"
     else:
         rows, at = _journeys(conn, q), "started"
+    periods: dict[int, tuple[int, str]] = {}  # half-hour → its period (a month's list has 150,000 rows)
     out = []
     for r in rows:
-        start = period_start(slot_of(r[at]), q.period, zone)
-        out.append({"period_start": start, "period_label": label(start, zone), "at_label": label(r[at], zone),
-                    **_rounded(r)})
+        slot = slot_of(r[at])
+        if slot not in periods:
+            start = period_start(slot, q.period, zone)
+            periods[slot] = (start, label(start, zone))
+        start, text = periods[slot]
+        out.append({"period_start": start, "period_label": text, **r})
     return out
 
 
