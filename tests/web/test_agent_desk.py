@@ -214,7 +214,13 @@ def test_the_desk_pops_the_customer_passes_the_record_on_and_saves_a_service_rec
     p1: Any = first.page
     sales = p1.locator("#dk-qtable tr[data-queue='sales']")
     expect(sales.locator("td").nth(2)).to_have_text("1 / 2")  # of the two logged in, 1002 is idle (1003 busy)
+    expect(p1.locator("#dk-keys")).to_be_hidden()
+    p1.click(".dk-help button")  # the keyboard shortcuts (an Alpine component)
+    expect(p1.locator("#dk-keys")).to_be_visible()
+    expect(p1.locator(".dk-help button")).to_have_attribute("aria-expanded", "true")
     first.shot("zh-desk-signed-in")
+    p1.click(".dk-help button")
+    expect(p1.locator("#dk-keys")).to_be_hidden()
     for b in (first, second):
         b.page.evaluate(OBSERVER)  # type: ignore[attr-defined]
 
