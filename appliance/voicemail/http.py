@@ -1,4 +1,4 @@
-"""Voicemail routes: list, details, audio (ranged), mark handled with a note."""
+"""Voicemail routes: list, details, audio (ranged), a note written or changed, mark handled with a note."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from sanic.response import HTTPResponse
 
 from appliance.auth.models import READ_CONFIG
 from appliance.domain.models import Role
+from appliance.errors import FieldError, ValidationFailed
 from appliance.http_api import Api, Param, body_of, int_arg, ok, page_schema, send_file, session_of
 from appliance.voicemail.service import VoicemailService
 
 HANDLERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
+MAX_NOTE = 1000
 
 
 def make_blueprint(api: Api, service: VoicemailService) -> Blueprint:
@@ -49,6 +51,14 @@ def make_blueprint(api: Api, service: VoicemailService) -> Blueprint:
         note = str(body.get("note", "")) if isinstance(body, dict) else ""
         return ok(asdict(service.mark_handled(key, note, session_of(request).user)))
 
+    async def note(request: Request, key: str) -> HTTPResponse:
+        body = body_of(request)
+        text = body.get("note") if isinstance(body, dict) else None
+        if not isinstance(text, str) or len(text) > MAX_NOTE:
+            raise ValidationFailed([FieldError("note", "type", f"note: a text of at most {MAX_NOTE} characters",
+                                               f"note: 应为不超过 {MAX_NOTE} 个字符的文字")])
+        return ok(asdict(service.set_note(key, text)))
+
     api.route(bp, "GET", "/api/v1/voicemail", list_, summary="List voicemail messages (语音留言)", tag="voicemail",
               operation_id="list_voicemail", roles=READ_CONFIG, response=page_schema(message),
               params=(Param("box"), Param("handled", schema={"type": "boolean"}),
@@ -65,4 +75,10 @@ def make_blueprint(api: Api, service: VoicemailService) -> Blueprint:
               operation_id="handle_voicemail", roles=HANDLERS,
               request={"type": "object", "properties": {"note": {"type": "string", "maxLength": 1000}}},
               response=message, errors=(401, 403, 404, 409))
+    api.route(bp, "PUT", "/api/v1/voicemail/{key}/note", note,
+              summary="Write or change a message's note (备注), handled or not", tag="voicemail",
+              operation_id="voicemail_note", roles=HANDLERS,
+              request={"type": "object", "required": ["note"],
+                       "properties": {"note": {"type": "string", "maxLength": MAX_NOTE}}},
+              response=message, errors=(401, 403, 404, 422))
     return bp

@@ -109,6 +109,12 @@ class VoicemailService:
             raise NotFound("voicemail audio", message_id)
         return path
 
+    def set_note(self, message_id: str, note: str) -> VoicemailMessage:
+        """Write or change the message's note (备注), handled or not: what the listener wants kept for later."""
+        self.get(message_id)
+        self.records.conn.execute("UPDATE voicemail SET note = ? WHERE id = ?", (note[:1000], message_id))
+        return self.get(message_id)
+
     def mark_handled(self, message_id: str, note: str, by: str) -> VoicemailMessage:
         message = self.get(message_id)
         if message.handled:

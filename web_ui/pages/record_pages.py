@@ -5,8 +5,9 @@ The lists are read through `appliance.records.search.CallRecords` (a worker thre
 its own, indexed offset paging) and the voicemail service; recordings are played from the ranged recordings
 route, chosen ones downloaded as one streamed zip (`/api/v1/recordings.zip`), and a number is called back
 through click-to-dial (`POST /api/v1/calls`) only when the viewer's dial class allows it — the API checks
-the same rule again. Agents see only the calls they took; missed calls and voicemail are for the people who
-watch the floor (admins, supervisors, QA), as the voicemail API is.
+the same rule again. Agents see only the calls they took; a supervisor the calls of the agents in the groups
+they manage and the calls no agent took (as the export does); missed calls and voicemail are for the people
+who watch the floor (admins, supervisors, QA), as the voicemail API is.
 
 A filter the page cannot read is named in a message above the list (400), never a 500.
 """
@@ -150,7 +151,16 @@ def _dialler(ui: WebUi, viewer: Viewer) -> Any:
     return lambda number: bool(number) and may_dial(allowed, str(number), extensions).allowed
 
 
-def _call_query(f: Filters, viewer: Viewer, *, missed: str = "") -> CallQuery:
+def _agents_seen(ui: WebUi, viewer: Viewer) -> tuple[str, ...] | None:
+    """A supervisor's scope over call records (as the export's): the agents of the groups they manage and
+    themself; None for those who see every call."""
+    if viewer.scope.everyone or viewer.session.role != Role.SUPERVISOR:
+        return None
+    return tuple(s.employee_no for s in ui.config.store.list("staff")
+                 if viewer.scope.sees_staff(s.employee_no, s.work_group))
+
+
+def _call_query(ui: WebUi, f: Filters, viewer: Viewer, *, missed: str = "") -> CallQuery:
     agent_only = viewer.session.role == Role.AGENT
     sort = f.choice("sort", tuple(SORTS), "started")
     order = f.choice("order", ("desc", "asc"), "desc")
@@ -160,9 +170,21 @@ def _call_query(f: Filters, viewer: Viewer, *, missed: str = "") -> CallQuery:
         direction=f.choice("direction", DIRECTIONS), result=f.choice("result", RESULTS),
         min_duration=f.number("min_duration", 0, 10**6), max_duration=f.number("max_duration", 0, 10**6),
         missed=missed, only_agent=(viewer.session.staff or "-") if agent_only else None,
+        agents_seen=_agents_seen(ui, viewer),
         sort=sort, descending=order == "desc",
         offset=int(f.number("offset", 0, 10**7) or 0), limit=int(f.choice("limit", [str(n) for n in PAGE_SIZES], "50")),
     )
+
+
+def export_query(query: CallQuery) -> str | None:
+    """The call list's filters as `GET /api/v1/cdr/export` reads them (the CDR list's: exact matches, a start
+    time range); None when the list is filtered on what the export cannot express (a number matched as caller
+    or callee, or by prefix; a duration), so no export claims to be the list when it would hold more."""
+    if query.number or query.min_duration is not None or query.max_duration is not None:
+        return None
+    params: dict[str, object] = {"since": query.since, "until": query.until, "agent": query.agent,
+                                 "queue": query.queue, "direction": query.direction, "disposition": query.result}
+    return urlencode({k: (f"{v:.0f}" if isinstance(v, float) else v) for k, v in params.items() if v not in ("", None)})
 
 
 def _pager(f: Filters, page: CallPage) -> dict[str, Any]:
@@ -201,9 +223,9 @@ def make_blueprint(ui: WebUi) -> Blueprint:
         viewer = viewer_of(ui, request, ANY_ROLE)
         _ = ui.languages.gettext(viewer.language)
         f = Filters(ui, request, _)
-        query = _call_query(f, viewer)
+        query = _call_query(ui, f, viewer)
         page = await services().search(query)
-        export = f.query_string()
+        export = export_query(query)
         return render(ui, request, "records/calls.html", viewer=viewer, status=400 if f.problems else 200,
                       f=f, query=query, page=page, pager=_pager(f, page), export=export, **common(viewer))
 
@@ -212,7 +234,7 @@ def make_blueprint(ui: WebUi) -> Blueprint:
         _ = ui.languages.gettext(viewer.language)
         f = Filters(ui, request, _)
         kind = f.choice("kind", MISSED_KINDS)
-        query = _call_query(f, viewer, missed=kind or "any")
+        query = _call_query(ui, f, viewer, missed=kind or "any")
         records = services()
         page = await records.search(query)
         counts = await records.missed_counts(query)
