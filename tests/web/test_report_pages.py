@@ -127,6 +127,12 @@ def test_report_pages_show_the_api_figures_with_svg_charts(box: RunningAppliance
             definitions = page.locator(".report-definitions").inner_text()  # type: ignore[attr-defined]
             assert ZONE in definitions and "5 s" in definitions and "10 s" in definitions
             assert data["header"]["service_level"]["support"]["basis"] == "answered"
+            chart = json.loads(page.locator("#report-chart").get_attribute("data-chart"))  # type: ignore[attr-defined]
+            hours = (datetime.fromisoformat(end).replace(tzinfo=ZoneInfo(ZONE)).timestamp()
+                     - datetime.fromisoformat(first).replace(tzinfo=ZoneInfo(ZONE)).timestamp()) / 3600
+            assert len(chart["x"]) == hours  # every hour of the day (23 or 25 when the clocks change)
+            answered = next(s for s in chart["series"] if s["name"] == "Answered")["data"]
+            assert sum(answered) == sum(r["answered"] for r in data["rows"])  # the quiet hours are zeros
 
     # the period-size switch (by keyboard: focus the control, choose, and the form goes)
     page.goto(f"/reports/queues?{query}")  # type: ignore[attr-defined]

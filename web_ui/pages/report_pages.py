@@ -30,10 +30,12 @@ from appliance.errors import ApplianceError, Forbidden
 from appliance.reports.definitions import DETAIL_KINDS
 from appliance.reports.http import query_of, scoped
 from appliance.reports.models import Kind, Period, Report, ReportQuery
+from appliance.reports.periods import slot_periods
 from web_ui.i18n import N_
 from web_ui.pages.context import PageForbidden, Viewer, WebUi, render, viewer_of
 
 PAGE_SIZE = 50
+MAX_CHART_SLOTS = 2 * 24 * 92  # up to a quarter's half-hours the chart shows every period, quiet ones too
 FILTERS = ("from", "to", "period", "queue", "agent", "group", "flow")
 STATES = ("idle", "ringing", "on_call", "wrap_up", "paused", "disconnected")
 
@@ -228,9 +230,12 @@ def sort_rows(rows: list[dict[str, Any]], key: str, descending: bool) -> list[di
 
 
 def chart_of(kind: Kind, rows: list[dict[str, Any]], period: Period, zone: ZoneInfo,
-             _: Callable[[str], str]) -> dict[str, Any]:
-    """Series summed per period over every row of the report (not just the page shown)."""
+             _: Callable[[str], str], span: tuple[float, float]) -> dict[str, Any]:
+    """Series summed per period over every row of the report (not just the page shown), every period of the
+    range on the axis (a trend shows its quiet hours as nothing, not as missing)."""
     periods = sorted({int(r["period_start"]) for r in rows})
+    if (span[1] - span[0]) / 1800 <= MAX_CHART_SLOTS:
+        periods = sorted({p for _slot, p in slot_periods(int(span[0]), int(span[1]), period, zone)} | set(periods))
     index = {p: i for i, p in enumerate(periods)}
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(periods))
     names: dict[str, str] = {}
@@ -380,7 +385,7 @@ def make_blueprint(ui: WebUi) -> Blueprint:
         descending = request.args.get("dir") == "desc"
         rows = [flatten(which, r) for r in report.rows] if report else []
         period = Period(args.values["period"]) if args.values["period"] in tuple(Period) else Period.HOUR
-        chart = chart_of(which, rows, period, zone, _) if rows else None
+        chart = chart_of(which, rows, period, zone, _, (report.start, report.end)) if report and rows else None
         if sort:
             rows = sort_rows(rows, sort, descending)
         try:
@@ -442,8 +447,8 @@ def make_blueprint(ui: WebUi) -> Blueprint:
                        f"{totals['abandoned'] / offered * 100:.1f}%" if offered else "—"),
                       ("avg_wait", _("Average wait"),
                        duration(totals["wait_total"] / totals["waited"]) if totals["waited"] else "—")]
-        hour_chart = chart_of(kind, [dict(r) for r in by_hour.rows], Period.HOUR, zone, _)
-        day_chart = chart_of(kind, [dict(r) for r in by_day.rows], Period.DAY, zone, _)
+        hour_chart = chart_of(kind, [dict(r) for r in by_hour.rows], Period.HOUR, zone, _, (start, end))
+        day_chart = chart_of(kind, [dict(r) for r in by_day.rows], Period.DAY, zone, _, (week_start, end))
         queue_rows = [] if agent_only else [r for r in (await run_report(ui, viewer, ReportQuery(
             kind=Kind.QUEUES, period=Period.DAY, start=start, end=end))).rows]
         cells = Cells(_, zone, Period.DAY, names)
