@@ -396,7 +396,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
 
     web = WebUi(api, core.auth, core.config, Languages.load(), AssetManifest.load(), health, __version__,
                 monitoring=monitoring, backups=backups, firmware=firmware, provisioning=prov, hardware=hardware,
-                reports=reports)
+                reports=reports, customers=customers)
     http_app = build_http_app(
         api, blueprints, health, started_at=lambda: holder[0].started_at, now=core.clock.monotonic,
         html_error=lambda request, exc: page_error(web, request, exc),

@@ -24,7 +24,7 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from appliance.auth.models import ANY_ROLE, WRITE_CONFIG
+from appliance.auth.models import ANY_ROLE, WRITE_CONFIG, Session
 from appliance.configuration.service import ConfigService
 from appliance.customers.errors import BadParameter, CustomerNotFound, ServiceRecordNotFound
 from appliance.customers.exchange import export_customers, file_format, import_customers
@@ -117,18 +117,22 @@ def _text_arg(request: Request, name: str, max_len: int = 100) -> str | None:
     return str(raw)
 
 
+def visible_managers(config: ConfigService, session: Session) -> frozenset[str] | None:
+    """The account managers whose customers a session may list (None: all of them), by the staff data scope;
+    the unassigned customers are everyone's."""
+    scope = config.scope_of(session.role, session.staff)
+    if scope.everyone:
+        return None
+    visible = {str(s.employee_no) for s in config.store.list("staff")
+               if scope.sees_staff(str(s.employee_no), s.work_group or None)}
+    return frozenset(visible | ({session.staff} if session.staff else set()))
+
+
 def make_blueprint(api: Api, service: CustomerService, config: ConfigService) -> Blueprint:
     bp = Blueprint("customers", url_prefix="")
 
     def managers_of(request: Request) -> frozenset[str] | None:
-        """The account managers whose customers the viewer may list (None: all)."""
-        session = session_of(request)
-        scope = config.scope_of(session.role, session.staff)
-        if scope.everyone:
-            return None
-        visible = {str(s.employee_no) for s in config.store.list("staff")
-                   if scope.sees_staff(str(s.employee_no), s.work_group or None)}
-        return frozenset(visible | ({session.staff} if session.staff else set()))
+        return visible_managers(config, session_of(request))
 
     def search_of(request: Request) -> Search:
         field, value = _text_arg(request, "field", 32), _text_arg(request, "value", 500)

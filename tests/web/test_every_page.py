@@ -29,6 +29,9 @@ def _pages(web_box: RunningAppliance) -> list[str]:
     pages.append("/live/wallboard")
     pages.append("/live/console")  # the supervisor console (admins too)
     pages.append("/desk")  # the admin has no staff link: the desk says so
+    status, customer = web_box.api("POST", "/api/v1/customers", {"name": "每页"})  # one per language: no number
+    assert status == 201, customer
+    pages += ["/customers", "/customers/new", "/customers/import", f"/customers/{customer['id']}"]
     pages += ["/reports", *(f"/reports/{kind}" for kind in ("queues", "agent-calls", "agent-states", "groups", "ivr",
                                                             "queue-calls", "agent-state-log", "ivr-journeys"))]
     for kind in KIND_TITLES:

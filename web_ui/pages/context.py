@@ -28,6 +28,7 @@ from web_ui.labels import KIND_TITLES, SECTIONS, VALUE_LABELS
 
 if TYPE_CHECKING:
     from appliance.backups.service import BackupService
+    from appliance.customers.service import CustomerService
     from appliance.records.search import CallRecords
     from appliance.reports.service import ReportService
     from appliance.snmp.builder import Monitoring
@@ -83,6 +84,7 @@ class WebUi:
     call_records: CallRecords | None = None  # call records and missed calls (Records pages)
     voicemail: VoicemailService | None = None  # voicemail messages (Records → Voicemail)
     reports: ReportService | None = None  # statistics reports and detail lists (None: not built)
+    customers: CustomerService | None = None  # customers and service records (the Customers pages)
 
     def zone(self) -> ZoneInfo:
         try:
@@ -156,11 +158,15 @@ def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSectio
         records += [MenuItem("/records/missed", _("Missed calls"), path.startswith("/records/missed")),
                     MenuItem("/records/voicemail", _("Voicemail"), path.startswith("/records/voicemail"))]
     sections.append(MenuSection(_("Records"), tuple(records)))
+    customers = MenuItem("/customers", _("Customers"), path.startswith("/customers"))  # every role (scoped)
+    if not viewer.can_read_config:  # agents: only the customers page (the section below holds it for the rest)
+        sections.append(MenuSection(_("Customers"), (customers,)))
     if viewer.can_read_config:
         for label, kinds in SECTIONS:
             items = tuple(MenuItem(f"/admin/{k}", _(KIND_TITLES[k][0]), path.startswith(f"/admin/{k}"))
                           for k in kinds)
             items += (MenuItem("/admin/prompts", _("Prompts"), path.startswith("/admin/prompts")),) if label == "Call center" else ()
+            items = ((customers,) if label == "Customers" else ()) + items
             sections.append(MenuSection(_(label), items))
     system: list[MenuItem] = []
     if viewer.can_write:

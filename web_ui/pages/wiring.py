@@ -16,6 +16,7 @@ from web_ui.pages import (
     backup_pages,
     bulk_pages,
     console,
+    customer_pages,
     desk_pages,
     firmware_pages,
     hardware_pages,
@@ -57,6 +58,7 @@ def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(report_pages.make_blueprint(ui))
     app.blueprint(record_pages.make_blueprint(ui))
     app.blueprint(desk_pages.make_blueprint(ui))
+    app.blueprint(customer_pages.make_blueprint(ui))
 
     @app.exception(PageRedirect)
     async def page_redirect(request: Request, exc: PageRedirect) -> HTTPResponse:
