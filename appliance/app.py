@@ -407,7 +407,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     appliance = Appliance(run, core, http_app)
     # Started in this order, stopped in the reverse: what a crash left is put right before the journal writes
     # anything new; the journal outlives the calls whose records it writes.
-    recovery = CrashRecovery(core.records, core.data_dir, core.clock, repair_recent)
+    recovery = CrashRecovery(core.records, core.data_dir, core.clock, repair_recent, reports.open_writer())
     appliance.services.append(recovery)
     appliance.services.append(RecordJournal(core.records, core.bus, clock=core.clock, open_writer=reports.open_writer()))
     appliance.services.append(exports)

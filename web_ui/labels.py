@@ -157,6 +157,7 @@ FIELD_LABELS: dict[str, str] = {
     "crm_vip_timeout_s": N_("CRM look-up timeout (s)"),
     "crm_customer_url": N_("CRM customer look-up URL (screen pop)"),
     "crm_customer_timeout_s": N_("CRM customer look-up timeout (s)"),
+    "agents_after_restart": N_("Agents after a restart"),
 }
 
 VALUE_LABELS: dict[str, str] = {
@@ -177,6 +178,7 @@ VALUE_LABELS: dict[str, str] = {
     "ivr": N_("IVR node"), "external": N_("External number"),
     "exact": N_("Exact number"), "prefix": N_("Number prefix"), "true": N_("Yes"), "false": N_("No"),
     "zh_CN": N_("Simplified Chinese"), "en": N_("English"),
+    "logged_out": N_("Logged out"), "last_state": N_("Back in their last state"),
 }
 
 # The audit log's actions, as the log records them.

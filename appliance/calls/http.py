@@ -238,7 +238,9 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore,
         scope = scope_of(session)
         calls = [c for c in calls if sees_call(scope, _call_agents(c), c.queue)]
         items = [call_summary(c) for c in calls]
-        return ok({"items": items, "total": len(items), "offset": 0, "limit": len(items)})
+        # `at`: the box's clock, so a page counts durations from `started_at` whatever its own clock says
+        return ok({"items": items, "total": len(items), "offset": 0, "limit": len(items),
+                   "at": round(controller().clock.wall(), 3)})
 
     async def get_call(request: Request, call_id: str) -> HTTPResponse:
         return ok(call_detail(visible_call(request, call_id)))
@@ -498,8 +500,10 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore,
                                                 "data": {"type": "object"}}, "additionalProperties": True}
     off = 503
 
+    calls_page = page_schema(call_ref)
+    calls_page["properties"]["at"] = {"type": "number", "description": "the box's time now (epoch seconds)"}
     api.route(bp, "GET", "/api/v1/calls", list_calls, summary="Active calls (当前通话); agents see their own",
-              tag="calls", operation_id="list_calls", roles=ANY_ROLE, response=page_schema(call_ref),
+              tag="calls", operation_id="list_calls", roles=ANY_ROLE, response=calls_page,
               errors=(401, 403, off))
     api.route(bp, "GET", "/api/v1/calls/{call_id}", get_call,
               summary="One active call with its legs, IVR path, variables and timeline", tag="calls",

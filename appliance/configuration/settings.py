@@ -29,6 +29,8 @@ class GlobalSettings:
     crm_vip_timeout_s: Annotated[float, Field(ge=0.1, le=10.0)] = 1.5
     crm_customer_url: HttpUrl = ""  # the screen pop also asks this CRM for the caller (appliance.customers.external)
     crm_customer_timeout_s: Annotated[float, Field(ge=0.1, le=5.0)] = 1.0
+    # after a restart, agents come back logged out, or in the state they were in (appliance.acd.restore)
+    agents_after_restart: Literal["logged_out", "last_state"] = "logged_out"
 
 
 SETTING_NAMES = tuple(f.name for f in fields(GlobalSettings))

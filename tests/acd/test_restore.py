@@ -6,6 +6,7 @@ from appliance.acd import commands as C
 from appliance.acd.models import AcdSettings, AgentState, PauseReason, QueueConfig
 from appliance.acd.restore import AfterRestart, restore_commands
 from tests.acd.harness import Harness, agent
+from tests.api_client import Client
 
 LAST = {
     "a": ("idle", "login"), "b": ("paused", "lunch"), "c": ("on_call", "answer"), "d": ("ringing", "offer"),
@@ -48,3 +49,16 @@ def test_last_state_brings_working_agents_back_and_none_on_a_call() -> None:
 def test_only_agents_the_acd_knows_are_restored() -> None:
     commands = restore_commands({"gone": ("idle", "")}, AfterRestart.LAST_STATE, ["a"], {"lunch"})
     assert commands == []
+
+
+async def test_the_setting_is_on_the_settings_api_and_page(admin: Client) -> None:
+    from appliance.acd.restore import SETTING
+
+    assert AfterRestart.of(admin.appliance.core.store.settings.get(SETTING)) is AfterRestart.LOGGED_OUT
+    status, body = await admin.call("PATCH", "/api/v1/settings", {"agents_after_restart": "last_state"})
+    assert status == 200, body
+    assert body["agents_after_restart"] == "last_state"
+    # what the restart reads is what the settings page saved
+    assert AfterRestart.of(admin.appliance.core.store.settings.get(SETTING)) is AfterRestart.LAST_STATE
+    status, body = await admin.call("PATCH", "/api/v1/settings", {"agents_after_restart": "sometimes"})
+    assert status == 422 and "agents_after_restart" in str(body), body  # names the field

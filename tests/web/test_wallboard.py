@@ -228,7 +228,8 @@ def test_the_wallboard_follows_a_call_live_and_resyncs_after_its_socket_is_kille
 
 def test_thresholds_colour_the_longest_wait(box: RunningAppliance, playwright_browser: object) -> None:
     """With the long-wait alarm's levels at 2 s (clear) and 4 s (raise), a waiting call's cell turns amber,
-    then red; its text says so for a screen reader too."""
+    then red; its text says so for a screen reader too. The current-calls list shows the call while it waits
+    and drops it when it is hung up."""
     assert box.api("PATCH", "/api/v1/monitoring/thresholds",
                    {"queue_wait_long": {"set_level": 4, "clear_level": 2}})[0] == 200
     b = open_page(playwright_browser, base_of(box))
@@ -247,6 +248,22 @@ def test_thresholds_colour_the_longest_wait(box: RunningAppliance, playwright_br
         expect(cell).to_have_class("count wb-red", timeout=5_000)
         expect(cell.locator(".sr-only")).to_have_text("(超过告警值)")
         b.shot("zh-live-wallboard-red")
+
+        # the same call on Records → Current calls (当前通话列表), gone from it when it ends
+        page.goto("/records/current-calls")
+        expect(page.locator("#current-calls")).to_have_attribute("data-state", "live")
+        row = page.locator("#cc-calls tbody tr")
+        expect(row).to_have_count(1)
+        expect(row).to_have_attribute("data-phase", "queued")
+        texts = row.locator("td").all_inner_texts()
+        assert (texts[0], texts[1], texts[4], texts[5], texts[6], texts[7]) == (
+            CALLER, "8000", "呼入", "在队列中等待", "销售", "8000"), texts
+        assert re.fullmatch(r"00:[0-5]\d", texts[3]), texts  # its duration, counting
+        b.shot("zh-current-calls")
+        _, calls = box.api("GET", "/api/v1/calls")
+        assert box.api("POST", f"/api/v1/calls/{calls['items'][0]['id']}/hangup")[0] == 202
+        expect(row).to_have_count(0, timeout=5_000)
+        expect(page.locator("#cc-empty")).to_be_visible()
     finally:
         _, calls = box.api("GET", "/api/v1/calls")
         for c in calls["items"]:

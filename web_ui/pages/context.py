@@ -153,7 +153,8 @@ def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSectio
                     ("/reports/queue-calls", _("Queue waiting detail")), ("/reports/ivr", _("IVR statistics")),
                     ("/reports/ivr-journeys", _("IVR detail"))]
     sections.append(MenuSection(_("Reports"), tuple(MenuItem(href, label, path == href) for href, label in reports)))
-    records = [MenuItem("/records/calls", _("Call records"), path.startswith("/records/calls"))]
+    records = [MenuItem("/records/calls", _("Call records"), path.startswith("/records/calls")),
+               MenuItem("/records/current-calls", _("Current calls"), path.startswith("/records/current-calls"))]
     if viewer.can_read_config:  # missed calls and voicemail: the floor's, as the voicemail API is
         records += [MenuItem("/records/missed", _("Missed calls"), path.startswith("/records/missed")),
                     MenuItem("/records/voicemail", _("Voicemail"), path.startswith("/records/voicemail"))]

@@ -16,6 +16,7 @@ from web_ui.pages import (
     backup_pages,
     bulk_pages,
     console,
+    current_calls_pages,
     customer_pages,
     desk_pages,
     firmware_pages,
@@ -54,6 +55,7 @@ def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(hardware_pages.make_blueprint(ui))
     app.blueprint(monitoring_pages.make_blueprint(ui))
     app.blueprint(wallboard_pages.make_blueprint(ui))
+    app.blueprint(current_calls_pages.make_blueprint(ui))
     app.blueprint(supervisor_pages.make_blueprint(ui))
     app.blueprint(report_pages.make_blueprint(ui))
     app.blueprint(record_pages.make_blueprint(ui))
