@@ -61,8 +61,10 @@ from appliance.process_memory import settle_heap, unsettle_heap
 from appliance.prompts.http import make_blueprint as prompts_blueprint
 from appliance.prompts.store import PromptStore
 from appliance.prompts.tts import EspeakTts
+from appliance.records.http import make_blueprint as records_blueprint
 from appliance.records.journal import RecordJournal
 from appliance.records.recovery import AgentStateRestore, CrashRecovery
+from appliance.records.search import CallRecords
 from appliance.records.sqlite_store import RecordStore
 from appliance.reports.http import make_blueprint as reports_blueprint
 from appliance.reports.jobs import ExportJobs
@@ -372,6 +374,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         voicemail_blueprint(api, core.voicemail),
         prompts_blueprint(api, core.prompts),
         calls_blueprint(api, calls, core.records, core.data_dir / "recordings"),
+        records_blueprint(api, core.records, core.data_dir / "recordings"),  # recordings as one zip
         stream_blueprint(api, core.bus, lambda: core.config.store.list("staff")),  # supervisors: their scope
         supervisor_blueprint(api, calls),  # the console's monitor modes and queue moves
         call_notes_blueprint(api, calls, CallNotes(core.clock)),  # the desk's notes follow a transfer
@@ -396,7 +399,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
 
     web = WebUi(api, core.auth, core.config, Languages.load(), AssetManifest.load(), health, __version__,
                 monitoring=monitoring, backups=backups, firmware=firmware, provisioning=prov, hardware=hardware,
-                reports=reports, customers=customers)
+                reports=reports, call_records=CallRecords(core.records.path), voicemail=core.voicemail,
+                customers=customers)
     http_app = build_http_app(
         api, blueprints, health, started_at=lambda: holder[0].started_at, now=core.clock.monotonic,
         html_error=lambda request, exc: page_error(web, request, exc),
