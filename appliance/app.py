@@ -68,6 +68,7 @@ from appliance.records.search import CallRecords
 from appliance.records.sqlite_store import RecordStore
 from appliance.reports.http import make_blueprint as reports_blueprint
 from appliance.reports.jobs import ExportJobs
+from appliance.reports.schedules import ReportSchedules
 from appliance.reports.service import ReportService
 from appliance.routing.router import RoutingTable
 from appliance.security.certificates import box_certificate, server_context
@@ -368,6 +369,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
                                   hardware=hardware.status)  # alarms, SNMP agent (cards' tables too), /metrics
     reports = ReportService(core.records.path, lambda: core.store.settings)  # roll-ups kept by the journal
     exports = ExportJobs(core.data_dir / "exports")  # long exports on a thread of their own, with progress
+    schedules = ReportSchedules(reports, core.data_dir / "reports", core.config)  # daily/weekly/monthly files
     blueprints = [
         auth_blueprint(api, core.auth),
         configuration_blueprint(api, core.config),
@@ -379,7 +381,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         supervisor_blueprint(api, calls),  # the console's monitor modes and queue moves
         call_notes_blueprint(api, calls, CallNotes(core.clock)),  # the desk's notes follow a transfer
         toll_fraud_blueprint(api, core.config),
-        reports_blueprint(api, reports, core.config, exports),
+        reports_blueprint(api, reports, core.config, exports, schedules),
         customers_blueprint(api, customers, core.config),
         wallboard_blueprint(api, calls, core.config, reports),  # the live board's snapshot
         # SIP source blocks (list, lift) and their thresholds, audited
@@ -415,6 +417,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     appliance.services.append(recovery)
     appliance.services.append(RecordJournal(core.records, core.bus, clock=core.clock, open_writer=reports.open_writer()))
     appliance.services.append(exports)
+    appliance.services.append(schedules)
     appliance.services.append(customers)  # before call control, which reads account managers
     if calls is not None:
         appliance.telephony = calls

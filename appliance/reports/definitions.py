@@ -13,10 +13,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from appliance.reports.models import Basis, Kind, ReportPolicy, ReportQuery
+from appliance.reports import days
+from appliance.reports.models import Basis, Kind, Period, ReportPolicy, ReportQuery
 from appliance.reports.periods import label, period_start, slot_periods
 from appliance.reports.rollups import (
     AGENT,
+    AGENT_STATE,
     IVR,
     IVR_OUTCOMES,
     QUEUE,
@@ -229,19 +231,25 @@ def run(conn: sqlite3.Connection, q: ReportQuery, zone: ZoneInfo, policy: Report
     install(conn)
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS slot_period (slot INTEGER PRIMARY KEY, period INTEGER NOT NULL)")
     conn.execute("DELETE FROM temp.slot_period")
-    conn.executemany("INSERT INTO temp.slot_period VALUES (?, ?)", slot_periods(int(q.start), int(q.end), q.period,
-                                                                               zone))
+    start, end = int(q.start), int(q.end)
+    # by day, week or month from midnight to midnight: the daily roll-ups, when cut in this zone (days.py)
+    daily = (q.period in (Period.DAY, Period.WEEK, Period.MONTH) and days.zone_of(conn) == zone.key
+             and days.midnight(start, zone) == start and days.midnight(end, zone) == end)
+    slots = ([(d, period_start(d, q.period, zone)) for d in days.midnights(start, end, zone)] if daily
+             else slot_periods(start, end, q.period, zone))
+    conn.executemany("INSERT INTO temp.slot_period VALUES (?, ?)", slots)
+    queue_t, agent_t, state_t, ivr_t = (days.day_table(t) if daily else t.name for t in (QUEUE, AGENT, AGENT_STATE, IVR))
     span = " WHERE r.slot >= ? AND r.slot < ?"
     args: list[Any] = [int(q.start), int(q.end)]
     join = "JOIN temp.slot_period p ON p.slot = r.slot"
     if q.kind is Kind.QUEUES:
         where, more = _in("r.queue", q.queues)
-        rows = _rows(conn, f"SELECT p.period, r.queue, {_sums(QUEUE.sums, QUEUE.maxes)} FROM {QUEUE.name} r {join}"
+        rows = _rows(conn, f"SELECT p.period, r.queue, {_sums(QUEUE.sums, QUEUE.maxes)} FROM {queue_t} r {join}"
                            f"{span}{where} GROUP BY p.period, r.queue ORDER BY p.period, r.queue", args + more)
         out = [_queue_figures(r, policy) for r in rows]
     elif q.kind is Kind.AGENT_CALLS:
         where, more = _in("r.agent", q.agents)
-        rows = _rows(conn, f"SELECT p.period, r.agent, {_sums(AGENT.sums, AGENT.maxes)} FROM {AGENT.name} r {join}"
+        rows = _rows(conn, f"SELECT p.period, r.agent, {_sums(AGENT.sums, AGENT.maxes)} FROM {agent_t} r {join}"
                            f"{span}{where} GROUP BY p.period, r.agent ORDER BY p.period, r.agent", args + more)
         out = [_agent_figures(r) for r in rows]
     elif q.kind is Kind.GROUPS:
@@ -251,14 +259,14 @@ def run(conn: sqlite3.Connection, q: ReportQuery, zone: ZoneInfo, policy: Report
         where, more = _in("g.grp", q.groups)
         agents, more2 = _in("r.agent", q.agents)
         rows = _rows(conn, f"SELECT p.period, g.grp AS \"group\", count(DISTINCT r.agent) AS agents, "
-                           f"{_sums(AGENT.sums, AGENT.maxes)} FROM {AGENT.name} r {join} "
+                           f"{_sums(AGENT.sums, AGENT.maxes)} FROM {agent_t} r {join} "
                            f"JOIN temp.agent_group g ON g.agent = r.agent{span}{where}{agents} "
                            f"GROUP BY p.period, g.grp ORDER BY p.period, g.grp", args + more + more2)
         out = [_agent_figures(r) for r in rows]
     elif q.kind is Kind.AGENT_STATES:
         where, more = _in("r.agent", q.agents)
         rows = _rows(conn, f"SELECT p.period, r.agent, r.state, sum(r.seconds) AS seconds, sum(r.entered) AS entered "
-                           f"FROM report_agent_state_hh r {join}{span}{where} "
+                           f"FROM {state_t} r {join}{span}{where} "
                            f"GROUP BY p.period, r.agent, r.state ORDER BY p.period, r.agent, r.state", args + more)
         merged: dict[tuple[int, str], dict[str, Any]] = {}
         for r in rows:
@@ -270,7 +278,7 @@ def run(conn: sqlite3.Connection, q: ReportQuery, zone: ZoneInfo, policy: Report
         out = list(merged.values())
     else:
         where, more = _in("r.flow", q.flows)
-        rows = _rows(conn, f"SELECT p.period, r.flow, r.node, {_sums(IVR.sums, ())} FROM {IVR.name} r {join}"
+        rows = _rows(conn, f"SELECT p.period, r.flow, r.node, {_sums(IVR.sums, ())} FROM {ivr_t} r {join}"
                            f"{span}{where} GROUP BY p.period, r.flow, r.node ORDER BY p.period, r.flow, r.node",
                      args + more)
         out = [_ivr_figures(r) for r in rows]

@@ -107,19 +107,28 @@ def _prefixed(exc: ValidationFailed, prefix: str) -> BadParameter:
     return BadParameter(f"{prefix}{first.field}", first.rule, first.message, first.message_zh)
 
 
+def staff_groups_of(config: ConfigService) -> dict[str, str]:
+    return {str(s.employee_no): str(s.work_group or "") for s in config.store.list("staff")}
+
+
+def names_of(config: ConfigService) -> dict[str, dict[str, str]]:
+    """Names beside ids in exports: agents, queues, work groups, IVR flows."""
+    out: dict[str, dict[str, str]] = {
+        "agent": {str(s.employee_no): str(s.name) for s in config.store.list("staff")},
+        "queue": {str(q.id): str(q.name) for q in config.store.list("queues")},
+        "group": {str(g.id): str(g.name) for g in config.store.list("work_groups")}}
+    with contextlib.suppress(KeyError, AttributeError):
+        out["flow"] = {str(f.id): str(getattr(f, "name", f.id)) for f in config.store.list("ivr_flows")}
+    return out
+
+
 def add_routes(api: Api, bp: Blueprint, service: ReportService, config: ConfigService, jobs: ExportJobs,
                query_of: QueryOf, scoped: Scoped) -> None:
     def staff_groups() -> dict[str, str]:
-        return {str(s.employee_no): str(s.work_group or "") for s in config.store.list("staff")}
+        return staff_groups_of(config)
 
     def names() -> dict[str, dict[str, str]]:
-        out: dict[str, dict[str, str]] = {
-            "agent": {str(s.employee_no): str(s.name) for s in config.store.list("staff")},
-            "queue": {str(q.id): str(q.name) for q in config.store.list("queues")},
-            "group": {str(g.id): str(g.name) for g in config.store.list("work_groups")}}
-        with contextlib.suppress(KeyError, AttributeError):
-            out["flow"] = {str(f.id): str(getattr(f, "name", f.id)) for f in config.store.list("ivr_flows")}
-        return out
+        return names_of(config)
 
     def language(request: Request, asked: str | None) -> str:
         if asked:

@@ -24,6 +24,8 @@ from appliance.reports.export_http import add_routes as add_export_routes
 from appliance.reports.jobs import ExportJobs
 from appliance.reports.models import SETTING, Kind, Period, ReportPolicy, ReportQuery, policy_of
 from appliance.reports.rollups import SLOT
+from appliance.reports.schedules import ReportSchedules
+from appliance.reports.schedules_http import add_routes as add_schedule_routes
 from appliance.reports.service import ReportService
 
 MAX_RANGE_S = 3 * 366 * 86_400 + 7 * 86_400  # three years and the week around them
@@ -107,8 +109,9 @@ def scoped(query: ReportQuery, role: Role, scope: DataScope, staff_groups: dict[
 
 
 def make_blueprint(api: Api, service: ReportService, config: ConfigService,
-                   exports: ExportJobs | None = None) -> Blueprint:
-    """`exports`: where export jobs run (a service the box starts and stops; a fresh one when not given)."""
+                   exports: ExportJobs | None = None, schedules: ReportSchedules | None = None) -> Blueprint:
+    """`exports`: where export jobs run (a service the box starts and stops; a fresh one when not given);
+    `schedules`: the scheduled reports (their routes are there only with them)."""
     bp = Blueprint("reports", url_prefix="")
 
     def staff_groups() -> dict[str, str]:
@@ -173,4 +176,6 @@ def make_blueprint(api: Api, service: ReportService, config: ConfigService,
                       Param("group", description=f"work groups: {ids}"), Param("flow", description=f"IVR flows: {ids}")))
     add_export_routes(api, bp, service, config, exports or ExportJobs(service.records_path.parent / "exports"),
                       query_of, scoped)
+    if schedules is not None:
+        add_schedule_routes(api, bp, schedules, config)
     return bp

@@ -24,9 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appliance.records.journal import BatchWriter
 from appliance.records.sqlite_store import RecordStore
+from appliance.reports import days
 from appliance.reports.models import ReportPolicy
 
 SLOT = 1800  # seconds in a roll-up's half-hour
@@ -138,12 +140,14 @@ class _Deltas:
             else:
                 row[name] += value
 
-    def write(self, conn: sqlite3.Connection) -> None:
+    def write(self, conn: sqlite3.Connection, day_of: days.DayOf | None = None) -> None:
         for table, rows in self.rows.items():
             if rows:
                 conn.executemany(table.upsert(), [
                     (*key, *(row.get(c, 0) for c in table.sums), *(row.get(c, 0) for c in table.maxes))
                     for key, row in rows.items()])
+        if day_of is not None:  # and to the days they fall in (appliance.reports.days)
+            days.write(conn, self.rows, day_of)
 
 
 _ENTERED = ("SELECT at FROM queue_log WHERE call_id = ? AND queue = ? AND event = 'queued' AND at <= ? "
@@ -153,11 +157,30 @@ _ENTERED = ("SELECT at FROM queue_log WHERE call_id = ? AND queue = ? AND event 
 class Rollup:
     """The `after_batch` of the journal's writer: adds a written batch to the roll-ups."""
 
-    def __init__(self, policy: Callable[[], ReportPolicy]) -> None:
+    def __init__(self, policy: Callable[[], ReportPolicy], zone: Callable[[], ZoneInfo] | None = None) -> None:
+        """`zone`: the box's time zone, which the daily tables are cut in (None: keep the zone they have)."""
         self.policy = policy
+        self.zone = zone
+        self._day_of: days.DayOf | None = None
+
+    def cut_days(self, conn: sqlite3.Connection) -> days.DayOf:
+        """The daily tables' zone made the box's (cut again from the half-hours when it was not)."""
+        stored = days.zone_of(conn)
+        target = self.zone() if self.zone is not None else None
+        if target is None:
+            try:
+                target = ZoneInfo(stored or "UTC")
+            except (ZoneInfoNotFoundError, ValueError):
+                target = ZoneInfo("UTC")
+        if stored != target.key:  # a new zone, or a store from before the daily tables: cut them again
+            days.rebuild(conn, TABLES, target)
+        if self._day_of is None or self._day_of.zone.key != target.key:
+            self._day_of = days.DayOf(target)
+        return self._day_of
 
     def __call__(self, conn: sqlite3.Connection, entries: Sequence[tuple[str, Any]]) -> None:
         policy = self.policy()
+        day_of = self.cut_days(conn)
         deltas = _Deltas()
         for table, row in entries:
             if table == "queue_log":
@@ -166,7 +189,7 @@ class Rollup:
                 self._agent_line(deltas, row)
             elif table == "ivr_journey":
                 self._ivr_line(deltas, row)
-        deltas.write(conn)
+        deltas.write(conn, day_of)
 
     @staticmethod
     def _entered(conn: sqlite3.Connection, call_id: str, queue: str, at: float) -> float | None:
@@ -255,6 +278,7 @@ class Rollup:
 def install(conn: sqlite3.Connection) -> None:
     """The roll-up tables (created when missing; additive, like the record store's own schema)."""
     conn.executescript(SCHEMA)
+    conn.executescript(days.schema(TABLES))
     for table, columns in _ADDED_COLUMNS.items():
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         for column in columns:
@@ -262,14 +286,19 @@ def install(conn: sqlite3.Connection) -> None:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
 
 
-def writer_opener(path: Path, policy: Callable[[], ReportPolicy]) -> Callable[[], BatchWriter]:
-    """What the journal opens its writer with: the record store's writer connection, keeping the roll-ups."""
-    rollup = Rollup(policy)
+def writer_opener(path: Path, policy: Callable[[], ReportPolicy],
+                  zone: Callable[[], ZoneInfo] | None = None) -> Callable[[], BatchWriter]:
+    """What the journal opens its writer with: the record store's writer connection, keeping the roll-ups
+    (the daily ones in `zone`, the box's time zone)."""
+    rollup = Rollup(policy, zone)
 
     def open_writer() -> BatchWriter:
         store = RecordStore.open_writer(path)
         try:
             install(store.conn)
+            with store.conn:  # a store from before the daily tables, or a new zone: cut the days at start
+                store.conn.execute("BEGIN")
+                rollup.cut_days(store.conn)
         except BaseException:
             store.close()
             raise

@@ -38,7 +38,7 @@ class ReportService:
 
     def open_writer(self) -> Callable[[], BatchWriter]:
         """The journal's writer, keeping the roll-ups with the rows (see `rollups`)."""
-        return writer_opener(self.records_path, self.policy)
+        return writer_opener(self.records_path, self.policy, self.zone)
 
     def run_sync(self, query: ReportQuery, groups: Mapping[str, str] | None = None) -> Report:
         """`groups`: agent → work group, for the groups report (the staff as configured now)."""

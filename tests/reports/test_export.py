@@ -172,3 +172,43 @@ async def test_call_records_export_job_scope_and_bad_parameters(admin: Client) -
     status, doc = await admin.call("GET", "/api/v1/openapi.json")
     assert {"/api/v1/reports/{kind}/export", "/api/v1/cdr/export", "/api/v1/exports", "/api/v1/exports/{job_id}",
             "/api/v1/exports/{job_id}/file"} <= set(doc["paths"])
+
+
+async def test_scheduled_report_saved_and_listed(admin: Client) -> None:
+    from appliance.reports.schedules import ReportSchedules, Schedule, stored
+
+    await prepared(admin)
+    status, data = await admin.call("PUT", "/api/v1/reports/schedules", {"items": [
+        {"name": "daily-agents", "kind": "agent-calls", "every": "fortnightly"}]})
+    assert status == 422 and [f["field"] for f in data["details"]["fields"]] == ["report_schedules.0.every"]
+    status, data = await admin.call("PUT", "/api/v1/reports/schedules", {"items": [
+        {"name": "daily-agents", "kind": "agent-calls", "every": "daily", "format": "csv", "at": "01:30"}]})
+    assert status == 200 and data["items"][0]["period"] == "hour", data
+    status, data = await admin.call("GET", "/api/v1/reports/schedules")
+    assert status == 200 and [s["name"] for s in data["items"]] == ["daily-agents"]
+
+    schedules = next(s for s in admin.appliance.services if isinstance(s, ReportSchedules))
+    (daily,) = stored(admin.appliance.core.store.settings)
+    morning = datetime(2024, 3, 12, 1, 30, tzinfo=ZONE)  # the run the morning after the day of the calls
+    path = await asyncio.to_thread(schedules.run_sync, daily, morning)
+    assert path.name == "daily-agents-20240311-20240312.csv"
+    status, files = await admin.call("GET", "/api/v1/reports/files")
+    assert status == 200 and [(f["schedule"], f["file"]) for f in files["items"]] == [("daily-agents", path.name)]
+    response = await admin.fetch(f"/api/v1/reports/files/daily-agents/{path.name}")
+    assert response.status == 200 and response.body.startswith(b"\xef\xbb\xbf")
+    table = list(csv.reader(io.StringIO(response.body.decode("utf-8-sig"))))
+    assert [(r[0], r[1], r[2]) for r in table[1:]] == [("2024-03-11 09:00:00", "1001", "张伟"),
+                                                      ("2024-03-11 09:00:00", "1002", "王芳")]  # by hour
+    status, _ = await admin.call("GET", "/api/v1/reports/files/daily-agents/..%2Fconfig.json")
+    assert status == 404
+    agent = await login_as(admin, "agent1001", "agent", staff="1001")
+    status, _ = await admin.call("GET", "/api/v1/reports/files", token=agent)
+    assert status == 403  # a scheduled report sees every agent
+
+    weekly = Schedule(name="w", kind=daily.kind, every="weekly", period=daily.period)
+    monthly = Schedule(name="m", kind=daily.kind, every="monthly", period=daily.period)
+    wednesday = datetime(2024, 3, 13, 2, 0, tzinfo=ZONE)
+    assert weekly.window(wednesday) == (int(datetime(2024, 3, 4, tzinfo=ZONE).timestamp()),
+                                        int(datetime(2024, 3, 11, tzinfo=ZONE).timestamp()))
+    assert monthly.window(wednesday) == (int(datetime(2024, 2, 1, tzinfo=ZONE).timestamp()),
+                                         int(datetime(2024, 3, 1, tzinfo=ZONE).timestamp()))
