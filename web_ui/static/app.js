@@ -21,6 +21,44 @@ async function callApi(method, url, body) {
   return { ok: response.ok, status: response.status, data: data };
 }
 
+// The live pages' event stream (/api/v1/events): one WebSocket, opened again after a loss with a back-off of
+// 0.5 s doubling to 10 s. `on.open(connects)` runs on each (re)connect — where a page reads its snapshot —,
+// `on.event(e)` for each event, `on.dropped()` when the server says events were lost (read the snapshot
+// again; by default `on.open` runs again), `on.down()` when the socket is lost (a page says it is live once
+// its snapshot is drawn). A closed session (4401) goes to the sign-in page and comes back. `restart()` drops the socket so the usual reconnect starts from a fresh snapshot.
+function openEventStream(topics, on) {
+  let socket = null, retries = 0, connects = 0;
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(scheme + "//" + window.location.host + "/api/v1/events?topics=" + topics);
+    socket = ws;
+    ws.onopen = () => { retries = 0; connects += 1; on.open(connects); };
+    ws.onmessage = message => {
+      let event;
+      try { event = JSON.parse(message.data); } catch (e) { return; }
+      if (event.topic === "stream.dropped") { if (on.dropped) on.dropped(); else on.open(connects); return; }
+      on.event(event);
+    };
+    ws.onclose = closed => {
+      if (socket !== ws) return;
+      socket = null;
+      if (on.down) on.down();
+      if (closed.code === 4401) {
+        window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+        return;
+      }
+      const delay = Math.min(10000, 500 * 2 ** retries);
+      retries += 1;
+      window.setTimeout(connect, delay);
+    };
+  }
+  connect();
+  return {
+    restart() { if (socket) socket.close(); },
+    get live() { return socket !== null && socket.readyState === WebSocket.OPEN; },
+  };
+}
+
 function setPath(target, path, value) {
   const parts = path.split(".");
   let node = target;

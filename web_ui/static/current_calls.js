@@ -12,7 +12,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const TOPICS = "calls.*";
   let calls = [];
   let skew = 0;  // the box's clock less this browser's
-  let reading = false, again = false, timer = 0, retries = 0, socket = null;
+  let reading = false, again = false, timer = 0;
 
   function setLink(state) {
     root.dataset.state = state;
@@ -37,25 +37,6 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   function soon() { if (!timer) timer = window.setTimeout(() => { timer = 0; read(); }, 300); }
-
-  function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(scheme + "//" + window.location.host + "/api/v1/events?topics=" + TOPICS);
-    socket = ws;
-    ws.onopen = () => { retries = 0; setLink("live"); read(); };
-    ws.onmessage = () => soon();  // any call event, or stream.dropped: read the list again
-    ws.onclose = (closed) => {
-      if (socket !== ws) return;
-      socket = null;
-      setLink("down");
-      if (closed.code === 4401) {
-        window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
-        return;
-      }
-      window.setTimeout(connect, Math.min(10000, 500 * 2 ** retries));
-      retries += 1;
-    };
-  }
 
   function duration(seconds) {
     const s = Math.max(0, Math.floor(seconds));
@@ -99,6 +80,11 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   setLink("connecting");
-  connect();
+  openEventStream(TOPICS, {
+    open() { setLink("live"); read(); },
+    dropped() { soon(); },
+    event() { soon(); },  // any call event: read the list again
+    down() { setLink("down"); },
+  });
   window.setInterval(tick, 1000);
 });

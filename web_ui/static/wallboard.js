@@ -21,9 +21,7 @@ document.addEventListener("DOMContentLoaded", () => {
   let board = null;  // the model: agents, queues, calls the ACD holds, clock skew, the local day
   let buffer = null;  // events that came while a snapshot is being read (null: none is)
   let syncSeq = 0;
-  let socket = null;
-  let retries = 0;
-  let connects = 0;
+  let stream = null;
   const dirtyAgents = new Set();
   const dirtyQueues = new Set();
   const tiles = new Map();  // agent id → its tile, as drawn by build() (a thousand agents redraw every second)
@@ -41,37 +39,6 @@ document.addEventListener("DOMContentLoaded", () => {
     document.getElementById("wb-stale").hidden = state !== "down";
   }
 
-  function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(scheme + "//" + window.location.host + "/api/v1/events?topics=" + TOPICS);
-    socket = ws;
-    ws.onopen = () => {
-      retries = 0;
-      connects += 1;
-      root.dataset.connects = String(connects);
-      resync();
-    };
-    ws.onmessage = (message) => {
-      let event;
-      try { event = JSON.parse(message.data); } catch (e) { return; }
-      if (event.topic === "stream.dropped") { resync(); return; }
-      if (buffer) buffer.push(event);
-      else if (board) { apply(event); schedule(); }
-    };
-    ws.onclose = (closed) => {
-      if (socket !== ws) return;
-      socket = null;
-      setLink("down");
-      if (closed.code === 4401) {  // the session ended: sign in again, then come back here
-        window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
-        return;
-      }
-      const delay = Math.min(10000, 500 * 2 ** retries);
-      retries += 1;
-      window.setTimeout(connect, delay);
-    };
-  }
-
   async function resync() {
     const seq = ++syncSeq;
     if (!buffer) buffer = [];
@@ -83,7 +50,7 @@ document.addEventListener("DOMContentLoaded", () => {
       error.textContent = t.failed.replace("{reason}", result.data ? messageOf(result.data) : String(result.status || ""));
       error.hidden = false;
       buffer = null;
-      if (socket) socket.close();  // and try again from the start, after the usual delay
+      stream.restart();  // and try again from the start, after the usual delay
       return;
     }
     error.hidden = true;
@@ -92,7 +59,7 @@ document.addEventListener("DOMContentLoaded", () => {
     buffer = null;
     for (const event of pending) if (event.at > board.at) apply(event);
     build();
-    if (socket) setLink("live");
+    if (stream.live) setLink("live");
   }
 
   function load(snap) {
@@ -413,6 +380,14 @@ document.addEventListener("DOMContentLoaded", () => {
   if (root.dataset.tv) tvMode(true);
 
   setLink("connecting");
-  connect();
+  stream = openEventStream(TOPICS, {
+    open(connects) { root.dataset.connects = String(connects); resync(); },
+    dropped() { resync(); },
+    event(e) {
+      if (buffer) buffer.push(e);
+      else if (board) { apply(e); schedule(); }
+    },
+    down() { setLink("down"); },
+  });
   window.setInterval(tick, 1000);
 });
