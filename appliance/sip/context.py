@@ -175,10 +175,10 @@ class CoreContext:
         # A leg and its transactions point at each other (tx.owner): break the cycle so the call's
         # messages are freed at once rather than when the cyclic collector's rare full pass gets to them
         # (on a busy box that is thousands of calls' worth of memory).
-        for tx in (leg.server_tx, leg.client_tx, leg.reinvite_tx):
+        for tx in (leg.server_tx, leg.client_tx, leg.reinvite_tx, leg.talk_tx):
             if tx is not None and tx.owner is leg:
                 tx.owner = None
-        leg.server_tx = leg.client_tx = leg.reinvite_tx = None
+        leg.server_tx = leg.client_tx = leg.reinvite_tx = leg.talk_tx = None
 
     def find_replaced(self, value: str) -> str | None:
         """The leg whose dialog a Replaces value names, if it is still alive."""

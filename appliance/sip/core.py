@@ -9,6 +9,7 @@ input to the part that implements it — all of them share one `context.CoreCont
     uas / uac        inbound / outbound INVITE, CANCEL, 2xx retransmission until ACK (§13, §9); RFC 3262
     forking          parallel forking to several contacts of an extension (after §16.7)
     in_dialog        BYE, re-INVITE, UPDATE (RFC 3311), INFO DTMF, REFER + NOTIFY (RFC 3515, 3420, 3891)
+    talk             answering a ringing phone remotely (BroadSoft talk event: NOTIFY in the early dialog)
     session_timers   RFC 4028          trunk_registration   §10.2 towards carriers
     qualify          OPTIONS keep-alives to registered contacts
     timers           the core's own deadlines (the transaction timers are in `transaction`)
@@ -48,6 +49,7 @@ from appliance.sip.register_handler import handle_register
 from appliance.sip.registrar import Registrar
 from appliance.sip.security import Block, Guard, SecurityPolicy
 from appliance.sip.session_timers import SessionTimers
+from appliance.sip.talk import RemoteAnswer
 from appliance.sip.timers import TimerKey
 from appliance.sip.transaction import Address, Transaction, TransactionLayer, TransactionUser
 from appliance.sip.trunk_registration import TrunkRegistration, TrunkRegistrations
@@ -79,6 +81,7 @@ class SipCore(TransactionUser):
         self.uas = IncomingCalls(ctx, self.auth, self.sessions)
         self.uac = OutgoingCalls(ctx, self.registrar, self.sessions)
         self.in_dialog = InDialog(ctx, self.sessions, self.uas)
+        self.talk = RemoteAnswer(ctx)
         self.trunks = TrunkRegistrations(ctx)
         self.qualify = Qualifier(ctx, self.registrar)
         self.on_bug: Callable[[BaseException], None] | None = None
@@ -324,7 +327,9 @@ class SipCore(TransactionUser):
     def on_response(self, tx: Transaction, response: SipMessage, now: float) -> None:
         owner = tx.owner
         if isinstance(owner, Leg):
-            if tx.request.method != "INVITE":
+            if tx is owner.talk_tx:
+                self.talk.on_response(owner, tx, response)
+            elif tx.request.method != "INVITE":
                 self.in_dialog.on_response(owner, tx, response, now)
             elif tx is owner.client_tx:
                 self.uac.on_invite_response(owner, tx, response, now)
@@ -344,7 +349,9 @@ class SipCore(TransactionUser):
         # §8.1.3.1: a transport failure is reported like a 503, a timer expiry like a 408
         cause, status = ("transport_error", 503) if tx.transport_failed else ("timeout", 408)
         if isinstance(owner, Leg):
-            if tx.request.method == "INVITE" and tx is owner.client_tx:
+            if tx is owner.talk_tx:
+                self.talk.on_timeout(owner, status)
+            elif tx.request.method == "INVITE" and tx is owner.client_tx:
                 if owner.state in (LegState.OUT_CALLING, LegState.OUT_EARLY):
                     self.ctx.end(owner, cause, status, now, "timeout")
             elif tx.request.method in ("INVITE", "UPDATE", "BYE") and owner.state is LegState.CONNECTED:
@@ -419,6 +426,12 @@ class SipCore(TransactionUser):
     def transfer_progress(self, leg_id: str, status: int, now: float) -> None:
         """Report how a transfer the far end asked for is going (NOTIFY with message/sipfrag)."""
         self.in_dialog.transfer_progress(leg_id, status, now)
+
+    def remote_answer(self, leg_id: str, now: float) -> None:
+        """Ask the ringing phone of an outbound leg to answer (the BroadSoft talk event, see `talk`); the
+        outcome comes as RemoteAnswerResult, then LegAnswered. LocalProtocolError when the leg does not ring
+        or its phone did not offer it."""
+        self.talk.answer(leg_id, now)
 
     def leg_info(self, leg_id: str) -> Leg:
         """The state of a leg (for a forked leg: the answering branch, or the first one while ringing)."""

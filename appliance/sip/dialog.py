@@ -127,6 +127,8 @@ class Leg:
     refer_subscribed: bool = False
     peer_supports: set[str] = field(default_factory=set)  # option tags (Supported/Require)
     peer_allows: set[str] = field(default_factory=set)  # methods (Allow), upper case
+    peer_events: frozenset[str] = frozenset()  # event packages (Allow-Events of its 18x/2xx), lower case
+    talk_tx: Transaction | None = None  # our talk NOTIFY waiting for its answer (`talk`)
     history: list[str] = field(default_factory=list)
 
 

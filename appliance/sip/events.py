@@ -36,6 +36,7 @@ class LegProgress(Event):
     leg_id: str
     status: int  # 180, 183
     sdp: bytes  # early media answer when present
+    allow_events: tuple[str, ...] = ()  # the event packages its Allow-Events lists (lower case): "talk" ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,6 +95,17 @@ class TransferProgress(Event):
     topic: ClassVar[str] = "sip.transfer_progress"
     leg_id: str
     status: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteAnswerResult(Event):
+    """What became of our talk NOTIFY (see `talk`): `accepted` when the phone answered it 2xx (its 200 OK to
+    the INVITE follows); else `status` is its refusal, 408 when it never answered, 503 when undeliverable."""
+
+    topic: ClassVar[str] = "sip.remote_answer"
+    leg_id: str
+    status: int
+    accepted: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -457,6 +457,9 @@ class SipService:
     def transfer_progress(self, leg_id: str, status: int) -> None:
         self._run(lambda now: self.core.transfer_progress(leg_id, status, now))
 
+    def remote_answer(self, leg_id: str) -> None:
+        self._run(lambda now: self.core.remote_answer(leg_id, now))
+
 
 @dataclasses.dataclass(frozen=True)
 class SipLeg:

@@ -22,6 +22,7 @@ from appliance.sip.models import apply_rules
 from appliance.sip.registrar import Registrar
 from appliance.sip.request_checks import ALLOW_HEADER
 from appliance.sip.session_timers import SessionTimers
+from appliance.sip.talk import allowed_events
 from appliance.sip.transaction import Address, Transaction
 
 
@@ -142,7 +143,11 @@ class OutgoingCalls:
             sdp = sdp_part(resp) if resp.body else b""
             if sdp:
                 leg.remote_sdp = sdp
-            ctx.emit(ev.LegProgress(leg_id=leg.leg_id, status=status, sdp=sdp))
+            d = leg.dialog
+            if d is not None and d.remote_tag == (resp.to.tag or "") and resp.get("allow-events") is not None:
+                leg.peer_events = allowed_events(resp)  # of the early dialog we follow (what `talk` needs)
+            ctx.emit(ev.LegProgress(leg_id=leg.leg_id, status=status, sdp=sdp,
+                                    allow_events=tuple(sorted(leg.peer_events))))
             return
         if 200 <= status < 300:
             first = leg.dialog is None or leg.dialog.remote_tag != (resp.to.tag or "")
