@@ -93,6 +93,11 @@ def _xlsx_rows(data: bytes) -> Iterator[Sequence[Any]]:
         if sheet is None:
             return
         yield from sheet.iter_rows(values_only=True)
+    except ImportUnreadable:
+        raise
+    except Exception as exc:  # a sheet whose XML breaks part-way, found only as its rows are read
+        raise ImportUnreadable(f"the .xlsx file's sheet cannot be read ({type(exc).__name__})",
+                               f"无法读取 .xlsx 文件的工作表({type(exc).__name__})") from None
     finally:
         book.close()
 
