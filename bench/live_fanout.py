@@ -345,6 +345,25 @@ OBSERVER = """() => {
 }"""
 
 
+# Notes when the page's own WebSocket receives each agent state event (before the page's handler runs: this
+# listener is added first), so the page's time from receipt to the tile is told apart from the delivery's.
+RECEIPTS = """(() => {
+  const Native = window.WebSocket;
+  window.benchRecv = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (m) => {
+        if (typeof m.data !== 'string' || !m.data.includes('acd.agent_state_changed')) return;
+        const t = (performance.timeOrigin + performance.now()) / 1000;
+        const e = JSON.parse(m.data);
+        window.benchRecv.push([e.agent_id, e.new, e.at, t]);
+      });
+    }
+  };
+})();"""
+
+
 def page_clock_offset(page: Any) -> tuple[float, float]:
     """The page's clock less this process's, from the tightest of a few round trips; and that round trip."""
     best = (0.0, float("inf"))
@@ -357,7 +376,8 @@ def page_clock_offset(page: Any) -> tuple[float, float]:
     return best
 
 
-def match_page(state_log: list[list[Any]], seen: list[list[Any]], offset: float) -> tuple[list[float], int]:
+def match_page(state_log: list[list[Any]], seen: list[list[Any]], offset: float
+               ) -> tuple[list[float], int, list[tuple[tuple[str, str, float], float]]]:
     """Per agent state event, the first change of its tile to that state at or after it (page times with the
     offset taken off) and before the agent's next change to the same state; returns the latencies (ms) and
     how many events matched no change within 10 s."""
@@ -368,6 +388,7 @@ def match_page(state_log: list[list[Any]], seen: list[list[Any]], offset: float)
     for agent, state, at in state_log:
         per_agent[agent].append((float(at), str(state)))
     latencies: list[float] = []
+    matched: list[tuple[tuple[str, str, float], float]] = []
     unmatched = 0
     for agent, events in per_agent.items():
         changes = shown.get(agent, [])
@@ -378,7 +399,8 @@ def match_page(state_log: list[list[Any]], seen: list[list[Any]], offset: float)
                 unmatched += 1
             else:
                 latencies.append((hit - at) * 1000)
-    return sorted(latencies), unmatched
+                matched.append(((agent, state, at), (hit - at) * 1000))
+    return sorted(latencies), unmatched, matched
 
 
 # ------------------------------------------------------------------------------------------ the run
@@ -441,6 +463,7 @@ def run_window(args: argparse.Namespace, box: RunningAppliance, control_port: in
         browser = p.chromium.launch(executable_path=_real_chromium(), headless=True, args=CHROMIUM_ARGS)
         context = browser.new_context(base_url=base, locale="zh-CN", viewport={"width": 1920, "height": 1080})
         context.add_cookies([{"name": "appliance_session", "value": box.token, "url": base}])
+        context.add_init_script(RECEIPTS)
         page = context.new_page()
         snapshots = []
         page.on("request", lambda r: snapshots.append(r.url) if "/api/v1/wallboard" in r.url else None)
@@ -487,6 +510,7 @@ def run_window(args: argparse.Namespace, box: RunningAppliance, control_port: in
         box_cpu_pct = 100 * box_cpu_s / spent
         box_wait_pct = 100 * (sched1[1] - sched0[1]) / 1e9 / spent  # runnable, but waiting for a CPU
         seen = page.evaluate("window.benchSeen")
+        receipts = page.evaluate("window.benchRecv")
         connects = page.locator("#wallboard").get_attribute("data-connects")
         page_resyncs = len(snapshots) - pages_before
         browser.close()
@@ -498,8 +522,15 @@ def run_window(args: argparse.Namespace, box: RunningAppliance, control_port: in
     window = sim["ended"] - sim["started"]
     published = sim["published"]
     in_window = len(sim["state_log"])
-    page_lat, unmatched = match_page(sim["state_log"], seen, offset)
+    page_lat, unmatched, matched = match_page(sim["state_log"], seen, offset)
     page_stats = _percentiles(page_lat)
+    # the page's part: from its WebSocket's receipt to the tile, per matched event (page clock only); and the
+    # delivery to the page (receipt less `at`, offset taken off)
+    received = {(a, s, round(float(at), 3)): float(t) for a, s, at, t in receipts}
+    page_recv = sorted((t - offset - float(at)) * 1000 for a, s, at, t in receipts
+                       if sim["started"] <= float(at) <= sim["ended"])
+    page_own = sorted(ms - (received[(a, s, round(float(at), 3))] - offset - float(at)) * 1000
+                      for (a, s, at), ms in matched if (a, s, round(float(at), 3)) in received)
     per_client = ws["clients"]
     unannounced = [max(0, published - c["received"] - c["dropped"]) for c in per_client]
     r = relay[0] if relay else None
@@ -513,6 +544,8 @@ def run_window(args: argparse.Namespace, box: RunningAppliance, control_port: in
     print(f"page: {len(seen)} tile changes seen, {in_window} state events, matched {page_stats.get('count', 0)} "
           f"({unmatched} not), event-to-DOM {page_stats}; clock offset {offset * 1000:.2f} ms "
           f"(round trip {round_trip * 1000:.1f} ms); page re-syncs {page_resyncs}, connects {connects}", flush=True)
+    print(f"page: delivery to its WebSocket {_percentiles(page_recv)}; its own receipt-to-DOM "
+          f"{_percentiles(sorted(page_own))}", flush=True)
     if r is not None:
         print(f"relay during: {r.calls} calls, loss {r.loss_pct:.3f} %, jitter p99 {r.jitter_p99_ms} ms, "
               f"late ticks {r.ticks_late}, box waited for a CPU {r.engine_wait_pct} %", flush=True)
@@ -532,7 +565,9 @@ def run_window(args: argparse.Namespace, box: RunningAppliance, control_port: in
         "clients_closed": sum(1 for c in per_client if c["closed"]),
         "page_event_to_dom_p50_ms": page_stats.get("p50"), "page_event_to_dom_p95_ms": page_stats.get("p95"),
         "page_event_to_dom_max_ms": page_stats.get("max"), "page_matched": page_stats.get("count", 0),
-        "page_unmatched": unmatched, "page_clock_offset_ms": round(offset * 1000, 2), "page_resyncs": page_resyncs,
+        "page_unmatched": unmatched,
+        "page_deliver_p95_ms": _percentiles(page_recv).get("p95"),
+        "page_receipt_to_dom_p95_ms": _percentiles(sorted(page_own)).get("p95"), "page_clock_offset_ms": round(offset * 1000, 2), "page_resyncs": page_resyncs,
         "relay_calls": r.calls if r else 0, "relay_loss_pct": r.loss_pct if r else None,
         "relay_jitter_p99_ms": r.jitter_p99_ms if r else None,
         "relay_baseline_loss_pct": baseline.loss_pct if baseline else None,
