@@ -54,7 +54,7 @@ class _Sink(io.RawIOBase):
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    call_id: str
+    name: str
     path: Path
     size: int
     mtime: float
@@ -83,10 +83,11 @@ def _agents_of(cdr: dict[str, Any]) -> set[str]:
 def make_blueprint(api: Api, records: RecordStore, recordings_dir: Path) -> Blueprint:
     bp = Blueprint("records", url_prefix="")
 
-    def chosen_records(request: Request, ids: list[str]) -> list[tuple[str, str]]:
-        """(call id, stored recording path) of each call, checked: it exists and the viewer may hear it."""
+    def chosen_records(request: Request, ids: list[str]) -> list[tuple[str, list[str]]]:
+        """(call id, stored recording paths) of each call, checked: it exists and the viewer may hear it. A call
+        recorded in parts (a transfer, a consultation) brings every part."""
         session = session_of(request)
-        out: list[tuple[str, str]] = []
+        out: list[tuple[str, list[str]]] = []
         for call_id in ids:
             page = records.cdrs(where={"call_id": call_id}, limit=1)  # the primary key: one indexed read
             if not page.items:
@@ -95,17 +96,20 @@ def make_blueprint(api: Api, records: RecordStore, recordings_dir: Path) -> Blue
             if session.role == Role.AGENT and (not session.staff or session.staff not in _agents_of(cdr)):
                 raise Forbidden(f"agents may download only their own calls' recordings ({call_id})",
                                 f"座席只能下载自己通话的录音({call_id})")
-            out.append((call_id, str(cdr.get("recording") or "")))
+            parts = [str(r) for r in cdr.get("recordings") or () if r] or [str(cdr.get("recording") or "")]
+            out.append((call_id, [p for p in parts if p]))
         return out
 
-    def files(chosen: list[tuple[str, str]]) -> list[_Entry]:
+    def files(chosen: list[tuple[str, list[str]]]) -> list[_Entry]:
         out: list[_Entry] = []
-        for call_id, stored in chosen:
-            path = recording_file(recordings_dir, stored) if stored else None
-            if path is None:
+        for call_id, parts in chosen:
+            found = [path for path in (recording_file(recordings_dir, stored) for stored in parts) if path]
+            if not found:
                 raise NotFound("recording", call_id)
-            stat = path.stat()
-            out.append(_Entry(call_id, path, stat.st_size, stat.st_mtime))
+            for n, path in enumerate(found, start=1):
+                stat = path.stat()
+                out.append(_Entry(f"{call_id}.wav" if n == 1 else f"{call_id}-{n}.wav", path, stat.st_size,
+                                  stat.st_mtime))
         return out
 
     async def recordings_zip(request: Request) -> HTTPResponse:
@@ -117,7 +121,7 @@ def make_blueprint(api: Api, records: RecordStore, recordings_dir: Path) -> Blue
         sink = _Sink()
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
             for entry in chosen:
-                info = zipfile.ZipInfo(f"{entry.call_id}.wav", time.localtime(entry.mtime)[:6])
+                info = zipfile.ZipInfo(entry.name, time.localtime(entry.mtime)[:6])
                 info.compress_type = zipfile.ZIP_STORED
                 info.file_size = entry.size  # tells zipfile whether the entry needs ZIP64 fields
                 source = await asyncio.to_thread(entry.path.open, "rb")
@@ -135,8 +139,8 @@ def make_blueprint(api: Api, records: RecordStore, recordings_dir: Path) -> Blue
         return None  # type: ignore[return-value]
 
     api.route(bp, "GET", "/api/v1/recordings.zip", recordings_zip,
-              summary="The recordings of the chosen calls as one zip, streamed (WAV files named by call id); "
-                      "agents only their own calls",
+              summary="The recordings of the chosen calls as one zip, streamed (WAV files named by call id, "
+                      "a call's further parts <call id>-2.wav ...); agents only their own calls",
               tag="records", operation_id="recordings_zip", roles=ANY_ROLE, content_type="application/zip",
               params=(Param("call_id", required=True,
                             schema={"type": "array", "items": {"type": "string"}, "maxItems": MAX_FILES},
