@@ -257,6 +257,9 @@ class CallController(CallEngines):
                            f"通话 {monitor_call_id} (尚)未在监控通话")
         if mode not in MONITOR_MODES:
             raise Conflict(f"unknown monitor mode {mode!r}", f"未知的监控方式 {mode!r}")
+        if live.monitor.mode == "take_over":  # the agent has gone: the supervisor is the caller's party now
+            raise Conflict("the caller was taken over: there is no agent's call to monitor any more",
+                           "已强拆接管客户,不再有可监控的座席通话")
 
         async def switch() -> None:  # inside the supervisor call's actor, like its keys 1-3
             await self._supervision.switch_mode(live, mode)

@@ -110,7 +110,8 @@ class Supervision:
 
     async def switch_mode(self, live: LiveCall, mode: str) -> None:
         """The console's buttons: the same call, another mode (listen, whisper, barge or take over)."""
-        if live.monitor is not None and mode in MONITOR_MODES and mode != live.monitor.mode:
+        monitor = live.monitor
+        if monitor is not None and mode in MONITOR_MODES and monitor.mode not in (mode, "take_over"):
             await self._set_mode(live, mode)
 
     async def _set_mode(self, live: LiveCall, mode: str) -> None:

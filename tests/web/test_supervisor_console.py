@@ -97,7 +97,9 @@ def test_the_console_listens_whispers_and_barges_on_one_call_and_keeps_to_its_sc
     b = open_page(playwright_browser, base_of(box))
     sign_in(b, USER, PASSWORD)
     page: Any = b.page
-    page.goto("/live/console")
+    page.goto("/live/wallboard")  # reached from the monitor
+    press(b, "a.wb-console")
+    page.wait_for_url("**/live/console")
     expect(page.locator("nav.side a[href='/live/console']")).to_have_attribute("aria-current", "page")
     expect(page.locator("#console")).to_have_attribute("data-state", "live")
     expect(page.locator("#sc-extension")).to_have_value(SUPERVISOR)  # the supervisor's own phone

@@ -269,7 +269,7 @@ document.addEventListener("DOMContentLoaded", () => {
       set(row.querySelector(".sc-call"), a.call && !CLEARS_CALL.has(a.state) ? [a.number, queueName].filter(Boolean).join(" · ") : "");
       for (const b of row.querySelectorAll("button[data-monitor]")) {
         const current = mine && mine.agent === id;
-        b.disabled = !onCall && !current;
+        b.disabled = current ? mine.mode === "take_over" : !onCall;
         b.setAttribute("aria-pressed", current && mine.mode === b.dataset.monitor ? "true" : "false");
       }
       for (const b of row.querySelectorAll("button[data-force]")) {
@@ -300,7 +300,7 @@ document.addEventListener("DOMContentLoaded", () => {
       : fill(t.ringing, { ext: ext, agent: agentName(mine.agent) }));
     panel.dataset.mode = mine.joined ? mine.mode : "";
     for (const b of panel.querySelectorAll("button[data-switch]")) {
-      b.disabled = !mine.joined;
+      b.disabled = !mine.joined || mine.mode === "take_over";  // after a take-over there is no agent's call
       b.setAttribute("aria-pressed", mine.joined && mine.mode === b.dataset.switch ? "true" : "false");
     }
   }
