@@ -4,14 +4,20 @@ Each search runs on a worker thread, on a read connection of its own (WAL lets i
 writer), so a slow one never holds up the event loop that relays audio.
 
 Why it stays fast at millions of rows:
-- Paging is by offset over an index: the rows are chosen by `rowid` in a subquery that reads only the
-  `cdr_search` index (start time, direction, result, queue, agent, end), and only the page's rows are read
-  from the table. A page far down a filtered list skips index entries, never whole rows.
+- Paging is by offset over an index: the rows are chosen by `rowid` in a subquery that reads only an index
+  holding every filtered column in start order (`cdr_search`; `cdr_agent_search` for an agent's calls,
+  `cdr_queue_search` for a queue's, `cdr_missed_time` for missed calls: see `index_of`), and only the page's
+  rows are read from the table. A page far down a filtered list skips index entries, never whole rows.
 - A number is matched exactly or by prefix (`138*`) on its own indexes (`cdr_caller`, `cdr_callee`); a
   substring of a number would need every row read.
 - The total is counted up to `COUNT_CAP` rows: past it the page says "more than" instead of reading on.
-- A missed kind is matched on the `cdr_missed` expression index: the CDR's `missed` list as JSON text is
-  one of the few orders of the four kinds that contain it.
+- A missed kind is matched on the CDR's `missed` list as JSON text, held by the missed calls' own indexes: it
+  is one of the few orders of the four kinds that contain it. Counts per kind read `cdr_missed` (kind, then
+  time) alone.
+
+Measured on 3,000,000 synthetic CDRs (a shared, loaded machine): page 1 of any filter in 1-50 ms, page 1,000
+(offset 49,950) 30-100 ms for all calls, a direction, a result and queue, a month, a duration; sparse
+combinations far down (inbound and 60-120 s over a year; one missed kind in a year) 200-400 ms.
 """
 
 from __future__ import annotations
