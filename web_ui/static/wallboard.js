@@ -20,7 +20,8 @@ document.addEventListener("DOMContentLoaded", () => {
 
   let board = null;  // the model: agents, queues, calls the ACD holds, clock skew, the local day
   let buffer = null;  // events that came while a snapshot is being read (null: none is)
-  let syncSeq = 0;
+  let syncing = false;  // a snapshot is being read
+  let syncAgain = false;  // and events were dropped meanwhile: read another once it is in
   let stream = null;
   const dirtyAgents = new Set();
   const dirtyQueues = new Set();
@@ -39,17 +40,21 @@ document.addEventListener("DOMContentLoaded", () => {
     document.getElementById("wb-stale").hidden = state !== "down";
   }
 
+  // One snapshot at a time: when drops keep coming (a box too busy to keep up), starting a new read for each
+  // and dropping the older one would never let any arrive, and the board would stay as it was.
   async function resync() {
-    const seq = ++syncSeq;
+    if (syncing) { syncAgain = true; return; }
+    syncing = true;
     if (!buffer) buffer = [];
     let result;
     try { result = await callApi("GET", "/api/v1/wallboard"); } catch (e) { result = { ok: false, data: null }; }
-    if (seq !== syncSeq) return;  // a newer snapshot is on its way
+    syncing = false;
     const error = document.getElementById("wb-error");
     if (!result.ok || !result.data) {
       error.textContent = t.failed.replace("{reason}", result.data ? messageOf(result.data) : String(result.status || ""));
       error.hidden = false;
       buffer = null;
+      syncAgain = false;
       stream.restart();  // and try again from the start, after the usual delay
       return;
     }
@@ -60,6 +65,7 @@ document.addEventListener("DOMContentLoaded", () => {
     for (const event of pending) if (event.at > board.at) apply(event);
     build();
     if (stream.live) setLink("live");
+    if (syncAgain) { syncAgain = false; resync(); }
   }
 
   function load(snap) {
