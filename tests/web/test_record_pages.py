@@ -191,6 +191,14 @@ def test_records_pages_search_play_zip_missed_voicemail_and_agent_scope(
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-call", answered[1]["call_id"])
     expect(page.locator("#rec-export-hint")).to_be_visible()  # the export cannot filter on a number
+    # sorted by a column's heading: shortest first on the second click
+    page.goto("/records/calls?agent=1002&result=answered")
+    page.click("#rec-calls thead a[href*='sort=duration']")
+    expect(page.locator("#rec-calls th[aria-sort='descending'] a[href*='sort=duration']")).to_have_count(1)
+    page.click("#rec-calls thead a[href*='sort=duration']")
+    expect(page.locator("#rec-calls th[aria-sort='ascending'] a[href*='sort=duration']")).to_have_count(1)
+    by_length = sorted(answered, key=lambda c: (c["ended"] - c["started"], c["started"]))
+    assert [rows.nth(i).get_attribute("data-call") for i in range(2)] == [c["call_id"] for c in by_length]
     page.goto("/records/calls?agent=1002&result=answered")
 
     # 2. play a recording in the page: the audio element's time advances, fetched with ranged requests
