@@ -34,6 +34,7 @@ from appliance.public_events import public_topics, to_public
 EVENTS_PATH = "/api/v1/events"
 WS_UNAUTHORISED = 4401  # close code when the session ends while the stream is open (4000-4999: private use)
 SCOPE_REFRESH_S = 5.0  # a change of the groups a supervisor manages reaches an open stream within this
+BACKLOG_STREAK = 32  # queued events a stream sends before it yields to the loop again
 _TOPIC = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$")
 
 
@@ -82,9 +83,31 @@ class StreamScope:
         return event_in_scope(self._scope, data)
 
 
+class EncodedEvents:
+    """Each event's public form and JSON text, made once for all the streams that send it (hundreds of boards
+    follow one bus: encoding per stream cost more than the send). Keyed by identity, holding the event so its
+    id cannot be reused while remembered; the last few hundred are kept, more than one publish burst."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._last: dict[int, tuple[Event, dict[str, Any], str]] = {}
+
+    def of(self, event: Event) -> tuple[dict[str, Any], str]:
+        hit = self._last.get(id(event))
+        if hit is not None and hit[0] is event:
+            return hit[1], hit[2]
+        data = to_public(event)  # the contract's shape, never the internal object
+        text = json.dumps(data, ensure_ascii=False, default=str)
+        if len(self._last) >= self._size:
+            del self._last[next(iter(self._last))]  # the oldest (dicts keep insertion order)
+        self._last[id(event)] = (event, data, text)
+        return data, text
+
+
 def make_stream_blueprint(api: Api, bus: EventBus, staff: Callable[[], Iterable[Staff]] | None = None) -> Blueprint:
     """`staff` reads the staff records, for supervisors' data scope (None: supervisors see every event)."""
     bp = Blueprint("event_stream", url_prefix="")
+    encoded = EncodedEvents()
 
 
     async def ws_admission(request: Request) -> HTTPResponse | None:
@@ -109,14 +132,20 @@ def make_stream_blueprint(api: Api, bus: EventBus, staff: Callable[[], Iterable[
         scope = StreamScope(session, staff)
         reader = asyncio.ensure_future(_drain(ws))
         try:
-            dropped = 0
+            dropped = streak = 0
             while not reader.done():
-                getter = asyncio.ensure_future(stream.__anext__())
-                await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    break
-                event: Event = getter.result()
+                event: Event
+                if stream.queue.empty() or streak >= BACKLOG_STREAK:
+                    streak = 0
+                    getter = asyncio.ensure_future(stream.__anext__())
+                    await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        getter.cancel()
+                        break
+                    event = getter.result()
+                else:  # a backlog: no task and wait per event, but back to the loop every few (RTP waits on it)
+                    event = stream.queue.get_nowait()
+                    streak += 1
                 try:
                     api.auth.authenticate(token)
                 except ApplianceError:
@@ -126,9 +155,9 @@ def make_stream_blueprint(api: Api, bus: EventBus, staff: Callable[[], Iterable[
                     # A slow reader lost the oldest events; say so, so a wallboard knows to re-read the state.
                     await ws.send(json.dumps({"topic": "stream.dropped", "dropped": stream.dropped - dropped}))
                     dropped = stream.dropped
-                data = to_public(event)  # the contract's shape, never the internal object
+                data, text = encoded.of(event)
                 if event_visible_to(session, data) and scope.allows(data):
-                    await ws.send(json.dumps(data, ensure_ascii=False, default=str))
+                    await ws.send(text)
         finally:
             stream.close()
             reader.cancel()
