@@ -32,6 +32,7 @@ from appliance.calls.assets import ensure_assets
 from appliance.calls.call_notes import CallNotes
 from appliance.calls.controller import CallController
 from appliance.calls.http import make_blueprint as calls_blueprint
+from appliance.calls.http_answer import make_blueprint as answer_blueprint
 from appliance.calls.http_call_notes import make_blueprint as call_notes_blueprint
 from appliance.calls.http_stream import make_stream_blueprint as stream_blueprint
 from appliance.calls.http_supervisor import make_blueprint as supervisor_blueprint
@@ -380,6 +381,7 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
         stream_blueprint(api, core.bus, lambda: core.config.store.list("staff")),  # supervisors: their scope
         supervisor_blueprint(api, calls),  # the console's monitor modes and queue moves
         call_notes_blueprint(api, calls, CallNotes(core.clock)),  # the desk's notes follow a transfer
+        answer_blueprint(api, calls),  # the desk answers a ringing phone that supports it
         toll_fraud_blueprint(api, core.config),
         reports_blueprint(api, reports, core.config, exports, schedules),
         customers_blueprint(api, customers, core.config),

@@ -41,6 +41,8 @@ class CallRinging(Event):
     caller_name: str
     queue: str
     variables: dict[str, str] = field(default_factory=dict)  # what the IVR collected, for the screen pop
+    # (1.4) the ringing phone may be answered from the desk: sent again, true, once the phone's ringing says so
+    remote_answer: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

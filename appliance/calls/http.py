@@ -160,7 +160,7 @@ def call_summary(call: Call) -> dict[str, Any]:
         "recording": bool(call.recording_file),
         "legs": [
             {"leg": leg_id, "role": s.role.value, "party": s.party, "agent": s.agent_id, "created": s.created_at,
-             "answered": s.answered_at, "ended": s.ended_at, "cause": s.cause}
+             "answered": s.answered_at, "ended": s.ended_at, "cause": s.cause, "remote_answer": s.remote_answer}
             for leg_id, s in call.legs.items()
         ],
     }
@@ -462,7 +462,9 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore,
     leg = {"type": "object", "properties": {
         "leg": {"type": "string"}, "role": {"type": "string"}, "party": {"type": "string"},
         "agent": {"type": ["string", "null"]}, "created": {"type": "number"},
-        "answered": {"type": ["number", "null"]}, "ended": {"type": ["number", "null"]}, "cause": {"type": "string"}}}
+        "answered": {"type": ["number", "null"]}, "ended": {"type": ["number", "null"]}, "cause": {"type": "string"},
+        "remote_answer": {"type": "boolean", "description": "its phone rings and may be answered from here "
+                          "(POST /api/v1/calls/{call_id}/answer)"}}}
     call = {"type": "object", "required": ["id", "direction", "caller", "callee", "phase", "started_at"],
             "properties": {
                 "id": {"type": "string"}, "direction": {"type": "string", "enum": list(DIRECTIONS)},

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance.calls import events as E
+from appliance.calls import remote_answer
 from appliance.calls.agent_offers import AgentOffers
 from appliance.calls.bridging import Bridging
 from appliance.calls.callbacks import Callbacks
@@ -48,6 +49,10 @@ class LegEventHandler:
             await self.transfers.on_refer(live, leg_id, state, event)
         elif isinstance(event, leg_events.LegHoldChanged) and state.role in (LegRole.AGENT, LegRole.CALLER):
             self.bridging.hold_changed(live, event.held)
+        elif isinstance(event, leg_events.LegProgress):
+            remote_answer.progress(self.ctx, live, state, event)
+        elif isinstance(event, leg_events.LegRemoteAnswerRefused):
+            remote_answer.refused(self.ctx, live, state, event)
 
     def _mark_answered(self, call: Call, state: LegState) -> None:
         now = self.ctx.clock.wall()

@@ -52,6 +52,7 @@ class LegState:
     ended_at: float | None = None
     cause: str = ""
     mos: float | None = None
+    remote_answer: bool = False  # its phone rings and may be answered from the desk (`remote_answer`)
 
     @property
     def answered(self) -> bool:

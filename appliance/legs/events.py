@@ -31,12 +31,23 @@ class LegProgress(Event):
     topic: ClassVar[str] = "legs.progress"
     leg_id: str
     early_media: bool = False  # the far end sends audio (ringback, announcements) before answering
+    remote_answer: bool = False  # the ringing phone may be answered from the box (`RemotelyAnswerable`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegAnswered(Event):
     topic: ClassVar[str] = "legs.answered"
     leg_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegRemoteAnswerRefused(Event):
+    """The ringing phone would not be answered from the box (`reason`: its refusal, or no answer at all);
+    it keeps ringing."""
+
+    topic: ClassVar[str] = "legs.remote_answer_refused"
+    leg_id: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

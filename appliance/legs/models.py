@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from appliance.errors import ApplianceError
 from appliance.events import Event
@@ -72,6 +72,20 @@ class CallLeg(Protocol):
 
     def transfer_progress(self, failure: Cause | None) -> None:
         """Report the outcome of a transfer the far end asked for: None when it worked."""
+
+
+@runtime_checkable
+class RemotelyAnswerable(Protocol):
+    """A leg whose ringing phone may be answered from the box (SIP phones offering the BroadSoft talk
+    event). Not every `CallLeg` is one: call control asks with isinstance."""
+
+    @property
+    def remote_answer(self) -> bool:
+        """The far end said, while ringing, that it can be answered from here."""
+
+    def answer_remotely(self) -> None:
+        """Ask the ringing phone to go off-hook; its answer arrives as `LegAnswered`, a refusal as
+        `LegRemoteAnswerRefused`. Raises `ApplianceError` (a Conflict) when the leg cannot be."""
 
 
 class LegProvider(Protocol):

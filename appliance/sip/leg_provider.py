@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from appliance.domain.models import SrtpPolicy
+from appliance.errors import Conflict
 from appliance.events import Event
 from appliance.legs import events as leg_events
 from appliance.legs.causes import Cause
@@ -32,6 +33,7 @@ from appliance.sip.sdes import Offer, answer_crypto, crypto_offer, keys_from_ans
 from appliance.sip.sdp import NotAcceptable, parse_sdp
 from appliance.sip.sdp_media import SdpBuilder, remote_media
 from appliance.sip.service import SipService
+from appliance.sip.talk import TALK
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ class SipLeg:
     tls: bool = False  # signalled over SIP TLS: the only transport SRTP keys may travel on
     srtp_offer: Offer | None = None  # what we offered on an outbound leg, until the answer settles it
     srtp_keys: SrtpKeys | None = None  # the keys in use (None: plain RTP)
+    remote_answer: bool = False  # its ringing phone offered the talk event (`RemotelyAnswerable`, `sip.talk`)
 
     async def open_media(self) -> str:
         """The inbound leg's media, from the peer's offer; LegRefused (→ 488) when the offer and the leg's
@@ -146,6 +149,15 @@ class SipLeg:
 
     def send_dtmf(self, digit: str) -> None:
         self.provider.sip.send_dtmf(self.leg_id, digit)
+
+    def answer_remotely(self) -> None:
+        if not self.remote_answer:
+            raise Conflict("the ringing phone does not support answering from here (no talk event in its "
+                           "Allow-Events)", "振铃的话机不支持远程接听(其 Allow-Events 中没有 talk)")
+        try:
+            self.provider.sip.remote_answer(self.leg_id)
+        except (LocalProtocolError, UnknownLeg) as exc:  # it stopped ringing meanwhile
+            raise Conflict(f"the phone no longer rings: {exc}", f"话机已不再振铃:{exc}") from exc
 
     def transfer_progress(self, failure: Cause | None) -> None:
         self.provider.sip.transfer_progress(self.leg_id, 200 if failure is None else status_from_cause(failure))
@@ -262,7 +274,14 @@ class SipLegProvider:
             return
         if isinstance(event, sip_events.LegProgress):
             leg.apply_remote(event.sdp)
-            self._emit(leg_events.LegProgress(at=event.at, leg_id=leg.leg_id, early_media=bool(event.sdp)))
+            # (a later 18x that leaves Allow-Events out takes nothing back: the phone said it once)
+            leg.remote_answer = leg.remote_answer or (leg.outbound and TALK in event.allow_events)
+            self._emit(leg_events.LegProgress(at=event.at, leg_id=leg.leg_id, early_media=bool(event.sdp),
+                                              remote_answer=leg.remote_answer))
+        elif isinstance(event, sip_events.RemoteAnswerResult):
+            if not event.accepted:
+                reason = "no answer" if event.status == 408 else f"SIP {event.status}"
+                self._emit(leg_events.LegRemoteAnswerRefused(at=event.at, leg_id=leg.leg_id, reason=reason))
         elif isinstance(event, sip_events.LegAnswered):
             if leg.outbound:  # on an inbound leg the SDP is our own answer
                 leg.apply_remote(event.sdp)
