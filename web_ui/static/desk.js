@@ -147,9 +147,11 @@ document.addEventListener("DOMContentLoaded", () => {
   // ---------------------------------------------------------------- events
 
   function setCall(detail) {
-    call = { id: detail.id, caller: detail.caller, queue: detail.queue || "", phase: detail.phase,
+    const ringing = (detail.legs || []).find(l => l.agent === me && l.role === "agent" && l.answered === null && l.ended === null);
+    call = { id: detail.id, caller: detail.caller, queue: detail.queue || "", phase: ringing ? "ringing" : detail.phase,
              on_hold: !!detail.on_hold, ivr_path: detail.ivr_path || [], ivr_keys: detail.ivr_keys || "",
-             since: detail.agent_answered_at || detail.started_at };
+             since: detail.agent_answered_at || detail.started_at, remote_answer: !!(ringing && ringing.remote_answer),
+             answering: false };
     lastCall = call;
   }
 
@@ -169,9 +171,10 @@ document.addEventListener("DOMContentLoaded", () => {
         break;
       case "calls.ringing":
         if (e.agent !== me || e.role === "supervisor") return;
-        if (call && call.id === e.call_id) return;
+        // sent again once the phone said it can be answered from here (the Answer button)
+        if (call && call.id === e.call_id) { if (e.remote_answer) { call.remote_answer = true; break; } return; }
         call = { id: e.call_id, caller: e.caller, queue: e.queue, phase: "ringing", on_hold: false,
-                 ivr_path: [], ivr_keys: "", since: e.at };
+                 ivr_path: [], ivr_keys: "", since: e.at, remote_answer: !!e.remote_answer, answering: false };
         lastCall = call;
         consulting = false;
         pop(e.call_id, e.caller);
@@ -247,7 +250,12 @@ document.addEventListener("DOMContentLoaded", () => {
     set($("dk-ivr"), call.ivr_path.length ? call.ivr_path.join(" → ") : "—");
     set($("dk-keys-pressed"), call.ivr_keys || "—");
     const connected = call.phase === "connected" || call.phase === "answered";
-    show($("dk-answer-hint"), call.phase === "ringing");
+    const answerHere = call.phase === "ringing" && call.remote_answer;
+    show($("dk-answer-hint"), call.phase === "ringing" && !answerHere);
+    show($("dk-answer-here"), answerHere);
+    show($("dk-answer"), answerHere);
+    $("dk-answer").disabled = call.answering;
+    set($("dk-answer"), call.answering ? t.answering : t.answer);
     const hold = $("dk-hold");
     set(hold, call.on_hold ? t.resume : t.hold);
     hold.setAttribute("aria-pressed", call.on_hold ? "true" : "false");
@@ -375,6 +383,14 @@ document.addEventListener("DOMContentLoaded", () => {
   $("dk-t-kind").addEventListener("change", listFor);
   listFor();
 
+  $("dk-answer").addEventListener("click", async e => {  // the phone goes off-hook; calls.answered follows
+    if (!call || call.answering) return;
+    const ringing = call;
+    ringing.answering = true;
+    if (!await act(e.currentTarget, "POST", callUrl("answer"), {})) { ringing.answering = false; draw(); return; }
+    // a phone that refuses keeps ringing: the button comes back after a while
+    window.setTimeout(() => { if (call === ringing && ringing.phase === "ringing") { ringing.answering = false; draw(); } }, 8000);
+  });
   $("dk-hold").addEventListener("click", e => { if (call) act(e.currentTarget, "POST", callUrl("hold"), { on: !call.on_hold }); });
   $("dk-hangup").addEventListener("click", e => { if (call) act(e.currentTarget, "POST", callUrl("hangup"), {}); });
   $("dk-intended").addEventListener("click", e => {
@@ -692,7 +708,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   // ---------------------------------------------------------------- keyboard
 
-  const KEYS = { KeyI: "dk-idle", KeyB: "dk-busy", KeyW: "dk-wrapup", KeyH: "dk-hold", KeyU: "dk-hangup" };
+  const KEYS = { KeyA: "dk-answer", KeyI: "dk-idle", KeyB: "dk-busy", KeyW: "dk-wrapup", KeyH: "dk-hold", KeyU: "dk-hangup" };
   const FOCUS = { KeyT: "dk-t-target", KeyN: "dk-notes", KeyR: "dk-r-type" };
   document.addEventListener("keydown", event => {
     if (!event.altKey || event.ctrlKey || event.metaKey) return;
