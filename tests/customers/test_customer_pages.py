@@ -5,6 +5,8 @@ speaks English too; no CSP violation."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from playwright.sync_api import expect
 
@@ -18,7 +20,7 @@ __all__ = ["playwright_browser", "web_box"]  # the browser tests' fixtures, used
 def test_customers_pages(web_box: RunningAppliance, playwright_browser: object) -> None:
     b = open_page(playwright_browser, base_of(web_box), language="zh-CN")
     sign_in(b, "admin", ADMIN_PASSWORD)
-    page = b.page
+    page: Any = b.page
     page.goto("/customers")
     expect(page.locator("h1")).to_have_text("客户")
     expect(page.locator("nav a[href='/customers']")).to_be_visible()  # in the menu
