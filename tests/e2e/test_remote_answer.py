@@ -3,7 +3,8 @@ supports it (the BroadSoft talk event), and gets a clear 409 where it does not.
 
 One queue call rings agent 1001 first (a SIPp phone without `talk` in its Allow-Events), then, after the
 queue's ring time-out, agent 1002 (a SIPp phone listing `talk, hold, conference`, which answers only when the
-box's NOTIFY Event: talk arrives in the early dialog)."""
+box's NOTIFY Event: talk arrives in the early dialog). Agent 1002 answers from the agent desk in Chromium, with
+the keyboard: the desk's Answer button is the API's answer."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ import time
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import free_port, free_rtp_port
 from tests.e2e.harness import MEDIA_FIXTURES, RunningAppliance, sipp_available, successful, wait_until
 from tests.e2e.monitoring import ALWAYS_OPEN, log_in
+from tests.web.conftest import base_of, open_page, playwright_browser, sign_in
+
+__all__ = ["playwright_browser"]  # the module's Chromium (a fixture)
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow,
               pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed")]
@@ -59,7 +64,8 @@ def agent_state(box: RunningAppliance, agent: str) -> str:
     return next(str(a["state"]) for a in agents["items"] if a["agent"] == agent)
 
 
-def test_the_agent_answers_from_the_api_where_the_phone_supports_it(box: RunningAppliance) -> None:
+def test_the_agent_answers_from_the_desk_where_the_phone_supports_it(box: RunningAppliance,
+                                                                     playwright_browser: object) -> None:
     assert box.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)[0] == 200
     status, body = box.api("PATCH", "/api/v1/queues/sales", {"ring_timeout_s": 5, "misses_before_busy": 0})
     assert status == 200, body
@@ -67,6 +73,12 @@ def test_the_agent_answers_from_the_api_where_the_phone_supports_it(box: Running
     plain_port = log_in(box, "1001")  # logged in first: idle longest, offered first
     time.sleep(1.0)
     talk_port = log_in(box, "1002")
+    desk = open_page(playwright_browser, base_of(box))  # in Chinese
+    sign_in(desk, "agent1002", PASSWORDS["1002"])
+    page: Any = desk.page
+    page.goto("/desk")
+    expect(page.locator("#desk")).to_have_attribute("data-state", "live")
+    expect(page.locator("#dk-state")).to_have_attribute("data-state", "idle")
     plain = box.sipp_background(box.sipp_args(box.scenario("agent_ignore.xml"), plain_port))
     talking = box.sipp_background(box.sipp_args(box.scenario("agent_talk_answer.xml", PCAP=PCAP), talk_port,
                                                 media_port=free_rtp_port()))
@@ -103,10 +115,20 @@ def test_the_agent_answers_from_the_api_where_the_phone_supports_it(box: Running
                    timeout=20)
         assert found[-1][0] == call_id
         assert agent_state(box, "1002") == "ringing"
-        status, body = two.api("POST", f"/api/v1/calls/{call_id}/answer", {})
-        assert status == 202, body
-        assert body == {"call_id": call_id, "accepted": True, "agent": "1002"}
+        button = page.locator("#dk-answer")
+        expect(button).to_be_visible(timeout=5000)
+        expect(button).to_have_text("接听")
+        expect(page.locator("#dk-answer-here")).to_be_visible()
+        expect(page.locator("#dk-answer-hint")).to_be_hidden()
+        desk.shot("desk-remote-answer-ringing")
+        with page.expect_response(lambda r: r.url.endswith(f"/api/v1/calls/{call_id}/answer")) as answered:
+            page.keyboard.press("Alt+KeyA")
+        assert answered.value.status == 202
+        assert answered.value.json() == {"call_id": call_id, "accepted": True, "agent": "1002"}
         wait_until("1002 on the call", lambda: agent_state(box, "1002") == "on_call", timeout=10)
+        expect(button).to_be_hidden()
+        expect(page.locator("#dk-state")).to_have_attribute("data-state", "on_call")
+        assert desk.csp_errors() == []
         # nothing rings any more: answering again is a conflict, not a second NOTIFY
         status, body = two.api("POST", f"/api/v1/calls/{call_id}/answer", {})
         assert status == 409 and "ringing" in body["message"], body
