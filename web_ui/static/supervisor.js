@@ -18,9 +18,7 @@ document.addEventListener("DOMContentLoaded", () => {
   let board = null;  // {skew, agents: Map, calls: Map (waiting calls), monitors: Map}
   let buffer = null;
   let syncSeq = 0;
-  let socket = null;
-  let retries = 0;
-  let connects = 0;
+  let stream = null;  // openEventStream's handle (app.js)
   let mine = null;  // this console's supervisor call: {call, agent, mode, joined}
   let frame = 0;
   const agentRows = new Map();
@@ -66,32 +64,6 @@ document.addEventListener("DOMContentLoaded", () => {
     document.getElementById("sc-stale").hidden = state !== "down";
   }
 
-  function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(scheme + "//" + window.location.host + "/api/v1/events?topics=" + TOPICS);
-    socket = ws;
-    ws.onopen = () => { retries = 0; connects += 1; root.dataset.connects = String(connects); resync(); };
-    ws.onmessage = (message) => {
-      let event;
-      try { event = JSON.parse(message.data); } catch (e) { return; }
-      if (event.topic === "stream.dropped") { resync(); return; }
-      if (buffer) buffer.push(event);
-      else if (board) { apply(event); schedule(); }
-    };
-    ws.onclose = (closed) => {
-      if (socket !== ws) return;
-      socket = null;
-      setLink("down");
-      if (closed.code === 4401) {
-        window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
-        return;
-      }
-      const delay = Math.min(10000, 500 * 2 ** retries);
-      retries += 1;
-      window.setTimeout(connect, delay);
-    };
-  }
-
   async function resync() {
     const seq = ++syncSeq;
     if (!buffer) buffer = [];
@@ -103,7 +75,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!snap.ok || !monitors.ok) {
       refused(snap.ok ? monitors : snap);
       buffer = null;
-      if (socket) socket.close();
+      if (stream) stream.restart();  // and try again from the start, after the usual delay
       return;
     }
     board = load(snap.data, monitors.data.items);
@@ -111,7 +83,7 @@ document.addEventListener("DOMContentLoaded", () => {
     buffer = null;
     for (const event of pending) if (event.at > board.at) apply(event);
     build();
-    if (socket) setLink("live");
+    if (stream && stream.live) setLink("live");
   }
 
   function load(snap, monitors) {
@@ -373,6 +345,14 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 
   setLink("connecting");
-  connect();
+  stream = openEventStream(TOPICS, {
+    open(connects) { root.dataset.connects = String(connects); resync(); },
+    event(event) {
+      if (buffer) buffer.push(event);
+      else if (board) { apply(event); schedule(); }
+    },
+    dropped() { resync(); },
+    down() { setLink("down"); },
+  });
   window.setInterval(() => { if (board) draw(); }, 1000);
 });
