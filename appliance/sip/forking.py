@@ -53,6 +53,12 @@ class Forks:
         g = self._groups.get(leg_id)
         return leg_id if g is None else g.winner or g.branches[0]
 
+    def candidates(self, leg_id: str) -> list[str]:
+        """The legs a request for `leg_id` could go to: a forked leg's winner, or every branch while ringing
+        (a request only some phones can take, like remote answer, picks among them)."""
+        g = self._groups.get(leg_id)
+        return [leg_id] if g is None else [g.winner] if g.winner else list(g.branches)
+
     def branch_event(self, branch: str, event: Event) -> Event | None:
         """What call control hears of `event` from `branch`: the event re-labelled as the main leg, or None."""
         g = self._fork_of[branch]

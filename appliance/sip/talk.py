@@ -17,7 +17,7 @@ from __future__ import annotations
 from appliance.sip import events as ev
 from appliance.sip.context import CoreContext
 from appliance.sip.dialog import Leg, LegState
-from appliance.sip.errors import LocalProtocolError
+from appliance.sip.errors import LocalProtocolError, UnknownLeg
 from appliance.sip.message import SipMessage
 from appliance.sip.syntax import split_commas
 from appliance.sip.transaction import Transaction
@@ -52,7 +52,11 @@ class RemoteAnswer:
         """Ask the ringing phone of outbound leg `leg_id` to go off-hook. LocalProtocolError when the leg
         does not ring, its phone did not offer `talk`, or a request is already waiting for its answer."""
         ctx = self._ctx
-        leg = ctx.leg(leg_id)
+        # a forked leg: the first of its ringing phones that offered talk (its answer wins the fork)
+        legs = [ctx.legs[b] for b in ctx.forks.candidates(leg_id) if b in ctx.legs]
+        if not legs:
+            raise UnknownLeg(leg_id)
+        leg = next((lg for lg in legs if self.supported(lg)), legs[0])
         if leg.inbound or leg.state is not LegState.OUT_EARLY or leg.dialog is None:
             raise LocalProtocolError(f"leg {leg.leg_id} is not ringing (state {leg.state.value})")
         if TALK not in leg.peer_events:

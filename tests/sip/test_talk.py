@@ -11,6 +11,7 @@ from appliance.sip.errors import LocalProtocolError
 from appliance.sip.message import SipMessage
 from appliance.sip.parser import parse
 from appliance.sip.talk import allowed_events
+from appliance.sip.transaction import Address
 from tests.sip.test_core import PHONE, SDP, make_core, out, register
 
 
@@ -135,3 +136,25 @@ def test_no_talk_no_dialog_or_not_ringing_is_refused_before_sending() -> None:
     with pytest.raises(LocalProtocolError, match="not ringing"):
         core3.remote_answer(leg3, 1.5)
     assert out(core)[0] == [] and out(core2)[0] == [] and out(core3)[0] == []
+
+
+def test_a_forked_leg_asks_the_phone_that_offered_talk() -> None:
+    core = make_core()
+    desk_phone = Address("UDP", "192.168.1.51", 40002)
+    register(core, "1001", "pw1001", 0.0)
+    register(core, "1001", "pw1001", 0.0, src=desk_phone)
+    leg = core.create_leg(1.0, callee="1001", sdp_offer=SDP, caller="x", extension="1001")
+    invites = {dest: m for m, dest in out(core)[0]}
+    assert set(invites) == {PHONE, desk_phone}
+    _ring(core, invites[PHONE], 180, 1.1, tag="soft", allow_events=None)  # a softphone without talk
+    text = (f"SIP/2.0 180 Ringing\r\nVia: {invites[desk_phone].get_all('via')[0]}\r\n"
+            f"From: {invites[desk_phone]['from']}\r\nTo: {invites[desk_phone]['to']};tag=desk\r\n"
+            f"Call-ID: {invites[desk_phone].call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@192.168.1.51:40002>\r\n"
+            f"Allow-Events: talk\r\nContent-Length: 0\r\n\r\n")
+    core.receive(text.encode(), desk_phone, 1.2)
+    progress = [e for e in out(core)[1] if isinstance(e, ev.LegProgress)]
+    assert [p.leg_id for p in progress] == [leg, leg] and "talk" in progress[-1].allow_events
+    core.remote_answer(leg, 2.0)
+    (notify, dest), = out(core)[0]
+    assert dest == desk_phone and notify.to.tag == "desk" and notify.call_id == invites[desk_phone].call_id
+    assert notify["event"] == "talk"
