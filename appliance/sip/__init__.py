@@ -14,6 +14,7 @@ The engine      core.py: `SipCore`, the sans-IO façade, over parts that share o
                 digest, §22), register_handler.py (REGISTER, §10.3), uas.py / uac.py (inbound / outbound
                 INVITE, CANCEL, §13, §9, RFC 3262), forking.py (parallel forking to an extension's contacts),
                 in_dialog.py (BYE, re-INVITE, UPDATE, INFO, REFER/NOTIFY; RFC 3311, 3515, 3891),
+                talk.py (remote answer of a ringing phone: BroadSoft talk event, NOTIFY in the early dialog),
                 session_timers.py (RFC 4028), trunk_registration.py (§10.2 towards carriers), qualify.py
                 (OPTIONS probes), timers.py (the core's own deadlines)
 The shell       service.py (sockets, clock, persistence, health), transport.py (UDP/TCP/TLS, self-signed
