@@ -145,7 +145,7 @@ def import_child(db: str, xlsx: str, out: multiprocessing.Queue) -> None:  # typ
     before = rss_kb()
     started = time.perf_counter()
     data = Path(xlsx).read_bytes()
-    result = import_customers(service, "xlsx", data, dry_run=False, by="bench")
+    result = import_customers(service, "xlsx", data, dry_run=False)
     elapsed = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
     service.close_sync()

@@ -176,8 +176,9 @@ class _Importer:
         self.created += len(fresh)
 
 
-def import_customers(service: CustomerService, fmt: str, data: bytes, *, dry_run: bool, by: str) -> ImportResult:
-    """Run on a worker thread (never the loop): reads every row, writes the good ones a chunk at a time."""
+def import_customers(service: CustomerService, fmt: str, data: bytes, *, dry_run: bool) -> ImportResult:
+    """Run on a worker thread (never the loop): reads every row, writes the good ones a chunk at a time. The
+    caller publishes `customers.imported` back on the loop (the bus is the loop's)."""
     importer = _Importer(service, dry_run)
     definitions = {d.name: d for d in service.definitions()}
     rows = rows_of(fmt, data)
@@ -211,8 +212,6 @@ def import_customers(service: CustomerService, fmt: str, data: bytes, *, dry_run
             flush()
     if chunk:
         flush()
-    if not dry_run:
-        service.customers_imported(importer.created, importer.updated, importer.failed, by)
     return ImportResult(rows=count, created=importer.created, updated=importer.updated, failed=importer.failed,
                         errors=tuple(sorted(importer.errors, key=lambda e: e.row)), dry_run=dry_run)
 

@@ -288,8 +288,9 @@ def make_blueprint(api: Api, service: CustomerService, config: ConfigService) ->
         if not data:
             raise BadParameter("file", "required", "no file was uploaded", "未上传文件")
         fmt = file_format(fmt_arg or None, data)
-        result = await asyncio.to_thread(import_customers, service, fmt, data, dry_run=dry_run,
-                                         by=session_of(request).user)
+        result = await asyncio.to_thread(import_customers, service, fmt, data, dry_run=dry_run)
+        if not dry_run:
+            service.customers_imported(result.created, result.updated, result.failed, session_of(request).user)
         return ok(result.to_dict())
 
     async def export(request: Request) -> HTTPResponse:

@@ -8,6 +8,8 @@ import io
 
 from openpyxl import Workbook, load_workbook
 
+from appliance.customers.events import CustomersImported
+from appliance.events import Event
 from tests.api_client import Client
 
 
@@ -29,8 +31,11 @@ async def test_csv_round_trip_with_a_bad_row(api: Client) -> None:
     assert (dry["rows"], dry["created"], dry["failed"], dry["dry_run"]) == (5, 2, 3, True)
     status, count = await api.call("GET", "/api/v1/customers")
     assert count["total"] == 1  # a dry run writes nothing
+    seen: list[Event] = []
+    api.appliance.core.bus.subscribe(seen.append, {"customers.imported"})
     status, result = await api.call("POST", "/api/v1/customers/import?format=csv", raw=text.encode("gb18030"))
     assert status == 200, result
+    assert [(e.created, e.failed, e.by) for e in seen if isinstance(e, CustomersImported)] == [(2, 3, "admin")]
     assert (result["rows"], result["created"], result["updated"], result["failed"]) == (5, 2, 0, 3)
     problems = {(e["row"], e["field"]) for e in result["errors"]}
     assert problems == {(3, "numbers"), (4, "name"), (5, "account_manager"), (5, "vip"), (5, "joined")}
