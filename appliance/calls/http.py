@@ -412,7 +412,8 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore,
             where["direction"] = direction
         restrict_agent(request, where)
         page = records.cdrs(where=where, since=_float_arg(request, "since"), until=_float_arg(request, "until"),
-                            missed=_bool_arg(request, "missed"), offset=offset, limit=limit)
+                            missed=_bool_arg(request, "missed"), intended=_bool_arg(request, "intended"),
+                            offset=offset, limit=limit)
         return ok(_page(page))
 
     def cdr_of(request: Request, call_id: str) -> dict[str, Any]:
@@ -579,7 +580,9 @@ def make_blueprint(api: Api, service: CallService | None, records: RecordStore,
                       *(Param(n, description=f"exact match on {n}") for n in
                         ("caller", "callee", "did", "queue", "agent", "disposition")),
                       *time_params,
-                      Param("missed", schema={"type": "boolean"}, description="only missed (true) or not (false)")),
+                      Param("missed", schema={"type": "boolean"}, description="only missed (true) or not (false)"),
+                      Param("intended", schema={"type": "boolean"},
+                            description="only intended customers' calls (true) or the others (false)")),
               errors=(401, 403, 422))
     api.route(bp, "GET", "/api/v1/cdr/{call_id}", get_cdr, summary="One call detail record", tag="records",
               operation_id="get_cdr", roles=ANY_ROLE, response=cdr_ref, errors=(401, 403, 404))

@@ -40,6 +40,7 @@ SORTS = {"started": "started", "duration": "(ended - started)", "caller": "calle
 COUNT_CAP = 10_000
 _BUSY_TIMEOUT_S = 5.0
 _MISSED = "json_extract(data, '$.missed')"
+_INTENDED = "json_extract(data, '$.intended_customer') = 1"  # the partial index `cdr_intended`'s condition
 
 
 def _missed_lists(kind: str | None) -> tuple[str, ...]:
@@ -66,6 +67,7 @@ class CallQuery:
     min_duration: float | None = None
     max_duration: float | None = None
     missed: str = ""  # "", "any" or one of MISSED_KINDS
+    intended: bool = False  # only intended customers' calls (意向客户)
     only_agent: str | None = None  # the data scope: an agent sees only calls they took
     # a supervisor's data scope: calls taken by these agents, and calls no agent took (IVR, queue, missed)
     agents_seen: tuple[str, ...] | None = None
@@ -129,6 +131,8 @@ def where_of(query: CallQuery) -> tuple[str, list[Any]]:
         # the partial index's own condition, so SQLite may use it
         clauses.append(f"{_MISSED} <> '[]' AND {_MISSED} IN ({','.join('?' for _ in lists)})")
         args += lists
+    if query.intended:
+        clauses.append(_INTENDED)
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), args
 
 
@@ -145,6 +149,8 @@ def index_of(query: CallQuery) -> str:
         return "INDEXED BY cdr_queue_search"
     if query.missed:
         return "INDEXED BY cdr_missed_time"
+    if query.intended:
+        return "INDEXED BY cdr_intended"
     return "INDEXED BY cdr_search"
 
 

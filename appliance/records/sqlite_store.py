@@ -57,6 +57,8 @@ CREATE INDEX IF NOT EXISTS cdr_missed ON cdr(json_extract(data, '$.missed'), sta
     WHERE json_extract(data, '$.missed') <> '[]';
 CREATE INDEX IF NOT EXISTS cdr_missed_time ON cdr(started, json_extract(data, '$.missed'))
     WHERE json_extract(data, '$.missed') <> '[]';
+-- Intended customers (意向客户: marked by the agent's * key or from the desk), in start order.
+CREATE INDEX IF NOT EXISTS cdr_intended ON cdr(started) WHERE json_extract(data, '$.intended_customer') = 1;
 
 CREATE TABLE IF NOT EXISTS queue_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -312,10 +314,11 @@ class RecordStore:
 
     def cdrs(
         self, *, where: dict[str, str] | None = None, since: float | None = None, until: float | None = None,
-        missed: bool | None = None, offset: int = 0, limit: int = 50,
+        missed: bool | None = None, offset: int = 0, limit: int = 50, intended: bool | None = None,
     ) -> Page:
-        """CDRs newest first, filtered on exact column values, a start-time range and missed calls."""
-        clause, args = self._cdr_clause(where, since, until, missed)
+        """CDRs newest first, filtered on exact column values, a start-time range, missed calls and intended
+        customers."""
+        clause, args = self._cdr_clause(where, since, until, missed, intended)
         total = self.conn.execute(f"SELECT count(*) FROM cdr {clause}", args).fetchone()[0]
         rows = self.conn.execute(
             f"SELECT data FROM cdr {clause} ORDER BY started DESC LIMIT ? OFFSET ?", [*args, limit, offset]
@@ -324,11 +327,11 @@ class RecordStore:
 
     def iter_cdrs(
         self, *, where: dict[str, str] | None = None, since: float | None = None, until: float | None = None,
-        missed: bool | None = None, batch: int = 500,
+        missed: bool | None = None, batch: int = 500, intended: bool | None = None,
     ) -> Iterator[dict[str, Any]]:
         """The CDRs `cdrs` would list, newest first, read as a stream (exports): constant memory whatever the
         count. Use it on a connection of its own (`open_reader`), not the loop's."""
-        clause, args = self._cdr_clause(where, since, until, missed)
+        clause, args = self._cdr_clause(where, since, until, missed, intended)
         cur = self.conn.execute(f"SELECT data FROM cdr {clause} ORDER BY started DESC", args)
         while rows := cur.fetchmany(batch):
             for (data,) in rows:
@@ -336,17 +339,19 @@ class RecordStore:
 
     def count_cdrs(
         self, *, where: dict[str, str] | None = None, since: float | None = None, until: float | None = None,
-        missed: bool | None = None,
+        missed: bool | None = None, intended: bool | None = None,
     ) -> int:
-        clause, args = self._cdr_clause(where, since, until, missed)
+        clause, args = self._cdr_clause(where, since, until, missed, intended)
         return int(self.conn.execute(f"SELECT count(*) FROM cdr {clause}", args).fetchone()[0])
 
     @staticmethod
     def _cdr_clause(where: dict[str, str] | None, since: float | None, until: float | None,
-                    missed: bool | None) -> tuple[str, list[Any]]:
+                    missed: bool | None, intended: bool | None = None) -> tuple[str, list[Any]]:
         # The `missed` list's JSON text, as the missed-calls index (`cdr_missed`) holds it: no row read to test it
-        extra = None if missed is None else "json_extract(data, '$.missed') " + ("<> '[]'" if missed else "= '[]'")
-        return _where(where, _CDR_FILTERS, "started", since, until, extra)
+        extras = [] if missed is None else ["json_extract(data, '$.missed') " + ("<> '[]'" if missed else "= '[]'")]
+        if intended is not None:  # as the intended customers' partial index (`cdr_intended`) says it
+            extras.append("json_extract(data, '$.intended_customer') " + ("= 1" if intended else "IS NOT 1"))
+        return _where(where, _CDR_FILTERS, "started", since, until, " AND ".join(extras) or None)
 
     def count(self, table: str) -> int:
         if table not in (*_TABLES, "cdr", "audit_log", "open_call"):

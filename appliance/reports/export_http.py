@@ -87,15 +87,19 @@ def cdr_filters(args: Mapping[str, Any]) -> dict[str, Any]:
         if direction not in DIRECTIONS:
             raise _bad("direction", "enum", f"one of {', '.join(DIRECTIONS)}", f"应为 {', '.join(DIRECTIONS)} 之一")
         where["direction"] = str(direction)
-    missed_raw = str(args.get("missed") or "").lower()
-    missed = None
-    if missed_raw in ("true", "1", "yes"):
-        missed = True
-    elif missed_raw in ("false", "0", "no"):
-        missed = False
-    elif missed_raw:
-        raise _bad("missed", "boolean", "true or false", "应为 true 或 false")
-    return {"where": where, "since": _number(args, "since"), "until": _number(args, "until"), "missed": missed}
+    return {"where": where, "since": _number(args, "since"), "until": _number(args, "until"),
+            "missed": _boolean(args, "missed"), "intended": _boolean(args, "intended")}
+
+
+def _boolean(args: Mapping[str, Any], name: str) -> bool | None:
+    raw = str(args.get(name) or "").lower()
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    if raw:
+        raise _bad(name, "boolean", "true or false", "应为 true 或 false")
+    return None
 
 
 def _args(request: Request) -> dict[str, str]:
@@ -190,7 +194,7 @@ def add_routes(api: Api, bp: Blueprint, service: ReportService, config: ConfigSe
 
         def iterate(store: RecordStore) -> Iterator[dict[str, Any]]:
             for cdr in store.iter_cdrs(where=where, since=filters["since"], until=filters["until"],
-                                       missed=filters["missed"]):
+                                       missed=filters["missed"], intended=filters["intended"]):
                 if visible is None or not cdr.get("agent") or cdr.get("agent") in visible:
                     yield cdr
 
@@ -338,7 +342,7 @@ def _count_into(job: Any, path: Path, filters: dict[str, Any]) -> None:
     store = RecordStore.open_reader(path)
     try:
         job.rows_total = store.count_cdrs(where=filters["where"], since=filters["since"], until=filters["until"],
-                                          missed=filters["missed"])
+                                          missed=filters["missed"], intended=filters["intended"])
     finally:
         store.close()
 
@@ -368,7 +372,9 @@ def _document(api: Api, bp: Blueprint, export_report: Any, export_cdrs: Any, sta
                       *(Param(n, description=f"exact match on {n}") for n in CDR_EXACT),
                       Param("since", schema={"type": "number"}, description="started at or after (epoch s)"),
                       Param("until", schema={"type": "number"}, description="started before (epoch s)"),
-                      Param("missed", schema={"type": "boolean"}, description="only missed (true) or not (false)")))
+                      Param("missed", schema={"type": "boolean"}, description="only missed (true) or not (false)"),
+                      Param("intended", schema={"type": "boolean"},
+                            description="only intended customers' calls (true) or the others (false)")))
     job = {"type": "object", "required": ["id", "state", "rows_done"], "properties": {
         "id": {"type": "string"}, "source": {"type": "string"}, "format": {"type": "string"},
         "filename": {"type": "string"}, "state": {"type": "string", "enum": ["running", "done", "failed"]},

@@ -29,7 +29,8 @@ def _pages(web_box: RunningAppliance) -> list[str]:
     pages.append("/live/wallboard")
     pages.append("/live/console")  # the supervisor console (admins too)
     pages.append("/desk")  # the admin has no staff link: the desk says so
-    pages += ["/records/calls", "/records/missed", "/records/voicemail", "/records/current-calls"]
+    pages += ["/records/calls", "/records/missed", "/records/voicemail", "/records/current-calls",
+              "/records/intended"]
     status, customer = web_box.api("POST", "/api/v1/customers", {"name": "每页"})  # one per language: no number
     assert status == 201, customer
     pages += ["/customers", "/customers/new", "/customers/import", f"/customers/{customer['id']}"]

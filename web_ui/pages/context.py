@@ -154,7 +154,8 @@ def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSectio
                     ("/reports/ivr-journeys", _("IVR detail"))]
     sections.append(MenuSection(_("Reports"), tuple(MenuItem(href, label, path == href) for href, label in reports)))
     records = [MenuItem("/records/calls", _("Call records"), path.startswith("/records/calls")),
-               MenuItem("/records/current-calls", _("Current calls"), path.startswith("/records/current-calls"))]
+               MenuItem("/records/current-calls", _("Current calls"), path.startswith("/records/current-calls")),
+               MenuItem("/records/intended", _("Intended customers"), path.startswith("/records/intended"))]
     if viewer.can_read_config:  # missed calls and voicemail: the floor's, as the voicemail API is
         records += [MenuItem("/records/missed", _("Missed calls"), path.startswith("/records/missed")),
                     MenuItem("/records/voicemail", _("Voicemail"), path.startswith("/records/voicemail"))]

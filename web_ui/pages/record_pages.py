@@ -160,7 +160,7 @@ def _agents_seen(ui: WebUi, viewer: Viewer) -> tuple[str, ...] | None:
                  if viewer.scope.sees_staff(s.employee_no, s.work_group))
 
 
-def _call_query(ui: WebUi, f: Filters, viewer: Viewer, *, missed: str = "") -> CallQuery:
+def _call_query(ui: WebUi, f: Filters, viewer: Viewer, *, missed: str = "", intended: bool = False) -> CallQuery:
     agent_only = viewer.session.role == Role.AGENT
     sort = f.choice("sort", tuple(SORTS), "started")
     order = f.choice("order", ("desc", "asc"), "desc")
@@ -169,7 +169,7 @@ def _call_query(ui: WebUi, f: Filters, viewer: Viewer, *, missed: str = "") -> C
         agent="" if agent_only else f.text("agent"), queue=f.text("queue"),
         direction=f.choice("direction", DIRECTIONS), result=f.choice("result", RESULTS),
         min_duration=f.number("min_duration", 0, 10**6), max_duration=f.number("max_duration", 0, 10**6),
-        missed=missed, only_agent=(viewer.session.staff or "-") if agent_only else None,
+        missed=missed, intended=intended, only_agent=(viewer.session.staff or "-") if agent_only else None,
         agents_seen=_agents_seen(ui, viewer),
         sort=sort, descending=order == "desc",
         offset=int(f.number("offset", 0, 10**7) or 0), limit=int(f.choice("limit", [str(n) for n in PAGE_SIZES], "50")),
@@ -183,7 +183,8 @@ def export_query(query: CallQuery) -> str | None:
     if query.number or query.min_duration is not None or query.max_duration is not None:
         return None
     params: dict[str, object] = {"since": query.since, "until": query.until, "agent": query.agent,
-                                 "queue": query.queue, "direction": query.direction, "disposition": query.result}
+                                 "queue": query.queue, "direction": query.direction, "disposition": query.result,
+                                 "intended": "true" if query.intended else ""}
     return urlencode({k: (f"{v:.0f}" if isinstance(v, float) else v) for k, v in params.items() if v not in ("", None)})
 
 
@@ -220,14 +221,22 @@ def make_blueprint(ui: WebUi) -> Blueprint:
                 "may_dial": _dialler(ui, viewer), "duration": duration, "page_sizes": PAGE_SIZES}
 
     async def calls_page(request: Request) -> HTTPResponse:
+        return await call_list(request, intended=False)
+
+    async def intended_page(request: Request) -> HTTPResponse:
+        """意向客户: the calls whose caller an agent marked as an intended customer (* on the phone, or the desk)."""
+        return await call_list(request, intended=True)
+
+    async def call_list(request: Request, *, intended: bool) -> HTTPResponse:
         viewer = viewer_of(ui, request, ANY_ROLE)
         _ = ui.languages.gettext(viewer.language)
         f = Filters(ui, request, _)
-        query = _call_query(ui, f, viewer)
+        query = _call_query(ui, f, viewer, intended=intended)
         page = await services().search(query)
         export = export_query(query)
         return render(ui, request, "records/calls.html", viewer=viewer, status=400 if f.problems else 200,
-                      f=f, query=query, page=page, pager=_pager(f, page), export=export, **common(viewer))
+                      f=f, query=query, page=page, pager=_pager(f, page), export=export, intended=intended,
+                      **common(viewer))
 
     async def missed_page(request: Request) -> HTTPResponse:
         viewer = viewer_of(ui, request, READ_CONFIG)
@@ -265,6 +274,7 @@ def make_blueprint(ui: WebUi) -> Blueprint:
                       can_handle=viewer.session.role in (Role.ADMIN, Role.SUPERVISOR), **common(viewer))
 
     bp.add_route(calls_page, "/records/calls", methods=["GET"], name="record_calls_page")
+    bp.add_route(intended_page, "/records/intended", methods=["GET"], name="record_intended_page")
     bp.add_route(missed_page, "/records/missed", methods=["GET"], name="record_missed_page")
     bp.add_route(voicemail_page, "/records/voicemail", methods=["GET"], name="record_voicemail_page")
     return bp
