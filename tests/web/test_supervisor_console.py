@@ -9,12 +9,14 @@ checked for each party's tone, as the end-to-end supervisor test does (`tests.e2
 forced busy with a reason from the page, a new caller waits in the sales queue, shows on the page and is moved
 from it to agent 1002's phone, which answers. The support team's agents and queue never appear on the page,
 acting on them through the API answers 403, and the supervisor's event stream carries none of their events
-while the admin's does.
+while the admin's does. Last, the page's socket is killed on the box's side: it reconnects and shows from its
+new snapshot what changed while it was away.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -36,6 +38,7 @@ from tests.e2e.monitoring import (
 )
 from tests.e2e.rtp_phone import RtpPhone
 from tests.web.conftest import Browser, base_of, open_page, sign_in
+from tests.web.test_wallboard import kill_page_sockets
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop,
               pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed")]
@@ -87,6 +90,7 @@ def mode_window(b: Browser, mode: str) -> Window:
     return start, start + WINDOW_S
 
 
+@pytest.mark.skipif(shutil.which("ss") is None, reason="ss (iproute2) is not installed")
 def test_the_console_listens_whispers_and_barges_on_one_call_and_keeps_to_its_scope(
         box: RunningAppliance, playwright_browser: object) -> None:
     agent_port = log_in(box, AGENT)
@@ -210,11 +214,19 @@ def test_the_console_listens_whispers_and_barges_on_one_call_and_keeps_to_its_sc
         assert agents_until(sup_ws, AGENT) == [AGENT]  # in order: 1004's change came first and was held back
     expect(row).to_have_attribute("data-state", "logged_out")
     expect(page.locator(f"#sc-agents tr[data-agent='{OTHER_AGENT}']")).to_have_count(0)
+
+    # the page's socket killed on the box's side, and the agent logged in meanwhile: the page comes back and
+    # shows it from its new snapshot
+    kill_page_sockets(box)
+    assert box.api("POST", f"/api/v1/agents/{AGENT}/login", {})[0] == 200
+    expect(page.locator("#console")).to_have_attribute("data-connects", "2", timeout=10_000)
+    expect(page.locator("#console")).to_have_attribute("data-state", "live")
+    expect(row).to_have_attribute("data-state", "idle")
     assert b.csp_errors() == []
 
     # the page in English
     page.goto("/lang?language=en&next=/live/console")
     expect(page.locator("h1")).to_have_text("Supervisor console")
     expect(page.locator("#console")).to_have_attribute("data-state", "live")
-    expect(row.locator(".sc-badge")).to_have_text("Logged out")
+    expect(row.locator(".sc-badge")).to_have_text("Idle")
     b.shot("en-live-console")
