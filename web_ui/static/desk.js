@@ -32,9 +32,7 @@ document.addEventListener("DOMContentLoaded", () => {
   let lastCall = null;  // the call a service record is saved with (stays through wrap-up)
   let customer = null;  // the popped customer (null: none, or the caller is unknown)
   let consulting = false;
-  let socket = null;
-  let retries = 0;
-  let connects = 0;
+  let stream = null;
   let syncing = 0;
   let skew = 0;  // server clock - local clock, from the events' `at`
   let notesTimer = 0;
@@ -90,38 +88,14 @@ document.addEventListener("DOMContentLoaded", () => {
     show($("dk-stale"), state === "down");
   }
 
-  function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(scheme + "//" + window.location.host + "/api/v1/events?topics=" + TOPICS);
-    socket = ws;
-    ws.onopen = () => { retries = 0; connects += 1; root.dataset.connects = String(connects); resync(); };
-    ws.onmessage = message => {
-      let event;
-      try { event = JSON.parse(message.data); } catch (e) { return; }
-      if (event.topic === "stream.dropped") { resync(); return; }
-      if (typeof event.at === "number") skew = event.at - Date.now() / 1000;
-      apply(event);
-    };
-    ws.onclose = closed => {
-      if (socket !== ws) return;
-      socket = null;
-      setLink("down");
-      if (closed.code === 4401) {
-        window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
-        return;
-      }
-      const delay = Math.min(10000, 500 * 2 ** retries);
-      retries += 1;
-      window.setTimeout(connect, delay);
-    };
-  }
+
 
   // The agent's state and call as the box has them now.
   async function resync() {
     const seq = ++syncing;
     const result = await api("GET", "/api/v1/agents");
     if (seq !== syncing) return;
-    if (!result.ok || !result.data) { error(failure(result)); if (socket) socket.close(); return; }
+    if (!result.ok || !result.data) { error(failure(result)); stream.restart(); return; }
     const view = result.data.items.find(a => a.agent === me);
     if (view) {
       agent = { state: view.state, reason: view.reason, since: view.since, extension: view.extension, call: view.call };
@@ -139,7 +113,7 @@ document.addEventListener("DOMContentLoaded", () => {
     } else if (call) {
       endCall();
     }
-    if (socket) setLink("live");
+    if (stream.live) setLink("live");
     draw();
     loadQueues();
   }
@@ -720,6 +694,14 @@ document.addEventListener("DOMContentLoaded", () => {
 
   setLink("connecting");
   draw();
-  connect();
+  stream = openEventStream(TOPICS, {
+    open(connects) { root.dataset.connects = String(connects); resync(); },
+    dropped() { resync(); },
+    event(e) {
+      if (typeof e.at === "number") skew = e.at - Date.now() / 1000;
+      apply(e);
+    },
+    down() { setLink("down"); },
+  });
   window.setInterval(tick, 1000);
 });
