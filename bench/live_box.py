@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import cProfile
 import heapq
+import io
 import json
 import os
+import pstats
 import random
 import sys
 from collections.abc import Callable
@@ -252,6 +255,7 @@ class BenchHook:
     _sim: CentreSim | None = None
     _sim_task: asyncio.Task[None] | None = None
     _endpoints: list[str] = field(default_factory=list)
+    _profile: cProfile.Profile | None = None
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -316,6 +320,16 @@ class BenchHook:
         if op == "stats":
             h = media.health()
             return {"ticks_late": media.ticks_late, "srtp_auth_failures": h.counters.get("srtp_auth_failures", 0)}
+        if op == "profile_start":  # the event loop's thread, where the stream, the bus and the relay run
+            self._profile = cProfile.Profile()
+            self._profile.enable()
+            return {"profiling": True}
+        if op == "profile_stop":
+            assert self._profile is not None
+            self._profile.disable()
+            out = io.StringIO()
+            pstats.Stats(self._profile, stream=out).sort_stats("tottime").print_stats(int(cmd.get("top", 30)))
+            return {"profile": out.getvalue()}
         if op == "release":
             for ep in self._endpoints:
                 media.release(ep)

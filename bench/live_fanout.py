@@ -414,6 +414,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="the measured window")
     parser.add_argument("--warmup", type=float, default=15.0, help="events before the window, not measured")
     parser.add_argument("--calls", type=int, default=200, help="relayed calls beside it (0: none)")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the box's event loop over the events (cProfile: slows it) and print the top")
     parser.add_argument("--baseline-seconds", type=float, default=10.0, help="the relay alone first (0: skip)")
     args = parser.parse_args()
     raise_fd_limit()
@@ -499,7 +501,11 @@ def run_window(args: argparse.Namespace, box: RunningAppliance, control_port: in
         t0 = time.monotonic()
         assert control.call({"op": "simulate", "rate": args.rate, "warmup": args.warmup, "seconds": args.seconds,
                              "queues": members, "seed": 14})["started"]
+        if args.profile:
+            control.call({"op": "profile_start"})
         sim = control.call({"op": "simulation"})
+        if args.profile:
+            print(control.call({"op": "profile_stop"})["profile"], flush=True)
         time.sleep(2.0)  # what is still on its way
         clients.send((sim["started"], sim["ended"]))
         ws = clients.recv()  # once every client has been quiet for a second
