@@ -11,14 +11,18 @@ give a workbook or a CSV file, and an agent sees only their own figures.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import urllib.parse
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 from playwright.sync_api import expect
 
@@ -178,6 +182,36 @@ def test_report_pages_show_the_api_figures_with_svg_charts(box: RunningAppliance
     b.shot("zh-reports-dashboard")
     page.goto(f"/reports/queues?{query}")  # type: ignore[attr-defined]
     b.shot("zh-reports-queues")
+
+    # the agent report's Excel and CSV, downloaded by its buttons as a manager does (in Chinese now)
+    page.goto(f"/reports/agent-calls?{query}")  # type: ignore[attr-defined]
+    want = api_report(b, "agent-calls", query)["rows"]
+    status, staff = box.api("GET", "/api/v1/staff?limit=100")
+    assert status == 200
+    names = {str(s["employee_no"]): s["name"] for s in staff["items"]}
+    with page.expect_download() as download:  # type: ignore[attr-defined]
+        page.click("#export-xlsx")  # type: ignore[attr-defined]
+    assert download.value.suggested_filename.endswith(".xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
+    header = [c.value for c in sheet[1]]
+    assert header[:3] == ["时段", "工号", "姓名"] and "接听次数" in header and "总通话时长" in header, header
+    assert sheet.freeze_panes == "A2" and sheet["A1"].font.b  # a frozen, bold header row
+    at = {name: i for i, name in enumerate(header)}
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert len(rows) == len(want) > 3
+    for got, row in zip(rows, want, strict=True):
+        assert got[at["工号"]] == row["agent"] and got[at["姓名"]] == names[row["agent"]]
+        assert isinstance(got[at["接听次数"]], int) and got[at["接听次数"]] == row["answered"]  # a number
+        talk = got[at["总通话时长"]]  # a time value ([h]:mm:ss), not text
+        assert isinstance(talk, timedelta) and abs(talk.total_seconds() - row["talk_total"]) < 1, (talk, row)
+        assert isinstance(got[at["时段"]], datetime)
+    with page.expect_download() as download:  # type: ignore[attr-defined]
+        page.click("#export-csv")  # type: ignore[attr-defined]
+    raw = Path(download.value.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM, so Excel reads it as UTF-8
+    table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert table[0][:3] == ["时段", "工号", "姓名"] and len(table) == len(want) + 1
+    assert {r[2] for r in table[1:]} == {names[r["agent"]] for r in want}  # the Chinese names, intact
     assert b.csp_errors() == []
 
 
