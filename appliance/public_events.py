@@ -33,7 +33,7 @@ from appliance.voicemail import events as voicemail_events
 from drivers.analog import events as analog_events
 from drivers.e1 import events as e1_events
 
-VERSION = "1.4"
+VERSION = "1.5"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 

@@ -175,7 +175,8 @@ class WsClient(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # (uvloop's transports are not asyncio.Transport subclasses)
         key = base64.b64encode(os.urandom(16)).decode()
-        self.transport.write((f"GET /api/v1/events?topics={TOPICS} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+        # batch=1, as the box's own pages ask: the events that came together in one frame
+        self.transport.write((f"GET /api/v1/events?batch=1&topics={TOPICS} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
                          f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                          f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {self.token}\r\n\r\n").encode())
 
@@ -231,19 +232,21 @@ class WsClient(asyncio.Protocol):
             self.state["tasks"].add(task := asyncio.ensure_future(self.resync()))
             task.add_done_callback(self.state["tasks"].discard)
             return
-        if self.checked < 20:  # the first frames in full: the contract's shape
-            data = json.loads(payload)
-            assert {"topic", "v", "at"} <= data.keys(), data
+        if self.checked < 20:  # the first frames in full: a list of events in the contract's shape
+            frame = json.loads(payload)
+            for data in frame if isinstance(frame, list) else [frame]:
+                assert {"topic", "v", "at"} <= data.keys(), data
             self.checked += 1
-        i = payload.find(b'"at": ')
-        if i < 0 or not self.state["measuring"]:
+        if not self.state["measuring"]:
             return
-        j = i + 6
-        k = j
-        while payload[k] in b"0123456789.e+-":
-            k += 1
-        self.ats.append(float(payload[j:k]))
-        self.recv_at.append(now)
+        i = payload.find(b'"at": ')
+        while i >= 0:  # each event's own time (a batch frame holds several)
+            j = k = i + 6
+            while payload[k] in b"0123456789.e+-":
+                k += 1
+            self.ats.append(float(payload[j:k]))
+            self.recv_at.append(now)
+            i = payload.find(b'"at": ', k)
 
     async def resync(self) -> None:
         """What a board does after `stream.dropped`: read the snapshot again."""

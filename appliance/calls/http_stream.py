@@ -1,11 +1,11 @@
 """The live event stream: a WebSocket at /api/v1/events that sends the public events (`appliance.public_events`)
-as JSON, one per text frame, filtered by topic; for agents, to the events that name them; for supervisors, to
+as JSON, one per text frame (or, with `batch=1`, a JSON array of those that came together), filtered by topic; for agents, to the events that name them; for supervisors, to
 the events of the agents and queues in their data scope (`appliance.calls.scope`), so a browser is never sent
 what its page would have to hide.
 
 It authenticates before the upgrade (a refusal is a plain JSON HTTP error), re-checks the session for every
-event (logging out closes the stream with 4401), and tells a reader that fell behind how many events it lost
-instead of letting a stuck browser tab stall the bus.
+batch of events (logging out closes the stream with 4401), and tells a reader that fell behind how many events it
+lost instead of letting a stuck browser tab stall the bus. The fan-out is `stream_hub.StreamHub`'s.
 """
 
 from __future__ import annotations
@@ -24,17 +24,17 @@ from sanic.response import HTTPResponse
 from appliance.auth.models import ANY_ROLE, Session
 from appliance.calls.http import own_agent
 from appliance.calls.scope import event_in_scope, scope_of_session
+from appliance.calls.stream_hub import StreamHub
 from appliance.calls.wallboard import BoardScope
 from appliance.domain.models import Role, Staff
 from appliance.errors import ApplianceError, FieldError, ValidationFailed
-from appliance.events import Event, EventBus
+from appliance.events import EventBus
 from appliance.http_api import Api, Operation, Param, bearer_token
-from appliance.public_events import public_topics, to_public
+from appliance.public_events import public_topics
 
 EVENTS_PATH = "/api/v1/events"
 WS_UNAUTHORISED = 4401  # close code when the session ends while the stream is open (4000-4999: private use)
 SCOPE_REFRESH_S = 5.0  # a change of the groups a supervisor manages reaches an open stream within this
-BACKLOG_STREAK = 32  # queued events a stream sends before it yields to the loop again
 _TOPIC = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$")
 
 
@@ -50,6 +50,15 @@ def parse_topics(raw: str | None) -> set[str] | None:
             f"topics: 应为逗号分隔的主题, 如 acd.* 或 acd.call_queued (无效: {bad})",
         )])
     return topics
+
+
+def parse_batch(raw: str | None) -> bool:
+    """`batch=1`: each text frame carries a JSON array of events (one or more, in order) instead of one."""
+    if raw is None or raw in ("", "0", "false"):
+        return False
+    if raw in ("1", "true"):
+        return True
+    raise ValidationFailed([FieldError("batch", "boolean", "batch: 1 or 0", "batch: 应为 1 或 0")])
 
 
 def event_visible_to(session: Session, data: dict[str, Any]) -> bool:
@@ -83,32 +92,10 @@ class StreamScope:
         return event_in_scope(self._scope, data)
 
 
-class EncodedEvents:
-    """Each event's public form and JSON text, made once for all the streams that send it (hundreds of boards
-    follow one bus: encoding per stream cost more than the send). Keyed by identity, holding the event so its
-    id cannot be reused while remembered; the last few hundred are kept, more than one publish burst."""
-
-    def __init__(self, size: int = 512) -> None:
-        self._size = size
-        self._last: dict[int, tuple[Event, dict[str, Any], str]] = {}
-
-    def of(self, event: Event) -> tuple[dict[str, Any], str]:
-        hit = self._last.get(id(event))
-        if hit is not None and hit[0] is event:
-            return hit[1], hit[2]
-        data = to_public(event)  # the contract's shape, never the internal object
-        text = json.dumps(data, ensure_ascii=False, default=str)
-        if len(self._last) >= self._size:
-            del self._last[next(iter(self._last))]  # the oldest (dicts keep insertion order)
-        self._last[id(event)] = (event, data, text)
-        return data, text
-
-
 def make_stream_blueprint(api: Api, bus: EventBus, staff: Callable[[], Iterable[Staff]] | None = None) -> Blueprint:
     """`staff` reads the staff records, for supervisors' data scope (None: supervisors see every event)."""
     bp = Blueprint("event_stream", url_prefix="")
-    encoded = EncodedEvents()
-
+    hub = StreamHub(bus)
 
     async def ws_admission(request: Request) -> HTTPResponse | None:
         """Authenticate and validate before the upgrade, so a refusal is a plain JSON HTTP error."""
@@ -119,6 +106,7 @@ def make_stream_blueprint(api: Api, bus: EventBus, staff: Callable[[], Iterable[
             own_agent(session)  # an agent login without a staff link has nothing to follow
         request.ctx.session = session
         request.ctx.topics = public_topics(parse_topics(request.args.get("topics")))
+        request.ctx.batch = parse_batch(request.args.get("batch"))
         if not request.ctx.topics:
             raise ValidationFailed([FieldError(
                 "topics", "public_topic", "topics: none of these is a public event topic (see /api/v1/events/schemas)",
@@ -128,38 +116,46 @@ def make_stream_blueprint(api: Api, bus: EventBus, staff: Callable[[], Iterable[
     async def events(request: Request, ws: Any) -> None:
         session: Session = request.ctx.session
         token = bearer_token(request) or request.args.get("token")
-        stream = bus.stream(request.ctx.topics)
+        topics: set[str] = request.ctx.topics
+        batch = request.ctx.batch
         scope = StreamScope(session, staff)
         reader = asyncio.ensure_future(_drain(ws))
+        wake: list[asyncio.Future[None]] = []
+
+        def closed(_: object) -> None:  # the client went: end the wait for events at once
+            for future in wake:
+                if not future.done():
+                    future.set_result(None)
+
+        reader.add_done_callback(closed)
+        hub.attach()
         try:
-            dropped = streak = 0
+            cursor = hub.head  # from now on
             while not reader.done():
-                event: Event
-                if stream.queue.empty() or streak >= BACKLOG_STREAK:
-                    streak = 0
-                    getter = asyncio.ensure_future(stream.__anext__())
-                    await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                    if not getter.done():
-                        getter.cancel()
-                        break
-                    event = getter.result()
-                else:  # a backlog: no task and wait per event, but back to the loop every few (RTP waits on it)
-                    event = stream.queue.get_nowait()
-                    streak += 1
+                if hub.head == cursor:
+                    wake[:] = [hub.waiter()]
+                    await wake[0]
+                    continue
                 try:
                     api.auth.authenticate(token)
                 except ApplianceError:
                     await ws.close(WS_UNAUTHORISED, "session ended")
                     break
-                if stream.dropped != dropped:
+                lost, published, cursor = hub.since(cursor)
+                if lost:
                     # A slow reader lost the oldest events; say so, so a wallboard knows to re-read the state.
-                    await ws.send(json.dumps({"topic": "stream.dropped", "dropped": stream.dropped - dropped}))
-                    dropped = stream.dropped
-                data, text = encoded.of(event)
-                if event_visible_to(session, data) and scope.allows(data):
-                    await ws.send(text)
+                    await ws.send(json.dumps({"topic": "stream.dropped", "dropped": lost}))
+                texts = [p.text for p in published
+                         if p.topic in topics and event_visible_to(session, p.data) and scope.allows(p.data)]
+                if not texts:
+                    continue
+                if batch:  # one frame for all of them: a busy floor's hundreds of events a second
+                    await ws.send(f"[{','.join(texts)}]")
+                else:
+                    for text in texts:
+                        await ws.send(text)
         finally:
-            stream.close()
+            hub.detach()
             reader.cancel()
             with contextlib.suppress(BaseException):
                 await reader
@@ -177,7 +173,9 @@ def make_stream_blueprint(api: Api, bus: EventBus, staff: Callable[[], Iterable[
             "topic": {"type": "string"}, "at": {"type": "number"}}, "additionalProperties": True},
         response_status=101,
         params=(Param("topics", description="comma-separated topics; a trailing .* matches a prefix (acd.*)"),
-                Param("token", description="the session token, for browsers that cannot set a header")),
+                Param("token", description="the session token, for browsers that cannot set a header"),
+                Param("batch", schema={"type": "string", "enum": ["0", "1"]},
+                      description="1: each frame is a JSON array of one or more events, in order (busy boards)")),
         errors=(401, 403, 422),
     ))
     return bp

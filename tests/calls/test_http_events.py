@@ -21,6 +21,7 @@ from appliance import public_events
 from appliance.acd.events import AgentStateChanged
 from appliance.app import Appliance
 from appliance.calls.events import CallHeld
+from appliance.calls.stream_hub import RING
 from appliance.events import Event
 from appliance.http_api import SESSION_COOKIE
 from tests.api_client import Client
@@ -68,9 +69,9 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def receive(ws: ClientConnection) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
-    return data
+async def receive(ws: ClientConnection) -> Any:
+    """One frame: an event (or a notice) as an object, or a batch stream's list of events."""
+    return json.loads(await asyncio.wait_for(ws.recv(), 5))
 
 
 async def post(port: int, path: str, token: str | None, body: Any = None) -> int:
@@ -205,10 +206,28 @@ async def test_a_reader_that_falls_behind_is_told_how_many_events_it_lost(admin:
         headers = {"Authorization": f"Bearer {admin.token}"}
         async with connect(url(port, "?topics=calls.*"), additional_headers=headers) as ws:
             await until(lambda: bus.subscriber_count == base + 1)
-            for n in range(1500):  # no await in between: the stream's queue (1000) overflows
+            for n in range(RING + 500):  # no await in between: the hub's ring overflows
                 bus.publish(ping(n))
             assert await receive(ws) == {"topic": "stream.dropped", "dropped": 500}
-            assert [(await receive(ws))["call_id"] for _ in range(1000)] == [f"c{n}" for n in range(500, 1500)]
+            assert [(await receive(ws))["call_id"] for _ in range(RING)] == [f"c{n}" for n in range(500, RING + 500)]
+    await until(lambda: bus.subscriber_count == base)
+
+
+async def test_a_batch_stream_sends_what_came_together_in_one_frame(admin: Client) -> None:
+    bus = admin.appliance.core.bus
+    base = bus.subscriber_count
+    async with serving(admin.appliance) as port:
+        headers = {"Authorization": f"Bearer {admin.token}"}
+        async with connect(url(port, "?topics=calls.*&batch=1"), additional_headers=headers) as ws, \
+                connect(url(port, "?topics=calls.*"), additional_headers=headers) as single:
+            await until(lambda: bus.subscriber_count == base + 1)  # one subscription serves both streams
+            for n in range(3):  # published together: one frame of three for the batch stream
+                bus.publish(ping(n))
+            frame = await receive(ws)
+            assert isinstance(frame, list) and [e["call_id"] for e in frame] == ["c0", "c1", "c2"]
+            assert [(await receive(single))["call_id"] for _ in range(3)] == ["c0", "c1", "c2"]
+            bus.publish(ping(3))
+            assert [e["call_id"] for e in await receive(ws)] == ["c3"]
     await until(lambda: bus.subscriber_count == base)
 
 
@@ -217,7 +236,7 @@ async def test_openapi_documents_the_stream_as_a_get_that_upgrades(admin: Client
     assert status == 200
     op = doc["paths"]["/api/v1/events"]["get"]
     assert "WebSocket" in op["summary"] and "101" in op["responses"]
-    assert {p["name"] for p in op["parameters"]} == {"topics", "token"}
+    assert {p["name"] for p in op["parameters"]} == {"topics", "token", "batch"}
 
 
 async def test_every_public_event_has_a_schema_served_beside_the_openapi_document(admin: Client) -> None:

@@ -30,14 +30,16 @@ function openEventStream(topics, on) {
   let socket = null, retries = 0, connects = 0;
   function connect() {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(scheme + "//" + window.location.host + "/api/v1/events?topics=" + topics);
+    // batch=1: the events that came together arrive as one frame (an array), however busy the floor
+    const ws = new WebSocket(scheme + "//" + window.location.host + "/api/v1/events?batch=1&topics=" + topics);
     socket = ws;
     ws.onopen = () => { retries = 0; connects += 1; on.open(connects); };
     ws.onmessage = message => {
-      let event;
-      try { event = JSON.parse(message.data); } catch (e) { return; }
-      if (event.topic === "stream.dropped") { if (on.dropped) on.dropped(); else on.open(connects); return; }
-      on.event(event);
+      let frame;
+      try { frame = JSON.parse(message.data); } catch (e) { return; }
+      if (Array.isArray(frame)) { for (const event of frame) on.event(event); return; }
+      if (frame.topic === "stream.dropped") { if (on.dropped) on.dropped(); else on.open(connects); return; }
+      on.event(frame);
     };
     ws.onclose = closed => {
       if (socket !== ws) return;

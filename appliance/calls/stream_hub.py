@@ -1,0 +1,118 @@
+"""The fan-out behind the live event stream: one bus subscription for every open WebSocket, each public event
+turned into its public form and JSON text once, kept in a ring, and handed to the streams in batches.
+
+Why not a queue per stream: a busy floor publishes hundreds of events a second to hundreds of boards. A queue
+per stream made every publish a put into each of them (evicting from the full ones) and every event a wake-up,
+a task and a send per stream — most of the loop that also relays RTP. Here a publish is one append; the
+streams are woken together at most once per `interval` (a first event after a quiet spell at once), and each
+takes everything since its cursor in one go. A stream whose cursor fell off the ring's tail lost those events
+and is told how many (`stream.dropped`), exactly as before, so a board re-reads its snapshot.
+
+Lifecycle: the hub subscribes to the bus when the first stream opens and unsubscribes when the last closes
+(`attach` / `detach`), so a box with no board open does no encoding at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from appliance.events import Event, EventBus
+from appliance.public_events import is_public, to_public
+
+
+RING = 4096  # events held for the streams: some 13 s of a very busy floor; a reader further behind is told so
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    seq: int
+    topic: str
+    data: dict[str, Any]
+    text: str
+
+
+class StreamHub:
+    def __init__(self, bus: EventBus, *, size: int = RING, interval: float = 0.02,
+                 clock: Callable[[], float] | None = None) -> None:
+        self._bus = bus
+        self._ring: deque[Published] = deque(maxlen=size)
+        self._interval = interval
+        self._clock = clock
+        self._seq = 0
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flush: asyncio.Handle | None = None
+        self._last_flush = float("-inf")
+        self._users = 0
+        self._sub: Any = None
+        self.events_encoded = 0
+
+    @property
+    def head(self) -> int:
+        """The sequence number of the newest event (a stream opened now starts after it)."""
+        return self._seq
+
+    # ---- the streams' side -------------------------------------------------------------------------
+
+    def attach(self) -> None:
+        self._users += 1
+        if self._sub is None:
+            self._sub = self._bus.subscribe(self._on_event)
+
+    def detach(self) -> None:
+        self._users -= 1
+        if self._users <= 0 and self._sub is not None:
+            self._bus.unsubscribe(self._sub)
+            self._sub = None
+            self._ring.clear()  # nobody reads them; a stream opened later starts at the head anyway
+            if self._flush is not None:
+                self._flush.cancel()
+                self._flush = None
+            self._wake()
+
+    def waiter(self) -> asyncio.Future[None]:
+        """A future the next flush resolves (the caller checked that nothing is waiting past its cursor)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        return future
+
+    def since(self, cursor: int) -> tuple[int, list[Published], int]:
+        """(events lost off the ring's tail, the events after `cursor` still held, the new cursor)."""
+        if not self._ring:
+            return max(0, self._seq - cursor), [], self._seq
+        oldest = self._ring[0].seq
+        lost = max(0, oldest - cursor - 1)
+        start = max(0, cursor + 1 - oldest)  # sequence numbers in the ring are consecutive
+        return lost, list(islice(self._ring, start, None)), self._seq
+
+    # ---- the bus's side ----------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if not is_public(event.topic):
+            return
+        data = to_public(event)  # the contract's shape, never the internal object
+        self._seq += 1
+        self._ring.append(Published(self._seq, event.topic, data, json.dumps(data, ensure_ascii=False, default=str)))
+        self.events_encoded += 1
+        if self._flush is None and self._waiters:
+            loop = asyncio.get_running_loop()
+            now = self._clock() if self._clock is not None else loop.time()
+            delay = max(0.0, self._last_flush + self._interval - now)
+            self._flush = loop.call_later(delay, self._on_flush) if delay > 0 else loop.call_soon(self._on_flush)
+
+    def _on_flush(self) -> None:
+        self._flush = None
+        loop = asyncio.get_running_loop()
+        self._last_flush = self._clock() if self._clock is not None else loop.time()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
