@@ -36,6 +36,7 @@ def _pages(web_box: RunningAppliance) -> list[str]:
     pages += ["/customers", "/customers/new", "/customers/import", f"/customers/{customer['id']}"]
     pages += ["/reports", *(f"/reports/{kind}" for kind in ("queues", "agent-calls", "agent-states", "groups", "ivr",
                                                             "queue-calls", "agent-state-log", "ivr-journeys"))]
+    pages.append("/reports/exports")  # background exports and scheduled reports
     for kind in KIND_TITLES:
         pages += [f"/admin/{kind}", f"/admin/{kind}/new"]
         status, listing = web_box.api("GET", f"/api/v1/{kind}?limit=1")

@@ -143,3 +143,24 @@ def test_background_export_and_scheduled_reports(box: RunningAppliance, playwrig
     expect(page.locator("#sc-files tbody tr")).to_have_count(1)  # type: ignore[attr-defined]
     b.shot("zh-reports-exports")
     assert b.csp_errors() == []
+
+    # QA reads the schedules and their files but changes nothing; an agent has no such page
+    for name, role in (("qa1", "qa"), ("agent1001", "agent")):
+        extra = {"staff": "1001"} if role == "agent" else {}
+        status, made_user = box.api("POST", "/api/v1/users", {"name": name, "role": role, "password": f"{name} password 1",
+                                                             **extra})
+        assert status in (200, 201), made_user
+        other = open_page(playwright_browser, base_of(box), language="en")
+        sign_in(other, name, f"{name} password 1")
+        response = other.page.goto("/reports/exports")  # type: ignore[attr-defined]
+        assert response is not None
+        if role == "agent":
+            assert response.status == 403
+            assert other.page.locator("nav.side a[href='/reports/exports']").count() == 0  # type: ignore[attr-defined]
+            continue
+        assert response.status == 200
+        expect(other.page.locator("#sc-files a.file-link")).to_have_text(made["file"])  # type: ignore[attr-defined]
+        expect(other.page.locator("#sc-table tbody tr")).to_have_count(1)  # type: ignore[attr-defined]
+        assert other.page.locator("#sc-save, #sc-add, #sc-table button").count() == 0  # type: ignore[attr-defined]
+        assert other.page.locator("#sc-table input[name=name]").is_disabled()  # type: ignore[attr-defined]
+        assert other.csp_errors() == []

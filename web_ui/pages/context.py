@@ -151,7 +151,7 @@ def menu(viewer: Viewer, path: str, _: Callable[[str], str]) -> tuple[MenuSectio
     if viewer.session.role is not Role.AGENT:
         reports += [("/reports/groups", _("Work group statistics")), ("/reports/queues", _("Queue statistics")),
                     ("/reports/queue-calls", _("Queue waiting detail")), ("/reports/ivr", _("IVR statistics")),
-                    ("/reports/ivr-journeys", _("IVR detail"))]
+                    ("/reports/ivr-journeys", _("IVR detail")), ("/reports/exports", _("Exports and scheduled reports"))]
     sections.append(MenuSection(_("Reports"), tuple(MenuItem(href, label, path == href) for href, label in reports)))
     records = [MenuItem("/records/calls", _("Call records"), path.startswith("/records/calls")),
                MenuItem("/records/current-calls", _("Current calls"), path.startswith("/records/current-calls")),

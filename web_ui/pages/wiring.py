@@ -19,6 +19,7 @@ from web_ui.pages import (
     current_calls_pages,
     customer_pages,
     desk_pages,
+    export_pages,
     firmware_pages,
     hardware_pages,
     ivr_pages,
@@ -57,6 +58,7 @@ def add_pages(app: Sanic[Any, Any], ui: WebUi) -> None:
     app.blueprint(wallboard_pages.make_blueprint(ui))
     app.blueprint(current_calls_pages.make_blueprint(ui))
     app.blueprint(supervisor_pages.make_blueprint(ui))
+    app.blueprint(export_pages.make_blueprint(ui))  # before /reports/{kind}
     app.blueprint(report_pages.make_blueprint(ui))
     app.blueprint(record_pages.make_blueprint(ui))
     app.blueprint(desk_pages.make_blueprint(ui))

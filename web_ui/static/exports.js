@@ -11,7 +11,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const canEdit = root.dataset.edit === "yes";
   const lang = zh() ? "zh-CN" : "en";
   const $ = (id) => document.getElementById(id);
-  const fill = (s, values) => s.replace(/%\((\w+)\)s/g, (_, k) => String(values[k]));
+  const fill = (s, values) => s.replace(/\{(\w+)\}/g, (_, k) => String(values[k]));
 
   function errorText(data, fallback) {
     if (!data) return fallback;
