@@ -38,7 +38,10 @@ def schema(tables: Iterable[Table]) -> str:
         name = day_table(t)
         parts.append(f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(keys + figures)}, "
                      f"PRIMARY KEY ({', '.join(t.keys)})) WITHOUT ROWID;")
-        parts.append(f"CREATE INDEX IF NOT EXISTS {name}_slot ON {name}(slot);")
+        # covering: a range of days is read from the index alone, never a row looked up (three years of an
+        # agent's states are 600,000 rows)
+        others = [k for k in t.keys if k != "slot"]
+        parts.append(f"CREATE INDEX IF NOT EXISTS {name}_cover ON {name}({', '.join(['slot', *others, *t.sums, *t.maxes])});")
     return "\n".join(parts)
 
 

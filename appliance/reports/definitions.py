@@ -222,6 +222,42 @@ def detail(conn: sqlite3.Connection, q: ReportQuery, zone: ZoneInfo, policy: Rep
     return out
 
 
+# The agent states the ACD has, one column each: a row per period and agent comes out of SQL instead of one
+# per state (six times fewer rows to fetch and merge). A state outside them (none today) takes the long way.
+_STATES = ("idle", "ringing", "on_call", "wrap_up", "paused", "disconnected")
+
+
+def _agent_states(conn: sqlite3.Connection, source: str, args: list[Any]) -> list[dict[str, Any]]:
+    marks = ",".join("?" for _ in _STATES)
+    columns = ", ".join("sum(CASE WHEN r.state = ? THEN r.seconds END), sum(CASE WHEN r.state = ? THEN r.entered END)"
+                        for _ in _STATES)
+    pivot = [s for s in _STATES for _ in (0, 1)]
+    cur = conn.execute(f"SELECT p.period, r.agent, {columns}, count(CASE WHEN r.state NOT IN ({marks}) THEN 1 END) "
+                       f"{source} GROUP BY p.period, r.agent ORDER BY p.period, r.agent", [*pivot, *_STATES, *args])
+    rows = cur.fetchall()
+    out: list[dict[str, Any]] = []
+    if all(r[-1] == 0 for r in rows):
+        for r in rows:
+            states, entered, total = {}, {}, 0.0
+            for i, state in enumerate(_STATES):
+                seconds = r[2 + 2 * i]
+                if seconds is not None:
+                    states[state] = round(seconds, 3)
+                    entered[state] = r[3 + 2 * i]
+                    total += seconds
+            out.append({"period": r[0], "agent": r[1], "states": states, "entered": entered, "total": total})
+        return out
+    merged: dict[tuple[int, str], dict[str, Any]] = {}
+    for r in _rows(conn, f"SELECT p.period, r.agent, r.state, sum(r.seconds) AS seconds, sum(r.entered) AS entered "
+                         f"{source} GROUP BY p.period, r.agent, r.state ORDER BY p.period, r.agent, r.state", args):
+        row = merged.setdefault((r["period"], r["agent"]), {"period": r["period"], "agent": r["agent"],
+                                                          "states": {}, "entered": {}, "total": 0.0})
+        row["states"][r["state"]] = round(r["seconds"], 3)
+        row["entered"][r["state"]] = r["entered"]
+        row["total"] += r["seconds"]
+    return list(merged.values())
+
+
 def run(conn: sqlite3.Connection, q: ReportQuery, zone: ZoneInfo, policy: ReportPolicy,
         groups: Mapping[str, str]) -> list[dict[str, Any]]:
     """The report's rows, oldest period first; `groups` maps agents to their work group (the groups report,
@@ -265,22 +301,14 @@ def run(conn: sqlite3.Connection, q: ReportQuery, zone: ZoneInfo, policy: Report
         out = [_agent_figures(r) for r in rows]
     elif q.kind is Kind.AGENT_STATES:
         where, more = _in("r.agent", q.agents)
-        rows = _rows(conn, f"SELECT p.period, r.agent, r.state, sum(r.seconds) AS seconds, sum(r.entered) AS entered "
-                           f"FROM {state_t} r {join}{span}{where} "
-                           f"GROUP BY p.period, r.agent, r.state ORDER BY p.period, r.agent, r.state", args + more)
-        merged: dict[tuple[int, str], dict[str, Any]] = {}
-        for r in rows:
-            row = merged.setdefault((r["period"], r["agent"]), {"period": r["period"], "agent": r["agent"],
-                                                              "states": {}, "entered": {}, "total": 0.0})
-            row["states"][r["state"]] = round(r["seconds"], 3)
-            row["entered"][r["state"]] = r["entered"]
-            row["total"] += r["seconds"]
-        out = list(merged.values())
+        out = _agent_states(conn, f"FROM {state_t} r {join}{span}{where}", args + more)
     else:
         where, more = _in("r.flow", q.flows)
         rows = _rows(conn, f"SELECT p.period, r.flow, r.node, {_sums(IVR.sums, ())} FROM {ivr_t} r {join}"
                            f"{span}{where} GROUP BY p.period, r.flow, r.node ORDER BY p.period, r.flow, r.node",
                      args + more)
         out = [_ivr_figures(r) for r in rows]
-    return [{"period_start": r["period"], "period_label": label(r["period"], zone),
+    labels: dict[int, str] = {}  # one per period, not per row (a three-year report by day has 100,000 rows)
+    return [{"period_start": r["period"],
+             "period_label": labels.get(r["period"]) or labels.setdefault(r["period"], label(r["period"], zone)),
              **{k: v for k, v in _rounded(r).items() if k != "period"}} for r in out]
