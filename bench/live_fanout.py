@@ -359,8 +359,10 @@ RECEIPTS = """(() => {
       this.addEventListener('message', (m) => {
         if (typeof m.data !== 'string' || !m.data.includes('acd.agent_state_changed')) return;
         const t = (performance.timeOrigin + performance.now()) / 1000;
-        const e = JSON.parse(m.data);
-        window.benchRecv.push([e.agent_id, e.new, e.at, t]);
+        const frame = JSON.parse(m.data);  // a batch frame: the events that came together
+        for (const e of Array.isArray(frame) ? frame : [frame]) {
+          if (e.topic === 'acd.agent_state_changed') window.benchRecv.push([e.agent_id, e.new, e.at, t]);
+        }
       });
     }
   };
