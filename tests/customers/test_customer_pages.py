@@ -59,12 +59,12 @@ def test_customers_pages(web_box: RunningAppliance, playwright_browser: object) 
     page.set_input_files("#f-file", files=[{"name": "c.csv", "mimeType": "text/csv",
                                              "buffer": csv_text.encode("utf-8-sig")}])
     page.click("button[value=import]")
-    errors = page.locator("#import-errors")
+    errors = page.locator("#bulk-errors")
     expect(errors).to_be_visible()
     expect(errors.locator("tbody tr")).to_have_count(1)
     expect(errors.locator("tbody th")).to_have_text("3")
     expect(errors.locator("tbody td").first).to_have_text("numbers")
-    expect(page.locator("#import-summary")).to_contain_text("新建 1")
+    expect(page.locator("#bulk-summary")).to_contain_text("新建 1")
     b.shot("customers-import-bad-row")
     assert web_box.api("GET", "/api/v1/customers/lookup?number=13900139000")[1]["customer"]["name"] == "李雷"
 

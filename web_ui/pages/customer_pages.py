@@ -3,7 +3,7 @@ and read or add its service records (服务记录), and, for supervisors and adm
 
 Everything is read through `CustomerService` within the viewer's scope (`appliance.customers.http.visible_managers`,
 the same rule as the API); every change goes through `/api/v1/customers...` from the browser (`app.js` for the
-forms, `customers.js` for the import's file upload and its row-by-row report).
+forms, `bulk.js`, shared with the bulk imports, for the import's file upload and its row-by-row report).
 """
 
 from __future__ import annotations

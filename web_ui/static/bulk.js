@@ -1,6 +1,7 @@
-// The bulk import page: the chosen file goes to the REST import route (a dry run first, if asked); the
-// rows it refuses are listed in a table in the user's language. Uses app.js's csrfToken, messageOf and
-// error helpers.
+// The import pages (a configuration kind's bulk import, and the customers' import): the chosen file goes to
+// the form's import route (a dry run first, if asked), and the rows refused are listed by row and column in
+// the user's language — all of them when a bulk import refuses the file, those left out when the customers'
+// import takes the rest. Uses app.js's csrfToken, messageOf and error helpers.
 "use strict";
 // Deferred scripts run in order and this one comes before app.js: start once every one has run.
 document.addEventListener("DOMContentLoaded", () => {
@@ -8,7 +9,7 @@ document.addEventListener("DOMContentLoaded", () => {
   if (!form) return;
   const t = document.getElementById("bulk-i18n").dataset;
   const summary = document.getElementById("bulk-summary");
-  const done = document.getElementById("bulk-done");
+  const done = document.getElementById("bulk-done");  // a "back to the list" link (bulk imports only)
   const table = document.getElementById("bulk-errors");
   const top = form.querySelector(".form-error");
 
@@ -38,7 +39,7 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     clearErrors(form);
     summary.textContent = "";
-    done.hidden = true;
+    if (done) done.hidden = true;
     showRows([]);
     const input = form.querySelector("input[type=file]");
     const file = input.files && input.files[0];
@@ -58,10 +59,13 @@ document.addEventListener("DOMContentLoaded", () => {
       try { body = await response.json(); } catch (e) { body = null; }
       if (response.ok) {
         summary.textContent = fill(dry ? t.checked : t.imported, body);
-        done.hidden = dry;
+        showRows(body.errors || []);  // rows an import left out while taking the others
+        if (done) done.hidden = dry;
         return;
       }
       summary.textContent = "";
+      const fields = (body && body.details && body.details.fields) || [];
+      if (fields.length) { showErrors(form, fields, ""); return; }  // the file itself (e.g. unreadable)
       top.textContent = messageOf(body || {}) || t.failed;
       showRows((body && body.details && body.details.rows) || []);
       top.focus();
