@@ -23,6 +23,20 @@ class FieldError:
         return {"field": self.field, "rule": self.rule, "message": self.message, "message_zh": self.message_zh}
 
 
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One problem of one imported row (a spreadsheet's numbering: the header is row 1; 0: the file itself),
+    as the bulk and customer imports report them."""
+
+    row: int
+    field: str
+    message: str
+    message_zh: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "field": self.field, "message": self.message, "message_zh": self.message_zh}
+
+
 @dataclass
 class ApplianceError(Exception):
     message: str

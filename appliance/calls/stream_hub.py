@@ -25,7 +25,6 @@ from typing import Any
 from appliance.events import Event, EventBus
 from appliance.public_events import is_public, to_public
 
-
 RING = 4096  # events held for the streams: some 13 s of a very busy floor; a reader further behind is told so
 
 

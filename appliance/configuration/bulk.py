@@ -29,7 +29,7 @@ from sanic.response import HTTPResponse, raw
 from appliance.auth.models import WRITE_CONFIG
 from appliance.configuration.service import WRITE_ONLY_INPUT, Actor, ConfigService
 from appliance.domain.kinds import EntityKind
-from appliance.errors import ApplianceError, Conflict, FieldError, ValidationFailed
+from appliance.errors import ApplianceError, Conflict, FieldError, RowError, ValidationFailed
 from appliance.http_api import Api, Param, ok, session_of, source_of
 from appliance.records.models import AuditEntry
 
@@ -48,17 +48,6 @@ TRUE = frozenset({"true", "yes", "y", "1", "on", "是", "t"})
 FALSE = frozenset({"false", "no", "n", "0", "off", "否", "f"})
 
 Format = Literal["csv", "xlsx"]
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    row: int
-    field: str
-    message: str
-    message_zh: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "field": self.field, "message": self.message, "message_zh": self.message_zh}
 
 
 class ImportRefused(ApplianceError):

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from appliance.customers.errors import ImportUnreadable
-from appliance.customers.models import CustomerInput, FieldDefinition, ImportResult, RowError, Search
+from appliance.customers.models import CustomerInput, FieldDefinition, ImportResult, Search
 from appliance.customers.service import CustomerService
 from appliance.customers.store import CustomerStore
 from appliance.customers.validation import customer_input
-from appliance.errors import ValidationFailed
+from appliance.errors import RowError, ValidationFailed
 
 MAX_ERRORS = 1000
 CHUNK = 2000

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from appliance.errors import RowError
+
 # China's country code: the box's customers and trunks are Chinese (seeds), so +86 numbers are kept in the
 # national form a trunk presents them in; any other country keeps "+" and its code.
 COUNTRY_CODE = "86"
@@ -127,19 +129,6 @@ class Search:
     managers: frozenset[str] | None = None
     offset: int = 0
     limit: int = 50
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RowError:
-    """One problem of one imported row: the row as the spreadsheet numbers it (the header is row 1)."""
-
-    row: int
-    field: str
-    message: str
-    message_zh: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "field": self.field, "message": self.message, "message_zh": self.message_zh}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
