@@ -33,7 +33,7 @@ from appliance.configuration.service import ConfigService
 from appliance.configuration.settings import current
 from appliance.domain.models import Role
 from appliance.errors import FieldError, Forbidden, ValidationFailed
-from appliance.http_api import LANG_COOKIE, Api, Param, body_of, ok, session_of
+from appliance.http_api import LANG_COOKIE, Api, Param, body_of, ok, send_file, session_of
 from appliance.records.sqlite_store import RecordStore
 from appliance.reports import export
 from appliance.reports.errors import BadParameter
@@ -319,16 +319,7 @@ def add_routes(api: Api, bp: Blueprint, service: ReportService, config: ConfigSe
 
     async def job_file(request: Request, job_id: str) -> HTTPResponse:
         job = jobs.file(job_id, session_of(request).user)
-        response: Any = await request.respond(content_type=job.format.content_type, headers={
-            "Content-Disposition": f'attachment; filename="{job.filename}"', "Content-Length": str(job.size)})
-        handle = await asyncio.to_thread(job.path.open, "rb")
-        try:
-            while chunk := await asyncio.to_thread(handle.read, CHUNK):
-                await response.send(chunk)
-        finally:
-            await asyncio.to_thread(handle.close)
-        await response.eof()
-        return None  # type: ignore[return-value]  # answered through `request.respond`
+        return await send_file(request, job.path, job.format.content_type, job.filename)
 
     _document(api, bp, export_report, export_cdrs, start_job, list_jobs, get_job, job_file)
 
