@@ -16,6 +16,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from sanic import Blueprint, Request
@@ -24,7 +25,7 @@ from sanic.response import HTTPResponse
 from appliance.auth.models import ANY_ROLE, Session
 from appliance.calls.http import own_agent
 from appliance.calls.scope import event_in_scope, scope_of_session
-from appliance.calls.stream_hub import StreamHub
+from appliance.calls.stream_hub import Published, StreamHub
 from appliance.calls.wallboard import BoardScope
 from appliance.domain.models import Role, Staff
 from appliance.errors import ApplianceError, FieldError, ValidationFailed
@@ -119,6 +120,9 @@ def make_stream_blueprint(api: Api, bus: EventBus, staff: Callable[[], Iterable[
         topics: set[str] = request.ctx.topics
         batch = request.ctx.batch
         scope = StreamScope(session, staff)
+        # what this stream is sent depends on its session (an agent's, a supervisor's scope) or on its topics alone
+        personal = session.role in (Role.AGENT, Role.SUPERVISOR)
+        topics_key = ",".join(sorted(topics))
         reader = asyncio.ensure_future(_drain(ws))
         wake: list[asyncio.Future[None]] = []
 
@@ -141,16 +145,24 @@ def make_stream_blueprint(api: Api, bus: EventBus, staff: Callable[[], Iterable[
                 except ApplianceError:
                     await ws.close(WS_UNAUTHORISED, "session ended")
                     break
+                start = cursor
                 lost, published, cursor = hub.since(cursor)
                 if lost:
                     # A slow reader lost the oldest events; say so, so a wallboard knows to re-read the state.
                     await ws.send(json.dumps({"topic": "stream.dropped", "dropped": lost}))
-                texts = [p.text for p in published
-                         if p.topic in topics and event_visible_to(session, p.data) and scope.allows(p.data)]
+
+                def chosen(published: list[Published] = published) -> list[str]:
+                    return [p.text for p in published
+                            if p.topic in topics and event_visible_to(session, p.data) and scope.allows(p.data)]
+
+                # boards that see everything share the work: filtered and joined once per wake-up
+                texts = chosen() if personal else hub.shared((start, cursor, topics_key), chosen)
                 if not texts:
                     continue
                 if batch:  # one frame for all of them: a busy floor's hundreds of events a second
-                    await ws.send(f"[{','.join(texts)}]")
+                    frame = (_joined(texts) if personal else
+                             hub.shared((start, cursor, topics_key, "frame"), partial(_joined, texts)))
+                    await ws.send(frame)
                 else:
                     for text in texts:
                         await ws.send(text)
@@ -179,6 +191,10 @@ def make_stream_blueprint(api: Api, bus: EventBus, staff: Callable[[], Iterable[
         errors=(401, 403, 422),
     ))
     return bp
+
+
+def _joined(texts: list[str]) -> str:
+    return f"[{','.join(texts)}]"
 
 
 async def _drain(ws: Any) -> None:

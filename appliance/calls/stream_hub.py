@@ -20,11 +20,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from appliance.events import Event, EventBus
 from appliance.public_events import is_public, to_public
 
+T = TypeVar("T")
 RING = 4096  # events held for the streams: some 13 s of a very busy floor; a reader further behind is told so
 
 
@@ -49,6 +50,7 @@ class StreamHub:
         self._last_flush = float("-inf")
         self._users = 0
         self._sub: Any = None
+        self._shared: dict[tuple[Any, ...], Any] = {}
         self.events_encoded = 0
 
     @property
@@ -69,6 +71,7 @@ class StreamHub:
             self._bus.unsubscribe(self._sub)
             self._sub = None
             self._ring.clear()  # nobody reads them; a stream opened later starts at the head anyway
+            self._shared.clear()
             if self._flush is not None:
                 self._flush.cancel()
                 self._flush = None
@@ -79,6 +82,15 @@ class StreamHub:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
         return future
+
+    def shared(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
+        """What `make` gives for `key`, made once for the streams that ask alike in one wake-up (the boards of a
+        floor follow the same topics from the same cursor to the same head)."""
+        if key not in self._shared:
+            if len(self._shared) >= 64:
+                del self._shared[next(iter(self._shared))]  # the oldest (dicts keep insertion order)
+            self._shared[key] = make()
+        return cast(T, self._shared[key])
 
     def since(self, cursor: int) -> tuple[int, list[Published], int]:
         """(events lost off the ring's tail, the events after `cursor` still held, the new cursor)."""
