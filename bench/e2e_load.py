@@ -8,7 +8,8 @@ than before the run (measured after a warm-up batch, when caches and pools are f
     .venv/bin/python bench/e2e_load.py                      # 200 concurrent calls for 10 minutes
     .venv/bin/python bench/e2e_load.py --minutes 2 --concurrent 100 --agents 80   # a shorter run
 
-Last line: one JSON object with `concurrent_calls`, `duration_s`, `lost_cdrs`, `stuck_agents`, `fd_growth`,
+Last line: one JSON object with `concurrent_calls`, `duration_s`, `lost_cdrs`, `rollup_mismatches` (the
+reports' half-hour roll-ups, which the journal keeps as it writes, against the raw queue log), `stuck_agents`, `fd_growth`,
 `rss_growth_mb`, `heap_blocks_growth` (memory blocks the interpreter holds, which unlike RSS fall again when
 objects are freed) and the counts behind them. The figures are taken once the box is idle and past the 32 s
 the SIP layer keeps ended dialogs, through the admin API's memory reclaim (a full garbage collection, free
@@ -136,6 +137,26 @@ def cdr_count(box: RunningAppliance, since: float) -> tuple[int, int]:
     return int(total), int(answered)
 
 
+def rollup_mismatches(box: RunningAppliance) -> dict[str, int]:
+    """The reports' roll-ups, kept by the journal's writer in each batch's transaction, against the raw queue log
+    they were made from (the whole run's): each figure's difference, all 0 when the journal kept up."""
+    with sqlite3.connect(f"file:{box.data / 'records.sqlite3'}?mode=ro", uri=True) as db:
+        def one(sql: str) -> int:
+            return int(db.execute(sql).fetchone()[0] or 0)
+
+        raw = {"queued": one("SELECT count(*) FROM queue_log WHERE event = 'queued'"),
+               "answered": one("SELECT count(*) FROM queue_log WHERE event = 'answered'"),
+               "completed": one("SELECT count(*) FROM queue_log WHERE event IN "
+                                "('complete_agent', 'complete_caller', 'complete_system', 'transfer')"),
+               "offered": one("SELECT count(*) FROM queue_log WHERE event = 'offered'")}
+        rolled = {"queued": one("SELECT sum(queued) FROM report_queue_hh"),
+                  "answered": one("SELECT sum(answered) FROM report_queue_hh"),
+                  "completed": one("SELECT sum(completed) FROM report_queue_hh"),
+                  "offered": one("SELECT sum(offered) FROM report_agent_hh")}
+    print(f"roll-ups against the raw queue log: raw {raw}, rolled up {rolled}", flush=True)
+    return {k: rolled[k] - raw[k] for k in raw}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -206,11 +227,13 @@ def main() -> None:
             return after[kind][key] - since[kind][key]
 
         cdrs, answered = cdr_count(box, started_wall - 1)
+        mismatches = rollup_mismatches(box)
         placed = ok + failed
         result: dict[str, Any] = {
             "concurrent_calls": max(sample) if sample else 0,
             "duration_s": round(duration, 1),
             "lost_cdrs": max(0, placed - cdrs),
+            "rollup_mismatches": sum(abs(v) for v in mismatches.values()),  # reports' roll-ups vs the raw log
             "stuck_agents": stuck,
             "fd_growth": int(growth("reclaimed", "open_files")),
             "rss_growth_mb": round(growth("reclaimed", "rss_mb"), 1),
