@@ -28,6 +28,7 @@ from sanic.response import HTTPResponse
 from appliance.auth.models import ANY_ROLE, READ_CONFIG, Session
 from appliance.calls.dialplan import may_dial
 from appliance.calls.scope import check_agent_in_scope, check_call_in_scope, scope_of_session, sees_call
+from appliance.calls.views import call_detail, call_summary
 from appliance.calls.wallboard import BoardScope
 from appliance.domain.models import DialClass, Role
 from appliance.errors import FieldError, Forbidden, NotFound, TelephonyOff, ValidationFailed
@@ -136,50 +137,6 @@ def _cdr_agents(cdr: dict[str, Any]) -> set[str]:
     if cdr.get("agent"):
         agents.add(str(cdr["agent"]))
     return agents
-
-
-def call_summary(call: Call) -> dict[str, Any]:
-    return {
-        "id": call.id,
-        "direction": call.direction.value,
-        "caller": call.caller,
-        "caller_name": call.caller_name,
-        "callee": call.callee,
-        "did": call.did,
-        "trunk": call.trunk,
-        "extension": call.extension,
-        "phase": call.phase.value,
-        "queue": call.queue,
-        "queued_at": call.queued_at,
-        "vip": call.vip,
-        "agent": call.agent,
-        "started_at": call.started_at,
-        "answered_at": call.answered_at,
-        "agent_answered_at": call.agent_answered_at,
-        "on_hold": call.hold_started is not None,
-        "recording": bool(call.recording_file),
-        "legs": [
-            {"leg": leg_id, "role": s.role.value, "party": s.party, "agent": s.agent_id, "created": s.created_at,
-             "answered": s.answered_at, "ended": s.ended_at, "cause": s.cause, "remote_answer": s.remote_answer}
-            for leg_id, s in call.legs.items()
-        ],
-    }
-
-
-def call_detail(call: Call) -> dict[str, Any]:
-    return {
-        **call_summary(call),
-        "flow": call.flow,
-        "ivr_path": list(call.ivr_path),
-        "ivr_keys": call.ivr_keys,
-        "language": call.language,
-        "offered_agents": list(call.offered_agents),
-        "hold_seconds": call.hold_seconds,
-        "transfers": list(call.transfers),
-        "intended_customer": call.intended_customer,
-        "variables": dict(call.variables),
-        "timeline": [list(t) for t in call.timeline],
-    }
 
 
 def make_blueprint(api: Api, service: CallService | None, records: RecordStore,
