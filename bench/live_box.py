@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import cProfile
+import gc
 import heapq
 import io
 import json
@@ -27,6 +28,7 @@ import os
 import pstats
 import random
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -244,6 +246,50 @@ class CentreSim:
         self._dispatch(agent.queue)
 
 
+class LoopLag:
+    """The event loop's own lateness, seen from inside: a task that asks to sleep 5 ms and notes how much longer it
+    took, and the pauses of the cyclic garbage collector (gc.callbacks), which stop the loop as a whole."""
+
+    PERIOD = 0.005
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self.gc: list[tuple[int, float]] = []
+        self._gc_started = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        gc.callbacks.append(self._on_gc)
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.PERIOD)
+            self.lags.append(loop.time() - before - self.PERIOD)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc.append((info["generation"], time.perf_counter() - self._gc_started))
+
+    def stop(self) -> dict[str, Any]:
+        gc.callbacks.remove(self._on_gc)
+        if self._task is not None:
+            self._task.cancel()
+        lags = sorted(self.lags)
+        gen2 = [d for g, d in self.gc if g == 2]
+        return {"loop_lag_p99_ms": round(lags[int(0.99 * (len(lags) - 1))] * 1e3, 2) if lags else None,
+                "loop_lag_max_ms": round(lags[-1] * 1e3, 2) if lags else None,
+                "loop_lags_over_50_ms": sum(1 for x in lags if x > 0.05),
+                "gc_collections": len(self.gc), "gc_gen2": len(gen2),
+                "gc_pause_max_ms": round(max((d for _, d in self.gc), default=0.0) * 1e3, 2),
+                "gc_gen2_pause_max_ms": round(max(gen2, default=0.0) * 1e3, 2),
+                "gc_tracked_objects": len(gc.get_objects())}
+
+
 @dataclass
 class BenchHook:
     """The control port (see the module docstring), started after every other service of the box."""
@@ -256,6 +302,7 @@ class BenchHook:
     _sim_task: asyncio.Task[None] | None = None
     _endpoints: list[str] = field(default_factory=list)
     _profile: cProfile.Profile | None = None
+    _lag: LoopLag | None = None
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -289,7 +336,8 @@ class BenchHook:
         media = self.box.telephony.media
         if op == "simulate":
             queues: dict[str, list[str]] = cmd["queues"]
-            agents = {a: Agent(a, q) for q, members in queues.items() for a in members}
+            now = self.box.core.clock.wall()  # in their state since they were logged in, just before
+            agents = {a: Agent(a, q, since=now) for q, members in queues.items() for a in members}
             self._sim = CentreSim(self.box.core.bus, self.box.core.clock.wall, agents, queues, float(cmd["rate"]),
                                   int(cmd.get("seed", 1)))
             self._sim_task = asyncio.ensure_future(self._sim.run(float(cmd["warmup"]), float(cmd["seconds"])))
@@ -330,6 +378,13 @@ class BenchHook:
             out = io.StringIO()
             pstats.Stats(self._profile, stream=out).sort_stats("tottime").print_stats(int(cmd.get("top", 30)))
             return {"profile": out.getvalue()}
+        if op == "lag_start":  # how late the loop runs a 5 ms timer, and how long the collector holds it
+            self._lag = LoopLag()
+            self._lag.start()
+            return {"measuring": True}
+        if op == "lag_stop":
+            assert self._lag is not None
+            return self._lag.stop()
         if op == "release":
             for ep in self._endpoints:
                 media.release(ep)

@@ -506,9 +506,11 @@ def run_window(args: argparse.Namespace, box: RunningAppliance, control_port: in
         t0 = time.monotonic()
         assert control.call({"op": "simulate", "rate": args.rate, "warmup": args.warmup, "seconds": args.seconds,
                              "queues": members, "seed": 14})["started"]
+        control.call({"op": "lag_start"})
         if args.profile:
             control.call({"op": "profile_start"})
         sim = control.call({"op": "simulation"})
+        lag = control.call({"op": "lag_stop"})
         if args.profile:
             print(control.call({"op": "profile_stop"})["profile"], flush=True)
         time.sleep(2.0)  # what is still on its way
@@ -560,6 +562,7 @@ def run_window(args: argparse.Namespace, box: RunningAppliance, control_port: in
     if r is not None:
         print(f"relay during: {r.calls} calls, loss {r.loss_pct:.3f} %, jitter p99 {r.jitter_p99_ms} ms, "
               f"late ticks {r.ticks_late}, box waited for a CPU {r.engine_wait_pct} %", flush=True)
+    print(f"the box's event loop (a 5 ms timer's lateness; the collector's pauses): {json.dumps(lag)}", flush=True)
     lat = ws["latencies"]
     return {
         "agents": args.agents, "queues": args.queues, "events": "simulated in the box (bench hook)",
@@ -588,6 +591,7 @@ def run_window(args: argparse.Namespace, box: RunningAppliance, control_port: in
         "box_cpu_us_per_frame": round(1e6 * box_cpu_s / max(1, lat.get("count", 0)), 1),
         "client_cpu_pct": ws["client_cpu_pct"],
         "page_tile_changes": len(seen),
+        **{f"box_{k}": v for k, v in lag.items()},
     }
 
 

@@ -104,6 +104,10 @@ TABLES = (QUEUE, AGENT, AGENT_STATE, IVR)
 IVR_OUTCOMES = {"self_served": "self_served", "transferred_to_agent": "to_agent", "transferred_external": "external",
                 "voicemail": "voicemail", "abandoned": "abandoned", "failed": "failed"}
 UNTRACKED_STATES = frozenset({"logged_out"})  # time logged out is nobody's working time
+# The longest state time one change is spread over: more than a long holiday left logged in. A longer one comes
+# from a clock that jumped (a box that booted in 1970 before NTP set it), and spread over every half-hour since
+# would be millions of rows; it is counted from this long before the change instead.
+STATE_SPAN_MAX = 31 * 86400
 TIMED_OUT = "max_wait"  # the overflow reason that is the queue's time-out (排队超时)
 # Seed 004's monitor counts the calls talked over 15 s as a sign of an interested customer (意向客户): an
 # agent's part of a queue call whose talk time (hold excluded) is over this many seconds.
@@ -247,7 +251,7 @@ class Rollup:
         if state in UNTRACKED_STATES:
             return
         end = float(at)
-        start = end - max(0.0, _number(_data(raw).get("duration")))
+        start = end - min(STATE_SPAN_MAX, max(0.0, _number(_data(raw).get("duration"))))
         d.add(AGENT_STATE, (agent, state, slot_of(start)), entered=1)
         slot = slot_of(start)
         while slot < end:  # the state's time, cut at each half-hour it spans
