@@ -63,6 +63,9 @@ class AuthService:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the progressive delay (tests pass their own)
     _last_used: dict[str, float] = field(default_factory=dict)
     _csrf_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    # counts sessions ended on purpose (log-outs, a user's sessions dropped): a long-lived reader such as the
+    # event stream re-checks its session when this moves, instead of hashing its token for every batch
+    sessions_ended: int = 0
 
     ADMIN = "admin"
 
@@ -158,12 +161,14 @@ class AuthService:
     def logout(self, token: str) -> None:
         self._sessions.pop(token_digest(token), None)
         self._last_used.pop(token_digest(token), None)
+        self.sessions_ended += 1
 
     def drop_sessions_of(self, user: str) -> None:
         for digest, session in list(self._sessions.items()):
             if session.user == user:
                 del self._sessions[digest]
                 self._last_used.pop(digest, None)
+        self.sessions_ended += 1
 
     # ---- lockout
 

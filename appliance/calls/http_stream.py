@@ -3,8 +3,8 @@ as JSON, one per text frame (or, with `batch=1`, a JSON array of those that came
 the events of the agents and queues in their data scope (`appliance.calls.scope`), so a browser is never sent
 what its page would have to hide.
 
-It authenticates before the upgrade (a refusal is a plain JSON HTTP error), re-checks the session for every
-batch of events (logging out closes the stream with 4401), and tells a reader that fell behind how many events it
+It authenticates before the upgrade (a refusal is a plain JSON HTTP error), re-checks the session when one
+was ended and at least every second (logging out closes the stream with 4401), and tells a reader that fell behind how many events it
 lost instead of letting a stuck browser tab stall the bus. The fan-out is `stream_hub.StreamHub`'s.
 """
 
@@ -16,11 +16,12 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable
-from functools import partial
 from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 from appliance.auth.models import ANY_ROLE, Session
 from appliance.calls.http import own_agent
@@ -35,6 +36,7 @@ from appliance.public_events import public_topics
 
 EVENTS_PATH = "/api/v1/events"
 WS_UNAUTHORISED = 4401  # close code when the session ends while the stream is open (4000-4999: private use)
+SEND_BUFFER_MAX = 1 << 20  # bytes queued to a client beyond which it is skipped (it falls behind, and is told)
 SCOPE_REFRESH_S = 5.0  # a change of the groups a supervisor manages reaches an open stream within this
 _TOPIC = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$")
 
@@ -116,58 +118,23 @@ def make_stream_blueprint(api: Api, bus: EventBus, staff: Callable[[], Iterable[
 
     async def events(request: Request, ws: Any) -> None:
         session: Session = request.ctx.session
-        token = bearer_token(request) or request.args.get("token")
-        topics: set[str] = request.ctx.topics
-        batch = request.ctx.batch
-        scope = StreamScope(session, staff)
-        # what this stream is sent depends on its session (an agent's, a supervisor's scope) or on its topics alone
-        personal = session.role in (Role.AGENT, Role.SUPERVISOR)
-        topics_key = ",".join(sorted(topics))
+        ended: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         reader = asyncio.ensure_future(_drain(ws))
-        wake: list[asyncio.Future[None]] = []
 
-        def closed(_: object) -> None:  # the client went: end the wait for events at once
-            for future in wake:
-                if not future.done():
-                    future.set_result(None)
+        def gone(_: object) -> None:  # the client went
+            if not ended.done():
+                ended.set_result(None)
 
-        reader.add_done_callback(closed)
-        hub.attach()
+        reader.add_done_callback(gone)
+        check = _SessionCheck(api.auth, bearer_token(request) or request.args.get("token"), session, staff)
+        stream = _Stream(ws, request.ctx.topics, request.ctx.batch, check, ended)
+        hub.add(stream)
         try:
-            cursor = hub.head  # from now on
-            while not reader.done():
-                if hub.head == cursor:
-                    wake[:] = [hub.waiter()]
-                    await wake[0]
-                    continue
-                try:
-                    api.auth.authenticate(token)
-                except ApplianceError:
-                    await ws.close(WS_UNAUTHORISED, "session ended")
-                    break
-                start = cursor
-                lost, published, cursor = hub.since(cursor)
-                if lost:
-                    # A slow reader lost the oldest events; say so, so a wallboard knows to re-read the state.
-                    await ws.send(json.dumps({"topic": "stream.dropped", "dropped": lost}))
-
-                def chosen(published: list[Published] = published) -> list[str]:
-                    return [p.text for p in published
-                            if p.topic in topics and event_visible_to(session, p.data) and scope.allows(p.data)]
-
-                # boards that see everything share the work: filtered and joined once per wake-up
-                texts = chosen() if personal else hub.shared((start, cursor, topics_key), chosen)
-                if not texts:
-                    continue
-                if batch:  # one frame for all of them: a busy floor's hundreds of events a second
-                    frame = (_joined(texts) if personal else
-                             hub.shared((start, cursor, topics_key, "frame"), partial(_joined, texts)))
-                    await ws.send(frame)
-                else:
-                    for text in texts:
-                        await ws.send(text)
+            code = await ended
+            if code is not None:
+                await ws.close(code, "session ended")
         finally:
-            hub.detach()
+            hub.remove(stream)
             reader.cancel()
             with contextlib.suppress(BaseException):
                 await reader
@@ -193,8 +160,79 @@ def make_stream_blueprint(api: Api, bus: EventBus, staff: Callable[[], Iterable[
     return bp
 
 
-def _joined(texts: list[str]) -> str:
-    return f"[{','.join(texts)}]"
+class _SessionCheck:
+    """Whether a stream's session still holds, and which events it may see: the token is checked again when a
+    session was ended anywhere (a log-out) or a second has passed (expiry), not for every batch."""
+
+    def __init__(self, auth: Any, token: str | None, session: Session,
+                 staff: Callable[[], Iterable[Staff]] | None) -> None:
+        self._auth, self._token, self._session = auth, token, session
+        self._ended_seen, self._checked_at = auth.sessions_ended, time.monotonic()
+        self._scope = StreamScope(session, staff)
+        # what this stream is sent depends on its session (an agent's, a supervisor's scope) or on its topics alone
+        self.personal = session.role in (Role.AGENT, Role.SUPERVISOR)
+
+    def holds(self) -> bool:
+        now = time.monotonic()
+        if self._auth.sessions_ended == self._ended_seen and now - self._checked_at < 1.0:
+            return True
+        self._ended_seen, self._checked_at = self._auth.sessions_ended, now
+        try:
+            self._auth.authenticate(self._token)
+        except ApplianceError:
+            return False
+        return True
+
+    def visible(self, data: dict[str, Any]) -> bool:
+        return event_visible_to(self._session, data) and self._scope.allows(data)
+
+
+class _Stream:
+    """One WebSocket as a reader of the hub. It writes whole frames, framed by `websockets` once per batch
+    and shared between the boards that are sent the same, straight to the socket's transport: Sanic's
+    `ws.send` takes a lock and dispatches a lifecycle signal for each message, which with hundreds of boards
+    was most of the event loop that also relays the calls' media. Frames are written whole, so they never
+    interleave with the pongs and the close that Sanic's protocol writes itself."""
+
+    cursor = 0
+
+    def __init__(self, ws: Any, topics: set[str], batch: bool, check: _SessionCheck,
+                 ended: asyncio.Future[int | None]) -> None:
+        self._ws, self._topics, self._batch, self._ended, self._check = ws, topics, batch, ended, check
+        self._topics_key = ",".join(sorted(topics))
+        self._transport = ws.io_proto.transport
+
+    def ready(self) -> bool:
+        return (not self._ended.done() and self._ws.ws_proto.state is State.OPEN
+                and not self._transport.is_closing() and self._transport.get_write_buffer_size() < SEND_BUFFER_MAX)
+
+    def push(self, hub: StreamHub, lost: int, published: list[Published], start: int, head: int) -> None:
+        if not self._check.holds():
+            self._ended.set_result(WS_UNAUTHORISED)
+            return
+        frames: list[bytes] = []
+        if lost:  # a slow reader lost the oldest events; say so, so a wallboard knows to re-read the state
+            frames.append(_frame(json.dumps({"topic": "stream.dropped", "dropped": lost})))
+
+        def chosen() -> list[str]:
+            return [p.text for p in published if p.topic in self._topics and self._check.visible(p.data)]
+
+        def framed() -> list[bytes]:
+            texts = chosen()
+            if not texts:
+                return []
+            # batch: one frame for all of them, a busy floor's hundreds of events a second
+            return [_frame(f"[{','.join(texts)}]")] if self._batch else [_frame(t) for t in texts]
+
+        # boards that see everything share the work: filtered and framed once per flush
+        frames += framed() if self._check.personal else hub.shared((start, head, self._topics_key, self._batch), framed)
+        if frames:
+            self._transport.writelines(frames)
+
+
+def _frame(text: str) -> bytes:
+    """A server's (unmasked) text frame."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
 async def _drain(ws: Any) -> None:
