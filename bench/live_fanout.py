@@ -27,7 +27,9 @@ Goals (issue 14): delivery p99 <= 50 ms, page p95 <= 250 ms, relay loss <= 0.1 %
     .venv/bin/python bench/live_fanout.py --seconds 10 --baseline-seconds 0    # a quick try
 
 The last line is one JSON object: agents, queues, events_per_s, ws_clients, deliver_p50_ms, deliver_p99_ms,
-page_event_to_dom_p95_ms, relay_loss_pct, and the counts behind them (events: "simulated in the box").
+page_event_to_dom_p95_ms, relay_loss_pct, and the counts behind them (events: "simulated in the box"), with
+the box's own view of its event loop over the events: how late it ran a 5 ms timer (`box_loop_lag_*`) and the
+garbage collector's passes and pauses (`box_gc_*`).
 """
 
 from __future__ import annotations
