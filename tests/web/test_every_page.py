@@ -34,6 +34,10 @@ def _pages(web_box: RunningAppliance) -> list[str]:
     status, customer = web_box.api("POST", "/api/v1/customers", {"name": "每页"})  # one per language: no number
     assert status == 201, customer
     pages += ["/customers", "/customers/new", "/customers/import", f"/customers/{customer['id']}"]
+    status, _ = web_box.api("PUT", "/api/v1/customer-fields/grade", {"label": "Grade", "label_zh": "等级",
+                                                                     "type": "select", "options": ["A", "B"]})
+    assert status == 200
+    pages += ["/customers/fields", "/customers/fields/new", "/customers/fields/grade"]
     pages += ["/reports", *(f"/reports/{kind}" for kind in ("queues", "agent-calls", "agent-states", "groups", "ivr",
                                                             "queue-calls", "agent-state-log", "ivr-journeys"))]
     pages.append("/reports/exports")  # background exports and scheduled reports

@@ -159,7 +159,9 @@ async function submitApiForm(event) {
   const button = form.querySelector("button[type=submit]");
   if (button) button.disabled = true;
   try {
-    const result = await callApi(form.dataset.method || "POST", form.dataset.api, body);
+    // data-api-name: the address ends with one of the form's own values (a new item's name is its key)
+    const url = form.dataset.apiName ? form.dataset.api + encodeURIComponent(body[form.dataset.apiName] || "") : form.dataset.api;
+    const result = await callApi(form.dataset.method || "POST", url, body);
     if (result.ok) {
       const saved = form.querySelector(".saved");
       if (saved) { saved.textContent = text("saved"); return; }
