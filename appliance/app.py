@@ -355,7 +355,8 @@ def create_appliance(run: RunConfig, clock: Clock | None = None, *, telephony: b
     # customers and service records (客户, 服务记录) in the record store's file; the ACD reads account managers
     customers = CustomerService(
         core.records.path, core.bus, core.clock, lambda no: core.store.find("staff", no) is not None,
-        settings=lambda: core.store.settings, legacy=lambda: [dict(d) for d in core.store.db.table("customers").all()])
+        settings=lambda: core.store.settings, legacy=lambda: [dict(d) for d in core.store.db.table("customers").all()],
+        audit=core.records.append_audit)
     calls = build_telephony(run, core, analog, e1, sip_pnp_on_port=prov_config.pnp and run.sip_port == PNP_PORT,
                             customers=customers) if telephony else None
     hardware = build_hardware(e1, analog, core.data_dir)  # cards, spans, channels, ports: one read-only view

@@ -33,7 +33,7 @@ from appliance.customers.service import CustomerService
 from appliance.customers.validation import CUSTOMER_KEYS, definition_input
 from appliance.domain.models import Role
 from appliance.errors import Forbidden
-from appliance.http_api import Api, Param, body_of, int_arg, ok, session_of
+from appliance.http_api import Api, Param, body_of, int_arg, ok, session_of, source_of
 from appliance.security.request_limits import MIB, BodyLimits
 
 MANAGERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
@@ -170,7 +170,7 @@ def make_blueprint(api: Api, service: CustomerService, config: ConfigService) ->
         body = body_of(request)
         data = service.parse_customer(body)
         check_managed(request, None, body)
-        return ok((await service.create(data, session_of(request).user)).to_dict(), status=201)
+        return ok((await service.create(data, session_of(request).user, source_of(request))).to_dict(), status=201)
 
     async def get(request: Request, customer_id: str) -> HTTPResponse:
         return ok((await service.get(_id(customer_id, CustomerNotFound))).to_dict())
@@ -187,7 +187,7 @@ def make_blueprint(api: Api, service: CustomerService, config: ConfigService) ->
             body = {**current, **body, "fields": fields}
         data = service.parse_customer(body)
         check_managed(request, before, body)
-        return ok((await service.update(before.id, data, session_of(request).user)).to_dict())
+        return ok((await service.update(before.id, data, session_of(request).user, source_of(request))).to_dict())
 
     async def replace(request: Request, customer_id: str) -> HTTPResponse:
         return await change(request, customer_id, merge=False)
@@ -196,7 +196,7 @@ def make_blueprint(api: Api, service: CustomerService, config: ConfigService) ->
         return await change(request, customer_id, merge=True)
 
     async def delete(request: Request, customer_id: str) -> HTTPResponse:
-        await service.delete(_id(customer_id, CustomerNotFound), session_of(request).user)
+        await service.delete(_id(customer_id, CustomerNotFound), session_of(request).user, source_of(request))
         return HTTPResponse(status=204)
 
     async def add_number(request: Request, customer_id: str) -> HTTPResponse:
@@ -205,7 +205,7 @@ def make_blueprint(api: Api, service: CustomerService, config: ConfigService) ->
         raw = body.get("number") if isinstance(body, dict) else None
         data = service.parse_customer({**{k: v for k, v in before.to_dict().items() if k in CUSTOMER_KEYS},
                                        "numbers": [*before.numbers, raw]})
-        return ok((await service.update(before.id, data, session_of(request).user)).to_dict(), status=201)
+        return ok((await service.update(before.id, data, session_of(request).user, source_of(request))).to_dict(), status=201)
 
     async def remove_number(request: Request, customer_id: str, number: str) -> HTTPResponse:
         before = await service.get(_id(customer_id, CustomerNotFound))
@@ -214,7 +214,7 @@ def make_blueprint(api: Api, service: CustomerService, config: ConfigService) ->
             raise CustomerNotFound(f"{before.id}/numbers/{number[:40]}")
         data = service.parse_customer({**{k: v for k, v in before.to_dict().items() if k in CUSTOMER_KEYS},
                                        "numbers": [n for n in before.numbers if n != normal]})
-        return ok((await service.update(before.id, data, session_of(request).user)).to_dict())
+        return ok((await service.update(before.id, data, session_of(request).user, source_of(request))).to_dict())
 
     async def customer_records(request: Request, customer_id: str) -> HTTPResponse:
         customer = await service.get(_id(customer_id, CustomerNotFound))
@@ -272,11 +272,11 @@ def make_blueprint(api: Api, service: CustomerService, config: ConfigService) ->
 
     async def put_field(request: Request, name: str) -> HTTPResponse:
         definition = definition_input(body_of(request), name=name[:40])
-        await service.put_definition(definition)
+        await service.put_definition(definition, session_of(request).user, source_of(request))
         return ok(definition.to_dict())
 
     async def delete_field(request: Request, name: str) -> HTTPResponse:
-        await service.delete_definition(name)
+        await service.delete_definition(name, session_of(request).user, source_of(request))
         return HTTPResponse(status=204)
 
     async def import_(request: Request) -> HTTPResponse:
@@ -290,7 +290,8 @@ def make_blueprint(api: Api, service: CustomerService, config: ConfigService) ->
         fmt = file_format(fmt_arg or None, data)
         result = await asyncio.to_thread(import_customers, service, fmt, data, dry_run=dry_run)
         if not dry_run:
-            service.customers_imported(result.created, result.updated, result.failed, session_of(request).user)
+            service.customers_imported(result.created, result.updated, result.failed, session_of(request).user,
+                                       source_of(request))
         return ok(result.to_dict())
 
     async def export(request: Request) -> HTTPResponse:

@@ -50,7 +50,7 @@ from appliance.customers.store import CustomerStore, stored_value
 from appliance.customers.validation import StaffExists, customer_input, field_value, record_input
 from appliance.events import Event, EventBus
 from appliance.health import Health, Status
-from appliance.records.models import Page
+from appliance.records.models import AuditEntry, Page
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,14 +81,17 @@ class CustomerService:
 
     def __init__(self, records_path: Path, bus: EventBus, clock: Clock, staff_exists: StaffExists,
                  settings: Callable[[], Mapping[str, Any]] = dict, external: ExternalCustomerLookup | None = None,
-                 legacy: Callable[[], list[dict[str, Any]]] | None = None) -> None:
-        """`legacy`: the customers the configuration file held before they moved here, moved once."""
+                 legacy: Callable[[], list[dict[str, Any]]] | None = None,
+                 audit: Callable[[AuditEntry], object] | None = None) -> None:
+        """`legacy`: the customers the configuration file held before they moved here, moved once. `audit`
+        keeps who created, changed or deleted a customer or a custom field, and each import (the audit log)."""
         self.path = Path(records_path)
         self.bus = bus
         self.clock = clock
         self.staff_exists = staff_exists
         self.external = external if external is not None else ExternalCustomerLookup(settings)
         self.legacy = legacy
+        self.audit = audit
         self._local = threading.local()
         self._stores: list[CustomerStore] = []
         self._stores_lock = threading.Lock()
@@ -234,28 +237,41 @@ class CustomerService:
     def parse_record(self, data: Any) -> ServiceRecordInput:
         return record_input(data, self.staff_exists)
 
-    async def create(self, data: CustomerInput, by: str) -> Customer:
+    async def create(self, data: CustomerInput, by: str, source: str = "") -> Customer:
         now = self.clock.wall()
         customer = await self._write(lambda s: s.insert(data, now))
         self._publish(E.CustomerCreated(customer_id=customer.id, by=by))
+        self._audit("create", "customer", str(customer.id), None, customer.to_dict(), by, source)
         return customer
 
-    async def update(self, customer_id: int, data: CustomerInput, by: str) -> Customer:
+    async def update(self, customer_id: int, data: CustomerInput, by: str, source: str = "") -> Customer:
+        before = await self.get(customer_id)
         now = self.clock.wall()
         customer = await self._write(lambda s: s.update(customer_id, data, now))
         if customer is None:
             raise CustomerNotFound(customer_id)
         self._publish(E.CustomerUpdated(customer_id=customer_id, by=by))
+        self._audit("update", "customer", str(customer_id), before.to_dict(), customer.to_dict(), by, source)
         return customer
 
-    async def delete(self, customer_id: int, by: str) -> None:
+    async def delete(self, customer_id: int, by: str, source: str = "") -> None:
+        before = await self.get(customer_id)
         if not await self._write(lambda s: s.delete(customer_id)):
             raise CustomerNotFound(customer_id)
         self._publish(E.CustomerDeleted(customer_id=customer_id, by=by))
+        self._audit("delete", "customer", str(customer_id), before.to_dict(), None, by, source)
 
-    def customers_imported(self, created: int, updated: int, failed: int, by: str) -> None:
+    def customers_imported(self, created: int, updated: int, failed: int, by: str, source: str = "") -> None:
         self.imported_rows += created + updated
         self._publish(E.CustomersImported(created=created, updated=updated, failed=failed, by=by))
+        self._audit("import", "customer", "*", None, {"created": created, "updated": updated, "failed": failed},
+                    by, source)
+
+    def _audit(self, action: str, kind: str, key: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
+               by: str, source: str) -> None:
+        if self.audit is not None:
+            self.audit(AuditEntry(at=self.clock.wall(), actor=by, action=action, kind=kind, key=key, before=before,
+                                  after=after, source=source))
 
     # ---- custom fields ------------------------------------------------------------------------------
 
@@ -269,18 +285,21 @@ class CustomerService:
         except KeyError:
             raise FieldDefinitionNotFound(name) from None
 
-    async def put_definition(self, definition: FieldDefinition) -> bool:
+    async def put_definition(self, definition: FieldDefinition, by: str = "", source: str = "") -> bool:
         """Create or replace a custom field; True when it is new. Values stored under an older definition
         stay until the customer is next saved, when the new rules apply."""
         await self._write(lambda s: s.put_definition(definition))
-        new = definition.name not in self._definitions
+        before = self._definitions.get(definition.name)
         self._definitions[definition.name] = definition
-        return new
+        self._audit("update" if before else "create", "customer_field", definition.name,
+                    before.to_dict() if before else None, definition.to_dict(), by, source)
+        return before is None
 
-    async def delete_definition(self, name: str) -> None:
-        self.definition(name)
+    async def delete_definition(self, name: str, by: str = "", source: str = "") -> None:
+        before = self.definition(name)
         await self._write(lambda s: s.delete_definition(name))
         self._definitions.pop(name, None)
+        self._audit("delete", "customer_field", name, before.to_dict(), None, by, source)
 
     # ---- service records ----------------------------------------------------------------------------
 

@@ -101,3 +101,27 @@ async def test_agents_edit_customers_but_not_their_management_and_list_their_own
     assert status == 403
     status, data = await api.call("GET", "/api/v1/customers/export", token=agent_token)
     assert status == 403
+
+
+async def test_customer_and_custom_field_changes_are_in_the_audit_log(api: Client) -> None:
+    status, _ = await api.call("PUT", "/api/v1/customer-fields/tier", {"label": "Tier", "type": "text"})
+    assert status == 200
+    status, ada = await api.call("POST", "/api/v1/customers", {"name": "Ada", "numbers": ["13800138000"]})
+    assert status == 201
+    cid = ada["id"]
+    assert (await api.call("PATCH", f"/api/v1/customers/{cid}", {"note": "prefers mornings"}))[0] == 200
+    assert (await api.call("DELETE", f"/api/v1/customers/{cid}"))[0] == 204
+    assert (await api.call("DELETE", "/api/v1/customer-fields/tier"))[0] == 204
+    status, page = await api.call("GET", "/api/v1/audit?kind=customer")
+    assert status == 200, page
+    entries = sorted(page["items"], key=lambda e: e["id"])
+    assert [(e["action"], e["key"], e["actor"]) for e in entries] == [
+        ("create", str(cid), "admin"), ("update", str(cid), "admin"), ("delete", str(cid), "admin")]
+    create, update, delete = entries
+    assert create["before"] is None and create["after"]["name"] == "Ada"
+    assert update["before"]["note"] == "" and update["after"]["note"] == "prefers mornings"
+    assert delete["before"]["numbers"] == ["13800138000"] and delete["after"] is None
+    assert all(e["source"] for e in entries)  # the address the change came from
+    status, page = await api.call("GET", "/api/v1/audit?kind=customer_field")
+    assert [(e["action"], e["key"]) for e in sorted(page["items"], key=lambda e: e["id"])] == [
+        ("create", "tier"), ("delete", "tier")]

@@ -1,6 +1,7 @@
 """The custom customer fields' page (自定义字段) in Chromium: an admin defines a select field with its choices
 from the keyboard, a bad name is refused beside its control, a customer is given a choice on their form and is
-found by it in the customers' search, and deleting the field takes it off the form."""
+found by it in the customers' search, deleting the field takes it off the form, and the audit log shows each
+change."""
 
 from __future__ import annotations
 
@@ -75,4 +76,9 @@ def test_an_admin_defines_a_select_field_uses_it_and_deletes_it(web_box: Running
     expect(page.locator("#customer-fields")).to_contain_text("No custom fields yet.")
     page.goto(f"/customers/{customer['id']}")
     expect(page.locator("#f-fields-grade")).to_have_count(0)
+    page.goto("/admin/audit?kind=customer_field")  # who defined, changed and deleted it
+    rows = page.locator("table tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("Custom customer field grade")
+    b.shot("audit-customer-fields")
     assert b.csp_errors() == []
