@@ -3,9 +3,10 @@ as JSON, one per text frame (or, with `batch=1`, a JSON array of those that came
 the events of the agents and queues in their data scope (`appliance.calls.scope`), so a browser is never sent
 what its page would have to hide.
 
-It authenticates before the upgrade (a refusal is a plain JSON HTTP error), re-checks the session when one
-was ended and at least every second (logging out closes the stream with 4401), and tells a reader that fell behind how many events it
-lost instead of letting a stuck browser tab stall the bus. The fan-out is `stream_hub.StreamHub`'s.
+It authenticates before the upgrade (a refusal is a plain JSON HTTP error), re-checks the session after any
+log-out and at least every second (logging out closes the stream with 4401), and tells a reader that fell
+behind how many events it lost instead of letting a stuck browser tab stall the bus. The fan-out is
+`stream_hub.StreamHub`'s.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from appliance.auth.models import ANY_ROLE, Session
+from appliance.auth.service import AuthService
 from appliance.calls.http import own_agent
 from appliance.calls.scope import event_in_scope, scope_of_session
 from appliance.calls.stream_hub import Published, StreamHub
@@ -164,7 +166,7 @@ class _SessionCheck:
     """Whether a stream's session still holds, and which events it may see: the token is checked again when a
     session was ended anywhere (a log-out) or a second has passed (expiry), not for every batch."""
 
-    def __init__(self, auth: Any, token: str | None, session: Session,
+    def __init__(self, auth: AuthService, token: str | None, session: Session,
                  staff: Callable[[], Iterable[Staff]] | None) -> None:
         self._auth, self._token, self._session = auth, token, session
         self._ended_seen, self._checked_at = auth.sessions_ended, time.monotonic()
