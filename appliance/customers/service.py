@@ -245,18 +245,18 @@ class CustomerService:
         return customer
 
     async def update(self, customer_id: int, data: CustomerInput, by: str, source: str = "") -> Customer:
-        before = await self.get(customer_id)
         now = self.clock.wall()
-        customer = await self._write(lambda s: s.update(customer_id, data, now))
-        if customer is None:
+        # the audit's "before" is read by the writer with the change, so no other write falls between them
+        before, customer = await self._write(lambda s: (s.get(customer_id), s.update(customer_id, data, now)))
+        if before is None or customer is None:
             raise CustomerNotFound(customer_id)
         self._publish(E.CustomerUpdated(customer_id=customer_id, by=by))
         self._audit("update", "customer", str(customer_id), before.to_dict(), customer.to_dict(), by, source)
         return customer
 
     async def delete(self, customer_id: int, by: str, source: str = "") -> None:
-        before = await self.get(customer_id)
-        if not await self._write(lambda s: s.delete(customer_id)):
+        before, deleted = await self._write(lambda s: (s.get(customer_id), s.delete(customer_id)))
+        if before is None or not deleted:
             raise CustomerNotFound(customer_id)
         self._publish(E.CustomerDeleted(customer_id=customer_id, by=by))
         self._audit("delete", "customer", str(customer_id), before.to_dict(), None, by, source)
