@@ -50,9 +50,9 @@ SUPERVISOR_TALK_MS = 19_000  # the supervisor's phone hangs up after this: three
 AGENT_TALK_MS = 28_000  # and the agent's after that, so the supervisor's call is never cut from under it
 
 
-@pytest.fixture(scope="module")
-def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAppliance]:
-    app = start_appliance(tmp_path_factory.mktemp("console"))
+def supervised_box(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[RunningAppliance]:
+    """`appliance run`, always open, with supervisor 1901 (sign-in USER) managing the sales team and queue."""
+    app = start_appliance(tmp_path_factory.mktemp(name))
     try:
         assert app.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)[0] == 200
         assert app.api("PATCH", "/api/v1/queues/sales", {"survey_flow": None})[0] == 200  # ends with the agent
@@ -63,6 +63,11 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAppliance]:
         yield app
     finally:
         assert app.stop() == 0, app.log.read_text()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAppliance]:
+    yield from supervised_box(tmp_path_factory, "console")
 
 
 def as_supervisor(box: RunningAppliance, method: str, path: str, body: Any = None) -> tuple[int, Any]:

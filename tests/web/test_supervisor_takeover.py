@@ -13,33 +13,29 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.harness import RunningAppliance, sipp_available, start_appliance, successful
-from tests.e2e.monitoring import AGENT_HZ, ALWAYS_OPEN, CALLER_HZ, SUPERVISOR_HZ, hears, log_in
+from tests.e2e.harness import RunningAppliance, sipp_available, successful
+from tests.e2e.monitoring import AGENT_HZ, CALLER_HZ, SUPERVISOR_HZ, hears, log_in
 from tests.e2e.rtp_phone import RtpPhone
 from tests.web.conftest import base_of, open_page, sign_in
-from tests.web.test_supervisor_console import mode_window, press
+from tests.web.test_supervisor_console import (
+    AGENT,
+    PASSWORD,
+    SUPERVISOR,
+    USER,
+    mode_window,
+    press,
+    supervised_box,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop,
               pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed")]
 
-AGENT, SUPERVISOR = "1002", "1901"
-USER, PASSWORD = "zhaomin", "supervisor password 1"
 SUPERVISOR_TALK_MS = 14_000  # the supervisor's phone hangs up after this: two windows fit well inside
 
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAppliance]:
-    app = start_appliance(tmp_path_factory.mktemp("takeover"))
-    try:
-        assert app.api("PATCH", "/api/v1/schedules/business_hours", ALWAYS_OPEN)[0] == 200
-        assert app.api("PATCH", "/api/v1/queues/sales", {"survey_flow": None})[0] == 200
-        assert app.api("PATCH", f"/api/v1/staff/{SUPERVISOR}", {"managed_groups": ["sales-team"],
-                                                                 "managed_queues": ["sales"]})[0] == 200
-        assert app.api("POST", "/api/v1/users", {"name": USER, "role": "supervisor", "staff": SUPERVISOR,
-                                                 "password": PASSWORD})[0] in (200, 201)
-        yield app
-    finally:
-        assert app.stop() == 0, app.log.read_text()[-3000:]
+    yield from supervised_box(tmp_path_factory, "takeover")
 
 
 def test_the_console_takes_a_call_over_from_listening(box: RunningAppliance, playwright_browser: object) -> None:
