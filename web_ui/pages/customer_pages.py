@@ -16,7 +16,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from appliance.auth.models import ANY_ROLE, WRITE_CONFIG
-from appliance.customers.errors import CustomerNotFound, FieldDefinitionNotFound
+from appliance.customers.errors import CustomerNotFound
 from appliance.customers.http import MANAGERS, visible_managers
 from appliance.customers.models import Customer, FieldDefinition, FieldType, Search
 from web_ui.forms import FormField, Option
@@ -136,11 +136,7 @@ def make_blueprint(ui: WebUi) -> Blueprint:
     async def field_edit(request: Request, name: str | None = None) -> HTTPResponse:
         viewer = viewer_of(ui, request, WRITE_CONFIG)
         _ = ui.languages.gettext(viewer.language)
-        definition = None
-        if name is not None:
-            definition = next((d for d in service().definitions() if d.name == name), None)
-            if definition is None:
-                raise FieldDefinitionNotFound(name[:40])
+        definition = service().definition(name[:40]) if name is not None else None  # 404 for an unknown one
         return render(ui, request, "customers/field_edit.html", viewer=viewer, definition=definition,
                       fields=_definition_fields(definition, _))
 

@@ -72,15 +72,16 @@ def make_blueprint(ui: WebUi) -> Blueprint:
             offset = 0
         page = ui.config.records.audit(kind=kind, actor=actor, offset=offset, limit=AUDIT_PAGE)
         _ = ui.languages.gettext(viewer.language)
-        titles = {k: t[1] for k, t in KIND_TITLES.items()} | {"settings": N_("Settings"), "config": N_("Configuration"),
-                                                             "customer": N_("Customer"),
-                                                             "customer_field": N_("Custom customer field")}
+        # what the audit log names besides the configuration's kinds: (the filter's word, one entry's)
+        audited = KIND_TITLES | {"settings": (N_("Settings"), N_("Settings")),
+                                 "customer": (N_("Customers"), N_("Customer")),
+                                 "customer_field": (N_("Custom customer fields"), N_("Custom customer field"))}
+        titles = {k: t[1] for k, t in audited.items()} | {"config": N_("Configuration")}
         entries = [(e, _(ACTION_LABELS[e.action]) if e.action in ACTION_LABELS else e.action,
                     _(titles[e.kind]) if e.kind in titles else e.kind,
                     json.dumps(e.before, ensure_ascii=False, indent=1) if e.before else "",
                     json.dumps(e.after, ensure_ascii=False, indent=1) if e.after else "") for e in page.items]
-        kinds = [(k, t[0]) for k, t in KIND_TITLES.items()] + [("settings", N_("Settings")), ("customer", N_("Customers")),
-                                                                ("customer_field", N_("Custom customer fields"))]
+        kinds = [(k, t[0]) for k, t in audited.items()]
         return render(ui, request, "audit.html", viewer=viewer, entries=entries, total=page.total, offset=offset,
                       limit=AUDIT_PAGE, kind=kind or "", actor=actor or "", kinds=kinds)
 
