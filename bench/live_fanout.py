@@ -336,6 +336,18 @@ def _percentiles(ordered: list[float]) -> dict[str, float]:
     return {"count": len(ordered), "p50": q(0.5), "p95": q(0.95), "p99": q(0.99), "max": round(ordered[-1], 2)}
 
 
+def loop_figures(raw: dict[str, Any]) -> dict[str, Any]:
+    """The box's loop lateness and collector pauses (bench/live_box.py's LoopLag), summed up."""
+    lags = _percentiles(raw["lags_ms"])
+    gen2 = [d for g, d in raw["gc_ms"] if g == 2]
+    return {"loop_lag_p99_ms": lags.get("p99"), "loop_lag_max_ms": lags.get("max"),
+            "loop_lags_over_50_ms": sum(1 for x in raw["lags_ms"] if x > 50),
+            "gc_collections": len(raw["gc_ms"]), "gc_gen2": len(gen2),
+            "gc_pause_max_ms": round(max((d for _, d in raw["gc_ms"]), default=0.0), 2),
+            "gc_gen2_pause_max_ms": round(max(gen2, default=0.0), 2),
+            "gc_tracked_objects": raw["gc_tracked_objects"]}
+
+
 # ------------------------------------------------------------------------------------------ the page
 
 OBSERVER = """() => {
@@ -512,7 +524,7 @@ def run_window(args: argparse.Namespace, box: RunningAppliance, control_port: in
         if args.profile:
             control.call({"op": "profile_start"})
         sim = control.call({"op": "simulation"})
-        lag = control.call({"op": "lag_stop"})
+        lag = loop_figures(control.call({"op": "lag_stop"}))
         if args.profile:
             print(control.call({"op": "profile_stop"})["profile"], flush=True)
         time.sleep(2.0)  # what is still on its way
